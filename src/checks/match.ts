@@ -1,0 +1,134 @@
+/**
+ * Compiles selectors into predicates over a ProcessView. A predicate answers true, false,
+ * or null when the value it needs could not be read (the process vanished, or hides it):
+ * unknown is reported, never counted as a match or a non-match.
+ */
+
+import { InputError } from '../errors.js';
+import { labelDomain, type UserDb } from '../procfs/index.js';
+import { processName } from './naming.js';
+import type { ProcessView, Snapshot } from './snapshot.js';
+import type { Selector, SelectorKey } from './spec.js';
+
+export type Verdict = boolean | null;
+export type Predicate = (proc: ProcessView) => Verdict;
+
+export interface MatchContext {
+  users: UserDb;
+  interpreters: ReadonlySet<string>;
+  snapshot: Snapshot;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`, 's');
+}
+
+/** `=` compares exactly, or as a glob when the value holds * ? or [...]; `~` is a regex search. */
+function stringTest(sel: Selector): (value: string) => boolean {
+  if (sel.op === '~' || sel.op === '!~') {
+    try {
+      const re = new RegExp(sel.value);
+      return (v) => re.test(v);
+    } catch (err) {
+      throw new InputError(`bad regular expression for '${sel.key}': ${(err as Error).message}`);
+    }
+  }
+  if (/[*?[]/.test(sel.value)) {
+    const re = globToRegExp(sel.value);
+    return (v) => re.test(v);
+  }
+  return (v) => v === sel.value;
+}
+
+/** An id selector takes a number or a name; `~` matches the name. */
+function idTest(sel: Selector, names: { byName: Map<string, number>; byId: Map<number, string> }, what: string): (id: number) => boolean {
+  if (sel.op === '~' || sel.op === '!~') {
+    const test = stringTest(sel);
+    return (id) => test(names.byId.get(id) ?? String(id));
+  }
+  const wanted = /^\d+$/.test(sel.value) ? Number(sel.value) : names.byName.get(sel.value);
+  if (wanted === undefined) throw new InputError(`unknown ${what} '${sel.value}'`);
+  return (id) => id === wanted;
+}
+
+function numberTest(sel: Selector): (n: number) => boolean {
+  if (sel.op === '~' || sel.op === '!~' || !/^\d+$/.test(sel.value)) {
+    throw new InputError(`'${sel.key}' takes a number with = or != (got '${sel.key}${sel.op}${sel.value}')`);
+  }
+  const wanted = Number(sel.value);
+  return (n) => n === wanted;
+}
+
+function positive(sel: Selector, ctx: MatchContext): Predicate {
+  const key: SelectorKey = sel.key;
+  switch (key) {
+    case 'name': {
+      const test = stringTest(sel);
+      return (p) => { const n = processName(p, ctx.interpreters); return n === null ? null : test(n); };
+    }
+    case 'comm': { const test = stringTest(sel); return (p) => test(p.comm); }
+    case 'state': { const test = stringTest(sel); return (p) => test(p.stat.state); }
+    case 'exe': { const test = stringTest(sel); return (p) => { const e = p.exe(); return e === null ? null : test(e); }; }
+    case 'args': {
+      const test = stringTest(sel);
+      return (p) => { const a = p.argv(); return a === null ? null : test(a.join(' ')); };
+    }
+    case 'label': { const test = stringTest(sel); return (p) => { const l = p.label(); return l === null ? null : test(l); }; }
+    case 'domain': { const test = stringTest(sel); return (p) => { const l = p.label(); return l === null ? null : test(labelDomain(l)); }; }
+    case 'user': case 'ruser': case 'anyuid': {
+      const test = idTest(sel, ctx.users.passwd, 'user');
+      return (p) => {
+        const s = p.status();
+        if (s === null) return null;
+        return key === 'anyuid' ? s.uids.some(test) : test(s.uids[key === 'user' ? 1 : 0]);
+      };
+    }
+    case 'group': case 'rgroup': case 'anygid': {
+      const test = idTest(sel, ctx.users.group, 'group');
+      return (p) => {
+        const s = p.status();
+        if (s === null) return null;
+        return key === 'anygid' ? s.gids.some(test) : test(s.gids[key === 'group' ? 1 : 0]);
+      };
+    }
+    case 'ppid': { const test = numberTest(sel); return (p) => test(p.ppid); }
+    case 'parent': {
+      const test = stringTest(sel);
+      return (p) => {
+        const parent = ctx.snapshot.byPid.get(p.ppid);
+        if (parent === undefined) return p.ppid === 0 ? false : null;
+        const n = processName(parent, ctx.interpreters);
+        return n === null ? null : test(n);
+      };
+    }
+  }
+}
+
+export function compileSelector(sel: Selector, ctx: MatchContext): Predicate {
+  const test = positive(sel, ctx);
+  if (sel.op === '=' || sel.op === '~') return test;
+  return (p) => { const v = test(p); return v === null ? null : !v; };
+}
+
+/** All selectors must hold; false wins over unknown, since one false is enough to exclude. */
+/** Cheap tests first: stat is already read, the others each cost a file read. */
+const COST: Record<SelectorKey, number> = {
+  comm: 0, state: 0, ppid: 0, name: 1, parent: 1, user: 2, ruser: 2, anyuid: 2, group: 2, rgroup: 2, anygid: 2,
+  exe: 3, args: 3, label: 4, domain: 4,
+};
+
+export function compileSelectors(selectors: Selector[], ctx: MatchContext): Predicate {
+  const ordered = [...selectors].sort((a, b) => COST[a.key] - COST[b.key]);
+  const tests = ordered.map((s) => compileSelector(s, ctx));
+  return (p) => {
+    let unknown = false;
+    for (const test of tests) {
+      const v = test(p);
+      if (v === false) return false;
+      if (v === null) unknown = true;
+    }
+    return unknown ? null : true;
+  };
+}
+

@@ -1,0 +1,50 @@
+/**
+ * The procwatch command line. Each command lives in its own file; this one wires them and
+ * is the one place where errors become a one-line message and an exit code.
+ */
+
+import { Command, CommanderError } from 'commander';
+import { InputError } from '../errors.js';
+import { nagiosUnknown } from '../report/index.js';
+import { checkCommand } from './check.js';
+import { EXIT } from './exit-codes.js';
+
+/** Nagios plugins must answer UNKNOWN (3) on bad input; find out if that is the mode asked for. */
+function nagiosRequested(argv: string[]): boolean {
+  return argv.some((a, i) => a === '--format=nagios' || a === '-fnagios' || ((a === '-f' || a === '--format') && argv[i + 1] === 'nagios'));
+}
+
+function fail(message: string, argv: string[], code: number): void {
+  if (nagiosRequested(argv)) {
+    process.stdout.write(nagiosUnknown(message).text);
+    process.exitCode = EXIT.NAGIOS_UNKNOWN;
+  } else {
+    process.stderr.write(`procwatch: ${message}\n`);
+    process.exitCode = code;
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('procwatch')
+    .description('Linux process monitoring: checks, real-time events, history')
+    .version('0.1.0')
+    .showSuggestionAfterError(true)
+    .configureOutput({ writeErr: () => {} }) // errors are printed once, below, as one line
+    .exitOverride();
+  program.addCommand(checkCommand());
+  for (const command of program.commands) command.exitOverride().configureOutput({ writeErr: () => {} });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return; // --help, --version
+      fail(err.message.replace(/^error: /, ''), argv, EXIT.USAGE);
+    } else if (err instanceof InputError) {
+      fail(err.message, argv, EXIT.USAGE);
+    } else {
+      fail(`internal error: ${(err as Error).message}`, argv, EXIT.FAILURE);
+    }
+  }
+}
+
+await main(process.argv.slice(2));

@@ -1,0 +1,51 @@
+/** Parser for /proc/PID/stat (procps calls it stat2proc). */
+
+export interface ProcStat {
+  pid: number;
+  /** Kernel command name (TASK_COMM_LEN: at most 15 bytes), may contain spaces and parentheses. */
+  comm: string;
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  ttyNr: number;
+  /** User and system CPU time in clock ticks. */
+  utime: number;
+  stime: number;
+  numThreads: number;
+  /** Start time in clock ticks since boot: with the pid, the identity of a process instance. */
+  startTicks: number;
+  vsizeBytes: number;
+  rssPages: number;
+}
+
+/**
+ * Parses the text of /proc/PID/stat. The command name is found between the first '(' and
+ * the LAST ')', because a name such as `a) b (c` contains both. Returns null on malformed input.
+ */
+export function parseStat(text: string): ProcStat | null {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return null;
+  const pid = Number(text.slice(0, open).trim());
+  // Fields after the name start at field 3 (state); index 0 here is field 3.
+  const rest = text.slice(close + 2).split(' ');
+  if (!Number.isInteger(pid) || rest.length < 22) return null;
+  const num = (field: number): number => Number(rest[field - 3]);
+  const stat: ProcStat = {
+    pid,
+    comm: text.slice(open + 1, close),
+    state: rest[0] ?? '?',
+    ppid: num(4),
+    pgrp: num(5),
+    session: num(6),
+    ttyNr: num(7),
+    utime: num(14),
+    stime: num(15),
+    numThreads: num(20),
+    startTicks: num(22),
+    vsizeBytes: num(23),
+    rssPages: num(24),
+  };
+  return Number.isFinite(stat.startTicks) && Number.isFinite(stat.ppid) ? stat : null;
+}

@@ -1,0 +1,4 @@
+/** Public interface of report/: every output format lives here and nowhere else. */
+export { renderMon, type Rendered } from './mon.js';
+export { renderNagios, nagiosUnknown, formatPerf } from './nagios.js';
+export { renderJson } from './json.js';

@@ -1,0 +1,37 @@
+/**
+ * Nagios/Icinga plugin output (Monitoring Plugins guidelines): one status line
+ * `PROCS STATUS: text | perfdata`, then detail lines; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+ */
+
+import { worstStatus, type CheckResult, type PerfValue } from '../checks/index.js';
+import type { Rendered } from './mon.js';
+
+const EXIT: Record<string, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
+
+/** Labels are quoted; a quote inside is doubled. '=' is not allowed in a label. */
+function perfLabel(label: string): string {
+  return `'${label.replace(/'/g, "''").replace(/=/g, '_')}'`;
+}
+
+export function formatPerf(p: PerfValue): string {
+  const fields = [`${p.value}${p.unit}`, p.warn, p.crit, p.min ?? '', p.max ?? ''];
+  while (fields.length > 1 && fields[fields.length - 1] === '') fields.pop();
+  return `${perfLabel(p.label)}=${fields.join(';')}`;
+}
+
+export function renderNagios(results: CheckResult[]): Rendered {
+  const status = worstStatus(results.map((r) => r.status));
+  const problems = results.filter((r) => r.status !== 'ok');
+  const text = problems.length === 0
+    ? `${results.length} check(s) ok`
+    : problems.map((r) => r.summary || `${r.id}:${r.status}`).join(', ');
+  const perf = results.flatMap((r) => r.perf).map(formatPerf).join(' ');
+  const details = problems.flatMap((r) => r.details);
+  const head = `PROCS ${status.toUpperCase()}: ${text}${perf === '' ? '' : ` | ${perf}`}`;
+  return { text: [head, ...details].map((l) => `${l}\n`).join(''), exitCode: EXIT[status] ?? 3 };
+}
+
+/** The line printed for bad input in Nagios mode: UNKNOWN, exit 3. */
+export function nagiosUnknown(message: string): Rendered {
+  return { text: `PROCS UNKNOWN: ${message}\n`, exitCode: 3 };
+}
