@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from '../errors.js';
 import { nagiosUnknown } from '../report/index.js';
 import { checkCommand } from './check.js';
+import { watchCommand } from './watch.js';
 import { EXIT } from './exit-codes.js';
 
 /** Nagios plugins must answer UNKNOWN (3) on bad input; find out if that is the mode asked for. */
@@ -32,6 +33,7 @@ export async function main(argv: string[]): Promise<void> {
     .configureOutput({ writeErr: () => {} }) // errors are printed once, below, as one line
     .exitOverride();
   program.addCommand(checkCommand());
+  program.addCommand(watchCommand());
   for (const command of program.commands) command.exitOverride().configureOutput({ writeErr: () => {} });
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -67,6 +67,8 @@ interface EventBase {
   /** CPU that reported the event, -1 when unknown. */
   cpu: number;
   provenance: Provenance;
+  /** Process instance key `pid:startTicks`, set by the table once it matched the event; null if it could not. */
+  key?: string | null;
 }
 
 export interface ForkEvent extends EventBase { kind: 'fork'; parentPid: number; parentTid: number; /** true when a thread was created, not a process */ thread: boolean }

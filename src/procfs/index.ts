@@ -6,3 +6,4 @@ export { parseCmdline } from './cmdline.js';
 export { parseLabel, labelDomain } from './label.js';
 export { parseNetSockets, isListening, type SocketEntry, type SocketProtocol } from './net.js';
 export { UserDb, parseIdFile } from './users.js';
+export { readDetails } from './details.js';

@@ -1,0 +1,131 @@
+/** `procwatch watch`: stream process events as they happen, like forkstat with more in each line. */
+
+import { Command, Option } from 'commander';
+import { InputError } from '../errors.js';
+import type { EventKind, ProcEvent } from '../events/types.js';
+import { UserDb } from '../procfs/index.js';
+import { eventJson, eventLine, EVENT_LINE_HEADER } from '../report/index.js';
+import { chooseSource, parseSourceChoice } from '../sources/index.js';
+import { ProcessTracker, type ProcessRecord } from '../table/index.js';
+
+const KINDS: EventKind[] = ['fork', 'exec', 'exit', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'coredump', 'lost', 'inferred_start', 'inferred_exit'];
+
+interface WatchOptions {
+  json?: boolean;
+  kind?: string;
+  user?: string;
+  name?: string;
+  exe?: string;
+  pid?: string;
+  threads?: boolean;
+  source: string;
+  rcvbuf?: string;
+  hold: string;
+  procRoot: string;
+  etcRoot: string;
+  duration?: string;
+}
+
+function glob(pattern: string): RegExp {
+  return new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+}
+
+function positive(text: string | undefined, option: string, integer: boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !(n > 0) || (integer && !Number.isInteger(n))) throw new InputError(`${option} expects a positive ${integer ? 'integer' : 'number'}, got '${text}'`);
+  return n;
+}
+
+/** Builds the event filter; `lost` always passes: a loss is never filtered away. */
+function buildFilter(options: WatchOptions, users: UserDb, tracker: ProcessTracker): (e: ProcEvent, r: ProcessRecord | undefined) => boolean {
+  const kinds = options.kind === undefined ? null : new Set(options.kind.split(','));
+  for (const k of kinds ?? []) if (!KINDS.includes(k as EventKind)) throw new InputError(`unknown event kind '${k}' (known: ${KINDS.join(', ')})`);
+  let uid: number | null = null;
+  if (options.user !== undefined) {
+    const found = /^\d+$/.test(options.user) ? Number(options.user) : users.passwd.byName.get(options.user);
+    if (found === undefined) throw new InputError(`unknown user '${options.user}'`);
+    uid = found;
+  }
+  const name = options.name === undefined ? null : glob(options.name);
+  const exe = options.exe === undefined ? null : glob(options.exe);
+  const rootPid = positive(options.pid, '--pid', true);
+  let rootKey: string | null = null;
+  if (rootPid !== undefined) {
+    rootKey = tracker.table.live.get(rootPid)?.key ?? null;
+    if (rootKey === null) throw new InputError(`no process with pid ${rootPid}`);
+  }
+  return (e, r) => {
+    if (e.kind === 'lost') return true;
+    if (kinds !== null && !kinds.has(e.kind)) return false;
+    if (!options.threads && ((e.kind === 'fork' && e.thread) || (e.kind === 'exit' && e.tid !== e.pid))) return false;
+    if (uid !== null && r?.uids?.[1] !== uid) return false;
+    if (name !== null && !(r?.comm != null && name.test(r.comm)) && !(r?.exe != null && name.test(r.exe.slice(r.exe.lastIndexOf('/') + 1)))) return false;
+    if (exe !== null && !(r?.exe != null && exe.test(r.exe))) return false;
+    if (rootKey !== null && r?.key !== rootKey && !tracker.table.ancestors(r?.key ?? '').some((a) => a.key === rootKey)) return false;
+    return true;
+  };
+}
+
+export function watchCommand(): Command {
+  return new Command('watch')
+    .description('stream process events as they happen (fork, exec, exit, uid/gid/sid changes, ptrace, comm, coredump, lost)')
+    .option('--json', 'one JSON object per line (fields: README "Event fields")')
+    .option('-k, --kind <kinds>', `only these event kinds, comma-separated (${KINDS.join(', ')})`)
+    .option('-u, --user <user>', 'only processes running as this user (effective uid, name or number)')
+    .option('-n, --name <glob>', 'only processes whose comm or executable basename matches')
+    .option('-e, --exe <glob>', 'only processes whose executable path matches')
+    .option('-p, --pid <pid>', 'only this process and its descendants')
+    .option('--threads', 'also show thread creation and thread exits (counted, hidden by default)')
+    .addOption(new Option('-s, --source <source>', 'event source: auto (netlink, else polling), netlink, poll').default('auto'))
+    .option('--rcvbuf <bytes>', 'netlink receive buffer size (default 16 MiB): the stall it survives without loss')
+    .option('--hold <ms>', 'how long events wait for out-of-order stragglers', '20')
+    .option('--duration <seconds>', 'stop after this many seconds (default: until interrupted)')
+    .option('--proc-root <dir>', 'the /proc tree to seed from and resync with', '/proc')
+    .option('--etc-root <dir>', 'where passwd and group are read', '/etc')
+    .action(async (options: WatchOptions) => {
+      process.exitCode = await runWatch(options);
+    });
+}
+
+async function runWatch(options: WatchOptions): Promise<number> {
+  const users = new UserDb(options.etcRoot);
+  const hold = positive(options.hold, '--hold', false)!;
+  const duration = positive(options.duration, '--duration', false);
+  const { source, why } = await chooseSource(parseSourceChoice(options.source), {
+    procRoot: options.procRoot,
+    rcvbufBytes: positive(options.rcvbuf, '--rcvbuf', true),
+  });
+  process.stderr.write(`procwatch: watching with ${why}${source.limitations ? ` — ${source.limitations}` : ''}\n`);
+  let filter: ((e: ProcEvent, r: ProcessRecord | undefined) => boolean) | null = null;
+  const out: string[] = [];
+  const tracker = new ProcessTracker({
+    source,
+    procRoot: options.procRoot,
+    holdMs: hold,
+    onEvents: (events) => {
+      for (const event of events) {
+        const record = event.key ? tracker.table.get(event.key) : undefined;
+        if (filter !== null && !filter(event, record)) continue;
+        const view = { event, record, wallMs: tracker.clock.wallMs(event.ktimeNs) };
+        out.push(options.json ? JSON.stringify(eventJson(view, users)) : eventLine(view, users));
+      }
+      if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
+      out.length = 0;
+    },
+  });
+  await tracker.start();
+  filter = buildFilter(options, users, tracker);
+  if (!options.json) process.stdout.write(`${EVENT_LINE_HEADER}\n`);
+  await new Promise<void>((resolve) => {
+    const done = (): void => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    process.stdout.on('error', done); // a closed pipe (| head) ends the watch quietly
+    if (duration !== undefined) setTimeout(done, duration * 1000);
+  });
+  await tracker.stop();
+  const c = tracker.counters();
+  process.stderr.write(`procwatch: ${c.released} events, ${c.source.lost} lost, ${c.source.malformed} malformed, ${c.reorder.late} late, ${c.table.threadEvents} thread events, ${c.table.resyncs} resyncs\n`);
+  return 0;
+}

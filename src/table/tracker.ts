@@ -1,0 +1,82 @@
+/**
+ * Wires one source to the table: batches go into the reorder buffer, come out in kernel-time
+ * order, update the table, and reach the listener with their process keys. A `lost` event
+ * triggers a resync from /proc whose findings are `inferred` events. The intake path only
+ * buffers: sorting, table updates and resync happen on the release timer.
+ */
+
+import { ProcReader } from '../procfs/index.js';
+import type { ProcEvent } from '../events/types.js';
+import type { EventSource, SourceCounters } from '../sources/source.js';
+import { ReorderBuffer, type ReorderCounters } from './reorder.js';
+import { ProcessTable, type TableCounters } from './table.js';
+import { Clock } from './clock.js';
+
+export interface TrackerOptions {
+  source: EventSource;
+  procRoot?: string;
+  /** How long events wait for stragglers from other CPUs (default 20 ms). */
+  holdMs?: number;
+  maxExited?: number;
+  /** Receives released events, in order, with keys set. */
+  onEvents: (events: ProcEvent[]) => void;
+}
+
+export interface TrackerCounters {
+  source: SourceCounters;
+  reorder: ReorderCounters;
+  table: TableCounters;
+  released: number;
+}
+
+export class ProcessTracker {
+  readonly table: ProcessTable;
+  readonly clock: Clock;
+  private readonly reader: ProcReader;
+  private readonly reorder: ReorderBuffer;
+  private timer: NodeJS.Timeout | null = null;
+  private seq = 0;
+  private released = 0;
+
+  constructor(private readonly options: TrackerOptions) {
+    this.reader = new ProcReader(options.procRoot ?? '/proc');
+    this.clock = new Clock(this.reader);
+    this.table = new ProcessTable({
+      maxExited: options.maxExited,
+      clock: this.clock,
+      startTicksOf: (pid) => this.reader.stat(pid)?.startTicks ?? null,
+    });
+    this.reorder = new ReorderBuffer((options.holdMs ?? 20) * 1e6);
+  }
+
+  async start(): Promise<void> {
+    // Subscribe first, then seed: a process born in between shows up in both, and the table
+    // treats the second sighting of the same (pid, start time) as the same process.
+    await this.options.source.start((batch) => this.reorder.push(batch));
+    this.table.seed(this.reader);
+    const tickMs = Math.max(1, Math.floor((this.options.holdMs ?? 20) / 2));
+    this.timer = setInterval(() => this.flush(this.clock.nowNs()), tickMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.options.source.stop();
+    this.flush(Infinity);
+  }
+
+  counters(): TrackerCounters {
+    return { source: this.options.source.counters(), reorder: this.reorder.counters(), table: this.table.counters(), released: this.released };
+  }
+
+  private flush(nowNs: number): void {
+    const due = nowNs === Infinity ? this.reorder.drain() : this.reorder.release(nowNs);
+    if (due.length === 0) return;
+    this.table.apply(due);
+    let out = due;
+    if (this.table.needsResync) out = [...due, ...this.table.resync(this.reader, this.clock.nowNs(), () => 0)];
+    for (const event of out) event.seq = ++this.seq;
+    this.released += out.length;
+    this.options.onEvents(out);
+  }
+}
