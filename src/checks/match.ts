@@ -7,6 +7,7 @@
 import { InputError } from '../errors.js';
 import { labelDomain, type UserDb } from '../procfs/index.js';
 import { processName } from './naming.js';
+import { globToRegExp, hasGlob } from '../util/glob.js';
 import type { ProcessView, Snapshot } from './snapshot.js';
 import type { Selector, SelectorKey } from './spec.js';
 
@@ -19,11 +20,6 @@ export interface MatchContext {
   snapshot: Snapshot;
 }
 
-function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`, 's');
-}
-
 /** `=` compares exactly, or as a glob when the value holds * ? or [...]; `~` is a regex search. */
 function stringTest(sel: Selector): (value: string) => boolean {
   if (sel.op === '~' || sel.op === '!~') {
@@ -34,7 +30,7 @@ function stringTest(sel: Selector): (value: string) => boolean {
       throw new InputError(`bad regular expression for '${sel.key}': ${(err as Error).message}`);
     }
   }
-  if (/[*?[]/.test(sel.value)) {
+  if (hasGlob(sel.value)) {
     const re = globToRegExp(sel.value);
     return (v) => re.test(v);
   }

@@ -8,6 +8,9 @@ import { InputError } from '../errors.js';
 import { nagiosUnknown } from '../report/index.js';
 import { checkCommand } from './check.js';
 import { watchCommand } from './watch.js';
+import { daemonCommand } from './daemon.js';
+import { psCommand, treeCommand } from './ps.js';
+import { eventsCommand, historyCommand, lineageCommand, statsCommand } from './query.js';
 import { EXIT } from './exit-codes.js';
 
 /** Nagios plugins must answer UNKNOWN (3) on bad input; find out if that is the mode asked for. */
@@ -34,6 +37,8 @@ export async function main(argv: string[]): Promise<void> {
     .exitOverride();
   program.addCommand(checkCommand());
   program.addCommand(watchCommand());
+  program.addCommand(daemonCommand());
+  for (const command of [psCommand(), treeCommand(), eventsCommand(), historyCommand(), lineageCommand(), statsCommand()]) program.addCommand(command);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeErr: () => {} });
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -43,6 +48,10 @@ export async function main(argv: string[]): Promise<void> {
       fail(err.message.replace(/^error: /, ''), argv, EXIT.USAGE);
     } else if (err instanceof InputError) {
       fail(err.message, argv, EXIT.USAGE);
+    } else if (err instanceof Error && err.name === 'NotFound') {
+      fail(err.message, argv, EXIT.PROBLEM);
+    } else if (err instanceof Error && err.name === 'DaemonUnavailable') {
+      fail(err.message, argv, EXIT.FAILURE);
     } else {
       fail(`internal error: ${(err as Error).message}`, argv, EXIT.FAILURE);
     }

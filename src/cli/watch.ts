@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
 import type { EventKind, ProcEvent } from '../events/types.js';
 import { UserDb } from '../procfs/index.js';
+import { globToRegExp } from '../util/glob.js';
 import { eventJson, eventLine, EVENT_LINE_HEADER } from '../report/index.js';
 import { chooseSource, parseSourceChoice } from '../sources/index.js';
 import { ProcessTracker, type ProcessRecord } from '../table/index.js';
@@ -26,10 +27,6 @@ interface WatchOptions {
   duration?: string;
 }
 
-function glob(pattern: string): RegExp {
-  return new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-}
-
 function positive(text: string | undefined, option: string, integer: boolean): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
@@ -47,8 +44,8 @@ function buildFilter(options: WatchOptions, users: UserDb, tracker: ProcessTrack
     if (found === undefined) throw new InputError(`unknown user '${options.user}'`);
     uid = found;
   }
-  const name = options.name === undefined ? null : glob(options.name);
-  const exe = options.exe === undefined ? null : glob(options.exe);
+  const name = options.name === undefined ? null : globToRegExp(options.name);
+  const exe = options.exe === undefined ? null : globToRegExp(options.exe);
   const rootPid = positive(options.pid, '--pid', true);
   let rootKey: string | null = null;
   if (rootPid !== undefined) {

@@ -3,8 +3,7 @@
  * mistyped key is one clear line naming the file and the path, never a silent default.
  */
 
-import { readFileSync } from 'node:fs';
-import { InputError } from '../errors.js';
+import { ConfigReader as Reader, isPlain, parseYamlMapping, readConfigText, type Plain } from './reader.js';
 import {
   BannerCheck, CountCheck, CpuCheck, ListenCheck, parseBannerSpec, parseListenSpec, parseRange, parseSelector, parseSpec,
   type Check, type CpuSpec,
@@ -21,57 +20,6 @@ export interface CheckDefaults {
 export interface ChecksConfig {
   defaults: CheckDefaults;
   checks: Check[];
-}
-
-type Plain = Record<string, unknown>;
-
-function isPlain(v: unknown): v is Plain {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-class Reader {
-  constructor(readonly file: string) {}
-
-  fail(path: string, message: string): never {
-    throw new InputError(`config ${this.file}: ${path}: ${message}`);
-  }
-
-  keys(obj: Plain, path: string, allowed: readonly string[]): void {
-    for (const key of Object.keys(obj)) {
-      if (!allowed.includes(key)) this.fail(path, `unknown key '${key}' (expected one of: ${allowed.join(', ')})`);
-    }
-  }
-
-  string(v: unknown, path: string): string {
-    if (typeof v === 'number') return String(v);
-    if (typeof v !== 'string' || v === '') this.fail(path, 'expected a non-empty string');
-    return v;
-  }
-
-  number(v: unknown, path: string, min = 0): number {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) this.fail(path, `expected a number ≥ ${min}`);
-    return v;
-  }
-
-  strings(v: unknown, path: string): string[] {
-    if (!Array.isArray(v)) this.fail(path, 'expected a list');
-    return v.map((item, i) => this.string(item, `${path}[${i}]`));
-  }
-
-  boolean(v: unknown, path: string): boolean {
-    if (typeof v !== 'boolean') this.fail(path, 'expected true or false');
-    return v;
-  }
-
-  /** InputErrors from spec parsers get the config path in front. */
-  wrap<T>(path: string, build: () => T): T {
-    try {
-      return build();
-    } catch (err) {
-      if (err instanceof InputError) this.fail(path, err.message);
-      throw err;
-    }
-  }
 }
 
 const CHECK_KINDS = ['spec', 'match', 'listen', 'banner', 'cpu'] as const;
@@ -144,16 +92,7 @@ function defaultsFrom(r: Reader, v: unknown): CheckDefaults {
 /** Parses YAML text; `file` names the source in error messages. */
 export async function parseChecksConfig(text: string, file: string, only: string[] = []): Promise<ChecksConfig> {
   const r: Reader = new Reader(file);
-  const { parse } = await import('yaml'); // loaded only when a config is used: it costs startup time
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (err) {
-    const first = (err as Error).message.split('\n')[0];
-    return r.fail('YAML', first ?? 'cannot parse');
-  }
-  if (doc === null || doc === undefined) r.fail('top level', 'the file is empty');
-  if (!isPlain(doc)) r.fail('top level', 'expected a mapping with checks (and optionally defaults)');
+  const doc = await parseYamlMapping(r, text);
   r.keys(doc, 'top level', ['defaults', 'checks', 'daemon']);
   const defaults = defaultsFrom(r, doc.defaults);
   if (!isPlain(doc.checks)) r.fail('checks', 'expected a mapping of check names to checks');
@@ -165,11 +104,5 @@ export async function parseChecksConfig(text: string, file: string, only: string
 }
 
 export async function loadChecksConfig(file: string, only: string[] = []): Promise<ChecksConfig> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InputError(`config ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return parseChecksConfig(text, file, only);
+  return parseChecksConfig(readConfigText(file), file, only);
 }

@@ -1,0 +1,64 @@
+/** Query-string validation: unknown or malformed parameters are a 400 with one clear line. */
+
+import { parseTimePoint } from '../config/units.js';
+
+export class BadRequest extends Error {
+  override readonly name = 'BadRequest';
+  constructor(message: string, readonly status = 400) {
+    super(message);
+  }
+}
+
+export const MAX_LIMIT = 10_000;
+
+export class Params {
+  constructor(private readonly query: URLSearchParams, allowed: readonly string[]) {
+    for (const key of new Set(query.keys())) {
+      if (!allowed.includes(key)) throw new BadRequest(`unknown parameter '${key}' (known: ${allowed.join(', ') || 'none'})`);
+      if (query.getAll(key).length > 1) throw new BadRequest(`parameter '${key}' given more than once`);
+    }
+  }
+
+  string(key: string): string | undefined {
+    const v = this.query.get(key);
+    if (v === null) return undefined;
+    if (v === '' || v.length > 4096) throw new BadRequest(`parameter '${key}' must be 1 to 4096 characters`);
+    return v;
+  }
+
+  integer(key: string, min: number, max: number): number | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || n > max) throw new BadRequest(`parameter '${key}' must be an integer from ${min} to ${max}, got '${v}'`);
+    return n;
+  }
+
+  time(key: string): number | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    const t = parseTimePoint(v);
+    if (t === null) throw new BadRequest(`parameter '${key}' must be a time: 10m, 2h, 1d (ago), an ISO date, or epoch ms; got '${v}'`);
+    return t;
+  }
+
+  boolean(key: string): boolean {
+    const v = this.string(key);
+    if (v === undefined) return false;
+    if (v === '1' || v === 'true') return true;
+    if (v === '0' || v === 'false') return false;
+    throw new BadRequest(`parameter '${key}' must be true or false, got '${v}'`);
+  }
+
+  list(key: string, allowed: readonly string[]): string[] | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    const items = v.split(',');
+    for (const item of items) if (!allowed.includes(item)) throw new BadRequest(`parameter '${key}': unknown value '${item}' (known: ${allowed.join(', ')})`);
+    return items;
+  }
+
+  limit(defaultLimit: number, max: number = MAX_LIMIT): number {
+    return this.integer('limit', 1, max) ?? defaultLimit;
+  }
+}

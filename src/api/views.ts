@@ -1,0 +1,43 @@
+/** JSON shapes of live table records: the same field names as stored processes (README: Process fields). */
+
+import type { UserDb } from '../procfs/index.js';
+import type { Clock, ProcessRecord } from '../table/index.js';
+
+export interface ProcessJson {
+  key: string;
+  pid: number;
+  ppid: number | null;
+  parentKey: string | null;
+  startTicks: number | null;
+  startTime: string | null;
+  exitTime: string | null;
+  comm: string | null;
+  exe: string | null;
+  argv: string[] | null;
+  cwd: string | null;
+  uid: number | null;
+  euid: number | null;
+  user: string | null;
+  gid: number | null;
+  egid: number | null;
+  label: string | null;
+  cgroup: string | null;
+  exitCode: number | null;
+  exitSignal: number | null;
+  coreDumped: boolean | null;
+  origin: string;
+  exitOrigin: string | null;
+  threads: number;
+  live: boolean;
+}
+
+export function recordJson(r: ProcessRecord, clock: Clock, users: UserDb): ProcessJson {
+  const iso = (ns: number | null): string | null => (ns === null ? null : new Date(clock.wallMs(ns)).toISOString());
+  return {
+    key: r.key, pid: r.pid, ppid: r.ppid, parentKey: r.parentKey, startTicks: r.startTicks, startTime: iso(r.startNs), exitTime: iso(r.exitNs),
+    comm: r.comm, exe: r.exe, argv: r.argv, cwd: r.cwd, uid: r.uids?.[0] ?? null, euid: r.uids?.[1] ?? null,
+    user: r.uids ? users.userName(r.uids[1]) : null, gid: r.gids?.[0] ?? null, egid: r.gids?.[1] ?? null, label: r.label, cgroup: r.cgroup,
+    exitCode: r.exit?.code ?? null, exitSignal: r.exit?.signal ?? null, coreDumped: r.exit === null ? null : r.exit.coreDumped || r.coreDumped,
+    origin: r.origin, exitOrigin: r.exitOrigin, threads: r.threadsCreated - r.threadsExited, live: r.exitNs === null,
+  };
+}

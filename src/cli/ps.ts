@@ -1,0 +1,107 @@
+/** `procwatch ps` and `procwatch tree`: the live table from the daemon, or /proc when none runs. */
+
+import { Command } from 'commander';
+import { apiGet, DaemonUnavailable } from '../api/client.js';
+import { InputError } from '../errors.js';
+import { ProcReader, UserDb, readDetails } from '../procfs/index.js';
+import { PS_DEFAULT_FIELDS, PS_FIELDS, parsePsFields, renderPs, renderTree, type ProcessLike, type TreeNode } from '../report/processes.js';
+import { globToRegExp } from '../util/glob.js';
+import { print, printJson, withSocket } from './common.js';
+
+interface PsOptions {
+  output?: string;
+  user?: string;
+  name?: string;
+  exe?: string;
+  json?: boolean;
+  socket: string;
+  daemon: boolean;
+}
+
+/** The same fields from /proc directly, for when no daemon runs. */
+function fromProc(): ProcessLike[] {
+  const reader = new ProcReader();
+  const users = new UserDb();
+  const out: ProcessLike[] = [];
+  for (const pid of reader.listPids()) {
+    const d = readDetails(reader, pid);
+    if (d === null) continue;
+    out.push({
+      key: `${pid}:${d.startTicks}`, pid, ppid: d.ppid, startTime: null, exitTime: null, comm: d.comm, exe: d.exe, argv: d.argv,
+      uid: d.uids?.[0] ?? null, euid: d.uids?.[1] ?? null, user: d.uids ? users.userName(d.uids[1]) : null, gid: d.gids?.[0] ?? null,
+      egid: d.gids?.[1] ?? null, label: d.label, cgroup: d.cgroup, exitCode: null, exitSignal: null, origin: 'scanned', exitOrigin: null,
+    });
+  }
+  return out;
+}
+
+async function liveProcesses(options: PsOptions, query: Record<string, string | undefined>): Promise<ProcessLike[]> {
+  if (options.daemon) {
+    try {
+      return (await apiGet<{ processes: ProcessLike[] }>(options.socket, '/v1/processes', query)).processes;
+    } catch (err) {
+      if (!(err instanceof DaemonUnavailable)) throw err;
+      process.stderr.write(`procwatch: ${err.message}; reading /proc directly\n`);
+    }
+  }
+  const users = new UserDb();
+  const uid = query.user === undefined ? undefined : /^\d+$/.test(query.user) ? Number(query.user) : users.passwd.byName.get(query.user);
+  if (query.user !== undefined && uid === undefined) throw new InputError(`unknown user '${query.user}'`);
+  const name = query.name === undefined ? null : globToRegExp(query.name);
+  const exe = query.exe === undefined ? null : globToRegExp(query.exe);
+  return fromProc().filter((p) => (uid === undefined || p.euid === uid) && (name === null || (p.comm !== null && name.test(p.comm))) && (exe === null || (p.exe !== null && exe.test(p.exe))));
+}
+
+export function psCommand(): Command {
+  return withSocket(new Command('ps'))
+    .description('list live processes (from the daemon; from /proc when no daemon runs)')
+    .option('-o, --output <fields>', `columns, comma-separated: ${PS_FIELDS.join(', ')} (default ${PS_DEFAULT_FIELDS.join(',')})`)
+    .option('-u, --user <user>', 'only processes of this effective user (name or uid)')
+    .option('-n, --name <glob>', 'only processes whose comm matches')
+    .option('-e, --exe <glob>', 'only processes whose executable path matches')
+    .option('--json', 'print JSON (the API\'s process objects)')
+    .option('--no-daemon', 'read /proc directly even if a daemon runs')
+    .action(async (options: PsOptions) => {
+      const fields = options.output === undefined ? PS_DEFAULT_FIELDS : parsePsFields(options.output);
+      const processes = await liveProcesses(options, { user: options.user, name: options.name, exe: options.exe });
+      if (options.json) printJson({ processes });
+      else print(renderPs(processes, fields));
+    });
+}
+
+export function treeCommand(): Command {
+  return withSocket(new Command('tree'))
+    .description('show the live process tree (from the daemon; from /proc when no daemon runs)')
+    .argument('[pid]', 'show only this process and its descendants')
+    .option('--json', 'print JSON')
+    .option('--no-daemon', 'read /proc directly even if a daemon runs')
+    .action(async (pidText: string | undefined, options: PsOptions) => {
+      if (pidText !== undefined && !/^\d+$/.test(pidText)) throw new InputError(`'${pidText}' is not a pid`);
+      let roots: TreeNode[] | null = null;
+      if (options.daemon) {
+        try {
+          roots = (await apiGet<{ roots: TreeNode[] }>(options.socket, '/v1/tree', { pid: pidText })).roots;
+        } catch (err) {
+          if (!(err instanceof DaemonUnavailable)) throw err;
+          process.stderr.write(`procwatch: ${err.message}; reading /proc directly\n`);
+        }
+      }
+      roots ??= buildTree(fromProc(), pidText === undefined ? null : Number(pidText));
+      if (options.json) printJson({ roots });
+      else print(renderTree(roots));
+    });
+}
+
+function buildTree(processes: ProcessLike[], rootPid: number | null): TreeNode[] {
+  const nodes = new Map(processes.map((p) => [p.pid, { ...p, children: [] as TreeNode[] }]));
+  const roots: TreeNode[] = [];
+  for (const node of nodes.values()) {
+    const parent = node.ppid === null ? undefined : nodes.get(node.ppid);
+    if (parent !== undefined && parent !== node) parent.children.push(node);
+    else roots.push(node);
+  }
+  if (rootPid === null) return roots;
+  const root = nodes.get(rootPid);
+  if (root === undefined) throw new InputError(`no process with pid ${rootPid}`);
+  return [root];
+}

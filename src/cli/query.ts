@@ -1,0 +1,101 @@
+/** `procwatch events`, `history`, `lineage`, `stats`: questions answered from the daemon's store. */
+
+import { Command } from 'commander';
+import { apiGet, apiStream } from '../api/client.js';
+import { InputError } from '../errors.js';
+import { eventObjectLine, renderHistory, renderLineage, type LineageLike, type ProcessLike } from '../report/processes.js';
+import { print, printJson, withSocket } from './common.js';
+
+interface QueryOptions {
+  socket: string;
+  json?: boolean;
+  since?: string;
+  until?: string;
+  kind?: string;
+  pid?: string;
+  follow?: boolean;
+  limit?: string;
+  exe?: string;
+  name?: string;
+  user?: string;
+}
+
+export function eventsCommand(): Command {
+  return withSocket(new Command('events'))
+    .description('event history from the store; --follow keeps streaming new events')
+    .option('--since <time>', 'from: 10m, 2h, 1d (ago), an ISO date, or epoch ms (default 10m)', '10m')
+    .option('--until <time>', 'to (same forms)')
+    .option('-k, --kind <kinds>', 'only these kinds, comma-separated')
+    .option('-p, --pid <pid>', 'only events of this pid')
+    .option('-f, --follow', 'keep streaming new events until interrupted')
+    .option('--limit <n>', 'at most this many stored events (default 1000, max 10000)')
+    .option('--json', 'one JSON object per line')
+    .action(async (options: QueryOptions) => {
+      const query = { since: options.since, until: options.until, kind: options.kind, pid: options.pid, limit: options.limit };
+      const show = (e: Record<string, unknown>): void => print(`${options.json ? JSON.stringify(e) : eventObjectLine(e)}\n`);
+      if (!options.follow) {
+        const { events, truncated } = await apiGet<{ events: Record<string, unknown>[]; truncated: boolean }>(options.socket, '/v1/events', query);
+        events.forEach(show);
+        if (truncated) process.stderr.write(`procwatch: output stopped at the limit; narrow the range or raise --limit\n`);
+        return;
+      }
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      process.once('SIGTERM', () => abort.abort());
+      await apiStream(options.socket, '/v1/events', { ...query, follow: true }, show, abort.signal);
+    });
+}
+
+export function historyCommand(): Command {
+  return withSocket(new Command('history'))
+    .description('what ran, when, as whom: process instances from the store, newest first')
+    .option('-e, --exe <path>', 'executable path (glob allowed)')
+    .option('-n, --name <comm>', 'command name (glob allowed)')
+    .option('-u, --user <user>', 'effective user, name or uid')
+    .option('--since <time>', 'alive at or after: 10m, 2h, 1d (ago), ISO date, epoch ms')
+    .option('--until <time>', 'started at or before (same forms)')
+    .option('--limit <n>', 'at most this many (default 1000, max 10000)')
+    .option('--json', 'print JSON')
+    .action(async (options: QueryOptions) => {
+      const { processes } = await apiGet<{ processes: ProcessLike[] }>(options.socket, '/v1/history', {
+        exe: options.exe, name: options.name, user: options.user, since: options.since, until: options.until, limit: options.limit,
+      });
+      if (options.json) printJson({ processes });
+      else print(renderHistory(processes));
+    });
+}
+
+export function lineageCommand(): Command {
+  return withSocket(new Command('lineage'))
+    .description('ancestors and descendants of a process, also one that exited long ago')
+    .argument('<pid-or-key>', 'a pid (the live one, else the latest recorded) or a key pid:starttime')
+    .option('--limit <n>', 'at most this many descendants (default 1000)')
+    .option('--json', 'print JSON')
+    .action(async (ref: string, options: QueryOptions) => {
+      if (!/^\d+(:\??\d+)?$/.test(ref)) throw new InputError(`'${ref}' is neither a pid nor a process key (pid:starttime)`);
+      const lineage = await apiGet<LineageLike>(options.socket, `/v1/lineage/${encodeURIComponent(ref)}`, { limit: options.limit });
+      if (options.json) printJson(lineage);
+      else print(renderLineage(lineage));
+    });
+}
+
+export function statsCommand(): Command {
+  return withSocket(new Command('stats'))
+    .description('events by kind, lost events, store lag and size')
+    .option('--json', 'print JSON')
+    .action(async (options: QueryOptions) => {
+      const stats = await apiGet<Record<string, unknown>>(options.socket, '/v1/stats');
+      if (options.json) return printJson(stats);
+      const s = stats as { source: string; uptimeSeconds: number; eventsByKind: Record<string, number>; sourceCounters: Record<string, number>; reorder: Record<string, number>; table: Record<string, number>; store: Record<string, number | string | null | Record<string, number>> };
+      const lines = [
+        `source          ${s.source}, up ${Math.round(s.uptimeSeconds)}s`,
+        `events          ${Object.entries(s.eventsByKind).map(([k, n]) => `${k} ${n}`).join(', ') || 'none yet'}`,
+        `per second      ${Object.entries(s.eventsByKind).map(([k, n]) => `${k} ${(n / Math.max(1, s.uptimeSeconds)).toFixed(1)}`).join(', ') || '-'}`,
+        `lost            ${s.sourceCounters.lost ?? 0} (source), ${s.store.dropped} (store queue overflow); resyncs ${s.table.resyncs}`,
+        `late/malformed  ${s.reorder.late} late, ${s.sourceCounters.malformed ?? 0} malformed`,
+        `table           ${s.table.live} live, ${s.table.exited} exited kept`,
+        `store           ${s.store.events} events, ${s.store.processes} processes, ${((s.store.dbBytes as number) / 1048576).toFixed(1)} MiB; queue ${s.store.queued}, lag ${s.store.lagMs} ms; oldest ${s.store.oldestEvent ?? '-'}`,
+      ];
+      print(`${lines.join('\n')}\n`);
+    });
+}

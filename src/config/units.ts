@@ -1,0 +1,34 @@
+/** Durations (`90s`, `10m`, `12h`, `30d`) and sizes (`512MiB`, `1GB`, `1048576`) as users write them. */
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3,
+};
+
+/** Milliseconds, or null when the text is not a duration. A bare number is seconds. */
+export function parseDuration(text: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(text);
+  if (m === null) return null;
+  return Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!;
+}
+
+export function parseSize(text: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m === null ? undefined : SIZE_UNITS[m[2]!.toLowerCase()];
+  return m === null || unit === undefined ? null : Math.floor(Number(m[1]) * unit);
+}
+
+/**
+ * A point in time: relative to now (`10m` = ten minutes ago), an ISO date, or epoch milliseconds.
+ * Returns null when the text is none of these.
+ */
+export function parseTimePoint(text: string, nowMs: number = Date.now()): number | null {
+  const ago = parseDuration(text);
+  if (ago !== null && /[a-z]$/.test(text.trim())) return nowMs - ago;
+  if (/^\d{12,}$/.test(text)) return Number(text);
+  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
+    const t = Date.parse(text);
+    return Number.isNaN(t) ? null : t;
+  }
+  return null;
+}

@@ -1,0 +1,147 @@
+/** Text renderings of processes for the query commands: ps columns, trees, history, lineage, events. */
+
+import { InputError } from '../errors.js';
+
+/** The process fields the API returns (live table and store share the names). */
+export interface ProcessLike {
+  key: string;
+  pid: number;
+  ppid: number | null;
+  startTime: string | null;
+  exitTime: string | null;
+  comm: string | null;
+  exe: string | null;
+  argv: string[] | null;
+  uid: number | null;
+  euid: number | null;
+  user?: string | null;
+  gid: number | null;
+  egid: number | null;
+  label: string | null;
+  cgroup: string | null;
+  exitCode: number | null;
+  exitSignal: number | null;
+  origin: string;
+  exitOrigin: string | null;
+  threads?: number;
+}
+
+function stime(iso: string | null): string {
+  if (iso === null) return '?';
+  const d = new Date(iso);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return Date.now() - d.getTime() < 86_400_000 ? `${pad(d.getHours())}:${pad(d.getMinutes())}` : `${d.toLocaleString('en', { month: 'short' })}${pad(d.getDate())}`;
+}
+
+export function commandText(p: ProcessLike): string {
+  if (p.argv !== null && p.argv.length > 0) return p.argv.join(' ');
+  return p.comm === null ? '(unknown)' : `[${p.comm}]`;
+}
+
+const FIELDS: Record<string, { header: string; get: (p: ProcessLike) => string }> = {
+  user: { header: 'UID', get: (p) => p.user ?? (p.euid === null ? '?' : String(p.euid)) },
+  uid: { header: 'EUID', get: (p) => String(p.euid ?? '?') },
+  ruid: { header: 'RUID', get: (p) => String(p.uid ?? '?') },
+  gid: { header: 'EGID', get: (p) => String(p.egid ?? '?') },
+  pid: { header: 'PID', get: (p) => String(p.pid) },
+  ppid: { header: 'PPID', get: (p) => String(p.ppid ?? '?') },
+  start: { header: 'STIME', get: (p) => stime(p.startTime) },
+  comm: { header: 'COMMAND', get: (p) => p.comm ?? '?' },
+  exe: { header: 'EXE', get: (p) => p.exe ?? '?' },
+  args: { header: 'CMD', get: commandText },
+  key: { header: 'KEY', get: (p) => p.key },
+  label: { header: 'LABEL', get: (p) => p.label ?? '-' },
+  cgroup: { header: 'CGROUP', get: (p) => p.cgroup ?? '-' },
+  threads: { header: 'NLWP', get: (p) => String((p.threads ?? 0) + 1) },
+  origin: { header: 'ORIGIN', get: (p) => p.origin },
+};
+
+export const PS_FIELDS = Object.keys(FIELDS);
+export const PS_DEFAULT_FIELDS = ['user', 'pid', 'ppid', 'start', 'args'];
+
+export function parsePsFields(text: string): string[] {
+  const fields = text.split(',').map((f) => f.trim()).filter((f) => f !== '');
+  for (const f of fields) if (!(f in FIELDS)) throw new InputError(`unknown field '${f}' for -o (known: ${PS_FIELDS.join(', ')})`);
+  if (fields.length === 0) throw new InputError('-o needs at least one field');
+  return fields;
+}
+
+/** Columns padded to their widest value; the last column is left free (command lines are long). */
+export function renderColumns(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : /^\d+$/.test(c) && i > 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' ');
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function renderPs(processes: ProcessLike[], fields: string[]): string {
+  const columns = fields.map((f) => FIELDS[f]!);
+  return renderColumns(columns.map((c) => c.header), processes.map((p) => columns.map((c) => c.get(p))));
+}
+
+export type TreeNode = ProcessLike & { children: TreeNode[] };
+
+export function renderTree(roots: TreeNode[]): string {
+  const lines: string[] = [];
+  const walk = (node: TreeNode, prefix: string, last: boolean, top: boolean): void => {
+    const user = node.user ?? String(node.euid ?? '?');
+    lines.push(`${top ? '' : `${prefix}${last ? '└─ ' : '├─ '}`}${node.pid} ${user} ${commandText(node)}`);
+    const childPrefix = top ? '' : `${prefix}${last ? '   ' : '│  '}`;
+    node.children.forEach((c, i) => walk(c, childPrefix, i === node.children.length - 1, false));
+  };
+  for (const root of roots) walk(root, '', true, true);
+  return lines.join('\n') + '\n';
+}
+
+function exitText(p: ProcessLike): string {
+  if (p.exitTime === null) return 'running';
+  if (p.exitOrigin === 'inferred') return 'gone (inferred)';
+  if (p.exitSignal !== null) return `signal ${p.exitSignal}`;
+  return p.exitCode === null ? 'exited' : `exit ${p.exitCode}`;
+}
+
+export function renderHistory(processes: ProcessLike[]): string {
+  return renderColumns(
+    ['START', 'END', 'USER', 'PID', 'PPID', 'STATUS', 'CMD'],
+    processes.map((p) => [p.startTime ?? '?', p.exitTime ?? '-', String(p.user ?? p.euid ?? '?'), String(p.pid), String(p.ppid ?? '?'), exitText(p), commandText(p)]),
+  );
+}
+
+export interface LineageLike {
+  process: ProcessLike;
+  ancestors: ProcessLike[];
+  descendants: Array<ProcessLike & { depth: number }>;
+  truncated: boolean;
+}
+
+export function renderLineage(l: LineageLike): string {
+  const row = (p: ProcessLike): string => `${p.pid} [${p.key}] ${commandText(p)} (${p.startTime ?? '?'} → ${exitText(p)})`;
+  const lines: string[] = ['ancestors (oldest first):'];
+  if (l.ancestors.length === 0) lines.push('  (none known)');
+  [...l.ancestors].reverse().forEach((a, i) => lines.push(`${'  '.repeat(i + 1)}${row(a)}`));
+  lines.push(`${'  '.repeat(l.ancestors.length + 1)}* ${row(l.process)}`);
+  lines.push('descendants:');
+  if (l.descendants.length === 0) lines.push('  (none)');
+  for (const d of l.descendants) lines.push(`${'  '.repeat(d.depth + 1)}${row(d)}`);
+  if (l.truncated) lines.push('  … more descendants (raise --limit)');
+  return lines.join('\n') + '\n';
+}
+
+/** One line for an event as the API gives it (stored or live: same top-level fields). */
+export function eventObjectLine(e: Record<string, unknown>): string {
+  const details = e.details as { argv?: string[] | null; comm?: string | null } | undefined;
+  const status = e.status as { code: number | null; signal: number | null; coreDumped: boolean } | undefined;
+  let what = '';
+  switch (e.kind) {
+    case 'exec': case 'inferred_start': what = details?.argv?.join(' ') || `[${details?.comm ?? '?'}]`; break;
+    case 'exit': what = status?.signal != null ? `signal ${status.signal}${status.coreDumped ? ' (core)' : ''}` : `code ${status?.code}`; break;
+    case 'fork': what = `parent ${String(e.parentPid)}${e.thread ? ' (thread)' : ''}`; break;
+    case 'uid': what = `ruid ${String(e.ruid)} euid ${String(e.euid)}`; break;
+    case 'gid': what = `rgid ${String(e.rgid)} egid ${String(e.egid)}`; break;
+    case 'comm': what = `comm ${String(e.comm)}`; break;
+    case 'ptrace': what = `tracer ${String(e.tracerPid)}`; break;
+    case 'lost': what = `!! ${e.count === null ? '?' : String(e.count)} lost: ${String(e.reason)}`; break;
+    default: what = '';
+  }
+  return `${String(e.time)} ${String(e.kind).padEnd(14)} ${String(e.pid).padStart(7)} ${String(e.key ?? '-').padEnd(16)} ${what}`;
+}
