@@ -149,16 +149,16 @@ export function queryLineage(db: Database.Database, bootId: string, key: string,
   if (process === null) return null;
   const ancestors = (db.prepare(`
     WITH RECURSIVE up(k, d) AS (
-      SELECT parent_key, 1 FROM processes WHERE boot_id = ?1 AND key = ?2
-      UNION ALL SELECT p.parent_key, up.d + 1 FROM processes p JOIN up ON p.boot_id = ?1 AND p.key = up.k WHERE up.d < 1000
+      SELECT parent_key, 1 FROM processes WHERE boot_id = @boot AND key = @key
+      UNION ALL SELECT p.parent_key, up.d + 1 FROM processes p JOIN up ON p.boot_id = @boot AND p.key = up.k WHERE up.d < 1000
     )
-    SELECT p.* FROM up JOIN processes p ON p.boot_id = ?1 AND p.key = up.k ORDER BY up.d`).all(bootId, key) as ProcessRow[]).map(processFromRow);
+    SELECT p.* FROM up JOIN processes p ON p.boot_id = @boot AND p.key = up.k ORDER BY up.d`).all({ boot: bootId, key }) as ProcessRow[]).map(processFromRow);
   const rows = db.prepare(`
     WITH RECURSIVE down(k, d) AS (
-      SELECT key, 1 FROM processes WHERE boot_id = ?1 AND parent_key = ?2
-      UNION ALL SELECT p.key, down.d + 1 FROM processes p JOIN down ON p.boot_id = ?1 AND p.parent_key = down.k WHERE down.d < 1000
+      SELECT key, 1 FROM processes WHERE boot_id = @boot AND parent_key = @key
+      UNION ALL SELECT p.key, down.d + 1 FROM processes p JOIN down ON p.boot_id = @boot AND p.parent_key = down.k WHERE down.d < 1000
     )
-    SELECT p.*, down.d AS depth FROM down JOIN processes p ON p.boot_id = ?1 AND p.key = down.k ORDER BY down.d, p.start_time LIMIT ?3`).all(bootId, key, maxDescendants + 1) as Array<ProcessRow & { depth: number }>;
+    SELECT p.*, down.d AS depth FROM down JOIN processes p ON p.boot_id = @boot AND p.key = down.k ORDER BY down.d, p.start_time LIMIT @limit`).all({ boot: bootId, key, limit: maxDescendants + 1 }) as Array<ProcessRow & { depth: number }>;
   const truncated = rows.length > maxDescendants;
   const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r.depth }));
   return { process, ancestors, descendants, truncated };

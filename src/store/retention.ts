@@ -16,7 +16,9 @@ export interface RetentionResult {
   processesDeleted: number;
 }
 
+/** Rows per delete: small enough to stay near the size limit, large enough to be quick. */
 const CHUNK = 20_000;
+const SIZE_CHUNK = 2_000;
 
 function fileBytes(db: Database.Database): number {
   const pages = db.pragma('page_count', { simple: true }) as number;
@@ -36,7 +38,7 @@ export function applyRetention(db: Database.Database, policy: RetentionPolicy, n
   if (policy.maxBytes !== null) {
     const del = db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?)');
     while (fileBytes(db) > policy.maxBytes) {
-      const n = del.run(CHUNK).changes;
+      const n = del.run(SIZE_CHUNK).changes;
       eventsDeleted += n;
       if (n === 0) break;
       const oldest = db.prepare('SELECT min(time) AS t FROM events').get() as { t: number | null };
