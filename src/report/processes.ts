@@ -69,8 +69,10 @@ export function parsePsFields(text: string): string[] {
 /** Columns padded to their widest value; the last column is left free (command lines are long). */
 export function renderColumns(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  // Numbers align right, as in ps; a column is numeric when every value is.
+  const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => /^\d+$/.test(r[i]!)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : /^\d+$/.test(c) && i > 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' ');
+    cells.map((c, i) => (i === cells.length - 1 ? c : numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' ');
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 
