@@ -15,6 +15,8 @@ const MAX_LISTED = 50;
  * (Perl's `$min || $count`), so `sshd:1-` with none running reads `sshd:0 < 1 (1-0)`.
  */
 function psMonitorDetail(label: string, count: number, range: Range): string {
+  // ps.monitor ignores a maximum of 0 and never prints this case: show the real bounds, not `1 > 1 (1-1)`.
+  if (range.max === 0) return `${label}:${count} > 0 (0-0)`;
   const min = range.min || count;
   const max = range.max || count;
   return range.min !== null && count < range.min ? `${label}:${count} < ${min} (${min}-${max})` : `${label}:${count} > ${max} (${min}-${max})`;

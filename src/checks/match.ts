@@ -65,7 +65,11 @@ function positive(sel: Selector, ctx: MatchContext): Predicate {
     }
     case 'comm': { const test = stringTest(sel); return (p) => test(p.comm); }
     case 'state': { const test = stringTest(sel); return (p) => test(p.stat.state); }
-    case 'exe': { const test = stringTest(sel); return (p) => { const e = p.exe(); return e === null ? null : test(e); }; }
+    case 'exe': {
+      // Kernel threads and zombies have no executable: their exe is empty (README), not unknown.
+      const test = stringTest(sel);
+      return (p) => { const e = p.exe(); return e !== null ? test(e) : p.isKernelThread || p.stat.state === 'Z' ? test('') : null; };
+    }
     case 'args': {
       const test = stringTest(sel);
       return (p) => { const a = p.argv(); return a === null ? null : test(a.join(' ')); };
