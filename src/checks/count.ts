@@ -66,7 +66,11 @@ export class CountCheck implements Check {
       result.details.push(`${psMonitorDetail(this.id, count, warning)} warning`);
     }
     if (result.status !== 'ok') result.summary = `${this.id}:${count}`;
-    if (unknown > 0) {
+    const usesLabel = this.spec.selectors.some((s) => s.key === 'label' || s.key === 'domain');
+    if (unknown > 0 && usesLabel && snapshot.processes.every((p) => p.label() === null)) {
+      result.details.push(`${this.id}: no process has a readable security label: is an LSM (SELinux, AppArmor, Smack) enabled?`);
+      result.status = 'unknown';
+    } else if (unknown > 0) {
       result.details.push(`${this.id}: ${unknown} process(es) could not be read (vanished or hidden) and were not counted`);
       if (count === 0 && unknown === snapshot.processes.length) result.status = 'unknown';
     }

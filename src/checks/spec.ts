@@ -125,7 +125,10 @@ export function parseSpec(text: string): CountSpec {
   let selectorText = text;
   let critical = DEFAULT_RANGE;
   let warning: Range | null = null;
-  if (lastColon !== undefined && isRangeText(text.slice(lastColon + 1))) {
+  const tail = lastColon === undefined ? '' : text.slice(lastColon + 1);
+  // `sshd:1-x` is a typo, not a process called "sshd:1-x": label parts never start with a digit or '-'.
+  if (/^[\d-]/.test(tail) && !isRangeText(tail)) parseRange(tail, `spec '${text}'`);
+  if (lastColon !== undefined && isRangeText(tail)) {
     selectorText = text.slice(0, lastColon);
     ({ critical, warning } = parseRange(text.slice(lastColon + 1), `spec '${text}'`));
   }

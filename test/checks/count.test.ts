@@ -167,3 +167,21 @@ test('rechecks: a check still failing after the delay says so', async () => {
   assert.equal(results[0]?.attempts, 3);
   assert.equal(results[1]?.attempts, 1, 'a passing check is evaluated once');
 });
+
+test('label checks where no LSM is active say so, instead of blaming vanished processes', async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const root = mkdtempSync(join(tmpdir(), 'pw-nolsm-'));
+  try {
+    for (const pid of [1, 2]) {
+      mkdirSync(join(root, String(pid)));
+      writeFileSync(join(root, String(pid), 'stat'), `${pid} (init) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 1000 100 0`);
+    }
+    const [result] = await runOnFixture([new CountCheck(parseSpec('domain=init_t:0-1'))], { procRoot: root });
+    assert.equal(result!.status, 'unknown');
+    assert.deepEqual(result!.details, ['domain=init_t: no process has a readable security label: is an LSM (SELinux, AppArmor, Smack) enabled?']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

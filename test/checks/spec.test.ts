@@ -98,3 +98,10 @@ test('errors: unknown key, empty value, bad ranges, quoting, unknown builtin, em
   rejects('sshd,,cron', /^empty selector in spec 'sshd,,cron'$/);
   rejects('args="abc"def', /^bad quoting in value "abc"def$/);
 });
+
+test('a range typo is an error, not a process name', () => {
+  for (const typo of ['sshd:1-x', 'sshd:2x', 'sshd:-x-']) {
+    assert.throws(() => parseSpec(typo), (e: Error) => e instanceof InputError && /bad range/.test(e.message), typo);
+  }
+  assert.equal(parseSpec('label=system_u:system_r:init_t:s0-s0:c0.c1023').critical.min, 1, 'MLS parts are not ranges');
+});
