@@ -40,6 +40,7 @@ export class ProcessTable {
   private readonly startTicksOf: (pid: number) => number | null;
   private readonly clock: Clock | null;
   private provisional = 0;
+  private readonly rekeyed = new Map<string, string>();
   private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0 };
   /** Set by a `lost` event: the caller should resync from /proc. */
   needsResync = false;
@@ -94,6 +95,31 @@ export class ProcessTable {
   /** Applies events in order; sets `key` on each. */
   apply(events: readonly ProcEvent[]): void {
     for (const event of events) event.key = this.applyOne(event);
+    if (this.rekeyed.size > 0) {
+      // A fork child whose start time was unknown got a provisional key; its exec told us the
+      // real one. Events of this batch that carry the provisional key get the real one too.
+      for (const event of events) {
+        const real = event.key ? this.rekeyed.get(event.key) : undefined;
+        if (real !== undefined) event.key = real;
+      }
+      this.rekeyed.clear();
+    }
+  }
+
+  /** Gives a provisionally keyed record its real key, `pid:startTicks`, everywhere it is referenced. */
+  private rekey(record: ProcessRecord, startTicks: number): void {
+    const old = record.key;
+    record.startTicks = startTicks;
+    record.key = processKey(record.pid, startTicks);
+    this.rekeyed.set(old, record.key);
+    const kids = this.children.get(old);
+    if (kids !== undefined) {
+      this.children.delete(old);
+      this.children.set(record.key, kids);
+      for (const k of kids) { const kid = this.get(k); if (kid !== undefined) kid.parentKey = record.key; }
+    }
+    const siblings = record.parentKey === null ? undefined : this.children.get(record.parentKey);
+    if (siblings?.delete(old)) siblings.add(record.key);
   }
 
   /**
@@ -191,7 +217,7 @@ export class ProcessTable {
       this.link(record, details.ppid);
       record.startNs = details.startTicks !== null && this.clock !== null ? this.clock.startTicksToNs(details.startTicks) : ktimeNs;
     } else if (record.startTicks === null && details.startTicks !== null) {
-      record.startTicks = details.startTicks; // the key stays: events already carry it
+      this.rekey(record, details.startTicks);
     }
     applyImage(record, details);
     if (origin === 'observed') record.execNs = ktimeNs;

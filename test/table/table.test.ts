@@ -124,3 +124,13 @@ test('a lost event asks for a resync, and resync records what it finds as inferr
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a fork child whose start time could not be read gets its real key from the exec, in the same batch', () => {
+  const table = tableWith({ 10: 500 }); // pid 11 is already gone when the fork is processed
+  table.apply([exec(10, 1, { startTicks: 500 })]);
+  const batch = [fork(11, 10, 2), exec(11, 3, { startTicks: 650, comm: 'true' }), exit(11, 4)];
+  table.apply(batch);
+  assert.deepEqual(batch.map((e) => e.key), ['11:650', '11:650', '11:650']);
+  assert.deepEqual(table.childrenOf('10:500').map((r) => r.key), ['11:650']);
+  assert.equal(table.get('11:650')?.parentKey, '10:500');
+});
