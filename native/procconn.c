@@ -1,0 +1,1582 @@
+/*
+ * procconn.c - reads the kernel's process events connector (cn_proc) for procwatch.
+ *
+ * Only what must be native lives here: a NETLINK_CONNECTOR socket, a reader pthread that
+ * decodes kernel frames, enriches an exec from /proc at once (a short-lived process is gone
+ * a millisecond later), packs fixed-layout records (record.h) into a batch buffer, and hands
+ * each whole batch to JavaScript through one napi_threadsafe_function call. Decoding the
+ * records into events is TypeScript's job (src/sources/record.ts).
+ *
+ * Threads: the JS thread runs open()/stop()/counters() and the tsfn callbacks; the reader
+ * thread runs reader_*, netlink_frame/event, procread_*, batch_* and verify_*. They share
+ * only the counters (atomics), the stop flag (atomic) and the slot states (mutex).
+ *
+ * Function prefixes: netlink_* (socket), procread_* (/proc), batch_* (records and batches),
+ * verify_* (is an exec's enrichment still the image the event announced?), reader_* (the
+ * thread), handle_* (lifetime), js_* (N-API entry points).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <node_api.h>
+
+#include "record.h"
+
+/* ---- tunables -------------------------------------------------------------------- */
+#define PW_DEFAULT_RCVBUF (16u << 20) /* survives a multi-second stall at storm rates */
+#define PW_BATCH_BYTES (256u << 10)   /* one batch buffer; >= 20 worst-case exec records */
+#define PW_SLOTS 4                    /* batch buffers: one being filled, the rest in flight */
+#define PW_QUIET_MS 5                 /* flush a non-empty batch after this long without data */
+#define PW_MAX_AGE_NS (20ull * 1000000ull) /* ...and never hold a record longer than this */
+#define PW_DRAIN_MAX 256              /* frames per wake-up before re-checking stop/age */
+#define PW_RECV_BYTES 8192            /* one frame is ~76 bytes; larger ones are truncated */
+#define PW_STAT_BYTES 2048            /* /proc/PID/stat is < 1 KiB even with a 64-byte comm */
+#define PW_STATUS_BYTES 4096          /* Uid:/Gid: sit in the first ~600 bytes of status */
+#define PW_PENDING 4096               /* exec records remembered for verify_* (power of 2) */
+#define PW_ACK_TIMEOUT_MS 1000
+
+_Static_assert(PW_BATCH_BYTES >= PW_BATCH_HEADER_SIZE + 4 * PW_REC_MAX_SIZE, "batch too small");
+_Static_assert((PW_PENDING & (PW_PENDING - 1)) == 0, "PW_PENDING must be a power of 2");
+
+/* ---- the kernel's wire format --------------------------------------------------------
+ * struct proc_event as the kernel sends it, by offset into cn_msg.data. Spelled out here
+ * rather than taken from <linux/cn_proc.h> so that older headers (without the exit and
+ * coredump parent fields) build the same reader, and because proc_event sits 4-aligned
+ * after the 20-byte cn_msg while its timestamp is a u64: every read is a memcpy. */
+#define CN_EV_WHAT 0
+#define CN_EV_CPU 4
+#define CN_EV_TS 8
+#define CN_EV_DATA 16
+#define CN_WHAT_NONE 0x00000000u
+#define CN_WHAT_FORK 0x00000001u
+#define CN_WHAT_EXEC 0x00000002u
+#define CN_WHAT_UID 0x00000004u
+#define CN_WHAT_GID 0x00000040u
+#define CN_WHAT_SID 0x00000080u
+#define CN_WHAT_PTRACE 0x00000100u
+#define CN_WHAT_COMM 0x00000200u
+#define CN_WHAT_COREDUMP 0x40000000u
+#define CN_WHAT_EXIT 0x80000000u
+#define CN_MCAST_LISTEN 1u
+#define CN_MCAST_IGNORE 2u
+
+static uint32_t rd_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static int32_t rd_i32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t align8(uint32_t n) { return (n + 7u) & ~7u; }
+
+static uint64_t now_ns(void)
+{
+	/* CLOCK_MONOTONIC is what the kernel's ktime_get_ns() stamps events with, so a read
+	 * time can be compared with event timestamps (verify_*). */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- counters (written by the reader with atomics, read by counters()) ------------- */
+enum pw_counter {
+	C_RECEIVED,          /* frames accepted from the kernel */
+	C_EVENTS,            /* records produced (LOST included) */
+	C_BATCHES,           /* batches handed to JavaScript */
+	C_MALFORMED,         /* short, truncated or inconsistent frames, skipped */
+	C_IGNORED,           /* acks, frames not from the kernel, other connectors, unknown kinds */
+	C_ENOBUFS,           /* recv said the receive buffer overflowed */
+	C_RECV_ERRORS,       /* other recv errors */
+	C_PROCREAD_FAILURES, /* exec records with at least one field unknown */
+	C_EXEC_GONE,         /* exec: process gone before anything was read */
+	C_EXEC_ZOMBIE,       /* exec: process already a zombie */
+	C_EXEC_CHANGED,      /* exec: stat differed before/after the reads */
+	C_EXEC_RACED,        /* exec: fields dropped because a later event beat the reads */
+	C_VERIFY_LATE,       /* a race was seen after the exec record had left in a batch */
+	C_VERIFY_EVICTED,    /* an unflushed exec record lost its race check to a pid collision */
+	C_SLOT_WAITS,        /* reader waited for JavaScript to take a batch */
+	C_DROPPED_BATCHES,   /* batches that could not be queued (tsfn closing) */
+	C_COUNT
+};
+static const char *const pw_counter_names[C_COUNT] = {
+	"received", "events", "batches", "malformed", "ignored", "enobufs", "recvErrors",
+	"procReadFailures", "execGone", "execZombie", "execChanged", "execRaced",
+	"verifyLate", "verifyEvicted", "slotWaits", "droppedBatches",
+};
+
+/* ---- types ------------------------------------------------------------------------- */
+typedef struct {
+	uint8_t *buf;
+	uint32_t cap, len, count;
+} pw_batch;
+
+/* What procread_exec learned; also filled from JS by encodeTestRecords(). */
+typedef struct {
+	uint32_t flags;
+	int32_t ppid;
+	uint64_t start_ticks, read_ns;
+	uint32_t uid[4], gid[4];
+	uint8_t state;
+	int32_t err;
+	uint32_t comm_len, cmdline_len, exe_len, cwd_len;
+	char comm[PW_COMM_MAX];
+	char cmdline[PW_CMDLINE_MAX + 1]; /* +1 tells a full read from a cut one */
+	char exe[PW_PATH_MAX];
+	char cwd[PW_PATH_MAX];
+} pw_exec_info;
+
+typedef struct {
+	char comm[PW_COMM_MAX];
+	uint32_t comm_len;
+	char state;
+	int32_t ppid;
+	uint64_t start;
+} pw_stat;
+
+/* An exec record still in the batch being filled, for verify_*. */
+typedef struct {
+	int32_t pid;
+	uint32_t gen; /* batch generation it was written in */
+	uint32_t off; /* offset of the record in that batch */
+	uint32_t valid;
+	uint64_t read_ns;
+} pw_pending;
+
+enum { PW_MSG_BATCH = 1, PW_MSG_ERROR = 2 };
+typedef struct pw_msg {
+	int type;
+	int slot; /* batch slot index, or -1 for a heap message */
+	uint32_t len;
+	uint8_t *buf;
+} pw_msg;
+
+typedef struct pw_handle {
+	/* JS thread only */
+	napi_env env;
+	napi_threadsafe_function tsfn;
+	napi_ref on_batch, on_error, on_close;
+	int refs; /* JS wrapper + tsfn finalizer; freed at 0 */
+	int stopped, thread_started, hook_added;
+	pthread_t thread;
+	int nl_fd, wake_fd;
+	uint32_t rcvbuf_bytes, stall_ms;
+	/* shared */
+	uint32_t stop_flag; /* __atomic */
+	uint64_t counters[C_COUNT]; /* __atomic */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int slot_busy[PW_SLOTS]; /* under lock: filled by the reader or queued to JS */
+	uint8_t *slot_buf[PW_SLOTS];
+	pw_msg slot_msg[PW_SLOTS];
+	/* reader thread only */
+	int cur; /* slot being filled, -1 none */
+	pw_batch batch;
+	uint64_t seq;
+	uint64_t batch_start_ns;
+	uint32_t gen;
+	int stalled;
+	pw_pending pending[PW_PENDING];
+	pw_exec_info exec;
+	uint8_t recv_buf[PW_RECV_BYTES];
+	char scratch[PW_STATUS_BYTES];
+} pw_handle;
+
+static void count(pw_handle *h, enum pw_counter c) { __atomic_fetch_add(&h->counters[c], 1, __ATOMIC_RELAXED); }
+static int stop_requested(pw_handle *h) { return __atomic_load_n(&h->stop_flag, __ATOMIC_ACQUIRE) != 0; }
+
+/* ---- batch_*: packing records -------------------------------------------------------- */
+static void batch_reset(pw_batch *b, uint8_t *buf, uint32_t cap)
+{
+	b->buf = buf;
+	b->cap = cap;
+	b->len = PW_BATCH_HEADER_SIZE;
+	b->count = 0;
+}
+
+static void batch_seal(pw_batch *b)
+{
+	struct pw_batch_header bh = { PW_BATCH_MAGIC, PW_RECORD_VERSION, PW_BATCH_HEADER_SIZE, b->count, b->len };
+	memcpy(b->buf, &bh, sizeof bh);
+}
+
+/* Appends header + fixed body. Returns the record's offset, or 0 when it does not fit. */
+static uint32_t batch_put(pw_batch *b, struct pw_rec_header *rh, const void *body, uint32_t body_len)
+{
+	uint32_t size = align8(PW_REC_HEADER_SIZE + body_len), off = b->len;
+	uint8_t *p = b->buf + off;
+	if (b->cap - b->len < size)
+		return 0;
+	rh->size = size;
+	rh->reserved = 0;
+	memcpy(p, rh, sizeof *rh);
+	if (body_len)
+		memcpy(p + PW_REC_HEADER_SIZE, body, body_len);
+	memset(p + PW_REC_HEADER_SIZE + body_len, 0, size - PW_REC_HEADER_SIZE - body_len);
+	b->len += size;
+	b->count++;
+	return off;
+}
+
+static void batch_put_str(uint8_t *rec, uint32_t *pos, struct pw_str *s, const char *src, uint32_t len, int valid)
+{
+	s->off = 0;
+	s->len = 0;
+	if (!valid || len == 0)
+		return;
+	s->off = *pos;
+	s->len = len;
+	memcpy(rec + *pos, src, len);
+	*pos += len;
+}
+
+/* Appends an exec record with its strings (only those whose flag is set). */
+static uint32_t batch_put_exec(pw_batch *b, struct pw_rec_header *rh, const pw_exec_info *x)
+{
+	struct pw_rec_exec e;
+	uint32_t f = x->flags, strings = 0, size, pos, off = b->len;
+	uint8_t *rec = b->buf + off;
+
+	strings += (f & PW_EXEC_COMM) ? x->comm_len : 0;
+	strings += (f & PW_EXEC_ARGV) ? x->cmdline_len : 0;
+	strings += (f & PW_EXEC_EXE) ? x->exe_len : 0;
+	strings += (f & PW_EXEC_CWD) ? x->cwd_len : 0;
+	size = align8(PW_REC_HEADER_SIZE + (uint32_t)sizeof e + strings);
+	if (b->cap - b->len < size)
+		return 0;
+	memset(&e, 0, sizeof e);
+	e.flags = f;
+	e.ppid = x->ppid;
+	e.start_ticks = x->start_ticks;
+	e.read_ns = x->read_ns;
+	memcpy(e.uid, x->uid, sizeof e.uid);
+	memcpy(e.gid, x->gid, sizeof e.gid);
+	e.state = x->state;
+	e.err = x->err;
+	pos = PW_REC_HEADER_SIZE + (uint32_t)sizeof e;
+	batch_put_str(rec, &pos, &e.comm, x->comm, x->comm_len, f & PW_EXEC_COMM);
+	batch_put_str(rec, &pos, &e.cmdline, x->cmdline, x->cmdline_len, f & PW_EXEC_ARGV);
+	batch_put_str(rec, &pos, &e.exe, x->exe, x->exe_len, f & PW_EXEC_EXE);
+	batch_put_str(rec, &pos, &e.cwd, x->cwd, x->cwd_len, f & PW_EXEC_CWD);
+	memset(rec + pos, 0, size - pos);
+	rh->size = size;
+	rh->reserved = 0;
+	memcpy(rec, rh, sizeof *rh);
+	memcpy(rec + PW_REC_HEADER_SIZE, &e, sizeof e);
+	b->len += size;
+	b->count++;
+	return off;
+}
+
+/* Takes a free slot for the reader to fill; waits (reader stalls, the kernel buffers) while
+ * JavaScript still holds every slot. Returns -1 only when stop() was asked meanwhile. */
+static int batch_acquire(pw_handle *h)
+{
+	int waited = 0;
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		for (int i = 0; i < PW_SLOTS; i++) {
+			if (!h->slot_busy[i]) {
+				h->slot_busy[i] = 1;
+				pthread_mutex_unlock(&h->lock);
+				h->cur = i;
+				h->gen++;
+				batch_reset(&h->batch, h->slot_buf[i], PW_BATCH_BYTES);
+				return 0;
+			}
+		}
+		if (stop_requested(h))
+			break;
+		if (!waited++)
+			count(h, C_SLOT_WAITS);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->cond, &h->lock, &until);
+	}
+	pthread_mutex_unlock(&h->lock);
+	h->cur = -1;
+	return -1;
+}
+
+static void slot_release(pw_handle *h, int slot)
+{
+	pthread_mutex_lock(&h->lock);
+	h->slot_busy[slot] = 0;
+	pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Hands the current batch to JavaScript (one tsfn call); the slot comes back in call_js. */
+static void batch_post(pw_handle *h)
+{
+	int slot = h->cur;
+	if (slot < 0 || h->batch.count == 0)
+		return;
+	batch_seal(&h->batch);
+	h->slot_msg[slot].len = h->batch.len;
+	h->cur = -1;
+	if (napi_call_threadsafe_function(h->tsfn, &h->slot_msg[slot], napi_tsfn_nonblocking) == napi_ok) {
+		count(h, C_BATCHES);
+	} else {
+		/* napi_closing: the environment is going away; nobody can take batches now. */
+		count(h, C_DROPPED_BATCHES);
+		slot_release(h, slot);
+		__atomic_store_n(&h->stop_flag, 1, __ATOMIC_RELEASE);
+	}
+}
+
+static void batch_flush(pw_handle *h)
+{
+	batch_post(h);
+	if (h->cur < 0)
+		batch_acquire(h);
+}
+
+/* Appends one record, flushing first if the batch is full. Returns its offset or 0. */
+static uint32_t batch_emit(pw_handle *h, struct pw_rec_header *rh, const void *body, uint32_t body_len,
+			   const pw_exec_info *x)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		uint32_t off;
+		if (h->cur < 0)
+			return 0; /* stopping: no slot to write into */
+		rh->seq = h->seq + 1;
+		off = x ? batch_put_exec(&h->batch, rh, x) : batch_put(&h->batch, rh, body, body_len);
+		if (off) {
+			h->seq++;
+			if (h->batch.count == 1)
+				h->batch_start_ns = now_ns();
+			count(h, C_EVENTS);
+			return off;
+		}
+		batch_flush(h);
+	}
+	return 0;
+}
+
+/* ---- verify_*: does an exec record describe the image its event announced? -------------
+ * The kernel sends PROC_EVENT_EXEC from exec_binprm() after begin_new_exec(): comm, mm
+ * (hence cmdline), the exe link and credentials already belong to the new image when we
+ * are told, so reading /proc/PID after the event can never show the pre-exec image of this
+ * instance (the forkstat failure reads on fork, or reads a reused pid). What *can* happen is
+ * that the process moves on before our reads end: it execs again (a shell exec'ing its last
+ * command), renames itself (prctl PR_SET_NAME) or changes ids. Each of those sends its own
+ * event, stamped by the same clock as our read_ns, queued behind the exec. So when such an
+ * event of the same pid carries a timestamp earlier than the end of our reads, the fields it
+ * could have changed are wiped from the still-unflushed exec record and PW_EXEC_RACED is set:
+ * unknown, never the wrong image. We do not compare comm with basename(exe): comm comes from
+ * the path given to execve (symlinks, scripts run through an interpreter), so that rule
+ * would throw away right names and still not catch a second exec of the same program. */
+static pw_pending *verify_slot(pw_handle *h, int32_t pid) { return &h->pending[(uint32_t)pid & (PW_PENDING - 1)]; }
+
+static void verify_note(pw_handle *h, int32_t pid, uint32_t off, uint64_t read_ns)
+{
+	pw_pending *p = verify_slot(h, pid);
+	if (p->valid && p->gen == h->gen && p->pid != pid)
+		count(h, C_VERIFY_EVICTED);
+	p->pid = pid;
+	p->gen = h->gen;
+	p->off = off;
+	p->read_ns = read_ns;
+	p->valid = 1;
+}
+
+static void verify_wipe_str(uint8_t *rec, struct pw_str *s)
+{
+	if (s->len)
+		memset(rec + s->off, 0, s->len);
+	s->off = 0;
+	s->len = 0;
+}
+
+/* An event of `pid` at `ts`: drop from a pending exec record what the event may have changed. */
+static void verify_event(pw_handle *h, uint32_t what, int32_t pid, uint64_t ts)
+{
+	pw_pending *p = verify_slot(h, pid);
+	uint32_t clear;
+	if (!p->valid || p->pid != pid || ts >= p->read_ns)
+		return;
+	if (p->gen != h->gen || h->cur < 0) {
+		count(h, C_VERIFY_LATE); /* the record already left; cannot patch it */
+		p->valid = 0;
+		return;
+	}
+	switch (what) {
+	case CN_WHAT_EXEC:
+		clear = PW_EXEC_COMM | PW_EXEC_ARGV | PW_EXEC_ARGV_TRUNCATED | PW_EXEC_EXE | PW_EXEC_CWD |
+			PW_EXEC_UIDS | PW_EXEC_GIDS;
+		break;
+	case CN_WHAT_COMM: clear = PW_EXEC_COMM; break;
+	case CN_WHAT_UID: clear = PW_EXEC_UIDS; break;
+	case CN_WHAT_GID: clear = PW_EXEC_GIDS; break;
+	default: return;
+	}
+	uint8_t *rec = h->batch.buf + p->off;
+	struct pw_rec_exec e;
+	memcpy(&e, rec + PW_REC_HEADER_SIZE, sizeof e);
+	if ((e.flags & clear) == 0)
+		return;
+	if (clear & PW_EXEC_COMM) verify_wipe_str(rec, &e.comm);
+	if (clear & PW_EXEC_ARGV) verify_wipe_str(rec, &e.cmdline);
+	if (clear & PW_EXEC_EXE) verify_wipe_str(rec, &e.exe);
+	if (clear & PW_EXEC_CWD) verify_wipe_str(rec, &e.cwd);
+	if (clear & PW_EXEC_UIDS) memset(e.uid, 0, sizeof e.uid);
+	if (clear & PW_EXEC_GIDS) memset(e.gid, 0, sizeof e.gid);
+	if (!(e.flags & PW_EXEC_RACED))
+		count(h, C_EXEC_RACED);
+	e.flags = (e.flags & ~clear) | PW_EXEC_RACED;
+	memcpy(rec + PW_REC_HEADER_SIZE, &e, sizeof e);
+}
+
+/* ---- procread_*: enrich an exec from /proc, on the reader thread ------------------------ */
+
+/* Reads up to cap bytes of dfd/name. Returns 0 or an errno. */
+static int procread_file(int dfd, const char *name, char *buf, size_t cap, size_t *len)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+	if (fd < 0)
+		return errno;
+	while (got < cap) {
+		ssize_t n = read(fd, buf + got, cap - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = errno;
+			close(fd);
+			return err;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+/* stat: "pid (comm) S ppid ... starttime(22) ...". The comm may hold spaces and ")", so it
+ * ends at the LAST ')'. */
+static int procread_stat(pw_handle *h, int dfd, pw_stat *st)
+{
+	size_t n = 0;
+	int err = procread_file(dfd, "stat", h->scratch, PW_STAT_BYTES - 1, &n);
+	char *open_paren, *close_paren, *p;
+	if (err)
+		return err;
+	h->scratch[n] = '\0';
+	open_paren = memchr(h->scratch, '(', n);
+	close_paren = memrchr(h->scratch, ')', n);
+	if (!open_paren || !close_paren || close_paren < open_paren)
+		return EINVAL;
+	st->comm_len = (uint32_t)(close_paren - open_paren - 1);
+	if (st->comm_len > PW_COMM_MAX)
+		st->comm_len = PW_COMM_MAX;
+	memcpy(st->comm, open_paren + 1, st->comm_len);
+	p = close_paren + 1;
+	if (p[0] != ' ' || p[1] == '\0')
+		return EINVAL;
+	st->state = p[1];
+	p += 2;
+	for (int field = 4; field <= 22; field++) {
+		char *end;
+		long long v = strtoll(p, &end, 10);
+		if (end == p)
+			return EINVAL;
+		if (field == 4)
+			st->ppid = (int32_t)v;
+		else if (field == 22)
+			st->start = (uint64_t)v;
+		p = end;
+	}
+	return 0;
+}
+
+static int procread_idline(const char *text, const char *key, uint32_t out[4])
+{
+	const char *p = strstr(text, key);
+	if (!p)
+		return ENOENT;
+	p += strlen(key);
+	for (int i = 0; i < 4; i++) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (end == p)
+			return EINVAL;
+		out[i] = (uint32_t)v;
+		p = end;
+	}
+	return 0;
+}
+
+static int procread_status(pw_handle *h, int dfd, uint32_t uid[4], uint32_t gid[4], uint32_t *got)
+{
+	size_t n = 0;
+	int err = procread_file(dfd, "status", h->scratch, PW_STATUS_BYTES - 1, &n);
+	if (err)
+		return err;
+	h->scratch[n] = '\0';
+	if (procread_idline(h->scratch, "\nUid:", uid) == 0)
+		*got |= PW_EXEC_UIDS;
+	if (procread_idline(h->scratch, "\nGid:", gid) == 0)
+		*got |= PW_EXEC_GIDS;
+	return 0;
+}
+
+static int procread_link(int dfd, const char *name, char *buf, uint32_t *len)
+{
+	ssize_t n = readlinkat(dfd, name, buf, PW_PATH_MAX);
+	if (n < 0)
+		return errno;
+	if ((size_t)n >= PW_PATH_MAX)
+		return ENAMETOOLONG; /* may be cut: unknown rather than a wrong path */
+	*len = (uint32_t)n;
+	return 0;
+}
+
+static void procread_keep_err(pw_exec_info *x, int err)
+{
+	if (err && !x->err)
+		x->err = err;
+}
+
+/* Fills x for the process `pid` that just exec'd. Reads stat first and last through one
+ * directory fd of /proc/PID (which pins the instance: if the pid dies and is reused, openat
+ * through the old fd fails), and keeps what was read only if both stats agree on the start
+ * time (same instance) and on comm (no rename or exec in between). A zombie has no cmdline,
+ * exe or cwd any more, but still has comm, stat and status. */
+static void procread_exec(pw_handle *h, int32_t pid, pw_exec_info *x)
+{
+	char path[32];
+	pw_stat before, after;
+	uint32_t got = 0;
+	int dfd, err;
+
+	x->flags = 0;
+	x->err = 0;
+	x->ppid = 0;
+	x->state = 0;
+	x->start_ticks = 0;
+	x->comm_len = x->cmdline_len = x->exe_len = x->cwd_len = 0;
+	memset(x->uid, 0, sizeof x->uid);
+	memset(x->gid, 0, sizeof x->gid);
+
+	snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		x->err = errno;
+		x->flags = PW_EXEC_GONE;
+		goto done;
+	}
+	err = procread_stat(h, dfd, &before);
+	if (err) {
+		x->err = err;
+		x->flags = PW_EXEC_GONE;
+		goto done;
+	}
+	if (before.state != 'Z' && before.state != 'X') {
+		size_t n = 0;
+		err = procread_file(dfd, "cmdline", x->cmdline, PW_CMDLINE_MAX + 1, &n);
+		procread_keep_err(x, err);
+		if (!err && n > 0) { /* empty: the mm is gone (exiting), not an empty argv */
+			got |= PW_EXEC_ARGV;
+			if (n > PW_CMDLINE_MAX) {
+				got |= PW_EXEC_ARGV_TRUNCATED;
+				n = PW_CMDLINE_MAX;
+			}
+			x->cmdline_len = (uint32_t)n;
+		}
+		err = procread_link(dfd, "exe", x->exe, &x->exe_len);
+		procread_keep_err(x, err);
+		got |= err ? 0 : PW_EXEC_EXE;
+		err = procread_link(dfd, "cwd", x->cwd, &x->cwd_len);
+		procread_keep_err(x, err);
+		got |= err ? 0 : PW_EXEC_CWD;
+	}
+	procread_keep_err(x, procread_status(h, dfd, x->uid, x->gid, &got));
+	err = procread_stat(h, dfd, &after);
+	x->read_ns = now_ns();
+
+	x->ppid = before.ppid;
+	x->start_ticks = before.start;
+	x->state = (uint8_t)before.state;
+	memcpy(x->comm, before.comm, before.comm_len);
+	x->comm_len = before.comm_len;
+	if (err || after.start != before.start) {
+		/* Reaped or replaced mid-read: only the first stat is certain. */
+		procread_keep_err(x, err ? err : ESRCH);
+		x->flags = PW_EXEC_CHANGED | PW_EXEC_STAT | PW_EXEC_COMM;
+		count(h, C_EXEC_CHANGED);
+	} else if (after.comm_len != before.comm_len || memcmp(after.comm, before.comm, before.comm_len) != 0) {
+		/* Renamed or exec'd again while we read: same instance, but which image? */
+		x->flags = PW_EXEC_CHANGED | PW_EXEC_STAT;
+		x->comm_len = 0;
+		count(h, C_EXEC_CHANGED);
+	} else {
+		x->flags = PW_EXEC_STAT | PW_EXEC_COMM | got;
+	}
+	if (before.state == 'Z' || before.state == 'X') {
+		x->flags |= PW_EXEC_ZOMBIE;
+		count(h, C_EXEC_ZOMBIE);
+	}
+done:
+	if (dfd >= 0)
+		close(dfd);
+	if (x->flags & PW_EXEC_GONE) {
+		x->read_ns = now_ns();
+		count(h, C_EXEC_GONE);
+	}
+	{
+		uint32_t want = PW_EXEC_STAT | PW_EXEC_COMM | PW_EXEC_UIDS | PW_EXEC_GIDS;
+		if (!(x->flags & PW_EXEC_ZOMBIE))
+			want |= PW_EXEC_ARGV | PW_EXEC_EXE | PW_EXEC_CWD;
+		if ((x->flags & want) != want)
+			count(h, C_PROCREAD_FAILURES);
+	}
+}
+
+/* ---- netlink_*: the socket and the kernel's frames ------------------------------------ */
+
+/* Sends PROC_CN_MCAST_LISTEN or _IGNORE. The kernel's ack carries our ack + 1 (not always
+ * our seq: 6.18 answers seq 1), which is how we recognise our own among other listeners'. */
+static int netlink_send_op(int fd, uint32_t op, uint32_t seq)
+{
+	struct {
+		struct nlmsghdr nl;
+		struct cn_msg cn;
+		uint32_t op;
+	} __attribute__((packed)) req;
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK }; /* nl_pid 0: the kernel */
+
+	memset(&req, 0, sizeof req);
+	req.nl.nlmsg_len = sizeof req;
+	req.nl.nlmsg_type = NLMSG_DONE;
+	req.cn.id.idx = CN_IDX_PROC;
+	req.cn.id.val = CN_VAL_PROC;
+	req.cn.seq = seq;
+	req.cn.ack = seq; /* the kernel answers with ack + 1 */
+	req.cn.len = sizeof req.op;
+	req.op = op;
+	if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&to, sizeof to) < 0)
+		return errno;
+	return 0;
+}
+
+/* Waits for the kernel's answer to our LISTEN (a PROC_EVENT_NONE carrying an errno) so that
+ * open() fails loudly instead of listening to silence. Events seen before the ack belong to
+ * no subscription yet and are dropped. Returns 0, the kernel's errno, or ETIMEDOUT. */
+static int netlink_wait_ack(int fd, uint32_t seq)
+{
+	uint8_t buf[PW_RECV_BYTES];
+	uint64_t deadline = now_ns() + (uint64_t)PW_ACK_TIMEOUT_MS * 1000000ull;
+	for (;;) {
+		uint64_t now = now_ns();
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (now >= deadline)
+			return ETIMEDOUT;
+		int r = poll(&pfd, 1, (int)((deadline - now) / 1000000ull) + 1);
+		if (r < 0 && errno != EINTR)
+			return errno;
+		if (r <= 0)
+			continue;
+		struct sockaddr_nl from;
+		socklen_t fromlen = sizeof from;
+		ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS)
+				continue;
+			return errno;
+		}
+		if (fromlen < sizeof from || from.nl_pid != 0)
+			continue;
+		size_t len = (size_t)n;
+		for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+			const uint8_t *pl = NLMSG_DATA(nh);
+			size_t plen = nh->nlmsg_len - NLMSG_HDRLEN;
+			struct cn_msg cn;
+			if (plen < sizeof cn + CN_EV_DATA + 4)
+				continue;
+			memcpy(&cn, pl, sizeof cn);
+			if (cn.id.idx != CN_IDX_PROC || cn.id.val != CN_VAL_PROC || cn.ack != seq + 1)
+				continue;
+			if (cn.len < CN_EV_DATA + 4 || rd_u32(pl + sizeof cn + CN_EV_WHAT) != CN_WHAT_NONE)
+				continue;
+			return (int)rd_u32(pl + sizeof cn + CN_EV_DATA); /* ack.err */
+		}
+	}
+}
+
+/* Opens, sizes, binds and subscribes the socket. On failure *what names the step. */
+static int netlink_open(pw_handle *h, uint32_t rcvbuf, const char **what)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC };
+	int size = (int)(rcvbuf > 0x7fffffffu ? 0x7fffffffu : rcvbuf), err;
+	socklen_t len = sizeof size;
+	uint32_t seq;
+
+	*what = "socket(NETLINK_CONNECTOR)";
+	h->nl_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+	if (h->nl_fd < 0)
+		return errno;
+	/* As root, SO_RCVBUFFORCE ignores net.core.rmem_max; otherwise take what rmem_max allows. */
+	if (setsockopt(h->nl_fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+		setsockopt(h->nl_fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	if (getsockopt(h->nl_fd, SOL_SOCKET, SO_RCVBUF, &size, &len) == 0)
+		h->rcvbuf_bytes = (uint32_t)size;
+	*what = "bind(CN_IDX_PROC)"; /* nl_pid 0: the kernel picks a unique port id */
+	if (bind(h->nl_fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		return errno;
+	*what = "eventfd";
+	h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->wake_fd < 0)
+		return errno;
+	seq = (uint32_t)getpid() ^ (uint32_t)now_ns();
+	*what = "send(PROC_CN_MCAST_LISTEN)";
+	err = netlink_send_op(h->nl_fd, CN_MCAST_LISTEN, seq);
+	if (err)
+		return err;
+	*what = "PROC_CN_MCAST_LISTEN acknowledgement (needs CAP_NET_ADMIN in the initial user and pid namespace)";
+	return netlink_wait_ack(h->nl_fd, seq);
+}
+
+/* One proc_event of len bytes. */
+static void netlink_event(pw_handle *h, const uint8_t *ev, uint32_t len)
+{
+	struct pw_rec_header rh;
+	const uint8_t *d = ev + CN_EV_DATA;
+	uint32_t what, dlen;
+
+	if (len < CN_EV_DATA + 4) {
+		count(h, C_MALFORMED);
+		return;
+	}
+	memset(&rh, 0, sizeof rh);
+	what = rd_u32(ev + CN_EV_WHAT);
+	rh.what = what;
+	rh.cpu = rd_u32(ev + CN_EV_CPU);
+	rh.timestamp_ns = rd_u64(ev + CN_EV_TS);
+	dlen = len - CN_EV_DATA;
+
+	/* Minimum body per kind; a shorter one is malformed. */
+	uint32_t need;
+	switch (what) {
+	case CN_WHAT_NONE: count(h, C_IGNORED); return; /* an ack, ours or another listener's */
+	case CN_WHAT_EXEC: case CN_WHAT_SID: case CN_WHAT_COREDUMP: need = 8; break;
+	case CN_WHAT_EXIT: case CN_WHAT_FORK: case CN_WHAT_UID: case CN_WHAT_GID: case CN_WHAT_PTRACE: need = 16; break;
+	case CN_WHAT_COMM: need = 8 + PW_COMM_EVENT_LEN; break;
+	default: count(h, C_IGNORED); return; /* a kind newer than this reader */
+	}
+	if (dlen < need) {
+		count(h, C_MALFORMED);
+		return;
+	}
+	if (what == CN_WHAT_FORK) {
+		/* parent_pid(tid), parent_tgid, child_pid(tid), child_tgid */
+		struct pw_rec_fork f = { rd_i32(d + 4), rd_i32(d + 0) };
+		rh.kind = PW_KIND_FORK;
+		rh.tid = rd_i32(d + 8);
+		rh.pid = rd_i32(d + 12);
+		batch_emit(h, &rh, &f, sizeof f, NULL);
+		return;
+	}
+	/* Every other kind starts with process_pid(tid), process_tgid. */
+	rh.tid = rd_i32(d + 0);
+	rh.pid = rd_i32(d + 4);
+	switch (what) {
+	case CN_WHAT_EXEC: {
+		uint32_t off;
+		verify_event(h, what, rh.pid, rh.timestamp_ns); /* an earlier exec of this pid? */
+		procread_exec(h, rh.pid, &h->exec);
+		rh.kind = PW_KIND_EXEC;
+		off = batch_emit(h, &rh, NULL, 0, &h->exec);
+		if (off)
+			verify_note(h, rh.pid, off, h->exec.read_ns);
+		return;
+	}
+	case CN_WHAT_UID:
+	case CN_WHAT_GID: {
+		struct pw_rec_id id = { rd_u32(d + 8), rd_u32(d + 12) };
+		verify_event(h, what, rh.pid, rh.timestamp_ns);
+		rh.kind = what == CN_WHAT_UID ? PW_KIND_UID : PW_KIND_GID;
+		batch_emit(h, &rh, &id, sizeof id, NULL);
+		return;
+	}
+	case CN_WHAT_SID:
+		rh.kind = PW_KIND_SID;
+		batch_emit(h, &rh, NULL, 0, NULL);
+		return;
+	case CN_WHAT_PTRACE: {
+		struct pw_rec_ptrace p = { rd_i32(d + 12), rd_i32(d + 8) };
+		rh.kind = PW_KIND_PTRACE;
+		batch_emit(h, &rh, &p, sizeof p, NULL);
+		return;
+	}
+	case CN_WHAT_COMM: {
+		struct pw_rec_comm c;
+		memcpy(c.comm, d + 8, PW_COMM_EVENT_LEN);
+		verify_event(h, what, rh.pid, rh.timestamp_ns);
+		rh.kind = PW_KIND_COMM;
+		batch_emit(h, &rh, &c, sizeof c, NULL);
+		return;
+	}
+	case CN_WHAT_COREDUMP: {
+		struct pw_rec_coredump c = { 0, 0, 0, 0 };
+		if (dlen >= 16) {
+			c.parent_tid = rd_i32(d + 8);
+			c.parent_pid = rd_i32(d + 12);
+			c.flags = c.parent_pid > 0 ? PW_PARENT_KNOWN : 0;
+		}
+		rh.kind = PW_KIND_COREDUMP;
+		batch_emit(h, &rh, &c, sizeof c, NULL);
+		return;
+	}
+	case CN_WHAT_EXIT: {
+		struct pw_rec_exit x = { rd_u32(d + 8), rd_u32(d + 12), 0, 0, 0, 0 };
+		if (dlen >= 24) { /* 6.x kernels append the parent */
+			x.parent_tid = rd_i32(d + 16);
+			x.parent_pid = rd_i32(d + 20);
+			x.flags = x.parent_pid > 0 ? PW_PARENT_KNOWN : 0;
+		}
+		rh.kind = PW_KIND_EXIT;
+		batch_emit(h, &rh, &x, sizeof x, NULL);
+		return;
+	}
+	}
+}
+
+/* One datagram: only from the kernel (nl_pid 0), complete, and for the proc connector. */
+static void netlink_frame(pw_handle *h, const uint8_t *buf, size_t len, const struct sockaddr_nl *from,
+			  socklen_t fromlen, int msg_flags)
+{
+	if (fromlen < sizeof *from || from->nl_pid != 0) {
+		count(h, C_IGNORED); /* user space can send to our port id: never trust it */
+		return;
+	}
+	if (msg_flags & MSG_TRUNC) {
+		count(h, C_MALFORMED);
+		return;
+	}
+	count(h, C_RECEIVED);
+	const struct nlmsghdr *nh = (const struct nlmsghdr *)buf;
+	for (; NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+		const uint8_t *pl = NLMSG_DATA(nh);
+		size_t plen = nh->nlmsg_len - NLMSG_HDRLEN;
+		struct cn_msg cn;
+		if (nh->nlmsg_type == NLMSG_NOOP || nh->nlmsg_type == NLMSG_ERROR || nh->nlmsg_type == NLMSG_OVERRUN) {
+			count(h, C_IGNORED);
+			continue;
+		}
+		if (nh->nlmsg_len < NLMSG_HDRLEN || plen < sizeof cn) {
+			count(h, C_MALFORMED);
+			continue;
+		}
+		memcpy(&cn, pl, sizeof cn);
+		if (cn.id.idx != CN_IDX_PROC || cn.id.val != CN_VAL_PROC) {
+			count(h, C_IGNORED);
+			continue;
+		}
+		if (cn.len > plen - sizeof cn) {
+			count(h, C_MALFORMED);
+			continue;
+		}
+		netlink_event(h, pl + sizeof cn, cn.len);
+	}
+	if (len > 0)
+		count(h, C_MALFORMED); /* trailing bytes that are not a whole message */
+}
+
+/* ---- reader_*: the thread ------------------------------------------------------------- */
+static void reader_post_error(pw_handle *h, const char *fmt, ...)
+{
+	pw_msg *m = calloc(1, sizeof *m);
+	char *text = malloc(256);
+	va_list ap;
+	if (!m || !text) {
+		free(m);
+		free(text);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(text, 256, fmt, ap);
+	va_end(ap);
+	m->type = PW_MSG_ERROR;
+	m->slot = -1;
+	m->buf = (uint8_t *)text;
+	m->len = (uint32_t)strlen(text);
+	if (napi_call_threadsafe_function(h->tsfn, m, napi_tsfn_nonblocking) != napi_ok) {
+		free(text);
+		free(m);
+	}
+}
+
+static void reader_lost(pw_handle *h, int err)
+{
+	struct pw_rec_header rh;
+	struct pw_rec_lost l = { PW_LOST_COUNT_UNKNOWN, PW_LOST_ENOBUFS, err, 0 };
+	memset(&rh, 0, sizeof rh);
+	rh.kind = PW_KIND_LOST;
+	rh.cpu = PW_CPU_UNKNOWN;
+	rh.timestamp_ns = now_ns();
+	count(h, C_ENOBUFS);
+	batch_emit(h, &rh, &l, sizeof l, NULL);
+}
+
+/* Reads every queued frame (bounded). Returns -1 on an error the socket will not recover from. */
+static int reader_drain(pw_handle *h)
+{
+	for (int i = 0; i < PW_DRAIN_MAX && !stop_requested(h); i++) {
+		struct sockaddr_nl from;
+		struct iovec iov = { h->recv_buf, sizeof h->recv_buf };
+		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(h->nl_fd, &mh, MSG_DONTWAIT);
+		if (n < 0) {
+			int err = errno;
+			if (err == EINTR)
+				continue;
+			if (err == EAGAIN || err == EWOULDBLOCK)
+				return 0;
+			if (err == ENOBUFS) { /* the kernel dropped events for us: say so, go on */
+				reader_lost(h, err);
+				continue;
+			}
+			count(h, C_RECV_ERRORS);
+			reader_post_error(h, "procconn: recv: %s", strerror(err));
+			return (err == EBADF || err == ENOTSOCK || err == EFAULT || err == EINVAL) ? -1 : 0;
+		}
+		if (h->stall_ms && !h->stalled) { /* test hook: simulate a reader that falls behind */
+			h->stalled = 1;
+			usleep(h->stall_ms * 1000u);
+		}
+		netlink_frame(h, h->recv_buf, (size_t)n, &from, mh.msg_namelen, mh.msg_flags);
+	}
+	return 0;
+}
+
+static void *reader_main(void *arg)
+{
+	pw_handle *h = arg;
+	struct pollfd pfd[2] = { { .fd = h->nl_fd, .events = POLLIN }, { .fd = h->wake_fd, .events = POLLIN } };
+
+	if (batch_acquire(h) != 0)
+		goto out;
+	while (!stop_requested(h)) {
+		int r = poll(pfd, 2, h->batch.count ? PW_QUIET_MS : -1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			reader_post_error(h, "procconn: poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents)
+			break; /* stop() */
+		if (r == 0) {
+			batch_flush(h); /* quiet: deliver what we have */
+			continue;
+		}
+		if (reader_drain(h) != 0)
+			break;
+		if (h->batch.count && now_ns() - h->batch_start_ns >= PW_MAX_AGE_NS)
+			batch_flush(h);
+	}
+	batch_post(h); /* the last batch; its slot is ours, so this never waits */
+out:
+	napi_release_threadsafe_function(h->tsfn, napi_tsfn_release);
+	return NULL;
+}
+
+/* ---- handle_*: lifetime ------------------------------------------------------------------ */
+static pw_handle *handle_new(void)
+{
+	pw_handle *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	h->nl_fd = h->wake_fd = -1;
+	h->cur = -1;
+	h->refs = 1; /* the JS wrapper (or open()'s failure path) */
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	for (int i = 0; i < PW_SLOTS; i++) {
+		h->slot_buf[i] = malloc(PW_BATCH_BYTES);
+		h->slot_msg[i] = (pw_msg){ PW_MSG_BATCH, i, 0, h->slot_buf[i] };
+		if (!h->slot_buf[i]) {
+			for (int j = 0; j <= i; j++)
+				free(h->slot_buf[j]);
+			free(h);
+			return NULL;
+		}
+	}
+	return h;
+}
+
+static void handle_unref(pw_handle *h)
+{
+	if (--h->refs > 0)
+		return;
+	if (h->nl_fd >= 0)
+		close(h->nl_fd);
+	if (h->wake_fd >= 0)
+		close(h->wake_fd);
+	for (int i = 0; i < PW_SLOTS; i++)
+		free(h->slot_buf[i]);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
+	free(h);
+}
+
+static void handle_env_cleanup(void *arg);
+
+/* Unsubscribe, wake and join the reader, close. Idempotent; JS thread only. */
+static void handle_stop(pw_handle *h)
+{
+	uint64_t one = 1;
+	if (h->stopped)
+		return;
+	h->stopped = 1;
+	if (h->hook_added) {
+		h->hook_added = 0;
+		napi_remove_env_cleanup_hook(h->env, handle_env_cleanup, h);
+	}
+	__atomic_store_n(&h->stop_flag, 1, __ATOMIC_RELEASE);
+	if (h->wake_fd >= 0 && write(h->wake_fd, &one, sizeof one) < 0)
+		(void)0; /* the reader also polls the stop flag between frames */
+	pthread_mutex_lock(&h->lock);
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	if (h->thread_started) {
+		pthread_join(h->thread, NULL);
+		h->thread_started = 0;
+	}
+	if (h->nl_fd >= 0) {
+		netlink_send_op(h->nl_fd, CN_MCAST_IGNORE, 0);
+		close(h->nl_fd);
+		h->nl_fd = -1;
+	}
+	if (h->wake_fd >= 0) {
+		close(h->wake_fd);
+		h->wake_fd = -1;
+	}
+}
+
+/* The environment is going away (process exit, worker end) before stop(): the tsfn is
+ * about to be deleted, so the reader must be joined first. Registered after the tsfn, so
+ * it runs before the tsfn's own cleanup. */
+static void handle_env_cleanup(void *arg)
+{
+	pw_handle *h = arg;
+	h->hook_added = 0;
+	handle_stop(h);
+}
+
+static void handle_wrap_finalize(napi_env env, void *data, void *hint)
+{
+	(void)env;
+	(void)hint;
+	handle_stop(data); /* dropped without stop(): still release the kernel side */
+	handle_unref(data);
+}
+
+/* ---- tsfn callbacks (JS thread) -------------------------------------------------------- */
+static void msg_release(pw_handle *h, pw_msg *m)
+{
+	if (m->slot >= 0) {
+		slot_release(h, m->slot);
+	} else {
+		free(m->buf);
+		free(m);
+	}
+}
+
+static void tsfn_call_js(napi_env env, napi_value js_cb, void *context, void *data)
+{
+	pw_handle *h = context;
+	pw_msg *m = data;
+	napi_value arg, fn, undef;
+	napi_ref ref = m->type == PW_MSG_BATCH ? h->on_batch : h->on_error;
+	(void)js_cb;
+	if (env == NULL) { /* being torn down: just give the memory back */
+		msg_release(h, m);
+		return;
+	}
+	if (m->type == PW_MSG_BATCH) {
+		/* One copy per batch lets the slot go back to the reader at once; the finalizer
+		 * of a zero-copy external buffer would hold it until some later GC. */
+		void *copy;
+		napi_status st = napi_create_buffer_copy(env, m->len, m->buf, &copy, &arg);
+		msg_release(h, m);
+		if (st != napi_ok)
+			return;
+	} else {
+		napi_status st = napi_create_string_utf8(env, (const char *)m->buf, m->len, &arg);
+		msg_release(h, m);
+		if (st != napi_ok)
+			return;
+	}
+	if (ref && napi_get_reference_value(env, ref, &fn) == napi_ok && fn && napi_get_undefined(env, &undef) == napi_ok)
+		napi_call_function(env, undef, fn, 1, &arg, NULL);
+}
+
+/* Runs on the JS thread after the reader released the tsfn and every queued batch ran. */
+static void tsfn_finalize(napi_env env, void *data, void *hint)
+{
+	pw_handle *h = data;
+	napi_value fn, undef;
+	(void)hint;
+	if (h->on_close && napi_get_reference_value(env, h->on_close, &fn) == napi_ok && fn &&
+	    napi_get_undefined(env, &undef) == napi_ok)
+		napi_call_function(env, undef, fn, 0, NULL, NULL);
+	if (h->on_batch) napi_delete_reference(env, h->on_batch);
+	if (h->on_error) napi_delete_reference(env, h->on_error);
+	if (h->on_close) napi_delete_reference(env, h->on_close);
+	h->on_batch = h->on_error = h->on_close = NULL;
+	h->tsfn = NULL;
+	handle_unref(h);
+}
+
+/* ---- js_*: the module's functions ------------------------------------------------------- */
+#define NAPI_OK(call)                          \
+	do {                                   \
+		if ((call) != napi_ok)         \
+			goto napi_failed;      \
+	} while (0)
+
+static napi_value js_throw(napi_env env, const char *code, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	napi_throw_error(env, code, text);
+	return NULL;
+}
+
+static int js_get_prop(napi_env env, napi_value obj, const char *name, napi_valuetype want, napi_value *out)
+{
+	napi_valuetype t;
+	bool has = false;
+	if (napi_has_named_property(env, obj, name, &has) != napi_ok || !has)
+		return 0;
+	if (napi_get_named_property(env, obj, name, out) != napi_ok || napi_typeof(env, *out, &t) != napi_ok)
+		return 0;
+	return t == want;
+}
+
+static double js_num(napi_env env, napi_value obj, const char *name, double dflt)
+{
+	napi_value v;
+	double d;
+	if (!js_get_prop(env, obj, name, napi_number, &v) || napi_get_value_double(env, v, &d) != napi_ok)
+		return dflt;
+	return d;
+}
+
+static pw_handle *js_this_handle(napi_env env, napi_callback_info info)
+{
+	napi_value self;
+	void *h = NULL;
+	if (napi_get_cb_info(env, info, NULL, NULL, &self, NULL) != napi_ok ||
+	    napi_unwrap(env, self, &h) != napi_ok || !h) {
+		napi_throw_type_error(env, NULL, "not a procconn handle");
+		return NULL;
+	}
+	return h;
+}
+
+static napi_value js_handle_ctor(napi_env env, napi_callback_info info)
+{
+	napi_value self;
+	napi_get_cb_info(env, info, NULL, NULL, &self, NULL);
+	return self;
+}
+
+static napi_value js_handle_stop(napi_env env, napi_callback_info info)
+{
+	pw_handle *h = js_this_handle(env, info);
+	if (h)
+		handle_stop(h);
+	return NULL;
+}
+
+static napi_value js_handle_counters(napi_env env, napi_callback_info info)
+{
+	pw_handle *h = js_this_handle(env, info);
+	napi_value obj, v;
+	if (!h || napi_create_object(env, &obj) != napi_ok)
+		return NULL;
+	for (int i = 0; i < C_COUNT; i++) {
+		uint64_t n = __atomic_load_n(&h->counters[i], __ATOMIC_RELAXED);
+		if (napi_create_double(env, (double)n, &v) == napi_ok)
+			napi_set_named_property(env, obj, pw_counter_names[i], v);
+	}
+	return obj;
+}
+
+static napi_value js_handle_ref(napi_env env, napi_callback_info info, int ref)
+{
+	pw_handle *h = js_this_handle(env, info);
+	if (h && h->tsfn && !h->stopped) {
+		if (ref)
+			napi_ref_threadsafe_function(env, h->tsfn);
+		else
+			napi_unref_threadsafe_function(env, h->tsfn);
+	}
+	return NULL;
+}
+static napi_value js_handle_ref_on(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 1); }
+static napi_value js_handle_ref_off(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 0); }
+
+/* open({ onBatch, onError, onClose?, rcvbufBytes?, debugStallMs? }) -> handle */
+static napi_value js_open(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value opts, fn_batch, fn_error, fn_close, ctor, obj, name, v;
+	napi_ref *ctor_ref = NULL;
+	pw_handle *h = NULL;
+	const char *what = "";
+	int err;
+	double rcvbuf, stall;
+
+	NAPI_OK(napi_get_cb_info(env, info, &argc, &opts, NULL, NULL));
+	napi_valuetype t = napi_undefined;
+	if (argc < 1 || napi_typeof(env, opts, &t) != napi_ok || t != napi_object)
+		return napi_throw_type_error(env, NULL, "open(options): options must be an object"), NULL;
+	if (!js_get_prop(env, opts, "onBatch", napi_function, &fn_batch) ||
+	    !js_get_prop(env, opts, "onError", napi_function, &fn_error))
+		return napi_throw_type_error(env, NULL, "open(options): onBatch and onError must be functions"), NULL;
+	int have_close = js_get_prop(env, opts, "onClose", napi_function, &fn_close);
+	rcvbuf = js_num(env, opts, "rcvbufBytes", PW_DEFAULT_RCVBUF);
+	stall = js_num(env, opts, "debugStallMs", 0);
+	if (!(rcvbuf >= 1 && rcvbuf <= 0x7fffffff) || !(stall >= 0 && stall <= 60000))
+		return napi_throw_range_error(env, NULL, "open(options): rcvbufBytes or debugStallMs out of range"), NULL;
+
+	h = handle_new();
+	if (!h)
+		return js_throw(env, "ENOMEM", "procconn: out of memory");
+	h->env = env;
+	h->stall_ms = (uint32_t)stall;
+	err = netlink_open(h, (uint32_t)rcvbuf, &what);
+	if (err) {
+		handle_stop(h);
+		handle_unref(h);
+		return js_throw(env, strerrorname_np(err) ? strerrorname_np(err) : "EIO", "procconn: %s: %s", what,
+				strerror(err));
+	}
+
+	NAPI_OK(napi_create_reference(env, fn_batch, 1, &h->on_batch));
+	NAPI_OK(napi_create_reference(env, fn_error, 1, &h->on_error));
+	if (have_close)
+		NAPI_OK(napi_create_reference(env, fn_close, 1, &h->on_close));
+	NAPI_OK(napi_create_string_utf8(env, "procwatch:procconn", NAPI_AUTO_LENGTH, &name));
+	/* initial_thread_count 1: the reader's; the JS thread holds none. */
+	NAPI_OK(napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, h, tsfn_finalize, h, tsfn_call_js,
+						&h->tsfn));
+	h->refs++; /* tsfn_finalize */
+	NAPI_OK(napi_add_env_cleanup_hook(env, handle_env_cleanup, h));
+	h->hook_added = 1;
+	if ((err = pthread_create(&h->thread, NULL, reader_main, h)) != 0) {
+		napi_release_threadsafe_function(h->tsfn, napi_tsfn_abort); /* finalize unrefs */
+		handle_stop(h);
+		handle_unref(h);
+		return js_throw(env, "EAGAIN", "procconn: pthread_create: %s", strerror(err));
+	}
+	h->thread_started = 1;
+
+	NAPI_OK(napi_get_instance_data(env, (void **)&ctor_ref));
+	NAPI_OK(napi_get_reference_value(env, *ctor_ref, &ctor));
+	NAPI_OK(napi_new_instance(env, ctor, 0, NULL, &obj));
+	NAPI_OK(napi_wrap(env, obj, h, handle_wrap_finalize, NULL, NULL));
+	NAPI_OK(napi_create_uint32(env, h->rcvbuf_bytes, &v));
+	NAPI_OK(napi_set_named_property(env, obj, "rcvbufBytes", v));
+	return obj;
+
+napi_failed:
+	/* One path out for N-API failures after the socket exists: stop everything we made. */
+	if (h) {
+		if (h->tsfn && !h->thread_started)
+			napi_release_threadsafe_function(h->tsfn, napi_tsfn_abort);
+		if (!h->tsfn) {
+			if (h->on_batch) napi_delete_reference(env, h->on_batch);
+			if (h->on_error) napi_delete_reference(env, h->on_error);
+			if (h->on_close) napi_delete_reference(env, h->on_close);
+		}
+		handle_stop(h);
+		handle_unref(h);
+	}
+	return js_throw(env, "EPROCCONN", "procconn: N-API call failed in open()");
+}
+
+/* layout(): every size and offset of record.h, plus its constants, for the agreement test. */
+#define L_OFF(key, type, field) { key, (uint32_t)offsetof(type, field) }
+static const struct {
+	const char *name;
+	uint32_t value;
+} pw_layout[] = {
+	{ "version", PW_RECORD_VERSION }, { "batchMagic", PW_BATCH_MAGIC }, { "recordAlign", PW_RECORD_ALIGN },
+	{ "batchHeaderSize", sizeof(struct pw_batch_header) },
+	L_OFF("batch.magic", struct pw_batch_header, magic), L_OFF("batch.version", struct pw_batch_header, version),
+	L_OFF("batch.headerSize", struct pw_batch_header, header_size),
+	L_OFF("batch.count", struct pw_batch_header, count), L_OFF("batch.bytes", struct pw_batch_header, bytes),
+	{ "recordHeaderSize", sizeof(struct pw_rec_header) },
+	L_OFF("rec.size", struct pw_rec_header, size), L_OFF("rec.kind", struct pw_rec_header, kind),
+	L_OFF("rec.reserved", struct pw_rec_header, reserved), L_OFF("rec.seq", struct pw_rec_header, seq),
+	L_OFF("rec.timestampNs", struct pw_rec_header, timestamp_ns), L_OFF("rec.what", struct pw_rec_header, what),
+	L_OFF("rec.cpu", struct pw_rec_header, cpu), L_OFF("rec.pid", struct pw_rec_header, pid),
+	L_OFF("rec.tid", struct pw_rec_header, tid),
+	{ "forkSize", sizeof(struct pw_rec_fork) },
+	L_OFF("fork.parentPid", struct pw_rec_fork, parent_pid), L_OFF("fork.parentTid", struct pw_rec_fork, parent_tid),
+	{ "idSize", sizeof(struct pw_rec_id) },
+	L_OFF("id.real", struct pw_rec_id, real), L_OFF("id.effective", struct pw_rec_id, effective),
+	{ "ptraceSize", sizeof(struct pw_rec_ptrace) },
+	L_OFF("ptrace.tracerPid", struct pw_rec_ptrace, tracer_pid),
+	L_OFF("ptrace.tracerTid", struct pw_rec_ptrace, tracer_tid),
+	{ "commSize", sizeof(struct pw_rec_comm) }, L_OFF("comm.comm", struct pw_rec_comm, comm),
+	{ "coredumpSize", sizeof(struct pw_rec_coredump) },
+	L_OFF("coredump.parentPid", struct pw_rec_coredump, parent_pid),
+	L_OFF("coredump.parentTid", struct pw_rec_coredump, parent_tid),
+	L_OFF("coredump.flags", struct pw_rec_coredump, flags),
+	{ "exitSize", sizeof(struct pw_rec_exit) },
+	L_OFF("exit.exitCode", struct pw_rec_exit, exit_code), L_OFF("exit.exitSignal", struct pw_rec_exit, exit_signal),
+	L_OFF("exit.parentPid", struct pw_rec_exit, parent_pid), L_OFF("exit.parentTid", struct pw_rec_exit, parent_tid),
+	L_OFF("exit.flags", struct pw_rec_exit, flags),
+	{ "lostSize", sizeof(struct pw_rec_lost) },
+	L_OFF("lost.count", struct pw_rec_lost, count), L_OFF("lost.reason", struct pw_rec_lost, reason),
+	L_OFF("lost.err", struct pw_rec_lost, err),
+	{ "strSize", sizeof(struct pw_str) }, L_OFF("str.off", struct pw_str, off), L_OFF("str.len", struct pw_str, len),
+	{ "execSize", sizeof(struct pw_rec_exec) },
+	L_OFF("exec.flags", struct pw_rec_exec, flags), L_OFF("exec.ppid", struct pw_rec_exec, ppid),
+	L_OFF("exec.startTicks", struct pw_rec_exec, start_ticks), L_OFF("exec.readNs", struct pw_rec_exec, read_ns),
+	L_OFF("exec.uid", struct pw_rec_exec, uid), L_OFF("exec.gid", struct pw_rec_exec, gid),
+	L_OFF("exec.state", struct pw_rec_exec, state), L_OFF("exec.err", struct pw_rec_exec, err),
+	L_OFF("exec.comm", struct pw_rec_exec, comm), L_OFF("exec.cmdline", struct pw_rec_exec, cmdline),
+	L_OFF("exec.exe", struct pw_rec_exec, exe), L_OFF("exec.cwd", struct pw_rec_exec, cwd),
+	{ "kind.fork", PW_KIND_FORK }, { "kind.exec", PW_KIND_EXEC }, { "kind.uid", PW_KIND_UID },
+	{ "kind.gid", PW_KIND_GID }, { "kind.sid", PW_KIND_SID }, { "kind.ptrace", PW_KIND_PTRACE },
+	{ "kind.comm", PW_KIND_COMM }, { "kind.coredump", PW_KIND_COREDUMP }, { "kind.exit", PW_KIND_EXIT },
+	{ "kind.lost", PW_KIND_LOST },
+	{ "execFlag.comm", PW_EXEC_COMM }, { "execFlag.stat", PW_EXEC_STAT }, { "execFlag.uids", PW_EXEC_UIDS },
+	{ "execFlag.gids", PW_EXEC_GIDS }, { "execFlag.argv", PW_EXEC_ARGV },
+	{ "execFlag.argvTruncated", PW_EXEC_ARGV_TRUNCATED }, { "execFlag.exe", PW_EXEC_EXE },
+	{ "execFlag.cwd", PW_EXEC_CWD }, { "execFlag.zombie", PW_EXEC_ZOMBIE }, { "execFlag.gone", PW_EXEC_GONE },
+	{ "execFlag.changed", PW_EXEC_CHANGED }, { "execFlag.raced", PW_EXEC_RACED },
+	{ "parentKnown", PW_PARENT_KNOWN }, { "lostCountUnknown", PW_LOST_COUNT_UNKNOWN },
+	{ "lostReason.enobufs", PW_LOST_ENOBUFS }, { "cpuUnknown", PW_CPU_UNKNOWN },
+	{ "commEventLen", PW_COMM_EVENT_LEN }, { "cmdlineMax", PW_CMDLINE_MAX }, { "commMax", PW_COMM_MAX },
+	{ "pathMax", PW_PATH_MAX },
+};
+
+static napi_value js_layout(napi_env env, napi_callback_info info)
+{
+	napi_value obj, v;
+	(void)info;
+	if (napi_create_object(env, &obj) != napi_ok)
+		return NULL;
+	for (size_t i = 0; i < sizeof pw_layout / sizeof pw_layout[0]; i++)
+		if (napi_create_uint32(env, pw_layout[i].value, &v) == napi_ok)
+			napi_set_named_property(env, obj, pw_layout[i].name, v);
+	return obj;
+}
+
+/* Copies a string or Buffer property into dst (at most cap bytes). */
+static uint32_t js_bytes(napi_env env, napi_value obj, const char *name, char *dst, uint32_t cap)
+{
+	napi_value v;
+	bool is_buf = false;
+	size_t len = 0;
+	void *data;
+	if (!js_get_prop(env, obj, name, napi_string, &v)) {
+		if (!js_get_prop(env, obj, name, napi_object, &v) || napi_is_buffer(env, v, &is_buf) != napi_ok || !is_buf ||
+		    napi_get_buffer_info(env, v, &data, &len) != napi_ok)
+			return 0;
+		len = len > cap ? cap : len;
+		memcpy(dst, data, len);
+		return (uint32_t)len;
+	}
+	/* napi_get_value_string_utf8 NUL-terminates within bufsize, so ask for one more. */
+	char *tmp = malloc((size_t)cap + 1);
+	if (!tmp || napi_get_value_string_utf8(env, v, tmp, (size_t)cap + 1, &len) != napi_ok)
+		len = 0;
+	else
+		memcpy(dst, tmp, len);
+	free(tmp);
+	return (uint32_t)len;
+}
+
+static void js_quad(napi_env env, napi_value obj, const char *name, uint32_t out[4])
+{
+	napi_value arr, el;
+	double d;
+	memset(out, 0, 4 * sizeof out[0]);
+	if (!js_get_prop(env, obj, name, napi_object, &arr))
+		return;
+	for (uint32_t i = 0; i < 4; i++)
+		if (napi_get_element(env, arr, i, &el) == napi_ok && napi_get_value_double(env, el, &d) == napi_ok)
+			out[i] = (uint32_t)d;
+}
+
+/* encodeTestRecords(specs[]) -> Buffer: test-only. Packs records through the same batch_*
+ * writers the reader uses, so the TypeScript decoder can be checked against real C output. */
+static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value arr, spec, out;
+	uint32_t n = 0;
+	bool is_arr = false;
+	pw_batch b;
+	pw_exec_info *x = NULL;
+	uint8_t *buf = NULL;
+	uint64_t seq = 0;
+	void *copy;
+
+	if (napi_get_cb_info(env, info, &argc, &arr, NULL, NULL) != napi_ok || argc < 1 ||
+	    napi_is_array(env, arr, &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, arr, &n) != napi_ok)
+		return napi_throw_type_error(env, NULL, "encodeTestRecords(specs): specs must be an array"), NULL;
+	buf = malloc(PW_BATCH_BYTES);
+	x = calloc(1, sizeof *x);
+	if (!buf || !x)
+		goto fail;
+	batch_reset(&b, buf, PW_BATCH_BYTES);
+	for (uint32_t i = 0; i < n; i++) {
+		struct pw_rec_header rh;
+		uint32_t ok = 0;
+		if (napi_get_element(env, arr, i, &spec) != napi_ok)
+			goto fail;
+		memset(&rh, 0, sizeof rh);
+		rh.kind = (uint16_t)js_num(env, spec, "kind", 0);
+		rh.seq = ++seq;
+		rh.timestamp_ns = (uint64_t)js_num(env, spec, "timestampNs", 0);
+		rh.what = (uint32_t)js_num(env, spec, "what", 0);
+		rh.cpu = (uint32_t)js_num(env, spec, "cpu", 0);
+		rh.pid = (int32_t)js_num(env, spec, "pid", 0);
+		rh.tid = (int32_t)js_num(env, spec, "tid", 0);
+		switch (rh.kind) {
+		case PW_KIND_FORK: {
+			struct pw_rec_fork f = { (int32_t)js_num(env, spec, "parentPid", 0), (int32_t)js_num(env, spec, "parentTid", 0) };
+			ok = batch_put(&b, &rh, &f, sizeof f);
+			break;
+		}
+		case PW_KIND_UID:
+		case PW_KIND_GID: {
+			struct pw_rec_id id = { (uint32_t)js_num(env, spec, "real", 0), (uint32_t)js_num(env, spec, "effective", 0) };
+			ok = batch_put(&b, &rh, &id, sizeof id);
+			break;
+		}
+		case PW_KIND_SID: ok = batch_put(&b, &rh, NULL, 0); break;
+		case PW_KIND_PTRACE: {
+			struct pw_rec_ptrace p = { (int32_t)js_num(env, spec, "tracerPid", 0), (int32_t)js_num(env, spec, "tracerTid", 0) };
+			ok = batch_put(&b, &rh, &p, sizeof p);
+			break;
+		}
+		case PW_KIND_COMM: {
+			struct pw_rec_comm c;
+			memset(&c, 0, sizeof c);
+			js_bytes(env, spec, "comm", (char *)c.comm, PW_COMM_EVENT_LEN);
+			ok = batch_put(&b, &rh, &c, sizeof c);
+			break;
+		}
+		case PW_KIND_COREDUMP: {
+			struct pw_rec_coredump c = { (int32_t)js_num(env, spec, "parentPid", 0), (int32_t)js_num(env, spec, "parentTid", 0),
+						     (uint32_t)js_num(env, spec, "flags", 0), 0 };
+			ok = batch_put(&b, &rh, &c, sizeof c);
+			break;
+		}
+		case PW_KIND_EXIT: {
+			struct pw_rec_exit e = { (uint32_t)js_num(env, spec, "exitCode", 0), (uint32_t)js_num(env, spec, "exitSignal", 0),
+						 (int32_t)js_num(env, spec, "parentPid", 0), (int32_t)js_num(env, spec, "parentTid", 0),
+						 (uint32_t)js_num(env, spec, "flags", 0), 0 };
+			ok = batch_put(&b, &rh, &e, sizeof e);
+			break;
+		}
+		case PW_KIND_LOST: {
+			struct pw_rec_lost l = { (uint32_t)js_num(env, spec, "count", PW_LOST_COUNT_UNKNOWN),
+						 (uint32_t)js_num(env, spec, "reason", PW_LOST_ENOBUFS), (int32_t)js_num(env, spec, "err", 0), 0 };
+			ok = batch_put(&b, &rh, &l, sizeof l);
+			break;
+		}
+		case PW_KIND_EXEC:
+			x->flags = (uint32_t)js_num(env, spec, "flags", 0);
+			x->ppid = (int32_t)js_num(env, spec, "ppid", 0);
+			x->start_ticks = (uint64_t)js_num(env, spec, "startTicks", 0);
+			x->read_ns = (uint64_t)js_num(env, spec, "readNs", 0);
+			x->state = (uint8_t)js_num(env, spec, "state", 0);
+			x->err = (int32_t)js_num(env, spec, "err", 0);
+			js_quad(env, spec, "uids", x->uid);
+			js_quad(env, spec, "gids", x->gid);
+			x->comm_len = js_bytes(env, spec, "comm", x->comm, PW_COMM_MAX);
+			x->cmdline_len = js_bytes(env, spec, "cmdline", x->cmdline, PW_CMDLINE_MAX);
+			x->exe_len = js_bytes(env, spec, "exe", x->exe, PW_PATH_MAX - 1);
+			x->cwd_len = js_bytes(env, spec, "cwd", x->cwd, PW_PATH_MAX - 1);
+			ok = batch_put_exec(&b, &rh, x);
+			break;
+		default:
+			free(buf);
+			free(x);
+			return napi_throw_range_error(env, NULL, "encodeTestRecords: unknown kind"), NULL;
+		}
+		if (!ok) {
+			free(buf);
+			free(x);
+			return napi_throw_range_error(env, NULL, "encodeTestRecords: batch full"), NULL;
+		}
+	}
+	batch_seal(&b);
+	if (napi_create_buffer_copy(env, b.len, b.buf, &copy, &out) != napi_ok)
+		goto fail;
+	free(buf);
+	free(x);
+	return out;
+fail:
+	free(buf);
+	free(x);
+	return js_throw(env, "ENOMEM", "encodeTestRecords failed");
+}
+
+static void module_instance_free(napi_env env, void *data, void *hint)
+{
+	(void)hint;
+	napi_delete_reference(env, *(napi_ref *)data);
+	free(data);
+}
+
+static napi_value module_init(napi_env env, napi_value exports)
+{
+	napi_property_descriptor methods[] = {
+		{ "stop", NULL, js_handle_stop, NULL, NULL, NULL, napi_default_method, NULL },
+		{ "counters", NULL, js_handle_counters, NULL, NULL, NULL, napi_default_method, NULL },
+		{ "ref", NULL, js_handle_ref_on, NULL, NULL, NULL, napi_default_method, NULL },
+		{ "unref", NULL, js_handle_ref_off, NULL, NULL, NULL, napi_default_method, NULL },
+	};
+	napi_property_descriptor fns[] = {
+		{ "open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "layout", NULL, js_layout, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "encodeTestRecords", NULL, js_encode_test_records, NULL, NULL, NULL, napi_enumerable, NULL },
+	};
+	napi_value ctor;
+	napi_ref *ctor_ref = malloc(sizeof *ctor_ref);
+	if (!ctor_ref)
+		return NULL;
+	/* The handle class is not exported: only open() makes instances, each wrapping a pw_handle. */
+	if (napi_define_class(env, "ProcConnHandle", NAPI_AUTO_LENGTH, js_handle_ctor, NULL,
+			      sizeof methods / sizeof methods[0], methods, &ctor) != napi_ok ||
+	    napi_create_reference(env, ctor, 1, ctor_ref) != napi_ok ||
+	    napi_set_instance_data(env, ctor_ref, module_instance_free, NULL) != napi_ok ||
+	    napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) {
+		free(ctor_ref);
+		return NULL;
+	}
+	return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, module_init)

@@ -1,0 +1,252 @@
+/*
+ * record.h - the binary contract between the proc connector reader (procconn.c) and
+ * its one TypeScript decoder (src/sources/record.ts). Change both together, bump
+ * PW_RECORD_VERSION, and run test/sources/record.test.ts: it compares every size and
+ * offset below with the constants in record.ts (the addon exports them via layout()).
+ *
+ * A batch is one buffer handed to JavaScript in one call:
+ *
+ *   pw_batch_header (16 bytes) | record | record | ...          (header.bytes in total)
+ *
+ * A record is a fixed 40-byte pw_rec_header, then a kind-specific fixed body, then (exec
+ * only) a string area that the body points into with {offset from record start, length}.
+ * Strings are raw bytes, not NUL-terminated. Every record's size is a multiple of 8, so
+ * every record and every u64 in it starts 8-aligned. All integers are little-endian.
+ * Every struct spells out its padding as `reserved` fields set to zero: there is no
+ * implicit padding (the static_asserts below fail if the compiler would add any).
+ */
+#ifndef PROCWATCH_RECORD_H
+#define PROCWATCH_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Records are written in host byte order; the contract says little-endian, so refuse to
+ * build where those differ rather than emit records the decoder would misread. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "procwatch records are little-endian: big-endian hosts are not supported"
+#endif
+
+#define PW_RECORD_VERSION 1u
+#define PW_BATCH_MAGIC 0x31425750u /* bytes 'P' 'W' 'B' '1' */
+#define PW_RECORD_ALIGN 8u
+
+/* ---- batch ---------------------------------------------------------------------- */
+struct pw_batch_header {
+	uint32_t magic;       /* PW_BATCH_MAGIC */
+	uint16_t version;     /* PW_RECORD_VERSION */
+	uint16_t header_size; /* sizeof(struct pw_batch_header): records start here */
+	uint32_t count;       /* number of records */
+	uint32_t bytes;       /* total bytes of the batch, header included */
+};
+
+/* ---- record kinds (pw_rec_header.kind) -------------------------------------------- */
+enum pw_kind {
+	PW_KIND_FORK = 1,
+	PW_KIND_EXEC = 2,
+	PW_KIND_UID = 3,
+	PW_KIND_GID = 4,
+	PW_KIND_SID = 5,
+	PW_KIND_PTRACE = 6,
+	PW_KIND_COMM = 7,
+	PW_KIND_COREDUMP = 8,
+	PW_KIND_EXIT = 9,
+	PW_KIND_LOST = 10,
+};
+
+/* pw_rec_header.cpu when no CPU reported the record (LOST). */
+#define PW_CPU_UNKNOWN 0xffffffffu
+
+struct pw_rec_header {
+	uint32_t size;         /* bytes of this record (header + body + strings + padding) */
+	uint16_t kind;         /* enum pw_kind */
+	uint16_t reserved;     /* 0 */
+	uint64_t seq;          /* assigned by the reader per record, from 1, no gaps */
+	uint64_t timestamp_ns; /* kernel's ktime_get_ns() (CLOCK_MONOTONIC); reader's clock for LOST */
+	uint32_t what;         /* kernel's proc_event.what, raw (0 for LOST) */
+	uint32_t cpu;          /* kernel's proc_event.cpu, or PW_CPU_UNKNOWN */
+	int32_t pid;           /* thread-group id (user-space "pid"); 0 for LOST */
+	int32_t tid;           /* thread id (kernel "pid"); 0 for LOST */
+};
+
+/* ---- kind-specific bodies, at offset sizeof(struct pw_rec_header) ----------------- */
+
+/* FORK: pid/tid in the header are the child's. */
+struct pw_rec_fork {
+	int32_t parent_pid; /* parent tgid */
+	int32_t parent_tid; /* parent thread id */
+};
+
+/* UID and GID: real and effective id after the change. */
+struct pw_rec_id {
+	uint32_t real;
+	uint32_t effective;
+};
+
+/* SID has no body. */
+
+/* PTRACE: tracer 0/0 means detach. */
+struct pw_rec_ptrace {
+	int32_t tracer_pid;
+	int32_t tracer_tid;
+};
+
+/* COMM: the new name, NUL-padded (the kernel's TASK_COMM_LEN). */
+#define PW_COMM_EVENT_LEN 16
+struct pw_rec_comm {
+	uint8_t comm[PW_COMM_EVENT_LEN];
+};
+
+/* COREDUMP and EXIT: the kernel (6.x) includes the parent; 0 on kernels that do not. */
+#define PW_PARENT_KNOWN 0x1u /* pw_rec_coredump.flags / pw_rec_exit.flags */
+struct pw_rec_coredump {
+	int32_t parent_pid;
+	int32_t parent_tid;
+	uint32_t flags; /* PW_PARENT_KNOWN */
+	uint32_t reserved;
+};
+
+struct pw_rec_exit {
+	uint32_t exit_code;   /* wait(2)-style status: code << 8, or signal | 0x80 if core dumped */
+	uint32_t exit_signal; /* the signal sent to the parent (task->exit_signal), usually SIGCHLD */
+	int32_t parent_pid;
+	int32_t parent_tid;
+	uint32_t flags; /* PW_PARENT_KNOWN */
+	uint32_t reserved;
+};
+
+/* LOST: events the reader knows it missed. */
+#define PW_LOST_COUNT_UNKNOWN 0xffffffffu
+enum pw_lost_reason {
+	PW_LOST_ENOBUFS = 1, /* the socket's receive buffer overflowed (recv said ENOBUFS) */
+};
+struct pw_rec_lost {
+	uint32_t count;  /* PW_LOST_COUNT_UNKNOWN: the kernel does not say how many */
+	uint32_t reason; /* enum pw_lost_reason */
+	int32_t err;     /* errno that reported it */
+	uint32_t reserved;
+};
+
+/* EXEC: what was read from /proc right after the event. A field is valid only when its
+ * flag is set; whatever could not be read or verified is left unset ("unknown"). */
+enum pw_exec_flag {
+	PW_EXEC_COMM = 1u << 0,           /* comm string valid */
+	PW_EXEC_STAT = 1u << 1,           /* ppid, start_ticks, state valid */
+	PW_EXEC_UIDS = 1u << 2,           /* uid[4] valid */
+	PW_EXEC_GIDS = 1u << 3,           /* gid[4] valid */
+	PW_EXEC_ARGV = 1u << 4,           /* cmdline string valid (NUL-separated argv) */
+	PW_EXEC_ARGV_TRUNCATED = 1u << 5, /* cmdline was cut at PW_CMDLINE_MAX bytes */
+	PW_EXEC_EXE = 1u << 6,            /* exe string valid */
+	PW_EXEC_CWD = 1u << 7,            /* cwd string valid */
+	PW_EXEC_ZOMBIE = 1u << 8,         /* already a zombie: only comm and stat could be read */
+	PW_EXEC_GONE = 1u << 9,           /* gone before anything could be read */
+	PW_EXEC_CHANGED = 1u << 10,       /* the closing stat failed or differed from the first:
+					     only the first stat's fields are kept (comm too
+					     unless comm was what changed) */
+	PW_EXEC_RACED = 1u << 11,         /* a later exec/comm/uid/gid event of this process
+					     happened before the reads ended: those fields dropped */
+};
+#define PW_CMDLINE_MAX 4096u /* bytes of /proc/PID/cmdline kept at most */
+#define PW_COMM_MAX 64u      /* bytes of the stat comm kept (kernel threads exceed 15) */
+#define PW_PATH_MAX 4096u    /* bytes of an exe or cwd link kept; longer is unknown */
+
+struct pw_str {
+	uint32_t off; /* from the start of the record; 0 when absent */
+	uint32_t len; /* bytes; 0 when absent */
+};
+
+struct pw_rec_exec {
+	uint32_t flags;       /* enum pw_exec_flag */
+	int32_t ppid;         /* stat field 4 */
+	uint64_t start_ticks; /* stat field 22: clock ticks since boot; (pid, start) is the key */
+	uint64_t read_ns;     /* CLOCK_MONOTONIC when the reads ended (same clock as timestamp_ns) */
+	uint32_t uid[4];      /* real, effective, saved, filesystem */
+	uint32_t gid[4];
+	uint8_t state;        /* stat field 3 ('R', 'S', 'Z', ...), 0 when unknown */
+	uint8_t reserved[3];
+	int32_t err;          /* first errno met while reading /proc, 0 if none */
+	struct pw_str comm;
+	struct pw_str cmdline;
+	struct pw_str exe;
+	struct pw_str cwd;
+};
+
+/* ---- the layout, checked here and (via layout()) against record.ts ---------------- */
+#define PW_BATCH_HEADER_SIZE 16u
+#define PW_REC_HEADER_SIZE 40u
+
+#define PW_ASSERT_LAYOUT(type, field, off) \
+	_Static_assert(offsetof(type, field) == (off), #type "." #field " moved")
+_Static_assert(sizeof(struct pw_batch_header) == PW_BATCH_HEADER_SIZE, "batch header size");
+PW_ASSERT_LAYOUT(struct pw_batch_header, magic, 0);
+PW_ASSERT_LAYOUT(struct pw_batch_header, version, 4);
+PW_ASSERT_LAYOUT(struct pw_batch_header, header_size, 6);
+PW_ASSERT_LAYOUT(struct pw_batch_header, count, 8);
+PW_ASSERT_LAYOUT(struct pw_batch_header, bytes, 12);
+
+_Static_assert(sizeof(struct pw_rec_header) == PW_REC_HEADER_SIZE, "record header size");
+PW_ASSERT_LAYOUT(struct pw_rec_header, size, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_header, kind, 4);
+PW_ASSERT_LAYOUT(struct pw_rec_header, reserved, 6);
+PW_ASSERT_LAYOUT(struct pw_rec_header, seq, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_header, timestamp_ns, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_header, what, 24);
+PW_ASSERT_LAYOUT(struct pw_rec_header, cpu, 28);
+PW_ASSERT_LAYOUT(struct pw_rec_header, pid, 32);
+PW_ASSERT_LAYOUT(struct pw_rec_header, tid, 36);
+
+_Static_assert(sizeof(struct pw_rec_fork) == 8, "fork body size");
+PW_ASSERT_LAYOUT(struct pw_rec_fork, parent_pid, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_fork, parent_tid, 4);
+_Static_assert(sizeof(struct pw_rec_id) == 8, "id body size");
+PW_ASSERT_LAYOUT(struct pw_rec_id, real, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_id, effective, 4);
+_Static_assert(sizeof(struct pw_rec_ptrace) == 8, "ptrace body size");
+PW_ASSERT_LAYOUT(struct pw_rec_ptrace, tracer_pid, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_ptrace, tracer_tid, 4);
+_Static_assert(sizeof(struct pw_rec_comm) == 16, "comm body size");
+PW_ASSERT_LAYOUT(struct pw_rec_comm, comm, 0);
+_Static_assert(sizeof(struct pw_rec_coredump) == 16, "coredump body size");
+PW_ASSERT_LAYOUT(struct pw_rec_coredump, parent_pid, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_coredump, parent_tid, 4);
+PW_ASSERT_LAYOUT(struct pw_rec_coredump, flags, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_coredump, reserved, 12);
+_Static_assert(sizeof(struct pw_rec_exit) == 24, "exit body size");
+PW_ASSERT_LAYOUT(struct pw_rec_exit, exit_code, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_exit, exit_signal, 4);
+PW_ASSERT_LAYOUT(struct pw_rec_exit, parent_pid, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_exit, parent_tid, 12);
+PW_ASSERT_LAYOUT(struct pw_rec_exit, flags, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_exit, reserved, 20);
+_Static_assert(sizeof(struct pw_rec_lost) == 16, "lost body size");
+PW_ASSERT_LAYOUT(struct pw_rec_lost, count, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_lost, reason, 4);
+PW_ASSERT_LAYOUT(struct pw_rec_lost, err, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_lost, reserved, 12);
+_Static_assert(sizeof(struct pw_str) == 8, "string ref size");
+PW_ASSERT_LAYOUT(struct pw_str, off, 0);
+PW_ASSERT_LAYOUT(struct pw_str, len, 4);
+_Static_assert(sizeof(struct pw_rec_exec) == 96, "exec body size");
+PW_ASSERT_LAYOUT(struct pw_rec_exec, flags, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, ppid, 4);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, start_ticks, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, read_ns, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, uid, 24);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, gid, 40);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, state, 56);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, reserved, 57);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, err, 60);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, comm, 64);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, cmdline, 72);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, exe, 80);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, cwd, 88);
+/* Bodies keep the 8-byte rhythm so strings and the next record stay aligned. */
+_Static_assert(PW_REC_HEADER_SIZE % PW_RECORD_ALIGN == 0, "header keeps alignment");
+_Static_assert(sizeof(struct pw_rec_exec) % PW_RECORD_ALIGN == 0, "exec body keeps alignment");
+
+/* The largest record: an exec with every string at its cap, padded. */
+#define PW_REC_MAX_SIZE \
+	(PW_REC_HEADER_SIZE + (uint32_t)sizeof(struct pw_rec_exec) + PW_COMM_MAX + PW_CMDLINE_MAX + \
+	 2u * PW_PATH_MAX + PW_RECORD_ALIGN)
+
+#endif /* PROCWATCH_RECORD_H */

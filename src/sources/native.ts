@@ -1,0 +1,225 @@
+/**
+ * The one loader of the proc connector addon (native/build/Release/procconn.node), with its
+ * API typed. Importing this module never throws: a missing or broken build, or a non-Linux
+ * host, is reported by `loadNative()` as unavailable with a reason, and callers fall back to
+ * the /proc poll source. Records the addon hands over are decoded by ./record.ts.
+ */
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Counters the reader thread keeps (see native/procconn.c, enum pw_counter). */
+export const NATIVE_COUNTER_NAMES = [
+  'received', // frames accepted from the kernel
+  'events', // records produced, LOST included
+  'batches', // batches handed to JavaScript
+  'malformed', // short, truncated or inconsistent frames, skipped
+  'ignored', // acks, frames not from the kernel, other connectors, unknown kinds
+  'enobufs', // recv said the receive buffer overflowed (each one is a LOST record)
+  'recvErrors', // other recv errors (each also reported through onError)
+  'procReadFailures', // exec records with at least one field unknown
+  'execGone', // exec: process gone before anything was read
+  'execZombie', // exec: process already a zombie (comm and stat only)
+  'execChanged', // exec: stat differed before/after the reads, fields dropped
+  'execRaced', // exec: fields dropped because a later exec/comm/uid/gid event beat the reads
+  'verifyLate', // such a race seen after the exec record had already been delivered
+  'verifyEvicted', // an exec record lost its race check to a pid-hash collision
+  'slotWaits', // the reader waited for JavaScript to take a batch
+  'droppedBatches', // batches that could not be queued (runtime shutting down)
+] as const;
+export type NativeCounterName = (typeof NATIVE_COUNTER_NAMES)[number];
+export type NativeCounters = Record<NativeCounterName, number>;
+
+export interface NativeOpenOptions {
+  /** Netlink receive buffer in bytes (default 16 MiB; the kernel reports it doubled). */
+  rcvbufBytes?: number;
+  /** One call per batch: a buffer in the record.h format, decode with record.ts. */
+  onBatch: (batch: Buffer) => void;
+  /** Reader-thread problems (recv errors); the reader goes on unless the socket is dead. */
+  onError: (message: string) => void;
+  /** After stop(), once the last batch has been delivered. */
+  onClose?: () => void;
+  /** Test only: the reader sleeps this long after its first frame, to provoke ENOBUFS. */
+  debugStallMs?: number;
+}
+
+/** The addon's handle, as returned by open(). */
+export interface NativeHandle {
+  /** The receive buffer the kernel granted (SO_RCVBUF as read back: twice what was asked). */
+  readonly rcvbufBytes: number;
+  /** Unsubscribes (PROC_CN_MCAST_IGNORE), wakes and joins the reader, closes. Idempotent. */
+  stop(): void;
+  counters(): NativeCounters;
+  /** Whether a running reader keeps the Node event loop alive (it does by default). */
+  ref(): void;
+  unref(): void;
+}
+
+/** Fields for encodeTestRecords(): `kind` is a record.h kind number; the rest per kind. */
+export interface TestRecordSpec {
+  kind: number;
+  timestampNs?: number;
+  what?: number;
+  cpu?: number;
+  pid?: number;
+  tid?: number;
+  parentPid?: number;
+  parentTid?: number;
+  real?: number;
+  effective?: number;
+  tracerPid?: number;
+  tracerTid?: number;
+  comm?: string | Buffer;
+  flags?: number;
+  exitCode?: number;
+  exitSignal?: number;
+  count?: number;
+  reason?: number;
+  err?: number;
+  ppid?: number;
+  startTicks?: number;
+  readNs?: number;
+  state?: number;
+  uids?: readonly number[];
+  gids?: readonly number[];
+  cmdline?: string | Buffer;
+  exe?: string | Buffer;
+  cwd?: string | Buffer;
+}
+
+export interface ProcConnAddon {
+  open(options: NativeOpenOptions): NativeHandle;
+  /** sizeof/offsetof of every record.h field and its constants, by record.ts's key names. */
+  layout(): Record<string, number>;
+  /** Test only: packs records with the reader's own writers into one batch. */
+  encodeTestRecords(specs: readonly TestRecordSpec[]): Buffer;
+}
+
+export type NativeLoad =
+  | { available: true; addon: ProcConnAddon; path: string }
+  | { available: false; reason: string; path: string };
+
+/** The repository (package) root: the nearest directory upwards holding package.json. */
+export function packageRoot(from: string = dirname(fileURLToPath(import.meta.url))): string | null {
+  let dir = resolve(from);
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+/** Where the addon is expected: $PROCWATCH_NATIVE_ADDON, else native/build/Release under the package. */
+export function nativeAddonPath(): string {
+  const override = process.env.PROCWATCH_NATIVE_ADDON;
+  if (override !== undefined && override !== '') return resolve(override);
+  return join(packageRoot() ?? process.cwd(), 'native', 'build', 'Release', 'procconn.node');
+}
+
+function isAddon(value: unknown): value is ProcConnAddon {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.open === 'function' && typeof v.layout === 'function' && typeof v.encodeTestRecords === 'function';
+}
+
+let cached: NativeLoad | null = null;
+
+/** Loads the addon once; never throws. */
+export function loadNative(): NativeLoad {
+  if (cached !== null) return cached;
+  const path = nativeAddonPath();
+  if (process.platform !== 'linux') {
+    cached = { available: false, reason: `the proc connector is Linux-only (this is ${process.platform})`, path };
+  } else if (!existsSync(path)) {
+    cached = { available: false, reason: `native addon not built (no ${path}; run: node scripts/build-native.mjs)`, path };
+  } else {
+    try {
+      const loaded: unknown = createRequire(import.meta.url)(path);
+      cached = isAddon(loaded)
+        ? { available: true, addon: loaded, path }
+        : { available: false, reason: `${path} is not the procconn addon (missing open/layout)`, path };
+    } catch (err) {
+      const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      cached = { available: false, reason: `native addon failed to load: ${message}`, path };
+    }
+  }
+  return cached;
+}
+
+/** Whether the proc connector can be opened here, and if not why (addon, then privilege). */
+export function procConnectorAvailability(): { available: boolean; reason: string } {
+  const load = loadNative();
+  if (!load.available) return { available: false, reason: load.reason };
+  if (process.getuid?.() !== 0) return { available: false, reason: 'the proc connector needs root (CAP_NET_ADMIN in the initial namespaces)' };
+  return { available: true, reason: `native addon ${load.path}` };
+}
+
+/** A running subscription, with a promise for "stopped and every batch delivered". */
+export interface ProcConnector {
+  readonly rcvbufBytes: number;
+  /** Resolves after stop(), once the last batch has been handed to onBatch. */
+  readonly closed: Promise<void>;
+  stop(): void;
+  counters(): NativeCounters;
+  ref(): void;
+  unref(): void;
+}
+
+export interface ProcConnectorOptions {
+  rcvbufBytes?: number;
+  onBatch: (batch: Buffer) => void;
+  onError: (message: string) => void;
+  debugStallMs?: number;
+}
+
+/**
+ * Opens the proc connector. Throws a one-line Error (with `code`, e.g. EPERM) when the addon
+ * is unavailable or the kernel refuses; options are checked here, not in C. An exception
+ * thrown by onBatch goes to onError instead of escaping into N-API.
+ */
+export function openProcConnector(options: ProcConnectorOptions): ProcConnector {
+  const load = loadNative();
+  if (!load.available) throw Object.assign(new Error(`proc connector unavailable: ${load.reason}`), { code: 'ENOADDON' });
+  const { rcvbufBytes, debugStallMs } = options;
+  if (rcvbufBytes !== undefined && !(Number.isInteger(rcvbufBytes) && rcvbufBytes >= 1 && rcvbufBytes <= 0x7fffffff)) {
+    throw new RangeError(`rcvbufBytes must be an integer from 1 to ${0x7fffffff}, got ${rcvbufBytes}`);
+  }
+  if (debugStallMs !== undefined && !(Number.isInteger(debugStallMs) && debugStallMs >= 0 && debugStallMs <= 60000)) {
+    throw new RangeError(`debugStallMs must be an integer from 0 to 60000, got ${debugStallMs}`);
+  }
+  const report = (message: string): void => {
+    try {
+      options.onError(message);
+    } catch {
+      // an error handler that throws has nowhere left to report to
+    }
+  };
+  let resolveClosed: () => void = () => undefined;
+  const closed = new Promise<void>((r) => {
+    resolveClosed = r;
+  });
+  const handle = load.addon.open({
+    ...(rcvbufBytes !== undefined ? { rcvbufBytes } : {}),
+    ...(debugStallMs !== undefined ? { debugStallMs } : {}),
+    onBatch: (batch) => {
+      try {
+        options.onBatch(batch);
+      } catch (err) {
+        report(`onBatch threw: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    },
+    onError: report,
+    onClose: () => resolveClosed(),
+  });
+  return {
+    rcvbufBytes: handle.rcvbufBytes,
+    closed,
+    stop: () => handle.stop(),
+    counters: () => handle.counters(),
+    ref: () => handle.ref(),
+    unref: () => handle.unref(),
+  };
+}

@@ -1,0 +1,292 @@
+/**
+ * The one decoder of native/record.h: batches of fixed-layout records written by the proc
+ * connector addon, turned into `ProcEvent`s. Every constant below mirrors record.h;
+ * test/sources/record.test.ts compares them with the addon's own layout() so the two can
+ * never drift. A batch is untrusted input: every read is bounds-checked, and a corrupt
+ * batch or record is counted in `DecodeStats`, never thrown.
+ */
+
+import { decodeExitStatus } from '../events/types.js';
+import type { ExecDetails, IdQuad, ProcEvent } from '../events/types.js';
+
+export const RECORD_VERSION = 1;
+export const BATCH_MAGIC = 0x31425750; // 'PWB1'
+export const RECORD_ALIGN = 8;
+
+/** Offsets within each struct of record.h; SIZE is sizeof. */
+export const BATCH = { magic: 0, version: 4, headerSize: 6, count: 8, bytes: 12, SIZE: 16 } as const;
+export const REC = { size: 0, kind: 4, reserved: 6, seq: 8, timestampNs: 16, what: 24, cpu: 28, pid: 32, tid: 36, SIZE: 40 } as const;
+export const FORK = { parentPid: 0, parentTid: 4, SIZE: 8 } as const;
+export const ID = { real: 0, effective: 4, SIZE: 8 } as const;
+export const PTRACE = { tracerPid: 0, tracerTid: 4, SIZE: 8 } as const;
+export const COMM = { comm: 0, SIZE: 16 } as const;
+export const COREDUMP = { parentPid: 0, parentTid: 4, flags: 8, SIZE: 16 } as const;
+export const EXIT = { exitCode: 0, exitSignal: 4, parentPid: 8, parentTid: 12, flags: 16, SIZE: 24 } as const;
+export const LOST = { count: 0, reason: 4, err: 8, SIZE: 16 } as const;
+export const STR = { off: 0, len: 4, SIZE: 8 } as const;
+export const EXEC = {
+  flags: 0, ppid: 4, startTicks: 8, readNs: 16, uid: 24, gid: 40, state: 56, err: 60,
+  comm: 64, cmdline: 72, exe: 80, cwd: 88, SIZE: 96,
+} as const;
+
+export const KIND = { fork: 1, exec: 2, uid: 3, gid: 4, sid: 5, ptrace: 6, comm: 7, coredump: 8, exit: 9, lost: 10 } as const;
+export const EXEC_FLAG = {
+  comm: 1 << 0, stat: 1 << 1, uids: 1 << 2, gids: 1 << 3, argv: 1 << 4, argvTruncated: 1 << 5,
+  exe: 1 << 6, cwd: 1 << 7, zombie: 1 << 8, gone: 1 << 9, changed: 1 << 10, raced: 1 << 11,
+} as const;
+export const PARENT_KNOWN = 0x1;
+export const LOST_COUNT_UNKNOWN = 0xffffffff;
+export const LOST_REASON = { enobufs: 1 } as const;
+export const CPU_UNKNOWN = 0xffffffff;
+export const COMM_EVENT_LEN = 16;
+export const CMDLINE_MAX = 4096;
+export const COMM_MAX = 64;
+export const PATH_MAX = 4096;
+
+/** The layout as flat keys, named as the addon's layout() names them. */
+export function recordLayout(): Record<string, number> {
+  const out: Record<string, number> = {
+    version: RECORD_VERSION, batchMagic: BATCH_MAGIC, recordAlign: RECORD_ALIGN,
+    batchHeaderSize: BATCH.SIZE, recordHeaderSize: REC.SIZE, forkSize: FORK.SIZE, idSize: ID.SIZE,
+    ptraceSize: PTRACE.SIZE, commSize: COMM.SIZE, coredumpSize: COREDUMP.SIZE, exitSize: EXIT.SIZE,
+    lostSize: LOST.SIZE, strSize: STR.SIZE, execSize: EXEC.SIZE,
+    parentKnown: PARENT_KNOWN, lostCountUnknown: LOST_COUNT_UNKNOWN, 'lostReason.enobufs': LOST_REASON.enobufs,
+    cpuUnknown: CPU_UNKNOWN, commEventLen: COMM_EVENT_LEN, cmdlineMax: CMDLINE_MAX, commMax: COMM_MAX, pathMax: PATH_MAX,
+  };
+  const groups: Record<string, Record<string, number>> = {
+    batch: BATCH, rec: REC, fork: FORK, id: ID, ptrace: PTRACE, comm: COMM, coredump: COREDUMP, exit: EXIT,
+    lost: LOST, str: STR, exec: EXEC, kind: KIND, execFlag: EXEC_FLAG,
+  };
+  for (const [group, fields] of Object.entries(groups)) {
+    for (const [field, value] of Object.entries(fields)) if (field !== 'SIZE') out[`${group}.${field}`] = value;
+  }
+  return out;
+}
+
+/** Fixed body size each kind needs at least. */
+const BODY_SIZE: Readonly<Record<number, number>> = {
+  [KIND.fork]: FORK.SIZE, [KIND.exec]: EXEC.SIZE, [KIND.uid]: ID.SIZE, [KIND.gid]: ID.SIZE, [KIND.sid]: 0,
+  [KIND.ptrace]: PTRACE.SIZE, [KIND.comm]: COMM.SIZE, [KIND.coredump]: COREDUMP.SIZE, [KIND.exit]: EXIT.SIZE,
+  [KIND.lost]: LOST.SIZE,
+};
+
+const LOST_REASON_TEXT: Readonly<Record<number, string>> = {
+  [LOST_REASON.enobufs]: 'netlink receive buffer overflowed (ENOBUFS); the kernel does not say how many events',
+};
+
+export interface DecodeStats {
+  batches: number;
+  records: number;
+  /** Batches or records that could not be decoded (each counted once, then skipped). */
+  malformed: number;
+  lastError: string | null;
+}
+
+export function newDecodeStats(): DecodeStats {
+  return { batches: 0, records: 0, malformed: 0, lastError: null };
+}
+
+/** Thrown inside the decoder only; caught per record or per batch and counted. */
+class Corrupt extends Error {}
+
+/** Bounds-checked little-endian reads over one record (offsets relative to the record). */
+class RecordView {
+  constructor(private readonly buf: Buffer, private readonly start: number, readonly size: number) {}
+
+  private at(off: number, width: number): number {
+    if (off < 0 || off + width > this.size) throw new Corrupt(`read of ${width} bytes at ${off} past a ${this.size}-byte record`);
+    return this.start + off;
+  }
+  u8(off: number): number { return this.buf.readUInt8(this.at(off, 1)); }
+  u16(off: number): number { return this.buf.readUInt16LE(this.at(off, 2)); }
+  u32(off: number): number { return this.buf.readUInt32LE(this.at(off, 4)); }
+  i32(off: number): number { return this.buf.readInt32LE(this.at(off, 4)); }
+  /** u64 as a number: exact below 2^53 (ns since boot: 104 days; ticks, seq: forever). */
+  u64(off: number): number {
+    const p = this.at(off, 8);
+    return this.buf.readUInt32LE(p) + this.buf.readUInt32LE(p + 4) * 0x1_0000_0000;
+  }
+  /** A pw_str at `off`, as its bytes; checked to lie in the record's string area. */
+  bytes(off: number): Buffer {
+    const strOff = this.u32(off + STR.off);
+    const len = this.u32(off + STR.len);
+    if (len === 0) return this.buf.subarray(0, 0);
+    if (strOff < REC.SIZE + EXEC.SIZE || strOff + len > this.size) throw new Corrupt(`string ${strOff}+${len} outside the record's string area`);
+    return this.buf.subarray(this.start + strOff, this.start + strOff + len);
+  }
+}
+
+function nulTerminated(bytes: Buffer): string {
+  const end = bytes.indexOf(0);
+  return bytes.toString('utf8', 0, end === -1 ? bytes.length : end);
+}
+
+/** cmdline is argv joined by NULs with a trailing NUL (unless cut or rewritten). */
+function splitArgv(bytes: Buffer): string[] {
+  const parts = bytes.toString('utf8').split('\0');
+  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+function quad(v: RecordView, off: number): IdQuad {
+  return [v.u32(off), v.u32(off + 4), v.u32(off + 8), v.u32(off + 12)];
+}
+
+function execDetails(v: RecordView): ExecDetails {
+  const b = REC.SIZE;
+  const flags = v.u32(b + EXEC.flags);
+  const has = (f: number): boolean => (flags & f) !== 0;
+  return {
+    comm: has(EXEC_FLAG.comm) ? v.bytes(b + EXEC.comm).toString('utf8') : null,
+    exe: has(EXEC_FLAG.exe) ? v.bytes(b + EXEC.exe).toString('utf8') : null,
+    argv: has(EXEC_FLAG.argv) ? splitArgv(v.bytes(b + EXEC.cmdline)) : null,
+    argvTruncated: has(EXEC_FLAG.argv) && has(EXEC_FLAG.argvTruncated),
+    cwd: has(EXEC_FLAG.cwd) ? v.bytes(b + EXEC.cwd).toString('utf8') : null,
+    ppid: has(EXEC_FLAG.stat) ? v.i32(b + EXEC.ppid) : null,
+    uids: has(EXEC_FLAG.uids) ? quad(v, b + EXEC.uid) : null,
+    gids: has(EXEC_FLAG.gids) ? quad(v, b + EXEC.gid) : null,
+    startTicks: has(EXEC_FLAG.stat) ? v.u64(b + EXEC.startTicks) : null,
+    label: null, // not read by the netlink reader
+    cgroup: null,
+  };
+}
+
+/** One record at `start` of `size` bytes (already checked to lie within the batch). */
+function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
+  const v = new RecordView(buf, start, size);
+  const kind = v.u16(REC.kind);
+  const need = BODY_SIZE[kind];
+  if (need === undefined) throw new Corrupt(`unknown record kind ${kind}`);
+  if (size < REC.SIZE + need) throw new Corrupt(`record of kind ${kind} is ${size} bytes, needs ${REC.SIZE + need}`);
+  const cpu = v.u32(REC.cpu);
+  const base = {
+    seq: v.u64(REC.seq),
+    ktimeNs: v.u64(REC.timestampNs),
+    pid: v.i32(REC.pid),
+    tid: v.i32(REC.tid),
+    cpu: cpu === CPU_UNKNOWN ? -1 : cpu,
+    provenance: 'observed' as const,
+  };
+  const b = REC.SIZE;
+  switch (kind) {
+    case KIND.fork: {
+      // The kernel names task->real_parent. For a new thread (CLONE_THREAD) that is the
+      // process's own parent, not the process that created the thread.
+      const parentPid = v.i32(b + FORK.parentPid);
+      return { ...base, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread: base.pid !== base.tid };
+    }
+    case KIND.exec:
+      return { ...base, kind: 'exec', details: execDetails(v) };
+    case KIND.uid:
+      return { ...base, kind: 'uid', ruid: v.u32(b + ID.real), euid: v.u32(b + ID.effective) };
+    case KIND.gid:
+      return { ...base, kind: 'gid', rgid: v.u32(b + ID.real), egid: v.u32(b + ID.effective) };
+    case KIND.sid:
+      return { ...base, kind: 'sid' };
+    case KIND.ptrace:
+      return { ...base, kind: 'ptrace', tracerPid: v.i32(b + PTRACE.tracerPid), tracerTid: v.i32(b + PTRACE.tracerTid) };
+    case KIND.comm: {
+      v.u8(b + COMM.comm + COMM_EVENT_LEN - 1); // bounds
+      return { ...base, kind: 'comm', comm: nulTerminated(buf.subarray(start + b + COMM.comm, start + b + COMM.comm + COMM_EVENT_LEN)) };
+    }
+    case KIND.coredump: {
+      const known = (v.u32(b + COREDUMP.flags) & PARENT_KNOWN) !== 0;
+      return { ...base, kind: 'coredump', parentPid: known ? v.i32(b + COREDUMP.parentPid) : null };
+    }
+    case KIND.exit: {
+      const rawCode = v.u32(b + EXIT.exitCode);
+      const known = (v.u32(b + EXIT.flags) & PARENT_KNOWN) !== 0;
+      return { ...base, kind: 'exit', status: decodeExitStatus(rawCode), rawCode, parentPid: known ? v.i32(b + EXIT.parentPid) : null };
+    }
+    default: { // KIND.lost (BODY_SIZE admitted nothing else)
+      const count = v.u32(b + LOST.count);
+      const reason = v.u32(b + LOST.reason);
+      return {
+        ...base,
+        kind: 'lost',
+        count: count === LOST_COUNT_UNKNOWN ? null : count,
+        reason: LOST_REASON_TEXT[reason] ?? `lost (reason ${reason})`,
+      };
+    }
+  }
+}
+
+function fail(stats: DecodeStats, why: string): void {
+  stats.malformed++;
+  stats.lastError = why;
+}
+
+/**
+ * Decodes one batch. Never throws on bad input: what cannot be decoded is counted in
+ * `stats.malformed` (with `stats.lastError`), and the good records before it are returned.
+ * A record with a sane size but bad contents is skipped alone; a bad size ends the batch.
+ */
+export function decodeBatch(buf: Buffer, stats: DecodeStats = newDecodeStats()): ProcEvent[] {
+  const events: ProcEvent[] = [];
+  stats.batches++;
+  if (buf.length < BATCH.SIZE) {
+    fail(stats, `batch of ${buf.length} bytes is shorter than its ${BATCH.SIZE}-byte header`);
+    return events;
+  }
+  const magic = buf.readUInt32LE(BATCH.magic);
+  const version = buf.readUInt16LE(BATCH.version);
+  const headerSize = buf.readUInt16LE(BATCH.headerSize);
+  const count = buf.readUInt32LE(BATCH.count);
+  const bytes = buf.readUInt32LE(BATCH.bytes);
+  if (magic !== BATCH_MAGIC) {
+    fail(stats, `bad batch magic 0x${magic.toString(16)}`);
+    return events;
+  }
+  if (version !== RECORD_VERSION) {
+    fail(stats, `batch version ${version}, this decoder reads ${RECORD_VERSION} (rebuild the addon)`);
+    return events;
+  }
+  if (headerSize < BATCH.SIZE || headerSize > buf.length || bytes < headerSize) {
+    fail(stats, `bad batch header (header ${headerSize}, bytes ${bytes}, have ${buf.length})`);
+    return events;
+  }
+  let end = bytes;
+  if (bytes > buf.length) {
+    fail(stats, `truncated batch: header says ${bytes} bytes, have ${buf.length}`);
+    end = buf.length;
+  }
+  let off = headerSize;
+  let seen = 0;
+  let broken = false;
+  while (off < end && seen < count) {
+    if (end - off < REC.SIZE) {
+      fail(stats, `truncated record header at ${off}`);
+      broken = true;
+      break;
+    }
+    const size = buf.readUInt32LE(off + REC.size);
+    if (size < REC.SIZE || size % RECORD_ALIGN !== 0 || size > end - off) {
+      fail(stats, `bad record size ${size} at ${off}`);
+      broken = true;
+      break;
+    }
+    seen++;
+    try {
+      events.push(decodeRecord(buf, off, size));
+      stats.records++;
+    } catch (err) {
+      if (!(err instanceof Corrupt) && !(err instanceof RangeError)) throw err;
+      fail(stats, `record at ${off}: ${err.message}`);
+    }
+    off += size;
+  }
+  // Only when the walk itself went well can the header's own totals be held against it.
+  if (!broken && end === bytes && (seen !== count || off !== end)) {
+    fail(stats, `batch header says ${count} records in ${bytes} bytes, found ${seen} in ${off}`);
+  }
+  return events;
+}
+
+/** A decoder that keeps its counters across batches (one per source). */
+export class RecordDecoder {
+  readonly stats: DecodeStats = newDecodeStats();
+
+  decode(buf: Buffer): ProcEvent[] {
+    return decodeBatch(buf, this.stats);
+  }
+}

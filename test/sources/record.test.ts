@@ -1,0 +1,343 @@
+/**
+ * The native boundary, checked from both sides (Tetragon's alignchecker habit):
+ * record.ts's constants equal record.h's sizes and offsets as the compiled addon reports
+ * them; records written by the addon's own C writers decode to the expected events; and the
+ * decoder survives short, truncated and garbage batches without throwing, counting them.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ProcEvent } from '../../src/events/types.js';
+import { loadNative } from '../../src/sources/native.js';
+import type { TestRecordSpec } from '../../src/sources/native.js';
+import {
+  BATCH, BATCH_MAGIC, COMM, COREDUMP, CPU_UNKNOWN, EXEC, EXEC_FLAG, EXIT, FORK, ID, KIND, LOST, LOST_COUNT_UNKNOWN,
+  PARENT_KNOWN, PTRACE, REC, RECORD_ALIGN, RECORD_VERSION, RecordDecoder, STR, decodeBatch, newDecodeStats, recordLayout,
+} from '../../src/sources/record.js';
+
+const native = loadNative();
+const SKIP_NO_ADDON = native.available ? false : `SKIPPED (native addon unavailable): ${native.reason}`;
+if (!native.available) console.warn(`record.test: ${SKIP_NO_ADDON}`);
+
+// ---- a TypeScript encoder built only from record.ts's constants ---------------------------
+
+interface TsRecord {
+  kind: number;
+  seq: number;
+  ts: number;
+  what?: number;
+  cpu?: number;
+  pid: number;
+  tid: number;
+  /** Body bytes after the header (fixed body + strings), unpadded. */
+  body: Buffer;
+}
+
+function u64(buf: Buffer, off: number, value: number): void {
+  buf.writeUInt32LE(value % 0x1_0000_0000, off);
+  buf.writeUInt32LE(Math.floor(value / 0x1_0000_0000), off + 4);
+}
+
+function encodeTs(records: readonly TsRecord[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const r of records) {
+    const size = Math.ceil((REC.SIZE + r.body.length) / RECORD_ALIGN) * RECORD_ALIGN;
+    const rec = Buffer.alloc(size);
+    rec.writeUInt32LE(size, REC.size);
+    rec.writeUInt16LE(r.kind, REC.kind);
+    u64(rec, REC.seq, r.seq);
+    u64(rec, REC.timestampNs, r.ts);
+    rec.writeUInt32LE(r.what ?? 0, REC.what);
+    rec.writeUInt32LE(r.cpu ?? 0, REC.cpu);
+    rec.writeInt32LE(r.pid, REC.pid);
+    rec.writeInt32LE(r.tid, REC.tid);
+    r.body.copy(rec, REC.SIZE);
+    parts.push(rec);
+  }
+  const body = Buffer.concat(parts);
+  const head = Buffer.alloc(BATCH.SIZE);
+  head.writeUInt32LE(BATCH_MAGIC, BATCH.magic);
+  head.writeUInt16LE(RECORD_VERSION, BATCH.version);
+  head.writeUInt16LE(BATCH.SIZE, BATCH.headerSize);
+  head.writeUInt32LE(records.length, BATCH.count);
+  head.writeUInt32LE(BATCH.SIZE + body.length, BATCH.bytes);
+  return Buffer.concat([head, body]);
+}
+
+function execBody(o: { flags: number; ppid: number; start: number; uid: number[]; gid: number[]; strings: Record<'comm' | 'cmdline' | 'exe' | 'cwd', string | null> }): Buffer {
+  const fixed = Buffer.alloc(EXEC.SIZE);
+  fixed.writeUInt32LE(o.flags, EXEC.flags);
+  fixed.writeInt32LE(o.ppid, EXEC.ppid);
+  u64(fixed, EXEC.startTicks, o.start);
+  o.uid.forEach((v, i) => fixed.writeUInt32LE(v, EXEC.uid + 4 * i));
+  o.gid.forEach((v, i) => fixed.writeUInt32LE(v, EXEC.gid + 4 * i));
+  const strings: Buffer[] = [];
+  let pos = REC.SIZE + EXEC.SIZE;
+  for (const name of ['comm', 'cmdline', 'exe', 'cwd'] as const) {
+    const s = o.strings[name];
+    if (s === null) continue;
+    const bytes = Buffer.from(s, 'utf8');
+    fixed.writeUInt32LE(pos, EXEC[name] + STR.off);
+    fixed.writeUInt32LE(bytes.length, EXEC[name] + STR.len);
+    strings.push(bytes);
+    pos += bytes.length;
+  }
+  return Buffer.concat([fixed, ...strings]);
+}
+
+function body(fields: ReadonlyArray<[number, 'u32' | 'i32', number]>, size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (const [off, type, v] of fields) if (type === 'u32') b.writeUInt32LE(v, off); else b.writeInt32LE(v, off);
+  return b;
+}
+
+const ALL_FLAGS = EXEC_FLAG.comm | EXEC_FLAG.stat | EXEC_FLAG.uids | EXEC_FLAG.gids | EXEC_FLAG.argv | EXEC_FLAG.exe | EXEC_FLAG.cwd;
+
+/** One record of every kind, in both encoders' terms, and the events they must decode to. */
+function sampleTs(): TsRecord[] {
+  return [
+    { kind: KIND.fork, seq: 1, ts: 1000, what: 1, cpu: 1, pid: 200, tid: 200, body: body([[FORK.parentPid, 'i32', 100], [FORK.parentTid, 'i32', 101]], FORK.SIZE) },
+    {
+      kind: KIND.exec, seq: 2, ts: 2000, what: 2, cpu: 0, pid: 200, tid: 200,
+      body: execBody({ flags: ALL_FLAGS, ppid: 100, start: 123456, uid: [0, 1, 2, 3], gid: [4, 5, 6, 7],
+        strings: { comm: 'sh', cmdline: '/bin/sh\0-c\0exit 7\0', exe: '/usr/bin/dash', cwd: '/tmp/é' } }),
+    },
+    { kind: KIND.uid, seq: 3, ts: 3000, pid: 200, tid: 201, body: body([[ID.real, 'u32', 65534], [ID.effective, 'u32', 0]], ID.SIZE) },
+    { kind: KIND.gid, seq: 4, ts: 4000, pid: 200, tid: 200, body: body([[ID.real, 'u32', 65534], [ID.effective, 'u32', 65533]], ID.SIZE) },
+    { kind: KIND.sid, seq: 5, ts: 5000, pid: 200, tid: 200, body: Buffer.alloc(0) },
+    { kind: KIND.ptrace, seq: 6, ts: 6000, pid: 200, tid: 200, body: body([[PTRACE.tracerPid, 'i32', 300], [PTRACE.tracerTid, 'i32', 301]], PTRACE.SIZE) },
+    { kind: KIND.comm, seq: 7, ts: 7000, pid: 200, tid: 200, body: Buffer.concat([Buffer.from('pwcomm'), Buffer.alloc(COMM.SIZE - 6)]) },
+    { kind: KIND.coredump, seq: 8, ts: 8000, pid: 200, tid: 200, body: body([[COREDUMP.parentPid, 'i32', 100], [COREDUMP.parentTid, 'i32', 100], [COREDUMP.flags, 'u32', PARENT_KNOWN]], COREDUMP.SIZE) },
+    { kind: KIND.exit, seq: 9, ts: 9000, pid: 200, tid: 200, body: body([[EXIT.exitCode, 'u32', 0x8b], [EXIT.exitSignal, 'u32', 17], [EXIT.parentPid, 'i32', 100], [EXIT.parentTid, 'i32', 100], [EXIT.flags, 'u32', PARENT_KNOWN]], EXIT.SIZE) },
+    { kind: KIND.exit, seq: 10, ts: 2 ** 53 - 1, pid: 201, tid: 202, body: body([[EXIT.exitCode, 'u32', 7 << 8]], EXIT.SIZE) },
+    { kind: KIND.lost, seq: 11, ts: 11000, cpu: CPU_UNKNOWN, pid: 0, tid: 0, body: body([[LOST.count, 'u32', LOST_COUNT_UNKNOWN], [LOST.reason, 'u32', 1], [LOST.err, 'i32', 105]], LOST.SIZE) },
+  ];
+}
+
+const sampleSpecs: TestRecordSpec[] = [
+  { kind: KIND.fork, timestampNs: 1000, what: 1, cpu: 1, pid: 200, tid: 200, parentPid: 100, parentTid: 101 },
+  { kind: KIND.exec, timestampNs: 2000, what: 2, cpu: 0, pid: 200, tid: 200, flags: ALL_FLAGS, ppid: 100, startTicks: 123456,
+    uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], comm: 'sh', cmdline: Buffer.from('/bin/sh\0-c\0exit 7\0'), exe: '/usr/bin/dash', cwd: '/tmp/é' },
+  { kind: KIND.uid, timestampNs: 3000, pid: 200, tid: 201, real: 65534, effective: 0 },
+  { kind: KIND.gid, timestampNs: 4000, pid: 200, tid: 200, real: 65534, effective: 65533 },
+  { kind: KIND.sid, timestampNs: 5000, pid: 200, tid: 200 },
+  { kind: KIND.ptrace, timestampNs: 6000, pid: 200, tid: 200, tracerPid: 300, tracerTid: 301 },
+  { kind: KIND.comm, timestampNs: 7000, pid: 200, tid: 200, comm: 'pwcomm' },
+  { kind: KIND.coredump, timestampNs: 8000, pid: 200, tid: 200, parentPid: 100, parentTid: 100, flags: PARENT_KNOWN },
+  { kind: KIND.exit, timestampNs: 9000, pid: 200, tid: 200, exitCode: 0x8b, exitSignal: 17, parentPid: 100, parentTid: 100, flags: PARENT_KNOWN },
+  { kind: KIND.exit, timestampNs: 2 ** 53 - 1, pid: 201, tid: 202, exitCode: 7 << 8 },
+  { kind: KIND.lost, timestampNs: 11000, cpu: CPU_UNKNOWN, count: LOST_COUNT_UNKNOWN, reason: 1, err: 105 },
+];
+
+const base = (seq: number, ktimeNs: number, pid: number, tid: number, cpu = 0) => ({ seq, ktimeNs, pid, tid, cpu, provenance: 'observed' as const });
+const expected: ProcEvent[] = [
+  { ...base(1, 1000, 200, 200, 1), kind: 'fork', parentPid: 100, parentTid: 101, thread: false },
+  { ...base(2, 2000, 200, 200), kind: 'exec', details: { comm: 'sh', exe: '/usr/bin/dash', argv: ['/bin/sh', '-c', 'exit 7'], argvTruncated: false,
+    cwd: '/tmp/é', ppid: 100, uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], startTicks: 123456, label: null, cgroup: null } },
+  { ...base(3, 3000, 200, 201), kind: 'uid', ruid: 65534, euid: 0 },
+  { ...base(4, 4000, 200, 200), kind: 'gid', rgid: 65534, egid: 65533 },
+  { ...base(5, 5000, 200, 200), kind: 'sid' },
+  { ...base(6, 6000, 200, 200), kind: 'ptrace', tracerPid: 300, tracerTid: 301 },
+  { ...base(7, 7000, 200, 200), kind: 'comm', comm: 'pwcomm' },
+  { ...base(8, 8000, 200, 200), kind: 'coredump', parentPid: 100 },
+  { ...base(9, 9000, 200, 200), kind: 'exit', status: { code: null, signal: 11, coreDumped: true }, rawCode: 0x8b, parentPid: 100 },
+  { ...base(10, 2 ** 53 - 1, 201, 202), kind: 'exit', status: { code: 7, signal: null, coreDumped: false }, rawCode: 7 << 8, parentPid: null },
+  { ...base(11, 11000, 0, 0, -1), kind: 'lost', count: null, reason: 'netlink receive buffer overflowed (ENOBUFS); the kernel does not say how many events' },
+];
+
+// ---- layout agreement ----------------------------------------------------------------------
+
+test('layout: record.ts equals record.h as compiled (sizes, offsets, constants)', { skip: SKIP_NO_ADDON }, () => {
+  if (!native.available) return;
+  const c = native.addon.layout();
+  const ts = recordLayout();
+  assert.deepEqual(Object.keys(ts).sort(), Object.keys(c).sort(), 'both sides name the same fields');
+  for (const [key, value] of Object.entries(c)) assert.equal(ts[key], value, `record.ts ${key} = ${ts[key]}, record.h says ${value}`);
+});
+
+test('layout: fields fit their structs, u64s are 8-aligned, no overlap', () => {
+  const structs: Array<[string, Record<string, number>, Record<string, number>]> = [
+    ['batch', BATCH, { magic: 4, version: 2, headerSize: 2, count: 4, bytes: 4 }],
+    ['rec', REC, { size: 4, kind: 2, reserved: 2, seq: 8, timestampNs: 8, what: 4, cpu: 4, pid: 4, tid: 4 }],
+    ['exec', EXEC, { flags: 4, ppid: 4, startTicks: 8, readNs: 8, uid: 16, gid: 16, state: 1, err: 4, comm: 8, cmdline: 8, exe: 8, cwd: 8 }],
+    ['exit', EXIT, { exitCode: 4, exitSignal: 4, parentPid: 4, parentTid: 4, flags: 4 }],
+  ];
+  for (const [name, offsets, widths] of structs) {
+    const spans = Object.entries(widths).map(([f, w]) => [offsets[f]!, w] as const).sort((a, b) => a[0] - b[0]);
+    for (let i = 0; i < spans.length; i++) {
+      const [off, width] = spans[i]!;
+      assert.ok(off + width <= offsets.SIZE!, `${name}: field at ${off} runs past ${offsets.SIZE}`);
+      if (width === 8) assert.equal(off % 8, 0, `${name}: u64 at ${off} not aligned`);
+      const next = spans[i + 1];
+      if (next !== undefined) assert.ok(off + width <= next[0], `${name}: fields at ${off} and ${next[0]} overlap`);
+    }
+  }
+  assert.equal(REC.SIZE % RECORD_ALIGN, 0);
+  assert.equal(EXEC.SIZE % RECORD_ALIGN, 0);
+});
+
+// ---- round trips ---------------------------------------------------------------------------
+
+test('round trip: C writers (encodeTestRecords) -> decodeBatch, every kind', { skip: SKIP_NO_ADDON }, () => {
+  if (!native.available) return;
+  const buf = native.addon.encodeTestRecords(sampleSpecs);
+  const stats = newDecodeStats();
+  assert.deepEqual(decodeBatch(buf, stats), expected);
+  assert.equal(stats.malformed, 0, String(stats.lastError));
+  assert.equal(stats.records, expected.length);
+});
+
+test('round trip: the C and TypeScript encoders produce the same bytes', { skip: SKIP_NO_ADDON }, () => {
+  if (!native.available) return;
+  assert.deepEqual(native.addon.encodeTestRecords(sampleSpecs), encodeTs(sampleTs()));
+});
+
+test('round trip: TypeScript-built batch decodes to the same events', () => {
+  const stats = newDecodeStats();
+  assert.deepEqual(decodeBatch(encodeTs(sampleTs()), stats), expected);
+  assert.equal(stats.malformed, 0);
+});
+
+test('exec: unset flags are unknown (null), never guessed; truncated argv is flagged', { skip: SKIP_NO_ADDON }, () => {
+  if (!native.available) return;
+  const buf = native.addon.encodeTestRecords([
+    // only stat: a zombie or a raced record. Strings given but not flagged must not be written.
+    { kind: KIND.exec, pid: 5, tid: 5, flags: EXEC_FLAG.stat | EXEC_FLAG.raced, ppid: 1, startTicks: 9, comm: 'wrong', cmdline: 'wrong\0', exe: '/wrong' },
+    { kind: KIND.exec, pid: 6, tid: 6, flags: EXEC_FLAG.argv | EXEC_FLAG.argvTruncated, cmdline: 'a\0b\0partial' },
+    { kind: KIND.exec, pid: 7, tid: 7, flags: EXEC_FLAG.gone },
+  ]);
+  const [raced, cut, gone] = decodeBatch(buf);
+  assert.ok(raced?.kind === 'exec' && cut?.kind === 'exec' && gone?.kind === 'exec');
+  assert.deepEqual(raced.details, { comm: null, exe: null, argv: null, argvTruncated: false, cwd: null, ppid: 1, uids: null, gids: null, startTicks: 9, label: null, cgroup: null });
+  assert.ok(!buf.includes('wrong'), 'unflagged strings are not in the record');
+  assert.deepEqual(cut.details.argv, ['a', 'b', 'partial']);
+  assert.equal(cut.details.argvTruncated, true);
+  assert.equal(gone.details.startTicks, null);
+  assert.equal(gone.details.ppid, null);
+});
+
+// ---- corrupt input -------------------------------------------------------------------------
+
+test('decoder: short and empty buffers are counted, not thrown', () => {
+  for (const len of [0, 1, 8, 15]) {
+    const stats = newDecodeStats();
+    assert.deepEqual(decodeBatch(Buffer.alloc(len), stats), []);
+    assert.equal(stats.malformed, 1, `length ${len}`);
+  }
+});
+
+test('decoder: bad magic, version, header size are rejected whole', () => {
+  const good = encodeTs(sampleTs());
+  const cases: Array<[string, (b: Buffer) => void]> = [
+    ['magic', (b) => b.writeUInt32LE(0xdeadbeef, BATCH.magic)],
+    ['version', (b) => b.writeUInt16LE(99, BATCH.version)],
+    ['header size', (b) => b.writeUInt16LE(8, BATCH.headerSize)],
+    ['header size past end', (b) => b.writeUInt16LE(60000, BATCH.headerSize)],
+    ['bytes < header', (b) => b.writeUInt32LE(4, BATCH.bytes)],
+  ];
+  for (const [what, mutate] of cases) {
+    const b = Buffer.from(good);
+    mutate(b);
+    const stats = newDecodeStats();
+    assert.deepEqual(decodeBatch(b, stats), [], what);
+    assert.equal(stats.malformed, 1, what);
+    assert.ok(stats.lastError !== null);
+  }
+});
+
+test('decoder: every truncation of a valid batch decodes a prefix and counts it', () => {
+  const good = encodeTs(sampleTs());
+  const all = decodeBatch(good);
+  for (let len = BATCH.SIZE; len < good.length; len++) {
+    const stats = newDecodeStats();
+    const got = decodeBatch(good.subarray(0, len), stats);
+    assert.deepEqual(got, all.slice(0, got.length), `length ${len}`);
+    assert.ok(got.length < all.length, `length ${len}`);
+    assert.ok(stats.malformed >= 1, `length ${len} not counted`);
+  }
+});
+
+test('decoder: bad record sizes end the batch; bad contents skip one record', () => {
+  const records = sampleTs();
+  const good = encodeTs(records);
+  const firstRec = BATCH.SIZE;
+  const secondRec = firstRec + good.readUInt32LE(firstRec + REC.size);
+  for (const size of [0, 7, 39, 41, 0xfffffff8]) {
+    const b = Buffer.from(good);
+    b.writeUInt32LE(size, secondRec + REC.size);
+    const stats = newDecodeStats();
+    const got = decodeBatch(b, stats);
+    assert.equal(got.length, 1, `size ${size}`);
+    assert.equal(stats.malformed, 1, `size ${size}`);
+  }
+  // Unknown kind, string outside the record: that record alone is skipped.
+  const unknownKind = Buffer.from(good);
+  unknownKind.writeUInt16LE(77, secondRec + REC.kind);
+  const s1 = newDecodeStats();
+  assert.equal(decodeBatch(unknownKind, s1).length, records.length - 1);
+  assert.equal(s1.malformed, 1);
+  assert.match(String(s1.lastError), /unknown record kind 77/);
+  const badString = Buffer.from(good);
+  badString.writeUInt32LE(100000, secondRec + REC.SIZE + EXEC.exe + STR.len);
+  const s2 = newDecodeStats();
+  const got2 = decodeBatch(badString, s2);
+  assert.equal(got2.length, records.length - 1);
+  assert.ok(got2.every((e) => e.kind !== 'exec'));
+  assert.equal(s2.malformed, 1);
+  const intoHeader = Buffer.from(good);
+  intoHeader.writeUInt32LE(8, secondRec + REC.SIZE + EXEC.comm + STR.off);
+  assert.equal(decodeBatch(intoHeader).length, records.length - 1, 'a string pointing into the fixed part is rejected');
+  // A record too small for its kind.
+  const small = encodeTs([{ kind: KIND.exit, seq: 1, ts: 1, pid: 1, tid: 1, body: Buffer.alloc(8) }]);
+  const s3 = newDecodeStats();
+  assert.deepEqual(decodeBatch(small, s3), []);
+  assert.equal(s3.malformed, 1);
+});
+
+test('decoder: a header count that disagrees with the records is counted', () => {
+  const good = encodeTs(sampleTs());
+  const more = Buffer.from(good);
+  more.writeUInt32LE(50, BATCH.count);
+  const s1 = newDecodeStats();
+  assert.equal(decodeBatch(more, s1).length, sampleTs().length);
+  assert.equal(s1.malformed, 1);
+  const fewer = Buffer.from(good);
+  fewer.writeUInt32LE(2, BATCH.count);
+  const s2 = newDecodeStats();
+  assert.equal(decodeBatch(fewer, s2).length, 2);
+  assert.equal(s2.malformed, 1);
+});
+
+test('decoder: garbage and random corruption never throw', () => {
+  let seed = 0x2545f491;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  const good = encodeTs(sampleTs());
+  const decoder = new RecordDecoder();
+  for (let i = 0; i < 3000; i++) {
+    const b = Buffer.from(good);
+    const flips = 1 + rand(8);
+    for (let j = 0; j < flips; j++) b[rand(b.length)] = rand(256);
+    assert.doesNotThrow(() => decoder.decode(b.subarray(0, b.length - rand(40))));
+  }
+  for (let i = 0; i < 500; i++) {
+    const b = Buffer.alloc(rand(400));
+    for (let j = 0; j < b.length; j++) b[j] = rand(256);
+    if (b.length >= 8 && rand(2) === 0) {
+      b.writeUInt32LE(BATCH_MAGIC, 0);
+      b.writeUInt16LE(RECORD_VERSION, 4);
+      b.writeUInt16LE(BATCH.SIZE, 6);
+    }
+    assert.doesNotThrow(() => decoder.decode(b));
+  }
+  assert.ok(decoder.stats.malformed > 0);
+  assert.equal(decoder.stats.batches, 3500);
+});
+
+test('decoder: works on a Buffer that is a slice of a larger one', () => {
+  const good = encodeTs(sampleTs());
+  const big = Buffer.concat([Buffer.alloc(13, 0xaa), good, Buffer.alloc(5, 0xbb)]);
+  assert.deepEqual(decodeBatch(big.subarray(13, 13 + good.length)), expected);
+});
