@@ -9,6 +9,11 @@ import { decodeBatch, newDecodeStats, type DecodeStats } from './record.js';
 import type { Availability, BatchSink, EventSource, SourceCounters } from './source.js';
 import type { SourceOptions } from './index.js';
 
+export interface NetlinkOptions extends SourceOptions {
+  /** Test only: the reader stalls this long after its first frame, to make the kernel drop events. */
+  debugStallMs?: number;
+}
+
 export function netlinkAvailability(): Availability {
   return procConnectorAvailability();
 }
@@ -22,12 +27,13 @@ class NetlinkSource implements EventSource {
   private lost = 0;
   private errors: string[] = [];
 
-  constructor(private readonly options: SourceOptions) {}
+  constructor(private readonly options: NetlinkOptions) {}
 
   async start(sink: BatchSink): Promise<void> {
     if (this.connector !== null) throw new Error('netlink source already started');
     this.connector = openProcConnector({
       rcvbufBytes: this.options.rcvbufBytes,
+      debugStallMs: this.options.debugStallMs,
       onBatch: (buffer) => {
         const batch = decodeBatch(buffer, this.decode);
         if (batch.length === 0) return;
@@ -67,6 +73,6 @@ class NetlinkSource implements EventSource {
   }
 }
 
-export function createNetlinkSource(options: SourceOptions): EventSource {
+export function createNetlinkSource(options: NetlinkOptions): EventSource {
   return new NetlinkSource(options);
 }
