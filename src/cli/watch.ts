@@ -34,8 +34,16 @@ function positive(text: string | undefined, option: string, integer: boolean): n
   return n;
 }
 
-/** Builds the event filter; `lost` always passes: a loss is never filtered away. */
-function buildFilter(options: WatchOptions, users: UserDb, tracker: ProcessTracker): (e: ProcEvent, r: ProcessRecord | undefined) => boolean {
+interface Filter {
+  kinds: Set<string> | null;
+  uid: number | null;
+  name: RegExp | null;
+  exe: RegExp | null;
+  rootPid: number | undefined;
+}
+
+/** Checks every filter option before anything starts: bad input costs nothing. */
+function parseFilter(options: WatchOptions, users: UserDb): Filter {
   const kinds = options.kind === undefined ? null : new Set(options.kind.split(','));
   for (const k of kinds ?? []) if (!KINDS.includes(k as EventKind)) throw new InputError(`unknown event kind '${k}' (known: ${KINDS.join(', ')})`);
   let uid: number | null = null;
@@ -44,21 +52,24 @@ function buildFilter(options: WatchOptions, users: UserDb, tracker: ProcessTrack
     if (found === undefined) throw new InputError(`unknown user '${options.user}'`);
     uid = found;
   }
-  const name = options.name === undefined ? null : globToRegExp(options.name);
-  const exe = options.exe === undefined ? null : globToRegExp(options.exe);
-  const rootPid = positive(options.pid, '--pid', true);
-  let rootKey: string | null = null;
-  if (rootPid !== undefined) {
-    rootKey = tracker.table.live.get(rootPid)?.key ?? null;
-    if (rootKey === null) throw new InputError(`no process with pid ${rootPid}`);
-  }
+  return {
+    kinds,
+    uid,
+    name: options.name === undefined ? null : globToRegExp(options.name),
+    exe: options.exe === undefined ? null : globToRegExp(options.exe),
+    rootPid: positive(options.pid, '--pid', true),
+  };
+}
+
+/** The event test; `lost` always passes: a loss is never filtered away. */
+function eventFilter(f: Filter, rootKey: string | null, options: WatchOptions, tracker: ProcessTracker): (e: ProcEvent, r: ProcessRecord | undefined) => boolean {
   return (e, r) => {
     if (e.kind === 'lost') return true;
-    if (kinds !== null && !kinds.has(e.kind)) return false;
+    if (f.kinds !== null && !f.kinds.has(e.kind)) return false;
     if (!options.threads && ((e.kind === 'fork' && e.thread) || (e.kind === 'exit' && e.tid !== e.pid))) return false;
-    if (uid !== null && r?.uids?.[1] !== uid) return false;
-    if (name !== null && !(r?.comm != null && name.test(r.comm)) && !(r?.exe != null && name.test(r.exe.slice(r.exe.lastIndexOf('/') + 1)))) return false;
-    if (exe !== null && !(r?.exe != null && exe.test(r.exe))) return false;
+    if (f.uid !== null && r?.uids?.[1] !== f.uid) return false;
+    if (f.name !== null && !(r?.comm != null && f.name.test(r.comm)) && !(r?.exe != null && f.name.test(r.exe.slice(r.exe.lastIndexOf('/') + 1)))) return false;
+    if (f.exe !== null && !(r?.exe != null && f.exe.test(r.exe))) return false;
     if (rootKey !== null && r?.key !== rootKey && !tracker.table.ancestors(r?.key ?? '').some((a) => a.key === rootKey)) return false;
     return true;
   };
@@ -89,6 +100,7 @@ async function runWatch(options: WatchOptions): Promise<number> {
   const users = new UserDb(options.etcRoot);
   const hold = positive(options.hold, '--hold', false)!;
   const duration = positive(options.duration, '--duration', false);
+  const filterOptions = parseFilter(options, users);
   const { source, why } = await chooseSource(parseSourceChoice(options.source), {
     procRoot: options.procRoot,
     rcvbufBytes: positive(options.rcvbuf, '--rcvbuf', true),
@@ -112,7 +124,15 @@ async function runWatch(options: WatchOptions): Promise<number> {
     },
   });
   await tracker.start();
-  filter = buildFilter(options, users, tracker);
+  let rootKey: string | null = null;
+  if (filterOptions.rootPid !== undefined) {
+    rootKey = tracker.table.live.get(filterOptions.rootPid)?.key ?? null;
+    if (rootKey === null) {
+      await tracker.stop();
+      throw new InputError(`no process with pid ${filterOptions.rootPid}`);
+    }
+  }
+  filter = eventFilter(filterOptions, rootKey, options, tracker);
   if (!options.json) process.stdout.write(`${EVENT_LINE_HEADER}\n`);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();

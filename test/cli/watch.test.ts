@@ -1,0 +1,121 @@
+/** `procwatch watch` as users run it: real processes, JSON and text lines, filters, fallbacks, bad input. */
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { netlinkAvailability } from '../../src/sources/netlink.js';
+
+const BIN = join(resolve(fileURLToPath(import.meta.url), '../../../..'), 'bin/procwatch');
+const netlink = netlinkAvailability();
+const skip = netlink.available ? false : `SKIPPED: needs the netlink source (${netlink.reason})`;
+if (skip) console.error(`watch tests: ${skip}`);
+const running: ChildProcess[] = [];
+after(() => { for (const c of running) if (c.exitCode === null) c.kill('SIGKILL'); });
+
+interface Watch { stdout: () => string; stderr: () => string; stop: () => Promise<number | null> }
+
+async function watch(args: string[]): Promise<Watch> {
+  let out = '';
+  let err = '';
+  const proc = spawn(process.execPath, [BIN, 'watch', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.push(proc);
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const until = Date.now() + 10_000;
+  while (!err.includes('watching with') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 300)); // seeded and subscribed
+  return {
+    stdout: () => out,
+    stderr: () => err,
+    stop: async () => {
+      proc.kill('SIGINT');
+      return new Promise((r) => proc.on('exit', (code) => r(code)));
+    },
+  };
+}
+
+function runShell(script: string, marker: string): Promise<number> {
+  const child = spawn('/bin/sh', ['-c', script, marker], { stdio: 'ignore' });
+  return new Promise((r) => child.on('exit', () => r(child.pid!)));
+}
+
+type Line = Record<string, unknown> & { kind: string; pid: number; details?: { argv: string[] | null }; status?: { code: number | null; signal: number | null }; process?: { ppid: number } };
+
+test('--json: exec with argv and exit with code and lifetime, for a real process', { skip }, async () => {
+  const w = await watch(['--json']);
+  const pid = await runShell('sleep 0.1; exit 5', 'pwwatch-json');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await w.stop(), 0);
+  const lines = w.stdout().trim().split('\n').map((l) => JSON.parse(l) as Line).filter((e) => e.pid === pid);
+  const exec = lines.find((e) => e.kind === 'exec');
+  const exit = lines.find((e) => e.kind === 'exit');
+  assert.deepEqual(exec?.details?.argv, ['/bin/sh', '-c', 'sleep 0.1; exit 5', 'pwwatch-json']);
+  assert.equal(exec?.process?.ppid, process.pid);
+  assert.deepEqual(exit?.status, { code: 5, signal: null, coreDumped: false });
+  assert.ok(typeof exit?.lifetimeNs === 'number' && exit.lifetimeNs >= 90e6, `lived ≥ 90 ms (${String(exit?.lifetimeNs)})`);
+  assert.match(String(exit?.time), /^\d{4}-\d\d-\d\dT/);
+  assert.equal(exit?.key, exec?.key, 'one process instance');
+  assert.match(w.stderr(), /watching with netlink proc connector/);
+  assert.match(w.stderr(), /procwatch: \d+ events, 0 lost/);
+});
+
+test('text lines: time, event, pid, parent, user, command; signals and lifetimes on exits', { skip }, async () => {
+  const w = await watch(['--kind', 'exec,exit']);
+  const pid = await runShell('kill -KILL $$', 'pwwatch-text');
+  await new Promise((r) => setTimeout(r, 300));
+  await w.stop();
+  const lines = w.stdout().split('\n');
+  assert.match(lines[0]!, /^TIME\s+EVENT\s+PID\s+PPID\s+USER\s+WHAT$/);
+  const exec = lines.find((l) => new RegExp(`^\\S+ exec\\s+${pid}\\s`).test(l));
+  assert.match(exec ?? '', new RegExp(`exec\\s+${pid}\\s+${process.pid} root\\s+/bin/sh -c kill -KILL \\$\\$ pwwatch-text$`));
+  const exit = lines.find((l) => new RegExp(`^\\S+ exit\\s+${pid}\\s`).test(l));
+  assert.match(exit ?? '', /sh killed by signal 9, lived \d/);
+  assert.ok(!lines.some((l) => / fork /.test(l)), '--kind filters');
+});
+
+test('--pid follows a subtree; --user filters by effective user', { skip }, async () => {
+  const parent = spawn('/bin/sh', ['-c', 'sleep 0.4; /bin/echo child-of-subtree >/dev/null; sleep 0.2'], { stdio: 'ignore' });
+  running.push(parent);
+  await new Promise((r) => setTimeout(r, 100));
+  const w = await watch(['--json', '--pid', String(parent.pid), '--kind', 'exec']);
+  const outsider = await runShell('true', 'pwwatch-outsider');
+  await new Promise((r) => parent.on('exit', r));
+  await new Promise((r) => setTimeout(r, 200));
+  await w.stop();
+  const lines = w.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+  assert.ok(lines.some((e) => e.details?.argv?.[0] === '/bin/echo'), 'a descendant exec is shown');
+  assert.ok(!lines.some((e) => e.pid === outsider), 'a process outside the subtree is not');
+
+  const u = await watch(['--json', '--user', 'nobody', '--kind', 'exec']);
+  spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/bin/sleep', '0.05']);
+  await runShell('true', 'pwwatch-root');
+  await new Promise((r) => setTimeout(r, 300));
+  await u.stop();
+  const users = u.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line & { process: { uid: number } });
+  assert.ok(users.length > 0 && users.every((e) => e.process.uid === 65534), 'only nobody\'s processes');
+});
+
+test('without the privilege for netlink, auto falls back to polling with a notice', async () => {
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'watch', '--duration', '0.5', '--proc-root', '/proc'], { encoding: 'utf8', timeout: 15_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /watching with netlink unavailable \(.*root.*\); falling back to polling \/proc — polling \/proc every 1000 ms: processes shorter than that are not seen/);
+});
+
+test('bad arguments: one line, exit 2', () => {
+  for (const [args, message] of [
+    [['--kind', 'exec,boom'], /unknown event kind 'boom'/],
+    [['--user', 'no-such-user-xyz'], /unknown user/],
+    [['--pid', '0'], /--pid expects a positive integer/],
+    [['--source', 'carrier-pigeon'], /unknown source 'carrier-pigeon'/],
+    [['--hold', '-5'], /--hold expects a positive number/],
+    [['--pid', '3999999', '--source', 'poll'], /no process with pid 3999999/],
+  ] as Array<[string[], RegExp]>) {
+    const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(r.status, 2, args.join(' '));
+    const errLines = r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('procwatch: watching with'));
+    assert.equal(errLines.length, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(errLines[0]!, message);
+  }
+});
