@@ -199,6 +199,8 @@ export class ProcessTable {
       const gone = this.exited.get(oldest)!;
       this.exited.delete(oldest);
       this.children.delete(oldest);
+      // A long-lived parent (a shell, cron) would otherwise collect its children's keys forever.
+      if (gone.parentKey !== null) this.children.get(gone.parentKey)?.delete(oldest);
       if (this.lastExitByPid.get(gone.pid) === oldest) this.lastExitByPid.delete(gone.pid);
     }
   }

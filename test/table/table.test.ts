@@ -90,6 +90,7 @@ test('exited history is bounded under a fork storm', () => {
   assert.equal(table.exited.size, 1000);
   assert.ok(table.get('5099:5099'), 'the newest exited processes are kept');
   assert.equal(table.get('100:100'), undefined, 'the oldest are dropped');
+  assert.equal(table.childrenOf('1:1').length, 1000, 'the parent keeps no keys of dropped children');
 });
 
 test('ancestors follow parent keys through exited processes', () => {
