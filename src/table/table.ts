@@ -161,7 +161,7 @@ export class ProcessTable {
 
   private link(record: ProcessRecord, ppid: number | null): void {
     record.ppid = ppid;
-    const parent = ppid === null ? undefined : this.live.get(ppid);
+    const parent = ppid === null || ppid === record.pid ? undefined : this.live.get(ppid);
     record.parentKey = parent?.key ?? null;
     if (parent !== undefined) {
       let set = this.children.get(parent.key);
