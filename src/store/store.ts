@@ -125,6 +125,28 @@ export class EventStore {
     this.queue = [];
     this.touched = new Map();
     this.droppedPending = 0;
+    try {
+      this.writeBatch(events, touched, dropped);
+    } catch (err) {
+      // Nothing is lost on a failed write (disk full, locked): put it back, still bounded.
+      this.queue = events.concat(this.queue);
+      for (const [key, t] of touched) if (!this.touched.has(key)) this.touched.set(key, t);
+      this.droppedPending += dropped;
+      const excess = this.queue.length - this.maxQueue;
+      if (excess > 0) {
+        this.queue.splice(0, excess);
+        this.droppedPending += excess;
+        this.stats.dropped += excess;
+      }
+      throw err;
+    }
+    this.stats.written += events.length;
+    this.stats.flushes++;
+    this.stats.lastFlushMs = performance.now() - started;
+    return events.length;
+  }
+
+  private writeBatch(events: QueuedEvent[], touched: Map<string, { record: ProcessRecord; wallOf: (ns: number) => number }>, dropped: number): void {
     this.db.transaction(() => {
       for (const { event: e, wallMs } of events) {
         this.insertEvent.run(this.bootId, this.run, e.seq, wallMs, Math.round(e.ktimeNs), e.kind, e.pid, e.tid, e.key ?? null, e.provenance, eventData(e));
@@ -136,10 +158,6 @@ export class EventStore {
       }
       for (const { record, wallOf } of touched.values()) this.upsertProcess.run(this.row(record, wallOf));
     })();
-    this.stats.written += events.length;
-    this.stats.flushes++;
-    this.stats.lastFlushMs = performance.now() - started;
-    return events.length;
   }
 
   private row(r: ProcessRecord, wallOf: (ns: number) => number): Record<string, unknown> {

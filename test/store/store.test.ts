@@ -177,3 +177,16 @@ test('kill -9 during writes: integrity holds and every acknowledged event is the
   assert.ok(count >= acknowledged, `stored ${count} ≥ acknowledged ${acknowledged}`);
   store.close();
 });
+
+test('a failed write puts the batch back: nothing is lost, and the next flush writes it', () => {
+  const store = new EventStore({ path: tempDb(), bootId: 'b1', source: 'test' });
+  const batch = [exec(5, 1, { startTicks: 5 }), exec(6, 2, { startTicks: 6 })];
+  store.enqueue(batch, () => undefined, wall);
+  store.db.exec('CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, \'disk says no\'); END');
+  assert.throws(() => store.flush(), /disk says no/);
+  assert.equal(store.counters().queued, 2, 'the batch is queued again');
+  store.db.exec('DROP TRIGGER refuse');
+  assert.equal(store.flush(), 2);
+  assert.equal(queryEvents(store.db, { limit: 10 }).length, 2);
+  store.close();
+});
