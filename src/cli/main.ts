@@ -6,12 +6,30 @@
 import { Command, CommanderError } from 'commander';
 import { InputError } from '../errors.js';
 import { nagiosUnknown } from '../report/index.js';
-import { checkCommand } from './check.js';
-import { watchCommand } from './watch.js';
-import { daemonCommand } from './daemon.js';
-import { psCommand, treeCommand } from './ps.js';
-import { eventsCommand, historyCommand, lineageCommand, statsCommand } from './query.js';
 import { EXIT } from './exit-codes.js';
+
+/**
+ * Command modules, imported on demand. `procwatch check` is run by mon or Nagios every few
+ * seconds, and loading the modules of every other command (daemon, store, API client, event
+ * table: 18 more ES modules) cost it ~10 ms of its ~115 ms (BENCHMARKS.md). A known command
+ * name loads its own module only; anything else (help, a typo) loads them all, in this order.
+ */
+const COMMANDS: [names: string[], load: () => Promise<Command[]>][] = [
+  [['check'], async () => [(await import('./check.js')).checkCommand()]],
+  [['watch'], async () => [(await import('./watch.js')).watchCommand()]],
+  [['daemon'], async () => [(await import('./daemon.js')).daemonCommand()]],
+  [['ps', 'tree'], async () => { const m = await import('./ps.js'); return [m.psCommand(), m.treeCommand()]; }],
+  [['events', 'history', 'lineage', 'stats'], async () => {
+    const m = await import('./query.js');
+    return [m.eventsCommand(), m.historyCommand(), m.lineageCommand(), m.statsCommand()];
+  }],
+];
+
+async function loadCommands(argv: string[]): Promise<Command[]> {
+  const wanted = COMMANDS.find(([names]) => names.includes(argv[0] ?? ''));
+  if (wanted !== undefined) return wanted[1]();
+  return (await Promise.all(COMMANDS.map(([, load]) => load()))).flat();
+}
 
 /** Nagios plugins must answer UNKNOWN (3) on bad input; find out if that is the mode asked for. */
 function nagiosRequested(argv: string[]): boolean {
@@ -35,10 +53,7 @@ export async function main(argv: string[]): Promise<void> {
     .showSuggestionAfterError(true)
     .configureOutput({ writeErr: () => {} }) // errors are printed once, below, as one line
     .exitOverride();
-  program.addCommand(checkCommand());
-  program.addCommand(watchCommand());
-  program.addCommand(daemonCommand());
-  for (const command of [psCommand(), treeCommand(), eventsCommand(), historyCommand(), lineageCommand(), statsCommand()]) program.addCommand(command);
+  for (const command of await loadCommands(argv)) program.addCommand(command);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeErr: () => {} });
   try {
     await program.parseAsync(argv, { from: 'user' });
