@@ -20,21 +20,31 @@ function quad(value: string | undefined): IdQuad | null {
   return [parts[0]!, parts[1]!, parts[2]!, parts[3]!];
 }
 
+/** The value of one `Key:\tvalue` line; only the few keys we need are looked up, not all ~55 lines split. */
+function field(text: string, key: string): string | undefined {
+  const label = `${key}:`;
+  let start: number;
+  if (text.startsWith(label)) {
+    start = label.length;
+  } else {
+    const at = text.indexOf(`\n${label}`);
+    if (at < 0) return undefined;
+    start = at + 1 + label.length;
+  }
+  const end = text.indexOf('\n', start);
+  return text.slice(start, end < 0 ? undefined : end);
+}
+
 /** Returns null when the Uid/Gid lines are missing or malformed. */
 export function parseStatus(text: string): ProcStatus | null {
-  const fields = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1));
-  }
-  const uids = quad(fields.get('Uid'));
-  const gids = quad(fields.get('Gid'));
+  const uids = quad(field(text, 'Uid'));
+  const gids = quad(field(text, 'Gid'));
   if (uids === null || gids === null) return null;
-  const groupsText = (fields.get('Groups') ?? '').trim();
+  const groupsText = (field(text, 'Groups') ?? '').trim();
   return {
-    name: (fields.get('Name') ?? '').trim(),
-    tgid: Number((fields.get('Tgid') ?? '').trim()),
-    ppid: Number((fields.get('PPid') ?? '').trim()),
+    name: (field(text, 'Name') ?? '').trim(),
+    tgid: Number((field(text, 'Tgid') ?? '').trim()),
+    ppid: Number((field(text, 'PPid') ?? '').trim()),
     uids,
     gids,
     groups: groupsText === '' ? [] : groupsText.split(/\s+/).map(Number),
