@@ -47,6 +47,12 @@ function fail(message: string, argv: string[], code: number): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `procwatch ... | head`: a reader that goes away is not an error worth a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    process.stderr.write(`procwatch: cannot write output: ${err.message}\n`);
+    process.exit(4);
+  });
   const program = new Command('procwatch')
     .description('Linux process monitoring: checks, real-time events, history')
     .version('0.1.0')
