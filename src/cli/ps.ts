@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { apiGet, DaemonUnavailable } from '../api/client.js';
 import { InputError } from '../errors.js';
-import { ProcReader, UserDb, readDetails } from '../procfs/index.js';
+import { CLOCK_TICKS_PER_SECOND, ProcReader, UserDb, readDetails } from '../procfs/index.js';
 import { PS_DEFAULT_FIELDS, PS_FIELDS, parsePsFields, renderPs, renderTree, type ProcessLike, type TreeNode } from '../report/processes.js';
 import { globToRegExp } from '../util/glob.js';
 import { print, printJson, withSocket } from './common.js';
@@ -22,12 +22,14 @@ interface PsOptions {
 function fromProc(): ProcessLike[] {
   const reader = new ProcReader();
   const users = new UserDb();
+  const boot = reader.bootTimeMs();
   const out: ProcessLike[] = [];
   for (const pid of reader.listPids()) {
     const d = readDetails(reader, pid);
     if (d === null) continue;
+    const startTime = boot === null || d.startTicks === null ? null : new Date(boot + (d.startTicks * 1000) / CLOCK_TICKS_PER_SECOND).toISOString();
     out.push({
-      key: `${pid}:${d.startTicks}`, pid, ppid: d.ppid, startTime: null, exitTime: null, comm: d.comm, exe: d.exe, argv: d.argv,
+      key: `${pid}:${d.startTicks}`, pid, ppid: d.ppid, startTime, exitTime: null, comm: d.comm, exe: d.exe, argv: d.argv,
       uid: d.uids?.[0] ?? null, euid: d.uids?.[1] ?? null, user: d.uids ? users.userName(d.uids[1]) : null, gid: d.gids?.[0] ?? null,
       egid: d.gids?.[1] ?? null, label: d.label, cgroup: d.cgroup, exitCode: null, exitSignal: null, origin: 'scanned', exitOrigin: null,
     });

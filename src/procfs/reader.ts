@@ -128,6 +128,12 @@ export class ProcReader {
     return this.text(`${this.root}/${relative}`);
   }
 
+  /** Wall-clock boot time in ms, from the `btime` line of /proc/stat; null when unreadable. */
+  bootTimeMs(): number | null {
+    const m = /^btime (\d+)$/m.exec(this.file('stat') ?? '');
+    return m === null ? null : Number(m[1]) * 1000;
+  }
+
   /** Seconds since boot, from /proc/uptime. */
   uptimeSeconds(): number | null {
     const text = this.file('uptime');
