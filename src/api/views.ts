@@ -1,32 +1,13 @@
 /** JSON shapes of live table records: the same field names as stored processes (README: Process fields). */
 
+import type { ProcessFields } from '../events/types.js';
 import type { UserDb } from '../procfs/index.js';
 import type { Clock, ProcessRecord } from '../table/index.js';
 
-export interface ProcessJson {
-  key: string;
-  pid: number;
-  ppid: number | null;
-  parentKey: string | null;
-  startTicks: number | null;
-  startTime: string | null;
-  exitTime: string | null;
-  comm: string | null;
-  exe: string | null;
-  argv: string[] | null;
-  cwd: string | null;
-  uid: number | null;
-  euid: number | null;
+export interface ProcessJson extends ProcessFields {
+  /** The effective user's name. */
   user: string | null;
-  gid: number | null;
-  egid: number | null;
-  label: string | null;
-  cgroup: string | null;
-  exitCode: number | null;
-  exitSignal: number | null;
-  coreDumped: boolean | null;
-  origin: string;
-  exitOrigin: string | null;
+  /** Threads besides the main one. */
   threads: number;
   live: boolean;
 }

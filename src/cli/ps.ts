@@ -29,7 +29,7 @@ function fromProc(): ProcessLike[] {
     if (d === null) continue;
     const startTime = boot === null || d.startTicks === null ? null : new Date(boot + (d.startTicks * 1000) / CLOCK_TICKS_PER_SECOND).toISOString();
     out.push({
-      key: `${pid}:${d.startTicks}`, pid, ppid: d.ppid, startTime, exitTime: null, comm: d.comm, exe: d.exe, argv: d.argv,
+      key: `${pid}:${d.startTicks}`, pid, ppid: d.ppid, parentKey: null, startTicks: d.startTicks, startTime, cwd: d.cwd, coreDumped: null, exitTime: null, comm: d.comm, exe: d.exe, argv: d.argv,
       uid: d.uids?.[0] ?? null, euid: d.uids?.[1] ?? null, user: d.uids ? users.userName(d.uids[1]) : null, gid: d.gids?.[0] ?? null,
       egid: d.gids?.[1] ?? null, label: d.label, cgroup: d.cgroup, exitCode: null, exitSignal: null, origin: 'scanned', exitOrigin: null,
     });

@@ -106,3 +106,32 @@ export function decodeExitStatus(raw: number): ExitStatus {
   if (signal === 0) return { code: (raw >> 8) & 0xff, signal: null, coreDumped: false };
   return { code: null, signal, coreDumped: (raw & 0x80) !== 0 };
 }
+
+/**
+ * A process instance as the API, the store and the query commands show it (README: "Process
+ * fields"). Times are wall-clock ISO strings; null means unknown, or not yet (exitTime).
+ */
+export interface ProcessFields {
+  key: string;
+  pid: number;
+  ppid: number | null;
+  parentKey: string | null;
+  startTicks: number | null;
+  startTime: string | null;
+  exitTime: string | null;
+  comm: string | null;
+  exe: string | null;
+  argv: string[] | null;
+  cwd: string | null;
+  uid: number | null;
+  euid: number | null;
+  gid: number | null;
+  egid: number | null;
+  label: string | null;
+  cgroup: string | null;
+  exitCode: number | null;
+  exitSignal: number | null;
+  coreDumped: boolean | null;
+  origin: string;
+  exitOrigin: string | null;
+}

@@ -1,30 +1,10 @@
 /** Text renderings of processes for the query commands: ps columns, trees, history, lineage, events. */
 
 import { InputError } from '../errors.js';
+import type { ProcessFields } from '../events/types.js';
 
-/** The process fields the API returns (live table and store share the names). */
-export interface ProcessLike {
-  key: string;
-  pid: number;
-  ppid: number | null;
-  startTime: string | null;
-  exitTime: string | null;
-  comm: string | null;
-  exe: string | null;
-  argv: string[] | null;
-  uid: number | null;
-  euid: number | null;
-  user?: string | null;
-  gid: number | null;
-  egid: number | null;
-  label: string | null;
-  cgroup: string | null;
-  exitCode: number | null;
-  exitSignal: number | null;
-  origin: string;
-  exitOrigin: string | null;
-  threads?: number;
-}
+/** What the renderers need: the shared process fields, plus what the live table adds. */
+export type ProcessLike = ProcessFields & { user?: string | null; threads?: number };
 
 function stime(iso: string | null): string {
   if (iso === null) return '?';

@@ -4,6 +4,7 @@
  */
 
 import type Database from 'better-sqlite3';
+import type { ProcessFields } from '../events/types.js';
 import { hasGlob } from '../util/glob.js';
 
 export interface StoredEvent {
@@ -21,31 +22,9 @@ export interface StoredEvent {
   [field: string]: unknown;
 }
 
-export interface StoredProcess {
+export interface StoredProcess extends ProcessFields {
   bootId: string;
-  key: string;
-  pid: number;
-  startTicks: number | null;
-  ppid: number | null;
-  parentKey: string | null;
-  startTime: string | null;
   execTime: string | null;
-  exitTime: string | null;
-  comm: string | null;
-  exe: string | null;
-  argv: string[] | null;
-  cwd: string | null;
-  uid: number | null;
-  euid: number | null;
-  gid: number | null;
-  egid: number | null;
-  label: string | null;
-  cgroup: string | null;
-  exitCode: number | null;
-  exitSignal: number | null;
-  coreDumped: boolean | null;
-  origin: string;
-  exitOrigin: string | null;
 }
 
 export interface EventQuery {
