@@ -1,0 +1,295 @@
+/**
+ * `procwatch check` end to end on real processes: selectors (user, exe, args, parent, the
+ * gid0-not-uid0 exclusion), re-checks of transient failures, CPU hogs and their exemptions,
+ * listening ports and banners, and the three output formats with their exit codes.
+ */
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { check, checkById, checkJson, show } from '../helpers/cli.js';
+import { Processes, childPids, commOf, sleep, uniqueTag, waitFor, type Started } from '../helpers/spawn.js';
+
+const procs = new Processes();
+after(() => procs.cleanup());
+
+const tag = uniqueTag();
+const dir = procs.tempDir();
+/** A copy of /bin/sleep named `name`; its processes have that comm. */
+const sleepCopy = (name: string, where = dir): string => procs.copy('/bin/sleep', where, name);
+const SETPRIV_NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+
+const asRoot = process.getuid?.() === 0;
+const needsRoot = asRoot ? false : 'SKIPPED: needs root (runs processes as other users with setpriv)';
+if (needsRoot) console.error(`\n*** check-real: ${needsRoot} ***\n`);
+
+const pidsOf = (c: { processes: Array<{ pid: number }> }): number[] => c.processes.map((p) => p.pid).sort((a, b) => a - b);
+const sorted = (pids: number[]): number[] => [...pids].sort((a, b) => a - b);
+
+// ───────────────────────────── selectors ─────────────────────────────
+
+test('user=: a process run as nobody is counted by user=nobody and user=65534, not by user=root', { skip: needsRoot }, async () => {
+  const name = `pwN${tag}`;
+  const path = sleepCopy(name);
+  const nobody = await procs.start('setpriv', [...SETPRIV_NOBODY, path, '120'], { comm: name });
+  const root = await procs.start(path, ['120'], { comm: name });
+  const specs = [`comm=${name},user=nobody:1-1`, `comm=${name},user=65534:1-1`, `comm=${name},user=root:1-1`, `comm=${name},user!=root:1-1`, `comm=${name},ruser=nobody,group=nogroup:1-1`];
+  const { result, report } = await checkJson(specs);
+  assert.equal(result.code, 0, show(result));
+  for (const id of specs.map((s) => s.slice(0, s.lastIndexOf(':')))) assert.equal(checkById(report, id).status, 'ok', id);
+  assert.deepEqual(pidsOf(checkById(report, `comm=${name},user=nobody`)), [nobody.pid]);
+  assert.deepEqual(pidsOf(checkById(report, `comm=${name},user=65534`)), [nobody.pid]);
+  assert.deepEqual(pidsOf(checkById(report, `comm=${name},user!=root`)), [nobody.pid]);
+  assert.deepEqual(pidsOf(checkById(report, `comm=${name},user=root`)), [root.pid], 'root counts only its own process');
+  assert.equal(checkById(report, `comm=${name},user=nobody`).processes[0]?.user, 'nobody');
+
+  // A failing user spec in mon format reads like ps.monitor, labelled by its selectors.
+  const mon = await check([`comm=${name},user=nobody:2-`]);
+  assert.equal(mon.code, 1, show(mon));
+  assert.equal(mon.stdout, `comm=${name},user=nobody:1 \ncomm=${name},user=nobody:1 < 2 (2-1)\n`);
+});
+
+test('exe= tells apart two copies with the same name in different directories', async () => {
+  const name = `pwX${tag}`;
+  const here = sleepCopy(name, procs.tempDir());
+  const there = sleepCopy(name, procs.tempDir());
+  const one = await procs.start(here, ['120'], { comm: name });
+  const two = await procs.startMany(2, there, ['120'], { comm: name });
+  const specs = [`exe=${here}:1-1`, `exe=${there}:2-2`, `${name}:3-3`, `exe=*/${name}:3-3`, `exe!=${here},comm=${name}:2-2`];
+  const { result, report } = await checkJson(specs);
+  assert.equal(result.code, 0, show(result));
+  assert.deepEqual(pidsOf(checkById(report, `exe=${here}`)), [one.pid]);
+  assert.deepEqual(pidsOf(checkById(report, `exe=${there}`)), sorted(two.map((p) => p.pid)));
+  assert.equal(checkById(report, name).data.count, 3, 'the name alone cannot tell them apart');
+  assert.equal(checkById(report, `exe=*/${name}`).data.count, 3, 'a glob on the path');
+
+  const wrong = await check([`exe=${here}:2-`]);
+  assert.equal(wrong.code, 1, show(wrong));
+  assert.equal(wrong.stdout.split('\n')[1], `exe=${here}:1 < 2 (2-1)`);
+});
+
+test('args~ is a regular expression searched in the command line; args!~ negates it', async () => {
+  const name = `pwR${tag}`;
+  const path = sleepCopy(name);
+  const seven = await procs.start(path, ['120', '7'], { comm: name });
+  const nine = await procs.start(path, ['120', '9'], { comm: name });
+  const specs = [`comm=${name},args~ 7$:1-1`, `comm=${name},args!~ 7$:1-1`, `args~^${path} 120 [79]$:2-2`, `comm=${name},args~"120 [79]{1,2}$":2-2`, `comm=${name},args~ 8$:0`];
+  const { result, report } = await checkJson(specs);
+  assert.equal(result.code, 0, show(result));
+  assert.deepEqual(pidsOf(checkById(report, `comm=${name},args~ 7$`)), [seven.pid]);
+  assert.deepEqual(pidsOf(checkById(report, `comm=${name},args!~ 7$`)), [nine.pid]);
+  assert.equal(checkById(report, `comm=${name},args~ 7$`).processes[0]?.args, `${path} 120 7`);
+  assert.equal(checkById(report, `comm=${name},args~"120 [79]{1,2}$"`).data.count, 2, 'a quoted regex may hold a comma');
+});
+
+test('parent= is the parent\'s name: children of one shell, not the same program started elsewhere', async () => {
+  const shellName = `pwP${tag}`;
+  const kidName = `pwK${tag}`;
+  const shell = procs.copy('/bin/sh', dir, shellName);
+  const kid = sleepCopy(kidName);
+  const parent = await procs.start(shell, ['-c', `${kid} 120 & ${kid} 120 & wait`], { comm: shellName });
+  const kids = await waitFor('the shell\'s two children', () => { const k = childPids(parent.pid, kidName); return k.length === 2 && k; });
+  const orphanish = await procs.start(kid, ['120'], { comm: kidName });
+  const specs = [`comm=${kidName},parent=${shellName}:2-2`, `comm=${kidName},parent!=${shellName}:1-1`, `comm=${kidName},ppid=${parent.pid}:2-2`, `${kidName}:3-3`, `comm=${kidName},parent=node:1-1`];
+  const { result, report } = await checkJson(specs);
+  assert.equal(result.code, 0, show(result));
+  assert.deepEqual(pidsOf(checkById(report, `comm=${kidName},parent=${shellName}`)), kids);
+  assert.deepEqual(pidsOf(checkById(report, `comm=${kidName},parent!=${shellName}`)), [orphanish.pid]);
+  assert.ok(checkById(report, `comm=${kidName},parent=${shellName}`).processes.every((p) => p.ppid === parent.pid));
+});
+
+test('@gid0-not-uid0: UID 65534 with GID 0 fails it (pid in the JSON); once killed, the same check on our name passes', { skip: needsRoot }, async () => {
+  const name = `pwG${tag}`;
+  const path = sleepCopy(name);
+  const bad = await procs.start('setpriv', ['--reuid=65534', '--regid=0', '--clear-groups', path, '120'], { comm: name });
+  const ours = `anygid=0,anyuid!=0,comm=${name}`;
+  const { result, report } = await checkJson(['@gid0-not-uid0', `${ours}:0`]);
+  assert.equal(result.code, 1, show(result));
+  assert.equal(report.status, 'critical');
+  const builtin = checkById(report, '@gid0-not-uid0');
+  assert.equal(builtin.status, 'critical');
+  assert.ok(builtin.processes.some((p) => p.pid === bad.pid && p.user === 'nobody' && p.name === name), JSON.stringify(builtin.processes));
+  assert.deepEqual(pidsOf(checkById(report, ours)), [bad.pid]);
+
+  const mon = await check(['@gid0-not-uid0']);
+  assert.equal(mon.code, 1, show(mon));
+  assert.match(mon.stdout, /^@gid0-not-uid0:\d+ \n@gid0-not-uid0:\d+ > 0 \(0-0\)\n/);
+
+  await procs.stop(bad);
+  const clean = await check([`${ours}:0`]);
+  assert.equal(clean.code, 0, show(clean));
+  assert.equal(clean.stdout, '');
+  const cleanJson = await checkJson([`${ours}:0`]);
+  assert.equal(checkById(cleanJson.report, ours).data.count, 0);
+});
+
+// ───────────────────────────── re-checks ─────────────────────────────
+
+test('--recheck: a spec failing at first and fine at the re-check passes, after really waiting', async () => {
+  const name = `pwT${tag}`;
+  const path = sleepCopy(name);
+  // Start the process after procwatch's first look but well before its re-check 1 s later.
+  // How long procwatch takes to start here and now sets the moment (at least 0.5 s, at most 0.8 s).
+  const startup = (await check(['-x', String(process.pid)])).ms;
+  const startAt = Math.min(800, Math.max(500, startup + 200));
+  const running = checkJson(['--recheck', '1', '--recheck-times', '2', `${name}:1-`]);
+  await sleep(startAt);
+  const late = await procs.start(path, ['120'], { comm: name });
+  const { result, report } = await running;
+  assert.equal(result.code, 0, show(result));
+  const c = checkById(report, name);
+  assert.equal(c.status, 'ok');
+  assert.equal(c.attempts, 2, 'it failed the first time and passed at the first re-check');
+  assert.deepEqual(pidsOf(c), [late.pid]);
+  assert.ok(result.ms >= 1000, `waited for the re-check (${result.ms.toFixed(0)} ms)`);
+});
+
+test('--recheck: a spec failing every time fails, says it kept failing, and waited each delay', async () => {
+  const name = `pwU${tag}`;
+  const r = await check(['--recheck', '1', '--recheck-times', '2', `${name}:1-`, `${name}x:0-`]);
+  assert.equal(r.code, 1, show(r));
+  assert.equal(r.stdout, `${name}:0 \n${name}:0 < 1 (1-0)\n${name}: still failing after 3 checks\n`);
+  assert.ok(r.ms >= 2000, `two re-checks of 1 s each (${r.ms.toFixed(0)} ms)`);
+  assert.equal(r.stderr, '', 'no progress chatter when stderr is not a terminal');
+});
+
+// ───────────────────────────── CPU ─────────────────────────────
+
+interface CpuData { offenders: Array<{ pid: number; percent: number }> }
+
+test('--cpu over a window flags busy loops; --cpu-exempt-name and --cpu-exempt-user exempt them', { skip: needsRoot }, async () => {
+  const rootHog = `pwH${tag}`;
+  const nobodyHog = `pwJ${tag}`;
+  const loop = ['-c', 'while :; do :; done'];
+  const hogs: Started[] = [];
+  try {
+    hogs.push(await procs.start(procs.copy('/bin/sh', dir, rootHog), loop, { comm: rootHog }));
+    hogs.push(await procs.start('setpriv', [...SETPRIV_NOBODY, procs.copy('/bin/sh', dir, nobodyHog), ...loop], { comm: nobodyHog }));
+    const [root, nobody] = [hogs[0]!.pid, hogs[1]!.pid];
+    const offenders = async (extra: string[]): Promise<number[]> => {
+      const { result, report } = await checkJson(['--cpu', '50', '--cpu-window', '1', ...extra]);
+      const cpu = checkById(report, 'cpu');
+      const pids = (cpu.data as unknown as CpuData).offenders.map((o) => o.pid);
+      // Other busy processes on the machine may be flagged too: only ours are asserted on.
+      if (pids.includes(root) || pids.includes(nobody)) {
+        assert.equal(result.code, 1, show(result));
+        assert.equal(cpu.status, 'critical');
+      }
+      return pids.filter((p) => p === root || p === nobody).sort((a, b) => a - b);
+    };
+
+    const { result, report } = await checkJson(['--cpu', '50', '--cpu-window', '1']);
+    assert.equal(result.code, 1, show(result));
+    const cpu = checkById(report, 'cpu');
+    assert.equal(cpu.status, 'critical');
+    const seen = (cpu.data as unknown as CpuData).offenders.filter((o) => o.pid === root || o.pid === nobody);
+    assert.deepEqual(seen.map((o) => o.pid).sort((a, b) => a - b), sorted([root, nobody]), JSON.stringify(cpu.data));
+    assert.ok(seen.every((o) => o.percent > 50 && o.percent < 110), JSON.stringify(seen));
+    assert.ok(pidsOf(cpu).includes(root) && pidsOf(cpu).includes(nobody), 'both listed in processes');
+    assert.ok(cpu.details.some((d) => new RegExp(`^pid ${root} ${rootHog} \\(user root\\) used \\d+\\.\\d% CPU over the last 1s, limit 50%$`).test(d)), cpu.details.join('\n'));
+    assert.ok(cpu.details.some((d) => d.startsWith(`pid ${nobody} ${nobodyHog} (user nobody) used `)), cpu.details.join('\n'));
+
+    assert.deepEqual(await offenders(['--cpu-exempt-name', rootHog]), [nobody], 'exempt by name');
+    assert.deepEqual(await offenders(['--cpu-exempt-user', 'root']), [nobody], 'exempt by user name');
+    assert.deepEqual(await offenders(['--cpu-exempt-user', '65534']), [root], 'exempt by uid');
+  } finally {
+    for (const h of hogs) await procs.stop(h); // do not leave loops eating the CPU for the other tests
+  }
+});
+
+// ───────────────────────────── ports ─────────────────────────────
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+}
+
+test('--listen: a real listener passes; the wrong protocol or the wrong holder fails, naming the holder', async () => {
+  const title = `pwL${tag}`;
+  const server = await procs.start(process.execPath, ['-e', `
+    process.title = ${JSON.stringify(title)};
+    const s = require('node:net').createServer();
+    s.listen(0, '127.0.0.1', () => console.log(s.address().port));
+  `], { stdio: ['ignore', 'pipe', 'inherit'], comm: title });
+  let out = '';
+  server.child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  const port = Number(await waitFor('the listener\'s port', () => /^(\d+)\n/.exec(out)?.[1]));
+  assert.equal(commOf(server.pid), title);
+
+  const ok = await check(['--listen', String(port), '--listen', `127.0.0.1:${port}/tcp@comm=${title}`]);
+  assert.equal(ok.code, 0, show(ok));
+  assert.equal(ok.stdout, '');
+
+  const udp = await check(['--listen', `${port}/udp`]);
+  assert.equal(udp.code, 1, show(udp));
+  assert.equal(udp.stdout, `udp/${port}:closed \nnothing listens on udp port ${port}\n`);
+
+  const wrong = await check(['--listen', `${port}@comm=nomatch`]);
+  assert.equal(wrong.code, 1, show(wrong));
+  assert.equal(wrong.stdout, `tcp/${port}:wrong-owner \ntcp port ${port} is listening, but not held by a process matching comm=nomatch (held by ${title}[${server.pid}])\n`);
+
+  const { report } = await checkJson(['--listen', `${port}@comm=${title}`]);
+  assert.deepEqual(pidsOf(checkById(report, `listen ${port}@comm=${title}`)), [server.pid]);
+});
+
+test('--banner: the right prefix passes; a wrong one, a closed port and a silent server fail (the last within the timeout)', async () => {
+  const sockets: Socket[] = [];
+  const banner = createServer((s) => { sockets.push(s); s.end('SSH-2.0-OpenSSH_test\r\n'); });
+  const silent = createServer((s) => { sockets.push(s); });
+  const closed = createServer();
+  try {
+    const [bannerPort, silentPort, closedPort] = [await listen(banner), await listen(silent), await listen(closed)];
+    await new Promise((r) => closed.close(r));
+
+    const ok = await check(['--banner', `${bannerPort}=SSH-2.0-OpenSSH_`]);
+    assert.equal(ok.code, 0, show(ok));
+    assert.equal(ok.stdout, '');
+
+    const wrong = await check(['--banner', `${bannerPort}=SSH-1.99-`]);
+    assert.equal(wrong.code, 1, show(wrong));
+    assert.equal(wrong.stdout, `127.0.0.1:${bannerPort}:wrong-banner \n127.0.0.1:${bannerPort} answered 'SSH-2.0-OpenSSH_test', expected it to start with 'SSH-1.99-'\n`);
+
+    const refused = await check(['--banner', `127.0.0.1:${closedPort}=SSH-2.0-`]);
+    assert.equal(refused.code, 1, show(refused));
+    assert.match(refused.stdout, new RegExp(`^127\\.0\\.0\\.1:${closedPort}:no-banner \\n127\\.0\\.0\\.1:${closedPort}: .*ECONNREFUSED.* \\(expected 'SSH-2\\.0-'\\)\\n$`));
+
+    const quiet = await check(['--banner', `${silentPort}=SSH-2.0-`, '--timeout', '0.5']);
+    assert.equal(quiet.code, 1, show(quiet));
+    assert.equal(quiet.stdout, `127.0.0.1:${silentPort}:no-banner \n127.0.0.1:${silentPort}: no banner within 0.5s (expected 'SSH-2.0-')\n`);
+    assert.ok(quiet.ms >= 500 && quiet.ms < 3000, `gave up after the 0.5 s timeout (${quiet.ms.toFixed(0)} ms)`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await Promise.all([banner, silent].map((s) => new Promise((r) => s.close(r))));
+  }
+});
+
+// ───────────────────────────── output formats ─────────────────────────────
+
+test('output formats: nagios status lines and exit codes 0/1/2, JSON that parses, mon silent when all is well', async () => {
+  const name = `pwO${tag}`;
+  const one = await procs.start(sleepCopy(name), ['120'], { comm: name });
+
+  const ok = await check(['-f', 'nagios', `${name}:1-1`]);
+  assert.deepEqual([ok.code, ok.stdout], [0, `PROCS OK: 1 check(s) ok | '${name}'=1;;1:1;0\n`], show(ok));
+  const warning = await check(['-f', 'nagios', `${name}:1-/2-`]);
+  assert.deepEqual([warning.code, warning.stdout], [1, `PROCS WARNING: ${name}:1 | '${name}'=1;2:;1:;0\n${name}:1 < 2 (2-1) warning\n`], show(warning));
+  const critical = await check(['--format', 'nagios', `${name}:2-`, `${name}x:0-`]);
+  assert.deepEqual([critical.code, critical.stdout],
+    [2, `PROCS CRITICAL: ${name}:1 | '${name}'=1;;2:;0 '${name}x'=0;;0:;0\n${name}:1 < 2 (2-1)\n`], show(critical));
+
+  const json = await checkJson([`${name}:1-1`]);
+  assert.equal(json.result.code, 0, show(json.result));
+  assert.equal(json.report.status, 'ok');
+  assert.equal(json.report.exitCode, 0);
+  const listed = checkById(json.report, name).processes;
+  assert.equal(listed.length, 1);
+  assert.deepEqual({ ...listed[0]!, user: null }, { pid: one.pid, ppid: process.pid, name, user: null, args: `${dir}/${name} 120` });
+  if (asRoot) assert.equal(listed[0]!.user, 'root');
+  const failing = await checkJson([`${name}:0-0`]);
+  assert.deepEqual([failing.result.code, failing.report.status, failing.report.exitCode], [1, 'critical', 1]);
+  assert.deepEqual(checkById(failing.report, name).details, [`${name}:1 > 0 (0-0)`]);
+
+  const quiet = await check([`${name}:1-1`, `${name}:1-/2-`]);
+  assert.deepEqual([quiet.code, quiet.stdout, quiet.stderr], [0, '', ''], `mon: nothing when all is well, and a warning is not a failure\n${show(quiet)}`);
+  const loud = await check([`${name}:2-`]);
+  assert.deepEqual([loud.code, loud.stdout], [1, `${name}:1 \n${name}:1 < 2 (2-1)\n`]);
+});
