@@ -1,15 +1,17 @@
 /*
- * record.h - the binary contract between the proc connector reader (procconn.c) and
- * its one TypeScript decoder (src/sources/record.ts). Change both together, bump
- * PW_RECORD_VERSION, and run test/sources/record.test.ts: it compares every size and
- * offset below with the constants in record.ts (the addon exports them via layout()).
+ * record.h - the binary contract between the native readers (procconn.c: the proc
+ * connector; bpf/procbpf.c: the eBPF ring buffer) and their one TypeScript decoder
+ * (src/sources/record.ts). Change both together, bump PW_RECORD_VERSION when an existing
+ * layout changes (adding a kind is not a change: an old decoder counts it as malformed), and
+ * run test/sources/record.test.ts: it compares every size and offset below with the
+ * constants in record.ts (the addons export them via layout()).
  *
  * A batch is one buffer handed to JavaScript in one call:
  *
  *   pw_batch_header (16 bytes) | record | record | ...          (header.bytes in total)
  *
- * A record is a fixed 40-byte pw_rec_header, then a kind-specific fixed body, then (exec
- * only) a string area that the body points into with {offset from record start, length}.
+ * A record is a fixed 40-byte pw_rec_header, then a kind-specific fixed body, then (exec and
+ * open only) a string area that the body points into with {offset from record start, length}.
  * Strings are raw bytes, not NUL-terminated. Every record's size is a multiple of 8, so
  * every record and every u64 in it starts 8-aligned. All integers are little-endian.
  * Every struct spells out its padding as `reserved` fields set to zero: there is no
@@ -52,6 +54,10 @@ enum pw_kind {
 	PW_KIND_COREDUMP = 8,
 	PW_KIND_EXIT = 9,
 	PW_KIND_LOST = 10,
+	/* eBPF only (bpf/procbpf.c), when network or file capture is on: */
+	PW_KIND_CONNECT = 11, /* body pw_rec_sock */
+	PW_KIND_ACCEPT = 12,  /* body pw_rec_sock */
+	PW_KIND_OPEN = 13,    /* body pw_rec_open + path string */
 };
 
 /* pw_rec_header.cpu when no CPU reported the record (LOST). */
@@ -63,7 +69,7 @@ struct pw_rec_header {
 	uint16_t reserved;     /* 0 */
 	uint64_t seq;          /* assigned by the reader per record, from 1, no gaps */
 	uint64_t timestamp_ns; /* kernel's ktime_get_ns() (CLOCK_MONOTONIC); reader's clock for LOST */
-	uint32_t what;         /* kernel's proc_event.what, raw (0 for LOST) */
+	uint32_t what;         /* kernel's proc_event.what, raw (0 for LOST and every eBPF record) */
 	uint32_t cpu;          /* kernel's proc_event.cpu, or PW_CPU_UNKNOWN */
 	int32_t pid;           /* thread-group id (user-space "pid"); 0 for LOST */
 	int32_t tid;           /* thread id (kernel "pid"); 0 for LOST */
@@ -119,6 +125,7 @@ struct pw_rec_exit {
 #define PW_LOST_COUNT_UNKNOWN 0xffffffffu
 enum pw_lost_reason {
 	PW_LOST_ENOBUFS = 1, /* the socket's receive buffer overflowed (recv said ENOBUFS) */
+	PW_LOST_RINGBUF = 2, /* the eBPF ring buffer was full: count = failed reservations */
 };
 struct pw_rec_lost {
 	uint32_t count;  /* PW_LOST_COUNT_UNKNOWN: the kernel does not say how many */
@@ -169,6 +176,39 @@ struct pw_rec_exec {
 	struct pw_str cmdline;
 	struct pw_str exe;
 	struct pw_str cwd;
+};
+
+/* CONNECT and ACCEPT (eBPF): an outbound connect(2) as it returned, or a connection
+ * accept(2)/accept4(2) handed to the process. Addresses are network order, IPv4 in the
+ * first 4 bytes of the 16; ports are host order. */
+#define PW_SOCK_LOCAL 0x1u /* pw_rec_sock.flags: local_addr/local_port read from the socket */
+struct pw_rec_sock {
+	uint16_t family;      /* AF_INET (2) or AF_INET6 (10) */
+	uint16_t protocol;    /* IPPROTO_TCP (6), IPPROTO_UDP (17), ...; 0 unknown */
+	uint16_t local_port;  /* valid with PW_SOCK_LOCAL */
+	uint16_t remote_port;
+	int32_t result;       /* connect: 0 or -errno as the syscall returned; accept: the new fd */
+	uint32_t flags;       /* PW_SOCK_LOCAL */
+	uint8_t local_addr[16];
+	uint8_t remote_addr[16];
+	uint32_t uid;         /* real uid of the caller */
+	int32_t fd;           /* connect: the socket; accept: the new fd */
+	uint64_t cgroup_id;   /* cgroup v2 id (the cgroup directory's inode number) */
+};
+
+/* OPEN (eBPF): an openat(2) as it returned. The path is the string the caller passed
+ * (relative to dir_fd or the cwd when it does not start with '/'). */
+#define PW_OPEN_PATH_TRUNCATED 0x1u /* pw_rec_open.flags: path cut at PW_PATH_MAX - 1 bytes */
+#define PW_AT_FDCWD (-100)
+struct pw_rec_open {
+	int32_t result;       /* the new fd, or -errno */
+	uint32_t open_flags;  /* O_* as passed */
+	uint32_t mode;        /* as passed (meaningful with O_CREAT/O_TMPFILE) */
+	uint32_t flags;       /* PW_OPEN_PATH_TRUNCATED */
+	int32_t dir_fd;       /* PW_AT_FDCWD or the directory fd a relative path starts from */
+	uint32_t uid;         /* real uid of the caller */
+	uint64_t cgroup_id;
+	struct pw_str path;
 };
 
 /* ---- the layout, checked here and (via layout()) against record.ts ---------------- */
@@ -240,9 +280,32 @@ PW_ASSERT_LAYOUT(struct pw_rec_exec, comm, 64);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, cmdline, 72);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, exe, 80);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, cwd, 88);
+_Static_assert(sizeof(struct pw_rec_sock) == 64, "sock body size");
+PW_ASSERT_LAYOUT(struct pw_rec_sock, family, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_sock, protocol, 2);
+PW_ASSERT_LAYOUT(struct pw_rec_sock, local_port, 4);
+PW_ASSERT_LAYOUT(struct pw_rec_sock, remote_port, 6);
+PW_ASSERT_LAYOUT(struct pw_rec_sock, result, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_sock, flags, 12);
+PW_ASSERT_LAYOUT(struct pw_rec_sock, local_addr, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_sock, remote_addr, 32);
+PW_ASSERT_LAYOUT(struct pw_rec_sock, uid, 48);
+PW_ASSERT_LAYOUT(struct pw_rec_sock, fd, 52);
+PW_ASSERT_LAYOUT(struct pw_rec_sock, cgroup_id, 56);
+_Static_assert(sizeof(struct pw_rec_open) == 40, "open body size");
+PW_ASSERT_LAYOUT(struct pw_rec_open, result, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_open, open_flags, 4);
+PW_ASSERT_LAYOUT(struct pw_rec_open, mode, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_open, flags, 12);
+PW_ASSERT_LAYOUT(struct pw_rec_open, dir_fd, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_open, uid, 20);
+PW_ASSERT_LAYOUT(struct pw_rec_open, cgroup_id, 24);
+PW_ASSERT_LAYOUT(struct pw_rec_open, path, 32);
 /* Bodies keep the 8-byte rhythm so strings and the next record stay aligned. */
 _Static_assert(PW_REC_HEADER_SIZE % PW_RECORD_ALIGN == 0, "header keeps alignment");
 _Static_assert(sizeof(struct pw_rec_exec) % PW_RECORD_ALIGN == 0, "exec body keeps alignment");
+_Static_assert(sizeof(struct pw_rec_sock) % PW_RECORD_ALIGN == 0, "sock body keeps alignment");
+_Static_assert(sizeof(struct pw_rec_open) % PW_RECORD_ALIGN == 0, "open body keeps alignment");
 
 /* The largest record: an exec with every string at its cap, padded. */
 #define PW_REC_MAX_SIZE \

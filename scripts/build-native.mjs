@@ -1,9 +1,15 @@
 #!/usr/bin/env node
-// Builds the optional proc connector addon (native/ -> native/build/Release/procconn.node)
-// with the node-gyp that ships inside npm. The addon is optional: when the build fails this
-// prints one line and exits 0, and procwatch falls back to polling /proc. Set
-// PROCWATCH_REQUIRE_NATIVE=1 (CI, packagers) to make a failed build exit 1.
-import { existsSync } from 'node:fs';
+// Builds procwatch's two optional native addons with the node-gyp that ships inside npm:
+//   1. the proc connector reader: native/ -> native/build/Release/procconn.node
+//   2. the eBPF reader: native/bpf/ -> native/bpf/build/Release/procbpf.node. Its BPF object
+//      is compiled first (clang -target bpf, against a vmlinux.h dumped from this kernel's
+//      BTF by bpftool into native/bpf/build/gen/, never committed) and embedded as a libbpf
+//      skeleton (bpftool gen skeleton). Needs clang, bpftool and libbpf-dev.
+// Each is optional and independent: a failed build prints one line and the other goes on;
+// procwatch then uses the next source (eBPF, else netlink, else polling /proc). Set
+// PROCWATCH_REQUIRE_NATIVE=1 to make a failed proc connector build exit 1, and
+// PROCWATCH_REQUIRE_BPF=1 to do the same for the eBPF addon (CI, packagers).
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -11,15 +17,17 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(root, 'native');
-const required = process.env.PROCWATCH_REQUIRE_NATIVE === '1';
+const requireNative = process.env.PROCWATCH_REQUIRE_NATIVE === '1';
+const requireBpf = process.env.PROCWATCH_REQUIRE_BPF === '1';
 
-function finish(ok, line) {
+/** Reports one addon's outcome; returns whether the whole script must fail because of it. */
+function report(ok, line, required, envName, fallback) {
   if (ok) {
     console.log(`build-native: ${line}`);
-    process.exit(0);
+    return false;
   }
-  console.error(`build-native: ${line}; ${required ? 'PROCWATCH_REQUIRE_NATIVE=1, failing' : 'continuing without it (the /proc poll source will be used)'}`);
-  process.exit(required ? 1 : 0);
+  console.error(`build-native: ${line}; ${required ? `${envName}=1, failing` : `continuing without it (${fallback})`}`);
+  return required;
 }
 
 /** npm's own node-gyp: npm passes it in npm_config_node_gyp; otherwise look beside npm. */
@@ -50,20 +58,86 @@ function nodedirArgs() {
   return existsSync(join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
 }
 
-if (process.platform !== 'linux') finish(false, `skipped: the proc connector exists only on Linux (this is ${process.platform})`);
-const gyp = findNodeGyp();
-if (gyp === null) finish(false, 'node-gyp not found (looked in npm_config_node_gyp and beside npm)');
+/** One clear line from a failed command: the compiler's own first error says why. */
+function firstError(result, fallback) {
+  if (result.error) return result.error.message;
+  const output = `${result.stdout ?? ''}\n${result.stderr ?? ''}`;
+  const line = output.split('\n').find((l) => /error/i.test(l) && !/^gyp ERR! (stack|System|command|cwd|node|not ok)/.test(l));
+  return line?.trim() ?? fallback;
+}
 
-const result = spawnSync(process.execPath, [gyp, 'rebuild', '--release', ...nodedirArgs()], {
-  cwd: nativeDir,
-  encoding: 'utf8',
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
-const built = join(nativeDir, 'build/Release/procconn.node');
-if (result.status === 0 && existsSync(built)) finish(true, `built ${built}`);
+function gyp(dir, args) {
+  return spawnSync(process.execPath, [nodeGyp, ...args, '--release', ...nodedirArgs()], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
 
-// One clear line; the compiler's own first error says why.
-const output = `${result.stdout ?? ''}\n${result.stderr ?? ''}`;
-const firstError = output.split('\n').find((l) => /error/i.test(l) && !/^gyp ERR! (stack|System|command|cwd|node|not ok)/.test(l));
-const why = result.error ? result.error.message : (firstError?.trim() ?? `node-gyp exited ${result.status}`);
-finish(false, `native addon build failed: ${why}`);
+/** The proc connector addon. Returns [ok, line]. */
+function buildProcconn() {
+  const result = gyp(nativeDir, ['rebuild']);
+  const built = join(nativeDir, 'build/Release/procconn.node');
+  if (result.status === 0 && existsSync(built)) return [true, `built ${built}`];
+  return [false, `native addon build failed: ${firstError(result, `node-gyp exited ${result.status}`)}`];
+}
+
+/** A tool on PATH or in the sbin directories (bpftool lives in /usr/sbin on Debian). */
+function findTool(names) {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const name of names) for (const dir of dirs) if (dir !== '' && existsSync(join(dir, name))) return join(dir, name);
+  return null;
+}
+
+const BPF_ARCH = { x64: 'x86', arm64: 'arm64', arm: 'arm', s390x: 's390', ppc64: 'powerpc', riscv64: 'riscv', loong64: 'loongarch' };
+
+/** The eBPF addon: BPF object, skeleton, then the N-API addon linked with libbpf. */
+function buildBpf() {
+  const bpfDir = join(nativeDir, 'bpf');
+  const gen = join(bpfDir, 'build/gen');
+  const clang = process.env.CLANG ?? findTool(['clang', 'clang-19', 'clang-18', 'clang-17', 'clang-16', 'clang-15', 'clang-14']);
+  const bpftool = process.env.BPFTOOL ?? findTool(['bpftool']);
+  const arch = BPF_ARCH[process.arch];
+  if (clang === null) return [false, 'eBPF addon not built: clang not found (install clang)'];
+  if (bpftool === null) return [false, 'eBPF addon not built: bpftool not found (install bpftool)'];
+  if (!existsSync('/usr/include/bpf/libbpf.h') && !existsSync('/usr/local/include/bpf/libbpf.h')) {
+    return [false, 'eBPF addon not built: libbpf headers not found (install libbpf-dev)'];
+  }
+  if (arch === undefined) return [false, `eBPF addon not built: no BPF target for ${process.arch}`];
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return [false, 'eBPF addon not built: this kernel has no BTF (/sys/kernel/btf/vmlinux) to build against'];
+  rmSync(join(bpfDir, 'build'), { recursive: true, force: true });
+  mkdirSync(gen, { recursive: true });
+  const run = (what, cmd, args) => {
+    const r = spawnSync(cmd, args, { cwd: bpfDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
+    return r.status === 0 ? { ok: true, stdout: r.stdout } : { ok: false, why: `${what} failed: ${firstError(r, `${cmd} exited ${r.status}`)}` };
+  };
+  const btf = run('bpftool btf dump', bpftool, ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c']);
+  if (!btf.ok) return [false, `eBPF addon not built: ${btf.why}`];
+  writeFileSync(join(gen, 'vmlinux.h'), btf.stdout);
+  const obj = join(gen, 'procwatch.bpf.o');
+  const cc = run('clang -target bpf', clang, ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-Wall', '-I', gen, '-c', 'procwatch.bpf.c', '-o', obj]);
+  if (!cc.ok) return [false, `eBPF addon not built: ${cc.why}`];
+  const skel = run('bpftool gen skeleton', bpftool, ['gen', 'skeleton', obj, 'name', 'procwatch_bpf']);
+  if (!skel.ok) return [false, `eBPF addon not built: ${skel.why}`];
+  writeFileSync(join(gen, 'procwatch.skel.h'), skel.stdout);
+  for (const step of ['configure', 'build']) {
+    const r = gyp(bpfDir, [step]);
+    if (r.status !== 0) return [false, `eBPF addon build failed: ${firstError(r, `node-gyp ${step} exited ${r.status}`)}`];
+  }
+  const built = join(bpfDir, 'build/Release/procbpf.node');
+  return existsSync(built) ? [true, `built ${built}`] : [false, `eBPF addon build failed: no ${built}`];
+}
+
+let fail = false;
+if (process.platform !== 'linux') {
+  const why = `skipped: the proc connector and eBPF exist only on Linux (this is ${process.platform})`;
+  fail = report(false, why, requireNative, 'PROCWATCH_REQUIRE_NATIVE', 'the /proc poll source will be used') || fail;
+  fail = report(false, why, requireBpf, 'PROCWATCH_REQUIRE_BPF', 'netlink or polling will be used') || fail;
+  process.exit(fail ? 1 : 0);
+}
+const nodeGyp = findNodeGyp();
+if (nodeGyp === null) {
+  const why = 'node-gyp not found (looked in npm_config_node_gyp and beside npm)';
+  fail = report(false, why, requireNative, 'PROCWATCH_REQUIRE_NATIVE', 'the /proc poll source will be used') || fail;
+  fail = report(false, why, requireBpf, 'PROCWATCH_REQUIRE_BPF', 'netlink or polling will be used') || fail;
+  process.exit(fail ? 1 : 0);
+}
+fail = report(...buildProcconn(), requireNative, 'PROCWATCH_REQUIRE_NATIVE', 'the /proc poll source will be used') || fail;
+fail = report(...buildBpf(), requireBpf, 'PROCWATCH_REQUIRE_BPF', 'the eBPF source is unavailable; netlink or polling will be used') || fail;
+process.exit(fail ? 1 : 0);

@@ -61,7 +61,8 @@ export async function parseYamlMapping(r: ConfigReader, text: string): Promise<P
   try {
     doc = parse(text);
   } catch (err) {
-    return r.fail('YAML', (err as Error).message.split('\n')[0] ?? 'cannot parse');
+    // The yaml library's first line ends in ':' before a multi-line excerpt that is left out here.
+    return r.fail('YAML', (err as Error).message.split('\n')[0]?.replace(/:$/, '') ?? 'cannot parse');
   }
   if (doc === null || doc === undefined) r.fail('top level', 'the file is empty');
   if (!isPlain(doc)) r.fail('top level', 'expected a mapping');

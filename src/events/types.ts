@@ -4,19 +4,15 @@
  * all use them. Document changes in the README's event table.
  */
 
-export type EventKind =
-  | 'fork'
-  | 'exec'
-  | 'exit'
-  | 'uid'
-  | 'gid'
-  | 'sid'
-  | 'ptrace'
-  | 'comm'
-  | 'coredump'
-  | 'lost'
-  | 'inferred_start'
-  | 'inferred_exit';
+/** Every event kind, in the order the README documents them. */
+export const EVENT_KINDS = [
+  'fork', 'exec', 'exit', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'coredump',
+  'lost', 'inferred_start', 'inferred_exit',
+  // eBPF source only, when network or file capture is on:
+  'connect', 'accept', 'open',
+] as const;
+
+export type EventKind = (typeof EVENT_KINDS)[number];
 
 /** How an event came to be known. `inferred` events come from a /proc scan, not the kernel. */
 export type Provenance = 'observed' | 'inferred';
@@ -86,6 +82,56 @@ export interface LostEvent extends EventBase { kind: 'lost'; count: number | nul
 export interface InferredStartEvent extends EventBase { kind: 'inferred_start'; details: ExecDetails }
 export interface InferredExitEvent extends EventBase { kind: 'inferred_exit'; startTicks: number | null }
 
+/**
+ * The fields of `connect` and `accept` (eBPF source, network capture on). Addresses are
+ * strings as Node's `net` shows them ("127.0.0.1", "::1", "::ffff:10.0.0.1").
+ */
+export interface SocketFields {
+  family: 'ipv4' | 'ipv6';
+  /** 'tcp', 'udp', 'sctp', 'udplite', 'mptcp', 'ip-N' for another IP protocol, null when unknown. */
+  protocol: string | null;
+  /** This end. Null when the kernel had not bound one (e.g. a connect that failed). */
+  localAddress: string | null;
+  localPort: number | null;
+  /** connect: the address asked for; accept: the peer. */
+  remoteAddress: string;
+  remotePort: number;
+  /** connect: the socket's fd; accept: the new connection's fd. */
+  fd: number;
+  /** connect: 0 or -errno as the syscall returned (-115, EINPROGRESS: non-blocking, under way); accept: the new fd. */
+  result: number;
+  /** Name of the errno when result < 0 ("ECONNREFUSED"), else null. */
+  error: string | null;
+  /** Real uid of the calling thread. */
+  uid: number;
+  /** cgroup v2 id of the caller (the inode number of its cgroup directory). */
+  cgroupId: number;
+}
+/** An outbound connect(2), reported as it returned. */
+export interface ConnectEvent extends EventBase, SocketFields { kind: 'connect' }
+/** A connection accepted by accept(2)/accept4(2). */
+export interface AcceptEvent extends EventBase, SocketFields { kind: 'accept' }
+/** An openat(2) (eBPF source, file capture on), reported as it returned. */
+export interface OpenEvent extends EventBase {
+  kind: 'open';
+  /** The path as passed: relative to dirFd (or the cwd when dirFd is null) unless it starts with '/'. */
+  path: string;
+  /** True when the path was cut at the source's limit (4095 bytes). */
+  pathTruncated: boolean;
+  /** The directory fd a relative path starts from; null for AT_FDCWD. */
+  dirFd: number | null;
+  /** O_* flags as passed (raw number) and their names ("O_WRONLY", "O_CREAT", ...). */
+  flags: number;
+  flagNames: string[];
+  /** Permission bits as passed (meaningful with O_CREAT or O_TMPFILE). */
+  mode: number;
+  /** The new fd, or -errno. */
+  result: number;
+  error: string | null;
+  uid: number;
+  cgroupId: number;
+}
+
 export type ProcEvent =
   | ForkEvent
   | ExecEvent
@@ -98,7 +144,10 @@ export type ProcEvent =
   | CoredumpEvent
   | LostEvent
   | InferredStartEvent
-  | InferredExitEvent;
+  | InferredExitEvent
+  | ConnectEvent
+  | AcceptEvent
+  | OpenEvent;
 
 /** Decodes a wait(2)-style status word as cn_proc and eBPF report it. */
 export function decodeExitStatus(raw: number): ExitStatus {

@@ -2,18 +2,23 @@
 
 import { InputError } from '../errors.js';
 import { PollSource } from './poll.js';
+import type { BpfCaptureOptions } from './bpf-native.js';
 import type { Availability, EventSource } from './source.js';
 
 export type { EventSource, SourceCounters, BatchSink, SourceName, Availability } from './source.js';
+export type { BpfCaptureOptions } from './bpf-native.js';
+export { checkCaptureOptions } from './bpf-native.js';
 export { PollSource } from './poll.js';
 
-export type SourceChoice = 'auto' | 'netlink' | 'poll';
+export type SourceChoice = 'auto' | 'ebpf' | 'netlink' | 'poll';
 
 export interface SourceOptions {
   procRoot?: string;
   /** Netlink receive buffer in bytes (default 16 MiB). */
   rcvbufBytes?: number;
   pollIntervalMs?: number;
+  /** eBPF only: network/file capture, their in-kernel filters, the ring buffer size. */
+  ebpf?: BpfCaptureOptions;
 }
 
 export interface ChosenSource {
@@ -22,22 +27,56 @@ export interface ChosenSource {
   why: string;
 }
 
-async function netlink(options: SourceOptions): Promise<{ source: EventSource | null; availability: Availability }> {
+interface Candidate {
+  source: EventSource | null;
+  availability: Availability;
+}
+
+async function netlink(options: SourceOptions): Promise<Candidate> {
   const { createNetlinkSource, netlinkAvailability } = await import('./netlink.js');
   const availability = netlinkAvailability();
   return { source: availability.available ? createNetlinkSource(options) : null, availability };
 }
 
+/** With `probe`, the programs are loaded once to be sure the verifier takes them. */
+async function ebpf(options: SourceOptions, probe: boolean): Promise<Candidate> {
+  const { createEbpfSource, ebpfAvailability, probeEbpf } = await import('./ebpf.js');
+  const capture = options.ebpf ?? {};
+  const availability = ebpfAvailability(capture);
+  if (!availability.available) return { source: null, availability };
+  const failed = probe ? probeEbpf(capture) : null;
+  if (failed !== null) return { source: null, availability: { available: false, reason: failed } };
+  return { source: createEbpfSource(capture), availability };
+}
+
+/**
+ * `auto` prefers eBPF (argv, exe and cwd read by the kernel at the exec itself), then the
+ * netlink proc connector, then polling /proc; the `why` line names the chosen one and why
+ * each better one was not taken. Asking for one source by name never falls back.
+ */
 export async function chooseSource(choice: SourceChoice, options: SourceOptions = {}): Promise<ChosenSource> {
   const poll = (): EventSource => new PollSource({ procRoot: options.procRoot, intervalMs: options.pollIntervalMs });
   if (choice === 'poll') return { source: poll(), why: 'poll source, as asked' };
+  const wantsCapture = options.ebpf?.network === true || options.ebpf?.files === true;
+  if (choice === 'ebpf' || choice === 'auto') {
+    const e = await ebpf(options, choice === 'auto');
+    if (e.source !== null) return { source: e.source, why: choice === 'ebpf' ? 'eBPF, as asked' : 'eBPF (the best source available here)' };
+    if (choice === 'ebpf') throw new InputError(`eBPF source unavailable: ${e.availability.reason}`);
+    if (wantsCapture) throw new InputError(`network/file capture needs the eBPF source, which is unavailable: ${e.availability.reason}`);
+    const n = await netlink(options);
+    if (n.source !== null) return { source: n.source, why: `netlink proc connector (eBPF unavailable: ${e.availability.reason})` };
+    return {
+      source: poll(),
+      why: `netlink unavailable (${n.availability.reason}); eBPF unavailable (${e.availability.reason}); falling back to polling /proc`,
+    };
+  }
+  if (wantsCapture) throw new InputError('network/file capture needs the eBPF source (use --source ebpf or auto)');
   const { source, availability } = await netlink(options);
-  if (source !== null) return { source, why: 'netlink proc connector' };
-  if (choice === 'netlink') throw new InputError(`netlink source unavailable: ${availability.reason}`);
-  return { source: poll(), why: `netlink unavailable (${availability.reason}); falling back to polling /proc` };
+  if (source !== null) return { source, why: 'netlink proc connector, as asked' };
+  throw new InputError(`netlink source unavailable: ${availability.reason}`);
 }
 
 export function parseSourceChoice(text: string): SourceChoice {
-  if (text === 'auto' || text === 'netlink' || text === 'poll') return text;
-  throw new InputError(`unknown source '${text}' (expected auto, netlink or poll)`);
+  if (text === 'auto' || text === 'ebpf' || text === 'netlink' || text === 'poll') return text;
+  throw new InputError(`unknown source '${text}' (expected auto, ebpf, netlink or poll)`);
 }

@@ -1,13 +1,15 @@
 /**
- * The one decoder of native/record.h: batches of fixed-layout records written by the proc
- * connector addon, turned into `ProcEvent`s. Every constant below mirrors record.h;
+ * The one decoder of native/record.h: batches of fixed-layout records written by the native
+ * readers (the proc connector addon and the eBPF addon), turned into `ProcEvent`s. Every constant below mirrors record.h;
  * test/sources/record.test.ts compares them with the addon's own layout() so the two can
  * never drift. A batch is untrusted input: every read is bounds-checked, and a corrupt
  * batch or record is counted in `DecodeStats`, never thrown.
  */
 
+import { constants as osConstants } from 'node:os';
+import { constants as fsConstants } from 'node:fs';
 import { decodeExitStatus } from '../events/types.js';
-import type { ExecDetails, IdQuad, ProcEvent } from '../events/types.js';
+import type { ExecDetails, IdQuad, ProcEvent, SocketFields } from '../events/types.js';
 
 export const RECORD_VERSION = 1;
 export const BATCH_MAGIC = 0x31425750; // 'PWB1'
@@ -28,20 +30,33 @@ export const EXEC = {
   flags: 0, ppid: 4, startTicks: 8, readNs: 16, uid: 24, gid: 40, state: 56, err: 60,
   comm: 64, cmdline: 72, exe: 80, cwd: 88, SIZE: 96,
 } as const;
+export const SOCK = {
+  family: 0, protocol: 2, localPort: 4, remotePort: 6, result: 8, flags: 12, localAddr: 16, remoteAddr: 32,
+  uid: 48, fd: 52, cgroupId: 56, SIZE: 64,
+} as const;
+export const OPEN = { result: 0, openFlags: 4, mode: 8, flags: 12, dirFd: 16, uid: 20, cgroupId: 24, path: 32, SIZE: 40 } as const;
 
-export const KIND = { fork: 1, exec: 2, uid: 3, gid: 4, sid: 5, ptrace: 6, comm: 7, coredump: 8, exit: 9, lost: 10 } as const;
+export const KIND = {
+  fork: 1, exec: 2, uid: 3, gid: 4, sid: 5, ptrace: 6, comm: 7, coredump: 8, exit: 9, lost: 10,
+  connect: 11, accept: 12, open: 13,
+} as const;
 export const EXEC_FLAG = {
   comm: 1 << 0, stat: 1 << 1, uids: 1 << 2, gids: 1 << 3, argv: 1 << 4, argvTruncated: 1 << 5,
   exe: 1 << 6, cwd: 1 << 7, zombie: 1 << 8, gone: 1 << 9, changed: 1 << 10, raced: 1 << 11,
 } as const;
 export const PARENT_KNOWN = 0x1;
 export const LOST_COUNT_UNKNOWN = 0xffffffff;
-export const LOST_REASON = { enobufs: 1 } as const;
+export const LOST_REASON = { enobufs: 1, ringbuf: 2 } as const;
 export const CPU_UNKNOWN = 0xffffffff;
 export const COMM_EVENT_LEN = 16;
 export const CMDLINE_MAX = 4096;
 export const COMM_MAX = 64;
 export const PATH_MAX = 4096;
+export const SOCK_LOCAL = 0x1;
+export const OPEN_PATH_TRUNCATED = 0x1;
+const AT_FDCWD = -100;
+const AF_INET = 2;
+const AF_INET6 = 10;
 
 /** The layout as flat keys, named as the addon's layout() names them. */
 export function recordLayout(): Record<string, number> {
@@ -49,13 +64,14 @@ export function recordLayout(): Record<string, number> {
     version: RECORD_VERSION, batchMagic: BATCH_MAGIC, recordAlign: RECORD_ALIGN,
     batchHeaderSize: BATCH.SIZE, recordHeaderSize: REC.SIZE, forkSize: FORK.SIZE, idSize: ID.SIZE,
     ptraceSize: PTRACE.SIZE, commSize: COMM.SIZE, coredumpSize: COREDUMP.SIZE, exitSize: EXIT.SIZE,
-    lostSize: LOST.SIZE, strSize: STR.SIZE, execSize: EXEC.SIZE,
-    parentKnown: PARENT_KNOWN, lostCountUnknown: LOST_COUNT_UNKNOWN, 'lostReason.enobufs': LOST_REASON.enobufs,
-    cpuUnknown: CPU_UNKNOWN, commEventLen: COMM_EVENT_LEN, cmdlineMax: CMDLINE_MAX, commMax: COMM_MAX, pathMax: PATH_MAX,
+    lostSize: LOST.SIZE, strSize: STR.SIZE, execSize: EXEC.SIZE, sockSize: SOCK.SIZE, openSize: OPEN.SIZE,
+    parentKnown: PARENT_KNOWN, lostCountUnknown: LOST_COUNT_UNKNOWN, cpuUnknown: CPU_UNKNOWN,
+    commEventLen: COMM_EVENT_LEN, cmdlineMax: CMDLINE_MAX, commMax: COMM_MAX, pathMax: PATH_MAX,
+    sockLocal: SOCK_LOCAL, openPathTruncated: OPEN_PATH_TRUNCATED,
   };
   const groups: Record<string, Record<string, number>> = {
     batch: BATCH, rec: REC, fork: FORK, id: ID, ptrace: PTRACE, comm: COMM, coredump: COREDUMP, exit: EXIT,
-    lost: LOST, str: STR, exec: EXEC, kind: KIND, execFlag: EXEC_FLAG,
+    lost: LOST, str: STR, exec: EXEC, sock: SOCK, open: OPEN, kind: KIND, execFlag: EXEC_FLAG, lostReason: LOST_REASON,
   };
   for (const [group, fields] of Object.entries(groups)) {
     for (const [field, value] of Object.entries(fields)) if (field !== 'SIZE') out[`${group}.${field}`] = value;
@@ -67,11 +83,12 @@ export function recordLayout(): Record<string, number> {
 const BODY_SIZE: Readonly<Record<number, number>> = {
   [KIND.fork]: FORK.SIZE, [KIND.exec]: EXEC.SIZE, [KIND.uid]: ID.SIZE, [KIND.gid]: ID.SIZE, [KIND.sid]: 0,
   [KIND.ptrace]: PTRACE.SIZE, [KIND.comm]: COMM.SIZE, [KIND.coredump]: COREDUMP.SIZE, [KIND.exit]: EXIT.SIZE,
-  [KIND.lost]: LOST.SIZE,
+  [KIND.lost]: LOST.SIZE, [KIND.connect]: SOCK.SIZE, [KIND.accept]: SOCK.SIZE, [KIND.open]: OPEN.SIZE,
 };
 
 const LOST_REASON_TEXT: Readonly<Record<number, string>> = {
   [LOST_REASON.enobufs]: 'netlink receive buffer overflowed (ENOBUFS); the kernel does not say how many events',
+  [LOST_REASON.ringbuf]: 'eBPF ring buffer full: the kernel could not queue these events',
 };
 
 export interface DecodeStats {
@@ -91,7 +108,8 @@ class Corrupt extends Error {}
 
 /** Bounds-checked little-endian reads over one record (offsets relative to the record). */
 class RecordView {
-  constructor(private readonly buf: Buffer, private readonly start: number, readonly size: number) {}
+  /** Strings may only lie after the fixed body (`stringsFrom` bytes from the record start). */
+  constructor(private readonly buf: Buffer, private readonly start: number, readonly size: number, private readonly stringsFrom: number) {}
 
   private at(off: number, width: number): number {
     if (off < 0 || off + width > this.size) throw new Corrupt(`read of ${width} bytes at ${off} past a ${this.size}-byte record`);
@@ -111,7 +129,7 @@ class RecordView {
     const strOff = this.u32(off + STR.off);
     const len = this.u32(off + STR.len);
     if (len === 0) return this.buf.subarray(0, 0);
-    if (strOff < REC.SIZE + EXEC.SIZE || strOff + len > this.size) throw new Corrupt(`string ${strOff}+${len} outside the record's string area`);
+    if (strOff < this.stringsFrom || strOff + len > this.size) throw new Corrupt(`string ${strOff}+${len} outside the record's string area`);
     return this.buf.subarray(this.start + strOff, this.start + strOff + len);
   }
 }
@@ -153,10 +171,10 @@ function execDetails(v: RecordView): ExecDetails {
 
 /** One record at `start` of `size` bytes (already checked to lie within the batch). */
 function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
-  const v = new RecordView(buf, start, size);
-  const kind = v.u16(REC.kind);
+  const kind = buf.readUInt16LE(start + REC.kind);
   const need = BODY_SIZE[kind];
   if (need === undefined) throw new Corrupt(`unknown record kind ${kind}`);
+  const v = new RecordView(buf, start, size, REC.SIZE + need);
   if (size < REC.SIZE + need) throw new Corrupt(`record of kind ${kind} is ${size} bytes, needs ${REC.SIZE + need}`);
   const cpu = v.u32(REC.cpu);
   const base = {
@@ -198,6 +216,28 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
       const known = (v.u32(b + EXIT.flags) & PARENT_KNOWN) !== 0;
       return { ...base, kind: 'exit', status: decodeExitStatus(rawCode), rawCode, parentPid: known ? v.i32(b + EXIT.parentPid) : null };
     }
+    case KIND.connect:
+    case KIND.accept:
+      return { ...base, kind: kind === KIND.connect ? 'connect' : 'accept', ...socketFields(v, buf, start) };
+    case KIND.open: {
+      const result = v.i32(b + OPEN.result);
+      const openFlags = v.u32(b + OPEN.openFlags);
+      const dirFd = v.i32(b + OPEN.dirFd);
+      return {
+        ...base,
+        kind: 'open',
+        path: v.bytes(b + OPEN.path).toString('utf8'),
+        pathTruncated: (v.u32(b + OPEN.flags) & OPEN_PATH_TRUNCATED) !== 0,
+        dirFd: dirFd === AT_FDCWD ? null : dirFd,
+        flags: openFlags,
+        flagNames: openFlagNames(openFlags),
+        mode: v.u32(b + OPEN.mode),
+        result,
+        error: errnoName(result),
+        uid: v.u32(b + OPEN.uid),
+        cgroupId: v.u64(b + OPEN.cgroupId),
+      };
+    }
     default: { // KIND.lost (BODY_SIZE admitted nothing else)
       const count = v.u32(b + LOST.count);
       const reason = v.u32(b + LOST.reason);
@@ -209,6 +249,86 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
       };
     }
   }
+}
+
+/** "ECONNREFUSED" for -111; null for a result that is not an error. */
+const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+function errnoName(result: number): string | null {
+  return result >= 0 ? null : ERRNO_NAMES.get(-result) ?? `errno ${-result}`;
+}
+
+/** O_* names of an open(2) flags word, with this platform's values; unknown bits as hex. */
+const O_FLAGS: ReadonlyArray<[string, number]> = [
+  // O_SYNC before O_DSYNC: O_SYNC's value includes O_DSYNC's bit.
+  ...(['O_CREAT', 'O_EXCL', 'O_NOCTTY', 'O_TRUNC', 'O_APPEND', 'O_NONBLOCK', 'O_SYNC', 'O_DSYNC', 'O_DIRECT',
+    'O_DIRECTORY', 'O_NOFOLLOW', 'O_NOATIME'] as const)
+    .map((name): [string, number] => [name, fsConstants[name] ?? 0]),
+  ['O_CLOEXEC', 0o2000000] as [string, number],
+  ['O_PATH', 0o10000000] as [string, number],
+  ['O_TMPFILE', 0o20000000] as [string, number],
+].filter(([, bit]) => bit !== 0);
+export function openFlagNames(flags: number): string[] {
+  const access = flags & 3;
+  const names = [access === 0 ? 'O_RDONLY' : access === 1 ? 'O_WRONLY' : access === 2 ? 'O_RDWR' : 'O_ACCMODE'];
+  let rest = (flags & ~3) >>> 0; // >>> 0: JavaScript's bit operators are signed 32-bit
+  for (const [name, bit] of O_FLAGS) {
+    if ((rest & bit) === bit) {
+      names.push(name);
+      rest = (rest & ~bit) >>> 0;
+    }
+  }
+  if (rest !== 0) names.push(`0x${rest.toString(16)}`);
+  return names;
+}
+
+/** An address as `net` shows it: dotted IPv4, or compressed IPv6 (RFC 5952). */
+export function formatAddress(family: number, bytes: Buffer): string {
+  if (family === AF_INET) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i));
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  }
+  let bestAt = -1;
+  let bestLen = 1; // a single zero group is not compressed
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j === i ? i + 1 : j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestAt < 0) return hex.join(':');
+  return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLen).join(':')}`;
+}
+
+const PROTOCOLS: Readonly<Record<number, string>> = { 6: 'tcp', 17: 'udp', 132: 'sctp', 136: 'udplite', 262: 'mptcp' };
+
+function socketFields(v: RecordView, buf: Buffer, start: number): SocketFields {
+  const b = REC.SIZE;
+  const family = v.u16(b + SOCK.family);
+  if (family !== AF_INET && family !== AF_INET6) throw new Corrupt(`socket record of family ${family}`);
+  v.u8(b + SOCK.remoteAddr + 15); // bounds of both addresses
+  const addr = (off: number): Buffer => buf.subarray(start + b + off, start + b + off + 16);
+  const local = (v.u32(b + SOCK.flags) & SOCK_LOCAL) !== 0;
+  const protocol = v.u16(b + SOCK.protocol);
+  const result = v.i32(b + SOCK.result);
+  return {
+    family: family === AF_INET ? 'ipv4' : 'ipv6',
+    protocol: protocol === 0 ? null : PROTOCOLS[protocol] ?? `ip-${protocol}`,
+    localAddress: local ? formatAddress(family, addr(SOCK.localAddr)) : null,
+    localPort: local ? v.u16(b + SOCK.localPort) : null,
+    remoteAddress: formatAddress(family, addr(SOCK.remoteAddr)),
+    remotePort: v.u16(b + SOCK.remotePort),
+    fd: v.i32(b + SOCK.fd),
+    result,
+    error: errnoName(result),
+    uid: v.u32(b + SOCK.uid),
+    cgroupId: v.u64(b + SOCK.cgroupId),
+  };
 }
 
 function fail(stats: DecodeStats, why: string): void {

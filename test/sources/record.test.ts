@@ -1,8 +1,9 @@
 /**
  * The native boundary, checked from both sides (Tetragon's alignchecker habit):
- * record.ts's constants equal record.h's sizes and offsets as the compiled addon reports
- * them; records written by the addon's own C writers decode to the expected events; and the
- * decoder survives short, truncated and garbage batches without throwing, counting them.
+ * record.ts's constants equal record.h's sizes and offsets as both compiled addons (proc
+ * connector, eBPF) report them; records written by the addons' own C writers decode to the
+ * expected events, and both write an exec record byte for byte alike; and the decoder
+ * survives short, truncated and garbage batches without throwing, counting them.
  */
 
 import { test } from 'node:test';
@@ -10,14 +11,20 @@ import assert from 'node:assert/strict';
 import type { ProcEvent } from '../../src/events/types.js';
 import { loadNative } from '../../src/sources/native.js';
 import type { TestRecordSpec } from '../../src/sources/native.js';
+import { loadBpfNative } from '../../src/sources/bpf-native.js';
+import type { BpfTestRecordSpec } from '../../src/sources/bpf-native.js';
 import {
-  BATCH, BATCH_MAGIC, COMM, COREDUMP, CPU_UNKNOWN, EXEC, EXEC_FLAG, EXIT, FORK, ID, KIND, LOST, LOST_COUNT_UNKNOWN,
-  PARENT_KNOWN, PTRACE, REC, RECORD_ALIGN, RECORD_VERSION, RecordDecoder, STR, decodeBatch, newDecodeStats, recordLayout,
+  BATCH, BATCH_MAGIC, COMM, COREDUMP, CPU_UNKNOWN, EXEC, EXEC_FLAG, EXIT, FORK, ID, KIND, LOST, LOST_COUNT_UNKNOWN, LOST_REASON,
+  OPEN, OPEN_PATH_TRUNCATED, PARENT_KNOWN, PTRACE, REC, RECORD_ALIGN, RECORD_VERSION, RecordDecoder, SOCK, SOCK_LOCAL, STR,
+  decodeBatch, formatAddress, newDecodeStats, openFlagNames, recordLayout,
 } from '../../src/sources/record.js';
 
 const native = loadNative();
 const SKIP_NO_ADDON = native.available ? false : `SKIPPED (native addon unavailable): ${native.reason}`;
 if (!native.available) console.warn(`record.test: ${SKIP_NO_ADDON}`);
+const bpf = loadBpfNative();
+const SKIP_NO_BPF = bpf.available ? false : `SKIPPED (eBPF addon unavailable): ${bpf.reason}`;
+if (!bpf.available) console.warn(`record.test: ${SKIP_NO_BPF}`);
 
 // ---- a TypeScript encoder built only from record.ts's constants ---------------------------
 
@@ -147,12 +154,23 @@ const expected: ProcEvent[] = [
 
 // ---- layout agreement ----------------------------------------------------------------------
 
-test('layout: record.ts equals record.h as compiled (sizes, offsets, constants)', { skip: SKIP_NO_ADDON }, () => {
-  if (!native.available) return;
-  const c = native.addon.layout();
+test('layout: record.ts equals record.h as compiled into the eBPF addon (every size, offset, constant)', { skip: SKIP_NO_BPF }, () => {
+  if (!bpf.available) return;
+  const c = bpf.addon.layout();
   const ts = recordLayout();
   assert.deepEqual(Object.keys(ts).sort(), Object.keys(c).sort(), 'both sides name the same fields');
   for (const [key, value] of Object.entries(c)) assert.equal(ts[key], value, `record.ts ${key} = ${ts[key]}, record.h says ${value}`);
+});
+
+test('layout: the proc connector addon agrees on every field it writes', { skip: SKIP_NO_ADDON }, () => {
+  if (!native.available) return;
+  const c = native.addon.layout();
+  const ts = recordLayout();
+  // procconn.c lists the kinds it writes; the eBPF-only kinds are checked against procbpf.c above.
+  assert.ok(Object.keys(c).length >= 90 && 'exec.cwd' in c && 'kind.lost' in c, 'the proc connector reports its layout');
+  for (const [key, value] of Object.entries(c)) assert.equal(ts[key], value, `record.ts ${key} = ${ts[key]}, procconn's record.h says ${value}`);
+  const missing = Object.keys(ts).filter((k) => !(k in c));
+  assert.ok(missing.every((k) => /^(sock|open|openPathTruncated|sockLocal|lostReason\.ringbuf|kind\.(connect|accept|open))/.test(k)), `unchecked: ${missing.join(', ')}`);
 });
 
 test('layout: fields fit their structs, u64s are 8-aligned, no overlap', () => {
@@ -161,6 +179,8 @@ test('layout: fields fit their structs, u64s are 8-aligned, no overlap', () => {
     ['rec', REC, { size: 4, kind: 2, reserved: 2, seq: 8, timestampNs: 8, what: 4, cpu: 4, pid: 4, tid: 4 }],
     ['exec', EXEC, { flags: 4, ppid: 4, startTicks: 8, readNs: 8, uid: 16, gid: 16, state: 1, err: 4, comm: 8, cmdline: 8, exe: 8, cwd: 8 }],
     ['exit', EXIT, { exitCode: 4, exitSignal: 4, parentPid: 4, parentTid: 4, flags: 4 }],
+    ['sock', SOCK, { family: 2, protocol: 2, localPort: 2, remotePort: 2, result: 4, flags: 4, localAddr: 16, remoteAddr: 16, uid: 4, fd: 4, cgroupId: 8 }],
+    ['open', OPEN, { result: 4, openFlags: 4, mode: 4, flags: 4, dirFd: 4, uid: 4, cgroupId: 8, path: 8 }],
   ];
   for (const [name, offsets, widths] of structs) {
     const spans = Object.entries(widths).map(([f, w]) => [offsets[f]!, w] as const).sort((a, b) => a[0] - b[0]);
@@ -174,6 +194,8 @@ test('layout: fields fit their structs, u64s are 8-aligned, no overlap', () => {
   }
   assert.equal(REC.SIZE % RECORD_ALIGN, 0);
   assert.equal(EXEC.SIZE % RECORD_ALIGN, 0);
+  assert.equal(SOCK.SIZE % RECORD_ALIGN, 0);
+  assert.equal(OPEN.SIZE % RECORD_ALIGN, 0);
 });
 
 // ---- round trips ---------------------------------------------------------------------------
@@ -340,4 +362,121 @@ test('decoder: works on a Buffer that is a slice of a larger one', () => {
   const good = encodeTs(sampleTs());
   const big = Buffer.concat([Buffer.alloc(13, 0xaa), good, Buffer.alloc(5, 0xbb)]);
   assert.deepEqual(decodeBatch(big.subarray(13, 13 + good.length)), expected);
+});
+
+// ---- the eBPF kinds ------------------------------------------------------------------------
+
+const v4 = (a: string): Buffer => Buffer.concat([Buffer.from(a.split('.').map(Number)), Buffer.alloc(12)]);
+const v6loop = Buffer.from('00000000000000000000000000000001', 'hex');
+
+function sockBody(o: { family: number; protocol: number; lport: number; rport: number; result: number; flags: number; laddr: Buffer; raddr: Buffer; uid: number; fd: number; cgroup: number }): Buffer {
+  const b = Buffer.alloc(SOCK.SIZE);
+  b.writeUInt16LE(o.family, SOCK.family);
+  b.writeUInt16LE(o.protocol, SOCK.protocol);
+  b.writeUInt16LE(o.lport, SOCK.localPort);
+  b.writeUInt16LE(o.rport, SOCK.remotePort);
+  b.writeInt32LE(o.result, SOCK.result);
+  b.writeUInt32LE(o.flags, SOCK.flags);
+  o.laddr.copy(b, SOCK.localAddr);
+  o.raddr.copy(b, SOCK.remoteAddr);
+  b.writeUInt32LE(o.uid, SOCK.uid);
+  b.writeInt32LE(o.fd, SOCK.fd);
+  u64(b, SOCK.cgroupId, o.cgroup);
+  return b;
+}
+
+function openBody(o: { result: number; openFlags: number; mode: number; flags: number; dirFd: number; uid: number; cgroup: number; path: string }): Buffer {
+  const b = Buffer.alloc(OPEN.SIZE);
+  const path = Buffer.from(o.path);
+  b.writeInt32LE(o.result, OPEN.result);
+  b.writeUInt32LE(o.openFlags, OPEN.openFlags);
+  b.writeUInt32LE(o.mode, OPEN.mode);
+  b.writeUInt32LE(o.flags, OPEN.flags);
+  b.writeInt32LE(o.dirFd, OPEN.dirFd);
+  b.writeUInt32LE(o.uid, OPEN.uid);
+  u64(b, OPEN.cgroupId, o.cgroup);
+  b.writeUInt32LE(path.length ? REC.SIZE + OPEN.SIZE : 0, OPEN.path + STR.off);
+  b.writeUInt32LE(path.length, OPEN.path + STR.len);
+  return Buffer.concat([b, path]);
+}
+
+const bpfTs: TsRecord[] = [
+  { kind: KIND.connect, seq: 1, ts: 100, cpu: 1, pid: 300, tid: 301, body: sockBody({ family: 2, protocol: 6, lport: 40000, rport: 8080, result: 0, flags: SOCK_LOCAL, laddr: v4('127.0.0.1'), raddr: v4('10.1.2.3'), uid: 1000, fd: 5, cgroup: 4242 }) },
+  { kind: KIND.connect, seq: 2, ts: 200, pid: 300, tid: 300, body: sockBody({ family: 10, protocol: 6, lport: 0, rport: 443, result: -111, flags: 0, laddr: Buffer.alloc(16), raddr: v6loop, uid: 0, fd: 6, cgroup: 1 }) },
+  { kind: KIND.accept, seq: 3, ts: 300, pid: 400, tid: 400, body: sockBody({ family: 2, protocol: 6, lport: 8080, rport: 40000, result: 9, flags: SOCK_LOCAL, laddr: v4('127.0.0.1'), raddr: v4('127.0.0.1'), uid: 0, fd: 9, cgroup: 1 }) },
+  { kind: KIND.open, seq: 4, ts: 400, pid: 500, tid: 500, body: openBody({ result: 3, openFlags: 0o1101, mode: 0o644, flags: 0, dirFd: -100, uid: 0, cgroup: 7, path: '/tmp/é/a.txt' }) },
+  { kind: KIND.open, seq: 5, ts: 500, pid: 500, tid: 500, body: openBody({ result: -2, openFlags: 0, mode: 0, flags: OPEN_PATH_TRUNCATED, dirFd: 4, uid: 65534, cgroup: 7, path: 'rel/x' }) },
+  { kind: KIND.lost, seq: 6, ts: 600, cpu: CPU_UNKNOWN, pid: 0, tid: 0, body: body([[LOST.count, 'u32', 1234], [LOST.reason, 'u32', LOST_REASON.ringbuf]], LOST.SIZE) },
+];
+
+const bpfSpecs: BpfTestRecordSpec[] = [
+  { kind: KIND.connect, timestampNs: 100, cpu: 1, pid: 300, tid: 301, family: 2, protocol: 6, localPort: 40000, remotePort: 8080, result: 0, flags: SOCK_LOCAL, localAddr: v4('127.0.0.1'), remoteAddr: v4('10.1.2.3'), uid: 1000, fd: 5, cgroupId: 4242 },
+  { kind: KIND.connect, timestampNs: 200, pid: 300, tid: 300, family: 10, protocol: 6, remotePort: 443, result: -111, remoteAddr: v6loop, fd: 6, cgroupId: 1 },
+  { kind: KIND.accept, timestampNs: 300, pid: 400, tid: 400, family: 2, protocol: 6, localPort: 8080, remotePort: 40000, result: 9, flags: SOCK_LOCAL, localAddr: v4('127.0.0.1'), remoteAddr: v4('127.0.0.1'), fd: 9, cgroupId: 1 },
+  { kind: KIND.open, timestampNs: 400, pid: 500, tid: 500, result: 3, openFlags: 0o1101, mode: 0o644, dirFd: -100, cgroupId: 7, path: '/tmp/é/a.txt' },
+  { kind: KIND.open, timestampNs: 500, pid: 500, tid: 500, result: -2, flags: OPEN_PATH_TRUNCATED, dirFd: 4, uid: 65534, cgroupId: 7, path: 'rel/x' },
+  { kind: KIND.lost, timestampNs: 600, cpu: CPU_UNKNOWN, count: 1234, reason: LOST_REASON.ringbuf },
+];
+
+const bpfExpected: ProcEvent[] = [
+  { ...base(1, 100, 300, 301, 1), kind: 'connect', family: 'ipv4', protocol: 'tcp', localAddress: '127.0.0.1', localPort: 40000, remoteAddress: '10.1.2.3', remotePort: 8080, fd: 5, result: 0, error: null, uid: 1000, cgroupId: 4242 },
+  { ...base(2, 200, 300, 300), kind: 'connect', family: 'ipv6', protocol: 'tcp', localAddress: null, localPort: null, remoteAddress: '::1', remotePort: 443, fd: 6, result: -111, error: 'ECONNREFUSED', uid: 0, cgroupId: 1 },
+  { ...base(3, 300, 400, 400), kind: 'accept', family: 'ipv4', protocol: 'tcp', localAddress: '127.0.0.1', localPort: 8080, remoteAddress: '127.0.0.1', remotePort: 40000, fd: 9, result: 9, error: null, uid: 0, cgroupId: 1 },
+  { ...base(4, 400, 500, 500), kind: 'open', path: '/tmp/é/a.txt', pathTruncated: false, dirFd: null, flags: 0o1101, flagNames: ['O_WRONLY', 'O_CREAT', 'O_TRUNC'], mode: 0o644, result: 3, error: null, uid: 0, cgroupId: 7 },
+  { ...base(5, 500, 500, 500), kind: 'open', path: 'rel/x', pathTruncated: true, dirFd: 4, flags: 0, flagNames: ['O_RDONLY'], mode: 0, result: -2, error: 'ENOENT', uid: 65534, cgroupId: 7 },
+  { ...base(6, 600, 0, 0, -1), kind: 'lost', count: 1234, reason: 'eBPF ring buffer full: the kernel could not queue these events' },
+];
+
+test('eBPF kinds: TypeScript-built batch decodes to the expected events', () => {
+  const stats = newDecodeStats();
+  assert.deepEqual(decodeBatch(encodeTs(bpfTs), stats), bpfExpected);
+  assert.equal(stats.malformed, 0, String(stats.lastError));
+});
+
+test('eBPF kinds: the addon\'s C writer produces the same bytes, which decode the same', { skip: SKIP_NO_BPF }, () => {
+  if (!bpf.available) return;
+  const buf = bpf.addon.encodeTestRecords(bpfSpecs);
+  assert.deepEqual(buf, encodeTs(bpfTs));
+  assert.deepEqual(decodeBatch(buf), bpfExpected);
+});
+
+test('exec: both addons write the same bytes for the same record', { skip: SKIP_NO_ADDON || SKIP_NO_BPF }, () => {
+  if (!native.available || !bpf.available) return;
+  const execs = sampleSpecs.filter((spec) => spec.kind === KIND.exec);
+  const partial: TestRecordSpec = { kind: KIND.exec, pid: 6, tid: 6, flags: EXEC_FLAG.argv | EXEC_FLAG.argvTruncated | EXEC_FLAG.stat, cmdline: 'a\0b\0partial', comm: 'unflagged' };
+  for (const spec of [...execs, partial]) {
+    assert.deepEqual(bpf.addon.encodeTestRecords([spec]), native.addon.encodeTestRecords([spec]), JSON.stringify(spec));
+  }
+});
+
+test('eBPF kinds: a socket record of another family, or a path outside its record, is skipped and counted', () => {
+  const good = encodeTs(bpfTs);
+  const first = BATCH.SIZE;
+  const badFamily = Buffer.from(good);
+  badFamily.writeUInt16LE(1, first + REC.SIZE + SOCK.family); // AF_UNIX: never written
+  const s1 = newDecodeStats();
+  assert.equal(decodeBatch(badFamily, s1).length, bpfTs.length - 1);
+  assert.equal(s1.malformed, 1);
+  let openAt = first;
+  for (let i = 0; i < 3; i++) openAt += good.readUInt32LE(openAt + REC.size);
+  const badPath = Buffer.from(good);
+  badPath.writeUInt32LE(REC.SIZE, openAt + REC.SIZE + OPEN.path + STR.off); // into the fixed body
+  const s2 = newDecodeStats();
+  const got = decodeBatch(badPath, s2);
+  assert.equal(got.length, bpfTs.length - 1);
+  assert.equal(s2.malformed, 1);
+});
+
+test('addresses and open flags are shown as users know them', () => {
+  assert.equal(formatAddress(2, v4('192.168.0.254')), '192.168.0.254');
+  assert.equal(formatAddress(10, v6loop), '::1');
+  assert.equal(formatAddress(10, Buffer.alloc(16)), '::');
+  assert.equal(formatAddress(10, Buffer.from('20010db8000000000001000000000001', 'hex')), '2001:db8::1:0:0:1');
+  assert.equal(formatAddress(10, Buffer.from('20010db8000100000001000100010001', 'hex')), '2001:db8:1:0:1:1:1:1');
+  assert.equal(formatAddress(10, Buffer.from('00000000000000000000ffff7f000001', 'hex')), '::ffff:127.0.0.1');
+  assert.deepEqual(openFlagNames(0), ['O_RDONLY']);
+  assert.deepEqual(openFlagNames(0o2 | 0o100 | 0o2000000), ['O_RDWR', 'O_CREAT', 'O_CLOEXEC']);
+  assert.deepEqual(openFlagNames(0o4010000), ['O_RDONLY', 'O_SYNC']);
+  assert.deepEqual(openFlagNames(0o10000), ['O_RDONLY', 'O_DSYNC']);
+  assert.deepEqual(openFlagNames(0o1 | 0x80000000), ['O_WRONLY', '0x80000000']);
 });

@@ -1,0 +1,1401 @@
+/*
+ * procbpf.c - loads procwatch's BPF programs (procwatch.bpf.c, embedded as a libbpf
+ * skeleton) and turns their ring buffer into record.h batches for JavaScript.
+ *
+ * The shape follows procconn.c (the netlink reader) on purpose, so both addons hand
+ * TypeScript the same batches: a reader pthread drains the ring buffer, packs fixed-layout
+ * records into one of a few batch buffers, and hands each whole batch to JavaScript with
+ * one napi_threadsafe_function call. Unlike cn_proc, the kernel side already read
+ * everything an exec needs (argv, exe, cwd, creds) while the process could not be gone, so
+ * there is no /proc enrichment and nothing to verify here.
+ *
+ * Losses: the BPF side counts ring-buffer reservations that failed in the per-CPU `lost`
+ * map; the reader sums it after each drain and turns any increase into a LOST record whose
+ * count is exact.
+ *
+ * Threads: the JS thread runs open()/stop()/counters() and the tsfn callbacks; the reader
+ * thread runs reader_*, ring_* and batch_*. They share the counters (atomics), the stop flag
+ * (atomic) and the slot states (mutex).
+ *
+ * Function prefixes: bpf_* (skeleton and kernel setup), ring_* (one BPF event -> a record),
+ * batch_* (records and batches), reader_* (the thread), handle_* (lifetime), tsfn_*,
+ * js_* (N-API entry points).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+#include <node_api.h>
+
+#include "../record.h"
+#include "procwatch.h"
+#include "procwatch.skel.h" /* generated at build time by bpftool gen skeleton */
+
+/* ---- tunables -------------------------------------------------------------------------- */
+#define PW_DEFAULT_RING (8u << 20)          /* ~40k exec events: seconds of a storm */
+#define PW_BATCH_BYTES (256u << 10)         /* one batch buffer */
+#define PW_SLOTS 4                          /* batch buffers: one being filled, the rest in flight */
+#define PW_QUIET_MS 5                       /* flush a non-empty batch after this long without data */
+#define PW_IDLE_MS 100                      /* with nothing pending, still look at the lost counter */
+#define PW_MAX_AGE_NS (20ull * 1000000ull)  /* never hold a record longer than this */
+#define PW_LOST_EVERY_NS (10ull * 1000000ull) /* read the per-CPU lost counter at most this often */
+#define PW_TRACEFS "/sys/kernel/tracing"
+#define PW_LOG_BYTES 512
+
+_Static_assert(PW_BATCH_BYTES >= PW_BATCH_HEADER_SIZE + 4 * PW_REC_MAX_SIZE, "batch too small");
+
+static uint32_t align8(uint32_t n) { return (n + 7u) & ~7u; }
+
+static uint64_t now_ns(void)
+{
+	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC: LOST records use the same clock as events. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- counters ------------------------------------------------------------------------------ */
+enum pw_counter {
+	C_RECEIVED,        /* ring-buffer events read */
+	C_EVENTS,          /* records produced (LOST included) */
+	C_BATCHES,         /* batches handed to JavaScript */
+	C_MALFORMED,       /* ring-buffer events too short or of an unknown type */
+	C_RINGBUF_LOST,    /* events the BPF side could not reserve room for */
+	C_THREAD_FORKS,    /* new threads (counted in the kernel, not sent) */
+	C_THREAD_EXITS,    /* threads that ended without ending their process */
+	C_FILTERED,        /* net/file events dropped in the kernel by the uid/cgroup/prefix filters */
+	C_EXE_UNKNOWN,     /* exec: the exe path walk did not reach the root */
+	C_SLOT_WAITS,      /* reader waited for JavaScript to take a batch */
+	C_DROPPED_BATCHES, /* batches that could not be queued (tsfn closing) */
+	C_COUNT
+};
+static const char *const pw_counter_names[C_COUNT] = {
+	"received", "events", "batches", "malformed", "ringbufLost", "threadForks", "threadExits",
+	"filtered", "exeUnknown", "slotWaits", "droppedBatches",
+};
+
+/* ---- types ------------------------------------------------------------------------------- */
+typedef struct {
+	uint8_t *buf;
+	uint32_t cap, len, count;
+} pw_batch;
+
+/* A string a record points to: where its pw_str sits in the body, and its bytes. */
+typedef struct {
+	uint32_t field;
+	const void *src;
+	uint32_t len;
+} pw_strref;
+
+enum { PW_MSG_BATCH = 1, PW_MSG_ERROR = 2 };
+typedef struct pw_msg {
+	int type;
+	int slot; /* batch slot index, or -1 for a heap message */
+	uint32_t len;
+	uint8_t *buf;
+} pw_msg;
+
+typedef struct pw_handle {
+	/* JS thread only */
+	napi_env env;
+	napi_threadsafe_function tsfn;
+	napi_ref on_batch, on_error, on_close;
+	int refs; /* JS wrapper + tsfn finalizer; freed at 0 */
+	int stopped, thread_started, hook_added;
+	pthread_t thread;
+	int wake_fd, cgroup_fd;
+	uint32_t ring_bytes, stall_ms;
+	struct procwatch_bpf *skel;
+	struct ring_buffer *rb;
+	/* shared */
+	uint32_t stop_flag;         /* __atomic */
+	uint64_t counters[C_COUNT]; /* __atomic */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int slot_busy[PW_SLOTS]; /* under lock: filled by the reader or queued to JS */
+	uint8_t *slot_buf[PW_SLOTS];
+	pw_msg slot_msg[PW_SLOTS];
+	/* reader thread only */
+	int cur; /* slot being filled, -1 none */
+	pw_batch batch;
+	uint64_t seq;
+	uint64_t batch_start_ns;
+	uint64_t lost_seen, lost_checked_ns;
+	uint64_t *percpu; /* libbpf_num_possible_cpus() values */
+	int ncpus;
+	int stalled;
+	uint64_t ns_per_tick;
+	char exe[PW_PATH_MAX], cwd[PW_PATH_MAX];
+} pw_handle;
+
+static void count_add(pw_handle *h, enum pw_counter c, uint64_t n) { __atomic_fetch_add(&h->counters[c], n, __ATOMIC_RELAXED); }
+static void count(pw_handle *h, enum pw_counter c) { count_add(h, c, 1); }
+static int stop_requested(pw_handle *h) { return __atomic_load_n(&h->stop_flag, __ATOMIC_ACQUIRE) != 0; }
+
+/* ---- batch_*: packing records (the same bytes procconn.c writes) ----------------------------- */
+static void batch_reset(pw_batch *b, uint8_t *buf, uint32_t cap)
+{
+	b->buf = buf;
+	b->cap = cap;
+	b->len = PW_BATCH_HEADER_SIZE;
+	b->count = 0;
+}
+
+static void batch_seal(pw_batch *b)
+{
+	struct pw_batch_header bh = { PW_BATCH_MAGIC, PW_RECORD_VERSION, PW_BATCH_HEADER_SIZE, b->count, b->len };
+	memcpy(b->buf, &bh, sizeof bh);
+}
+
+/* Appends header + fixed body + the strings (in order; an empty one is {0, 0}), each
+ * pw_str in the body pointing at its bytes. Returns the record's offset, or 0 when it does
+ * not fit. body is modified (its pw_str fields are filled). */
+static uint32_t batch_put(pw_batch *b, struct pw_rec_header *rh, void *body, uint32_t body_len, const pw_strref *strs,
+			  int nstrs)
+{
+	uint32_t strings = 0, size, pos, off = b->len;
+	uint8_t *rec = b->buf + off;
+
+	for (int i = 0; i < nstrs; i++)
+		strings += strs[i].len;
+	size = align8(PW_REC_HEADER_SIZE + body_len + strings);
+	if (b->cap - b->len < size)
+		return 0;
+	pos = PW_REC_HEADER_SIZE + body_len;
+	for (int i = 0; i < nstrs; i++) {
+		struct pw_str ps = { 0, 0 };
+		if (strs[i].len) {
+			ps.off = pos;
+			ps.len = strs[i].len;
+			memcpy(rec + pos, strs[i].src, strs[i].len);
+			pos += strs[i].len;
+		}
+		memcpy((uint8_t *)body + strs[i].field, &ps, sizeof ps);
+	}
+	memset(rec + pos, 0, size - pos);
+	rh->size = size;
+	rh->reserved = 0;
+	memcpy(rec, rh, sizeof *rh);
+	if (body_len)
+		memcpy(rec + PW_REC_HEADER_SIZE, body, body_len);
+	b->len += size;
+	b->count++;
+	return off;
+}
+
+/* Takes a free slot for the reader to fill; waits (the ring buffer holds events meanwhile)
+ * while JavaScript still holds every slot. Returns -1 only when stop() was asked. */
+static int batch_acquire(pw_handle *h)
+{
+	int waited = 0;
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		for (int i = 0; i < PW_SLOTS; i++) {
+			if (!h->slot_busy[i]) {
+				h->slot_busy[i] = 1;
+				pthread_mutex_unlock(&h->lock);
+				h->cur = i;
+				batch_reset(&h->batch, h->slot_buf[i], PW_BATCH_BYTES);
+				return 0;
+			}
+		}
+		if (stop_requested(h))
+			break;
+		if (!waited++)
+			count(h, C_SLOT_WAITS);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->cond, &h->lock, &until);
+	}
+	pthread_mutex_unlock(&h->lock);
+	h->cur = -1;
+	return -1;
+}
+
+static void slot_release(pw_handle *h, int slot)
+{
+	pthread_mutex_lock(&h->lock);
+	h->slot_busy[slot] = 0;
+	pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Hands the current batch to JavaScript (one tsfn call); the slot comes back in tsfn_call_js. */
+static void batch_post(pw_handle *h)
+{
+	int slot = h->cur;
+	if (slot < 0 || h->batch.count == 0)
+		return;
+	batch_seal(&h->batch);
+	h->slot_msg[slot].len = h->batch.len;
+	h->cur = -1;
+	if (napi_call_threadsafe_function(h->tsfn, &h->slot_msg[slot], napi_tsfn_nonblocking) == napi_ok) {
+		count(h, C_BATCHES);
+	} else {
+		/* napi_closing: the environment is going away; nobody can take batches now. */
+		count(h, C_DROPPED_BATCHES);
+		slot_release(h, slot);
+		__atomic_store_n(&h->stop_flag, 1, __ATOMIC_RELEASE);
+	}
+}
+
+static void batch_flush(pw_handle *h)
+{
+	batch_post(h);
+	if (h->cur < 0)
+		batch_acquire(h);
+}
+
+/* Appends one record, flushing first if the batch is full. Returns its offset or 0. */
+static uint32_t batch_emit(pw_handle *h, struct pw_rec_header *rh, void *body, uint32_t body_len,
+			   const pw_strref *strs, int nstrs)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		uint32_t off;
+		if (h->cur < 0)
+			return 0; /* stopping: no slot to write into */
+		rh->seq = h->seq + 1;
+		off = batch_put(&h->batch, rh, body, body_len, strs, nstrs);
+		if (off) {
+			h->seq++;
+			if (h->batch.count == 1)
+				h->batch_start_ns = now_ns();
+			count(h, C_EVENTS);
+			return off;
+		}
+		batch_flush(h);
+	}
+	return 0;
+}
+
+/* ---- ring_*: one BPF event -> one record ------------------------------------------------------ */
+
+/* A walk is components leaf first, each NUL-terminated: "true\0bin\0usr\0" -> "/usr/bin/true".
+ * Returns the path's length, or -1 when the walk is malformed or the path too long. */
+static int ring_walk_path(const char *walk, uint32_t len, char *out, uint32_t cap)
+{
+	uint32_t n = 0, end = len;
+
+	if (len == 0) { /* the root itself */
+		out[0] = '/';
+		return 1;
+	}
+	if (walk[len - 1] != '\0')
+		return -1;
+	while (end > 0) {
+		uint32_t start = end - 1; /* at the component's NUL */
+		while (start > 0 && walk[start - 1] != '\0')
+			start--;
+		uint32_t clen = end - 1 - start;
+		if (n + 1 + clen > cap)
+			return -1;
+		out[n++] = '/';
+		memcpy(out + n, walk + start, clen);
+		n += clen;
+		end = start;
+	}
+	return (int)n;
+}
+
+static void ring_header(struct pw_rec_header *rh, const struct pwb_head *e, uint16_t kind)
+{
+	memset(rh, 0, sizeof *rh);
+	rh->kind = kind;
+	rh->timestamp_ns = e->ts;
+	rh->cpu = e->cpu;
+	rh->pid = (int32_t)e->pid;
+	rh->tid = (int32_t)e->tid;
+}
+
+static void ring_exec(pw_handle *h, const struct pwb_exec *e, uint32_t size)
+{
+	struct pw_rec_header rh;
+	struct pw_rec_exec x;
+	const char *argv = e->data, *exe_walk, *cwd_walk;
+	uint32_t comm_len = (uint32_t)strnlen(e->comm, sizeof e->comm);
+	int exe_len = -1, cwd_len = -1;
+
+	if (sizeof *e + (uint64_t)e->argv_len + e->exe_len + e->cwd_len > size || e->argv_len > PW_CMDLINE_MAX) {
+		count(h, C_MALFORMED);
+		return;
+	}
+	exe_walk = argv + e->argv_len;
+	cwd_walk = exe_walk + e->exe_len;
+	memset(&x, 0, sizeof x);
+	x.flags = PW_EXEC_COMM | PW_EXEC_STAT | PW_EXEC_UIDS | PW_EXEC_GIDS;
+	if (e->h.flags & PWB_F_ARGV)
+		x.flags |= PW_EXEC_ARGV | ((e->h.flags & PWB_F_ARGV_TRUNCATED) ? PW_EXEC_ARGV_TRUNCATED : 0);
+	if (e->h.flags & PWB_F_EXE)
+		exe_len = ring_walk_path(exe_walk, e->exe_len, h->exe, sizeof h->exe);
+	if (exe_len >= 0)
+		x.flags |= PW_EXEC_EXE;
+	else
+		count(h, C_EXE_UNKNOWN);
+	if (e->h.flags & PWB_F_CWD)
+		cwd_len = ring_walk_path(cwd_walk, e->cwd_len, h->cwd, sizeof h->cwd);
+	if (cwd_len >= 0)
+		x.flags |= PW_EXEC_CWD;
+	x.ppid = (int32_t)e->ppid;
+	/* /proc/PID/stat field 22 is start_boottime in USER_HZ ticks (nsec_to_clock_t). */
+	x.start_ticks = e->start_ns / h->ns_per_tick;
+	x.read_ns = e->h.ts; /* read by the kernel, at the event */
+	memcpy(x.uid, e->uid, sizeof x.uid);
+	memcpy(x.gid, e->gid, sizeof x.gid);
+	x.state = 'R'; /* it is running its exec */
+	ring_header(&rh, &e->h, PW_KIND_EXEC);
+	pw_strref strs[4] = {
+		{ offsetof(struct pw_rec_exec, comm), e->comm, comm_len },
+		{ offsetof(struct pw_rec_exec, cmdline), argv, (x.flags & PW_EXEC_ARGV) ? e->argv_len : 0 },
+		{ offsetof(struct pw_rec_exec, exe), h->exe, exe_len > 0 ? (uint32_t)exe_len : 0 },
+		{ offsetof(struct pw_rec_exec, cwd), h->cwd, cwd_len > 0 ? (uint32_t)cwd_len : 0 },
+	};
+	batch_emit(h, &rh, &x, sizeof x, strs, 4);
+}
+
+static void ring_sock(pw_handle *h, const struct pwb_sock *e, uint16_t kind)
+{
+	struct pw_rec_header rh;
+	struct pw_rec_sock s;
+
+	memset(&s, 0, sizeof s);
+	s.family = e->family;
+	s.protocol = e->protocol;
+	s.local_port = e->lport;
+	s.remote_port = e->rport;
+	s.result = e->ret;
+	s.flags = (e->h.flags & PWB_F_LOCAL) ? PW_SOCK_LOCAL : 0;
+	memcpy(s.local_addr, e->laddr, sizeof s.local_addr);
+	memcpy(s.remote_addr, e->raddr, sizeof s.remote_addr);
+	s.uid = e->h.uid;
+	s.fd = (int32_t)e->fd;
+	s.cgroup_id = e->cgroup_id;
+	ring_header(&rh, &e->h, kind);
+	batch_emit(h, &rh, &s, sizeof s, NULL, 0);
+}
+
+static void ring_open(pw_handle *h, const struct pwb_open *e, uint32_t size)
+{
+	struct pw_rec_header rh;
+	struct pw_rec_open o;
+
+	if (sizeof *e + (uint64_t)e->path_len > size || e->path_len >= PW_PATH_MAX) {
+		count(h, C_MALFORMED);
+		return;
+	}
+	memset(&o, 0, sizeof o);
+	o.result = e->ret;
+	o.open_flags = e->flags;
+	o.mode = e->mode;
+	o.flags = (e->h.flags & PWB_F_PATH_TRUNCATED) ? PW_OPEN_PATH_TRUNCATED : 0;
+	o.dir_fd = e->dfd;
+	o.uid = e->h.uid;
+	o.cgroup_id = e->cgroup_id;
+	ring_header(&rh, &e->h, PW_KIND_OPEN);
+	pw_strref path = { offsetof(struct pw_rec_open, path), e->path, e->path_len };
+	batch_emit(h, &rh, &o, sizeof o, &path, 1);
+}
+
+/* libbpf's ring_buffer callback: one event. Never fails (a bad event is counted). */
+static int ring_event(void *ctx, void *data, size_t size)
+{
+	pw_handle *h = ctx;
+	const struct pwb_head *head = data;
+
+	count(h, C_RECEIVED);
+	if (h->stall_ms && !h->stalled) { /* test hook: a reader that falls behind fills the ring */
+		h->stalled = 1;
+		usleep(h->stall_ms * 1000u);
+	}
+	if (size < sizeof *head || head->size > size) {
+		count(h, C_MALFORMED);
+		return 0;
+	}
+	size = head->size;
+	switch (head->type) {
+	case PWB_EXEC:
+		if (size >= sizeof(struct pwb_exec)) {
+			ring_exec(h, data, (uint32_t)size);
+			return 0;
+		}
+		break;
+	case PWB_FORK:
+		if (size >= sizeof(struct pwb_fork)) {
+			const struct pwb_fork *e = data;
+			struct pw_rec_header rh;
+			struct pw_rec_fork f = { (int32_t)e->parent_pid, (int32_t)e->parent_tid };
+			ring_header(&rh, head, PW_KIND_FORK);
+			batch_emit(h, &rh, &f, sizeof f, NULL, 0);
+			return 0;
+		}
+		break;
+	case PWB_EXIT:
+		if (size >= sizeof(struct pwb_exit)) {
+			const struct pwb_exit *e = data;
+			struct pw_rec_header rh;
+			struct pw_rec_exit x = { e->exit_code, e->exit_signal, (int32_t)e->parent_pid,
+						 (int32_t)e->parent_tid, PW_PARENT_KNOWN, 0 };
+			ring_header(&rh, head, PW_KIND_EXIT);
+			batch_emit(h, &rh, &x, sizeof x, NULL, 0);
+			return 0;
+		}
+		break;
+	case PWB_CONNECT:
+	case PWB_ACCEPT:
+		if (size >= sizeof(struct pwb_sock)) {
+			ring_sock(h, data, head->type == PWB_CONNECT ? PW_KIND_CONNECT : PW_KIND_ACCEPT);
+			return 0;
+		}
+		break;
+	case PWB_OPEN:
+		if (size >= sizeof(struct pwb_open)) {
+			ring_open(h, data, (uint32_t)size);
+			return 0;
+		}
+		break;
+	}
+	count(h, C_MALFORMED);
+	return 0;
+}
+
+/* Sums a per-CPU counter map entry. Returns 0 on success. */
+static int bpf_percpu_sum(pw_handle *h, const struct bpf_map *map, uint32_t key, uint64_t *sum)
+{
+	*sum = 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(map), &key, h->percpu) != 0)
+		return errno;
+	for (int i = 0; i < h->ncpus; i++)
+		*sum += h->percpu[i];
+	return 0;
+}
+
+/* An increase of the kernel's failed-reservation counter becomes one LOST record. */
+static void reader_check_lost(pw_handle *h, int force)
+{
+	uint64_t now = now_ns(), total;
+	if (!force && now - h->lost_checked_ns < PW_LOST_EVERY_NS)
+		return;
+	h->lost_checked_ns = now;
+	if (bpf_percpu_sum(h, h->skel->maps.lost, 0, &total) != 0 || total <= h->lost_seen)
+		return;
+	uint64_t delta = total - h->lost_seen;
+	struct pw_rec_header rh;
+	struct pw_rec_lost l = { delta >= PW_LOST_COUNT_UNKNOWN ? PW_LOST_COUNT_UNKNOWN - 1 : (uint32_t)delta,
+				 PW_LOST_RINGBUF, 0, 0 };
+	h->lost_seen = total;
+	count_add(h, C_RINGBUF_LOST, delta);
+	memset(&rh, 0, sizeof rh);
+	rh.kind = PW_KIND_LOST;
+	rh.cpu = PW_CPU_UNKNOWN;
+	rh.timestamp_ns = now;
+	batch_emit(h, &rh, &l, sizeof l, NULL, 0);
+}
+
+/* ---- reader_*: the thread ------------------------------------------------------------------ */
+static void reader_post_error(pw_handle *h, const char *fmt, ...)
+{
+	pw_msg *m = calloc(1, sizeof *m);
+	char *text = malloc(256);
+	va_list ap;
+	if (!m || !text) {
+		free(m);
+		free(text);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(text, 256, fmt, ap);
+	va_end(ap);
+	m->type = PW_MSG_ERROR;
+	m->slot = -1;
+	m->buf = (uint8_t *)text;
+	m->len = (uint32_t)strlen(text);
+	if (napi_call_threadsafe_function(h->tsfn, m, napi_tsfn_nonblocking) != napi_ok) {
+		free(text);
+		free(m);
+	}
+}
+
+static void *reader_main(void *arg)
+{
+	pw_handle *h = arg;
+	struct pollfd pfd[2] = { { .fd = ring_buffer__epoll_fd(h->rb), .events = POLLIN },
+				 { .fd = h->wake_fd, .events = POLLIN } };
+
+	if (batch_acquire(h) != 0)
+		goto out;
+	while (!stop_requested(h)) {
+		int r = poll(pfd, 2, h->batch.count ? PW_QUIET_MS : PW_IDLE_MS);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			reader_post_error(h, "procbpf: poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents)
+			break; /* stop() */
+		if (r > 0) {
+			/* Everything queued now; the callback packs records as it goes. */
+			int n = ring_buffer__consume(h->rb);
+			if (n < 0 && n != -EINTR) {
+				reader_post_error(h, "procbpf: ring buffer: %s", strerror(-n));
+				break;
+			}
+		}
+		reader_check_lost(h, r == 0);
+		if (h->batch.count && (r == 0 || now_ns() - h->batch_start_ns >= PW_MAX_AGE_NS))
+			batch_flush(h);
+	}
+	/* What the kernel wrote before stop() is still ours to deliver. */
+	if (h->cur >= 0) {
+		ring_buffer__consume(h->rb);
+		reader_check_lost(h, 1);
+	}
+	batch_post(h);
+out:
+	napi_release_threadsafe_function(h->tsfn, napi_tsfn_release);
+	return NULL;
+}
+
+/* ---- bpf_*: the skeleton and the kernel setup -------------------------------------------------- */
+
+/* libbpf speaks through this; keep its last warning so a failed load can say why. */
+static __thread char bpf_last_log[PW_LOG_BYTES];
+static int bpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* The first warning says what failed ("prog 'pw_exec': BPF program load failed: ...");
+	 * later ones only say that the object failed. */
+	char *nl;
+	if (level == LIBBPF_DEBUG || bpf_last_log[0])
+		return 0;
+	vsnprintf(bpf_last_log, sizeof bpf_last_log, fmt, ap);
+	if ((nl = strchr(bpf_last_log, '\n')) != NULL)
+		*nl = '\0';
+	return 0;
+}
+
+/* Whether this kernel's sched_process_exit passes group_dead (6.16+): its BTF typedef
+ * btf_trace_sched_process_exit is then void (*)(void *, struct task_struct *, bool). */
+static bool bpf_exit_has_group_dead(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool has = false;
+	if (!btf)
+		return false;
+	int id = btf__find_by_name_kind(btf, "btf_trace_sched_process_exit", BTF_KIND_TYPEDEF);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	if (t)
+		t = btf__type_by_id(btf, t->type); /* pointer */
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type); /* function prototype */
+	if (t && btf_is_func_proto(t))
+		has = btf_vlen(t) >= 3;
+	btf__free(btf);
+	return has;
+}
+
+/* The syscall tracepoints are found through tracefs; mount it where libbpf looks. */
+static int bpf_tracefs(const char **what)
+{
+	struct stat st;
+	if (stat(PW_TRACEFS "/events", &st) == 0 || stat("/sys/kernel/debug/tracing/events", &st) == 0)
+		return 0;
+	*what = "mount tracefs on " PW_TRACEFS " (needed for network and file capture)";
+	if (mount("tracefs", PW_TRACEFS, "tracefs", 0, NULL) != 0)
+		return errno;
+	return 0;
+}
+
+typedef struct {
+	uint32_t ring_bytes;
+	int network, files;
+	int64_t uid; /* -1: any */
+	const char *cgroup_path;
+	const char *prefix;
+} pw_bpf_opts;
+
+/* Opens, configures, loads and attaches. On failure *what names the step. */
+static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
+{
+	struct procwatch_bpf *skel;
+	int err;
+
+	libbpf_set_print(bpf_log);
+	bpf_last_log[0] = '\0';
+	*what = "open the BPF object";
+	skel = procwatch_bpf__open();
+	if (!skel)
+		return errno ? errno : EINVAL;
+	h->skel = skel;
+
+	skel->rodata->pw_self_tgid = (uint32_t)getpid();
+	skel->rodata->pw_exit_has_group_dead = bpf_exit_has_group_dead();
+	skel->rodata->pw_uid = o->uid < 0 ? (uint32_t)-1 : (uint32_t)o->uid;
+	if (o->prefix) {
+		size_t n = strlen(o->prefix);
+		if (n >= PWB_PREFIX_MAX)
+			return *what = "pathPrefix is too long", ENAMETOOLONG;
+		memcpy((char *)skel->rodata->pw_prefix, o->prefix, n);
+		skel->rodata->pw_prefix_len = (uint32_t)n;
+	}
+	if (o->cgroup_path) {
+		*what = "open the cgroup directory";
+		h->cgroup_fd = open(o->cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (h->cgroup_fd < 0)
+			return errno;
+		skel->rodata->pw_cgroup_filter = true;
+	}
+	/* Network and file programs load only when asked for: nothing runs that nobody reads. */
+	bpf_program__set_autoload(skel->progs.pw_connect_enter, o->network);
+	bpf_program__set_autoload(skel->progs.pw_connect_exit, o->network);
+	bpf_program__set_autoload(skel->progs.pw_accept_exit, o->network);
+	bpf_program__set_autoload(skel->progs.pw_accept4_exit, o->network);
+	bpf_program__set_autoload(skel->progs.pw_openat_enter, o->files);
+	bpf_program__set_autoload(skel->progs.pw_openat_exit, o->files);
+	if (!o->network && !o->files) {
+		/* Their maps would still be created: keep them minimal. */
+		bpf_map__set_max_entries(skel->maps.connects, 1);
+		bpf_map__set_max_entries(skel->maps.opens, 1);
+	}
+	*what = "size the ring buffer (a power of 2, at least one page)";
+	if ((err = bpf_map__set_max_entries(skel->maps.events, o->ring_bytes)) != 0)
+		return -err;
+	h->ring_bytes = o->ring_bytes;
+
+	*what = "load the BPF programs (verifier or BTF)";
+	if ((err = procwatch_bpf__load(skel)) != 0)
+		return -err;
+	if (h->cgroup_fd >= 0) {
+		uint32_t zero = 0;
+		*what = "set the cgroup filter";
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.cgroup_filter), &zero, &h->cgroup_fd, BPF_ANY) != 0)
+			return errno;
+	}
+	if (o->network || o->files) {
+		if ((err = bpf_tracefs(what)) != 0)
+			return err;
+	}
+	*what = "attach the BPF programs";
+	if ((err = procwatch_bpf__attach(skel)) != 0)
+		return -err;
+	*what = "create the ring buffer reader";
+	h->rb = ring_buffer__new(bpf_map__fd(skel->maps.events), ring_event, h, NULL);
+	if (!h->rb)
+		return errno ? errno : ENOMEM;
+	h->ncpus = libbpf_num_possible_cpus();
+	*what = "count CPUs";
+	if (h->ncpus <= 0)
+		return -h->ncpus;
+	h->percpu = calloc((size_t)h->ncpus, sizeof *h->percpu);
+	if (!h->percpu)
+		return ENOMEM;
+	*what = "eventfd";
+	h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->wake_fd < 0)
+		return errno;
+	return 0;
+}
+
+/* Detaches every link, frees maps and programs (the kernel drops them with their last fd). */
+static void bpf_stop(pw_handle *h)
+{
+	if (h->rb) {
+		ring_buffer__free(h->rb);
+		h->rb = NULL;
+	}
+	if (h->skel) {
+		procwatch_bpf__destroy(h->skel);
+		h->skel = NULL;
+	}
+	if (h->cgroup_fd >= 0) {
+		close(h->cgroup_fd);
+		h->cgroup_fd = -1;
+	}
+}
+
+/* ---- handle_*: lifetime ----------------------------------------------------------------------- */
+static pw_handle *handle_new(void)
+{
+	pw_handle *h = calloc(1, sizeof *h);
+	long hz = sysconf(_SC_CLK_TCK);
+	if (!h)
+		return NULL;
+	h->wake_fd = h->cgroup_fd = -1;
+	h->cur = -1;
+	h->refs = 1; /* the JS wrapper (or open()'s failure path) */
+	h->ns_per_tick = 1000000000ull / (uint64_t)(hz > 0 ? hz : 100);
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	for (int i = 0; i < PW_SLOTS; i++) {
+		h->slot_buf[i] = malloc(PW_BATCH_BYTES);
+		h->slot_msg[i] = (pw_msg){ PW_MSG_BATCH, i, 0, h->slot_buf[i] };
+		if (!h->slot_buf[i]) {
+			for (int j = 0; j <= i; j++)
+				free(h->slot_buf[j]);
+			free(h);
+			return NULL;
+		}
+	}
+	return h;
+}
+
+static void handle_unref(pw_handle *h)
+{
+	if (--h->refs > 0)
+		return;
+	bpf_stop(h);
+	if (h->wake_fd >= 0)
+		close(h->wake_fd);
+	for (int i = 0; i < PW_SLOTS; i++)
+		free(h->slot_buf[i]);
+	free(h->percpu);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
+	free(h);
+}
+
+static void handle_env_cleanup(void *arg);
+
+/* Wake and join the reader, then unload everything. Idempotent; JS thread only. */
+static void handle_stop(pw_handle *h)
+{
+	uint64_t one = 1;
+	if (h->stopped)
+		return;
+	h->stopped = 1;
+	if (h->hook_added) {
+		h->hook_added = 0;
+		napi_remove_env_cleanup_hook(h->env, handle_env_cleanup, h);
+	}
+	__atomic_store_n(&h->stop_flag, 1, __ATOMIC_RELEASE);
+	if (h->wake_fd >= 0 && write(h->wake_fd, &one, sizeof one) < 0)
+		(void)0; /* the reader also checks the stop flag every PW_IDLE_MS */
+	pthread_mutex_lock(&h->lock);
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	if (h->thread_started) {
+		pthread_join(h->thread, NULL);
+		h->thread_started = 0;
+	}
+	bpf_stop(h);
+	if (h->wake_fd >= 0) {
+		close(h->wake_fd);
+		h->wake_fd = -1;
+	}
+}
+
+/* The environment is going away before stop(): join the reader before the tsfn goes. */
+static void handle_env_cleanup(void *arg)
+{
+	pw_handle *h = arg;
+	h->hook_added = 0;
+	handle_stop(h);
+}
+
+static void handle_wrap_finalize(napi_env env, void *data, void *hint)
+{
+	(void)env;
+	(void)hint;
+	handle_stop(data); /* dropped without stop(): still unload from the kernel */
+	handle_unref(data);
+}
+
+/* ---- tsfn_*: callbacks on the JS thread --------------------------------------------------------- */
+static void msg_release(pw_handle *h, pw_msg *m)
+{
+	if (m->slot >= 0) {
+		slot_release(h, m->slot);
+	} else {
+		free(m->buf);
+		free(m);
+	}
+}
+
+static void tsfn_call_js(napi_env env, napi_value js_cb, void *context, void *data)
+{
+	pw_handle *h = context;
+	pw_msg *m = data;
+	napi_value arg, fn, undef;
+	napi_ref ref = m->type == PW_MSG_BATCH ? h->on_batch : h->on_error;
+	napi_status st;
+	(void)js_cb;
+	if (env == NULL) {
+		msg_release(h, m);
+		return;
+	}
+	if (m->type == PW_MSG_BATCH) {
+		void *copy; /* one copy per batch gives the slot back at once */
+		st = napi_create_buffer_copy(env, m->len, m->buf, &copy, &arg);
+	} else {
+		st = napi_create_string_utf8(env, (const char *)m->buf, m->len, &arg);
+	}
+	msg_release(h, m);
+	if (st != napi_ok)
+		return;
+	if (ref && napi_get_reference_value(env, ref, &fn) == napi_ok && fn && napi_get_undefined(env, &undef) == napi_ok)
+		napi_call_function(env, undef, fn, 1, &arg, NULL);
+}
+
+static void tsfn_finalize(napi_env env, void *data, void *hint)
+{
+	pw_handle *h = data;
+	napi_value fn, undef;
+	(void)hint;
+	if (h->on_close && napi_get_reference_value(env, h->on_close, &fn) == napi_ok && fn &&
+	    napi_get_undefined(env, &undef) == napi_ok)
+		napi_call_function(env, undef, fn, 0, NULL, NULL);
+	if (h->on_batch) napi_delete_reference(env, h->on_batch);
+	if (h->on_error) napi_delete_reference(env, h->on_error);
+	if (h->on_close) napi_delete_reference(env, h->on_close);
+	h->on_batch = h->on_error = h->on_close = NULL;
+	h->tsfn = NULL;
+	handle_unref(h);
+}
+
+/* ---- js_*: the module's functions ---------------------------------------------------------------- */
+#define NAPI_OK(call)                     \
+	do {                              \
+		if ((call) != napi_ok)    \
+			goto napi_failed; \
+	} while (0)
+
+static napi_value js_throw(napi_env env, const char *code, const char *fmt, ...)
+{
+	char text[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	napi_throw_error(env, code, text);
+	return NULL;
+}
+
+static int js_get_prop(napi_env env, napi_value obj, const char *name, napi_valuetype want, napi_value *out)
+{
+	napi_valuetype t;
+	bool has = false;
+	if (napi_has_named_property(env, obj, name, &has) != napi_ok || !has)
+		return 0;
+	if (napi_get_named_property(env, obj, name, out) != napi_ok || napi_typeof(env, *out, &t) != napi_ok)
+		return 0;
+	return t == want;
+}
+
+static double js_num(napi_env env, napi_value obj, const char *name, double dflt)
+{
+	napi_value v;
+	double d;
+	if (!js_get_prop(env, obj, name, napi_number, &v) || napi_get_value_double(env, v, &d) != napi_ok)
+		return dflt;
+	return d;
+}
+
+static int js_bool(napi_env env, napi_value obj, const char *name)
+{
+	napi_value v;
+	bool b = false;
+	return js_get_prop(env, obj, name, napi_boolean, &v) && napi_get_value_bool(env, v, &b) == napi_ok && b;
+}
+
+/* A string property as UTF-8, malloc'd and NUL-terminated (NULL when absent); *lenp gets
+ * its byte length, which counts embedded NULs (argv strings have them). */
+static char *js_str_len(napi_env env, napi_value obj, const char *name, size_t *lenp)
+{
+	napi_value v;
+	size_t len = 0;
+	char *s;
+	if (!js_get_prop(env, obj, name, napi_string, &v) || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok)
+		return NULL;
+	s = malloc(len + 1);
+	if (s && napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok) {
+		free(s);
+		return NULL;
+	}
+	if (lenp)
+		*lenp = len;
+	return s;
+}
+static char *js_str(napi_env env, napi_value obj, const char *name) { return js_str_len(env, obj, name, NULL); }
+
+static pw_handle *js_this_handle(napi_env env, napi_callback_info info)
+{
+	napi_value self;
+	void *h = NULL;
+	if (napi_get_cb_info(env, info, NULL, NULL, &self, NULL) != napi_ok || napi_unwrap(env, self, &h) != napi_ok ||
+	    !h) {
+		napi_throw_type_error(env, NULL, "not a procbpf handle");
+		return NULL;
+	}
+	return h;
+}
+
+static napi_value js_handle_ctor(napi_env env, napi_callback_info info)
+{
+	napi_value self;
+	napi_get_cb_info(env, info, NULL, NULL, &self, NULL);
+	return self;
+}
+
+static napi_value js_handle_stop(napi_env env, napi_callback_info info)
+{
+	pw_handle *h = js_this_handle(env, info);
+	if (h)
+		handle_stop(h);
+	return NULL;
+}
+
+/* counters(): the reader's, plus the kernel side's own (thread events, filtered). */
+static napi_value js_handle_counters(napi_env env, napi_callback_info info)
+{
+	pw_handle *h = js_this_handle(env, info);
+	napi_value obj, v;
+	if (!h || napi_create_object(env, &obj) != napi_ok)
+		return NULL;
+	if (h->skel && h->percpu && !h->stopped) {
+		/* JS thread: its own buffer, the reader's h->percpu is not ours to use. */
+		uint64_t *vals = calloc((size_t)h->ncpus, sizeof *vals);
+		static const struct { uint32_t key; enum pw_counter c; } kstats[] = {
+			{ 0, C_THREAD_FORKS }, { 1, C_THREAD_EXITS }, { 2, C_FILTERED },
+		};
+		for (size_t i = 0; vals && i < sizeof kstats / sizeof kstats[0]; i++) {
+			uint64_t sum = 0;
+			if (bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.stats), &kstats[i].key, vals) == 0) {
+				for (int c = 0; c < h->ncpus; c++)
+					sum += vals[c];
+				__atomic_store_n(&h->counters[kstats[i].c], sum, __ATOMIC_RELAXED);
+			}
+		}
+		free(vals);
+	}
+	for (int i = 0; i < C_COUNT; i++) {
+		uint64_t n = __atomic_load_n(&h->counters[i], __ATOMIC_RELAXED);
+		if (napi_create_double(env, (double)n, &v) == napi_ok)
+			napi_set_named_property(env, obj, pw_counter_names[i], v);
+	}
+	return obj;
+}
+
+/* programIds(): the kernel ids of the loaded programs (empty once stopped), for checks. */
+static napi_value js_handle_program_ids(napi_env env, napi_callback_info info)
+{
+	pw_handle *h = js_this_handle(env, info);
+	napi_value arr, v;
+	struct bpf_program *prog;
+	uint32_t n = 0;
+	if (!h || napi_create_array(env, &arr) != napi_ok)
+		return NULL;
+	if (!h->skel)
+		return arr;
+	bpf_object__for_each_program(prog, h->skel->obj) {
+		struct bpf_prog_info pi;
+		uint32_t len = sizeof pi;
+		int fd = bpf_program__fd(prog);
+		memset(&pi, 0, sizeof pi);
+		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &pi, &len) == 0 && napi_create_uint32(env, pi.id, &v) == napi_ok)
+			napi_set_element(env, arr, n++, v);
+	}
+	return arr;
+}
+
+static napi_value js_handle_ref(napi_env env, napi_callback_info info, int ref)
+{
+	pw_handle *h = js_this_handle(env, info);
+	if (h && h->tsfn && !h->stopped) {
+		if (ref)
+			napi_ref_threadsafe_function(env, h->tsfn);
+		else
+			napi_unref_threadsafe_function(env, h->tsfn);
+	}
+	return NULL;
+}
+static napi_value js_handle_ref_on(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 1); }
+static napi_value js_handle_ref_off(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 0); }
+
+/* open({ onBatch, onError, onClose?, ringBytes?, network?, files?, uid?, cgroupPath?,
+ *        pathPrefix?, debugStallMs? }) -> handle. Options are validated in TypeScript;
+ * here only what would be unsafe is refused. */
+static napi_value js_open(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value opts, fn_batch, fn_error, fn_close, ctor, obj, name, v;
+	napi_ref *ctor_ref = NULL;
+	pw_handle *h = NULL;
+	const char *what = "";
+	char *cgroup_path = NULL, *prefix = NULL;
+	pw_bpf_opts o;
+	double ring, stall, uid;
+	int err;
+
+	NAPI_OK(napi_get_cb_info(env, info, &argc, &opts, NULL, NULL));
+	napi_valuetype t = napi_undefined;
+	if (argc < 1 || napi_typeof(env, opts, &t) != napi_ok || t != napi_object)
+		return napi_throw_type_error(env, NULL, "open(options): options must be an object"), NULL;
+	if (!js_get_prop(env, opts, "onBatch", napi_function, &fn_batch) ||
+	    !js_get_prop(env, opts, "onError", napi_function, &fn_error))
+		return napi_throw_type_error(env, NULL, "open(options): onBatch and onError must be functions"), NULL;
+	int have_close = js_get_prop(env, opts, "onClose", napi_function, &fn_close);
+	ring = js_num(env, opts, "ringBytes", PW_DEFAULT_RING);
+	stall = js_num(env, opts, "debugStallMs", 0);
+	uid = js_num(env, opts, "uid", -1);
+	if (!(ring >= 4096 && ring <= (double)(1u << 30)) || ((uint32_t)ring & ((uint32_t)ring - 1)) != 0 ||
+	    !(stall >= 0 && stall <= 60000) || !(uid >= -1 && uid <= 0xfffffffe))
+		return napi_throw_range_error(env, NULL, "open(options): ringBytes, uid or debugStallMs out of range"), NULL;
+
+	h = handle_new();
+	if (!h)
+		return js_throw(env, "ENOMEM", "procbpf: out of memory");
+	h->env = env;
+	h->stall_ms = (uint32_t)stall;
+	cgroup_path = js_str(env, opts, "cgroupPath");
+	prefix = js_str(env, opts, "pathPrefix");
+	o = (pw_bpf_opts){ (uint32_t)ring, js_bool(env, opts, "network"), js_bool(env, opts, "files"), (int64_t)uid,
+			   cgroup_path, prefix };
+	err = bpf_start(h, &o, &what);
+	free(cgroup_path);
+	free(prefix);
+	if (err) {
+		char log[PW_LOG_BYTES];
+		snprintf(log, sizeof log, "%s", bpf_last_log);
+		handle_stop(h);
+		handle_unref(h);
+		return js_throw(env, strerrorname_np(err) ? strerrorname_np(err) : "EIO", "procbpf: %s: %s%s%s", what,
+				strerror(err), log[0] ? " (libbpf: " : "", log[0] ? log : "", log[0] ? ")" : "");
+	}
+
+	NAPI_OK(napi_create_reference(env, fn_batch, 1, &h->on_batch));
+	NAPI_OK(napi_create_reference(env, fn_error, 1, &h->on_error));
+	if (have_close)
+		NAPI_OK(napi_create_reference(env, fn_close, 1, &h->on_close));
+	NAPI_OK(napi_create_string_utf8(env, "procwatch:procbpf", NAPI_AUTO_LENGTH, &name));
+	NAPI_OK(napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, h, tsfn_finalize, h, tsfn_call_js,
+						&h->tsfn));
+	h->refs++; /* tsfn_finalize */
+	NAPI_OK(napi_add_env_cleanup_hook(env, handle_env_cleanup, h));
+	h->hook_added = 1;
+	if ((err = pthread_create(&h->thread, NULL, reader_main, h)) != 0) {
+		napi_release_threadsafe_function(h->tsfn, napi_tsfn_abort); /* finalize unrefs */
+		handle_stop(h);
+		handle_unref(h);
+		return js_throw(env, "EAGAIN", "procbpf: pthread_create: %s", strerror(err));
+	}
+	h->thread_started = 1;
+
+	NAPI_OK(napi_get_instance_data(env, (void **)&ctor_ref));
+	NAPI_OK(napi_get_reference_value(env, *ctor_ref, &ctor));
+	NAPI_OK(napi_new_instance(env, ctor, 0, NULL, &obj));
+	NAPI_OK(napi_wrap(env, obj, h, handle_wrap_finalize, NULL, NULL));
+	NAPI_OK(napi_create_uint32(env, h->ring_bytes, &v));
+	NAPI_OK(napi_set_named_property(env, obj, "ringBytes", v));
+	return obj;
+
+napi_failed:
+	/* One path out for N-API failures after the programs are attached: undo everything. */
+	if (h) {
+		if (h->tsfn && !h->thread_started)
+			napi_release_threadsafe_function(h->tsfn, napi_tsfn_abort);
+		if (!h->tsfn) {
+			if (h->on_batch) napi_delete_reference(env, h->on_batch);
+			if (h->on_error) napi_delete_reference(env, h->on_error);
+			if (h->on_close) napi_delete_reference(env, h->on_close);
+		}
+		handle_stop(h);
+		handle_unref(h);
+	}
+	return js_throw(env, "EPROCBPF", "procbpf: N-API call failed in open()");
+}
+
+/* layout(): every size and offset of record.h and its constants, the same keys procconn.c
+ * reports plus the eBPF kinds, for the agreement test with record.ts. */
+#define L_OFF(key, type, field) { key, (uint32_t)offsetof(type, field) }
+static const struct {
+	const char *name;
+	uint32_t value;
+} pw_layout[] = {
+	{ "version", PW_RECORD_VERSION }, { "batchMagic", PW_BATCH_MAGIC }, { "recordAlign", PW_RECORD_ALIGN },
+	{ "batchHeaderSize", sizeof(struct pw_batch_header) },
+	L_OFF("batch.magic", struct pw_batch_header, magic), L_OFF("batch.version", struct pw_batch_header, version),
+	L_OFF("batch.headerSize", struct pw_batch_header, header_size),
+	L_OFF("batch.count", struct pw_batch_header, count), L_OFF("batch.bytes", struct pw_batch_header, bytes),
+	{ "recordHeaderSize", sizeof(struct pw_rec_header) },
+	L_OFF("rec.size", struct pw_rec_header, size), L_OFF("rec.kind", struct pw_rec_header, kind),
+	L_OFF("rec.reserved", struct pw_rec_header, reserved), L_OFF("rec.seq", struct pw_rec_header, seq),
+	L_OFF("rec.timestampNs", struct pw_rec_header, timestamp_ns), L_OFF("rec.what", struct pw_rec_header, what),
+	L_OFF("rec.cpu", struct pw_rec_header, cpu), L_OFF("rec.pid", struct pw_rec_header, pid),
+	L_OFF("rec.tid", struct pw_rec_header, tid),
+	{ "forkSize", sizeof(struct pw_rec_fork) },
+	L_OFF("fork.parentPid", struct pw_rec_fork, parent_pid), L_OFF("fork.parentTid", struct pw_rec_fork, parent_tid),
+	{ "idSize", sizeof(struct pw_rec_id) },
+	L_OFF("id.real", struct pw_rec_id, real), L_OFF("id.effective", struct pw_rec_id, effective),
+	{ "ptraceSize", sizeof(struct pw_rec_ptrace) },
+	L_OFF("ptrace.tracerPid", struct pw_rec_ptrace, tracer_pid),
+	L_OFF("ptrace.tracerTid", struct pw_rec_ptrace, tracer_tid),
+	{ "commSize", sizeof(struct pw_rec_comm) }, L_OFF("comm.comm", struct pw_rec_comm, comm),
+	{ "coredumpSize", sizeof(struct pw_rec_coredump) },
+	L_OFF("coredump.parentPid", struct pw_rec_coredump, parent_pid),
+	L_OFF("coredump.parentTid", struct pw_rec_coredump, parent_tid),
+	L_OFF("coredump.flags", struct pw_rec_coredump, flags),
+	{ "exitSize", sizeof(struct pw_rec_exit) },
+	L_OFF("exit.exitCode", struct pw_rec_exit, exit_code), L_OFF("exit.exitSignal", struct pw_rec_exit, exit_signal),
+	L_OFF("exit.parentPid", struct pw_rec_exit, parent_pid), L_OFF("exit.parentTid", struct pw_rec_exit, parent_tid),
+	L_OFF("exit.flags", struct pw_rec_exit, flags),
+	{ "lostSize", sizeof(struct pw_rec_lost) },
+	L_OFF("lost.count", struct pw_rec_lost, count), L_OFF("lost.reason", struct pw_rec_lost, reason),
+	L_OFF("lost.err", struct pw_rec_lost, err),
+	{ "strSize", sizeof(struct pw_str) }, L_OFF("str.off", struct pw_str, off), L_OFF("str.len", struct pw_str, len),
+	{ "execSize", sizeof(struct pw_rec_exec) },
+	L_OFF("exec.flags", struct pw_rec_exec, flags), L_OFF("exec.ppid", struct pw_rec_exec, ppid),
+	L_OFF("exec.startTicks", struct pw_rec_exec, start_ticks), L_OFF("exec.readNs", struct pw_rec_exec, read_ns),
+	L_OFF("exec.uid", struct pw_rec_exec, uid), L_OFF("exec.gid", struct pw_rec_exec, gid),
+	L_OFF("exec.state", struct pw_rec_exec, state), L_OFF("exec.err", struct pw_rec_exec, err),
+	L_OFF("exec.comm", struct pw_rec_exec, comm), L_OFF("exec.cmdline", struct pw_rec_exec, cmdline),
+	L_OFF("exec.exe", struct pw_rec_exec, exe), L_OFF("exec.cwd", struct pw_rec_exec, cwd),
+	{ "sockSize", sizeof(struct pw_rec_sock) },
+	L_OFF("sock.family", struct pw_rec_sock, family), L_OFF("sock.protocol", struct pw_rec_sock, protocol),
+	L_OFF("sock.localPort", struct pw_rec_sock, local_port), L_OFF("sock.remotePort", struct pw_rec_sock, remote_port),
+	L_OFF("sock.result", struct pw_rec_sock, result), L_OFF("sock.flags", struct pw_rec_sock, flags),
+	L_OFF("sock.localAddr", struct pw_rec_sock, local_addr), L_OFF("sock.remoteAddr", struct pw_rec_sock, remote_addr),
+	L_OFF("sock.uid", struct pw_rec_sock, uid), L_OFF("sock.fd", struct pw_rec_sock, fd),
+	L_OFF("sock.cgroupId", struct pw_rec_sock, cgroup_id),
+	{ "openSize", sizeof(struct pw_rec_open) },
+	L_OFF("open.result", struct pw_rec_open, result), L_OFF("open.openFlags", struct pw_rec_open, open_flags),
+	L_OFF("open.mode", struct pw_rec_open, mode), L_OFF("open.flags", struct pw_rec_open, flags),
+	L_OFF("open.dirFd", struct pw_rec_open, dir_fd), L_OFF("open.uid", struct pw_rec_open, uid),
+	L_OFF("open.cgroupId", struct pw_rec_open, cgroup_id), L_OFF("open.path", struct pw_rec_open, path),
+	{ "kind.fork", PW_KIND_FORK }, { "kind.exec", PW_KIND_EXEC }, { "kind.uid", PW_KIND_UID },
+	{ "kind.gid", PW_KIND_GID }, { "kind.sid", PW_KIND_SID }, { "kind.ptrace", PW_KIND_PTRACE },
+	{ "kind.comm", PW_KIND_COMM }, { "kind.coredump", PW_KIND_COREDUMP }, { "kind.exit", PW_KIND_EXIT },
+	{ "kind.lost", PW_KIND_LOST }, { "kind.connect", PW_KIND_CONNECT }, { "kind.accept", PW_KIND_ACCEPT },
+	{ "kind.open", PW_KIND_OPEN },
+	{ "execFlag.comm", PW_EXEC_COMM }, { "execFlag.stat", PW_EXEC_STAT }, { "execFlag.uids", PW_EXEC_UIDS },
+	{ "execFlag.gids", PW_EXEC_GIDS }, { "execFlag.argv", PW_EXEC_ARGV },
+	{ "execFlag.argvTruncated", PW_EXEC_ARGV_TRUNCATED }, { "execFlag.exe", PW_EXEC_EXE },
+	{ "execFlag.cwd", PW_EXEC_CWD }, { "execFlag.zombie", PW_EXEC_ZOMBIE }, { "execFlag.gone", PW_EXEC_GONE },
+	{ "execFlag.changed", PW_EXEC_CHANGED }, { "execFlag.raced", PW_EXEC_RACED },
+	{ "parentKnown", PW_PARENT_KNOWN }, { "lostCountUnknown", PW_LOST_COUNT_UNKNOWN },
+	{ "lostReason.enobufs", PW_LOST_ENOBUFS }, { "lostReason.ringbuf", PW_LOST_RINGBUF },
+	{ "cpuUnknown", PW_CPU_UNKNOWN }, { "commEventLen", PW_COMM_EVENT_LEN }, { "cmdlineMax", PW_CMDLINE_MAX },
+	{ "commMax", PW_COMM_MAX }, { "pathMax", PW_PATH_MAX }, { "sockLocal", PW_SOCK_LOCAL },
+	{ "openPathTruncated", PW_OPEN_PATH_TRUNCATED },
+};
+
+static napi_value js_layout(napi_env env, napi_callback_info info)
+{
+	napi_value obj, v;
+	(void)info;
+	if (napi_create_object(env, &obj) != napi_ok)
+		return NULL;
+	for (size_t i = 0; i < sizeof pw_layout / sizeof pw_layout[0]; i++)
+		if (napi_create_uint32(env, pw_layout[i].value, &v) == napi_ok)
+			napi_set_named_property(env, obj, pw_layout[i].name, v);
+	return obj;
+}
+
+/* Copies a string or Buffer property into dst (at most cap bytes). */
+static uint32_t js_bytes(napi_env env, napi_value obj, const char *name, void *dst, uint32_t cap)
+{
+	napi_value v;
+	bool is_buf = false;
+	size_t len = 0;
+	void *data;
+	char *s;
+	if (js_get_prop(env, obj, name, napi_object, &v) && napi_is_buffer(env, v, &is_buf) == napi_ok && is_buf &&
+	    napi_get_buffer_info(env, v, &data, &len) == napi_ok) {
+		len = len > cap ? cap : len;
+		memcpy(dst, data, len);
+		return (uint32_t)len;
+	}
+	s = js_str_len(env, obj, name, &len);
+	if (!s)
+		return 0;
+	len = len > cap ? cap : len;
+	memcpy(dst, s, len);
+	free(s);
+	return (uint32_t)len;
+}
+
+/* encodeTestRecords(specs[]) -> Buffer: test-only. Packs records of the kinds this reader
+ * writes through its own batch_* writer, so the decoder can be checked against real C
+ * output (exec is also compared byte for byte with procconn.c's writer). */
+static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value arr, spec, out;
+	uint32_t n = 0;
+	bool is_arr = false;
+	pw_batch b;
+	uint64_t seq = 0;
+	void *copy;
+	struct { char a[PW_COMM_MAX], c[PW_CMDLINE_MAX], e[PW_PATH_MAX], w[PW_PATH_MAX]; } *s = NULL;
+	uint8_t *buf = NULL;
+	const char *bad = NULL;
+
+	if (napi_get_cb_info(env, info, &argc, &arr, NULL, NULL) != napi_ok || argc < 1 ||
+	    napi_is_array(env, arr, &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, arr, &n) != napi_ok)
+		return napi_throw_type_error(env, NULL, "encodeTestRecords(specs): specs must be an array"), NULL;
+	buf = malloc(PW_BATCH_BYTES);
+	s = calloc(1, sizeof *s);
+	if (!buf || !s) {
+		bad = "out of memory";
+		goto done;
+	}
+	batch_reset(&b, buf, PW_BATCH_BYTES);
+	for (uint32_t i = 0; i < n && !bad; i++) {
+		struct pw_rec_header rh;
+		uint32_t ok = 0;
+		if (napi_get_element(env, arr, i, &spec) != napi_ok) {
+			bad = "bad spec";
+			break;
+		}
+		memset(&rh, 0, sizeof rh);
+		rh.kind = (uint16_t)js_num(env, spec, "kind", 0);
+		rh.seq = ++seq;
+		rh.timestamp_ns = (uint64_t)js_num(env, spec, "timestampNs", 0);
+		rh.what = (uint32_t)js_num(env, spec, "what", 0); /* the reader writes 0; tests may not */
+		rh.cpu = (uint32_t)js_num(env, spec, "cpu", 0);
+		rh.pid = (int32_t)js_num(env, spec, "pid", 0);
+		rh.tid = (int32_t)js_num(env, spec, "tid", 0);
+		switch (rh.kind) {
+		case PW_KIND_CONNECT:
+		case PW_KIND_ACCEPT: {
+			struct pw_rec_sock k;
+			memset(&k, 0, sizeof k);
+			k.family = (uint16_t)js_num(env, spec, "family", 0);
+			k.protocol = (uint16_t)js_num(env, spec, "protocol", 0);
+			k.local_port = (uint16_t)js_num(env, spec, "localPort", 0);
+			k.remote_port = (uint16_t)js_num(env, spec, "remotePort", 0);
+			k.result = (int32_t)js_num(env, spec, "result", 0);
+			k.flags = (uint32_t)js_num(env, spec, "flags", 0);
+			js_bytes(env, spec, "localAddr", k.local_addr, 16);
+			js_bytes(env, spec, "remoteAddr", k.remote_addr, 16);
+			k.uid = (uint32_t)js_num(env, spec, "uid", 0);
+			k.fd = (int32_t)js_num(env, spec, "fd", 0);
+			k.cgroup_id = (uint64_t)js_num(env, spec, "cgroupId", 0);
+			ok = batch_put(&b, &rh, &k, sizeof k, NULL, 0);
+			break;
+		}
+		case PW_KIND_OPEN: {
+			struct pw_rec_open o;
+			memset(&o, 0, sizeof o);
+			o.result = (int32_t)js_num(env, spec, "result", 0);
+			o.open_flags = (uint32_t)js_num(env, spec, "openFlags", 0);
+			o.mode = (uint32_t)js_num(env, spec, "mode", 0);
+			o.flags = (uint32_t)js_num(env, spec, "flags", 0);
+			o.dir_fd = (int32_t)js_num(env, spec, "dirFd", PW_AT_FDCWD);
+			o.uid = (uint32_t)js_num(env, spec, "uid", 0);
+			o.cgroup_id = (uint64_t)js_num(env, spec, "cgroupId", 0);
+			pw_strref p = { offsetof(struct pw_rec_open, path), s->e, js_bytes(env, spec, "path", s->e, PW_PATH_MAX - 1) };
+			ok = batch_put(&b, &rh, &o, sizeof o, &p, 1);
+			break;
+		}
+		case PW_KIND_LOST: {
+			struct pw_rec_lost l = { (uint32_t)js_num(env, spec, "count", PW_LOST_COUNT_UNKNOWN),
+						 (uint32_t)js_num(env, spec, "reason", PW_LOST_RINGBUF),
+						 (int32_t)js_num(env, spec, "err", 0), 0 };
+			ok = batch_put(&b, &rh, &l, sizeof l, NULL, 0);
+			break;
+		}
+		case PW_KIND_EXEC: {
+			struct pw_rec_exec x;
+			napi_value q, el;
+			double d;
+			memset(&x, 0, sizeof x);
+			x.flags = (uint32_t)js_num(env, spec, "flags", 0);
+			x.ppid = (int32_t)js_num(env, spec, "ppid", 0);
+			x.start_ticks = (uint64_t)js_num(env, spec, "startTicks", 0);
+			x.read_ns = (uint64_t)js_num(env, spec, "readNs", 0);
+			x.state = (uint8_t)js_num(env, spec, "state", 0);
+			x.err = (int32_t)js_num(env, spec, "err", 0);
+			for (int w = 0; w < 2; w++) {
+				uint32_t *dst = w ? x.gid : x.uid;
+				if (!js_get_prop(env, spec, w ? "gids" : "uids", napi_object, &q))
+					continue;
+				for (uint32_t k = 0; k < 4; k++)
+					if (napi_get_element(env, q, k, &el) == napi_ok && napi_get_value_double(env, el, &d) == napi_ok)
+						dst[k] = (uint32_t)d;
+			}
+			uint32_t f = x.flags;
+			pw_strref strs[4] = {
+				{ offsetof(struct pw_rec_exec, comm), s->a, (f & PW_EXEC_COMM) ? js_bytes(env, spec, "comm", s->a, PW_COMM_MAX) : 0 },
+				{ offsetof(struct pw_rec_exec, cmdline), s->c, (f & PW_EXEC_ARGV) ? js_bytes(env, spec, "cmdline", s->c, PW_CMDLINE_MAX) : 0 },
+				{ offsetof(struct pw_rec_exec, exe), s->e, (f & PW_EXEC_EXE) ? js_bytes(env, spec, "exe", s->e, PW_PATH_MAX - 1) : 0 },
+				{ offsetof(struct pw_rec_exec, cwd), s->w, (f & PW_EXEC_CWD) ? js_bytes(env, spec, "cwd", s->w, PW_PATH_MAX - 1) : 0 },
+			};
+			ok = batch_put(&b, &rh, &x, sizeof x, strs, 4);
+			break;
+		}
+		default:
+			bad = "unknown kind";
+			continue;
+		}
+		if (!ok)
+			bad = "batch full";
+	}
+done:
+	if (!bad) {
+		batch_seal(&b);
+		if (napi_create_buffer_copy(env, b.len, b.buf, &copy, &out) != napi_ok)
+			bad = "out of memory";
+	}
+	free(buf);
+	free(s);
+	if (bad)
+		return napi_throw_range_error(env, NULL, bad), NULL;
+	return out;
+}
+
+static void module_instance_free(napi_env env, void *data, void *hint)
+{
+	(void)hint;
+	napi_delete_reference(env, *(napi_ref *)data);
+	free(data);
+}
+
+static napi_value module_init(napi_env env, napi_value exports)
+{
+	napi_property_descriptor methods[] = {
+		{ "stop", NULL, js_handle_stop, NULL, NULL, NULL, napi_default_method, NULL },
+		{ "counters", NULL, js_handle_counters, NULL, NULL, NULL, napi_default_method, NULL },
+		{ "programIds", NULL, js_handle_program_ids, NULL, NULL, NULL, napi_default_method, NULL },
+		{ "ref", NULL, js_handle_ref_on, NULL, NULL, NULL, napi_default_method, NULL },
+		{ "unref", NULL, js_handle_ref_off, NULL, NULL, NULL, napi_default_method, NULL },
+	};
+	napi_property_descriptor fns[] = {
+		{ "open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "layout", NULL, js_layout, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "encodeTestRecords", NULL, js_encode_test_records, NULL, NULL, NULL, napi_enumerable, NULL },
+	};
+	napi_value ctor;
+	napi_ref *ctor_ref = malloc(sizeof *ctor_ref);
+	if (!ctor_ref)
+		return NULL;
+	if (napi_define_class(env, "ProcBpfHandle", NAPI_AUTO_LENGTH, js_handle_ctor, NULL,
+			      sizeof methods / sizeof methods[0], methods, &ctor) != napi_ok ||
+	    napi_create_reference(env, ctor, 1, ctor_ref) != napi_ok ||
+	    napi_set_instance_data(env, ctor_ref, module_instance_free, NULL) != napi_ok ||
+	    napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) {
+		free(ctor_ref);
+		return NULL;
+	}
+	return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, module_init)

@@ -1,0 +1,108 @@
+/*
+ * procwatch.h - the contract between the BPF programs (procwatch.bpf.c) and their loader
+ * (procbpf.c): the events the kernel side puts in the ring buffer. Only those two files
+ * read it; what leaves the addon is record.h. Included by BPF code (vmlinux.h types) and by
+ * user-space C (<linux/types.h>), so only __u* types appear here.
+ *
+ * Every event starts with pwb_head; head.size is the number of bytes the kernel wrote
+ * (fixed part + variable data), so the loader never reads past what was sent.
+ */
+#ifndef PROCWATCH_BPF_H
+#define PROCWATCH_BPF_H
+
+#define PWB_COMM_LEN 16
+#define PWB_ARGV_MAX 4096u  /* bytes of argv kept (same as record.h's PW_CMDLINE_MAX) */
+#define PWB_PATH_MAX 4096u  /* bytes of an opened path kept */
+#define PWB_WALK_MAX 2048u  /* bytes of one dentry walk (exe or cwd components) */
+#define PWB_WALK_DEPTH 32   /* path components (mount crossings included) walked at most */
+#define PWB_NAME_MAX 256u   /* one component, NUL included (NAME_MAX + 1) */
+#define PWB_PREFIX_MAX 256u /* bytes of the open path prefix filter */
+#define PWB_SCRATCH 16384u  /* per-CPU assembly buffer; power of 2, offsets are masked */
+#define PWB_SCRATCH_MASK (PWB_SCRATCH - 1)
+
+enum pwb_type {
+	PWB_EXEC = 1,
+	PWB_FORK = 2,
+	PWB_EXIT = 3,
+	PWB_CONNECT = 4,
+	PWB_ACCEPT = 5,
+	PWB_OPEN = 6,
+};
+
+/* pwb_head.flags */
+#define PWB_F_ARGV_TRUNCATED 0x1u /* exec: argv longer than PWB_ARGV_MAX */
+#define PWB_F_EXE 0x2u            /* exec: exe walk reached the root (exe components valid) */
+#define PWB_F_CWD 0x4u            /* exec: cwd walk reached the root */
+#define PWB_F_PATH_TRUNCATED 0x8u /* open: path longer than PWB_PATH_MAX */
+#define PWB_F_LOCAL 0x10u         /* connect/accept: local address and port read from the socket */
+#define PWB_F_ARGV 0x20u          /* exec: argv read */
+
+struct pwb_head {
+	__u16 type;  /* enum pwb_type */
+	__u16 flags; /* PWB_F_* */
+	__u32 size;  /* bytes of the whole event as written */
+	__u64 ts;    /* bpf_ktime_get_ns(): CLOCK_MONOTONIC, as cn_proc stamps its events */
+	__u32 pid;   /* tgid */
+	__u32 tid;
+	__u32 cpu;
+	__u32 uid; /* real uid of the task (net/file events) */
+};
+
+/* data[]: argv (argv_len bytes, NUL-separated), then the exe walk (exe_len bytes), then the
+ * cwd walk (cwd_len bytes). A walk is path components leaf first, each NUL-terminated; the
+ * loader reverses them. */
+struct pwb_exec {
+	struct pwb_head h;
+	__u32 ppid;
+	__u32 argv_len;
+	__u32 exe_len;
+	__u32 cwd_len;
+	__u64 start_ns; /* task->start_boottime: ns since boot, suspend included */
+	__u64 cgroup_id;
+	__u32 uid[4]; /* real, effective, saved, filesystem */
+	__u32 gid[4];
+	char comm[PWB_COMM_LEN];
+	char data[];
+};
+
+struct pwb_fork {
+	struct pwb_head h; /* pid/tid: the child's */
+	__u32 parent_pid;
+	__u32 parent_tid;
+	__u64 start_ns;
+};
+
+struct pwb_exit {
+	struct pwb_head h; /* a process exit: pid == tid == tgid, sent by its last thread */
+	__u32 exit_code;   /* wait(2)-style status */
+	__u32 exit_signal;
+	__u32 parent_pid;
+	__u32 parent_tid;
+};
+
+struct pwb_sock {
+	struct pwb_head h;
+	__u16 family;   /* AF_INET or AF_INET6 */
+	__u16 protocol; /* IPPROTO_*, 0 when unknown */
+	__u16 lport;    /* host order */
+	__u16 rport;    /* host order */
+	__s32 ret;      /* connect: the syscall's return; accept: the new fd */
+	__u32 fd;       /* connect: the socket; accept: the new fd */
+	__u8 laddr[16]; /* network order; IPv4 in the first 4 bytes */
+	__u8 raddr[16];
+	__u64 cgroup_id;
+};
+
+struct pwb_open {
+	struct pwb_head h;
+	__s32 ret; /* fd or -errno */
+	__s32 dfd;
+	__u32 flags;
+	__u32 mode;
+	__u64 cgroup_id;
+	__u32 path_len; /* bytes of path, NUL excluded */
+	__u32 reserved;
+	char path[];
+};
+
+#endif /* PROCWATCH_BPF_H */

@@ -1,0 +1,252 @@
+/**
+ * The one loader of the eBPF addon (native/bpf/build/Release/procbpf.node), with its API
+ * typed; the eBPF twin of ./native.ts. Importing this module never throws: a missing or
+ * broken build is reported by `loadBpfNative()` as unavailable with a reason. Batches the
+ * addon hands over are record.h batches, decoded by ./record.ts like the netlink ones.
+ */
+
+import { existsSync, statSync } from 'node:fs';
+import { InputError } from '../errors.js';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { packageRoot } from './native.js';
+
+/** Counters the addon keeps (see native/bpf/procbpf.c, enum pw_counter). */
+export const BPF_COUNTER_NAMES = [
+  'received', // ring-buffer events read
+  'events', // records produced, LOST included
+  'batches', // batches handed to JavaScript
+  'malformed', // ring-buffer events too short or of an unknown type
+  'ringbufLost', // events the kernel could not queue (ring buffer full); each increase is a LOST record
+  'threadForks', // new threads: counted in the kernel, not reported one by one
+  'threadExits', // threads that ended without ending their process
+  'filtered', // network/file events dropped in the kernel by the uid, cgroup or path filters
+  'exeUnknown', // exec: the exe path could not be walked to the root (left unknown)
+  'slotWaits', // the reader waited for JavaScript to take a batch
+  'droppedBatches', // batches that could not be queued (runtime shutting down)
+] as const;
+export type BpfCounterName = (typeof BPF_COUNTER_NAMES)[number];
+export type BpfCounters = Record<BpfCounterName, number>;
+
+/** What the kernel side captures besides process events, and its in-kernel filters. */
+export interface BpfCaptureOptions {
+  /** Outbound connect(2) and accept(2)/accept4(2) of IPv4/IPv6 sockets. */
+  network?: boolean;
+  /** openat(2) calls. */
+  files?: boolean;
+  /** Network/file events only from this real uid. */
+  uid?: number;
+  /** Network/file events only from tasks in this cgroup v2 directory or below it. */
+  cgroupPath?: string;
+  /** File events only for paths (as passed to openat) starting with this (< 256 bytes). */
+  pathPrefix?: string;
+  /** Ring buffer size in bytes: a power of 2, at least 4096 (default 8 MiB). */
+  ringBytes?: number;
+}
+
+export interface BpfOpenOptions extends BpfCaptureOptions {
+  onBatch: (batch: Buffer) => void;
+  onError: (message: string) => void;
+  onClose?: () => void;
+  /** Test only: the reader sleeps this long after its first event, so the ring buffer fills. */
+  debugStallMs?: number;
+}
+
+export interface BpfHandle {
+  readonly ringBytes: number;
+  /** Joins the reader, detaches every program and frees the maps. Idempotent. */
+  stop(): void;
+  counters(): BpfCounters;
+  /** Kernel ids of the loaded programs (empty after stop). */
+  programIds(): number[];
+  ref(): void;
+  unref(): void;
+}
+
+/** Fields for encodeTestRecords(): `kind` is a record.h kind number; the rest per kind. */
+export interface BpfTestRecordSpec {
+  kind: number;
+  timestampNs?: number;
+  what?: number;
+  cpu?: number;
+  pid?: number;
+  tid?: number;
+  // exec
+  flags?: number;
+  ppid?: number;
+  startTicks?: number;
+  readNs?: number;
+  state?: number;
+  err?: number;
+  uids?: readonly number[];
+  gids?: readonly number[];
+  comm?: string | Buffer;
+  cmdline?: string | Buffer;
+  exe?: string | Buffer;
+  cwd?: string | Buffer;
+  // lost
+  count?: number;
+  reason?: number;
+  // connect, accept
+  family?: number;
+  protocol?: number;
+  localPort?: number;
+  remotePort?: number;
+  localAddr?: Buffer;
+  remoteAddr?: Buffer;
+  fd?: number;
+  // connect, accept, open
+  result?: number;
+  uid?: number;
+  cgroupId?: number;
+  // open
+  openFlags?: number;
+  mode?: number;
+  dirFd?: number;
+  path?: string | Buffer;
+}
+
+export interface ProcBpfAddon {
+  open(options: BpfOpenOptions): BpfHandle;
+  layout(): Record<string, number>;
+  encodeTestRecords(specs: readonly BpfTestRecordSpec[]): Buffer;
+}
+
+export type BpfNativeLoad =
+  | { available: true; addon: ProcBpfAddon; path: string }
+  | { available: false; reason: string; path: string };
+
+/** $PROCWATCH_BPF_ADDON, else native/bpf/build/Release/procbpf.node under the package. */
+export function bpfAddonPath(): string {
+  const override = process.env.PROCWATCH_BPF_ADDON;
+  if (override !== undefined && override !== '') return resolve(override);
+  return join(packageRoot() ?? process.cwd(), 'native', 'bpf', 'build', 'Release', 'procbpf.node');
+}
+
+function isAddon(value: unknown): value is ProcBpfAddon {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.open === 'function' && typeof v.layout === 'function' && typeof v.encodeTestRecords === 'function';
+}
+
+let cached: BpfNativeLoad | null = null;
+
+/** Loads the addon once; never throws. */
+export function loadBpfNative(): BpfNativeLoad {
+  if (cached !== null) return cached;
+  const path = bpfAddonPath();
+  if (process.platform !== 'linux') {
+    cached = { available: false, reason: `eBPF is Linux-only (this is ${process.platform})`, path };
+  } else if (!existsSync(path)) {
+    cached = {
+      available: false,
+      reason: `eBPF addon not built (no ${path}; it needs clang, bpftool and libbpf-dev, then: node scripts/build-native.mjs)`,
+      path,
+    };
+  } else {
+    try {
+      const loaded: unknown = createRequire(import.meta.url)(path);
+      cached = isAddon(loaded)
+        ? { available: true, addon: loaded, path }
+        : { available: false, reason: `${path} is not the procbpf addon (missing open/layout)`, path };
+    } catch (err) {
+      const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      cached = { available: false, reason: `eBPF addon failed to load: ${message}`, path };
+    }
+  }
+  return cached;
+}
+
+/** A running set of programs, with a promise for "stopped and every batch delivered". */
+export interface BpfReader {
+  readonly ringBytes: number;
+  readonly closed: Promise<void>;
+  stop(): void;
+  counters(): BpfCounters;
+  programIds(): number[];
+  ref(): void;
+  unref(): void;
+}
+
+export interface BpfReaderOptions extends BpfCaptureOptions {
+  onBatch: (batch: Buffer) => void;
+  onError: (message: string) => void;
+  debugStallMs?: number;
+}
+
+/**
+ * Checks capture options the way a user gave them (CLI flags, config keys): one InputError
+ * line naming what is wrong. The kernel would refuse some of these less clearly, or later.
+ */
+export function checkCaptureOptions(o: BpfCaptureOptions): void {
+  const { ringBytes, uid, pathPrefix, cgroupPath } = o;
+  if (ringBytes !== undefined && !(Number.isInteger(ringBytes) && ringBytes >= 4096 && ringBytes <= 2 ** 30 && (ringBytes & (ringBytes - 1)) === 0)) {
+    throw new InputError(`the eBPF ring buffer size must be a power of 2 from 4096 to ${2 ** 30} bytes, got ${ringBytes}`);
+  }
+  if (uid !== undefined && !(Number.isInteger(uid) && uid >= 0 && uid < 0xffffffff)) throw new InputError(`the capture uid must be an integer from 0 to ${0xffffffff - 1}, got ${uid}`);
+  if (pathPrefix !== undefined && (pathPrefix === '' || Buffer.byteLength(pathPrefix) >= 256 || pathPrefix.includes('\0'))) {
+    throw new InputError('the path prefix must be 1 to 255 bytes without NUL');
+  }
+  if (cgroupPath !== undefined) {
+    if (cgroupPath === '' || cgroupPath.includes('\0')) throw new InputError('the cgroup must be a non-empty path');
+    let isDir = false;
+    try {
+      isDir = statSync(cgroupPath).isDirectory();
+    } catch {
+      // reported below
+    }
+    if (!isDir) throw new InputError(`the cgroup '${cgroupPath}' is not a directory (expected one under /sys/fs/cgroup)`);
+  }
+}
+
+function checkOptions(o: BpfReaderOptions): void {
+  checkCaptureOptions(o);
+  const { debugStallMs } = o;
+  if (debugStallMs !== undefined && !(Number.isInteger(debugStallMs) && debugStallMs >= 0 && debugStallMs <= 60000)) {
+    throw new RangeError(`debugStallMs must be an integer from 0 to 60000, got ${debugStallMs}`);
+  }
+}
+
+/**
+ * Loads and attaches the BPF programs. Throws a one-line Error (with `code`, e.g. EPERM)
+ * when the addon is unavailable or the kernel refuses; options are checked here, not in C.
+ * An exception thrown by onBatch goes to onError instead of escaping into N-API.
+ */
+export function openBpf(options: BpfReaderOptions): BpfReader {
+  const load = loadBpfNative();
+  if (!load.available) throw Object.assign(new Error(`eBPF unavailable: ${load.reason}`), { code: 'ENOADDON' });
+  checkOptions(options);
+  const report = (message: string): void => {
+    try {
+      options.onError(message);
+    } catch {
+      // an error handler that throws has nowhere left to report to
+    }
+  };
+  let resolveClosed: () => void = () => undefined;
+  const closed = new Promise<void>((r) => {
+    resolveClosed = r;
+  });
+  const { onBatch, onError: _onError, ...rest } = options;
+  const handle = load.addon.open({
+    ...rest,
+    onBatch: (batch) => {
+      try {
+        onBatch(batch);
+      } catch (err) {
+        report(`onBatch threw: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    },
+    onError: report,
+    onClose: () => resolveClosed(),
+  });
+  return {
+    ringBytes: handle.ringBytes,
+    closed,
+    stop: () => handle.stop(),
+    counters: () => handle.counters(),
+    programIds: () => handle.programIds(),
+    ref: () => handle.ref(),
+    unref: () => handle.unref(),
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * The eBPF source: BPF programs on the scheduler's exec/fork/exit tracepoints (and, when
+ * asked, on connect/accept/openat) fill a ring buffer; the addon's reader thread packs
+ * record.h batches; this module decodes them into ProcEvents.
+ *
+ * What it adds over netlink: an exec carries argv, exe, cwd and credentials read by the
+ * kernel at the exec itself, so even a process that lives microseconds is named exactly.
+ * A full ring buffer arrives as a `lost` event with an exact count (the table resyncs).
+ * Threads are counted in the kernel (counters threadForks/threadExits), not reported.
+ */
+
+import { existsSync, statSync } from 'node:fs';
+import { openBpf, loadBpfNative, type BpfCaptureOptions, type BpfReader } from './bpf-native.js';
+import { decodeBatch, newDecodeStats, type DecodeStats } from './record.js';
+import type { Availability, BatchSink, EventSource, SourceCounters } from './source.js';
+
+export type { BpfCaptureOptions } from './bpf-native.js';
+
+export interface EbpfOptions extends BpfCaptureOptions {
+  /** Test only: the reader stalls this long after its first event, to overflow the ring buffer. */
+  debugStallMs?: number;
+}
+
+const BTF = '/sys/kernel/btf/vmlinux';
+const TRACEFS = '/sys/kernel/tracing';
+
+/**
+ * Whether the eBPF source can run here, and if not why: the addon, root, kernel BTF, and,
+ * for network/file capture, a tracefs (mounted by the source itself when missing).
+ */
+export function ebpfAvailability(capture: BpfCaptureOptions = {}): Availability {
+  const load = loadBpfNative();
+  if (!load.available) return { available: false, reason: load.reason };
+  if (process.getuid?.() !== 0) return { available: false, reason: 'eBPF needs root (CAP_BPF and CAP_PERFMON)' };
+  if (!existsSync(BTF)) return { available: false, reason: `the kernel has no BTF (${BTF}): CO-RE programs cannot be loaded` };
+  if (capture.network === true || capture.files === true) {
+    const haveTracefs = existsSync(`${TRACEFS}/events`) || existsSync('/sys/kernel/debug/tracing/events');
+    const mountable = existsSync(TRACEFS) && statSync(TRACEFS).isDirectory();
+    if (!haveTracefs && !mountable) return { available: false, reason: `network/file capture needs tracefs, and ${TRACEFS} does not exist to mount it on` };
+  }
+  return { available: true, reason: `eBPF addon ${load.path}` };
+}
+
+class EbpfSource implements EventSource {
+  readonly name = 'ebpf' as const;
+  readonly limitations = 'threads are counted, not reported one by one';
+  private reader: BpfReader | null = null;
+  private readonly decode: DecodeStats = newDecodeStats();
+  private events = 0;
+  private lost = 0;
+  private errors: string[] = [];
+
+  constructor(private readonly options: EbpfOptions) {}
+
+  async start(sink: BatchSink): Promise<void> {
+    if (this.reader !== null) throw new Error('ebpf source already started');
+    this.reader = openBpf({
+      ...this.options,
+      onBatch: (buffer) => {
+        const batch = decodeBatch(buffer, this.decode);
+        if (batch.length === 0) return;
+        this.events += batch.length;
+        for (const event of batch) if (event.kind === 'lost') this.lost += event.count ?? 1;
+        sink(batch);
+      },
+      onError: (message) => {
+        this.errors.push(message);
+        if (this.errors.length > 10) this.errors.shift();
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    const reader = this.reader;
+    if (reader === null) return;
+    reader.stop();
+    await reader.closed; // every event read before the stop has been delivered
+  }
+
+  counters(): SourceCounters {
+    const native = this.reader?.counters();
+    return {
+      ...(native ?? {}),
+      events: this.events,
+      batches: this.decode.batches,
+      lost: this.lost,
+      malformed: this.decode.malformed + (native?.malformed ?? 0),
+      ringBytes: this.reader?.ringBytes ?? 0,
+    };
+  }
+
+  /** Kernel ids of the loaded programs (empty once stopped). */
+  programIds(): number[] {
+    return this.reader?.programIds() ?? [];
+  }
+
+  lastErrors(): readonly string[] {
+    return this.errors;
+  }
+}
+
+export type { EbpfSource };
+
+export function createEbpfSource(options: EbpfOptions = {}): EbpfSource {
+  return new EbpfSource(options);
+}
+
+/**
+ * Loads and unloads the programs once, without delivering anything: the check `auto` uses
+ * before it commits to eBPF (the verifier can refuse what every static check allowed).
+ * Returns null when they load, else the reason.
+ */
+export function probeEbpf(capture: BpfCaptureOptions = {}): string | null {
+  try {
+    const reader = openBpf({ ...capture, onBatch: () => undefined, onError: () => undefined });
+    reader.stop();
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
