@@ -6,10 +6,10 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { connect } from 'node:net';
+import { socketAnswers } from '../daemon/instance.js';
 import { dirname } from 'node:path';
 import type { Daemon } from '../daemon/daemon.js';
-import type { EventKind, ProcEvent } from '../events/types.js';
+import { EVENT_KINDS, type EventKind, type ProcEvent } from '../events/types.js';
 import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
 import { MetricsRenderer } from '../report/prometheus.js';
@@ -19,7 +19,6 @@ import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
 import { recordJson, type ProcessJson } from './views.js';
 
-const EVENT_KINDS: EventKind[] = ['fork', 'exec', 'exit', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'coredump', 'lost', 'inferred_start', 'inferred_exit'];
 /** A follower this far behind is disconnected rather than buffered without bound. */
 const MAX_STREAM_BACKLOG = 8 * 1024 * 1024;
 
@@ -261,7 +260,7 @@ export class ApiServer {
   async listenUnix(path: string, group: number | null): Promise<void> {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
     if (existsSync(path)) {
-      if (await answers(path)) throw new Error(`another procwatch daemon is already running (it answers on ${path})`);
+      if (await socketAnswers(path)) throw new Error(`another procwatch daemon is already running (it answers on ${path})`);
       unlinkSync(path); // stale socket from a crashed run
     }
     const server = createServer((req, res) => void this.handle(req, res, null));
@@ -291,12 +290,4 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
-}
-
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-  });
 }

@@ -2,13 +2,13 @@
 
 import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
-import { loadDaemonConfig } from '../config/daemon.js';
+import { loadDaemonConfig, type SourceSetting } from '../config/daemon.js';
 import { UserDb } from '../procfs/index.js';
 import { EXIT } from './exit-codes.js';
 
 interface DaemonOptions {
   config?: string;
-  source?: 'auto' | 'netlink' | 'poll';
+  source?: SourceSetting;
   database?: string;
   socket?: string;
 }
@@ -17,7 +17,7 @@ export function daemonCommand(): Command {
   return new Command('daemon')
     .description('run the event source, live process table, SQLite store and local API (README: "Daemon")')
     .option('-c, --config <file>', 'YAML config; the daemon section is read (defaults are built in)')
-    .addOption(new Option('-s, --source <source>', 'event source (overrides the config)').choices(['auto', 'netlink', 'poll']))
+    .addOption(new Option('-s, --source <source>', 'event source (overrides the config): auto prefers eBPF, then netlink, then polling /proc').choices(['auto', 'ebpf', 'netlink', 'poll']))
     .option('--database <path>', 'SQLite database file (default /var/lib/procwatch/events.db)')
     .option('--socket <path>', 'API unix socket (default /run/procwatch/procwatch.sock)')
     .action(async (options: DaemonOptions) => {
@@ -42,11 +42,20 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   const { Daemon } = await import('../daemon/daemon.js');
   const { ApiServer } = await import('../api/server.js');
   const { StoreError } = await import('../store/index.js');
+  const { claimInstance } = await import('../daemon/instance.js');
   let daemon;
+  let instance;
   try {
     mkdirSync(dirname(config.database), { recursive: true });
+    instance = await claimInstance(config.database, config.socket); // before anything is loaded
+  } catch (err) {
+    log(`procwatch daemon: refusing to start: ${(err as Error).message}`);
+    return EXIT.FAILURE;
+  }
+  try {
     daemon = await Daemon.start(config, log);
   } catch (err) {
+    instance.release();
     log(`procwatch daemon: refusing to start: ${(err as Error).message}`);
     return err instanceof StoreError || err instanceof InputError ? EXIT.USAGE : EXIT.FAILURE;
   }
@@ -58,6 +67,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
     log(`procwatch daemon: refusing to start: ${(err as Error).message}`);
     await daemon.stop();
     await api.close();
+    instance.release();
     return EXIT.FAILURE;
   }
   log(`procwatch daemon: pid ${process.pid}, database ${config.database}, API on ${config.socket}${config.httpListen ? ` and http://${config.httpListen}` : ''}`);
@@ -70,5 +80,6 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   await daemon.stop();
   const { unlinkSync } = await import('node:fs');
   try { unlinkSync(config.socket); } catch { /* already gone */ }
+  instance.release();
   return EXIT.OK;
 }

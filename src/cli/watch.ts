@@ -2,14 +2,14 @@
 
 import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
-import type { EventKind, ProcEvent } from '../events/types.js';
+import { EVENT_KINDS, type EventKind, type ProcEvent } from '../events/types.js';
 import { UserDb } from '../procfs/index.js';
 import { globToRegExp } from '../util/glob.js';
 import { eventJson, eventLine, EVENT_LINE_HEADER } from '../report/index.js';
-import { chooseSource, parseSourceChoice } from '../sources/index.js';
+import { checkCaptureOptions, chooseSource, parseSourceChoice, type BpfCaptureOptions } from '../sources/index.js';
 import { ProcessTracker, type ProcessRecord } from '../table/index.js';
 
-const KINDS: EventKind[] = ['fork', 'exec', 'exit', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'coredump', 'lost', 'inferred_start', 'inferred_exit'];
+const KINDS: readonly EventKind[] = EVENT_KINDS;
 
 interface WatchOptions {
   json?: boolean;
@@ -21,6 +21,12 @@ interface WatchOptions {
   threads?: boolean;
   source: string;
   rcvbuf?: string;
+  network?: boolean;
+  files?: boolean;
+  pathPrefix?: string;
+  captureUser?: string;
+  cgroup?: string;
+  ringBuffer?: string;
   hold: string;
   procRoot: string;
   etcRoot: string;
@@ -75,6 +81,30 @@ function eventFilter(f: Filter, rootKey: string | null, options: WatchOptions, t
   };
 }
 
+/** The eBPF capture options, checked here so that bad input is one line before anything loads. */
+function captureOptions(options: WatchOptions, users: UserDb): BpfCaptureOptions {
+  const capture: BpfCaptureOptions = {};
+  if (options.network === true) capture.network = true;
+  if (options.files === true) capture.files = true;
+  if (options.pathPrefix !== undefined) {
+    if (options.files !== true) throw new InputError('--path-prefix narrows file capture: add --files');
+    capture.pathPrefix = options.pathPrefix;
+  }
+  if (options.captureUser !== undefined) {
+    const uid = /^\d+$/.test(options.captureUser) ? Number(options.captureUser) : users.passwd.byName.get(options.captureUser);
+    if (uid === undefined) throw new InputError(`unknown user '${options.captureUser}'`);
+    capture.uid = uid;
+  }
+  if (options.cgroup !== undefined) capture.cgroupPath = options.cgroup;
+  if ((capture.uid !== undefined || capture.cgroupPath !== undefined) && options.network !== true && options.files !== true) {
+    throw new InputError('--capture-user and --cgroup narrow network/file capture: add --network or --files');
+  }
+  const ring = positive(options.ringBuffer, '--ring-buffer', true);
+  if (ring !== undefined) capture.ringBytes = ring;
+  checkCaptureOptions(capture);
+  return capture;
+}
+
 export function watchCommand(): Command {
   return new Command('watch')
     .description('stream process events as they happen (fork, exec, exit, uid/gid/sid changes, ptrace, comm, coredump, lost)')
@@ -85,8 +115,14 @@ export function watchCommand(): Command {
     .option('-e, --exe <glob>', 'only processes whose executable path matches')
     .option('-p, --pid <pid>', 'only this process and its descendants')
     .option('--threads', 'also show thread creation and thread exits (counted, hidden by default)')
-    .addOption(new Option('-s, --source <source>', 'event source: auto (netlink, else polling), netlink, poll').default('auto'))
+    .addOption(new Option('-s, --source <source>', 'event source: auto (eBPF, else netlink, else polling), ebpf, netlink, poll').default('auto'))
     .option('--rcvbuf <bytes>', 'netlink receive buffer size (default 16 MiB): the stall it survives without loss')
+    .option('--network', 'eBPF: also show outbound connect and inbound accept (kinds connect, accept)')
+    .option('--files', 'eBPF: also show file opens (kind open); narrow them with --path-prefix')
+    .option('--path-prefix <prefix>', 'eBPF: only opens of paths starting with this (filtered in the kernel)')
+    .option('--capture-user <user>', 'eBPF: network/file events only from this real user (filtered in the kernel)')
+    .option('--cgroup <dir>', 'eBPF: network/file events only from this cgroup v2 directory and below')
+    .option('--ring-buffer <bytes>', 'eBPF ring buffer size, a power of 2 (default 8 MiB)')
     .option('--hold <ms>', 'how long events wait for out-of-order stragglers', '20')
     .option('--duration <seconds>', 'stop after this many seconds (default: until interrupted)')
     .option('--proc-root <dir>', 'the /proc tree to seed from and resync with', '/proc')
@@ -104,6 +140,7 @@ async function runWatch(options: WatchOptions): Promise<number> {
   const { source, why } = await chooseSource(parseSourceChoice(options.source), {
     procRoot: options.procRoot,
     rcvbufBytes: positive(options.rcvbuf, '--rcvbuf', true),
+    ebpf: captureOptions(options, users),
   });
   process.stderr.write(`procwatch: watching with ${why}${source.limitations ? ` — ${source.limitations}` : ''}\n`);
   let filter: ((e: ProcEvent, r: ProcessRecord | undefined) => boolean) | null = null;

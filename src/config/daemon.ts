@@ -3,11 +3,18 @@
  * embedded, so `procwatch daemon` runs with no file at all.
  */
 
-import { ConfigReader, isPlain, parseYamlMapping, readConfigText } from './reader.js';
+import { UserDb } from '../procfs/users.js';
+import { checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
+import { ConfigReader, isPlain, parseYamlMapping, readConfigText, type Plain } from './reader.js';
 import { parseDuration, parseSize } from './units.js';
 
+export type SourceSetting = 'auto' | 'ebpf' | 'netlink' | 'poll';
+const SOURCES: readonly SourceSetting[] = ['auto', 'ebpf', 'netlink', 'poll'];
+
 export interface DaemonConfig {
-  source: 'auto' | 'netlink' | 'poll';
+  source: SourceSetting;
+  /** eBPF source: network/file capture and their in-kernel filters, ring buffer size. */
+  ebpf: BpfCaptureOptions;
   database: string;
   socket: string;
   /** Group (name or gid) that may also open the socket; root always can. */
@@ -27,6 +34,7 @@ export interface DaemonConfig {
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
   source: 'auto',
+  ebpf: {},
   database: '/var/lib/procwatch/events.db',
   socket: '/run/procwatch/procwatch.sock',
   socketGroup: null,
@@ -42,7 +50,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   pollIntervalMs: 1000,
 };
 
-const KEYS = ['source', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
+const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
 
 export async function parseDaemonConfig(text: string, file: string): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
@@ -54,8 +62,8 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
   if (!isPlain(d)) r.fail('daemon', 'expected a mapping');
   r.keys(d, 'daemon', KEYS);
   if (d.source !== undefined) {
-    if (d.source !== 'auto' && d.source !== 'netlink' && d.source !== 'poll') r.fail('daemon.source', 'expected auto, netlink or poll');
-    config.source = d.source;
+    if (!SOURCES.includes(d.source as SourceSetting)) r.fail('daemon.source', `expected ${SOURCES.join(', ')}`);
+    config.source = d.source as SourceSetting;
   }
   if (d.database !== undefined) config.database = r.string(d.database, 'daemon.database');
   if (d.socket !== undefined) config.socket = r.string(d.socket, 'daemon.socket');
@@ -87,6 +95,7 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
     config.httpListen = listen;
     config.httpToken = token;
   }
+  if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size);
   if (d.rcvbuf !== undefined) config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
   if (d.hold_ms !== undefined) config.holdMs = r.number(d.hold_ms, 'daemon.hold_ms', 1);
   if (d.max_exited !== undefined) config.maxExited = r.number(d.max_exited, 'daemon.max_exited', 100);
@@ -94,6 +103,29 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
   if (d.max_queue !== undefined) config.maxQueue = r.number(d.max_queue, 'daemon.max_queue', 1000);
   if (d.poll_interval_ms !== undefined) config.pollIntervalMs = r.number(d.poll_interval_ms, 'daemon.poll_interval_ms', 50);
   return config;
+}
+
+const EBPF_KEYS = ['network', 'files', 'path_prefix', 'user', 'cgroup', 'ring_buffer'];
+
+/** daemon.ebpf: what the eBPF source captures besides process events, filtered in the kernel. */
+function parseEbpf(r: ConfigReader, v: unknown, size: (v: unknown, path: string) => number): BpfCaptureOptions {
+  if (!isPlain(v)) r.fail('daemon.ebpf', `expected a mapping with some of: ${EBPF_KEYS.join(', ')}`);
+  const e: Plain = v;
+  r.keys(e, 'daemon.ebpf', EBPF_KEYS);
+  const capture: BpfCaptureOptions = {};
+  if (e.network !== undefined) capture.network = r.boolean(e.network, 'daemon.ebpf.network');
+  if (e.files !== undefined) capture.files = r.boolean(e.files, 'daemon.ebpf.files');
+  if (e.path_prefix !== undefined) capture.pathPrefix = r.string(e.path_prefix, 'daemon.ebpf.path_prefix');
+  if (e.user !== undefined) {
+    const user = r.string(e.user, 'daemon.ebpf.user');
+    const uid = /^\d+$/.test(user) ? Number(user) : new UserDb().passwd.byName.get(user);
+    if (uid === undefined) r.fail('daemon.ebpf.user', `unknown user '${user}'`);
+    capture.uid = uid;
+  }
+  if (e.cgroup !== undefined) capture.cgroupPath = r.string(e.cgroup, 'daemon.ebpf.cgroup');
+  if (e.ring_buffer !== undefined) capture.ringBytes = size(e.ring_buffer, 'daemon.ebpf.ring_buffer');
+  r.wrap('daemon.ebpf', () => checkCaptureOptions(capture));
+  return capture;
 }
 
 export async function loadDaemonConfig(file: string | undefined): Promise<DaemonConfig> {

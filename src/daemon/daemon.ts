@@ -48,7 +48,7 @@ export class Daemon {
   /** Opens the store, picks the source and starts watching. Throws a one-line error if it cannot. */
   static async start(config: DaemonConfig, log: (line: string) => void): Promise<Daemon> {
     const bootId = readBootId();
-    const { source, why } = await chooseSource(config.source, { rcvbufBytes: config.rcvbufBytes, pollIntervalMs: config.pollIntervalMs });
+    const { source, why } = await chooseSource(config.source, { rcvbufBytes: config.rcvbufBytes, pollIntervalMs: config.pollIntervalMs, ebpf: config.ebpf });
     const store = new EventStore({ path: config.database, bootId, source: source.name, maxQueue: config.maxQueue });
     let daemon: Daemon | null = null;
     const tracker = new ProcessTracker({

@@ -3,7 +3,7 @@
  * later the API). Field names of the JSON form are a public interface (README: Event fields).
  */
 
-import type { ProcEvent } from '../events/types.js';
+import type { AcceptEvent, ConnectEvent, OpenEvent, ProcEvent } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
 import type { UserDb } from '../procfs/index.js';
 
@@ -38,7 +38,9 @@ function what(v: EventView): string {
   const { event: e, record: r } = v;
   switch (e.kind) {
     case 'exec': case 'inferred_start': return commandLine(r, e);
-    case 'fork': return e.thread ? `thread ${e.tid} of ${e.parentPid}` : `${commandLine(r, e)} (forked by ${e.parentPid})`;
+    // A child that already exec'd (later in the same released batch) shows no command here:
+    // at the fork it still ran its parent's image, and the exec line names the new one.
+    case 'fork': return e.thread ? `thread ${e.tid} of ${e.parentPid}` : r?.inheritedImage === false ? `forked by ${e.parentPid}` : `${commandLine(r, e)} (forked by ${e.parentPid})`;
     case 'exit': case 'inferred_exit': {
       const life = lifetimeNs(r);
       const status = e.kind === 'inferred_exit' ? 'gone (found by /proc scan)'
@@ -52,7 +54,18 @@ function what(v: EventView): string {
     case 'comm': return `comm is now "${e.comm}"`;
     case 'coredump': return `dumping core: ${commandLine(r, e)}`;
     case 'lost': return `!! LOST ${e.count === null ? 'an unknown number of' : e.count} event(s): ${e.reason}; table resynced from /proc`;
+    case 'connect': case 'accept': case 'open': return `${captureText(e)}: ${commandLine(r, e)}`;
   }
+}
+
+/** What a network or file event did, without the process (shared by `watch` and `events`). */
+export function captureText(e: ConnectEvent | AcceptEvent | OpenEvent): string {
+  if (e.kind === 'open') return `open ${e.path} ${e.flagNames.join('|')}${e.error !== null ? ` failed: ${e.error}` : ` fd ${e.result}`}`;
+  const peer = e.family === 'ipv6' ? `[${e.remoteAddress}]:${e.remotePort}` : `${e.remoteAddress}:${e.remotePort}`;
+  const verb = e.kind === 'connect' ? `connect to ${peer}` : `accepted from ${peer}`;
+  // A non-blocking connect returns EINPROGRESS: under way, not failed.
+  const outcome = e.error === null ? '' : e.error === 'EINPROGRESS' ? ' (in progress)' : ` failed: ${e.error}`;
+  return `${verb} ${e.protocol ?? 'unknown protocol'}${outcome}`;
 }
 
 function clockTime(wallMs: number): string {

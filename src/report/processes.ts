@@ -1,7 +1,8 @@
 /** Text renderings of processes for the query commands: ps columns, trees, history, lineage, events. */
 
 import { InputError } from '../errors.js';
-import type { ProcessFields } from '../events/types.js';
+import type { AcceptEvent, ConnectEvent, OpenEvent, ProcessFields } from '../events/types.js';
+import { captureText } from './events.js';
 
 /** What the renderers need: the shared process fields, plus what the live table adds. */
 export type ProcessLike = ProcessFields & { user?: string | null; threads?: number };
@@ -123,6 +124,8 @@ export function eventObjectLine(e: Record<string, unknown>): string {
     case 'comm': what = `comm ${String(e.comm)}`; break;
     case 'ptrace': what = `tracer ${String(e.tracerPid)}`; break;
     case 'lost': what = `!! ${e.count === null ? '?' : String(e.count)} lost: ${String(e.reason)}`; break;
+    // The API sends these with the event model's own field names.
+    case 'connect': case 'accept': case 'open': what = captureText(e as unknown as ConnectEvent | AcceptEvent | OpenEvent); break;
     default: what = '';
   }
   return `${String(e.time)} ${String(e.kind).padEnd(14)} ${String(e.pid).padStart(7)} ${String(e.key ?? '-').padEnd(16)} ${what}`;

@@ -8,16 +8,21 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { procConnectorAvailability } from '../../src/sources/native.js';
+import { ebpfAvailability } from '../../src/sources/ebpf.js';
 
 // These scenarios need every short-lived process seen: the netlink source (root + the addon).
 const netlink = procConnectorAvailability();
 const needsNetlink = netlink.available ? false : `SKIPPED: needs the netlink source (${netlink.reason})`;
 if (needsNetlink) console.error(`daemon-cli: ${needsNetlink}`);
+const ebpf = ebpfAvailability({ network: true, files: true });
+const needsEbpf = ebpf.available ? false : `SKIPPED: needs the eBPF source (${ebpf.reason})`;
+if (needsEbpf) console.error(`daemon-cli: ${needsEbpf}`);
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const BIN = join(ROOT, 'bin/procwatch');
@@ -154,4 +159,65 @@ test('kill -9 in an exec storm: integrity, nothing acknowledged lost, the gap re
   assert.equal(gone.processes.find((p) => p.pid === longLived.pid)?.exitOrigin, 'inferred', 'ended unseen: recorded as inferred');
   again.proc.kill('SIGTERM');
   assert.equal(await exited(again.proc), 0);
+});
+
+test('eBPF capture in the daemon: connects, accepts and file opens are stored and queryable; a second daemon on the same database refuses', { skip: needsEbpf }, async () => {
+  const files = mkdtempSync(join(tmpdir(), 'pw-cli-files-'));
+  const config = join(dir, 'capture.yaml');
+  writeFileSync(config, `daemon:\n  source: ebpf\n  ebpf:\n    network: true\n    files: true\n    path_prefix: ${files}/\n`);
+  const d = await startDaemon('capture', ['--config', config]);
+  assert.match(d.log(), /source eBPF, as asked/);
+  try {
+    const server = createServer((socket) => socket.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    const client = spawn(process.execPath, ['-e', `require('net').connect(${port}, '127.0.0.1', function () { this.end(); })`], { stdio: 'ignore' });
+    await exited(client);
+    const writer = spawn('/bin/sh', ['-c', `echo x > ${files}/written; cat /etc/hostname >/dev/null`], { stdio: 'ignore' });
+    await exited(writer);
+    await sleep(500);
+    server.close();
+
+    type Stored = { kind: string; pid: number; path?: string; flagNames?: string[]; remotePort?: number; localPort?: number };
+    const events = (kinds: string): Stored[] => {
+      const r = run(['events', '--socket', d.socket, '--since', '5m', '--kind', kinds, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Stored);
+    };
+    const opens = events('open');
+    assert.ok(opens.some((e) => e.pid === writer.pid && e.path === `${files}/written` && e.flagNames?.includes('O_CREAT')), JSON.stringify(opens));
+    assert.ok(opens.every((e) => e.path?.startsWith(`${files}/`)), 'the prefix filter holds: /etc/hostname is not there');
+    const net = events('connect,accept');
+    assert.ok(net.some((e) => e.kind === 'connect' && e.pid === client.pid && e.remotePort === port), JSON.stringify(net));
+    assert.ok(net.some((e) => e.kind === 'accept' && e.pid === process.pid && e.localPort === port), JSON.stringify(net));
+    const text = run(['events', '--socket', d.socket, '--since', '5m', '--kind', 'open']);
+    assert.match(text.stdout, new RegExp(`open\\s+${writer.pid}\\s.*open ${files}/written O_WRONLY\\|O_CREAT\\|O_TRUNC fd \\d+`));
+
+    // Same database, another socket: refused by the lock, before any program is loaded.
+    const second = spawnSync(process.execPath, [BIN, 'daemon', '--database', d.db, '--socket', join(dir, 'capture-2.sock'), '--source', 'ebpf'], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(second.status, 4, second.stderr);
+    assert.match(second.stderr, new RegExp(`^procwatch daemon: refusing to start: another procwatch daemon \\(pid ${d.proc.pid}\\) is already using ${d.db}`));
+    assert.equal(second.stderr.trim().split('\n').length, 1, 'one line');
+  } finally {
+    d.proc.kill('SIGTERM');
+    assert.equal(await exited(d.proc), 0);
+    rmSync(files, { recursive: true, force: true });
+  }
+  assert.equal(existsSync(`${d.db}.pid`), false, 'a graceful stop removes the lock');
+});
+
+test('the daemon on the netlink source, asked for by name, records what ran', { skip: needsNetlink }, async () => {
+  const d = await startDaemon('netlink', ['--source', 'netlink']);
+  assert.match(d.log(), /source netlink proc connector, as asked/);
+  const marker = spawn('/bin/sh', ['-c', 'exit 7', 'pwcli-netlink'], { stdio: 'ignore' });
+  await exited(marker);
+  await sleep(500);
+  const history = JSON.parse(run(['history', '--socket', d.socket, '--since', '1m', '--json']).stdout) as { processes: Array<{ pid: number; argv: string[]; exitCode: number }> };
+  const found = history.processes.find((p) => p.pid === marker.pid);
+  assert.deepEqual(found?.argv, ['/bin/sh', '-c', 'exit 7', 'pwcli-netlink']);
+  assert.equal(found?.exitCode, 7);
+  const health = JSON.parse(run(['stats', '--socket', d.socket, '--json']).stdout) as { source: string };
+  assert.equal(health.source, 'netlink');
+  d.proc.kill('SIGTERM');
+  assert.equal(await exited(d.proc), 0);
 });

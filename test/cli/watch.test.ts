@@ -3,14 +3,26 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netlinkAvailability } from '../../src/sources/netlink.js';
+import { ebpfAvailability } from '../../src/sources/ebpf.js';
 
 const BIN = join(resolve(fileURLToPath(import.meta.url), '../../../..'), 'bin/procwatch');
 const netlink = netlinkAvailability();
 const skip = netlink.available ? false : `SKIPPED: needs the netlink source (${netlink.reason})`;
 if (skip) console.error(`watch tests: ${skip}`);
+const ebpf = ebpfAvailability({ network: true, files: true });
+const skipEbpf = ebpf.available ? false : `SKIPPED: needs the eBPF source (${ebpf.reason})`;
+if (skipEbpf) console.error(`watch tests: ${skipEbpf}`);
+/** Each kernel source, with the notice `watch` prints when it was asked for by name. */
+const KERNEL_SOURCES = [
+  { name: 'netlink', skip, notice: /watching with netlink proc connector, as asked/ },
+  { name: 'ebpf', skip: skipEbpf, notice: /watching with eBPF, as asked/ },
+];
 const running: ChildProcess[] = [];
 after(() => { for (const c of running) if (c.exitCode === null) c.kill('SIGKILL'); });
 
@@ -43,26 +55,88 @@ function runShell(script: string, marker: string): Promise<number> {
 
 type Line = Record<string, unknown> & { kind: string; pid: number; details?: { argv: string[] | null }; status?: { code: number | null; signal: number | null }; process?: { ppid: number } };
 
-test('--json: exec with argv and exit with code and lifetime, for a real process', { skip }, async () => {
-  const w = await watch(['--json']);
-  const pid = await runShell('sleep 0.1; exit 5', 'pwwatch-json');
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(await w.stop(), 0);
-  const lines = w.stdout().trim().split('\n').map((l) => JSON.parse(l) as Line).filter((e) => e.pid === pid);
-  const exec = lines.find((e) => e.kind === 'exec');
-  const exit = lines.find((e) => e.kind === 'exit');
-  assert.deepEqual(exec?.details?.argv, ['/bin/sh', '-c', 'sleep 0.1; exit 5', 'pwwatch-json']);
-  assert.equal(exec?.process?.ppid, process.pid);
-  assert.deepEqual(exit?.status, { code: 5, signal: null, coreDumped: false });
-  assert.ok(typeof exit?.lifetimeNs === 'number' && exit.lifetimeNs >= 90e6, `lived ≥ 90 ms (${String(exit?.lifetimeNs)})`);
-  assert.match(String(exit?.time), /^\d{4}-\d\d-\d\dT/);
-  assert.equal(exit?.key, exec?.key, 'one process instance');
-  assert.match(w.stderr(), /watching with netlink proc connector/);
-  assert.match(w.stderr(), /procwatch: \d+ events, 0 lost/);
+for (const src of KERNEL_SOURCES) {
+  test(`--json (${src.name}): exec with argv and exit with code and lifetime, for a real process`, { skip: src.skip }, async () => {
+    const w = await watch(['--json', '--source', src.name]);
+    const pid = await runShell('sleep 0.1; exit 5', 'pwwatch-json');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await w.stop(), 0);
+    const lines = w.stdout().trim().split('\n').map((l) => JSON.parse(l) as Line).filter((e) => e.pid === pid);
+    const exec = lines.find((e) => e.kind === 'exec');
+    const exit = lines.find((e) => e.kind === 'exit');
+    assert.deepEqual(exec?.details?.argv, ['/bin/sh', '-c', 'sleep 0.1; exit 5', 'pwwatch-json']);
+    assert.equal(exec?.process?.ppid, process.pid);
+    assert.deepEqual(exit?.status, { code: 5, signal: null, coreDumped: false });
+    assert.ok(typeof exit?.lifetimeNs === 'number' && exit.lifetimeNs >= 90e6, `lived ≥ 90 ms (${String(exit?.lifetimeNs)})`);
+    assert.match(String(exit?.time), /^\d{4}-\d\d-\d\dT/);
+    assert.equal(exit?.key, exec?.key, 'one process instance');
+    assert.match(w.stderr(), src.notice);
+    assert.match(w.stderr(), /procwatch: \d+ events, 0 lost/);
+  });
+}
+
+test('auto picks eBPF here and says why', { skip: skipEbpf }, async () => {
+  const w = await watch(['--json', '--kind', 'exec']);
+  await w.stop();
+  assert.match(w.stderr(), /watching with eBPF \(the best source available here\)/);
+});
+
+test('--network and --files (eBPF): a connect, its accept and a file open show up in text and JSON', { skip: skipEbpf }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pwwatch-files-'));
+  try {
+    const server = createServer((socket) => socket.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    const text = await watch(['--source', 'ebpf', '--network', '--files', '--path-prefix', dir, '--kind', 'connect,accept,open']);
+    const json = await watch(['--json', '--source', 'ebpf', '--network', '--files', '--path-prefix', dir, '--kind', 'connect,accept,open']);
+    const file = join(dir, 'touched');
+    await runShell(`echo hi > ${file}`, 'pwwatch-file');
+    const connector = spawn(process.execPath, ['-e', `require('net').connect(${port}, '127.0.0.1', function () { this.end(); })`], { stdio: 'ignore' });
+    const connectorExited = new Promise((r) => connector.on('exit', r));
+    await connectorExited;
+    await new Promise((r) => setTimeout(r, 400));
+    await text.stop();
+    await json.stop();
+    server.close();
+    const events = json.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line & Record<string, unknown>);
+    const open = events.find((e) => e.kind === 'open' && e.path === file);
+    assert.ok(open !== undefined, `an open of ${file}: ${json.stdout()}`);
+    assert.deepEqual(open.flagNames, ['O_WRONLY', 'O_CREAT', 'O_TRUNC']);
+    const connect = events.find((e) => e.kind === 'connect' && e.remotePort === port);
+    assert.ok(connect !== undefined, `a connect to port ${port}`);
+    assert.equal(connect.remoteAddress, '127.0.0.1');
+    assert.equal(connect.pid, connector.pid, 'the connecting process');
+    const accept = events.find((e) => e.kind === 'accept' && e.localPort === port);
+    assert.ok(accept !== undefined, `an accept on port ${port}`);
+    assert.equal(accept.pid, process.pid, 'the accepting process is this test');
+    assert.ok(!events.some((e) => e.kind === 'open' && !String(e.path).startsWith(dir)), 'nothing outside the prefix');
+    const lines = text.stdout().split('\n');
+    assert.ok(lines.some((l) => l.includes(`open ${file} O_WRONLY|O_CREAT|O_TRUNC fd `)), text.stdout());
+    assert.ok(lines.some((l) => l.includes(`connect to 127.0.0.1:${port} tcp`)), text.stdout());
+    assert.ok(lines.some((l) => / accept /.test(l) && l.includes('accepted from 127.0.0.1:')), text.stdout());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('capture options without eBPF, or without what they narrow: one line, exit 2', () => {
+  for (const [args, message] of [
+    [['--source', 'netlink', '--network'], /network\/file capture needs the eBPF source/],
+    [['--path-prefix', '/tmp'], /--path-prefix narrows file capture: add --files/],
+    [['--capture-user', 'root'], /narrow network\/file capture: add --network or --files/],
+    [['--files', '--ring-buffer', '5000'], /ring buffer size must be a power of 2/],
+    [['--network', '--cgroup', '/no/such/cgroup'], /the cgroup '\/no\/such\/cgroup' is not a directory/],
+  ] as Array<[string[], RegExp]>) {
+    const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    const errLines = r.stderr.split('\n').filter((l) => l !== '');
+    assert.equal(errLines.length, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(errLines[0]!, message);
+  }
 });
 
 test('text lines: time, event, pid, parent, user, command; signals and lifetimes on exits', { skip }, async () => {
-  const w = await watch(['--kind', 'exec,exit']);
+  const w = await watch(['--kind', 'exec,exit', '--source', 'netlink']);
   const pid = await runShell('kill -KILL $$', 'pwwatch-text');
   await new Promise((r) => setTimeout(r, 300));
   await w.stop();
@@ -76,12 +150,16 @@ test('text lines: time, event, pid, parent, user, command; signals and lifetimes
 });
 
 test('--pid follows a subtree; --user filters by effective user', { skip }, async () => {
-  const parent = spawn('/bin/sh', ['-c', 'sleep 0.4; /bin/echo child-of-subtree >/dev/null; sleep 0.2'], { stdio: 'ignore' });
+  // The parent waits for a go file, so that however long the watcher takes to start, its child comes after.
+  const go = join(mkdtempSync(join(tmpdir(), 'pwwatch-go-')), 'go');
+  const parent = spawn('/bin/sh', ['-c', `while [ ! -e ${go} ]; do sleep 0.05; done; /bin/echo child-of-subtree >/dev/null; sleep 0.2`], { stdio: 'ignore' });
   running.push(parent);
+  const parentExited = new Promise((r) => parent.on('exit', r));
   await new Promise((r) => setTimeout(r, 100));
   const w = await watch(['--json', '--pid', String(parent.pid), '--kind', 'exec']);
   const outsider = await runShell('true', 'pwwatch-outsider');
-  await new Promise((r) => parent.on('exit', r));
+  writeFileSync(go, '');
+  await parentExited;
   await new Promise((r) => setTimeout(r, 200));
   await w.stop();
   const lines = w.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
