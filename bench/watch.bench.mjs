@@ -1,35 +1,45 @@
 /**
- * `procwatch watch` against forkstat in an exec storm (issue 3): BENCH_STORM (default 20,000)
+ * The event sources in an exec storm (issues 3 and 5): BENCH_STORM (default 20,000)
  * `/bin/true storm-W-I` processes made as fast as the machine allows, from one worker and
  * again from two, by bench/storm/storm.c (compiled with `cc -O2` into a temp dir at bench time).
  *
- * For each worker count, fresh instances of both tools run side by side:
- *   procwatch watch --json --kind exec,exit,lost      (./bin/procwatch, one Node process;
- *                                                      `--source $BENCH_WATCH_SOURCE` if set)
- *   forkstat -e exec,exit -l -S                       (Debian forkstat, C)
- * Each writes its stdout straight into a file (no pipe, so no back-pressure and no reader of
- * ours in the way). Both are warmed up before the storm: a probe process is started until
- * each tool has printed its exec, then 1 s of quiet. After the storm, a sentinel process is
- * started and waited for in both outputs (so each has printed its backlog), then their CPU
- * time (utime + stime of the tool's process, /proc/PID/stat) is read and they get SIGINT.
+ * The tools, each a fresh instance per storm, stdout straight into a file (no pipe, so no
+ * back-pressure and no reader of ours in the way):
+ *   procwatch (eBPF)     procwatch watch --json --kind exec,exit,lost --source ebpf
+ *   procwatch (netlink)  procwatch watch --json --kind exec,exit,lost --source netlink
+ *   forkstat             forkstat -e exec,exit -l -S              (Debian forkstat, C, netlink)
+ *   bpftrace             bpftrace -e 'tracepoint:sched:sched_process_exec { printf(...) }'
+ *                        (the kernel-side reference: which execs happened, by pid)
+ * Per worker count, the storms are:
+ *   1. side by side, issue 3: procwatch (netlink) + forkstat
+ *   2. side by side, issue 5: procwatch (eBPF) + procwatch (netlink) + forkstat + bpftrace
+ *   3. diagnostics (BENCH_WATCH_SOLO=0 skips them): the storm with no watcher (its own rate),
+ *      then each tool alone.
+ * Each tool is warmed up before the storm: a probe process is started until every tool has
+ * printed its exec, then 1 s of quiet. After the storm, a sentinel process is started and
+ * waited for in every output (so each has printed its backlog), then their CPU time (utime +
+ * stime of the tool's process, /proc/PID/stat) is read and they get SIGINT. While the storms
+ * run, `kernel.bpf_stats_enabled` is on, so the time the eBPF programs themselves spend in the
+ * kernel (charged to the processes that exec, not to the tool) is read from the tool's
+ * /proc/PID/fdinfo (run_time_ns of each program fd)
+ * and shown in its own column.
  *
  * Per tool: execs seen ÷ made (matched by the pids the storm wrote); of the execs seen, the
  * share whose name AND argv are right (`/bin/true storm-W-I` for that pid), the share with only
  * the right comm (`true`, argv unknown), unknown (nothing), and WRONG (anything else, e.g. the
  * parent's command line from before the exec); lost events the tool reported; CPU seconds per
- * 10,000 events printed (exec + exit lines). The issue's goals are printed as PASS/FAIL lines;
- * a FAIL does not fail the scenario: only something broken does (a tool that does not start,
- * does not see the sentinel, or exits badly). The source procwatch chose (its stderr notice)
- * is printed with every figure: `auto` prefers eBPF over the netlink proc connector.
+ * 10,000 events printed (exec + exit lines). bpftrace prints only the pid and the filename, so
+ * it counts seen execs and nothing more. The issues' goals are printed as PASS/FAIL lines; a
+ * FAIL does not fail the scenario: only something broken does (a tool that does not start,
+ * does not see the sentinel, or exits badly).
  *
- * Diagnostics in the same run (BENCH_WATCH_SOLO=0 skips them): the storm with no watcher (its
- * own rate), and each tool alone. BENCH_WATCH_FIFO=1 adds procwatch alone with its native
- * event-reader thread (the newest thread once it runs) under SCHED_FIFO 10, to show how much
- * of the naming race is scheduling latency. procwatch's CPU is also split by thread.
+ * BENCH_WATCH_FIFO=1 adds procwatch (netlink) alone with its native event-reader thread under
+ * SCHED_FIFO 10, to show how much of the naming race is scheduling latency. procwatch's CPU
+ * is also split by thread.
  */
 
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -44,8 +54,6 @@ const WORKER_COUNTS = [1, 2];
 const SOLO = process.env.BENCH_WATCH_SOLO !== '0';
 /** Also run procwatch alone with its native event-reader thread under SCHED_FIFO (diagnostic, opt-in). */
 const FIFO = process.env.BENCH_WATCH_FIFO === '1';
-/** procwatch's `--source` (auto, ebpf, netlink); unset: none given, as a user runs it (auto). */
-const SOURCE = process.env.BENCH_WATCH_SOURCE || null;
 const TRUE = '/bin/true';
 
 function positiveInt(text, fallback) {
@@ -135,10 +143,14 @@ class Tool {
   stderr() { return existsSync(this.errPath) ? readFileSync(this.errPath, 'utf8') : ''; }
 }
 
-function procwatchTool(root, dir) {
+const PROCWATCH_SOURCES = { 'procwatch-ebpf': 'ebpf', 'procwatch-netlink': 'netlink' };
+const isProcwatch = (id) => id in PROCWATCH_SOURCES;
+const TOOL_NAMES = { 'procwatch-ebpf': 'procwatch (eBPF)', 'procwatch-netlink': 'procwatch (netlink)', forkstat: 'forkstat', bpftrace: 'bpftrace' };
+
+function procwatchTool(id, root, dir) {
   return new Tool({
-    id: 'procwatch',
-    argv: [join(root, 'bin/procwatch'), 'watch', '--json', '--kind', 'exec,exit,lost', ...(SOURCE === null ? [] : ['--source', SOURCE])],
+    id,
+    argv: [join(root, 'bin/procwatch'), 'watch', '--json', '--kind', 'exec,exit,lost', '--source', PROCWATCH_SOURCES[id]],
     dir,
     execLineOf: (pid) => {
       const needle = `"pid":${pid},"tid"`;
@@ -157,6 +169,28 @@ function forkstatTool(forkstat, dir) {
       return (line) => re.test(line);
     },
   });
+}
+
+/** bpftrace: one line per exec, "exec PID FILENAME", straight from the tracepoint. */
+const BPFTRACE_PROGRAM = 'tracepoint:sched:sched_process_exec { printf("exec %d %s\\n", pid, str(args->filename)); }';
+
+function bpftraceTool(bpftrace, dir) {
+  return new Tool({
+    id: 'bpftrace',
+    argv: [bpftrace, '-e', BPFTRACE_PROGRAM],
+    dir,
+    execLineOf: (pid) => {
+      const prefix = `exec ${pid} `;
+      return (line) => line.startsWith(prefix);
+    },
+  });
+}
+
+function makeTool(id, ctx, dir) {
+  if (isProcwatch(id)) return procwatchTool(id, ctx.root, dir);
+  if (id === 'forkstat') return forkstatTool(ctx.forkstat, dir);
+  if (id === 'bpftrace') return bpftraceTool(ctx.bpftrace, dir);
+  throw new Error(`unknown tool ${id}`);
 }
 
 // ---- classification of what each tool printed ------------------------------------------------
@@ -241,7 +275,67 @@ function tallyForkstat(text, made) {
   return settle(tally, verdicts);
 }
 
-// ---- one storm under both tools -----------------------------------------------------------------
+/** bpftrace: "exec PID FILENAME"; seen is all it can tell (no argv): counted as seen, not named. */
+function tallyBpftrace(text, made) {
+  const tally = newTally();
+  const verdicts = new Map();
+  for (const line of text.split('\n')) {
+    const m = /^exec (\d+) (.*)$/.exec(line);
+    if (m === null) continue;
+    tally.execLines++;
+    const pid = Number(m[1]);
+    if (!made.has(pid)) continue;
+    push(verdicts, pid, { verdict: m[2] === TRUE ? 'nameOnly' : 'wrong', shown: m[2] });
+  }
+  return settle(tally, verdicts);
+}
+
+function tallyOf(id, text, made) {
+  if (isProcwatch(id)) return tallyProcwatch(text, made);
+  return id === 'forkstat' ? tallyForkstat(text, made) : tallyBpftrace(text, made);
+}
+
+// ---- in-kernel BPF time -------------------------------------------------------------------------
+
+/**
+ * run_time_ns summed over the BPF programs a process holds open, from /proc/PID/fdinfo (a
+ * program fd's fdinfo has prog_id and run_time_ns; kernel.bpf_stats_enabled must be on).
+ * Null when the process holds no program (forkstat, procwatch on netlink) or is gone.
+ */
+function bpfRunNs(pid) {
+  if (pid === undefined) return null;
+  let fds;
+  try {
+    fds = readdirSync(`/proc/${pid}/fdinfo`);
+  } catch {
+    return null;
+  }
+  const seen = new Map();
+  for (const fd of fds) {
+    let text;
+    try {
+      text = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue; // closed meanwhile
+    }
+    const id = /^prog_id:\s+(\d+)$/m.exec(text);
+    const ns = /^run_time_ns:\s+(\d+)$/m.exec(text);
+    if (id !== null && ns !== null && /^prog_type:/m.test(text)) seen.set(id[1], Number(ns[1]));
+  }
+  if (seen.size === 0) return null;
+  let total = 0;
+  for (const ns of seen.values()) total += ns;
+  return total;
+}
+
+function setBpfStats(on) {
+  const path = '/proc/sys/kernel/bpf_stats_enabled';
+  const before = readFileSync(path, 'utf8').trim();
+  writeFileSync(path, on ? '1' : '0');
+  return before === '1';
+}
+
+// ---- one storm under the tools -----------------------------------------------------------------
 
 /** Starts `/bin/true pwbench-probe` until every tool has printed its exec (or the timeout). */
 async function probeUntilSeen(tools, what, timeoutMs) {
@@ -284,12 +378,12 @@ function threadSplit(pid, before, after) {
 
 /**
  * One storm of TOTAL execs from `workers` workers under fresh instances of `toolIds`
- * ('procwatch', 'forkstat'); `fifoReader` puts procwatch's reader thread under SCHED_FIFO 10.
+ * (keys of TOOL_NAMES); `fifoReader` puts procwatch's reader thread under SCHED_FIFO 10.
  */
 async function stormUnder(workers, toolIds, ctx, { fifoReader = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), `pwbench-watch-${workers}w-`));
   ctx.dirs.push(dir);
-  const tools = toolIds.map((id) => (id === 'procwatch' ? procwatchTool(ctx.root, dir) : forkstatTool(ctx.forkstat, dir)));
+  const tools = toolIds.map((id) => makeTool(id, ctx, dir));
   ctx.tools = tools;
   const broken = [];
   try {
@@ -297,7 +391,7 @@ async function stormUnder(workers, toolIds, ctx, { fifoReader = false } = {}) {
     const notReady = await probeUntilSeen(tools, 'start-up probe', 15_000);
     if (notReady.length > 0) throw new Error(`${notReady.join(', ')} did not report a probe exec within 15 s of starting`);
     await delay(1000); // warm: seeding done, caches filled, nothing left from the probes
-    const pw = tools.find((t) => t.id === 'procwatch');
+    const pw = tools.find((t) => t.id === 'procwatch-netlink') ?? tools.find((t) => isProcwatch(t.id));
     let fifoTid = null;
     if (fifoReader && pw !== undefined) {
       fifoTid = newestThread(pw.pid);
@@ -306,6 +400,7 @@ async function stormUnder(workers, toolIds, ctx, { fifoReader = false } = {}) {
     }
 
     const before = new Map(tools.map((t) => [t.id, cpuTicks(t.pid)]));
+    const bpfBefore = new Map(tools.map((t) => [t.id, bpfRunNs(t.pid)]));
     const threadsBefore = pw === undefined ? null : threadTicks(pw.pid);
     const storm = await runStorm(ctx.storm.bin, { total: TOTAL, workers, pidfile: join(dir, 'pids'), onSpawn: (c) => { ctx.stormChild = c; } });
     ctx.stormChild = null;
@@ -314,6 +409,7 @@ async function stormUnder(workers, toolIds, ctx, { fifoReader = false } = {}) {
     const drainMs = Date.now() - drainStart;
     for (const id of behind) broken.push(`${id} did not report the sentinel exec within 60 s after the storm`);
     const after = new Map(tools.map((t) => [t.id, cpuTicks(t.pid)]));
+    const bpfAfter = new Map(tools.map((t) => [t.id, bpfRunNs(t.pid)]));
     const threads = pw === undefined ? null : threadSplit(pw.pid, threadsBefore, threadTicks(pw.pid));
     if (fifoTid !== null && threads.readerTid !== fifoTid) broken.push(`the thread put under SCHED_FIFO (${fifoTid}) is not the busiest one (${threads.readerTid})`);
 
@@ -325,20 +421,22 @@ async function stormUnder(workers, toolIds, ctx, { fifoReader = false } = {}) {
         broken.push(`${t.id} ended badly (${exit?.error?.message ?? (exit?.killed ? 'killed after 20 s' : exit?.code ?? exit?.signal)}): ${stderr.trim().split('\n').slice(-3).join(' / ')}`);
       }
       const text = readFileSync(t.outPath, 'utf8');
-      const tally = t.id === 'procwatch' ? tallyProcwatch(text, storm.made) : tallyForkstat(text, storm.made);
+      const tally = tallyOf(t.id, text, storm.made);
+      const bpfNs = bpfBefore.get(t.id) === null || bpfAfter.get(t.id) === null ? null : bpfAfter.get(t.id) - bpfBefore.get(t.id);
       const ticks = before.get(t.id) === null || after.get(t.id) === null ? null : after.get(t.id) - before.get(t.id);
       if (ticks === null) broken.push(`${t.id}: could not read its CPU time`);
-      const summary = t.id === 'procwatch' ? /procwatch: (\d+) events, (\d+) lost, (\d+) malformed, (\d+) late, (\d+) thread events, (\d+) resyncs/.exec(stderr) : null;
-      if (t.id === 'procwatch' && summary === null) broken.push('procwatch printed no summary on stderr');
-      const watching = t.id === 'procwatch' ? /procwatch: watching with (.*)/.exec(stderr)?.[1] ?? 'an unknown source' : null;
+      const summary = isProcwatch(t.id) ? /procwatch: (\d+) events, (\d+) lost, (\d+) malformed, (\d+) late, (\d+) thread events, (\d+) resyncs/.exec(stderr) : null;
+      if (isProcwatch(t.id) && summary === null) broken.push(`${t.id} printed no summary on stderr`);
+      const watching = isProcwatch(t.id) ? /procwatch: watching with (.*)/.exec(stderr)?.[1] ?? 'an unknown source' : null;
       if (tally.seen === 0) broken.push(`${t.id} reported none of the storm's execs`);
       results.push({
         id: t.id,
         tally,
         cpuSeconds: ticks === null ? NaN : ticks / CLK_TCK,
-        threads: t.id === 'procwatch' ? threads : null,
-        name: watching === null ? t.id : `procwatch (${/eBPF/.test(watching) ? 'eBPF' : /netlink/.test(watching) ? 'netlink' : /poll/.test(watching) ? 'poll' : '?'})`,
+        threads: t === pw ? threads : null,
+        name: TOOL_NAMES[t.id],
         watching,
+        bpfSeconds: bpfNs === null ? null : bpfNs / 1e9,
         events: tally.execLines + tally.exitLines,
         summaryLost: summary === null ? null : Number(summary[2]),
         summary: summary?.[0] ?? null,
@@ -356,7 +454,8 @@ async function stormUnder(workers, toolIds, ctx, { fifoReader = false } = {}) {
 
 function lostText(r) {
   const t = r.tally;
-  if (r.id === 'procwatch') {
+  if (r.id === 'bpftrace') return 'n/a (prints what it reads)';
+  if (isProcwatch(r.id)) {
     const lines = t.lostLines === 0 ? '0' : `${int(t.lostCount)}${t.lostUncounted > 0 ? ` + ${t.lostUncounted} uncounted` : ''} in ${t.lostLines} line(s)`;
     return `${lines} (summary: ${r.summaryLost ?? '?'})`;
   }
@@ -372,7 +471,7 @@ function workersTable(runs) {
   const rows = [];
   for (const { label, s } of runs) {
     const made = s.storm.made.size;
-    if (s.results.length === 0) rows.push([label, '(none)', int(Math.round(rateOf(s))), '', '', '', '', '', '', '', '', '']);
+    if (s.results.length === 0) rows.push([label, '(none)', int(Math.round(rateOf(s))), '', '', '', '', '', '', '', '', '', '']);
     for (const r of s.results) {
       rows.push([
         label,
@@ -387,19 +486,20 @@ function workersTable(runs) {
         int(r.events),
         r.cpuSeconds.toFixed(2),
         cpuPer10k(r).toFixed(2),
+        r.bpfSeconds === null ? '—' : r.bpfSeconds.toFixed(3),
       ]);
     }
   }
   return markdownTable(
-    ['run', 'tool', 'storm execs/s', 'execs seen / made', 'name + argv right', 'comm only', 'unknown', 'WRONG', 'lost reported', 'exec+exit lines', 'CPU s', 'CPU s / 10k lines'],
-    rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r'],
+    ['run', 'tool', 'storm execs/s', 'execs seen / made', 'name + argv right', 'comm only', 'unknown', 'WRONG', 'lost reported', 'lines', 'CPU s', 'CPU s / 10k lines', 'in-kernel BPF s'],
+    rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r'],
   );
 }
 
 function threadsTable(runs) {
   const rows = [];
   for (const { label, s } of runs) {
-    const r = s.results.find((x) => x.id === 'procwatch');
+    const r = s.results.find((x) => x.threads !== null);
     if (r === undefined) continue;
     const per10k = (sec) => ((sec * 10_000) / r.events).toFixed(2);
     rows.push([label, r.name, `${r.threads.main.toFixed(2)} (${per10k(r.threads.main)})`, `${r.threads.reader.toFixed(2)} (${per10k(r.threads.reader)})`, `${r.threads.rest.toFixed(2)} (${per10k(r.threads.rest)})`, `${r.cpuSeconds.toFixed(2)} (${per10k(r.cpuSeconds)})`]);
@@ -407,17 +507,23 @@ function threadsTable(runs) {
   return markdownTable(['run', 'procwatch', 'main thread (JS)', 'event reader thread (native)', 'other threads (V8, libuv)', 'whole process'], rows, ['l', 'l', 'r', 'r', 'r', 'r']);
 }
 
-function goals(s) {
-  const pw = s.results.find((r) => r.id === 'procwatch');
-  const fs = s.results.find((r) => r.id === 'forkstat');
+const verdict = (ok) => (ok ? 'PASS' : 'FAIL');
+const workersText = (s) => `${s.workers} worker${s.workers > 1 ? 's' : ''}`;
+const byId = (s, id) => s.results.find((r) => r.id === id);
+
+/** No unreported loss: every exec made was seen, or counted in a `lost` event. */
+function lossGoal(s, pw) {
   const made = s.storm.made.size;
-  const lines = [];
-  const verdict = (ok) => (ok ? 'PASS' : 'FAIL');
-  const w = `${s.workers} worker${s.workers > 1 ? 's' : ''}`;
   const reported = pw.tally.lostCount + (pw.tally.lostUncounted > 0 ? Infinity : 0);
-  lines.push(`info  ${w}: ${pw.name}: watching with ${pw.watching}`);
-  lines.push(`${verdict(pw.tally.seen + reported >= made)}  ${w}: no unreported loss — procwatch saw ${int(pw.tally.seen)} + reported ${pw.tally.lostLines === 0 ? 0 : lostText(pw)} lost ≥ ${int(made)} made`);
-  lines.push(`${verdict(pw.tally.wrong === 0)}  ${w}: zero wrong names — procwatch ${int(pw.tally.wrong)} wrong (forkstat ${int(fs.tally.wrong)})`);
+  return `${verdict(pw.tally.seen + reported >= made)}  ${workersText(s)}: ${pw.name}: no unreported loss — saw ${int(pw.tally.seen)} + reported ${pw.tally.lostLines === 0 ? 0 : lostText(pw)} lost ≥ ${int(made)} made`;
+}
+
+/** Issue 3, from the netlink + forkstat storm. */
+function netlinkGoals(s) {
+  const pw = byId(s, 'procwatch-netlink');
+  const fs = byId(s, 'forkstat');
+  const w = workersText(s);
+  const lines = [lossGoal(s, pw), `${verdict(pw.tally.wrong === 0)}  ${w}: zero wrong names — procwatch ${int(pw.tally.wrong)} wrong (forkstat ${int(fs.tally.wrong)})`];
   if (s.workers === 1) {
     lines.push(`${verdict(namedShare(pw) >= 0.99)}  ${w}: ≥ 99% named — procwatch ${pct(pw.tally.named, pw.tally.seen)} of the execs it saw`);
   } else {
@@ -427,11 +533,34 @@ function goals(s) {
   return lines;
 }
 
+/** Issue 5, from the four-tool storm (and the solo runs for CPU, when there are any). */
+function ebpfGoals(s, solo) {
+  const eb = byId(s, 'procwatch-ebpf');
+  const nl = byId(s, 'procwatch-netlink');
+  const bt = byId(s, 'bpftrace');
+  const made = s.storm.made.size;
+  const w = workersText(s);
+  const lines = [lossGoal(s, eb)];
+  lines.push(`${verdict(eb.tally.named === made)}  ${w}: 100% of execs with exact argv — procwatch (eBPF) ${int(eb.tally.named)} / ${int(made)} (${pct(eb.tally.named, made)}); bpftrace saw ${int(bt.tally.seen)} / ${int(made)}`);
+  lines.push(`${verdict(eb.tally.wrong === 0)}  ${w}: zero wrong names — procwatch (eBPF) ${int(eb.tally.wrong)} wrong`);
+  const cpuLine = (label, e, n) => {
+    const withKernel = (r) => ((r.cpuSeconds + (r.bpfSeconds ?? 0)) * 10_000) / r.events;
+    return `${verdict(cpuPer10k(e) <= cpuPer10k(n))}  ${w}: CPU per event ≤ the netlink source's (${label}) — eBPF ${cpuPer10k(e).toFixed(2)} s vs netlink ${cpuPer10k(n).toFixed(2)} s per 10k lines = ${(cpuPer10k(e) / cpuPer10k(n)).toFixed(2)}×; with the programs' in-kernel time ${withKernel(e).toFixed(2)} s (${(withKernel(e) / cpuPer10k(n)).toFixed(2)}×)`;
+  };
+  lines.push(cpuLine('side by side', eb, nl));
+  const soloEb = solo?.find((x) => x.results[0]?.id === 'procwatch-ebpf')?.results[0];
+  const soloNl = solo?.find((x) => x.results[0]?.id === 'procwatch-netlink')?.results[0];
+  if (soloEb !== undefined && soloNl !== undefined) lines.push(cpuLine('each alone', soloEb, soloNl));
+  return lines;
+}
+
 export async function run({ root }) {
   if (process.getuid?.() !== 0) throw new Error('the watch benchmark needs root: the proc connector needs CAP_NET_ADMIN (run it with sudo)');
   if (!existsSync(join(root, 'dist/src/cli/main.js'))) throw new Error('dist/src/cli/main.js is missing (npm run build)');
   const forkstat = whichReal('forkstat'); // throws "forkstat not found on PATH": apt install forkstat
-  const ctx = { root, forkstat, storm: buildStorm(root), dirs: [], tools: [], stormChild: null };
+  const bpftrace = whichReal('bpftrace'); // apt install bpftrace
+  const ctx = { root, forkstat, bpftrace, storm: buildStorm(root), dirs: [], tools: [], stormChild: null };
+  const statsWereOn = setBpfStats(true);
   const killAll = () => {
     for (const t of ctx.tools) t.killNow();
     if (ctx.stormChild?.pid !== undefined) {
@@ -439,6 +568,7 @@ export async function run({ root }) {
     }
     for (const d of ctx.dirs) rmSync(d, { recursive: true, force: true });
     ctx.storm.cleanup();
+    if (!statsWereOn) setBpfStats(false);
   };
   const onSignal = (signal) => { killAll(); process.exit(signal === 'SIGINT' ? 130 : 143); };
   process.once('SIGINT', onSignal);
@@ -447,17 +577,18 @@ export async function run({ root }) {
 
   console.log(machineLine());
   console.log(`storm: ${int(TOTAL)} × ${TRUE} storm-W-I (bench/storm/storm.c, cc -O2), from ${WORKER_COUNTS.join(' and ')} worker(s)`);
-  console.log(`side by side: procwatch watch --json --kind exec,exit,lost${SOURCE === null ? '' : ` --source ${SOURCE}`}  |  forkstat -e exec,exit -l -S  (stdout of each into a file)`);
+  console.log('tools: procwatch watch --json --kind exec,exit,lost --source ebpf|netlink  |  forkstat -e exec,exit -l -S  |  bpftrace (sched_process_exec: pid, filename)  (stdout of each into a file)');
   console.log(`diagnostics: ${SOLO ? 'the storm with no watcher, and each tool alone in the same storm' : 'no solo runs (BENCH_WATCH_SOLO=0)'}${FIFO ? '; procwatch alone with its reader thread under SCHED_FIFO 10' : ''}`);
-  const sideBySide = [];
+  const goalLines = [];
   let ok = true;
   try {
     for (const workers of WORKER_COUNTS) {
       const runs = [];
       const plan = [
-        { label: 'side by side', tools: ['procwatch', 'forkstat'] },
-        ...(SOLO ? [{ label: 'no watcher', tools: [] }, { label: 'alone', tools: ['procwatch'] }, { label: 'alone', tools: ['forkstat'] }] : []),
-        ...(FIFO ? [{ label: 'alone, reader SCHED_FIFO', tools: ['procwatch'], fifoReader: true }] : []),
+        { label: 'side by side (issue 3)', tools: ['procwatch-netlink', 'forkstat'] },
+        { label: 'side by side (issue 5)', tools: ['procwatch-ebpf', 'procwatch-netlink', 'forkstat', 'bpftrace'] },
+        ...(SOLO ? [{ label: 'no watcher', tools: [] }, ...['procwatch-ebpf', 'procwatch-netlink', 'forkstat', 'bpftrace'].map((id) => ({ label: 'alone', tools: [id] }))] : []),
+        ...(FIFO ? [{ label: 'alone, reader SCHED_FIFO', tools: ['procwatch-netlink'], fifoReader: true }] : []),
       ];
       for (const step of plan) {
         process.stdout.write(`  ${workers} worker(s), ${step.label}: ${step.tools.join(' + ') || 'storm only'}…`);
@@ -466,21 +597,22 @@ export async function run({ root }) {
         runs.push({ label: step.label, s });
         for (const b of s.broken) { ok = false; console.log(`BROKEN: ${b}`); }
       }
-      const side = runs[0].s;
-      sideBySide.push(side);
-      console.log(`\n-- ${workers} worker${workers > 1 ? 's' : ''}: side by side, ${int(side.storm.made.size)} execs in ${(side.storm.wallMs / 1000).toFixed(2)} s = ${int(Math.round(rateOf(side)))} execs/s${side.storm.reused > 0 ? `; ${side.storm.reused} pids reused within the storm` : ''}\n`);
+      const [issue3, issue5] = [runs[0].s, runs[1].s];
+      const solo = runs.filter((r) => r.label === 'alone').map((r) => r.s);
+      console.log(`\n-- ${workers} worker${workers > 1 ? 's' : ''}: ${int(issue3.storm.made.size)} execs per storm; side by side (issue 3) ${int(Math.round(rateOf(issue3)))} execs/s, (issue 5) ${int(Math.round(rateOf(issue5)))} execs/s\n`);
       console.log(workersTable(runs));
-      const [pw, fs] = [side.results.find((r) => r.id === 'procwatch'), side.results.find((r) => r.id === 'forkstat')];
-      console.log(`\nside by side, procwatch ÷ forkstat: named share ${(namedShare(pw) / namedShare(fs)).toFixed(2)}×, CPU per line ${(cpuPer10k(pw) / cpuPer10k(fs)).toFixed(2)}×`);
-      console.log('\nprocwatch CPU seconds by thread (per 10k lines in brackets):\n');
+      const [pw, fs] = [byId(issue3, 'procwatch-netlink'), byId(issue3, 'forkstat')];
+      console.log(`\nside by side (issue 3), procwatch (netlink) ÷ forkstat: named share ${(namedShare(pw) / namedShare(fs)).toFixed(2)}×, CPU per line ${(cpuPer10k(pw) / cpuPer10k(fs)).toFixed(2)}×`);
+      console.log('\nprocwatch CPU seconds by thread (per 10k lines in brackets; the netlink source where both ran):\n');
       console.log(threadsTable(runs));
       for (const { label, s } of runs) {
         for (const r of s.results) {
-          if (r.summary !== null) console.log(`${label}, procwatch stderr: watching with ${r.watching}; ${r.summary.replace(/^procwatch: /, '')}`);
-          if (r.tally.wrongSamples.length > 0) console.log(`${label}, ${r.id} wrong, e.g.: ${r.tally.wrongSamples.join(' | ')}`);
-          if (r.tally.duplicates > 0) console.log(`${label}, ${r.id}: ${r.tally.duplicates} storm pid(s) with more than one exec line (best one counted)`);
+          if (r.summary !== null) console.log(`${label}, ${r.name} stderr: watching with ${r.watching}; ${r.summary.replace(/^procwatch: /, '')}`);
+          if (r.tally.wrongSamples.length > 0) console.log(`${label}, ${r.name} wrong, e.g.: ${r.tally.wrongSamples.join(' | ')}`);
+          if (r.tally.duplicates > 0) console.log(`${label}, ${r.name}: ${r.tally.duplicates} storm pid(s) with more than one exec line (best one counted)`);
         }
       }
+      goalLines.push(...netlinkGoals(issue3).map((l) => `issue 3: ${l}`), ...ebpfGoals(issue5, SOLO ? solo : null).map((l) => `issue 5: ${l}`));
     }
   } finally {
     process.off('SIGINT', onSignal);
@@ -489,7 +621,7 @@ export async function run({ root }) {
     killAll();
   }
 
-  console.log('\nGoals (issue 3; side by side):');
-  for (const s of sideBySide) for (const line of goals(s)) console.log(`  ${line}`);
+  console.log('\nGoals:');
+  for (const line of goalLines) console.log(`  ${line}`);
   return ok;
 }
