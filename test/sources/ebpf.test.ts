@@ -10,7 +10,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -324,5 +324,47 @@ test('network/file capture mounts tracefs itself when it is not mounted', { skip
     assert.ok(existsSync('/sys/kernel/tracing/events/syscalls/sys_enter_connect'), 'and found the syscall tracepoints through it');
   } finally {
     await source.stop();
+  }
+});
+
+/** Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid system). */
+function cgroup2Root(): string | null {
+  for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+    const [, mountPoint, type] = line.split(' ');
+    if (type === 'cgroup2' && mountPoint !== undefined) return mountPoint;
+  }
+  return null;
+}
+
+test('cgroup filter: only tasks in the cgroup (or below) are reported, in the kernel', { skip, timeout: 20_000 }, async () => {
+  const root = cgroup2Root();
+  assert.ok(root !== null, 'a cgroup v2 hierarchy is mounted (needed for the cgroup filter)');
+  const group = join(root, `pwtest-${process.pid}`);
+  const child = join(group, 'inner');
+  mkdirSync(child, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), 'pwebpf-cg-'));
+  tempDirs.push(dir);
+  const target = join(dir, 'f');
+  writeFileSync(target, 'x');
+  try {
+    let inside = 0;
+    let outside = 0;
+    const { events, counters } = await capture({ files: true, pathPrefix: `${dir}/`, cgroupPath: group }, async () => {
+      // The shell moves itself into the nested cgroup, then opens the file: below the filter's cgroup.
+      inside = (await run('/bin/sh', ['-c', `echo $$ > ${child}/cgroup.procs && cat ${target} >/dev/null`])).pid;
+      outside = (await run('/bin/sh', ['-c', `cat ${target} >/dev/null`])).pid;
+    });
+    const opens = events.filter((e): e is OpenEvent => e.kind === 'open' && e.path === target);
+    assert.ok(opens.length > 0, 'the open inside the cgroup is reported');
+    const cats = new Set(opens.map((e) => e.pid));
+    assert.ok(!cats.has(outside), 'the shell outside opened nothing itself');
+    const inodeOfChild = Number(spawnSync('stat', ['-c', '%i', child], { encoding: 'utf8' }).stdout.trim());
+    assert.ok(opens.every((e) => e.cgroupId === inodeOfChild), `cgroupId is the nested cgroup's inode (${inodeOfChild})`);
+    assert.ok((counters.filtered ?? 0) > 0, 'the open outside was dropped in the kernel and counted');
+    assert.equal(inside > 0 && outside > 0, true);
+  } finally {
+    // Empty cgroups can be removed; the shell moved into it has exited.
+    rmdirSync(child);
+    rmdirSync(group);
   }
 });
