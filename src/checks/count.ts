@@ -1,11 +1,11 @@
 /** Count checks: how many processes match a spec, against its range (ps.monitor's check). */
 
-import { compileSelectors } from './match.js';
+import { compileSelectors, type Predicate } from './match.js';
 import { processName } from './naming.js';
 import { inRange, nagiosRange, type CountSpec, type Range } from './spec.js';
-import { emptyResult, type Check, type Round } from './check.js';
+import { emptyResult, type Check, type CheckEnv, type Round } from './check.js';
 import type { ProcessView } from './snapshot.js';
-import type { CheckResult, ProcessBrief } from './types.js';
+import type { CheckResult, CheckStatus, ProcessBrief } from './types.js';
 
 /** Processes listed per result; enough to act on without flooding a pager. */
 const MAX_LISTED = 50;
@@ -34,21 +34,33 @@ export function brief(proc: ProcessView, round: Round): ProcessBrief {
   };
 }
 
+/** What a count alone says against the ranges, before unreadable processes are considered. */
+function countStatus(count: number, critical: Range, warning: Range | null): CheckStatus {
+  if (!inRange(count, critical)) return 'critical';
+  return warning !== null && !inRange(count, warning) ? 'warning' : 'ok';
+}
+
 export class CountCheck implements Check {
   readonly kind = 'count' as const;
   readonly id: string;
+  private matches: Predicate | null = null;
 
   constructor(readonly spec: CountSpec, id?: string) {
     this.id = id ?? spec.label;
   }
 
+  prepare(env: CheckEnv): void {
+    this.matches = compileSelectors(this.spec.selectors, env);
+  }
+
   async evaluate(round: Round): Promise<CheckResult> {
+    if (this.matches === null) this.prepare(round);
+    const matches = this.matches!;
     const snapshot = round.snapshot();
-    const matches = compileSelectors(this.spec.selectors, { users: round.users, interpreters: round.interpreters, snapshot });
     const matched: ProcessView[] = [];
     let unknown = 0;
     for (const proc of snapshot.processes) {
-      const verdict = matches(proc);
+      const verdict = matches(proc, snapshot);
       if (verdict === true) matched.push(proc);
       else if (verdict === null) unknown++;
     }
@@ -58,22 +70,29 @@ export class CountCheck implements Check {
     result.data = { count, unknown, critical, warning, spec: this.spec.text };
     result.perf.push({ label: this.id, value: count, unit: '', warn: warning ? nagiosRange(warning) : '', crit: nagiosRange(critical), min: 0, max: null });
     result.processes = matched.slice(0, MAX_LISTED).map((p) => brief(p, round));
-    if (!inRange(count, critical)) {
-      result.status = 'critical';
-      result.details.push(psMonitorDetail(this.id, count, critical));
-    } else if (warning !== null && !inRange(count, warning)) {
-      result.status = 'warning';
-      result.details.push(`${psMonitorDetail(this.id, count, warning)} warning`);
-    }
+    result.status = countStatus(count, critical, warning);
+    if (result.status === 'critical') result.details.push(psMonitorDetail(this.id, count, critical));
+    if (result.status === 'warning') result.details.push(`${psMonitorDetail(this.id, count, warning!)} warning`);
     if (result.status !== 'ok') result.summary = `${this.id}:${count}`;
+    if (unknown === 0) return result;
     const usesLabel = this.spec.selectors.some((s) => s.key === 'label' || s.key === 'domain');
-    if (unknown > 0 && usesLabel && snapshot.processes.every((p) => p.label() === null)) {
-      result.details.push(`${this.id}: no process has a readable security label: is an LSM (SELinux, AppArmor, Smack) enabled?`);
-      result.status = 'unknown';
-    } else if (unknown > 0) {
-      result.details.push(`${this.id}: ${unknown} process(es) could not be read (vanished or hidden) and were not counted`);
-      if (count === 0 && unknown === snapshot.processes.length) result.status = 'unknown';
+    if (usesLabel && snapshot.processes.every((p) => p.label() === null)) {
+      return unknownResult(result, `${this.id}: no process has a readable security label: is an LSM (SELinux, AppArmor, Smack) enabled?`);
     }
+    // Each unreadable process may or may not match: the true count is somewhere in
+    // count..count+unknown. If the verdict is not the same for all of those, it is unknown
+    // (as a plugin run by user nagios cannot see root's processes' executables).
+    for (let possible = count + 1; possible <= count + unknown; possible++) {
+      if (countStatus(possible, critical, warning) !== result.status) {
+        return unknownResult(result, `${this.id}: ${unknown} process(es) could not be read (vanished or hidden): the count is between ${count} and ${count + unknown}, which changes the verdict`);
+      }
+    }
+    result.details.push(`${this.id}: ${unknown} process(es) could not be read (vanished or hidden) and were not counted`);
     return result;
   }
+}
+
+/** The verdict cannot be given: say why instead of a count that may be wrong. */
+function unknownResult(result: CheckResult, why: string): CheckResult {
+  return { ...result, status: 'unknown', summary: `${result.id}:unknown`, details: [why] };
 }

@@ -8,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import { CLOCK_TICKS_PER_SECOND } from '../procfs/index.js';
 import { processName } from './naming.js';
 import { brief } from './count.js';
-import { emptyResult, type Check, type Round } from './check.js';
+import { InputError } from '../errors.js';
+import { emptyResult, MAX_WAIT_SECONDS, waitSeconds, type Check, type CheckEnv, type Round } from './check.js';
 import type { CheckResult } from './types.js';
-import type { Snapshot } from './snapshot.js';
+import type { ProcessView, Snapshot } from './snapshot.js';
 
 export interface CpuSpec {
   /** Critical above this percentage of one CPU (a process with threads can pass 100). */
@@ -44,34 +45,52 @@ export function regularUidRange(etcRoot: string): [number, number] {
 
 interface Usage { pid: number; percent: number }
 
+/** Throws InputError for levels that cannot work: a warning at or above critical would hide it. */
+export function validateCpuSpec(spec: CpuSpec): void {
+  if (spec.warningPercent !== null && spec.warningPercent >= spec.criticalPercent) {
+    throw new InputError(`the CPU warning level (${spec.warningPercent}%) must be below the critical level (${spec.criticalPercent}%)`);
+  }
+  if (spec.windowSeconds !== null && !(spec.windowSeconds > 0 && spec.windowSeconds <= MAX_WAIT_SECONDS)) {
+    throw new InputError(`the CPU window (${spec.windowSeconds}s) must be above 0 and at most ${MAX_WAIT_SECONDS}s`);
+  }
+}
+
 export class CpuCheck implements Check {
   readonly kind = 'cpu' as const;
+  private exemptUids: ReadonlySet<number> | null = null;
 
-  constructor(readonly spec: CpuSpec, readonly id: string = 'cpu') {}
-
-  private exemptUids(round: Round): Set<number> {
-    const uids = new Set<number>();
-    for (const user of this.spec.exemptUsers) {
-      const uid = /^\d+$/.test(user) ? Number(user) : round.users.passwd.byName.get(user);
-      if (uid !== undefined) uids.add(uid);
-    }
-    return uids;
+  constructor(readonly spec: CpuSpec, readonly id: string = 'cpu') {
+    validateCpuSpec(spec);
   }
 
-  private async measure(round: Round): Promise<{ usage: Usage[]; snapshot: Snapshot }> {
+  /** Exempt users by name or uid; a name /etc/passwd does not know is a typo, not nobody. */
+  prepare(env: CheckEnv): void {
+    const uids = new Set<number>();
+    for (const user of this.spec.exemptUsers) {
+      const uid = /^\d+$/.test(user) ? Number(user) : env.users.passwd.byName.get(user);
+      if (uid === undefined) throw new InputError(`unknown user '${user}' in the CPU check's exempt users`);
+      uids.add(uid);
+    }
+    this.exemptUids = uids;
+  }
+
+  /** Null when /proc/uptime cannot be read: without it no share can be computed. */
+  private async measure(round: Round): Promise<{ usage: Usage[]; snapshot: Snapshot } | null> {
     const first = round.snapshot();
+    const firstUptime = first.uptimeSeconds;
+    if (firstUptime === null) return null;
     if (this.spec.windowSeconds === null) {
-      const usage = first.processes
-        .filter((p) => first.uptimeSeconds - p.stat.startTicks / CLOCK_TICKS_PER_SECOND >= this.spec.minAgeSeconds)
-        .map((p) => {
-          const age = first.uptimeSeconds - p.stat.startTicks / CLOCK_TICKS_PER_SECOND;
-          return { pid: p.pid, percent: age > 0 ? (100 * p.cpuSeconds()) / age : 0 };
-        });
+      const usage: Usage[] = [];
+      for (const p of first.processes) {
+        const age = firstUptime - p.stat.startTicks / CLOCK_TICKS_PER_SECOND;
+        if (age >= this.spec.minAgeSeconds) usage.push({ pid: p.pid, percent: age > 0 ? (100 * p.cpuSeconds()) / age : 0 });
+      }
       return { usage, snapshot: first };
     }
-    await new Promise((resolve) => setTimeout(resolve, this.spec.windowSeconds! * 1000));
+    await waitSeconds(this.spec.windowSeconds);
     const second = round.freshSnapshot();
-    const elapsed = second.uptimeSeconds - first.uptimeSeconds;
+    if (second.uptimeSeconds === null) return null;
+    const elapsed = second.uptimeSeconds - firstUptime;
     const usage: Usage[] = [];
     for (const p of second.processes) {
       const before = first.byPid.get(p.pid);
@@ -83,41 +102,53 @@ export class CpuCheck implements Check {
   }
 
   async evaluate(round: Round): Promise<CheckResult> {
-    const { usage, snapshot } = await this.measure(round);
-    const exemptUids = this.exemptUids(round);
+    if (this.exemptUids === null) this.prepare(round);
+    const result = emptyResult(this.id, 'cpu');
+    const measured = await this.measure(round);
+    if (measured === null) {
+      result.status = 'unknown';
+      result.summary = `${this.id}:unknown`;
+      result.details.push(`${this.id}: cannot read ${round.reader.root}/uptime, so CPU use cannot be computed`);
+      return result;
+    }
+    const { usage, snapshot } = measured;
     const exemptNames = new Set(this.spec.exemptNames);
     const [uidMin, uidMax] = this.spec.exemptRegularUsers ? regularUidRange(round.users.etcRoot) : [1, 0];
-    const threshold = this.spec.warningPercent ?? this.spec.criticalPercent;
-    const result = emptyResult(this.id, 'cpu');
-    let highest = 0;
-    const offenders: Array<Usage & { critical: boolean }> = [];
-    for (const u of usage) {
-      highest = Math.max(highest, u.percent);
-      if (u.percent <= threshold) continue;
-      const proc = snapshot.byPid.get(u.pid);
-      if (proc === undefined) continue;
-      if (!this.spec.includeKernelThreads && proc.isKernelThread) continue;
+    const isExempt = (proc: ProcessView): boolean => {
+      if (!this.spec.includeKernelThreads && proc.isKernelThread) return true;
       const name = processName(proc, round.interpreters);
-      if (name !== null && exemptNames.has(name)) continue;
+      if (name !== null && exemptNames.has(name)) return true;
       const euid = proc.status()?.uids[1];
-      if (euid !== undefined && (exemptUids.has(euid) || (euid >= uidMin && euid <= uidMax))) continue;
-      offenders.push({ ...u, critical: u.percent > this.spec.criticalPercent });
+      return euid !== undefined && (this.exemptUids!.has(euid) || (euid >= uidMin && euid <= uidMax));
+    };
+    // Filter on the lower level, so a process above warning is seen even when it is not critical.
+    const threshold = Math.min(this.spec.warningPercent ?? Infinity, this.spec.criticalPercent);
+    // Highest first: exemptions (a file read each) are looked at only for processes above the
+    // threshold, and until the first process that is not exempt, which is the highest share.
+    usage.sort((a, b) => b.percent - a.percent);
+    let highest: number | null = null;
+    const offenders: Array<Usage & { critical: boolean; proc: ProcessView }> = [];
+    for (const u of usage) {
+      if (u.percent <= threshold && highest !== null) break;
+      const proc = snapshot.byPid.get(u.pid);
+      if (proc === undefined || isExempt(proc)) continue;
+      highest ??= u.percent;
+      if (u.percent > threshold) offenders.push({ ...u, proc, critical: u.percent > this.spec.criticalPercent });
     }
-    offenders.sort((a, b) => b.percent - a.percent);
     const over = this.spec.windowSeconds === null ? 'over its lifetime' : `over the last ${this.spec.windowSeconds}s`;
     for (const o of offenders) {
-      const proc = snapshot.byPid.get(o.pid)!;
-      const b = brief(proc, round);
+      const b = brief(o.proc, round);
       result.processes.push(b);
       const limit = o.critical ? this.spec.criticalPercent : threshold;
       result.details.push(`pid ${o.pid} ${b.name} (user ${b.user ?? '?'}) used ${o.percent.toFixed(1)}% CPU ${over}, limit ${limit}%${o.critical ? '' : ' warning'}`);
     }
     if (offenders.length > 0) {
       result.status = offenders.some((o) => o.critical) ? 'critical' : 'warning';
-      result.summary = offenders.map((o) => `${result.processes.find((p) => p.pid === o.pid)?.name ?? o.pid}(${o.pid}):${o.percent.toFixed(0)}%`).join(' ');
+      result.summary = offenders.map((o, i) => `${result.processes[i]!.name}(${o.pid}):${o.percent.toFixed(0)}%`).join(' ');
     }
-    result.perf.push({ label: `${this.id}_max`, value: Number(highest.toFixed(1)), unit: '%', warn: this.spec.warningPercent === null ? '' : String(this.spec.warningPercent), crit: String(this.spec.criticalPercent), min: 0, max: null });
-    result.data = { highestPercent: highest, offenders: offenders.map((o) => ({ pid: o.pid, percent: o.percent })), window: this.spec.windowSeconds };
+    const max = highest ?? 0;
+    result.perf.push({ label: `${this.id}_max`, value: Number(max.toFixed(1)), unit: '%', warn: this.spec.warningPercent === null ? '' : String(this.spec.warningPercent), crit: String(this.spec.criticalPercent), min: 0, max: null });
+    result.data = { highestPercent: max, offenders: offenders.map((o) => ({ pid: o.pid, percent: o.percent })), window: this.spec.windowSeconds };
     return result;
   }
 }

@@ -2,27 +2,30 @@
  * Compiles selectors into predicates over a ProcessView. A predicate answers true, false,
  * or null when the value it needs could not be read (the process vanished, or hides it):
  * unknown is reported, never counted as a match or a non-match.
+ *
+ * Compiling is where bad input shows: a regex or glob that does not compile (already when the
+ * spec is parsed, see validateSelector) and a user or group name /etc does not know (when the
+ * check is prepared, before anything is read or waited for).
  */
 
 import { InputError } from '../errors.js';
-import { labelDomain, type UserDb } from '../procfs/index.js';
+import { labelDomain } from '../procfs/index.js';
 import { processName } from './naming.js';
 import { globToRegExp, hasGlob } from '../util/glob.js';
+import type { CheckEnv } from './check.js';
 import type { ProcessView, Snapshot } from './snapshot.js';
 import type { Selector, SelectorKey } from './spec.js';
 
 export type Verdict = boolean | null;
-export type Predicate = (proc: ProcessView) => Verdict;
+/** The snapshot is the one `proc` comes from: `parent=` looks the parent up in it. */
+export type Predicate = (proc: ProcessView, snapshot: Snapshot) => Verdict;
 
-export interface MatchContext {
-  users: UserDb;
-  interpreters: ReadonlySet<string>;
-  snapshot: Snapshot;
-}
+const ID_KEYS: ReadonlySet<SelectorKey> = new Set(['user', 'ruser', 'anyuid', 'group', 'rgroup', 'anygid']);
+const isRegex = (sel: Selector): boolean => sel.op === '~' || sel.op === '!~';
 
 /** `=` compares exactly, or as a glob when the value holds * ? or [...]; `~` is a regex search. */
 function stringTest(sel: Selector): (value: string) => boolean {
-  if (sel.op === '~' || sel.op === '!~') {
+  if (isRegex(sel)) {
     try {
       const re = new RegExp(sel.value);
       return (v) => re.test(v);
@@ -39,7 +42,7 @@ function stringTest(sel: Selector): (value: string) => boolean {
 
 /** An id selector takes a number or a name; `~` matches the name. */
 function idTest(sel: Selector, names: { byName: Map<string, number>; byId: Map<number, string> }, what: string): (id: number) => boolean {
-  if (sel.op === '~' || sel.op === '!~') {
+  if (isRegex(sel)) {
     const test = stringTest(sel);
     return (id) => test(names.byId.get(id) ?? String(id));
   }
@@ -49,19 +52,28 @@ function idTest(sel: Selector, names: { byName: Map<string, number>; byId: Map<n
 }
 
 function numberTest(sel: Selector): (n: number) => boolean {
-  if (sel.op === '~' || sel.op === '!~' || !/^\d+$/.test(sel.value)) {
+  if (isRegex(sel) || !/^\d+$/.test(sel.value)) {
     throw new InputError(`'${sel.key}' takes a number with = or != (got '${sel.key}${sel.op}${sel.value}')`);
   }
   const wanted = Number(sel.value);
   return (n) => n === wanted;
 }
 
-function positive(sel: Selector, ctx: MatchContext): Predicate {
+/**
+ * Everything about a selector that can be checked without /etc: its regex or glob compiles,
+ * a number is a number. Spec parsers call it, so a bad selector is reported with its spec.
+ */
+export function validateSelector(sel: Selector): void {
+  if (sel.key === 'ppid') numberTest(sel);
+  else if (!ID_KEYS.has(sel.key) || isRegex(sel)) stringTest(sel);
+}
+
+function positive(sel: Selector, env: CheckEnv): Predicate {
   const key: SelectorKey = sel.key;
   switch (key) {
     case 'name': {
       const test = stringTest(sel);
-      return (p) => { const n = processName(p, ctx.interpreters); return n === null ? null : test(n); };
+      return (p) => { const n = processName(p, env.interpreters); return n === null ? null : test(n); };
     }
     case 'comm': { const test = stringTest(sel); return (p) => test(p.comm); }
     case 'state': { const test = stringTest(sel); return (p) => test(p.stat.state); }
@@ -77,7 +89,7 @@ function positive(sel: Selector, ctx: MatchContext): Predicate {
     case 'label': { const test = stringTest(sel); return (p) => { const l = p.label(); return l === null ? null : test(l); }; }
     case 'domain': { const test = stringTest(sel); return (p) => { const l = p.label(); return l === null ? null : test(labelDomain(l)); }; }
     case 'user': case 'ruser': case 'anyuid': {
-      const test = idTest(sel, ctx.users.passwd, 'user');
+      const test = idTest(sel, env.users.passwd, 'user');
       return (p) => {
         const s = p.status();
         if (s === null) return null;
@@ -85,7 +97,7 @@ function positive(sel: Selector, ctx: MatchContext): Predicate {
       };
     }
     case 'group': case 'rgroup': case 'anygid': {
-      const test = idTest(sel, ctx.users.group, 'group');
+      const test = idTest(sel, env.users.group, 'group');
       return (p) => {
         const s = p.status();
         if (s === null) return null;
@@ -95,40 +107,39 @@ function positive(sel: Selector, ctx: MatchContext): Predicate {
     case 'ppid': { const test = numberTest(sel); return (p) => test(p.ppid); }
     case 'parent': {
       const test = stringTest(sel);
-      return (p) => {
-        const parent = ctx.snapshot.byPid.get(p.ppid);
+      return (p, snapshot) => {
+        const parent = snapshot.byPid.get(p.ppid);
         if (parent === undefined) return p.ppid === 0 ? false : null;
-        const n = processName(parent, ctx.interpreters);
+        const n = processName(parent, env.interpreters);
         return n === null ? null : test(n);
       };
     }
   }
 }
 
-export function compileSelector(sel: Selector, ctx: MatchContext): Predicate {
-  const test = positive(sel, ctx);
+export function compileSelector(sel: Selector, env: CheckEnv): Predicate {
+  const test = positive(sel, env);
   if (sel.op === '=' || sel.op === '~') return test;
-  return (p) => { const v = test(p); return v === null ? null : !v; };
+  return (p, s) => { const v = test(p, s); return v === null ? null : !v; };
 }
 
-/** All selectors must hold; false wins over unknown, since one false is enough to exclude. */
 /** Cheap tests first: stat is already read, the others each cost a file read. */
 const COST: Record<SelectorKey, number> = {
   comm: 0, state: 0, ppid: 0, name: 1, parent: 1, user: 2, ruser: 2, anyuid: 2, group: 2, rgroup: 2, anygid: 2,
   exe: 3, args: 3, label: 4, domain: 4,
 };
 
-export function compileSelectors(selectors: Selector[], ctx: MatchContext): Predicate {
+/** All selectors must hold; false wins over unknown, since one false is enough to exclude. */
+export function compileSelectors(selectors: Selector[], env: CheckEnv): Predicate {
   const ordered = [...selectors].sort((a, b) => COST[a.key] - COST[b.key]);
-  const tests = ordered.map((s) => compileSelector(s, ctx));
-  return (p) => {
+  const tests = ordered.map((s) => compileSelector(s, env));
+  return (p, snapshot) => {
     let unknown = false;
     for (const test of tests) {
-      const v = test(p);
+      const v = test(p, snapshot);
       if (v === false) return false;
       if (v === null) unknown = true;
     }
     return unknown ? null : true;
   };
 }
-

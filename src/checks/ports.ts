@@ -6,15 +6,16 @@
 
 import { connect } from 'node:net';
 import { InputError } from '../errors.js';
-import { isListening, parseNetSockets, type SocketEntry, type SocketProtocol } from '../procfs/index.js';
-import { compileSelectors } from './match.js';
+import { canonicalAddress, isListening, parseNetSockets, type SocketEntry, type SocketProtocol } from '../procfs/index.js';
+import { compileSelectors, type Predicate } from './match.js';
 import { brief } from './count.js';
-import { parseSelector, type Selector } from './spec.js';
-import { emptyResult, type Check, type Round } from './check.js';
+import { parseSelectors, type Selector } from './spec.js';
+import { emptyResult, MAX_WAIT_SECONDS, type Check, type CheckEnv, type Round } from './check.js';
 import type { CheckResult } from './types.js';
 
 export interface ListenSpec {
   text: string;
+  /** In canonicalAddress() form; null is any address. */
   address: string | null;
   port: number;
   protocol: 'tcp' | 'udp';
@@ -41,22 +42,40 @@ export function parseListenSpec(text: string): ListenSpec {
   const endpoint = at < 0 ? text : text.slice(0, at);
   const [where, proto = 'tcp'] = endpoint.split('/');
   if (proto !== 'tcp' && proto !== 'udp') throw new InputError(`bad protocol '${proto}' in ${what} (expected tcp or udp)`);
-  const [address, port] = splitHostPort(where ?? '', what);
+  const [host, port] = splitHostPort(where ?? '', what);
+  const address = host === null ? null : canonicalAddress(host);
+  if (host !== null && address === null) throw new InputError(`bad address '${host}' in ${what} (expected an IP address such as 127.0.0.1 or [::1])`);
   let owner: Selector[] | null = null;
   if (at >= 0) {
     const ownerText = text.slice(at + 1);
     if (ownerText === '') throw new InputError(`empty owner after '@' in ${what}`);
-    owner = ownerText.split(',').map((s) => parseSelector(s, text));
+    owner = parseSelectors(ownerText, text);
   }
   return { text, address, port, protocol: proto, owner };
+}
+
+/**
+ * Whether a socket bound on `bound` accepts traffic to `wanted` (both canonical). `0.0.0.0`
+ * serves every IPv4 address; `::` every IPv6 address and, unless net.ipv6.bindv6only is set,
+ * every IPv4 address too (a socket's own IPV6_V6ONLY is not visible in /proc/net).
+ */
+function serves(bound: string, wanted: string, v6Only: boolean): boolean {
+  if (bound === wanted) return true;
+  if (bound === '0.0.0.0') return !wanted.includes(':');
+  return bound === '::' && (wanted.includes(':') || !v6Only);
 }
 
 export class ListenCheck implements Check {
   readonly kind = 'listen' as const;
   readonly id: string;
+  private ownerMatches: Predicate | null = null;
 
   constructor(readonly spec: ListenSpec, id?: string) {
     this.id = id ?? `listen ${spec.text}`;
+  }
+
+  prepare(env: CheckEnv): void {
+    if (this.spec.owner !== null) this.ownerMatches = compileSelectors(this.spec.owner, env);
   }
 
   private sockets(round: Round): SocketEntry[] {
@@ -66,14 +85,16 @@ export class ListenCheck implements Check {
       const text = round.reader.file(`net/${file}`);
       if (text !== null) found.push(...parseNetSockets(text, file));
     }
-    const wildcard = new Set(['0.0.0.0', '::']);
+    const wanted = this.spec.address;
+    const v6Only = round.reader.file('sys/net/ipv6/bindv6only')?.trim() === '1';
     return found.filter(
       (s) => isListening(s) && s.localPort === this.spec.port &&
-        (this.spec.address === null || s.localAddress === this.spec.address || wildcard.has(s.localAddress)),
+        (wanted === null || serves(canonicalAddress(s.localAddress) ?? s.localAddress, wanted, v6Only)),
     );
   }
 
   async evaluate(round: Round): Promise<CheckResult> {
+    if (this.spec.owner !== null && this.ownerMatches === null) this.prepare(round);
     const result = emptyResult(this.id, 'listen');
     const sockets = this.sockets(round);
     const where = `${this.spec.protocol} port ${this.spec.port}${this.spec.address ? ` on ${this.spec.address}` : ''}`;
@@ -85,9 +106,8 @@ export class ListenCheck implements Check {
     } else if (this.spec.owner !== null) {
       const snapshot = round.snapshot();
       const inodes = new Set(sockets.map((s) => s.inode));
-      const ownerMatches = compileSelectors(this.spec.owner, { users: round.users, interpreters: round.interpreters, snapshot });
       const holders = snapshot.processes.filter((p) => round.reader.socketInodes(p.pid).some((i) => inodes.has(i)));
-      const owners = holders.filter((p) => ownerMatches(p) === true);
+      const owners = holders.filter((p) => this.ownerMatches!(p, snapshot) === true);
       result.processes = holders.map((p) => brief(p, round));
       if (owners.length === 0) {
         result.status = 'critical';
@@ -111,6 +131,9 @@ export interface BannerSpec {
 
 /** `[HOST:]PORT=PREFIX`, e.g. `22=SSH-2.0-OpenSSH_`; the host defaults to 127.0.0.1. */
 export function parseBannerSpec(text: string, timeoutSeconds: number): BannerSpec {
+  if (!(timeoutSeconds > 0 && timeoutSeconds <= MAX_WAIT_SECONDS)) {
+    throw new InputError(`the banner timeout (${timeoutSeconds}s) must be above 0 and at most ${MAX_WAIT_SECONDS}s`);
+  }
   const eq = text.indexOf('=');
   if (eq < 0) throw new InputError(`bad banner check '${text}' (expected [HOST:]PORT=PREFIX, e.g. 22=SSH-2.0-OpenSSH_)`);
   const [host, port] = splitHostPort(text.slice(0, eq), `banner check '${text}'`);
@@ -157,6 +180,10 @@ export class BannerCheck implements Check {
 
   constructor(readonly spec: BannerSpec, id?: string) {
     this.id = id ?? `banner ${spec.text}`;
+  }
+
+  prepare(): void {
+    // Nothing to resolve: the spec was checked when it was parsed.
   }
 
   async evaluate(): Promise<CheckResult> {

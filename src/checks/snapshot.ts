@@ -4,7 +4,7 @@
  * that needs only names pays for one file per process (procps reads by need too).
  */
 
-import { ProcReader, CLOCK_TICKS_PER_SECOND, type ProcStat, type ProcStatus } from '../procfs/index.js';
+import { ProcReader, CLOCK_TICKS_PER_SECOND, isKernelThread, type ProcStat, type ProcStatus } from '../procfs/index.js';
 
 export class ProcessView {
   private cachedStatus: ProcStatus | null | undefined;
@@ -18,8 +18,8 @@ export class ProcessView {
   get ppid(): number { return this.stat.ppid; }
   get comm(): string { return this.stat.comm; }
 
-  /** Kernel threads are children of kthreadd (pid 2), or pid 2 itself. */
-  get isKernelThread(): boolean { return this.stat.pid === 2 || this.stat.ppid === 2; }
+  /** From the PF_KTHREAD flag: in a container, pid 2 and its children are ordinary processes. */
+  get isKernelThread(): boolean { return isKernelThread(this.stat); }
 
   status(): ProcStatus | null { return this.cachedStatus === undefined ? (this.cachedStatus = this.reader.status(this.pid)) : this.cachedStatus; }
   argv(): string[] | null { return this.cachedArgv === undefined ? (this.cachedArgv = this.reader.argv(this.pid)) : this.cachedArgv; }
@@ -33,8 +33,8 @@ export class ProcessView {
 export interface Snapshot {
   processes: ProcessView[];
   byPid: Map<number, ProcessView>;
-  /** Seconds since boot when the snapshot was taken (for lifetime CPU use). */
-  uptimeSeconds: number;
+  /** Seconds since boot when the snapshot was taken (for CPU use); null when /proc/uptime is unreadable. */
+  uptimeSeconds: number | null;
   reader: ProcReader;
 }
 
@@ -44,7 +44,7 @@ export interface SnapshotOptions {
 }
 
 export function takeSnapshot(reader: ProcReader, options: SnapshotOptions = {}): Snapshot {
-  const uptimeSeconds = reader.uptimeSeconds() ?? 0;
+  const uptimeSeconds = reader.uptimeSeconds();
   const processes: ProcessView[] = [];
   const byPid = new Map<number, ProcessView>();
   for (const pid of reader.listPids()) {

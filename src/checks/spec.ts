@@ -11,6 +11,7 @@
  */
 
 import { InputError } from '../errors.js';
+import { validateSelector } from './match.js';
 
 export const SELECTOR_KEYS = [
   'name', 'comm', 'exe', 'args', 'user', 'ruser', 'anyuid', 'group', 'rgroup', 'anygid',
@@ -44,10 +45,21 @@ export interface CountSpec {
 const DEFAULT_RANGE: Range = { min: 1, max: null };
 const RANGE_PART = /^(\d*)-(\d*)$|^(\d+)$/;
 
-/** Builtin exclusion checks, written in the grammar itself. */
-const BUILTINS: Record<string, (arg: string | undefined) => string> = {
-  'gid0-not-uid0': () => 'anygid=0,anyuid!=0:0',
-  'single-domain': (domain) => `domain="${domain ?? 'init_t'}":0-1`,
+/** What a builtin check expands to; `arg` is the text after '=' (undefined without '='). */
+type Builtin = (arg: string | undefined, text: string) => { selectors: Selector[]; critical: Range };
+
+/** Builtin exclusion checks. `text` is what the user typed, for error messages. */
+const BUILTINS: Record<string, Builtin> = {
+  'gid0-not-uid0': (arg, text) => {
+    if (arg !== undefined) throw new InputError(`builtin check @gid0-not-uid0 takes no argument (got '${text}')`);
+    return { selectors: [{ key: 'anygid', op: '=', value: '0' }, { key: 'anyuid', op: '!=', value: '0' }], critical: { min: 0, max: 0 } };
+  },
+  'single-domain': (arg, text) => {
+    if (arg === '') throw new InputError(`builtin check '${text}' needs a domain after '=' (e.g. @single-domain=init_t)`);
+    const selector: Selector = { key: 'domain', op: '=', value: arg ?? 'init_t' };
+    validateSelector(selector);
+    return { selectors: [selector], critical: { min: 0, max: 1 } };
+  },
 };
 
 export function builtinNames(): string[] {
@@ -101,7 +113,9 @@ export function parseSelector(text: string, spec: string): Selector {
   const m = /^([a-z]+)(!=|!~|=|~)(.*)$/s.exec(text);
   if (m === null) {
     if (text === '') throw new InputError(`empty selector in spec '${spec}'`);
-    return { key: 'name', op: '=', value: unquote(text) };
+    const selector: Selector = { key: 'name', op: '=', value: unquote(text) };
+    validateSelector(selector);
+    return selector;
   }
   const key = m[1] as SelectorKey;
   if (!SELECTOR_KEYS.includes(key)) {
@@ -109,7 +123,17 @@ export function parseSelector(text: string, spec: string): Selector {
   }
   const value = unquote(m[3] ?? '');
   if (value === '') throw new InputError(`selector '${key}' has no value in spec '${spec}'`);
-  return { key, op: m[2] as Operator, value };
+  const selector: Selector = { key, op: m[2] as Operator, value };
+  validateSelector(selector);
+  return selector;
+}
+
+/** `SELECTOR{,SELECTOR}`: split at commas outside double quotes. `spec` names the whole input in errors. */
+export function parseSelectors(text: string, spec: string): Selector[] {
+  const cuts = [-1, ...unquotedPositions(text, ','), text.length];
+  const selectors: Selector[] = [];
+  for (let i = 0; i + 1 < cuts.length; i++) selectors.push(parseSelector(text.slice(cuts[i]! + 1, cuts[i + 1]), spec));
+  return selectors;
 }
 
 export function parseSpec(text: string): CountSpec {
@@ -118,7 +142,7 @@ export function parseSpec(text: string): CountSpec {
     const name = text.slice(1, eq < 0 ? undefined : eq);
     const expand = BUILTINS[name];
     if (expand === undefined) throw new InputError(`unknown builtin check '${text}' (known: ${builtinNames().map((n) => '@' + n).join(', ')})`);
-    return { ...parseSpec(expand(eq < 0 ? undefined : text.slice(eq + 1))), text, label: text };
+    return { text, label: text, warning: null, ...expand(eq < 0 ? undefined : text.slice(eq + 1), text) };
   }
   const colons = unquotedPositions(text, ':');
   const lastColon = colons[colons.length - 1];
@@ -127,15 +151,14 @@ export function parseSpec(text: string): CountSpec {
   let warning: Range | null = null;
   const tail = lastColon === undefined ? '' : text.slice(lastColon + 1);
   // `sshd:1-x` is a typo, not a process called "sshd:1-x": label parts never start with a digit or '-'.
-  if (/^[\d-]/.test(tail) && !isRangeText(tail)) parseRange(tail, `spec '${text}'`);
+  // `sshd:` lost its range: a name ending in ':' must be quoted (`"tmux:"`).
+  if (lastColon !== undefined && (tail === '' || (/^[\d-]/.test(tail) && !isRangeText(tail)))) parseRange(tail, `spec '${text}'`);
   if (lastColon !== undefined && isRangeText(tail)) {
     selectorText = text.slice(0, lastColon);
-    ({ critical, warning } = parseRange(text.slice(lastColon + 1), `spec '${text}'`));
+    ({ critical, warning } = parseRange(tail, `spec '${text}'`));
   }
   if (selectorText === '') throw new InputError(`spec '${text}' selects nothing (write NAME:MIN-MAX or KEY=VALUE,...:MIN-MAX)`);
-  const cuts = [-1, ...unquotedPositions(selectorText, ','), selectorText.length];
-  const selectors: Selector[] = [];
-  for (let i = 0; i + 1 < cuts.length; i++) selectors.push(parseSelector(selectorText.slice(cuts[i]! + 1, cuts[i + 1]), text));
+  const selectors = parseSelectors(selectorText, text);
   const only = selectors[0];
   const bareName = selectors.length === 1 && only !== undefined && only.key === 'name' && only.op === '=' && !selectorText.includes('=');
   return { text, label: bareName ? only.value : selectorText, selectors, critical, warning };

@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
 import {
-  BannerCheck, CountCheck, CpuCheck, ListenCheck, PS_MONITOR_INTERPRETERS, parseBannerSpec, parseListenSpec, parseSpec,
+  BannerCheck, CountCheck, CpuCheck, ListenCheck, MAX_WAIT_SECONDS, PS_MONITOR_INTERPRETERS, parseBannerSpec, parseListenSpec, parseSpec,
   processName, runChecks, takeSnapshot, type Check,
 } from '../checks/index.js';
 import { cpuSpecDefaults, loadChecksConfig, type CheckDefaults } from '../config/checks.js';
@@ -11,7 +11,12 @@ import { ProcReader } from '../procfs/index.js';
 import { renderJson, renderMon, renderNagios, type Rendered } from '../report/index.js';
 import { EXIT } from './exit-codes.js';
 
-type Format = 'mon' | 'nagios' | 'json';
+export type Format = 'mon' | 'nagios' | 'json';
+
+/** How `check` tells main.ts, where errors are printed, the output format once it is known. */
+export interface CheckCommandHooks {
+  formatResolved(format: Format): void;
+}
 
 interface CheckOptions {
   format?: Format;
@@ -40,14 +45,19 @@ interface CheckOptions {
 const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').filter((v) => v !== '')];
 const collectOne = (value: string, previous: string[]): string[] => [...previous, value];
 
-function number(text: string | undefined, option: string, min: number, integer = false): number | undefined {
+/** A number ≥ min; with `max`, at most that; with `integer`, a whole number. */
+function number(text: string | undefined, option: string, min: number, limits: { max?: number; integer?: boolean } = {}): number | undefined {
   if (text === undefined) return undefined;
+  const { max = Infinity, integer = false } = limits;
   const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new InputError(`${option} expects ${integer ? 'an integer' : 'a number'} ≥ ${min}, got '${text}'`);
+  if (text.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new InputError(`${option} expects ${integer ? 'an integer' : 'a number'} ≥ ${min}${max === Infinity ? '' : ` and ≤ ${max}`}, got '${text}'`);
   }
   return n;
 }
+
+/** Delays and timeouts: Node's timers cannot hold more than ~24 days, and a day is plenty. */
+const WAIT = { max: MAX_WAIT_SECONDS };
 
 export const CHECK_HELP = `
 Specs (count checks; see the README's "Spec grammar"):
@@ -72,7 +82,7 @@ Exit codes: mon/json 0 ok, 1 problem, 2 bad input, 4 cannot run;
             nagios 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad input).
 `;
 
-export function checkCommand(): Command {
+export function checkCommand(hooks?: CheckCommandHooks): Command {
   return new Command('check')
     .description('check processes and ports once against /proc; exit like a mon monitor or a Nagios plugin')
     .argument('[specs...]', 'count specs, e.g. sshd:1- or exe=/usr/sbin/cron:1-1')
@@ -99,12 +109,12 @@ export function checkCommand(): Command {
     .option('--include-self', 'count procwatch itself (left out by default, like check_procs)')
     .addHelpText('after', CHECK_HELP)
     .action(async (specs: string[], options: CheckOptions) => {
-      process.exitCode = await runCheckCommand(specs, options);
+      process.exitCode = await runCheckCommand(specs, options, hooks);
     });
 }
 
 function nameOf(options: CheckOptions, interpreters: ReadonlySet<string>): Rendered {
-  const pid = number(options.nameOf, '--name-of', 1, true)!;
+  const pid = number(options.nameOf, '--name-of', 1, { integer: true })!;
   const view = takeSnapshot(new ProcReader(options.procRoot)).byPid.get(pid);
   if (view === undefined) throw new InputError(`no process with pid ${pid}`);
   return { text: `PID:${pid} has name "${processName(view, interpreters) ?? view.comm}"\n`, exitCode: EXIT.OK };
@@ -112,7 +122,7 @@ function nameOf(options: CheckOptions, interpreters: ReadonlySet<string>): Rende
 
 function buildChecks(specs: string[], options: CheckOptions, defaults: CheckDefaults): Check[] {
   const checks: Check[] = specs.map((s) => new CountCheck(parseSpec(s)));
-  const timeout = number(options.timeout, '--timeout', 0.001) ?? defaults.timeout ?? 5;
+  const timeout = number(options.timeout, '--timeout', 0.001, WAIT) ?? defaults.timeout ?? 5;
   for (const l of options.listen) checks.push(new ListenCheck(parseListenSpec(l)));
   for (const b of options.banner) checks.push(new BannerCheck(parseBannerSpec(b, timeout)));
   const cpuOnly = [options.cpuWarning, options.cpuWindow, options.cpuMinAge].some((v) => v !== undefined) ||
@@ -122,19 +132,23 @@ function buildChecks(specs: string[], options: CheckOptions, defaults: CheckDefa
     const spec = cpuSpecDefaults();
     spec.criticalPercent = number(options.cpu, '--cpu', 0)!;
     spec.warningPercent = number(options.cpuWarning, '--cpu-warning', 0) ?? null;
-    spec.windowSeconds = number(options.cpuWindow, '--cpu-window', 0.1) ?? null;
+    spec.windowSeconds = number(options.cpuWindow, '--cpu-window', 0.1, WAIT) ?? null;
     spec.minAgeSeconds = number(options.cpuMinAge, '--cpu-min-age', 0) ?? spec.minAgeSeconds;
     spec.exemptUsers = options.cpuExemptUser;
     spec.exemptNames = options.cpuExemptName;
     spec.exemptRegularUsers = options.cpuExemptRegularUsers === true;
     spec.includeKernelThreads = options.cpuKernelThreads === true;
-    checks.push(new CpuCheck(spec));
+    checks.push(new CpuCheck(spec)); // refuses --cpu-warning at or above --cpu
   }
   return checks;
 }
 
-async function runCheckCommand(specs: string[], options: CheckOptions): Promise<number> {
-  const config = options.config === undefined ? null : await loadChecksConfig(options.config, options.only);
+async function runCheckCommand(specs: string[], options: CheckOptions, hooks?: CheckCommandHooks): Promise<number> {
+  // From here on, bad input is reported in the format asked for: a config's `defaults.format:
+  // nagios` makes even a bad spec a Nagios UNKNOWN, as soon as the file has said so.
+  if (options.format !== undefined) hooks?.formatResolved(options.format);
+  const fromConfig = (f: Format): void => { if (options.format === undefined) hooks?.formatResolved(f); };
+  const config = options.config === undefined ? null : await loadChecksConfig(options.config, options.only, fromConfig);
   if (config === null && options.only.length > 0) throw new InputError('--only needs --config FILE');
   const defaults = config?.defaults ?? {};
   const format: Format = options.format ?? defaults.format ?? 'mon';
@@ -142,13 +156,13 @@ async function runCheckCommand(specs: string[], options: CheckOptions): Promise<
   if (options.nameOf !== undefined) return emit(nameOf(options, interpreters));
   const checks = [...(config?.checks ?? []), ...buildChecks(specs, options, defaults)];
   if (checks.length === 0) throw new InputError('nothing to check: give specs (e.g. sshd:1-), --listen, --banner, --cpu or --config FILE');
-  const recheck = number(options.recheck, '--recheck', 0) ?? defaults.recheck ?? 0;
+  const recheck = number(options.recheck, '--recheck', 0, WAIT) ?? defaults.recheck ?? 0;
   const results = await runChecks(checks, {
     procRoot: options.procRoot,
     etcRoot: options.etcRoot,
     interpreters,
     recheckDelaySeconds: recheck,
-    recheckTimes: number(options.recheckTimes, '--recheck-times', 1, true) ?? defaults.recheckTimes ?? 1,
+    recheckTimes: number(options.recheckTimes, '--recheck-times', 1, { integer: true }) ?? defaults.recheckTimes ?? 1,
     excludePids: options.includeSelf ? new Set() : new Set([process.pid]),
     onRecheck: (failing, attempt, delay) => {
       if (process.stderr.isTTY) process.stderr.write(`procwatch: ${failing.length} check(s) failing, re-check ${attempt} in ${delay}s…\n`);

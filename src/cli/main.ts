@@ -15,7 +15,7 @@ import { EXIT } from './exit-codes.js';
  * name loads its own module only; anything else (help, a typo) loads them all, in this order.
  */
 const COMMANDS: [names: string[], load: () => Promise<Command[]>][] = [
-  [['check'], async () => [(await import('./check.js')).checkCommand()]],
+  [['check'], async () => [(await import('./check.js')).checkCommand({ formatResolved: (format) => { outputFormat = format; } })]],
   [['watch'], async () => [(await import('./watch.js')).watchCommand()]],
   [['daemon'], async () => [(await import('./daemon.js')).daemonCommand()]],
   [['ps', 'tree'], async () => { const m = await import('./ps.js'); return [m.psCommand(), m.treeCommand()]; }],
@@ -31,8 +31,15 @@ async function loadCommands(argv: string[]): Promise<Command[]> {
   return (await Promise.all(COMMANDS.map(([, load]) => load()))).flat();
 }
 
+/**
+ * The output format, once a command has resolved it (`check` reads it from its config file's
+ * `defaults.format` too); until then only the command line can say.
+ */
+let outputFormat: string | null = null;
+
 /** Nagios plugins must answer UNKNOWN (3) on bad input; find out if that is the mode asked for. */
 function nagiosRequested(argv: string[]): boolean {
+  if (outputFormat !== null) return outputFormat === 'nagios';
   return argv.some((a, i) => a === '--format=nagios' || a === '-fnagios' || ((a === '-f' || a === '--format') && argv[i + 1] === 'nagios'));
 }
 
@@ -71,8 +78,8 @@ export async function main(argv: string[]): Promise<void> {
       fail(err.message, argv, EXIT.USAGE);
     } else if (err instanceof Error && err.name === 'NotFound') {
       fail(err.message, argv, EXIT.PROBLEM);
-    } else if (err instanceof Error && err.name === 'DaemonUnavailable') {
-      fail(err.message, argv, EXIT.FAILURE);
+    } else if (err instanceof Error && (err.name === 'DaemonUnavailable' || err.name === 'ProcTreeError' || err.name === 'SourceStartError')) {
+      fail(err.message, argv, EXIT.FAILURE); // cannot run: the daemon or /proc is out of reach
     } else {
       fail(`internal error: ${(err as Error).message}`, argv, EXIT.FAILURE);
     }

@@ -28,8 +28,12 @@ export class ConfigReader {
     return v;
   }
 
-  number(v: unknown, path: string, min = 0): number {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) this.fail(path, `expected a number ≥ ${min}`);
+  /** A number ≥ min; with `max`, at most that; with `integer`, a whole number. */
+  number(v: unknown, path: string, min = 0, limits: { max?: number; integer?: boolean } = {}): number {
+    const { max = Infinity, integer = false } = limits;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+      this.fail(path, `expected ${integer ? 'an integer' : 'a number'} ≥ ${min}${max === Infinity ? '' : ` and ≤ ${max}`}`);
+    }
     return v;
   }
 

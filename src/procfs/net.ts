@@ -1,5 +1,7 @@
 /** Parsers for /proc/net/{tcp,tcp6,udp,udp6}: the socket tables of the reader's network namespace. */
 
+import { isIP } from 'node:net';
+
 export type SocketProtocol = 'tcp' | 'tcp6' | 'udp' | 'udp6';
 
 export interface SocketEntry {
@@ -81,4 +83,25 @@ export function parseNetSockets(text: string, protocol: SocketProtocol): SocketE
 /** Sockets that accept traffic on a port: TCP in LISTEN, UDP bound and unconnected. */
 export function isListening(entry: SocketEntry): boolean {
   return entry.protocol.startsWith('tcp') ? entry.state === TCP_LISTEN : entry.state === UDP_UNCONNECTED && entry.remotePort === 0;
+}
+
+/**
+ * One spelling per address, so addresses compare as strings: IPv6 lowercase and compressed
+ * (`0:0::1` is `::1`), and an IPv4-mapped IPv6 address as the IPv4 address it stands for
+ * (a socket bound on `::ffff:127.0.0.1` serves 127.0.0.1). Null when the text is not an IP address.
+ */
+export function canonicalAddress(text: string): string | null {
+  const family = isIP(text);
+  if (family === 4) return text;
+  if (family !== 6) return null;
+  let host: string;
+  try {
+    host = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return text.toLowerCase(); // a zone index (fe80::1%eth0): kept as written
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (mapped === null) return host;
+  const [high, low] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
 }

@@ -16,6 +16,21 @@ export const CLOCK_TICKS_PER_SECOND = 100;
 /** LSM attribute files, most specific first: stacked-LSM paths, then the shared one. */
 const LABEL_PATHS = ['attr/selinux/current', 'attr/smack/current', 'attr/apparmor/current', 'attr/current'];
 
+/**
+ * The /proc tree itself cannot be listed (wrong --proc-root, no permission): procwatch cannot
+ * do its work. Not bad input and not a bug; the CLI maps it by its name to exit 4.
+ */
+export class ProcTreeError extends Error {
+  override readonly name = 'ProcTreeError';
+}
+
+/** `ENOENT: no such file or directory, scandir '/x'` → `no such file or directory (ENOENT)`. */
+function reason(err: unknown): string {
+  const { code, message } = err as NodeJS.ErrnoException;
+  const text = /^[A-Z]+: ([^,]+),/.exec(message)?.[1];
+  return text !== undefined && code !== undefined ? `${text} (${code})` : message;
+}
+
 export class ProcReader {
   constructor(readonly root: string = '/proc') {}
 
@@ -45,7 +60,7 @@ export class ProcReader {
     try {
       names = readdirSync(this.root);
     } catch (err) {
-      throw new Error(`cannot list ${this.root}: ${(err as Error).message}`);
+      throw new ProcTreeError(`cannot read /proc tree ${this.root}: ${reason(err)}`);
     }
     const pids: number[] = [];
     for (const name of names) {
@@ -134,7 +149,7 @@ export class ProcReader {
     return m === null ? null : Number(m[1]) * 1000;
   }
 
-  /** Seconds since boot, from /proc/uptime. */
+  /** Seconds since boot, from /proc/uptime; null when it cannot be read (never a made-up 0). */
   uptimeSeconds(): number | null {
     const text = this.file('uptime');
     const seconds = text === null ? NaN : Number(text.split(' ')[0]);

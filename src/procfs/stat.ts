@@ -9,6 +9,8 @@ export interface ProcStat {
   pgrp: number;
   session: number;
   ttyNr: number;
+  /** The kernel's per-task PF_* flags (field 9). */
+  flags: number;
   /** User and system CPU time in clock ticks. */
   utime: number;
   stime: number;
@@ -17,6 +19,19 @@ export interface ProcStat {
   startTicks: number;
   vsizeBytes: number;
   rssPages: number;
+  /** Address of the bottom of the stack (field 28): a new one on every exec; null when absent or hidden (0). */
+  startStack: number | null;
+}
+
+/** PF_KTHREAD (include/linux/sched.h): set on kernel threads, and only on them. */
+export const PF_KTHREAD = 0x00200000;
+
+/**
+ * A kernel thread, told by its PF_KTHREAD flag. Being a child of pid 2 is not proof: in a
+ * PID namespace (a container) pid 2 is an ordinary process.
+ */
+export function isKernelThread(stat: ProcStat): boolean {
+  return (stat.flags & PF_KTHREAD) !== 0;
 }
 
 /**
@@ -40,12 +55,14 @@ export function parseStat(text: string): ProcStat | null {
     pgrp: num(5),
     session: num(6),
     ttyNr: num(7),
+    flags: num(9),
     utime: num(14),
     stime: num(15),
     numThreads: num(20),
     startTicks: num(22),
     vsizeBytes: num(23),
     rssPages: num(24),
+    startStack: rest.length >= 26 && num(28) > 0 ? num(28) : null,
   };
-  return Number.isFinite(stat.startTicks) && Number.isFinite(stat.ppid) ? stat : null;
+  return Number.isFinite(stat.startTicks) && Number.isFinite(stat.ppid) && Number.isFinite(stat.flags) ? stat : null;
 }

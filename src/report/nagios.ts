@@ -8,9 +8,18 @@ import type { Rendered } from './mon.js';
 
 const EXIT: Record<string, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
 
-/** Labels are quoted; a quote inside is doubled. '=' is not allowed in a label. */
+/**
+ * Nagios reads everything after the first '|' of any output line as perfdata, so a '|' in
+ * text (a spec such as `args~^(foo|bar)$`) would cut the text and garble the perfdata. It is
+ * shown as '¦', which reads the same.
+ */
+function text(line: string): string {
+  return line.replace(/\|/g, '¦');
+}
+
+/** Labels are quoted; a quote inside is doubled. '=' and '|' are not allowed in a label. */
 function perfLabel(label: string): string {
-  return `'${label.replace(/'/g, "''").replace(/=/g, '_')}'`;
+  return `'${label.replace(/'/g, "''").replace(/[=|]/g, '_')}'`;
 }
 
 export function formatPerf(p: PerfValue): string {
@@ -22,16 +31,16 @@ export function formatPerf(p: PerfValue): string {
 export function renderNagios(results: CheckResult[]): Rendered {
   const status = worstStatus(results.map((r) => r.status));
   const problems = results.filter((r) => r.status !== 'ok');
-  const text = problems.length === 0
+  const summary = problems.length === 0
     ? `${results.length} check(s) ok`
     : problems.map((r) => r.summary || `${r.id}:${r.status}`).join(', ');
   const perf = results.flatMap((r) => r.perf).map(formatPerf).join(' ');
-  const details = problems.flatMap((r) => r.details);
-  const head = `PROCS ${status.toUpperCase()}: ${text}${perf === '' ? '' : ` | ${perf}`}`;
+  const details = problems.flatMap((r) => r.details).map(text);
+  const head = `PROCS ${status.toUpperCase()}: ${text(summary)}${perf === '' ? '' : ` | ${perf}`}`;
   return { text: [head, ...details].map((l) => `${l}\n`).join(''), exitCode: EXIT[status] ?? 3 };
 }
 
 /** The line printed for bad input in Nagios mode: UNKNOWN, exit 3. */
 export function nagiosUnknown(message: string): Rendered {
-  return { text: `PROCS UNKNOWN: ${message}\n`, exitCode: 3 };
+  return { text: `PROCS UNKNOWN: ${text(message)}\n`, exitCode: 3 };
 }

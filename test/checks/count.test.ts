@@ -5,10 +5,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CountCheck, parseSpec, processName, takeSnapshot, PS_MONITOR_INTERPRETERS, type CheckResult } from '../../src/checks/index.js';
+import { CountCheck, ListenCheck, CpuCheck, parseListenSpec, parseSpec, processName, takeSnapshot, PS_MONITOR_INTERPRETERS, type Check, type CheckResult } from '../../src/checks/index.js';
 import { ProcReader } from '../../src/procfs/index.js';
 import { InputError } from '../../src/errors.js';
-import { PROC_ROOT, runOnFixture } from '../fixtures/paths.js';
+import { cpuSpecDefaults } from '../../src/config/checks.js';
+import { EDGE_ROOT, PROC_ROOT, runOnFixture } from '../fixtures/paths.js';
 
 async function evaluate(spec: string, excludePids: number[] = []): Promise<CheckResult> {
   const [result] = await runOnFixture([new CountCheck(parseSpec(spec))], { excludePids: new Set(excludePids) });
@@ -45,7 +46,7 @@ test('name counting on the fixture, including interpreter naming', async () => {
   assert.deepEqual(await pids('name=0:1:1'), [3]);
   assert.deepEqual(await pids('kworker:0'), []);
   assert.deepEqual(await pids('comm=kworker/*'), [3], 'comm= sees the full kernel name');
-  assert.deepEqual(await pids('name=tmux:'), [710]);
+  assert.deepEqual(await pids('name="tmux:"'), [710], 'a name ending in ":" is quoted (unquoted, "tmux:" lost its range)');
   assert.deepEqual(await pids('a)'), [302]);
 });
 
@@ -184,4 +185,84 @@ test('label checks where no LSM is active say so, instead of blaming vanished pr
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+// ─────────── proc-edge: processes caught half-read, and a container's pid 2 ───────────
+
+async function onEdge(spec: string): Promise<CheckResult> {
+  const [result] = await runOnFixture([new CountCheck(parseSpec(spec))], { procRoot: EDGE_ROOT });
+  assert.ok(result !== undefined);
+  return result;
+}
+
+test('unreadable processes make the verdict unknown only when they could change it', async () => {
+  // exe=*/x: pid 12's exe is readable (count 1); pid 11's and the vanished pid 10's are not.
+  const fine = await onEdge('exe=*/x:1-');
+  assert.equal(fine.status, 'ok', 'counts 1..3 are all in 1-');
+  assert.deepEqual([fine.data.count, fine.data.unknown], [1, 2]);
+  assert.deepEqual(fine.details, ['exe=*/x: 2 process(es) could not be read (vanished or hidden) and were not counted']);
+
+  const exact = await onEdge('exe=*/x:1-1');
+  assert.equal(exact.status, 'unknown', 'a count of 2 or 3 would be critical');
+  assert.equal(exact.summary, 'exe=*/x:unknown');
+  assert.deepEqual(exact.details, ['exe=*/x: 2 process(es) could not be read (vanished or hidden): the count is between 1 and 3, which changes the verdict']);
+
+  // As a plugin run by user nagios sees root's daemons: nothing readable matches.
+  const none = await onEdge('exe=/usr/sbin/sshd:1-');
+  assert.equal(none.status, 'unknown', 'not CRITICAL: an unreadable process may be sshd');
+  assert.equal((await onEdge('exe=/usr/sbin/sshd:0')).status, 'unknown', 'an exclusion check cannot pass either');
+
+  const narrowed = await onEdge('comm=x,exe=*/x:2-2');
+  assert.deepEqual([narrowed.status, narrowed.data.count, narrowed.data.unknown], ['unknown', 1, 1], 'comm rules the vanished pid 10 out');
+  assert.equal((await onEdge('comm=x,exe=*/x:1-/1-1')).status, 'unknown', 'a warning range that the unreadable could break counts too');
+  assert.equal((await onEdge('comm=x,exe=*/x:3-')).status, 'critical', 'at most 2 can match: critical whatever the unreadable one is');
+});
+
+test('a process that vanished after its stat was read: named from stat, unknown for the rest', async () => {
+  const reader = new ProcReader(EDGE_ROOT);
+  assert.notEqual(reader.stat(10), null);
+  assert.equal(reader.status(10), null);
+  assert.equal(reader.argv(10), null);
+  const gone = await onEdge('gone:1-1');
+  assert.equal(gone.status, 'ok', 'the name comes from stat alone');
+  assert.deepEqual(gone.processes, [{ pid: 10, ppid: 1, name: 'gone', user: null, args: null }], 'user and command line unknown, not made up');
+  assert.equal(gone.data.unknown, 0);
+  const asRoot = await onEdge('gone,user=root:1-1');
+  assert.deepEqual([asRoot.status, asRoot.data.count, asRoot.data.unknown], ['unknown', 0, 1], 'its user cannot be read: neither counted nor excluded');
+  const args = await onEdge('args~^/usr/bin/gone:0');
+  assert.equal(args.status, 'unknown');
+});
+
+test('kernel threads are told by the PF_KTHREAD flag, not by being pid 2 or its child', async () => {
+  const snapshot = takeSnapshot(new ProcReader(EDGE_ROOT));
+  const kernel = snapshot.processes.filter((p) => p.isKernelThread).map((p) => p.pid);
+  assert.deepEqual(kernel, [4], 'in a container pid 2 and its child are ordinary processes');
+  const basic = takeSnapshot(new ProcReader(PROC_ROOT));
+  assert.deepEqual(basic.processes.filter((p) => p.isKernelThread).map((p) => p.pid), [2, 3]);
+  // exe= of a kernel thread is empty, not unknown; an ordinary process without exe is unknown.
+  const kthread = await onEdge('comm=kswapd0,exe!=/*:1-1');
+  assert.deepEqual([kthread.status, kthread.data.unknown], ['ok', 0]);
+});
+
+/** A check that records whether it was evaluated. */
+function spy(): Check & { evaluated: boolean } {
+  return {
+    id: 'spy', kind: 'count', evaluated: false,
+    prepare() {},
+    async evaluate() { this.evaluated = true; return { id: 'spy', kind: 'count', status: 'ok', summary: '', details: [], perf: [], processes: [], attempts: 1, data: {} }; },
+  };
+}
+
+test('every check is prepared before any is evaluated: an unknown user fails before /proc is read or a port probed', async () => {
+  for (const bad of [
+    new CountCheck(parseSpec('user=nosuchuser')),
+    new ListenCheck(parseListenSpec('8080@group=nosuchgroup')), // 8080 is closed: the owner would never be looked at
+    new CpuCheck({ ...cpuSpecDefaults(), exemptUsers: ['nosuchuser'] }),
+  ]) {
+    const first = spy();
+    await assert.rejects(runOnFixture([first, bad]), (err: unknown) => err instanceof InputError && /^unknown (user|group) 'nosuch(user|group)'/.test(err.message), bad.id);
+    assert.equal(first.evaluated, false, `${bad.id}: nothing was evaluated`);
+  }
+  await assert.rejects(runOnFixture([new CountCheck(parseSpec('sshd'))], { recheckDelaySeconds: 1e9, recheckTimes: 1 }),
+    (err: unknown) => err instanceof InputError && /re-check delay/.test(err.message));
 });

@@ -7,14 +7,18 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CpuCheck, type CheckResult, type CpuSpec } from '../../src/checks/index.js';
 import { regularUidRange } from '../../src/checks/cpu.js';
 import { cpuSpecDefaults } from '../../src/config/checks.js';
-import { ETC_ROOT, runOnFixture } from '../fixtures/paths.js';
+import { InputError } from '../../src/errors.js';
+import { EDGE_ROOT, ETC_ROOT, PROC_ROOT, runOnFixture } from '../fixtures/paths.js';
 
-async function cpu(overrides: Partial<CpuSpec>): Promise<CheckResult> {
+async function cpu(overrides: Partial<CpuSpec>, procRoot = PROC_ROOT): Promise<CheckResult> {
   const spec: CpuSpec = { ...cpuSpecDefaults(), criticalPercent: 90, ...overrides };
-  const [result] = await runOnFixture([new CpuCheck(spec)]);
+  const [result] = await runOnFixture([new CpuCheck(spec)], { procRoot });
   assert.ok(result !== undefined);
   return result;
 }
@@ -82,4 +86,53 @@ test('nothing above the limit is ok, with the highest share in perfdata', async 
   assert.deepEqual(r.details, []);
   assert.equal(r.summary, '');
   assert.equal(r.perf[0]?.value, 99);
+});
+
+test('cpu_max is the highest share among the processes the check looks at: not exempt ones, not kernel threads', async () => {
+  const r = await cpu({ exemptUsers: ['boinc', 'bob'], exemptNames: ['gzip', 'hog'] });
+  assert.equal(r.status, 'ok');
+  assert.equal(r.perf[0]?.value, 60, 'warm at 60%: not boinc (99%, exempt), nor kworker/0:1 (92%, a kernel thread)');
+  assert.equal(r.data.highestPercent, 60);
+  assert.equal((await cpu({ exemptUsers: ['boinc', 'bob'], exemptNames: ['gzip', 'hog'], includeKernelThreads: true })).perf[0]?.value, 92);
+  assert.equal((await cpu({ exemptUsers: ['boinc', 'bob'], exemptNames: ['gzip', 'hog', 'warm'], minAgeSeconds: 10 })).perf[0]?.value, 96.7, 'spinner counts once old enough');
+});
+
+test('a warning level at or above the critical level is refused: it would hide critical processes', () => {
+  for (const warningPercent of [80, 5]) {
+    assert.throws(() => new CpuCheck({ ...cpuSpecDefaults(), criticalPercent: 5, warningPercent }),
+      (err: unknown) => err instanceof InputError && err.message === `the CPU warning level (${warningPercent}%) must be below the critical level (5%)`);
+  }
+  assert.throws(() => new CpuCheck({ ...cpuSpecDefaults(), windowSeconds: 3_000_000 }), (err: unknown) => err instanceof InputError && /CPU window \(3000000s\) must be above 0 and at most 86400s/.test(err.message));
+});
+
+test('with a warning level, every process above it is reported, the critical ones as critical', async () => {
+  const r = await cpu({ criticalPercent: 95, warningPercent: 5, exemptRegularUsers: true });
+  assert.equal(r.status, 'critical');
+  assert.deepEqual(offenders(r).map(([pid]) => pid), [402, 401, 405, 406], 'boinc 99% critical; gzip 95%, hog 94%, warm 60% warnings');
+  assert.ok(r.details[0]!.endsWith('limit 95%') && r.details.slice(1).every((d) => d.endsWith('limit 5% warning')), r.details.join('\n'));
+});
+
+test('an exempt user /etc/passwd does not know is bad input, not silently nobody', async () => {
+  await assert.rejects(cpu({ exemptUsers: ['boinc', 'no-such-user'] }),
+    (err: unknown) => err instanceof InputError && err.message === "unknown user 'no-such-user' in the CPU check's exempt users");
+});
+
+test('kernel threads by their PF_KTHREAD flag: a container\'s pid 2 and its child are checked', async () => {
+  const r = await cpu({}, EDGE_ROOT);
+  assert.deepEqual(offenders(r), [[2, 'worker'], [3, 'cruncher']], 'kswapd0 (97%) is a kernel thread; worker is pid 2, cruncher its child');
+  assert.equal(r.perf[0]?.value, 95);
+  assert.deepEqual(offenders(await cpu({ includeKernelThreads: true }, EDGE_ROOT)).map(([pid]) => pid), [4, 2, 3]);
+});
+
+test('without /proc/uptime no CPU share can be computed: unknown, never ok', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'pw-nouptime-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  cpSync(PROC_ROOT, root, { recursive: true, verbatimSymlinks: true });
+  rmSync(join(root, 'uptime'));
+  for (const windowSeconds of [null, 0.1]) {
+    const r = await cpu({ windowSeconds }, root);
+    assert.equal(r.status, 'unknown', `window ${String(windowSeconds)}`);
+    assert.equal(r.summary, 'cpu:unknown');
+    assert.deepEqual(r.details, [`cpu: cannot read ${root}/uptime, so CPU use cannot be computed`]);
+  }
 });

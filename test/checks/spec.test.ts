@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSpec, type CountSpec, type Range } from '../../src/checks/index.js';
+import { parseSelectors, parseSpec, type CountSpec, type Range } from '../../src/checks/index.js';
 import { InputError } from '../../src/errors.js';
 
 const r = (min: number | null, max: number | null): Range => ({ min, max });
@@ -104,4 +104,37 @@ test('a range typo is an error, not a process name', () => {
     assert.throws(() => parseSpec(typo), (e: Error) => e instanceof InputError && /bad range/.test(e.message), typo);
   }
   assert.equal(parseSpec('label=system_u:system_r:init_t:s0-s0:c0.c1023').critical.min, 1, 'MLS parts are not ranges');
+});
+
+test('a spec whose range is empty is an error: "sshd:" is not a process called "sshd:"', () => {
+  rejects('sshd:', /^bad range '' in spec 'sshd:' \(expected MIN-MAX, MIN-, -MAX or N/);
+  rejects('name=tmux:', /^bad range '' in spec 'name=tmux:'/);
+  rejects('label=system_u:system_r:init_t:s0:', /^bad range ''/);
+  assert.deepEqual(shape(parseSpec('"tmux:"')), { label: 'tmux:', selectors: ['name=tmux:'], critical: r(1, null), warning: null }, 'quoted, a name may end in ":"');
+  assert.deepEqual(parseSpec('name="tmux:":1-1').selectors.map((s) => s.value), ['tmux:']);
+});
+
+test('builtins: an argument where none is taken, or an empty one, is an error quoting what was typed', () => {
+  rejects('@gid0-not-uid0=whatever', /^builtin check @gid0-not-uid0 takes no argument \(got '@gid0-not-uid0=whatever'\)$/);
+  rejects('@gid0-not-uid0=', /^builtin check @gid0-not-uid0 takes no argument \(got '@gid0-not-uid0='\)$/);
+  rejects('@single-domain=', /^builtin check '@single-domain=' needs a domain after '=' \(e\.g\. @single-domain=init_t\)$/);
+  rejects('@single-domain=init_t[', /^bad glob 'init_t\['/);
+  assert.deepEqual(parseSpec('@single-domain=*_t').selectors, [{ key: 'domain', op: '=', value: '*_t' }], 'a glob domain');
+});
+
+test('selectors are validated when parsed: a bad regex, glob or number fails before anything is read', () => {
+  rejects('args~(', /^bad regular expression for 'args': Invalid regular expression: \/\(\/: Unterminated group$/);
+  rejects('comm!~[', /^bad regular expression for 'comm'/);
+  rejects('name=foo[', /^bad glob 'foo\[': '\[' at position 4 is never closed by '\]'$/);
+  rejects('exe=/usr/bin/[z-a]*', /^bad glob '\/usr\/bin\/\[z-a\]\*': Range out of order in character class$/);
+  rejects('sshd,user~(:1-', /^bad regular expression for 'user'/);
+  rejects('ppid=abc', /^'ppid' takes a number with = or != \(got 'ppid=abc'\)$/);
+  rejects('ppid~1', /^'ppid' takes a number/);
+  // User and group names need /etc: they are resolved when the check is prepared (count.test.ts).
+  assert.deepEqual(parseSpec('user=nosuchuser').selectors, [{ key: 'user', op: '=', value: 'nosuchuser' }]);
+});
+
+test('parseSelectors splits at commas outside quotes only', () => {
+  assert.deepEqual(parseSelectors('args~"a,b",user=root', 'x').map((s) => `${s.key}${s.op}${s.value}`), ['args~a,b', 'user=root']);
+  assert.throws(() => parseSelectors('args~"a,b', 'x'), (e: unknown) => e instanceof InputError && /^unterminated quote/.test(e.message));
 });

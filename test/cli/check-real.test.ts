@@ -6,8 +6,10 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
-import { check, checkById, checkJson, show } from '../helpers/cli.js';
+import { BIN, check, checkById, checkJson, run, show } from '../helpers/cli.js';
 import { Processes, childPids, commOf, sleep, uniqueTag, waitFor, type Started } from '../helpers/spawn.js';
 
 const procs = new Processes();
@@ -55,17 +57,21 @@ test('exe= tells apart two copies with the same name in different directories', 
   const there = sleepCopy(name, procs.tempDir());
   const one = await procs.start(here, ['120'], { comm: name });
   const two = await procs.startMany(2, there, ['120'], { comm: name });
-  const specs = [`exe=${here}:1-1`, `exe=${there}:2-2`, `${name}:3-3`, `exe=*/${name}:3-3`, `exe!=${here},comm=${name}:2-2`];
+  // comm= first: a process whose executable even root cannot read (some sandboxes' pid 1) could
+  // be anything, and would make a bounded exe= count unknown; the same comm keeps all three.
+  const c = `comm=${name}`;
+  const specs = [`${c},exe=${here}:1-1`, `${c},exe=${there}:2-2`, `${name}:3-3`, `${c},exe=*/${name}:3-3`, `exe!=${here},${c}:2-2`];
   const { result, report } = await checkJson(specs);
   assert.equal(result.code, 0, show(result));
-  assert.deepEqual(pidsOf(checkById(report, `exe=${here}`)), [one.pid]);
-  assert.deepEqual(pidsOf(checkById(report, `exe=${there}`)), sorted(two.map((p) => p.pid)));
+  assert.deepEqual(pidsOf(checkById(report, `${c},exe=${here}`)), [one.pid]);
+  assert.deepEqual(pidsOf(checkById(report, `${c},exe=${there}`)), sorted(two.map((p) => p.pid)));
   assert.equal(checkById(report, name).data.count, 3, 'the name alone cannot tell them apart');
-  assert.equal(checkById(report, `exe=*/${name}`).data.count, 3, 'a glob on the path');
+  assert.equal(checkById(report, `${c},exe=*/${name}`).data.count, 3, 'a glob on the path');
+  assert.equal(checkById(report, `${c},exe=${here}`).data.unknown, 0);
 
-  const wrong = await check([`exe=${here}:2-`]);
+  const wrong = await check([`${c},exe=${here}:2-`]);
   assert.equal(wrong.code, 1, show(wrong));
-  assert.equal(wrong.stdout.split('\n')[1], `exe=${here}:1 < 2 (2-1)`);
+  assert.equal(wrong.stdout.split('\n')[1], `${c},exe=${here}:1 < 2 (2-1)`);
 });
 
 test('args~ is a regular expression searched in the command line; args!~ negates it', async () => {
@@ -121,6 +127,77 @@ test('@gid0-not-uid0: UID 65534 with GID 0 fails it (pid in the JSON); once kill
   assert.equal(clean.stdout, '');
   const cleanJson = await checkJson([`${ours}:0`]);
   assert.equal(checkById(cleanJson.report, ours).data.count, 0);
+});
+
+test('group= is the effective GID, rgroup= the real one: real gid daemon (1), effective gid nogroup (65534)', { skip: needsRoot }, async () => {
+  const name = `pwQ${tag}`;
+  const p = await procs.start('setpriv', ['--rgid=1', '--egid=65534', '--clear-groups', sleepCopy(name), '120'], { comm: name });
+  const specs = [
+    `comm=${name},group=nogroup:1-1`, `comm=${name},group=65534:1-1`, `comm=${name},rgroup=daemon:1-1`, `comm=${name},rgroup=1:1-1`,
+    `comm=${name},group=daemon:0`, `comm=${name},rgroup=nogroup:0`, `comm=${name},anygid=daemon:1-1`, `comm=${name},anygid=root:0`,
+  ];
+  const { result, report } = await checkJson(specs);
+  assert.equal(result.code, 0, show(result));
+  for (const spec of specs) {
+    const c = checkById(report, spec.slice(0, spec.lastIndexOf(':')));
+    assert.equal(c.status, 'ok', spec);
+    assert.deepEqual(pidsOf(c), spec.endsWith(':0') ? [] : [p.pid], spec);
+  }
+});
+
+test('run as user nobody, as Nagios runs plugins: root\'s executables are unreadable, so a count they could change is UNKNOWN', { skip: needsRoot }, async () => {
+  const rootName = `pwZ${tag}`;
+  const ownName = `pwY${tag}`;
+  await procs.start(sleepCopy(rootName), ['120'], { comm: rootName });
+  const own = await procs.start('setpriv', [...SETPRIV_NOBODY, sleepCopy(ownName), '120'], { comm: ownName });
+  const asNobody = (args: string[]): ReturnType<typeof run> => run('setpriv', [...SETPRIV_NOBODY, process.execPath, BIN, 'check', ...args]);
+
+  const hidden = await asNobody(['-f', 'nagios', `exe=*/${rootName}:1-`]);
+  assert.equal(hidden.code, 3, `UNKNOWN, not CRITICAL\n${show(hidden)}`);
+  assert.match(hidden.stdout, new RegExp(`^PROCS UNKNOWN: exe=\\*/${rootName}:unknown \\| [^\\n]+\\nexe=\\*/${rootName}: \\d+ process\\(es\\) could not be read \\(vanished or hidden\\): the count is between 0 and \\d+, which changes the verdict\\n$`));
+  const narrowed = await asNobody(['-f', 'nagios', `comm=${rootName},exe=*/${rootName}:1-1`]);
+  assert.equal(narrowed.code, 3, show(narrowed));
+  assert.match(narrowed.stdout, /the count is between 0 and 1, which changes the verdict/);
+
+  // Its own process it can read: one match, and no unreadable process can take 1- out of range.
+  const readable = await asNobody(['-f', 'nagios', `exe=*/${ownName}:1-`]);
+  assert.equal(readable.code, 0, show(readable));
+  const json = await asNobody(['-f', 'json', `exe=*/${ownName}:1-`]);
+  const c = JSON.parse(json.stdout).checks[0] as { status: string; data: { count: number; unknown: number }; processes: Array<{ pid: number }> };
+  assert.deepEqual([c.status, c.data.count, c.processes.map((p) => p.pid)], ['ok', 1, [own.pid]]);
+  assert.ok(c.data.unknown > 0, 'root\'s processes were unreadable');
+
+  const byRoot = await check(['-f', 'nagios', `comm=${rootName},exe=*/${rootName}:1-1`]);
+  assert.equal(byRoot.code, 0, `root reads the executable\n${show(byRoot)}`);
+});
+
+test('--interpreter: processes of that interpreter are named after their script, as ps.monitor names perl and python ones', async () => {
+  const interpreter = `pwI${tag}`;
+  const scriptName = `pwS${tag}.sh`;
+  const script = join(dir, scriptName);
+  writeFileSync(script, 'sleep 120\nexit 0\n');
+  const p = await procs.start(procs.copy('/bin/sh', dir, interpreter), [script], { comm: interpreter });
+  const without = await check([`${scriptName}:1-1`, `${interpreter}:1-1`]);
+  assert.equal(without.code, 1, show(without));
+  assert.equal(without.stdout, `${scriptName}:0 \n${scriptName}:0 < 1 (1-1)\n`, 'by default it is called after its interpreter');
+  const { result, report } = await checkJson(['--interpreter', interpreter, `${scriptName}:1-1`, `${interpreter}:0`]);
+  assert.equal(result.code, 0, show(result));
+  assert.deepEqual(pidsOf(checkById(report, scriptName)), [p.pid]);
+  const x = await check(['--interpreter', interpreter, '-x', String(p.pid)]);
+  assert.deepEqual([x.code, x.stdout], [0, `PID:${p.pid} has name "${scriptName}"\n`], show(x));
+});
+
+test('--include-self counts procwatch\'s own process; by default it is left out, as check_procs does', async () => {
+  const spec = `ppid=${process.pid},args~bin/procwatch check:1-1`;
+  const without = await check([spec]);
+  assert.equal(without.code, 1, show(without));
+  assert.equal(without.stdout, `${spec.slice(0, -4)}:0 \n${spec.slice(0, -4)}:0 < 1 (1-1)\n`);
+  const { result, report } = await checkJson(['--include-self', spec]);
+  assert.equal(result.code, 0, show(result));
+  const self = checkById(report, spec.slice(0, -4)).processes;
+  assert.equal(self.length, 1);
+  assert.equal(self[0]!.ppid, process.pid);
+  assert.match(self[0]!.args ?? '', /bin\/procwatch check --format json --include-self /);
 });
 
 // ───────────────────────────── re-checks ─────────────────────────────
@@ -229,6 +306,24 @@ test('--listen: a real listener passes; the wrong protocol or the wrong holder f
 
   const { report } = await checkJson(['--listen', `${port}@comm=${title}`]);
   assert.deepEqual(pidsOf(checkById(report, `listen ${port}@comm=${title}`)), [server.pid]);
+});
+
+test('--listen: a socket bound on ::ffff:127.0.0.1 serves 127.0.0.1; a quoted owner value keeps its commas', async () => {
+  const title = `pwV${tag}`;
+  const server = await procs.start(process.execPath, ['-e', `
+    process.title = ${JSON.stringify(title)};
+    const s = require('node:net').createServer();
+    s.listen(0, '::ffff:127.0.0.1', () => console.log(s.address().port));
+  `], { stdio: ['ignore', 'pipe', 'inherit'], comm: title });
+  let out = '';
+  server.child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  const port = Number(await waitFor('the listener\'s port', () => /^(\d+)\n/.exec(out)?.[1]));
+  // process.title rewrites the command line to the title: the regex holds a comma inside quotes.
+  const ok = await check(['--listen', `127.0.0.1:${port}`, '--listen', `[::ffff:127.0.0.1]:${port}`, '--listen', `${port}@args~"^${title}( |,|$)",comm=${title}`]);
+  assert.equal(ok.code, 0, show(ok));
+  const v6 = await check(['--listen', `[::1]:${port}`]);
+  assert.equal(v6.code, 1, show(v6));
+  assert.equal(v6.stdout, `tcp/${port}:closed \nnothing listens on tcp port ${port} on ::1\n`);
 });
 
 test('--banner: the right prefix passes; a wrong one, a closed port and a silent server fail (the last within the timeout)', async () => {

@@ -28,7 +28,7 @@ checks:
     match: ["label=system_u:system_r:init_t:s0"]
     count: 0-1
   one-foo:
-    match: name=foo
+    match: [name=foo]
   smtp-port:
     listen: 25/tcp@name=master
   ssh-banner:
@@ -121,7 +121,7 @@ test('two kinds in one check, or none', async () => {
 test('bad ranges and bad specs name the check', async () => {
   await rejects('checks:\n  ssh:\n    match: [name=sshd]\n    count: 9-1\n',
     "config /etc/procwatch/checks.yaml: checks.ssh: bad range '9-1' in checks.ssh.count: minimum is above maximum");
-  await rejects('checks:\n  ssh:\n    match: name=sshd\n    count: lots\n', /^config \/etc\/procwatch\/checks\.yaml: checks\.ssh: bad range 'lots'/);
+  await rejects('checks:\n  ssh:\n    match: [name=sshd]\n    count: lots\n', /^config \/etc\/procwatch\/checks\.yaml: checks\.ssh: bad range 'lots'/);
   await rejects('checks:\n  ssh:\n    spec: "sshd:9-1"\n',
     "config /etc/procwatch/checks.yaml: checks.ssh.spec: bad range '9-1' in spec 'sshd:9-1': minimum is above maximum");
   await rejects('checks:\n  ssh:\n    spec: "uid=0"\n', /^config \/etc\/procwatch\/checks\.yaml: checks\.ssh\.spec: unknown selector 'uid'/);
@@ -152,4 +152,51 @@ test('loadChecksConfig reads the file, and names it when it cannot', async (t) =
   assert.deepEqual(config.checks.map((c) => c.id), ['ssh']);
   await assert.rejects(loadChecksConfig(join(dir, 'missing.yaml')), (err: unknown) =>
     err instanceof InputError && err.message === `config ${join(dir, 'missing.yaml')}: cannot read: ENOENT`);
+});
+
+test('strict keys: timeout only with banner, recheck_times a whole number, match a non-empty list', async () => {
+  await rejects('checks:\n  ssh:\n    spec: "sshd:1-"\n    timeout: 3\n',
+    "config /etc/procwatch/checks.yaml: checks.ssh.timeout: goes with 'banner' (the only check that waits for an answer)");
+  await rejects('checks:\n  smtp:\n    listen: 25\n    timeout: 3\n', /checks\.smtp\.timeout: goes with 'banner'/);
+  await rejects('defaults:\n  recheck_times: 1.5\nchecks:\n  a:\n    spec: sshd\n', 'config /etc/procwatch/checks.yaml: defaults.recheck_times: expected an integer ≥ 1');
+  await rejects('checks:\n  a:\n    match: "name=sshd,user=root"\n',
+    "config /etc/procwatch/checks.yaml: checks.a.match: expected a list of selectors, one per item (e.g. [name=sshd, user=root]); 'spec' takes the one-string grammar");
+  await rejects('checks:\n  a:\n    match: []\n', 'config /etc/procwatch/checks.yaml: checks.a.match: expected at least one selector (an empty list would match every process)');
+  const config = await parseChecksConfig('checks:\n  a:\n    match: ["args=x,y", user=root]\n', 'f.yaml');
+  assert.ok(config.checks[0] instanceof CountCheck);
+  assert.deepEqual(config.checks[0].spec.selectors, [{ key: 'args', op: '=', value: 'x,y' }, { key: 'user', op: '=', value: 'root' }], 'one selector per item: commas are part of the value');
+});
+
+test('delays and timeouts are capped at one day (Node timers overflow past ~24.8 days)', async () => {
+  await rejects('defaults:\n  recheck: 1000000000\nchecks:\n  a:\n    spec: sshd\n', 'config /etc/procwatch/checks.yaml: defaults.recheck: expected a number ≥ 0 and ≤ 86400');
+  await rejects('defaults:\n  timeout: 1000000000\nchecks:\n  a:\n    spec: sshd\n', 'config /etc/procwatch/checks.yaml: defaults.timeout: expected a number ≥ 0.001 and ≤ 86400');
+  await rejects('checks:\n  b:\n    banner: 22=SSH-\n    timeout: 86401\n', 'config /etc/procwatch/checks.yaml: checks.b.timeout: expected a number ≥ 0.001 and ≤ 86400');
+  await rejects('checks:\n  c:\n    cpu:\n      percent: 50\n      window: 3000000\n', 'config /etc/procwatch/checks.yaml: checks.c.cpu.window: expected a number ≥ 0.1 and ≤ 86400');
+  const ok = await parseChecksConfig('defaults:\n  recheck: 86400\nchecks:\n  c:\n    cpu:\n      percent: 50\n      window: 86400\n', 'f.yaml');
+  assert.equal(ok.defaults.recheck, 86400, 'one day is allowed');
+});
+
+test('cpu: a warning level at or above percent, or an exempt user /etc does not know, is an error', async () => {
+  await rejects('checks:\n  hogs:\n    cpu:\n      percent: 5\n      warning: 80\n',
+    'config /etc/procwatch/checks.yaml: checks.hogs.cpu: the CPU warning level (80%) must be below the critical level (5%)');
+  await rejects('checks:\n  hogs:\n    cpu:\n      percent: 50\n      warning: 50\n', /checks\.hogs\.cpu: the CPU warning level \(50%\) must be below/);
+  const config = await parseChecksConfig('checks:\n  hogs:\n    cpu:\n      percent: 50\n      exempt_users: [boinc, nosuchuser]\n', 'f.yaml');
+  await assert.rejects(runOnFixture(config.checks), (err: unknown) => err instanceof InputError && err.message === "unknown user 'nosuchuser' in the CPU check's exempt users");
+});
+
+test('bad selectors in match and listen are found when the file is read', async () => {
+  await rejects('checks:\n  a:\n    match: ["args~("]\n', /^config \/etc\/procwatch\/checks\.yaml: checks\.a: bad regular expression for 'args'/);
+  await rejects('checks:\n  a:\n    match: ["name=foo["]\n', /^config \/etc\/procwatch\/checks\.yaml: checks\.a: bad glob 'foo\['/);
+  await rejects('checks:\n  a:\n    listen: "22@args~("\n', /^config \/etc\/procwatch\/checks\.yaml: checks\.a\.listen: bad regular expression/);
+  await rejects('checks:\n  a:\n    listen: "x:22"\n', /^config \/etc\/procwatch\/checks\.yaml: checks\.a\.listen: bad address 'x'/);
+  await rejects('checks:\n  a:\n    spec: "sshd:"\n', /^config \/etc\/procwatch\/checks\.yaml: checks\.a\.spec: bad range ''/);
+});
+
+test('defaults.format is told before the rest of the file is checked, so later errors can be shown in it', async () => {
+  const heard: string[] = [];
+  await assert.rejects(parseChecksConfig('defaults:\n  format: nagios\n  bogus: 1\nchecks:\n  a:\n    spec: "sshd:9-1"\n', 'f.yaml', [], (f) => heard.push(f)));
+  assert.deepEqual(heard, ['nagios']);
+  heard.length = 0;
+  await assert.rejects(parseChecksConfig('defaults:\n  format: xml\n', 'f.yaml', [], (f) => heard.push(f)));
+  assert.deepEqual(heard, [], 'an invalid format is not passed on');
 });

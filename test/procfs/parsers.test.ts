@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  isListening, labelDomain, parseCmdline, parseIdFile, parseLabel, parseNetSockets, parseStat, parseStatus, type SocketEntry,
+  isKernelThread, isListening, labelDomain, parseCmdline, parseIdFile, parseLabel, parseNetSockets, parseStat, parseStatus, type SocketEntry,
 } from '../../src/procfs/index.js';
 
 /** A real stat line's 50 fields after the name, with utime 250, stime 40, 3 threads, start 123456. */
@@ -19,6 +19,7 @@ test('parseStat: reads the fields by position after the name', () => {
   assert.equal(s.pgrp, 1234);
   assert.equal(s.session, 1234);
   assert.equal(s.ttyNr, 34816);
+  assert.equal(s.flags, 4194560);
   assert.equal(s.utime, 250);
   assert.equal(s.stime, 40);
   assert.equal(s.numThreads, 3);
@@ -197,4 +198,14 @@ test('parseIdFile: names and ids both ways; the first name of a shared id wins',
   assert.equal(ids.byName.get('toor'), 0);
   assert.equal(ids.byId.get(0), 'root');
   assert.equal(ids.byId.size, 2);
+});
+
+test('isKernelThread: the PF_KTHREAD bit of stat\'s flags, whatever the pid or parent', () => {
+  const line = (pid: number, ppid: number, flags: number): string => `${pid} (x) ${AFTER_NAME.replace('S 1 1234 1234 34816 1234 4194560', `S ${ppid} 1234 1234 34816 1234 ${flags}`)}`;
+  assert.equal(isKernelThread(parseStat(line(2, 0, 0x208040))!), true, 'kthreadd');
+  assert.equal(isKernelThread(parseStat(line(77, 2, 0x04208060))!), true, 'a kworker');
+  assert.equal(isKernelThread(parseStat(line(2, 1, 0x400100))!), false, 'pid 2 of a container');
+  assert.equal(isKernelThread(parseStat(line(3, 2, 0x400100))!), false, 'a child of that pid 2');
+  assert.equal(isKernelThread(parseStat(line(9, 1, 0x80600100))!), true, 'bit 31 set as well');
+  assert.equal(parseStat(line(9, 1, NaN)), null, 'unreadable flags: a malformed line');
 });

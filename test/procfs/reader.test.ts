@@ -2,8 +2,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProcReader, UserDb, readDetails } from '../../src/procfs/index.js';
+import { ProcReader, ProcTreeError, UserDb, readDetails } from '../../src/procfs/index.js';
 import { takeSnapshot } from '../../src/checks/index.js';
+import { isKernelThread } from '../../src/procfs/index.js';
 import { ETC_ROOT, PROC_ROOT } from '../fixtures/paths.js';
 
 const reader = new ProcReader(PROC_ROOT);
@@ -14,8 +15,11 @@ test('listPids: numeric directories only, ascending; self, net, sys, uptime and 
   assert.deepEqual(reader.listPids(), ALL_PIDS);
 });
 
-test('listPids: an unreadable root is an error that names it', () => {
-  assert.throws(() => new ProcReader('/nonexistent/proc').listPids(), /cannot list \/nonexistent\/proc/);
+test('listPids: an unreadable root is a ProcTreeError that names it and says why', () => {
+  assert.throws(() => new ProcReader('/nonexistent/proc').listPids(), (err: unknown) =>
+    err instanceof ProcTreeError && err.name === 'ProcTreeError' && err.message === 'cannot read /proc tree /nonexistent/proc: no such file or directory (ENOENT)');
+  assert.throws(() => new ProcReader(`${PROC_ROOT}/uptime`).listPids(), (err: unknown) =>
+    err instanceof ProcTreeError && err.message === `cannot read /proc tree ${PROC_ROOT}/uptime: not a directory (ENOTDIR)`);
 });
 
 test('a pid whose stat vanished mid-scan is skipped by takeSnapshot, without error', () => {
@@ -91,6 +95,13 @@ test('cgroup (v2 line), uptime and files under the root', () => {
   assert.match(reader.file('net/tcp') ?? '', /^ +sl +local_address/);
   assert.equal(reader.file('net/raw'), null);
   assert.equal(new ProcReader('/nonexistent/proc').uptimeSeconds(), null);
+  assert.equal(takeSnapshot(new ProcReader(`${PROC_ROOT}/1`)).uptimeSeconds, null, 'a tree without uptime: null, never 0');
+});
+
+test('stat flags: PF_KTHREAD on kthreadd and the kworker only', () => {
+  const kernel = reader.listPids().filter((pid) => { const s = reader.stat(pid); return s !== null && isKernelThread(s); });
+  assert.deepEqual(kernel, [2, 3]);
+  assert.equal(reader.stat(2)?.flags, 0x208040);
 });
 
 test('readDetails: one instance\'s image, ids, label and cgroup together', () => {

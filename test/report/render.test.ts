@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CountCheck, ListenCheck, parseListenSpec, parseSpec, type CheckResult } from '../../src/checks/index.js';
 import { formatPerf, nagiosUnknown, renderJson, renderMon, renderNagios } from '../../src/report/index.js';
-import { runOnFixture } from '../fixtures/paths.js';
+import { EDGE_ROOT, runOnFixture } from '../fixtures/paths.js';
 
 async function run(specs: string[], excludePids: number[] = []): Promise<CheckResult[]> {
   return runOnFixture(specs.map((s) => new CountCheck(parseSpec(s))), { excludePids: new Set(excludePids) });
@@ -101,4 +101,29 @@ test('json: status, exit code and every check with its counts and processes', as
   assert.equal(master.attempts, 1);
   const warn = JSON.parse(renderJson(await run(['sshd:1-/3-'])).text) as { status: string; exitCode: number };
   assert.deepEqual([warn.status, warn.exitCode], ['warning', 0], 'a warning exits 0 in JSON, as in mon');
+});
+
+test('nagios: a "|" in text would start perfdata, so text shows "¦" and labels "_"; the one "|" left separates perfdata', async () => {
+  const results = await run(['args~^(sshd|cron):3-', 'args~"^(nothing|none)$":1-']);
+  const { text, exitCode } = renderNagios(results);
+  assert.equal(exitCode, 2);
+  const lines = text.split('\n');
+  assert.equal(lines[0], "PROCS CRITICAL: args~^(sshd¦cron):2, args~\"^(nothing¦none)$\":0 | 'args~^(sshd_cron)'=2;;3:;0 'args~\"^(nothing_none)$\"'=0;;1:;0");
+  assert.deepEqual(lines.slice(1), ['args~^(sshd¦cron):2 < 3 (3-2)', 'args~"^(nothing¦none)$":0 < 1 (1-0)', '']);
+  for (const line of lines) assert.ok((line.match(/\|/g) ?? []).length <= (line === lines[0] ? 1 : 0), line);
+  assert.equal(nagiosUnknown("bad regular expression for 'args': Invalid regular expression: /(a|b/: Unterminated group").text,
+    "PROCS UNKNOWN: bad regular expression for 'args': Invalid regular expression: /(a¦b/: Unterminated group\n");
+  assert.equal(formatPerf({ label: 'a|b', value: 1, unit: '', warn: '', crit: '', min: null, max: null }), "'a_b'=1");
+});
+
+test('nagios and mon: a count the unreadable processes could change is UNKNOWN (exit 3 / 1), with the reason', async () => {
+  const [result] = await runOnFixture([new CountCheck(parseSpec('exe=*/x:1-1'))], { procRoot: EDGE_ROOT });
+  assert.deepEqual(renderNagios([result!]), {
+    text: "PROCS UNKNOWN: exe=*/x:unknown | 'exe=*/x'=1;;1:1;0\nexe=*/x: 2 process(es) could not be read (vanished or hidden): the count is between 1 and 3, which changes the verdict\n".replace("'exe=", "'exe_"),
+    exitCode: 3,
+  });
+  assert.deepEqual(renderMon([result!]), {
+    text: 'exe=*/x:unknown \nexe=*/x: 2 process(es) could not be read (vanished or hidden): the count is between 1 and 3, which changes the verdict\n',
+    exitCode: 1,
+  });
 });
