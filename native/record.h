@@ -29,7 +29,7 @@
 #error "procwatch records are little-endian: big-endian hosts are not supported"
 #endif
 
-#define PW_RECORD_VERSION 1u
+#define PW_RECORD_VERSION 2u /* 2: exec cgroup_id and filename, exit comm */
 #define PW_BATCH_MAGIC 0x31425750u /* bytes 'P' 'W' 'B' '1' */
 #define PW_RECORD_ALIGN 8u
 
@@ -105,6 +105,7 @@ struct pw_rec_comm {
 
 /* COREDUMP and EXIT: the kernel (6.x) includes the parent; 0 on kernels that do not. */
 #define PW_PARENT_KNOWN 0x1u /* pw_rec_coredump.flags / pw_rec_exit.flags */
+#define PW_EXIT_COMM 0x2u    /* pw_rec_exit.flags: comm valid (eBPF; cn_proc does not say) */
 struct pw_rec_coredump {
 	int32_t parent_pid;
 	int32_t parent_tid;
@@ -117,8 +118,9 @@ struct pw_rec_exit {
 	uint32_t exit_signal; /* the signal sent to the parent (task->exit_signal), usually SIGCHLD */
 	int32_t parent_pid;
 	int32_t parent_tid;
-	uint32_t flags; /* PW_PARENT_KNOWN */
+	uint32_t flags; /* PW_PARENT_KNOWN, PW_EXIT_COMM */
 	uint32_t reserved;
+	uint8_t comm[PW_COMM_EVENT_LEN]; /* the process's name (its leader's comm), NUL-padded */
 };
 
 /* LOST: events the reader knows it missed. */
@@ -126,6 +128,8 @@ struct pw_rec_exit {
 enum pw_lost_reason {
 	PW_LOST_ENOBUFS = 1, /* the socket's receive buffer overflowed (recv said ENOBUFS) */
 	PW_LOST_RINGBUF = 2, /* the eBPF ring buffer was full: count = failed reservations */
+	PW_LOST_UNREADABLE = 3, /* eBPF: a connect's address or an open's path could not be read */
+	PW_LOST_INFLIGHT = 4,   /* eBPF: too many connect/openat calls in progress at once */
 };
 struct pw_rec_lost {
 	uint32_t count;  /* PW_LOST_COUNT_UNKNOWN: the kernel does not say how many */
@@ -134,8 +138,9 @@ struct pw_rec_lost {
 	uint32_t reserved;
 };
 
-/* EXEC: what was read from /proc right after the event. A field is valid only when its
- * flag is set; whatever could not be read or verified is left unset ("unknown"). */
+/* EXEC: what was read right after the event (netlink: from /proc; eBPF: by the kernel at
+ * the exec). A field is valid only when its flag is set; whatever could not be read or
+ * verified is left unset ("unknown"). */
 enum pw_exec_flag {
 	PW_EXEC_COMM = 1u << 0,           /* comm string valid */
 	PW_EXEC_STAT = 1u << 1,           /* ppid, start_ticks, state valid */
@@ -152,8 +157,11 @@ enum pw_exec_flag {
 					     unless comm was what changed) */
 	PW_EXEC_RACED = 1u << 11,         /* a later exec/comm/uid/gid event of this process
 					     happened before the reads ended: those fields dropped */
+	PW_EXEC_FILENAME = 1u << 12,      /* filename string valid (eBPF: what execve was given) */
+	PW_EXEC_CGROUP = 1u << 13,        /* cgroup_id valid (eBPF) */
 };
-#define PW_CMDLINE_MAX 4096u /* bytes of /proc/PID/cmdline kept at most */
+#define PW_CMDLINE_MAX 4096u /* bytes of /proc/PID/cmdline kept at most (netlink reader) */
+#define PW_BPF_ARGV_MAX 16384u /* bytes of argv the eBPF reader keeps at most */
 #define PW_COMM_MAX 64u      /* bytes of the stat comm kept (kernel threads exceed 15) */
 #define PW_PATH_MAX 4096u    /* bytes of an exe or cwd link kept; longer is unknown */
 
@@ -176,6 +184,8 @@ struct pw_rec_exec {
 	struct pw_str cmdline;
 	struct pw_str exe;
 	struct pw_str cwd;
+	uint64_t cgroup_id;   /* cgroup v2 id (the cgroup directory's inode number); PW_EXEC_CGROUP */
+	struct pw_str filename; /* PW_EXEC_FILENAME */
 };
 
 /* CONNECT and ACCEPT (eBPF): an outbound connect(2) as it returned, or a connection
@@ -251,13 +261,14 @@ PW_ASSERT_LAYOUT(struct pw_rec_coredump, parent_pid, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_coredump, parent_tid, 4);
 PW_ASSERT_LAYOUT(struct pw_rec_coredump, flags, 8);
 PW_ASSERT_LAYOUT(struct pw_rec_coredump, reserved, 12);
-_Static_assert(sizeof(struct pw_rec_exit) == 24, "exit body size");
+_Static_assert(sizeof(struct pw_rec_exit) == 40, "exit body size");
 PW_ASSERT_LAYOUT(struct pw_rec_exit, exit_code, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_exit, exit_signal, 4);
 PW_ASSERT_LAYOUT(struct pw_rec_exit, parent_pid, 8);
 PW_ASSERT_LAYOUT(struct pw_rec_exit, parent_tid, 12);
 PW_ASSERT_LAYOUT(struct pw_rec_exit, flags, 16);
 PW_ASSERT_LAYOUT(struct pw_rec_exit, reserved, 20);
+PW_ASSERT_LAYOUT(struct pw_rec_exit, comm, 24);
 _Static_assert(sizeof(struct pw_rec_lost) == 16, "lost body size");
 PW_ASSERT_LAYOUT(struct pw_rec_lost, count, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_lost, reason, 4);
@@ -266,7 +277,7 @@ PW_ASSERT_LAYOUT(struct pw_rec_lost, reserved, 12);
 _Static_assert(sizeof(struct pw_str) == 8, "string ref size");
 PW_ASSERT_LAYOUT(struct pw_str, off, 0);
 PW_ASSERT_LAYOUT(struct pw_str, len, 4);
-_Static_assert(sizeof(struct pw_rec_exec) == 96, "exec body size");
+_Static_assert(sizeof(struct pw_rec_exec) == 112, "exec body size");
 PW_ASSERT_LAYOUT(struct pw_rec_exec, flags, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, ppid, 4);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, start_ticks, 8);
@@ -280,6 +291,8 @@ PW_ASSERT_LAYOUT(struct pw_rec_exec, comm, 64);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, cmdline, 72);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, exe, 80);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, cwd, 88);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, cgroup_id, 96);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, filename, 104);
 _Static_assert(sizeof(struct pw_rec_sock) == 64, "sock body size");
 PW_ASSERT_LAYOUT(struct pw_rec_sock, family, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_sock, protocol, 2);
@@ -307,9 +320,12 @@ _Static_assert(sizeof(struct pw_rec_exec) % PW_RECORD_ALIGN == 0, "exec body kee
 _Static_assert(sizeof(struct pw_rec_sock) % PW_RECORD_ALIGN == 0, "sock body keeps alignment");
 _Static_assert(sizeof(struct pw_rec_open) % PW_RECORD_ALIGN == 0, "open body keeps alignment");
 
-/* The largest record: an exec with every string at its cap, padded. */
+/* The largest record: an exec with every string at its cap (argv at the larger of the two
+ * readers' caps; exe, cwd and filename at PW_PATH_MAX, exe with " (deleted)"), padded. */
+#define PW_EXE_SUFFIX_MAX 16u
 #define PW_REC_MAX_SIZE \
-	(PW_REC_HEADER_SIZE + (uint32_t)sizeof(struct pw_rec_exec) + PW_COMM_MAX + PW_CMDLINE_MAX + \
-	 2u * PW_PATH_MAX + PW_RECORD_ALIGN)
+	(PW_REC_HEADER_SIZE + (uint32_t)sizeof(struct pw_rec_exec) + PW_COMM_MAX + \
+	 (PW_BPF_ARGV_MAX > PW_CMDLINE_MAX ? PW_BPF_ARGV_MAX : PW_CMDLINE_MAX) + 3u * PW_PATH_MAX + \
+	 PW_EXE_SUFFIX_MAX + PW_RECORD_ALIGN)
 
 #endif /* PROCWATCH_RECORD_H */

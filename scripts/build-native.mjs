@@ -5,10 +5,13 @@
 //      is compiled first (clang -target bpf, against a vmlinux.h dumped from this kernel's
 //      BTF by bpftool into native/bpf/build/gen/, never committed) and embedded as a libbpf
 //      skeleton (bpftool gen skeleton). Needs clang, bpftool and libbpf-dev.
-// Each is optional and independent: a failed build prints one line and the other goes on;
-// procwatch then uses the next source (eBPF, else netlink, else polling /proc). Set
+// Each is optional and independent: a failed build (a missing tool, a read-only tree, any
+// exception) prints one line and the other goes on; procwatch then uses the next source
+// (eBPF, else netlink, else polling /proc). Why the eBPF addon was not built is kept in
+// native/bpf/build/UNAVAILABLE, which the loader (src/sources/bpf-native.ts) reports. Set
 // PROCWATCH_REQUIRE_NATIVE=1 to make a failed proc connector build exit 1, and
-// PROCWATCH_REQUIRE_BPF=1 to do the same for the eBPF addon (CI, packagers).
+// PROCWATCH_REQUIRE_BPF=1 to do the same for the eBPF addon (CI, packagers). CLANG and
+// BPFTOOL name the tools to use instead of the ones found on PATH.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -70,6 +73,15 @@ function gyp(dir, args) {
   return spawnSync(process.execPath, [nodeGyp, ...args, '--release', ...nodedirArgs()], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** Runs one build step; an exception (EROFS, EACCES, ...) becomes its failure line. */
+function guarded(what, step) {
+  try {
+    return step();
+  } catch (err) {
+    return [false, `${what}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`];
+  }
+}
+
 /** The proc connector addon. Returns [ok, line]. */
 function buildProcconn() {
   const result = gyp(nativeDir, ['rebuild']);
@@ -85,35 +97,67 @@ function findTool(names) {
   return null;
 }
 
+/** $envName (a path, or a name looked up like the defaults), else the first of names found. */
+function tool(envName, names) {
+  const given = process.env[envName];
+  if (given === undefined || given === '') return { path: findTool(names), hint: `install ${names[0]}` };
+  const path = given.includes('/') ? (existsSync(given) ? given : null) : findTool([given]);
+  return { path, hint: `${envName}=${given} does not exist` };
+}
+
 const BPF_ARCH = { x64: 'x86', arm64: 'arm64', arm: 'arm', s390x: 's390', ppc64: 'powerpc', riscv64: 'riscv', loong64: 'loongarch' };
 
-/** The eBPF addon: BPF object, skeleton, then the N-API addon linked with libbpf. */
+const bpfDir = join(nativeDir, 'bpf');
+const bpfBuildDir = join(bpfDir, 'build');
+/** Why the eBPF addon is not built, one line; read by src/sources/bpf-native.ts. */
+const bpfUnavailableFile = join(bpfBuildDir, 'UNAVAILABLE');
+
+/**
+ * The eBPF addon. A failure removes any older addon (it would not match these sources) and
+ * leaves its reason in native/bpf/build/UNAVAILABLE, so the source can say why it is off.
+ */
 function buildBpf() {
-  const bpfDir = join(nativeDir, 'bpf');
-  const gen = join(bpfDir, 'build/gen');
-  const clang = process.env.CLANG ?? findTool(['clang', 'clang-19', 'clang-18', 'clang-17', 'clang-16', 'clang-15', 'clang-14']);
-  const bpftool = process.env.BPFTOOL ?? findTool(['bpftool']);
+  const result = guarded('eBPF addon not built', buildBpfSteps);
+  if (!result[0]) recordBpfUnavailable(result[1]);
+  return result;
+}
+
+function recordBpfUnavailable(line) {
+  try {
+    rmSync(join(bpfBuildDir, 'Release'), { recursive: true, force: true });
+    mkdirSync(bpfBuildDir, { recursive: true });
+    writeFileSync(bpfUnavailableFile, `${line}\n`);
+  } catch (err) {
+    console.error(`build-native: could not record the reason in ${bpfUnavailableFile}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** BPF object, skeleton, then the N-API addon linked with libbpf. Returns [ok, line]. */
+function buildBpfSteps() {
+  const gen = join(bpfBuildDir, 'gen');
+  const clang = tool('CLANG', ['clang', 'clang-19', 'clang-18', 'clang-17', 'clang-16', 'clang-15', 'clang-14']);
+  const bpftool = tool('BPFTOOL', ['bpftool']);
   const arch = BPF_ARCH[process.arch];
-  if (clang === null) return [false, 'eBPF addon not built: clang not found (install clang)'];
-  if (bpftool === null) return [false, 'eBPF addon not built: bpftool not found (install bpftool)'];
+  if (clang.path === null) return [false, `eBPF addon not built: clang not found (${clang.hint})`];
+  if (bpftool.path === null) return [false, `eBPF addon not built: bpftool not found (${bpftool.hint})`];
   if (!existsSync('/usr/include/bpf/libbpf.h') && !existsSync('/usr/local/include/bpf/libbpf.h')) {
     return [false, 'eBPF addon not built: libbpf headers not found (install libbpf-dev)'];
   }
   if (arch === undefined) return [false, `eBPF addon not built: no BPF target for ${process.arch}`];
-  if (!existsSync('/sys/kernel/btf/vmlinux')) return [false, 'eBPF addon not built: this kernel has no BTF (/sys/kernel/btf/vmlinux) to build against'];
-  rmSync(join(bpfDir, 'build'), { recursive: true, force: true });
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return [false, 'eBPF addon not built: no BTF at /sys/kernel/btf/vmlinux (a kernel built with CONFIG_DEBUG_INFO_BTF is needed)'];
+  rmSync(bpfBuildDir, { recursive: true, force: true });
   mkdirSync(gen, { recursive: true });
   const run = (what, cmd, args) => {
     const r = spawnSync(cmd, args, { cwd: bpfDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
     return r.status === 0 ? { ok: true, stdout: r.stdout } : { ok: false, why: `${what} failed: ${firstError(r, `${cmd} exited ${r.status}`)}` };
   };
-  const btf = run('bpftool btf dump', bpftool, ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c']);
+  const btf = run('bpftool btf dump', bpftool.path, ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c']);
   if (!btf.ok) return [false, `eBPF addon not built: ${btf.why}`];
   writeFileSync(join(gen, 'vmlinux.h'), btf.stdout);
   const obj = join(gen, 'procwatch.bpf.o');
-  const cc = run('clang -target bpf', clang, ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-Wall', '-I', gen, '-c', 'procwatch.bpf.c', '-o', obj]);
+  const cc = run('clang -target bpf', clang.path, ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-Wall', '-I', gen, '-c', 'procwatch.bpf.c', '-o', obj]);
   if (!cc.ok) return [false, `eBPF addon not built: ${cc.why}`];
-  const skel = run('bpftool gen skeleton', bpftool, ['gen', 'skeleton', obj, 'name', 'procwatch_bpf']);
+  const skel = run('bpftool gen skeleton', bpftool.path, ['gen', 'skeleton', obj, 'name', 'procwatch_bpf']);
   if (!skel.ok) return [false, `eBPF addon not built: ${skel.why}`];
   writeFileSync(join(gen, 'procwatch.skel.h'), skel.stdout);
   for (const step of ['configure', 'build']) {
@@ -134,10 +178,11 @@ if (process.platform !== 'linux') {
 const nodeGyp = findNodeGyp();
 if (nodeGyp === null) {
   const why = 'node-gyp not found (looked in npm_config_node_gyp and beside npm)';
+  recordBpfUnavailable(`eBPF addon not built: ${why}`);
   fail = report(false, why, requireNative, 'PROCWATCH_REQUIRE_NATIVE', 'the /proc poll source will be used') || fail;
   fail = report(false, why, requireBpf, 'PROCWATCH_REQUIRE_BPF', 'netlink or polling will be used') || fail;
   process.exit(fail ? 1 : 0);
 }
-fail = report(...buildProcconn(), requireNative, 'PROCWATCH_REQUIRE_NATIVE', 'the /proc poll source will be used') || fail;
+fail = report(...guarded('native addon build failed', buildProcconn), requireNative, 'PROCWATCH_REQUIRE_NATIVE', 'the /proc poll source will be used') || fail;
 fail = report(...buildBpf(), requireBpf, 'PROCWATCH_REQUIRE_BPF', 'the eBPF source is unavailable; netlink or polling will be used') || fail;
 process.exit(fail ? 1 : 0);

@@ -9,9 +9,15 @@
  * everything an exec needs (argv, exe, cwd, creds) while the process could not be gone, so
  * there is no /proc enrichment and nothing to verify here.
  *
- * Losses: the BPF side counts ring-buffer reservations that failed in the per-CPU `lost`
- * map; the reader sums it after each drain and turns any increase into a LOST record whose
- * count is exact.
+ * Losses: the BPF side counts events it could not send in the per-CPU `lost` map, by
+ * reason (ring buffer full, caller memory unreadable, too many calls in flight); the reader
+ * sums it after each drain and turns any increase into a LOST record with that reason and
+ * an exact count. Events the reader itself could not pass on (stopping, no buffer) are
+ * counted in readerDropped. Nothing is dropped without being counted.
+ *
+ * Stopping: the programs are detached first, then the reader drains what the kernel wrote
+ * before that (into heap batches if JavaScript, busy joining the reader, holds every slot).
+ * A reader that fails posts one message to onError and closes (onClose), whatever happens.
  *
  * Threads: the JS thread runs open()/stop()/counters() and the tsfn callbacks; the reader
  * thread runs reader_*, ring_* and batch_*. They share the counters (atomics), the stop flag
@@ -59,6 +65,8 @@
 #define PW_LOG_BYTES 512
 
 _Static_assert(PW_BATCH_BYTES >= PW_BATCH_HEADER_SIZE + 4 * PW_REC_MAX_SIZE, "batch too small");
+_Static_assert(PWB_ARGV_MAX == PW_BPF_ARGV_MAX, "procwatch.h and record.h disagree on the argv cap");
+_Static_assert(PWB_COMM_LEN == PW_COMM_EVENT_LEN, "comm sizes differ");
 
 static uint32_t align8(uint32_t n) { return (n + 7u) & ~7u; }
 
@@ -77,17 +85,41 @@ enum pw_counter {
 	C_BATCHES,         /* batches handed to JavaScript */
 	C_MALFORMED,       /* ring-buffer events too short or of an unknown type */
 	C_RINGBUF_LOST,    /* events the BPF side could not reserve room for */
+	C_UNREADABLE_LOST, /* net/file events whose address or path could not be read */
+	C_INFLIGHT_LOST,   /* net/file events dropped: too many calls in progress at once */
+	C_READER_DROPPED,  /* records the reader could not pass on (stopping, out of memory) */
 	C_THREAD_FORKS,    /* new threads (counted in the kernel, not sent) */
 	C_THREAD_EXITS,    /* threads that ended without ending their process */
+	C_EXIT_DUPLICATES, /* pre-6.16 exit program: a second "last thread" of one process, not sent */
 	C_FILTERED,        /* net/file events dropped in the kernel by the uid/cgroup/prefix filters */
-	C_EXE_UNKNOWN,     /* exec: the exe path walk did not reach the root */
+	C_EXE_UNKNOWN,     /* exec: the exe path walk did not reach the root (too long, detached) */
+	C_CWD_UNKNOWN,     /* exec: the cwd path walk did not reach the root */
 	C_SLOT_WAITS,      /* reader waited for JavaScript to take a batch */
 	C_DROPPED_BATCHES, /* batches that could not be queued (tsfn closing) */
 	C_COUNT
 };
 static const char *const pw_counter_names[C_COUNT] = {
-	"received", "events", "batches", "malformed", "ringbufLost", "threadForks", "threadExits",
-	"filtered", "exeUnknown", "slotWaits", "droppedBatches",
+	"received", "events", "batches", "malformed", "ringbufLost", "unreadableLost", "inflightLost",
+	"readerDropped", "threadForks", "threadExits", "exitDuplicates", "filtered", "exeUnknown",
+	"cwdUnknown", "slotWaits", "droppedBatches",
+};
+
+/* The kernel's drop reasons (procwatch.h enum pwb_drop) as record.h LOST reasons and counters. */
+static const struct {
+	uint32_t reason;
+	enum pw_counter counter;
+} pw_drops[PWB_DROP_COUNT] = {
+	[PWB_DROP_RINGBUF] = { PW_LOST_RINGBUF, C_RINGBUF_LOST },
+	[PWB_DROP_UNREADABLE] = { PW_LOST_UNREADABLE, C_UNREADABLE_LOST },
+	[PWB_DROP_INFLIGHT] = { PW_LOST_INFLIGHT, C_INFLIGHT_LOST },
+};
+
+/* The kernel's own counters (procwatch.h enum pwb_stat), read by counters(). */
+static const enum pw_counter pw_stats[PWB_STAT_COUNT] = {
+	[PWB_STAT_THREAD_FORKS] = C_THREAD_FORKS,
+	[PWB_STAT_THREAD_EXITS] = C_THREAD_EXITS,
+	[PWB_STAT_FILTERED] = C_FILTERED,
+	[PWB_STAT_EXIT_DUPLICATES] = C_EXIT_DUPLICATES,
 };
 
 /* ---- types ------------------------------------------------------------------------------- */
@@ -104,9 +136,13 @@ typedef struct {
 } pw_strref;
 
 enum { PW_MSG_BATCH = 1, PW_MSG_ERROR = 2 };
+#define PW_MSG_HEAP (-1)   /* pw_msg.slot: message and buffer malloc'd, freed after delivery */
+#define PW_MSG_STATIC (-2) /* pw_msg.slot: lives in the handle (the reader's last error) */
+#define PW_HEAP_SLOT PW_SLOTS /* pw_handle.cur: filling a heap batch (stopping, every slot busy) */
+#define PW_ERROR_BYTES 256
 typedef struct pw_msg {
 	int type;
-	int slot; /* batch slot index, or -1 for a heap message */
+	int slot; /* batch slot index, PW_MSG_HEAP or PW_MSG_STATIC */
 	uint32_t len;
 	uint8_t *buf;
 } pw_msg;
@@ -121,6 +157,7 @@ typedef struct pw_handle {
 	pthread_t thread;
 	int wake_fd, cgroup_fd;
 	uint32_t ring_bytes, stall_ms;
+	int reader_fault; /* test hook: the ring-buffer callback fails at the first event */
 	struct procwatch_bpf *skel;
 	struct ring_buffer *rb;
 	/* shared */
@@ -128,20 +165,24 @@ typedef struct pw_handle {
 	uint64_t counters[C_COUNT]; /* __atomic */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	int detached;            /* under lock: the programs' links are gone */
 	int slot_busy[PW_SLOTS]; /* under lock: filled by the reader or queued to JS */
 	uint8_t *slot_buf[PW_SLOTS];
 	pw_msg slot_msg[PW_SLOTS];
+	pw_msg error_msg; /* PW_MSG_STATIC: posting the reader's last words needs no allocation */
+	char error_text[PW_ERROR_BYTES];
 	/* reader thread only */
-	int cur; /* slot being filled, -1 none */
+	int cur; /* slot being filled, PW_HEAP_SLOT for heap_msg, -1 none */
+	pw_msg *heap_msg;
 	pw_batch batch;
 	uint64_t seq;
 	uint64_t batch_start_ns;
-	uint64_t lost_seen, lost_checked_ns;
+	uint64_t lost_seen[PWB_DROP_COUNT], lost_checked_ns;
 	uint64_t *percpu; /* libbpf_num_possible_cpus() values */
 	int ncpus;
 	int stalled;
 	uint64_t ns_per_tick;
-	char exe[PW_PATH_MAX], cwd[PW_PATH_MAX];
+	char exe[PW_PATH_MAX + PW_EXE_SUFFIX_MAX], cwd[PW_PATH_MAX];
 } pw_handle;
 
 static void count_add(pw_handle *h, enum pw_counter c, uint64_t n) { __atomic_fetch_add(&h->counters[c], n, __ATOMIC_RELAXED); }
@@ -199,8 +240,29 @@ static uint32_t batch_put(pw_batch *b, struct pw_rec_header *rh, void *body, uin
 	return off;
 }
 
+/* While stopping, JavaScript cannot give slots back (its thread is joining this one): what
+ * is left to drain goes into heap batches instead, delivered after the join. -1: no memory. */
+static int batch_acquire_heap(pw_handle *h)
+{
+	pw_msg *m = calloc(1, sizeof *m);
+	uint8_t *buf = malloc(PW_BATCH_BYTES);
+
+	h->cur = -1;
+	if (!m || !buf) {
+		free(m);
+		free(buf);
+		return -1;
+	}
+	*m = (pw_msg){ PW_MSG_BATCH, PW_MSG_HEAP, 0, buf };
+	h->heap_msg = m;
+	h->cur = PW_HEAP_SLOT;
+	batch_reset(&h->batch, buf, PW_BATCH_BYTES);
+	return 0;
+}
+
 /* Takes a free slot for the reader to fill; waits (the ring buffer holds events meanwhile)
- * while JavaScript still holds every slot. Returns -1 only when stop() was asked. */
+ * while JavaScript still holds every slot, or takes a heap batch once stop() was asked.
+ * Returns -1 only when stopping and out of memory. */
 static int batch_acquire(pw_handle *h)
 {
 	int waited = 0;
@@ -215,8 +277,10 @@ static int batch_acquire(pw_handle *h)
 				return 0;
 			}
 		}
-		if (stop_requested(h))
-			break;
+		if (stop_requested(h)) {
+			pthread_mutex_unlock(&h->lock);
+			return batch_acquire_heap(h);
+		}
 		if (!waited++)
 			count(h, C_SLOT_WAITS);
 		struct timespec until;
@@ -228,9 +292,6 @@ static int batch_acquire(pw_handle *h)
 		}
 		pthread_cond_timedwait(&h->cond, &h->lock, &until);
 	}
-	pthread_mutex_unlock(&h->lock);
-	h->cur = -1;
-	return -1;
 }
 
 static void slot_release(pw_handle *h, int slot)
@@ -241,23 +302,49 @@ static void slot_release(pw_handle *h, int slot)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* Gives a message back: a slot to the pool, a heap message to free(). */
+static void msg_release(pw_handle *h, pw_msg *m)
+{
+	if (m->slot >= 0) {
+		slot_release(h, m->slot);
+	} else if (m->slot == PW_MSG_HEAP) {
+		free(m->buf);
+		free(m);
+	}
+}
+
 /* Hands the current batch to JavaScript (one tsfn call); the slot comes back in tsfn_call_js. */
 static void batch_post(pw_handle *h)
 {
 	int slot = h->cur;
+	pw_msg *m;
 	if (slot < 0 || h->batch.count == 0)
 		return;
+	m = slot == PW_HEAP_SLOT ? h->heap_msg : &h->slot_msg[slot];
 	batch_seal(&h->batch);
-	h->slot_msg[slot].len = h->batch.len;
+	m->len = h->batch.len;
 	h->cur = -1;
-	if (napi_call_threadsafe_function(h->tsfn, &h->slot_msg[slot], napi_tsfn_nonblocking) == napi_ok) {
+	h->heap_msg = NULL;
+	if (napi_call_threadsafe_function(h->tsfn, m, napi_tsfn_nonblocking) == napi_ok) {
 		count(h, C_BATCHES);
 	} else {
 		/* napi_closing: the environment is going away; nobody can take batches now. */
 		count(h, C_DROPPED_BATCHES);
-		slot_release(h, slot);
+		count_add(h, C_READER_DROPPED, h->batch.count);
+		msg_release(h, m);
 		__atomic_store_n(&h->stop_flag, 1, __ATOMIC_RELEASE);
 	}
+}
+
+/* The batch being filled is not sent (nothing in it, or the reader is leaving): give it back. */
+static void batch_abandon(pw_handle *h)
+{
+	if (h->cur < 0)
+		return;
+	count_add(h, C_READER_DROPPED, h->batch.count);
+	msg_release(h, h->cur == PW_HEAP_SLOT ? h->heap_msg : &h->slot_msg[h->cur]);
+	h->heap_msg = NULL;
+	h->cur = -1;
 }
 
 static void batch_flush(pw_handle *h)
@@ -267,14 +354,15 @@ static void batch_flush(pw_handle *h)
 		batch_acquire(h);
 }
 
-/* Appends one record, flushing first if the batch is full. Returns its offset or 0. */
+/* Appends one record, flushing first if the batch is full. Returns its offset, or 0 when
+ * the record could not be kept (counted in readerDropped). */
 static uint32_t batch_emit(pw_handle *h, struct pw_rec_header *rh, void *body, uint32_t body_len,
 			   const pw_strref *strs, int nstrs)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		uint32_t off;
-		if (h->cur < 0)
-			return 0; /* stopping: no slot to write into */
+		if (h->cur < 0 && batch_acquire(h) != 0)
+			break; /* stopping and out of memory */
 		rh->seq = h->seq + 1;
 		off = batch_put(&h->batch, rh, body, body_len, strs, nstrs);
 		if (off) {
@@ -286,6 +374,7 @@ static uint32_t batch_emit(pw_handle *h, struct pw_rec_header *rh, void *body, u
 		}
 		batch_flush(h);
 	}
+	count(h, C_READER_DROPPED);
 	return 0;
 }
 
@@ -328,34 +417,51 @@ static void ring_header(struct pw_rec_header *rh, const struct pwb_head *e, uint
 	rh->tid = (int32_t)e->tid;
 }
 
+/* " (deleted)" as /proc/PID/exe shows an unlinked file, so both sources agree. */
+#define PW_DELETED_SUFFIX " (deleted)"
+_Static_assert(sizeof PW_DELETED_SUFFIX <= PW_EXE_SUFFIX_MAX, "suffix room");
+
 static void ring_exec(pw_handle *h, const struct pwb_exec *e, uint32_t size)
 {
 	struct pw_rec_header rh;
 	struct pw_rec_exec x;
-	const char *argv = e->data, *exe_walk, *cwd_walk;
+	const char *argv = e->data, *filename, *exe_walk, *cwd_walk;
 	uint32_t comm_len = (uint32_t)strnlen(e->comm, sizeof e->comm);
 	int exe_len = -1, cwd_len = -1;
 
-	if (sizeof *e + (uint64_t)e->argv_len + e->exe_len + e->cwd_len > size || e->argv_len > PW_CMDLINE_MAX) {
+	if (sizeof *e + (uint64_t)e->argv_len + e->filename_len + e->exe_len + e->cwd_len > size ||
+	    e->argv_len > PW_BPF_ARGV_MAX || e->filename_len >= PW_PATH_MAX) {
 		count(h, C_MALFORMED);
 		return;
 	}
-	exe_walk = argv + e->argv_len;
+	filename = argv + e->argv_len;
+	exe_walk = filename + e->filename_len;
 	cwd_walk = exe_walk + e->exe_len;
 	memset(&x, 0, sizeof x);
-	x.flags = PW_EXEC_COMM | PW_EXEC_STAT | PW_EXEC_UIDS | PW_EXEC_GIDS;
+	x.flags = PW_EXEC_COMM | PW_EXEC_STAT | PW_EXEC_UIDS | PW_EXEC_GIDS | PW_EXEC_CGROUP;
 	if (e->h.flags & PWB_F_ARGV)
 		x.flags |= PW_EXEC_ARGV | ((e->h.flags & PWB_F_ARGV_TRUNCATED) ? PW_EXEC_ARGV_TRUNCATED : 0);
+	if (e->h.flags & PWB_F_FILENAME)
+		x.flags |= PW_EXEC_FILENAME;
+	/* Paths longer than /proc would show (PATH_MAX - 1 bytes) are unknown there too. */
 	if (e->h.flags & PWB_F_EXE)
-		exe_len = ring_walk_path(exe_walk, e->exe_len, h->exe, sizeof h->exe);
-	if (exe_len >= 0)
+		exe_len = ring_walk_path(exe_walk, e->exe_len, h->exe, PW_PATH_MAX - 1);
+	if (exe_len >= 0) {
 		x.flags |= PW_EXEC_EXE;
-	else
+		if (e->h.flags & PWB_F_EXE_DELETED) {
+			memcpy(h->exe + exe_len, PW_DELETED_SUFFIX, sizeof PW_DELETED_SUFFIX - 1);
+			exe_len += (int)sizeof PW_DELETED_SUFFIX - 1;
+		}
+	} else {
 		count(h, C_EXE_UNKNOWN);
+	}
 	if (e->h.flags & PWB_F_CWD)
-		cwd_len = ring_walk_path(cwd_walk, e->cwd_len, h->cwd, sizeof h->cwd);
+		cwd_len = ring_walk_path(cwd_walk, e->cwd_len, h->cwd, PW_PATH_MAX - 1);
 	if (cwd_len >= 0)
 		x.flags |= PW_EXEC_CWD;
+	else
+		count(h, C_CWD_UNKNOWN);
+	x.cgroup_id = e->cgroup_id;
 	x.ppid = (int32_t)e->ppid;
 	/* /proc/PID/stat field 22 is start_boottime in USER_HZ ticks (nsec_to_clock_t). */
 	x.start_ticks = e->start_ns / h->ns_per_tick;
@@ -364,13 +470,14 @@ static void ring_exec(pw_handle *h, const struct pwb_exec *e, uint32_t size)
 	memcpy(x.gid, e->gid, sizeof x.gid);
 	x.state = 'R'; /* it is running its exec */
 	ring_header(&rh, &e->h, PW_KIND_EXEC);
-	pw_strref strs[4] = {
+	pw_strref strs[5] = {
 		{ offsetof(struct pw_rec_exec, comm), e->comm, comm_len },
 		{ offsetof(struct pw_rec_exec, cmdline), argv, (x.flags & PW_EXEC_ARGV) ? e->argv_len : 0 },
 		{ offsetof(struct pw_rec_exec, exe), h->exe, exe_len > 0 ? (uint32_t)exe_len : 0 },
 		{ offsetof(struct pw_rec_exec, cwd), h->cwd, cwd_len > 0 ? (uint32_t)cwd_len : 0 },
+		{ offsetof(struct pw_rec_exec, filename), filename, (x.flags & PW_EXEC_FILENAME) ? e->filename_len : 0 },
 	};
-	batch_emit(h, &rh, &x, sizeof x, strs, 4);
+	batch_emit(h, &rh, &x, sizeof x, strs, 5);
 }
 
 static void ring_sock(pw_handle *h, const struct pwb_sock *e, uint16_t kind)
@@ -423,6 +530,8 @@ static int ring_event(void *ctx, void *data, size_t size)
 	const struct pwb_head *head = data;
 
 	count(h, C_RECEIVED);
+	if (h->reader_fault) /* test hook: a failing callback fails ring_buffer__consume() */
+		return -EIO;
 	if (h->stall_ms && !h->stalled) { /* test hook: a reader that falls behind fills the ring */
 		h->stalled = 1;
 		usleep(h->stall_ms * 1000u);
@@ -453,8 +562,13 @@ static int ring_event(void *ctx, void *data, size_t size)
 		if (size >= sizeof(struct pwb_exit)) {
 			const struct pwb_exit *e = data;
 			struct pw_rec_header rh;
-			struct pw_rec_exit x = { e->exit_code, e->exit_signal, (int32_t)e->parent_pid,
-						 (int32_t)e->parent_tid, PW_PARENT_KNOWN, 0 };
+			struct pw_rec_exit x = { .exit_code = e->exit_code, .exit_signal = e->exit_signal,
+						 .parent_pid = (int32_t)e->parent_pid, .parent_tid = (int32_t)e->parent_tid,
+						 .flags = PW_PARENT_KNOWN };
+			if (head->flags & PWB_F_COMM) {
+				x.flags |= PW_EXIT_COMM;
+				memcpy(x.comm, e->comm, strnlen(e->comm, sizeof e->comm)); /* the rest stays NUL */
+			}
 			ring_header(&rh, head, PW_KIND_EXIT);
 			batch_emit(h, &rh, &x, sizeof x, NULL, 0);
 			return 0;
@@ -489,50 +603,62 @@ static int bpf_percpu_sum(pw_handle *h, const struct bpf_map *map, uint32_t key,
 	return 0;
 }
 
-/* An increase of the kernel's failed-reservation counter becomes one LOST record. */
+/* Each increase of one of the kernel's drop counters becomes one LOST record with its reason. */
 static void reader_check_lost(pw_handle *h, int force)
 {
 	uint64_t now = now_ns(), total;
 	if (!force && now - h->lost_checked_ns < PW_LOST_EVERY_NS)
 		return;
 	h->lost_checked_ns = now;
-	if (bpf_percpu_sum(h, h->skel->maps.lost, 0, &total) != 0 || total <= h->lost_seen)
-		return;
-	uint64_t delta = total - h->lost_seen;
-	struct pw_rec_header rh;
-	struct pw_rec_lost l = { delta >= PW_LOST_COUNT_UNKNOWN ? PW_LOST_COUNT_UNKNOWN - 1 : (uint32_t)delta,
-				 PW_LOST_RINGBUF, 0, 0 };
-	h->lost_seen = total;
-	count_add(h, C_RINGBUF_LOST, delta);
-	memset(&rh, 0, sizeof rh);
-	rh.kind = PW_KIND_LOST;
-	rh.cpu = PW_CPU_UNKNOWN;
-	rh.timestamp_ns = now;
-	batch_emit(h, &rh, &l, sizeof l, NULL, 0);
+	for (uint32_t why = 0; why < PWB_DROP_COUNT; why++) {
+		if (bpf_percpu_sum(h, h->skel->maps.lost, why, &total) != 0 || total <= h->lost_seen[why])
+			continue;
+		uint64_t delta = total - h->lost_seen[why];
+		struct pw_rec_header rh;
+		struct pw_rec_lost l = { delta >= PW_LOST_COUNT_UNKNOWN ? PW_LOST_COUNT_UNKNOWN - 1 : (uint32_t)delta,
+					 pw_drops[why].reason, 0, 0 };
+		h->lost_seen[why] = total;
+		count_add(h, pw_drops[why].counter, delta);
+		memset(&rh, 0, sizeof rh);
+		rh.kind = PW_KIND_LOST;
+		rh.cpu = PW_CPU_UNKNOWN;
+		rh.timestamp_ns = now;
+		batch_emit(h, &rh, &l, sizeof l, NULL, 0);
+	}
 }
 
 /* ---- reader_*: the thread ------------------------------------------------------------------ */
+
+/* Detaches every program (no new events), once, from either thread. The maps and the ring
+ * buffer stay, so what the kernel already wrote can still be read. */
+static void handle_detach(pw_handle *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (!h->detached && h->skel) {
+		procwatch_bpf__detach(h->skel);
+		h->detached = 1;
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* The reader's last words: one message to onError, built in the handle so that it is sent
+ * even when memory is short. The reader leaves right after, which closes the source. */
 static void reader_post_error(pw_handle *h, const char *fmt, ...)
 {
-	pw_msg *m = calloc(1, sizeof *m);
-	char *text = malloc(256);
 	va_list ap;
-	if (!m || !text) {
-		free(m);
-		free(text);
-		return;
-	}
 	va_start(ap, fmt);
-	vsnprintf(text, 256, fmt, ap);
+	vsnprintf(h->error_text, sizeof h->error_text, fmt, ap);
 	va_end(ap);
-	m->type = PW_MSG_ERROR;
-	m->slot = -1;
-	m->buf = (uint8_t *)text;
-	m->len = (uint32_t)strlen(text);
-	if (napi_call_threadsafe_function(h->tsfn, m, napi_tsfn_nonblocking) != napi_ok) {
-		free(text);
-		free(m);
-	}
+	h->error_msg = (pw_msg){ PW_MSG_ERROR, PW_MSG_STATIC, (uint32_t)strlen(h->error_text), (uint8_t *)h->error_text };
+	napi_call_threadsafe_function(h->tsfn, &h->error_msg, napi_tsfn_nonblocking);
+}
+
+/* Reports a failure and stops the programs; the caller leaves its loop right after, so a
+ * persistent error cannot turn into a busy loop. */
+static void reader_fail(pw_handle *h, const char *what, int err)
+{
+	reader_post_error(h, "procbpf: reader stopped, no more events will be delivered: %s: %s", what, strerror(err));
+	handle_detach(h); /* nobody reads the ring buffer any more */
 }
 
 static void *reader_main(void *arg)
@@ -540,24 +666,35 @@ static void *reader_main(void *arg)
 	pw_handle *h = arg;
 	struct pollfd pfd[2] = { { .fd = ring_buffer__epoll_fd(h->rb), .events = POLLIN },
 				 { .fd = h->wake_fd, .events = POLLIN } };
+	int failed = 0;
 
-	if (batch_acquire(h) != 0)
+	if (batch_acquire(h) != 0) {
+		reader_fail(h, "batch buffer", ENOMEM);
 		goto out;
+	}
 	while (!stop_requested(h)) {
 		int r = poll(pfd, 2, h->batch.count ? PW_QUIET_MS : PW_IDLE_MS);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			reader_post_error(h, "procbpf: poll: %s", strerror(errno));
+			reader_fail(h, "poll", errno);
+			failed = 1;
 			break;
 		}
 		if (pfd[1].revents)
 			break; /* stop() */
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			/* Would wake poll() again at once, forever: a failure, not a busy loop. */
+			reader_fail(h, "ring buffer epoll fd", pfd[0].revents & POLLNVAL ? EBADF : EIO);
+			failed = 1;
+			break;
+		}
 		if (r > 0) {
 			/* Everything queued now; the callback packs records as it goes. */
 			int n = ring_buffer__consume(h->rb);
 			if (n < 0 && n != -EINTR) {
-				reader_post_error(h, "procbpf: ring buffer: %s", strerror(-n));
+				reader_fail(h, "ring buffer", -n);
+				failed = 1;
 				break;
 			}
 		}
@@ -565,12 +702,14 @@ static void *reader_main(void *arg)
 		if (h->batch.count && (r == 0 || now_ns() - h->batch_start_ns >= PW_MAX_AGE_NS))
 			batch_flush(h);
 	}
-	/* What the kernel wrote before stop() is still ours to deliver. */
-	if (h->cur >= 0) {
+	/* stop() detached the programs before waking us: what the kernel wrote until then is
+	 * finite and still ours to deliver. After a failure, deliver what was packed. */
+	if (!failed) {
 		ring_buffer__consume(h->rb);
 		reader_check_lost(h, 1);
 	}
 	batch_post(h);
+	batch_abandon(h); /* an empty batch's slot */
 out:
 	napi_release_threadsafe_function(h->tsfn, napi_tsfn_release);
 	return NULL;
@@ -613,7 +752,8 @@ static bool bpf_exit_has_group_dead(void)
 	return has;
 }
 
-/* The syscall tracepoints are found through tracefs; mount it where libbpf looks. */
+/* The syscall tracepoints are found through tracefs; mount it where libbpf looks (libbpf
+ * prefers /sys/kernel/debug/tracing when that exists: debugfs then automounts tracefs). */
 static int bpf_tracefs(const char **what)
 {
 	struct stat st;
@@ -631,6 +771,10 @@ typedef struct {
 	int64_t uid; /* -1: any */
 	const char *cgroup_path;
 	const char *prefix;
+	/* test hooks */
+	int exit_fallback;     /* load the pre-6.16 exit program even where group_dead exists */
+	uint32_t inflight_max; /* entries of the connect/openat in-progress tables; 0: default */
+	int prefix_at_exit;    /* check the path prefix at syscall exit only */
 } pw_bpf_opts;
 
 /* Opens, configures, loads and attaches. On failure *what names the step. */
@@ -648,7 +792,7 @@ static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
 	h->skel = skel;
 
 	skel->rodata->pw_self_tgid = (uint32_t)getpid();
-	skel->rodata->pw_exit_has_group_dead = bpf_exit_has_group_dead();
+	skel->rodata->pw_debug_prefix_at_exit = o->prefix_at_exit != 0;
 	skel->rodata->pw_uid = o->uid < 0 ? (uint32_t)-1 : (uint32_t)o->uid;
 	if (o->prefix) {
 		size_t n = strlen(o->prefix);
@@ -664,6 +808,21 @@ static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
 			return errno;
 		skel->rodata->pw_cgroup_filter = true;
 	}
+	/* One exit program: the kernel's group_dead argument where it exists (6.16+), else the
+	 * live-count program, which reads only the task. */
+	bool group_dead = !o->exit_fallback && bpf_exit_has_group_dead();
+	bpf_program__set_autoload(skel->progs.pw_exit, group_dead);
+	bpf_program__set_autoload(skel->progs.pw_exit_live, !group_dead);
+	if (group_dead)
+		bpf_map__set_max_entries(skel->maps.exits_seen, 1); /* unused: keep it minimal */
+	/* One assembly buffer per possible CPU, indexed by CPU number. */
+	*what = "count CPUs";
+	h->ncpus = libbpf_num_possible_cpus();
+	if (h->ncpus <= 0)
+		return -h->ncpus;
+	*what = "size the scratch buffers";
+	if ((err = bpf_map__set_max_entries(skel->maps.scratch, (uint32_t)h->ncpus)) != 0)
+		return -err;
 	/* Network and file programs load only when asked for: nothing runs that nobody reads. */
 	bpf_program__set_autoload(skel->progs.pw_connect_enter, o->network);
 	bpf_program__set_autoload(skel->progs.pw_connect_exit, o->network);
@@ -675,6 +834,9 @@ static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
 		/* Their maps would still be created: keep them minimal. */
 		bpf_map__set_max_entries(skel->maps.connects, 1);
 		bpf_map__set_max_entries(skel->maps.opens, 1);
+	} else if (o->inflight_max) {
+		bpf_map__set_max_entries(skel->maps.connects, o->inflight_max);
+		bpf_map__set_max_entries(skel->maps.opens, o->inflight_max);
 	}
 	*what = "size the ring buffer (a power of 2, at least one page)";
 	if ((err = bpf_map__set_max_entries(skel->maps.events, o->ring_bytes)) != 0)
@@ -701,10 +863,6 @@ static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
 	h->rb = ring_buffer__new(bpf_map__fd(skel->maps.events), ring_event, h, NULL);
 	if (!h->rb)
 		return errno ? errno : ENOMEM;
-	h->ncpus = libbpf_num_possible_cpus();
-	*what = "count CPUs";
-	if (h->ncpus <= 0)
-		return -h->ncpus;
 	h->percpu = calloc((size_t)h->ncpus, sizeof *h->percpu);
 	if (!h->percpu)
 		return ENOMEM;
@@ -786,6 +944,8 @@ static void handle_stop(pw_handle *h)
 		h->hook_added = 0;
 		napi_remove_env_cleanup_hook(h->env, handle_env_cleanup, h);
 	}
+	/* No new events from here on, so the reader's final drain is finite even in a storm. */
+	handle_detach(h);
 	__atomic_store_n(&h->stop_flag, 1, __ATOMIC_RELEASE);
 	if (h->wake_fd >= 0 && write(h->wake_fd, &one, sizeof one) < 0)
 		(void)0; /* the reader also checks the stop flag every PW_IDLE_MS */
@@ -820,15 +980,6 @@ static void handle_wrap_finalize(napi_env env, void *data, void *hint)
 }
 
 /* ---- tsfn_*: callbacks on the JS thread --------------------------------------------------------- */
-static void msg_release(pw_handle *h, pw_msg *m)
-{
-	if (m->slot >= 0) {
-		slot_release(h, m->slot);
-	} else {
-		free(m->buf);
-		free(m);
-	}
-}
 
 static void tsfn_call_js(napi_env env, napi_value js_cb, void *context, void *data)
 {
@@ -973,15 +1124,12 @@ static napi_value js_handle_counters(napi_env env, napi_callback_info info)
 	if (h->skel && h->percpu && !h->stopped) {
 		/* JS thread: its own buffer, the reader's h->percpu is not ours to use. */
 		uint64_t *vals = calloc((size_t)h->ncpus, sizeof *vals);
-		static const struct { uint32_t key; enum pw_counter c; } kstats[] = {
-			{ 0, C_THREAD_FORKS }, { 1, C_THREAD_EXITS }, { 2, C_FILTERED },
-		};
-		for (size_t i = 0; vals && i < sizeof kstats / sizeof kstats[0]; i++) {
+		for (uint32_t key = 0; vals && key < PWB_STAT_COUNT; key++) {
 			uint64_t sum = 0;
-			if (bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.stats), &kstats[i].key, vals) == 0) {
+			if (bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.stats), &key, vals) == 0) {
 				for (int c = 0; c < h->ncpus; c++)
 					sum += vals[c];
-				__atomic_store_n(&h->counters[kstats[i].c], sum, __ATOMIC_RELAXED);
+				__atomic_store_n(&h->counters[pw_stats[key]], sum, __ATOMIC_RELAXED);
 			}
 		}
 		free(vals);
@@ -1031,8 +1179,9 @@ static napi_value js_handle_ref_on(napi_env env, napi_callback_info info) { retu
 static napi_value js_handle_ref_off(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 0); }
 
 /* open({ onBatch, onError, onClose?, ringBytes?, network?, files?, uid?, cgroupPath?,
- *        pathPrefix?, debugStallMs? }) -> handle. Options are validated in TypeScript;
- * here only what would be unsafe is refused. */
+ *        pathPrefix?, debugStallMs?, debugExitFallback?, debugInflightMax?,
+ *        debugPrefixAtExit?, debugReaderFault? }) -> handle. Options are validated in
+ * TypeScript; here only what would be unsafe is refused. */
 static napi_value js_open(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
@@ -1042,7 +1191,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	const char *what = "";
 	char *cgroup_path = NULL, *prefix = NULL;
 	pw_bpf_opts o;
-	double ring, stall, uid;
+	double ring, stall, uid, inflight;
 	int err;
 
 	NAPI_OK(napi_get_cb_info(env, info, &argc, &opts, NULL, NULL));
@@ -1056,19 +1205,23 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	ring = js_num(env, opts, "ringBytes", PW_DEFAULT_RING);
 	stall = js_num(env, opts, "debugStallMs", 0);
 	uid = js_num(env, opts, "uid", -1);
+	inflight = js_num(env, opts, "debugInflightMax", 0);
 	if (!(ring >= 4096 && ring <= (double)(1u << 30)) || ((uint32_t)ring & ((uint32_t)ring - 1)) != 0 ||
-	    !(stall >= 0 && stall <= 60000) || !(uid >= -1 && uid <= 0xfffffffe))
-		return napi_throw_range_error(env, NULL, "open(options): ringBytes, uid or debugStallMs out of range"), NULL;
+	    !(stall >= 0 && stall <= 60000) || !(uid >= -1 && uid <= 0xfffffffe) || !(inflight >= 0 && inflight <= 1e6))
+		return napi_throw_range_error(env, NULL,
+					      "open(options): ringBytes, uid, debugStallMs or debugInflightMax out of range"), NULL;
 
 	h = handle_new();
 	if (!h)
 		return js_throw(env, "ENOMEM", "procbpf: out of memory");
 	h->env = env;
 	h->stall_ms = (uint32_t)stall;
+	h->reader_fault = js_bool(env, opts, "debugReaderFault");
 	cgroup_path = js_str(env, opts, "cgroupPath");
 	prefix = js_str(env, opts, "pathPrefix");
 	o = (pw_bpf_opts){ (uint32_t)ring, js_bool(env, opts, "network"), js_bool(env, opts, "files"), (int64_t)uid,
-			   cgroup_path, prefix };
+			   cgroup_path, prefix, js_bool(env, opts, "debugExitFallback"), (uint32_t)inflight,
+			   js_bool(env, opts, "debugPrefixAtExit") };
 	err = bpf_start(h, &o, &what);
 	free(cgroup_path);
 	free(prefix);
@@ -1156,7 +1309,7 @@ static const struct {
 	{ "exitSize", sizeof(struct pw_rec_exit) },
 	L_OFF("exit.exitCode", struct pw_rec_exit, exit_code), L_OFF("exit.exitSignal", struct pw_rec_exit, exit_signal),
 	L_OFF("exit.parentPid", struct pw_rec_exit, parent_pid), L_OFF("exit.parentTid", struct pw_rec_exit, parent_tid),
-	L_OFF("exit.flags", struct pw_rec_exit, flags),
+	L_OFF("exit.flags", struct pw_rec_exit, flags), L_OFF("exit.comm", struct pw_rec_exit, comm),
 	{ "lostSize", sizeof(struct pw_rec_lost) },
 	L_OFF("lost.count", struct pw_rec_lost, count), L_OFF("lost.reason", struct pw_rec_lost, reason),
 	L_OFF("lost.err", struct pw_rec_lost, err),
@@ -1168,6 +1321,7 @@ static const struct {
 	L_OFF("exec.state", struct pw_rec_exec, state), L_OFF("exec.err", struct pw_rec_exec, err),
 	L_OFF("exec.comm", struct pw_rec_exec, comm), L_OFF("exec.cmdline", struct pw_rec_exec, cmdline),
 	L_OFF("exec.exe", struct pw_rec_exec, exe), L_OFF("exec.cwd", struct pw_rec_exec, cwd),
+	L_OFF("exec.cgroupId", struct pw_rec_exec, cgroup_id), L_OFF("exec.filename", struct pw_rec_exec, filename),
 	{ "sockSize", sizeof(struct pw_rec_sock) },
 	L_OFF("sock.family", struct pw_rec_sock, family), L_OFF("sock.protocol", struct pw_rec_sock, protocol),
 	L_OFF("sock.localPort", struct pw_rec_sock, local_port), L_OFF("sock.remotePort", struct pw_rec_sock, remote_port),
@@ -1190,9 +1344,12 @@ static const struct {
 	{ "execFlag.argvTruncated", PW_EXEC_ARGV_TRUNCATED }, { "execFlag.exe", PW_EXEC_EXE },
 	{ "execFlag.cwd", PW_EXEC_CWD }, { "execFlag.zombie", PW_EXEC_ZOMBIE }, { "execFlag.gone", PW_EXEC_GONE },
 	{ "execFlag.changed", PW_EXEC_CHANGED }, { "execFlag.raced", PW_EXEC_RACED },
-	{ "parentKnown", PW_PARENT_KNOWN }, { "lostCountUnknown", PW_LOST_COUNT_UNKNOWN },
+	{ "execFlag.filename", PW_EXEC_FILENAME }, { "execFlag.cgroup", PW_EXEC_CGROUP },
+	{ "parentKnown", PW_PARENT_KNOWN }, { "exitComm", PW_EXIT_COMM }, { "lostCountUnknown", PW_LOST_COUNT_UNKNOWN },
 	{ "lostReason.enobufs", PW_LOST_ENOBUFS }, { "lostReason.ringbuf", PW_LOST_RINGBUF },
+	{ "lostReason.unreadable", PW_LOST_UNREADABLE }, { "lostReason.inflight", PW_LOST_INFLIGHT },
 	{ "cpuUnknown", PW_CPU_UNKNOWN }, { "commEventLen", PW_COMM_EVENT_LEN }, { "cmdlineMax", PW_CMDLINE_MAX },
+	{ "bpfArgvMax", PW_BPF_ARGV_MAX },
 	{ "commMax", PW_COMM_MAX }, { "pathMax", PW_PATH_MAX }, { "sockLocal", PW_SOCK_LOCAL },
 	{ "openPathTruncated", PW_OPEN_PATH_TRUNCATED },
 };
@@ -1244,7 +1401,7 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 	pw_batch b;
 	uint64_t seq = 0;
 	void *copy;
-	struct { char a[PW_COMM_MAX], c[PW_CMDLINE_MAX], e[PW_PATH_MAX], w[PW_PATH_MAX]; } *s = NULL;
+	struct { char a[PW_COMM_MAX], c[PW_BPF_ARGV_MAX], e[PW_PATH_MAX], w[PW_PATH_MAX], f[PW_PATH_MAX]; } *s = NULL;
 	uint8_t *buf = NULL;
 	const char *bad = NULL;
 
@@ -1313,6 +1470,17 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 			ok = batch_put(&b, &rh, &l, sizeof l, NULL, 0);
 			break;
 		}
+		case PW_KIND_EXIT: {
+			struct pw_rec_exit x = { .exit_code = (uint32_t)js_num(env, spec, "exitCode", 0),
+						 .exit_signal = (uint32_t)js_num(env, spec, "exitSignal", 0),
+						 .parent_pid = (int32_t)js_num(env, spec, "parentPid", 0),
+						 .parent_tid = (int32_t)js_num(env, spec, "parentTid", 0),
+						 .flags = (uint32_t)js_num(env, spec, "flags", 0) };
+			if (x.flags & PW_EXIT_COMM)
+				js_bytes(env, spec, "comm", x.comm, sizeof x.comm);
+			ok = batch_put(&b, &rh, &x, sizeof x, NULL, 0);
+			break;
+		}
 		case PW_KIND_EXEC: {
 			struct pw_rec_exec x;
 			napi_value q, el;
@@ -1324,6 +1492,7 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 			x.read_ns = (uint64_t)js_num(env, spec, "readNs", 0);
 			x.state = (uint8_t)js_num(env, spec, "state", 0);
 			x.err = (int32_t)js_num(env, spec, "err", 0);
+			x.cgroup_id = (uint64_t)js_num(env, spec, "cgroupId", 0);
 			for (int w = 0; w < 2; w++) {
 				uint32_t *dst = w ? x.gid : x.uid;
 				if (!js_get_prop(env, spec, w ? "gids" : "uids", napi_object, &q))
@@ -1333,13 +1502,14 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 						dst[k] = (uint32_t)d;
 			}
 			uint32_t f = x.flags;
-			pw_strref strs[4] = {
+			pw_strref strs[5] = {
 				{ offsetof(struct pw_rec_exec, comm), s->a, (f & PW_EXEC_COMM) ? js_bytes(env, spec, "comm", s->a, PW_COMM_MAX) : 0 },
-				{ offsetof(struct pw_rec_exec, cmdline), s->c, (f & PW_EXEC_ARGV) ? js_bytes(env, spec, "cmdline", s->c, PW_CMDLINE_MAX) : 0 },
+				{ offsetof(struct pw_rec_exec, cmdline), s->c, (f & PW_EXEC_ARGV) ? js_bytes(env, spec, "cmdline", s->c, PW_BPF_ARGV_MAX) : 0 },
 				{ offsetof(struct pw_rec_exec, exe), s->e, (f & PW_EXEC_EXE) ? js_bytes(env, spec, "exe", s->e, PW_PATH_MAX - 1) : 0 },
 				{ offsetof(struct pw_rec_exec, cwd), s->w, (f & PW_EXEC_CWD) ? js_bytes(env, spec, "cwd", s->w, PW_PATH_MAX - 1) : 0 },
+				{ offsetof(struct pw_rec_exec, filename), s->f, (f & PW_EXEC_FILENAME) ? js_bytes(env, spec, "filename", s->f, PW_PATH_MAX - 1) : 0 },
 			};
-			ok = batch_put(&b, &rh, &x, sizeof x, strs, 4);
+			ok = batch_put(&b, &rh, &x, sizeof x, strs, 5);
 			break;
 		}
 		default:

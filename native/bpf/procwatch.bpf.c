@@ -11,9 +11,10 @@
  * volume stays what the user asked for. Process events are never filtered: the process
  * table needs all of them.
  *
- * Failure paths just return 0: an event we cannot build is not sent. An event we built but
- * the ring buffer had no room for is counted in `lost`, which the loader turns into a
- * `lost` record.
+ * Nothing is dropped silently: an event that was wanted but could not be sent (no room in
+ * the ring buffer, a caller's memory that could not be read, too many calls in progress)
+ * is counted in the per-CPU `lost` map by reason, which the loader turns into `lost`
+ * records. What is left out on purpose (filters, threads) is counted in `stats`.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -27,9 +28,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define AF_INET 2
 #define AF_INET6 10
+#define EFAULT 14
+#define EEXIST 17
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define SIGNAL_GROUP_EXIT 0x00000004 /* include/linux/sched/signal.h, stable since 2.6 */
+#define MAX_ERRNO 4095               /* an ERR_PTR is one of the last 4095 addresses */
+
+_Static_assert(sizeof(struct pwb_exec) + PWB_ARGV_MAX + PWB_PATH_MAX + 2 * PWB_WALK_MAX <= PWB_SCRATCH,
+	       "an exec event at every cap must fit the scratch buffer");
 
 /* ---- settings, filled by the loader before load (execsnoop's habit) ---------------------- */
 const volatile __u32 pw_self_tgid = 0;         /* procwatch itself: never report its net/file activity */
@@ -37,7 +44,7 @@ const volatile __u32 pw_uid = (__u32)-1;       /* net/file: only this real uid; 
 const volatile bool pw_cgroup_filter = false;  /* net/file: only tasks under cgroup_filter[0] */
 const volatile __u32 pw_prefix_len = 0;        /* open: only paths starting with pw_prefix */
 const volatile char pw_prefix[PWB_PREFIX_MAX] = {};
-const volatile bool pw_exit_has_group_dead = false; /* sched_process_exit(p, group_dead) (6.16+) */
+const volatile bool pw_debug_prefix_at_exit = false; /* test: as if no path could be read at entry */
 
 /* ---- maps --------------------------------------------------------------------------------- */
 struct {
@@ -45,29 +52,30 @@ struct {
 	__uint(max_entries, 8 << 20); /* the loader may resize before load */
 } events SEC(".maps");
 
-/* Events that found the ring buffer full. Per CPU: no contention when it matters most. */
+/* Events wanted but not sent, by enum pwb_drop. Per CPU: no contention when it matters most. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, PWB_DROP_COUNT);
 	__type(key, __u32);
 	__type(value, __u64);
 } lost SEC(".maps");
 
-enum pw_stat { PW_STAT_THREAD_FORKS, PW_STAT_THREAD_EXITS, PW_STAT_FILTERED, PW_STAT_COUNT };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PW_STAT_COUNT);
+	__uint(max_entries, PWB_STAT_COUNT);
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
 
 /* One event is assembled here, then copied into the ring buffer with its real size. The
- * slack after PWB_SCRATCH lets a masked offset plus one component stay in bounds. */
+ * slack after PWB_SCRATCH lets a masked offset plus one string read stay in bounds. An
+ * array indexed by CPU rather than a per-CPU array: per-CPU values stop at 32 KiB. The
+ * loader sets max_entries to the number of possible CPUs. */
 struct pw_scratch {
-	char buf[PWB_SCRATCH + PWB_NAME_MAX];
+	char buf[PWB_SCRATCH + PWB_SCRATCH_SLACK];
 };
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct pw_scratch);
@@ -82,14 +90,17 @@ struct {
 
 /* A connect or openat between its syscall entry and exit, by thread. */
 struct pw_pending_connect {
+	__u64 uaddr; /* user pointer, read again at exit when it could not be read at entry */
 	__u32 fd;
+	__u32 alen;
 	__u16 family;
-	__u16 port; /* network order */
+	__u16 port;   /* network order */
+	__u32 unread; /* the address could not be read at entry (page not resident yet) */
 	__u8 addr[16];
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, 8192); /* the loader may resize before load */
 	__type(key, __u64);
 	__type(value, struct pw_pending_connect);
 } connects SEC(".maps");
@@ -99,14 +110,28 @@ struct pw_pending_open {
 	__s32 dfd;
 	__u32 flags;
 	__u32 mode;
-	__u32 reserved;
+	__u32 unchecked; /* the prefix filter could not read the path at entry: apply it at exit */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, 8192); /* the loader may resize before load */
 	__type(key, __u64);
 	__type(value, struct pw_pending_open);
 } opens SEC(".maps");
+
+/* Before 6.16 only: process instances whose exit was sent, so a second thread that also
+ * saw the group's live count at 0 does not send it again. LRU: old entries go by themselves. */
+struct pw_exit_key {
+	__u32 tgid;
+	__u32 reserved;
+	__u64 start_ns;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pw_exit_key);
+	__type(value, __u8);
+} exits_seen SEC(".maps");
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 static __always_inline void stat_inc(__u32 which)
@@ -116,16 +141,26 @@ static __always_inline void stat_inc(__u32 which)
 		*v += 1;
 }
 
+static __always_inline void drop_inc(__u32 why)
+{
+	__u64 *v = bpf_map_lookup_elem(&lost, &why);
+	if (v)
+		*v += 1;
+}
+
+/* This CPU's assembly buffer. NULL cannot happen (one per possible CPU) but is checked. */
+static __always_inline struct pw_scratch *scratch_get(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&scratch, &cpu);
+}
+
 static __always_inline void emit(void *ev, __u64 size)
 {
-	__u32 zero = 0;
 	if (size > sizeof(struct pw_scratch))
 		return;
-	if (bpf_ringbuf_output(&events, ev, size, 0) != 0) {
-		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
-		if (n)
-			*n += 1;
-	}
+	if (bpf_ringbuf_output(&events, ev, size, 0) != 0)
+		drop_inc(PWB_DROP_RINGBUF);
 }
 
 static __always_inline void head_fill(struct pwb_head *h, __u16 type, __u32 pid, __u32 tid)
@@ -151,8 +186,36 @@ static __always_inline bool task_wanted(void)
 		goto filtered;
 	return true;
 filtered:
-	stat_inc(PW_STAT_FILTERED);
+	stat_inc(PWB_STAT_FILTERED);
 	return false;
+}
+
+/* Does s (a NUL-terminated copy in BPF memory) start with the open path prefix? The
+ * prefix has no NUL, so a shorter s differs at its NUL. */
+static __always_inline bool prefix_matches(const char *s)
+{
+	for (__u32 i = 0; i < PWB_PREFIX_MAX; i++) {
+		if (i >= pw_prefix_len)
+			break;
+		if (s[i] != pw_prefix[i])
+			return false;
+	}
+	return true;
+}
+
+/* A mount without a parent ends a walk. The namespace's root mount makes the path complete,
+ * and so does a kernel-internal mount (memfd, pipes: /proc shows "/name" too). A mount
+ * detached by a lazy umount has no namespace left: a path relative to it would be a wrong
+ * path (it is no longer reachable from "/"), so the walk is not complete. */
+static __always_inline bool mount_is_root(struct mount *m)
+{
+	struct mnt_namespace *ns = BPF_CORE_READ(m, mnt_ns);
+
+	if (!ns)
+		return false;
+	if ((unsigned long)ns >= (unsigned long)-MAX_ERRNO) /* MNT_NS_INTERNAL is an ERR_PTR */
+		return true;
+	return BPF_CORE_READ(ns, root) == m;
 }
 
 /* One walk_path() in progress; only scalars, so bpf_loop's callback is verified once. */
@@ -167,11 +230,11 @@ struct pw_walk {
 /* One step up: write d's name and go to its parent, or cross to the mount above. */
 static long walk_step(__u32 i, struct pw_walk *w)
 {
-	__u32 zero = 0;
-	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct pw_scratch *s = scratch_get();
 	struct dentry *d = (struct dentry *)w->dentry, *parent, *root;
 	struct mount *m = (struct mount *)w->mount, *up;
 	const unsigned char *name;
+	__u32 len;
 	long n;
 
 	if (!s)
@@ -180,8 +243,8 @@ static long walk_step(__u32 i, struct pw_walk *w)
 	parent = BPF_CORE_READ(d, d_parent);
 	if (d == root) {
 		up = BPF_CORE_READ(m, mnt_parent);
-		if (up == m) { /* the root mount of the namespace: complete */
-			w->done = true;
+		if (up == m) {
+			w->done = mount_is_root(m);
 			return 1;
 		}
 		w->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint); /* go on in the mount above */
@@ -190,11 +253,13 @@ static long walk_step(__u32 i, struct pw_walk *w)
 	}
 	if (d == parent) /* a root that is not a mount's root: detached, no path */
 		return 1;
-	if (w->pos - w->start + PWB_NAME_MAX > PWB_WALK_MAX)
+	/* The walk holds '/'-less components with a NUL each: exactly the path's length. */
+	len = BPF_CORE_READ(d, d_name.len);
+	if (w->pos - w->start + len + 1 > PWB_WALK_MAX)
 		return 1; /* too long: cut, so unknown */
 	name = BPF_CORE_READ(d, d_name.name);
 	n = bpf_probe_read_kernel_str(s->buf + (w->pos & PWB_SCRATCH_MASK), PWB_NAME_MAX, name);
-	if (n <= 0)
+	if (n <= 0 || w->pos - w->start + n > PWB_WALK_MAX)
 		return 1;
 	w->pos += n;
 	w->dentry = (__u64)parent;
@@ -203,7 +268,7 @@ static long walk_step(__u32 i, struct pw_walk *w)
 
 /* Writes the components of the path (d, vm) leaf first, each NUL-terminated, at scratch
  * offset pos, like d_path() without its locks. Returns the bytes written, or -1 unless the
- * walk reached the root: a cut or failed walk is "unknown", never a wrong path. */
+ * walk reached the namespace's root: a cut or failed walk is "unknown", never a wrong path. */
 static __always_inline int walk_path(__u32 pos, struct dentry *d, struct vfsmount *vm)
 {
 	struct pw_walk w = {
@@ -216,19 +281,27 @@ static __always_inline int walk_path(__u32 pos, struct dentry *d, struct vfsmoun
 	return w.done ? (int)(w.pos - w.start) : -1;
 }
 
+/* d_unlinked(): unhashed and not a root. /proc/PID/exe then ends in " (deleted)". */
+static __always_inline bool dentry_unlinked(struct dentry *d)
+{
+	return BPF_CORE_READ(d, d_hash.pprev) == NULL && BPF_CORE_READ(d, d_parent) != d;
+}
+
 /* ---- process events ------------------------------------------------------------------------ */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(pw_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u32 zero = 0, pos;
-	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct pw_scratch *s = scratch_get();
 	struct pwb_exec *e;
 	struct mm_struct *mm;
 	struct file *exe;
+	struct dentry *exe_dentry;
 	const struct cred *cred;
 	unsigned long arg_start, arg_end;
 	struct fs_struct *fs;
 	__u64 len;
+	__u32 pos;
+	long n;
 
 	if (!s)
 		return 0;
@@ -236,7 +309,7 @@ int BPF_PROG(pw_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	head_fill(&e->h, PWB_EXEC, BPF_CORE_READ(task, tgid), BPF_CORE_READ(task, pid));
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cgroup_id = bpf_get_current_cgroup_id(); /* current is the task that execs */
 	cred = BPF_CORE_READ(task, cred);
 	e->uid[0] = BPF_CORE_READ(cred, uid.val);
 	e->uid[1] = BPF_CORE_READ(cred, euid.val);
@@ -246,6 +319,7 @@ int BPF_PROG(pw_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	e->gid[1] = BPF_CORE_READ(cred, egid.val);
 	e->gid[2] = BPF_CORE_READ(cred, sgid.val);
 	e->gid[3] = BPF_CORE_READ(cred, fsgid.val);
+	e->reserved = 0;
 	bpf_probe_read_kernel_str(e->comm, sizeof e->comm, task->comm);
 
 	/* argv as the new image's stack holds it: the exact bytes /proc/PID/cmdline would show,
@@ -265,25 +339,38 @@ int BPF_PROG(pw_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	}
 	pos = sizeof(*e) + e->argv_len;
 
+	/* filename: what was passed to execve (for a #! script its path, while exe is the
+	 * interpreter). The kernel copied it (getname), so it is never longer than PATH_MAX. */
+	e->filename_len = 0;
+	n = bpf_probe_read_kernel_str(s->buf + (pos & PWB_SCRATCH_MASK), PWB_PATH_MAX, BPF_CORE_READ(bprm, filename));
+	if (n > 0) {
+		e->filename_len = n - 1;
+		e->h.flags |= PWB_F_FILENAME;
+		pos += n - 1;
+	}
+
 	/* exe: the file the new mm maps, as /proc/PID/exe resolves it. */
 	exe = BPF_CORE_READ(mm, exe_file);
 	e->exe_len = 0;
 	if (exe) {
-		int n = walk_path(pos, BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt));
-		if (n >= 0) {
-			e->exe_len = n;
+		exe_dentry = BPF_CORE_READ(exe, f_path.dentry);
+		int w = walk_path(pos, exe_dentry, BPF_CORE_READ(exe, f_path.mnt));
+		if (w >= 0) {
+			e->exe_len = w;
 			e->h.flags |= PWB_F_EXE;
-			pos += n;
+			if (dentry_unlinked(exe_dentry))
+				e->h.flags |= PWB_F_EXE_DELETED;
+			pos += w;
 		}
 	}
 	e->cwd_len = 0;
 	fs = BPF_CORE_READ(task, fs);
 	if (fs) {
-		int n = walk_path(pos, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt));
-		if (n >= 0) {
-			e->cwd_len = n;
+		int w = walk_path(pos, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt));
+		if (w >= 0) {
+			e->cwd_len = w;
 			e->h.flags |= PWB_F_CWD;
-			pos += n;
+			pos += w;
 		}
 	}
 	e->h.size = pos;
@@ -299,7 +386,7 @@ int BPF_PROG(pw_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 pid = BPF_CORE_READ(child, tgid), tid = BPF_CORE_READ(child, pid);
 
 	if (pid != tid) { /* a new thread, not a process: counted, not sent */
-		stat_inc(PW_STAT_THREAD_FORKS);
+		stat_inc(PWB_STAT_THREAD_FORKS);
 		return 0;
 	}
 	head_fill(&f.h, PWB_FORK, pid, tid);
@@ -313,28 +400,16 @@ int BPF_PROG(pw_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
-int pw_exit(__u64 *ctx)
+/* Sends the exit of task's process; task is the group's last thread. */
+static __always_inline int exit_send(struct task_struct *task)
 {
-	struct task_struct *task = (struct task_struct *)ctx[0];
-	struct task_struct *leader;
-	struct signal_struct *sig;
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct pwb_exit x;
-	bool group_dead;
 
-	/* Only the last thread of a group ends the process. The kernel says so since 6.16; on
-	 * older kernels, the group's live count after this thread's decrement tells us. */
-	sig = BPF_CORE_READ(task, signal);
-	if (pw_exit_has_group_dead)
-		group_dead = (bool)ctx[1];
-	else
-		group_dead = BPF_CORE_READ(sig, live.counter) == 0;
-	if (!group_dead) {
-		stat_inc(PW_STAT_THREAD_EXITS);
-		return 0;
-	}
-	leader = BPF_CORE_READ(task, group_leader);
-	head_fill(&x.h, PWB_EXIT, BPF_CORE_READ(task, tgid), BPF_CORE_READ(task, tgid));
+	__builtin_memset(&x, 0, sizeof x);
+	head_fill(&x.h, PWB_EXIT, tgid, tgid);
 	/* What wait(2) will report: the group's code after exit_group() or a fatal signal,
 	 * else the leader's own (it may have left first with pthread_exit). */
 	if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
@@ -344,9 +419,47 @@ int pw_exit(__u64 *ctx)
 	x.exit_signal = BPF_CORE_READ(leader, exit_signal);
 	x.parent_pid = BPF_CORE_READ(leader, real_parent, tgid);
 	x.parent_tid = BPF_CORE_READ(leader, real_parent, pid);
+	/* The leader's name is the process's (a thread may have named itself otherwise). */
+	if (BPF_CORE_READ_STR_INTO(&x.comm, leader, comm) > 0)
+		x.h.flags |= PWB_F_COMM;
 	x.h.size = sizeof x;
 	emit(&x, sizeof x);
 	return 0;
+}
+
+/* 6.16 and later: the tracepoint says whether this thread ends its group. The loader
+ * loads this or pw_exit_live, never both (this one reads an argument older kernels lack). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pw_exit, struct task_struct *task, bool group_dead)
+{
+	if (!group_dead) {
+		stat_inc(PWB_STAT_THREAD_EXITS);
+		return 0;
+	}
+	return exit_send(task);
+}
+
+/* Before 6.16: the group's live count, decremented before the tracepoint, is 0 once its
+ * last thread exits. Two threads exiting together can both see 0 (each decrements, then
+ * each reaches the tracepoint): the first to claim the process instance sends the exit. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pw_exit_live, struct task_struct *task)
+{
+	struct pw_exit_key key = {};
+	__u8 one = 1;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0) {
+		stat_inc(PWB_STAT_THREAD_EXITS);
+		return 0;
+	}
+	key.tgid = BPF_CORE_READ(task, tgid);
+	key.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	if (bpf_map_update_elem(&exits_seen, &key, &one, BPF_NOEXIST) == -EEXIST) {
+		stat_inc(PWB_STAT_THREAD_EXITS);
+		stat_inc(PWB_STAT_EXIT_DUPLICATES);
+		return 0;
+	}
+	return exit_send(task);
 }
 
 /* ---- network events ------------------------------------------------------------------------ */
@@ -395,30 +508,50 @@ static __always_inline void sock_ends(struct pwb_sock *ev, struct sock *sk, bool
 		ev->h.flags |= PWB_F_LOCAL;
 }
 
+/* Reads the caller's sockaddr (c->uaddr, c->alen): family, and for IPv4/IPv6 the port and
+ * address. Returns 0, or -1 when the caller's memory could not be read. */
+static __always_inline int sockaddr_read(struct pw_pending_connect *c)
+{
+	void *uaddr = (void *)c->uaddr;
+
+	if (bpf_probe_read_user(&c->family, sizeof c->family, uaddr) != 0)
+		return -1;
+	/* sockaddr_in: family, port, addr at 4; sockaddr_in6: family, port, flowinfo, addr at 8 */
+	if (c->family == AF_INET && c->alen >= 16) {
+		if (bpf_probe_read_user(&c->port, 2, uaddr + 2) != 0 || bpf_probe_read_user(c->addr, 4, uaddr + 4) != 0)
+			return -1;
+	} else if (c->family == AF_INET6 && c->alen >= 24) {
+		if (bpf_probe_read_user(&c->port, 2, uaddr + 2) != 0 || bpf_probe_read_user(c->addr, 16, uaddr + 8) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* unix, netlink, AF_UNSPEC (disconnect), a short address: not network activity. */
+static __always_inline bool sockaddr_wanted(const struct pw_pending_connect *c)
+{
+	return (c->family == AF_INET && c->alen >= 16) || (c->family == AF_INET6 && c->alen >= 24);
+}
+
 SEC("tracepoint/syscalls/sys_enter_connect")
 int pw_connect_enter(struct trace_event_raw_sys_enter *ctx)
 {
 	struct pw_pending_connect c = {};
 	__u64 id = bpf_get_current_pid_tgid();
-	void *uaddr = (void *)ctx->args[1];
-	__u32 alen = (__u32)ctx->args[2];
 
 	if (!task_wanted())
 		return 0;
-	if (bpf_probe_read_user(&c.family, sizeof c.family, uaddr) != 0)
-		return 0;
+	c.uaddr = (__u64)ctx->args[1];
+	c.alen = (__u32)ctx->args[2];
 	c.fd = (__u32)ctx->args[0];
-	/* sockaddr_in: family, port, addr at 4; sockaddr_in6: family, port, flowinfo, addr at 8 */
-	if (c.family == AF_INET && alen >= 16) {
-		bpf_probe_read_user(&c.port, 2, uaddr + 2);
-		bpf_probe_read_user(c.addr, 4, uaddr + 4);
-	} else if (c.family == AF_INET6 && alen >= 24) {
-		bpf_probe_read_user(&c.port, 2, uaddr + 2);
-		bpf_probe_read_user(c.addr, 16, uaddr + 8);
-	} else {
-		return 0; /* unix, netlink, AF_UNSPEC (disconnect): not network activity */
-	}
-	bpf_map_update_elem(&connects, &id, &c, BPF_ANY);
+	/* A page the kernel has not faulted in yet cannot be read here: try again at exit,
+	 * after the kernel copied the address. */
+	if (sockaddr_read(&c) != 0)
+		c.unread = 1;
+	else if (!sockaddr_wanted(&c))
+		return 0;
+	if (bpf_map_update_elem(&connects, &id, &c, BPF_ANY) != 0)
+		drop_inc(PWB_DROP_INFLIGHT);
 	return 0;
 }
 
@@ -432,6 +565,14 @@ int pw_connect_exit(struct trace_event_raw_sys_exit *ctx)
 
 	if (!c)
 		return 0;
+	if (c->unread && sockaddr_read(c) != 0) {
+		/* EFAULT: the kernel could not read it either, so no connect was attempted. */
+		if (ctx->ret != -EFAULT)
+			drop_inc(PWB_DROP_UNREADABLE);
+		goto out;
+	}
+	if (!sockaddr_wanted(c))
+		goto out;
 	head_fill(&ev.h, PWB_CONNECT, id >> 32, (__u32)id);
 	ev.family = c->family;
 	ev.rport = bpf_ntohs(c->port);
@@ -439,7 +580,6 @@ int pw_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	ev.fd = c->fd;
 	ev.ret = (__s32)ctx->ret;
 	ev.cgroup_id = bpf_get_current_cgroup_id();
-	bpf_map_delete_elem(&connects, &id);
 	/* The destination is what the caller asked for; the local end is what the kernel bound
 	 * (0 after a failure: then not flagged). */
 	sk = fd_sock(ev.fd);
@@ -447,6 +587,8 @@ int pw_connect_exit(struct trace_event_raw_sys_exit *ctx)
 		sock_ends(&ev, sk, false);
 	ev.h.size = sizeof ev;
 	emit(&ev, sizeof ev);
+out:
+	bpf_map_delete_elem(&connects, &id);
 	return 0;
 }
 
@@ -499,22 +641,21 @@ int pw_openat_enter(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	if (pw_prefix_len > 0) {
 		char head[PWB_PREFIX_MAX];
-		if (bpf_probe_read_user_str(head, sizeof head, filename) <= 0)
+		/* A path in a page not faulted in yet cannot be read here; the kernel is about to
+		 * read it, so it is checked at exit instead of being dropped. */
+		if (pw_debug_prefix_at_exit || bpf_probe_read_user_str(head, sizeof head, filename) <= 0) {
+			o.unchecked = 1;
+		} else if (!prefix_matches(head)) {
+			stat_inc(PWB_STAT_FILTERED);
 			return 0;
-		for (__u32 i = 0; i < PWB_PREFIX_MAX; i++) {
-			if (i >= pw_prefix_len)
-				break;
-			if (head[i] != pw_prefix[i]) {
-				stat_inc(PW_STAT_FILTERED);
-				return 0;
-			}
 		}
 	}
 	o.filename = (__u64)filename;
 	o.dfd = (__s32)ctx->args[0];
 	o.flags = (__u32)ctx->args[2];
 	o.mode = (__u32)ctx->args[3];
-	bpf_map_update_elem(&opens, &id, &o, BPF_ANY);
+	if (bpf_map_update_elem(&opens, &id, &o, BPF_ANY) != 0)
+		drop_inc(PWB_DROP_INFLIGHT);
 	return 0;
 }
 
@@ -523,16 +664,18 @@ int pw_openat_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pw_pending_open *o = bpf_map_lookup_elem(&opens, &id);
-	__u32 zero = 0;
+	const char *filename;
 	struct pw_scratch *s;
 	struct pwb_open *ev;
+	char next = 0;
 	long n;
 
 	if (!o)
 		return 0;
-	s = bpf_map_lookup_elem(&scratch, &zero);
+	s = scratch_get();
 	if (!s)
 		goto out;
+	filename = (const char *)o->filename;
 	ev = (struct pwb_open *)s->buf;
 	head_fill(&ev->h, PWB_OPEN, id >> 32, (__u32)id);
 	ev->ret = (__s32)ctx->ret;
@@ -541,12 +684,23 @@ int pw_openat_exit(struct trace_event_raw_sys_exit *ctx)
 	ev->mode = o->mode;
 	ev->cgroup_id = bpf_get_current_cgroup_id();
 	ev->reserved = 0;
-	/* The caller's buffer is still there at exit: read the path once, with the result. */
-	n = bpf_probe_read_user_str(ev->path, PWB_PATH_MAX, (const char *)o->filename);
-	if (n <= 0)
+	/* The caller's buffer is still there at exit, and the kernel just read it. */
+	n = bpf_probe_read_user_str(ev->path, PWB_PATH_MAX, filename);
+	if (n <= 0) {
+		/* EFAULT: the kernel could not read it either, so nothing was opened. */
+		if (ctx->ret != -EFAULT)
+			drop_inc(PWB_DROP_UNREADABLE);
 		goto out;
+	}
+	if (o->unchecked && !prefix_matches(ev->path)) {
+		stat_inc(PWB_STAT_FILTERED);
+		goto out;
+	}
 	ev->path_len = (__u32)n - 1;
-	if ((__u32)n >= PWB_PATH_MAX)
+	/* A full buffer holds a 4,095-byte path whole (the longest the kernel accepts) or the
+	 * start of a longer one: the caller's next byte tells which. */
+	if ((__u32)n >= PWB_PATH_MAX &&
+	    (bpf_probe_read_user(&next, 1, filename + PWB_PATH_MAX - 1) != 0 || next != '\0'))
 		ev->h.flags |= PWB_F_PATH_TRUNCATED;
 	ev->h.size = sizeof(*ev) + ev->path_len;
 	emit(ev, sizeof(*ev) + (ev->path_len & (PWB_PATH_MAX - 1)));

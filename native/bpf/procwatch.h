@@ -1,8 +1,9 @@
 /*
  * procwatch.h - the contract between the BPF programs (procwatch.bpf.c) and their loader
- * (procbpf.c): the events the kernel side puts in the ring buffer. Only those two files
- * read it; what leaves the addon is record.h. Included by BPF code (vmlinux.h types) and by
- * user-space C (<linux/types.h>), so only __u* types appear here.
+ * (procbpf.c): the events the kernel side puts in the ring buffer, and the per-CPU counters
+ * it keeps. Only those two files read it; what leaves the addon is record.h. Included by
+ * BPF code (vmlinux.h types) and by user-space C (<linux/types.h>), so only __u* types
+ * appear here.
  *
  * Every event starts with pwb_head; head.size is the number of bytes the kernel wrote
  * (fixed part + variable data), so the loader never reads past what was sent.
@@ -11,14 +12,15 @@
 #define PROCWATCH_BPF_H
 
 #define PWB_COMM_LEN 16
-#define PWB_ARGV_MAX 4096u  /* bytes of argv kept (same as record.h's PW_CMDLINE_MAX) */
-#define PWB_PATH_MAX 4096u  /* bytes of an opened path kept */
-#define PWB_WALK_MAX 2048u  /* bytes of one dentry walk (exe or cwd components) */
-#define PWB_WALK_DEPTH 32   /* path components (mount crossings included) walked at most */
+#define PWB_ARGV_MAX 16384u /* bytes of argv kept (record.h's PW_BPF_ARGV_MAX) */
+#define PWB_PATH_MAX 4096u  /* bytes of a path string read whole (NUL included): exec filename, opened path */
+#define PWB_WALK_MAX 4096u  /* bytes of one dentry walk: equal to the path's length ('/' + name per component) */
+#define PWB_WALK_DEPTH 64   /* walk steps at most: path components plus mount crossings */
 #define PWB_NAME_MAX 256u   /* one component, NUL included (NAME_MAX + 1) */
 #define PWB_PREFIX_MAX 256u /* bytes of the open path prefix filter */
-#define PWB_SCRATCH 16384u  /* per-CPU assembly buffer; power of 2, offsets are masked */
+#define PWB_SCRATCH 32768u  /* assembly buffer per CPU; power of 2, offsets are masked */
 #define PWB_SCRATCH_MASK (PWB_SCRATCH - 1)
+#define PWB_SCRATCH_SLACK PWB_PATH_MAX /* room after a masked offset for the largest single read */
 
 enum pwb_type {
 	PWB_EXEC = 1,
@@ -31,11 +33,32 @@ enum pwb_type {
 
 /* pwb_head.flags */
 #define PWB_F_ARGV_TRUNCATED 0x1u /* exec: argv longer than PWB_ARGV_MAX */
-#define PWB_F_EXE 0x2u            /* exec: exe walk reached the root (exe components valid) */
-#define PWB_F_CWD 0x4u            /* exec: cwd walk reached the root */
-#define PWB_F_PATH_TRUNCATED 0x8u /* open: path longer than PWB_PATH_MAX */
+#define PWB_F_EXE 0x2u            /* exec: exe walk reached the namespace's root (exe components valid) */
+#define PWB_F_CWD 0x4u            /* exec: cwd walk reached the namespace's root */
+#define PWB_F_PATH_TRUNCATED 0x8u /* open: path longer than PWB_PATH_MAX - 1 */
 #define PWB_F_LOCAL 0x10u         /* connect/accept: local address and port read from the socket */
 #define PWB_F_ARGV 0x20u          /* exec: argv read */
+#define PWB_F_FILENAME 0x40u      /* exec: filename read */
+#define PWB_F_EXE_DELETED 0x80u   /* exec: the exe's dentry is unlinked (/proc shows " (deleted)") */
+#define PWB_F_COMM 0x100u         /* exit: comm read */
+
+/* Why the kernel side could not send an event: keys of the per-CPU `lost` map. Each becomes
+ * a LOST record with its own reason (record.h pw_lost_reason). */
+enum pwb_drop {
+	PWB_DROP_RINGBUF = 0,    /* no room in the ring buffer */
+	PWB_DROP_UNREADABLE = 1, /* a connect's address or an open's path could not be read */
+	PWB_DROP_INFLIGHT = 2,   /* the table of connect/openat calls in progress was full */
+	PWB_DROP_COUNT
+};
+
+/* Keys of the per-CPU `stats` map: things counted in the kernel, not sent one by one. */
+enum pwb_stat {
+	PWB_STAT_THREAD_FORKS = 0,
+	PWB_STAT_THREAD_EXITS = 1,
+	PWB_STAT_FILTERED = 2,
+	PWB_STAT_EXIT_DUPLICATES = 3, /* pre-6.16 exit program: a second "last thread" of one group */
+	PWB_STAT_COUNT
+};
 
 struct pwb_head {
 	__u16 type;  /* enum pwb_type */
@@ -48,9 +71,9 @@ struct pwb_head {
 	__u32 uid; /* real uid of the task (net/file events) */
 };
 
-/* data[]: argv (argv_len bytes, NUL-separated), then the exe walk (exe_len bytes), then the
- * cwd walk (cwd_len bytes). A walk is path components leaf first, each NUL-terminated; the
- * loader reverses them. */
+/* data[]: argv (argv_len bytes, NUL-separated), then the filename (filename_len bytes, no
+ * NUL), then the exe walk (exe_len bytes), then the cwd walk (cwd_len bytes). A walk is
+ * path components leaf first, each NUL-terminated; the loader reverses them. */
 struct pwb_exec {
 	struct pwb_head h;
 	__u32 ppid;
@@ -61,6 +84,8 @@ struct pwb_exec {
 	__u64 cgroup_id;
 	__u32 uid[4]; /* real, effective, saved, filesystem */
 	__u32 gid[4];
+	__u32 filename_len;
+	__u32 reserved;
 	char comm[PWB_COMM_LEN];
 	char data[];
 };
@@ -78,6 +103,7 @@ struct pwb_exit {
 	__u32 exit_signal;
 	__u32 parent_pid;
 	__u32 parent_tid;
+	char comm[PWB_COMM_LEN]; /* the group leader's: the process's name, as /proc/PID/comm */
 };
 
 struct pwb_sock {

@@ -5,10 +5,10 @@
  * addon hands over are record.h batches, decoded by ./record.ts like the netlink ones.
  */
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { InputError } from '../errors.js';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from './native.js';
 
 /** Counters the addon keeps (see native/bpf/procbpf.c, enum pw_counter). */
@@ -18,10 +18,15 @@ export const BPF_COUNTER_NAMES = [
   'batches', // batches handed to JavaScript
   'malformed', // ring-buffer events too short or of an unknown type
   'ringbufLost', // events the kernel could not queue (ring buffer full); each increase is a LOST record
+  'unreadableLost', // connect/open events whose address or path could not be read; LOST records too
+  'inflightLost', // connect/open events not tracked: too many calls in progress; LOST records too
+  'readerDropped', // records the reader could not pass on (stopping and out of memory): no LOST record
   'threadForks', // new threads: counted in the kernel, not reported one by one
   'threadExits', // threads that ended without ending their process
+  'exitDuplicates', // pre-6.16 kernels: a second "last thread" of one process, not reported twice
   'filtered', // network/file events dropped in the kernel by the uid, cgroup or path filters
-  'exeUnknown', // exec: the exe path could not be walked to the root (left unknown)
+  'exeUnknown', // exec: the exe path could not be walked to the root (too long, or a detached mount): unknown
+  'cwdUnknown', // exec: the same for the cwd
   'slotWaits', // the reader waited for JavaScript to take a batch
   'droppedBatches', // batches that could not be queued (runtime shutting down)
 ] as const;
@@ -44,12 +49,24 @@ export interface BpfCaptureOptions {
   ringBytes?: number;
 }
 
-export interface BpfOpenOptions extends BpfCaptureOptions {
+/** Test hooks: each makes a rare path happen on demand. Never set them in production. */
+export interface BpfDebugOptions {
+  /** The reader sleeps this long after its first event, so the ring buffer fills. */
+  debugStallMs?: number;
+  /** Load the pre-6.16 exit program (live count + per-process dedup) even on newer kernels. */
+  debugExitFallback?: boolean;
+  /** Size of the kernel's tables of connect/openat calls in progress (default 8192). */
+  debugInflightMax?: number;
+  /** Apply the path prefix at syscall exit only, as when the path was not readable at entry. */
+  debugPrefixAtExit?: boolean;
+  /** The reader fails at its first event as if the ring buffer had returned an error. */
+  debugReaderFault?: boolean;
+}
+
+export interface BpfOpenOptions extends BpfCaptureOptions, BpfDebugOptions {
   onBatch: (batch: Buffer) => void;
   onError: (message: string) => void;
   onClose?: () => void;
-  /** Test only: the reader sleeps this long after its first event, so the ring buffer fills. */
-  debugStallMs?: number;
 }
 
 export interface BpfHandle {
@@ -84,6 +101,12 @@ export interface BpfTestRecordSpec {
   cmdline?: string | Buffer;
   exe?: string | Buffer;
   cwd?: string | Buffer;
+  filename?: string | Buffer;
+  // exit (comm too, with the EXIT_COMM flag)
+  exitCode?: number;
+  exitSignal?: number;
+  parentPid?: number;
+  parentTid?: number;
   // lost
   count?: number;
   reason?: number;
@@ -95,7 +118,7 @@ export interface BpfTestRecordSpec {
   localAddr?: Buffer;
   remoteAddr?: Buffer;
   fd?: number;
-  // connect, accept, open
+  // connect, accept, open (cgroupId: exec too)
   result?: number;
   uid?: number;
   cgroupId?: number;
@@ -131,6 +154,19 @@ function isAddon(value: unknown): value is ProcBpfAddon {
 
 let cached: BpfNativeLoad | null = null;
 
+/**
+ * Why the build left no addon, as scripts/build-native.mjs recorded it in build/UNAVAILABLE
+ * beside build/Release/ (e.g. "eBPF addon not built: clang not found (install clang)").
+ */
+export function bpfBuildFailure(addonPath: string): string | null {
+  try {
+    const line = readFileSync(join(dirname(addonPath), '..', 'UNAVAILABLE'), 'utf8').split('\n')[0]!.trim();
+    return line === '' ? null : line;
+  } catch {
+    return null;
+  }
+}
+
 /** Loads the addon once; never throws. */
 export function loadBpfNative(): BpfNativeLoad {
   if (cached !== null) return cached;
@@ -138,9 +174,12 @@ export function loadBpfNative(): BpfNativeLoad {
   if (process.platform !== 'linux') {
     cached = { available: false, reason: `eBPF is Linux-only (this is ${process.platform})`, path };
   } else if (!existsSync(path)) {
+    const failure = bpfBuildFailure(path);
     cached = {
       available: false,
-      reason: `eBPF addon not built (no ${path}; it needs clang, bpftool and libbpf-dev, then: node scripts/build-native.mjs)`,
+      reason: failure !== null
+        ? `${failure} (no ${path}; then: node scripts/build-native.mjs)`
+        : `eBPF addon not built (no ${path}; it needs clang, bpftool and libbpf-dev, then: node scripts/build-native.mjs)`,
       path,
     };
   } else {
@@ -168,10 +207,9 @@ export interface BpfReader {
   unref(): void;
 }
 
-export interface BpfReaderOptions extends BpfCaptureOptions {
+export interface BpfReaderOptions extends BpfCaptureOptions, BpfDebugOptions {
   onBatch: (batch: Buffer) => void;
   onError: (message: string) => void;
-  debugStallMs?: number;
 }
 
 /**
@@ -201,9 +239,12 @@ export function checkCaptureOptions(o: BpfCaptureOptions): void {
 
 function checkOptions(o: BpfReaderOptions): void {
   checkCaptureOptions(o);
-  const { debugStallMs } = o;
+  const { debugStallMs, debugInflightMax } = o;
   if (debugStallMs !== undefined && !(Number.isInteger(debugStallMs) && debugStallMs >= 0 && debugStallMs <= 60000)) {
     throw new RangeError(`debugStallMs must be an integer from 0 to 60000, got ${debugStallMs}`);
+  }
+  if (debugInflightMax !== undefined && !(Number.isInteger(debugInflightMax) && debugInflightMax >= 1 && debugInflightMax <= 1e6)) {
+    throw new RangeError(`debugInflightMax must be an integer from 1 to 1000000, got ${debugInflightMax}`);
   }
 }
 

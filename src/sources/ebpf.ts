@@ -3,23 +3,24 @@
  * asked, on connect/accept/openat) fill a ring buffer; the addon's reader thread packs
  * record.h batches; this module decodes them into ProcEvents.
  *
- * What it adds over netlink: an exec carries argv, exe, cwd and credentials read by the
- * kernel at the exec itself, so even a process that lives microseconds is named exactly.
- * A full ring buffer arrives as a `lost` event with an exact count (the table resyncs).
- * Threads are counted in the kernel (counters threadForks/threadExits), not reported.
+ * What it adds over netlink: an exec carries argv, filename, exe, cwd, credentials and
+ * cgroup id read by the kernel at the exec itself, so even a process that lives
+ * microseconds is named exactly; an exit carries the process's comm. Whatever the kernel
+ * side could not send (ring buffer full, unreadable caller memory, too many calls in
+ * flight) arrives as a `lost` event with an exact count and its reason (the table
+ * resyncs). Threads are counted in the kernel (counters threadForks/threadExits), not
+ * reported.
  */
 
 import { existsSync, statSync } from 'node:fs';
-import { openBpf, loadBpfNative, type BpfCaptureOptions, type BpfReader } from './bpf-native.js';
-import { decodeBatch, newDecodeStats, type DecodeStats } from './record.js';
-import type { Availability, BatchSink, EventSource, SourceCounters } from './source.js';
+import { openBpf, loadBpfNative, type BpfCaptureOptions, type BpfDebugOptions, type BpfReader } from './bpf-native.js';
+import { NativeIntake } from './intake.js';
+import { ReaderWatch, type Availability, type BatchSink, type EventSource, type ProblemSink, type SourceCounters } from './source.js';
 
 export type { BpfCaptureOptions } from './bpf-native.js';
 
-export interface EbpfOptions extends BpfCaptureOptions {
-  /** Test only: the reader stalls this long after its first event, to overflow the ring buffer. */
-  debugStallMs?: number;
-}
+/** Capture options, plus test-only hooks (debug*: see BpfDebugOptions). */
+export interface EbpfOptions extends BpfCaptureOptions, BpfDebugOptions {}
 
 const BTF = '/sys/kernel/btf/vmlinux';
 const TRACEFS = '/sys/kernel/tracing';
@@ -45,34 +46,28 @@ class EbpfSource implements EventSource {
   readonly name = 'ebpf' as const;
   readonly limitations = 'threads are counted, not reported one by one';
   private reader: BpfReader | null = null;
-  private readonly decode: DecodeStats = newDecodeStats();
-  private events = 0;
-  private lost = 0;
-  private errors: string[] = [];
+  private watch: ReaderWatch | null = null;
+  private readonly intake = new NativeIntake();
 
   constructor(private readonly options: EbpfOptions) {}
 
-  async start(sink: BatchSink): Promise<void> {
+  async start(sink: BatchSink, onProblem?: ProblemSink): Promise<void> {
     if (this.reader !== null) throw new Error('ebpf source already started');
+    // Reader errors go to onProblem; a reader that ends before stop() is a `lost` event and fatal.
+    const watch = new ReaderWatch('the eBPF reader', sink, onProblem, () => this.intake.lastSeq, () => this.intake.countFailure());
     this.reader = openBpf({
       ...this.options,
-      onBatch: (buffer) => {
-        const batch = decodeBatch(buffer, this.decode);
-        if (batch.length === 0) return;
-        this.events += batch.length;
-        for (const event of batch) if (event.kind === 'lost') this.lost += event.count ?? 1;
-        sink(batch);
-      },
-      onError: (message) => {
-        this.errors.push(message);
-        if (this.errors.length > 10) this.errors.shift();
-      },
+      onBatch: (buffer) => this.intake.take(buffer, sink),
+      onError: (message) => watch.error(message),
     });
+    this.watch = watch;
+    watch.follow(this.reader.closed);
   }
 
   async stop(): Promise<void> {
     const reader = this.reader;
     if (reader === null) return;
+    this.watch?.stopRequested();
     reader.stop();
     await reader.closed; // every event read before the stop has been delivered
   }
@@ -81,10 +76,11 @@ class EbpfSource implements EventSource {
     const native = this.reader?.counters();
     return {
       ...(native ?? {}),
-      events: this.events,
-      batches: this.decode.batches,
-      lost: this.lost,
-      malformed: this.decode.malformed + (native?.malformed ?? 0),
+      events: this.intake.events,
+      batches: this.intake.decode.batches,
+      // LOST records, plus what the reader itself had to drop (no record can say so).
+      lost: this.intake.lost + (native?.readerDropped ?? 0),
+      malformed: this.intake.decode.malformed + (native?.malformed ?? 0),
       ringBytes: this.reader?.ringBytes ?? 0,
     };
   }
@@ -92,10 +88,6 @@ class EbpfSource implements EventSource {
   /** Kernel ids of the loaded programs (empty once stopped). */
   programIds(): number[] {
     return this.reader?.programIds() ?? [];
-  }
-
-  lastErrors(): readonly string[] {
-    return this.errors;
   }
 }
 

@@ -11,7 +11,7 @@ import { constants as fsConstants } from 'node:fs';
 import { decodeExitStatus } from '../events/types.js';
 import type { ExecDetails, IdQuad, ProcEvent, SocketFields } from '../events/types.js';
 
-export const RECORD_VERSION = 1;
+export const RECORD_VERSION = 2;
 export const BATCH_MAGIC = 0x31425750; // 'PWB1'
 export const RECORD_ALIGN = 8;
 
@@ -23,12 +23,12 @@ export const ID = { real: 0, effective: 4, SIZE: 8 } as const;
 export const PTRACE = { tracerPid: 0, tracerTid: 4, SIZE: 8 } as const;
 export const COMM = { comm: 0, SIZE: 16 } as const;
 export const COREDUMP = { parentPid: 0, parentTid: 4, flags: 8, SIZE: 16 } as const;
-export const EXIT = { exitCode: 0, exitSignal: 4, parentPid: 8, parentTid: 12, flags: 16, SIZE: 24 } as const;
+export const EXIT = { exitCode: 0, exitSignal: 4, parentPid: 8, parentTid: 12, flags: 16, comm: 24, SIZE: 40 } as const;
 export const LOST = { count: 0, reason: 4, err: 8, SIZE: 16 } as const;
 export const STR = { off: 0, len: 4, SIZE: 8 } as const;
 export const EXEC = {
   flags: 0, ppid: 4, startTicks: 8, readNs: 16, uid: 24, gid: 40, state: 56, err: 60,
-  comm: 64, cmdline: 72, exe: 80, cwd: 88, SIZE: 96,
+  comm: 64, cmdline: 72, exe: 80, cwd: 88, cgroupId: 96, filename: 104, SIZE: 112,
 } as const;
 export const SOCK = {
   family: 0, protocol: 2, localPort: 4, remotePort: 6, result: 8, flags: 12, localAddr: 16, remoteAddr: 32,
@@ -43,13 +43,17 @@ export const KIND = {
 export const EXEC_FLAG = {
   comm: 1 << 0, stat: 1 << 1, uids: 1 << 2, gids: 1 << 3, argv: 1 << 4, argvTruncated: 1 << 5,
   exe: 1 << 6, cwd: 1 << 7, zombie: 1 << 8, gone: 1 << 9, changed: 1 << 10, raced: 1 << 11,
+  filename: 1 << 12, cgroup: 1 << 13,
 } as const;
 export const PARENT_KNOWN = 0x1;
+export const EXIT_COMM = 0x2;
 export const LOST_COUNT_UNKNOWN = 0xffffffff;
-export const LOST_REASON = { enobufs: 1, ringbuf: 2 } as const;
+export const LOST_REASON = { enobufs: 1, ringbuf: 2, unreadable: 3, inflight: 4 } as const;
 export const CPU_UNKNOWN = 0xffffffff;
 export const COMM_EVENT_LEN = 16;
 export const CMDLINE_MAX = 4096;
+/** Bytes of argv the eBPF reader keeps (the netlink reader keeps CMDLINE_MAX). */
+export const BPF_ARGV_MAX = 16384;
 export const COMM_MAX = 64;
 export const PATH_MAX = 4096;
 export const SOCK_LOCAL = 0x1;
@@ -65,8 +69,8 @@ export function recordLayout(): Record<string, number> {
     batchHeaderSize: BATCH.SIZE, recordHeaderSize: REC.SIZE, forkSize: FORK.SIZE, idSize: ID.SIZE,
     ptraceSize: PTRACE.SIZE, commSize: COMM.SIZE, coredumpSize: COREDUMP.SIZE, exitSize: EXIT.SIZE,
     lostSize: LOST.SIZE, strSize: STR.SIZE, execSize: EXEC.SIZE, sockSize: SOCK.SIZE, openSize: OPEN.SIZE,
-    parentKnown: PARENT_KNOWN, lostCountUnknown: LOST_COUNT_UNKNOWN, cpuUnknown: CPU_UNKNOWN,
-    commEventLen: COMM_EVENT_LEN, cmdlineMax: CMDLINE_MAX, commMax: COMM_MAX, pathMax: PATH_MAX,
+    parentKnown: PARENT_KNOWN, exitComm: EXIT_COMM, lostCountUnknown: LOST_COUNT_UNKNOWN, cpuUnknown: CPU_UNKNOWN,
+    commEventLen: COMM_EVENT_LEN, cmdlineMax: CMDLINE_MAX, bpfArgvMax: BPF_ARGV_MAX, commMax: COMM_MAX, pathMax: PATH_MAX,
     sockLocal: SOCK_LOCAL, openPathTruncated: OPEN_PATH_TRUNCATED,
   };
   const groups: Record<string, Record<string, number>> = {
@@ -87,8 +91,10 @@ const BODY_SIZE: Readonly<Record<number, number>> = {
 };
 
 const LOST_REASON_TEXT: Readonly<Record<number, string>> = {
-  [LOST_REASON.enobufs]: 'netlink receive buffer overflowed (ENOBUFS); the kernel does not say how many events',
+  [LOST_REASON.enobufs]: 'netlink receive buffer overflowed (ENOBUFS): the kernel dropped these events',
   [LOST_REASON.ringbuf]: 'eBPF ring buffer full: the kernel could not queue these events',
+  [LOST_REASON.unreadable]: 'eBPF: the address or path of these connect/open calls could not be read from the caller\'s memory',
+  [LOST_REASON.inflight]: 'eBPF: too many connect/open calls in progress at once; these were not tracked',
 };
 
 export interface DecodeStats {
@@ -164,8 +170,10 @@ function execDetails(v: RecordView): ExecDetails {
     uids: has(EXEC_FLAG.uids) ? quad(v, b + EXEC.uid) : null,
     gids: has(EXEC_FLAG.gids) ? quad(v, b + EXEC.gid) : null,
     startTicks: has(EXEC_FLAG.stat) ? v.u64(b + EXEC.startTicks) : null,
-    label: null, // not read by the netlink reader
-    cgroup: null,
+    label: null, // read by neither native reader
+    cgroup: null, // the path: known from /proc scans; the readers give cgroupId
+    cgroupId: has(EXEC_FLAG.cgroup) ? v.u64(b + EXEC.cgroupId) : null,
+    filename: has(EXEC_FLAG.filename) ? v.bytes(b + EXEC.filename).toString('utf8') : null,
   };
 }
 
@@ -213,8 +221,13 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
     }
     case KIND.exit: {
       const rawCode = v.u32(b + EXIT.exitCode);
-      const known = (v.u32(b + EXIT.flags) & PARENT_KNOWN) !== 0;
-      return { ...base, kind: 'exit', status: decodeExitStatus(rawCode), rawCode, parentPid: known ? v.i32(b + EXIT.parentPid) : null };
+      const flags = v.u32(b + EXIT.flags);
+      v.u8(b + EXIT.comm + COMM_EVENT_LEN - 1); // bounds
+      const comm = (flags & EXIT_COMM) !== 0
+        ? nulTerminated(buf.subarray(start + b + EXIT.comm, start + b + EXIT.comm + COMM_EVENT_LEN))
+        : null;
+      const parentPid = (flags & PARENT_KNOWN) !== 0 ? v.i32(b + EXIT.parentPid) : null;
+      return { ...base, kind: 'exit', status: decodeExitStatus(rawCode), rawCode, parentPid, comm };
     }
     case KIND.connect:
     case KIND.accept:

@@ -3,28 +3,43 @@
  * record.ts's constants equal record.h's sizes and offsets as both compiled addons (proc
  * connector, eBPF) report them; records written by the addons' own C writers decode to the
  * expected events, and both write an exec record byte for byte alike; and the decoder
- * survives short, truncated and garbage batches without throwing, counting them.
+ * survives short, truncated and garbage batches without throwing, counting them. With
+ * PROCWATCH_REQUIRE_NATIVE=1 / PROCWATCH_REQUIRE_BPF=1 (CI) a missing addon fails instead
+ * of skipping.
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ProcEvent } from '../../src/events/types.js';
+import type { ExecDetails, ProcEvent } from '../../src/events/types.js';
 import { loadNative } from '../../src/sources/native.js';
-import type { TestRecordSpec } from '../../src/sources/native.js';
+import type { ProcConnAddon, TestRecordSpec } from '../../src/sources/native.js';
 import { loadBpfNative } from '../../src/sources/bpf-native.js';
-import type { BpfTestRecordSpec } from '../../src/sources/bpf-native.js';
+import type { BpfTestRecordSpec, ProcBpfAddon } from '../../src/sources/bpf-native.js';
 import {
-  BATCH, BATCH_MAGIC, COMM, COREDUMP, CPU_UNKNOWN, EXEC, EXEC_FLAG, EXIT, FORK, ID, KIND, LOST, LOST_COUNT_UNKNOWN, LOST_REASON,
-  OPEN, OPEN_PATH_TRUNCATED, PARENT_KNOWN, PTRACE, REC, RECORD_ALIGN, RECORD_VERSION, RecordDecoder, SOCK, SOCK_LOCAL, STR,
-  decodeBatch, formatAddress, newDecodeStats, openFlagNames, recordLayout,
+  BATCH, BATCH_MAGIC, COMM, COREDUMP, CPU_UNKNOWN, EXEC, EXEC_FLAG, EXIT, EXIT_COMM, FORK, ID, KIND, LOST, LOST_COUNT_UNKNOWN,
+  LOST_REASON, OPEN, OPEN_PATH_TRUNCATED, PARENT_KNOWN, PTRACE, REC, RECORD_ALIGN, RECORD_VERSION, RecordDecoder, SOCK, SOCK_LOCAL,
+  STR, decodeBatch, formatAddress, newDecodeStats, openFlagNames, recordLayout,
 } from '../../src/sources/record.js';
+import { applyImage, newRecord } from '../../src/table/record.js';
 
 const native = loadNative();
-const SKIP_NO_ADDON = native.available ? false : `SKIPPED (native addon unavailable): ${native.reason}`;
-if (!native.available) console.warn(`record.test: ${SKIP_NO_ADDON}`);
+const REQUIRE_NATIVE = process.env.PROCWATCH_REQUIRE_NATIVE === '1';
+const SKIP_NO_ADDON = native.available || REQUIRE_NATIVE ? false : `SKIPPED (native addon unavailable): ${native.reason}`;
+if (SKIP_NO_ADDON) console.warn(`record.test: ${SKIP_NO_ADDON}`);
 const bpf = loadBpfNative();
-const SKIP_NO_BPF = bpf.available ? false : `SKIPPED (eBPF addon unavailable): ${bpf.reason}`;
-if (!bpf.available) console.warn(`record.test: ${SKIP_NO_BPF}`);
+const REQUIRE_BPF = process.env.PROCWATCH_REQUIRE_BPF === '1';
+const SKIP_NO_BPF = bpf.available || REQUIRE_BPF ? false : `SKIPPED (eBPF addon unavailable): ${bpf.reason}`;
+if (SKIP_NO_BPF) console.warn(`record.test: ${SKIP_NO_BPF}`);
+
+/** The addons, or a failure (a test only gets here when the addon exists or is required). */
+function procconn(): ProcConnAddon {
+  if (!native.available) assert.fail(`PROCWATCH_REQUIRE_NATIVE=1 but the native addon is unavailable: ${native.reason}`);
+  return native.addon;
+}
+function procbpf(): ProcBpfAddon {
+  if (!bpf.available) assert.fail(`PROCWATCH_REQUIRE_BPF=1 but the eBPF addon is unavailable: ${bpf.reason}`);
+  return bpf.addon;
+}
 
 // ---- a TypeScript encoder built only from record.ts's constants ---------------------------
 
@@ -71,18 +86,20 @@ function encodeTs(records: readonly TsRecord[]): Buffer {
   return Buffer.concat([head, body]);
 }
 
-function execBody(o: { flags: number; ppid: number; start: number; uid: number[]; gid: number[]; strings: Record<'comm' | 'cmdline' | 'exe' | 'cwd', string | null> }): Buffer {
+type ExecString = 'comm' | 'cmdline' | 'exe' | 'cwd' | 'filename';
+function execBody(o: { flags: number; ppid: number; start: number; uid: number[]; gid: number[]; cgroupId?: number; strings: Partial<Record<ExecString, string | null>> }): Buffer {
   const fixed = Buffer.alloc(EXEC.SIZE);
   fixed.writeUInt32LE(o.flags, EXEC.flags);
   fixed.writeInt32LE(o.ppid, EXEC.ppid);
   u64(fixed, EXEC.startTicks, o.start);
+  u64(fixed, EXEC.cgroupId, o.cgroupId ?? 0);
   o.uid.forEach((v, i) => fixed.writeUInt32LE(v, EXEC.uid + 4 * i));
   o.gid.forEach((v, i) => fixed.writeUInt32LE(v, EXEC.gid + 4 * i));
   const strings: Buffer[] = [];
   let pos = REC.SIZE + EXEC.SIZE;
-  for (const name of ['comm', 'cmdline', 'exe', 'cwd'] as const) {
+  for (const name of ['comm', 'cmdline', 'exe', 'cwd', 'filename'] as const) {
     const s = o.strings[name];
-    if (s === null) continue;
+    if (s === null || s === undefined) continue;
     const bytes = Buffer.from(s, 'utf8');
     fixed.writeUInt32LE(pos, EXEC[name] + STR.off);
     fixed.writeUInt32LE(bytes.length, EXEC[name] + STR.len);
@@ -140,45 +157,45 @@ const base = (seq: number, ktimeNs: number, pid: number, tid: number, cpu = 0) =
 const expected: ProcEvent[] = [
   { ...base(1, 1000, 200, 200, 1), kind: 'fork', parentPid: 100, parentTid: 101, thread: false },
   { ...base(2, 2000, 200, 200), kind: 'exec', details: { comm: 'sh', exe: '/usr/bin/dash', argv: ['/bin/sh', '-c', 'exit 7'], argvTruncated: false,
-    cwd: '/tmp/é', ppid: 100, uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], startTicks: 123456, label: null, cgroup: null } },
+    cwd: '/tmp/é', ppid: 100, uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], startTicks: 123456, label: null, cgroup: null, cgroupId: null, filename: null } },
   { ...base(3, 3000, 200, 201), kind: 'uid', ruid: 65534, euid: 0 },
   { ...base(4, 4000, 200, 200), kind: 'gid', rgid: 65534, egid: 65533 },
   { ...base(5, 5000, 200, 200), kind: 'sid' },
   { ...base(6, 6000, 200, 200), kind: 'ptrace', tracerPid: 300, tracerTid: 301 },
   { ...base(7, 7000, 200, 200), kind: 'comm', comm: 'pwcomm' },
   { ...base(8, 8000, 200, 200), kind: 'coredump', parentPid: 100 },
-  { ...base(9, 9000, 200, 200), kind: 'exit', status: { code: null, signal: 11, coreDumped: true }, rawCode: 0x8b, parentPid: 100 },
-  { ...base(10, 2 ** 53 - 1, 201, 202), kind: 'exit', status: { code: 7, signal: null, coreDumped: false }, rawCode: 7 << 8, parentPid: null },
-  { ...base(11, 11000, 0, 0, -1), kind: 'lost', count: null, reason: 'netlink receive buffer overflowed (ENOBUFS); the kernel does not say how many events' },
+  { ...base(9, 9000, 200, 200), kind: 'exit', status: { code: null, signal: 11, coreDumped: true }, rawCode: 0x8b, parentPid: 100, comm: null },
+  { ...base(10, 2 ** 53 - 1, 201, 202), kind: 'exit', status: { code: 7, signal: null, coreDumped: false }, rawCode: 7 << 8, parentPid: null, comm: null },
+  { ...base(11, 11000, 0, 0, -1), kind: 'lost', count: null, reason: 'netlink receive buffer overflowed (ENOBUFS): the kernel dropped these events' },
 ];
 
 // ---- layout agreement ----------------------------------------------------------------------
 
 test('layout: record.ts equals record.h as compiled into the eBPF addon (every size, offset, constant)', { skip: SKIP_NO_BPF }, () => {
-  if (!bpf.available) return;
-  const c = bpf.addon.layout();
+  const c = procbpf().layout();
   const ts = recordLayout();
   assert.deepEqual(Object.keys(ts).sort(), Object.keys(c).sort(), 'both sides name the same fields');
   for (const [key, value] of Object.entries(c)) assert.equal(ts[key], value, `record.ts ${key} = ${ts[key]}, record.h says ${value}`);
 });
 
 test('layout: the proc connector addon agrees on every field it writes', { skip: SKIP_NO_ADDON }, () => {
-  if (!native.available) return;
-  const c = native.addon.layout();
+  const c = procconn().layout();
   const ts = recordLayout();
   // procconn.c lists the kinds it writes; the eBPF-only kinds are checked against procbpf.c above.
   assert.ok(Object.keys(c).length >= 90 && 'exec.cwd' in c && 'kind.lost' in c, 'the proc connector reports its layout');
   for (const [key, value] of Object.entries(c)) assert.equal(ts[key], value, `record.ts ${key} = ${ts[key]}, procconn's record.h says ${value}`);
+  // Fields only the eBPF reader writes (netlink has no cgroup id, filename or exit comm).
   const missing = Object.keys(ts).filter((k) => !(k in c));
-  assert.ok(missing.every((k) => /^(sock|open|openPathTruncated|sockLocal|lostReason\.ringbuf|kind\.(connect|accept|open))/.test(k)), `unchecked: ${missing.join(', ')}`);
+  const bpfOnly = /^(sock|open|openPathTruncated|sockLocal|lostReason\.(ringbuf|unreadable|inflight)|kind\.(connect|accept|open)|exec\.(cgroupId|filename)|execFlag\.(filename|cgroup)|exit\.comm|exitComm|bpfArgvMax)/;
+  assert.ok(missing.every((k) => bpfOnly.test(k)), `unchecked: ${missing.filter((k) => !bpfOnly.test(k)).join(', ')}`);
 });
 
 test('layout: fields fit their structs, u64s are 8-aligned, no overlap', () => {
   const structs: Array<[string, Record<string, number>, Record<string, number>]> = [
     ['batch', BATCH, { magic: 4, version: 2, headerSize: 2, count: 4, bytes: 4 }],
     ['rec', REC, { size: 4, kind: 2, reserved: 2, seq: 8, timestampNs: 8, what: 4, cpu: 4, pid: 4, tid: 4 }],
-    ['exec', EXEC, { flags: 4, ppid: 4, startTicks: 8, readNs: 8, uid: 16, gid: 16, state: 1, err: 4, comm: 8, cmdline: 8, exe: 8, cwd: 8 }],
-    ['exit', EXIT, { exitCode: 4, exitSignal: 4, parentPid: 4, parentTid: 4, flags: 4 }],
+    ['exec', EXEC, { flags: 4, ppid: 4, startTicks: 8, readNs: 8, uid: 16, gid: 16, state: 1, err: 4, comm: 8, cmdline: 8, exe: 8, cwd: 8, cgroupId: 8, filename: 8 }],
+    ['exit', EXIT, { exitCode: 4, exitSignal: 4, parentPid: 4, parentTid: 4, flags: 4, comm: 16 }],
     ['sock', SOCK, { family: 2, protocol: 2, localPort: 2, remotePort: 2, result: 4, flags: 4, localAddr: 16, remoteAddr: 16, uid: 4, fd: 4, cgroupId: 8 }],
     ['open', OPEN, { result: 4, openFlags: 4, mode: 4, flags: 4, dirFd: 4, uid: 4, cgroupId: 8, path: 8 }],
   ];
@@ -201,8 +218,7 @@ test('layout: fields fit their structs, u64s are 8-aligned, no overlap', () => {
 // ---- round trips ---------------------------------------------------------------------------
 
 test('round trip: C writers (encodeTestRecords) -> decodeBatch, every kind', { skip: SKIP_NO_ADDON }, () => {
-  if (!native.available) return;
-  const buf = native.addon.encodeTestRecords(sampleSpecs);
+  const buf = procconn().encodeTestRecords(sampleSpecs);
   const stats = newDecodeStats();
   assert.deepEqual(decodeBatch(buf, stats), expected);
   assert.equal(stats.malformed, 0, String(stats.lastError));
@@ -210,8 +226,7 @@ test('round trip: C writers (encodeTestRecords) -> decodeBatch, every kind', { s
 });
 
 test('round trip: the C and TypeScript encoders produce the same bytes', { skip: SKIP_NO_ADDON }, () => {
-  if (!native.available) return;
-  assert.deepEqual(native.addon.encodeTestRecords(sampleSpecs), encodeTs(sampleTs()));
+  assert.deepEqual(procconn().encodeTestRecords(sampleSpecs), encodeTs(sampleTs()));
 });
 
 test('round trip: TypeScript-built batch decodes to the same events', () => {
@@ -221,8 +236,7 @@ test('round trip: TypeScript-built batch decodes to the same events', () => {
 });
 
 test('exec: unset flags are unknown (null), never guessed; truncated argv is flagged', { skip: SKIP_NO_ADDON }, () => {
-  if (!native.available) return;
-  const buf = native.addon.encodeTestRecords([
+  const buf = procconn().encodeTestRecords([
     // only stat: a zombie or a raced record. Strings given but not flagged must not be written.
     { kind: KIND.exec, pid: 5, tid: 5, flags: EXEC_FLAG.stat | EXEC_FLAG.raced, ppid: 1, startTicks: 9, comm: 'wrong', cmdline: 'wrong\0', exe: '/wrong' },
     { kind: KIND.exec, pid: 6, tid: 6, flags: EXEC_FLAG.argv | EXEC_FLAG.argvTruncated, cmdline: 'a\0b\0partial' },
@@ -230,7 +244,7 @@ test('exec: unset flags are unknown (null), never guessed; truncated argv is fla
   ]);
   const [raced, cut, gone] = decodeBatch(buf);
   assert.ok(raced?.kind === 'exec' && cut?.kind === 'exec' && gone?.kind === 'exec');
-  assert.deepEqual(raced.details, { comm: null, exe: null, argv: null, argvTruncated: false, cwd: null, ppid: 1, uids: null, gids: null, startTicks: 9, label: null, cgroup: null });
+  assert.deepEqual(raced.details, { comm: null, exe: null, argv: null, argvTruncated: false, cwd: null, ppid: 1, uids: null, gids: null, startTicks: 9, label: null, cgroup: null, cgroupId: null, filename: null });
   assert.ok(!buf.includes('wrong'), 'unflagged strings are not in the record');
   assert.deepEqual(cut.details.argv, ['a', 'b', 'partial']);
   assert.equal(cut.details.argvTruncated, true);
@@ -400,6 +414,8 @@ function openBody(o: { result: number; openFlags: number; mode: number; flags: n
   return Buffer.concat([b, path]);
 }
 
+const BPF_EXEC_FLAGS = ALL_FLAGS | EXEC_FLAG.filename | EXEC_FLAG.cgroup;
+
 const bpfTs: TsRecord[] = [
   { kind: KIND.connect, seq: 1, ts: 100, cpu: 1, pid: 300, tid: 301, body: sockBody({ family: 2, protocol: 6, lport: 40000, rport: 8080, result: 0, flags: SOCK_LOCAL, laddr: v4('127.0.0.1'), raddr: v4('10.1.2.3'), uid: 1000, fd: 5, cgroup: 4242 }) },
   { kind: KIND.connect, seq: 2, ts: 200, pid: 300, tid: 300, body: sockBody({ family: 10, protocol: 6, lport: 0, rport: 443, result: -111, flags: 0, laddr: Buffer.alloc(16), raddr: v6loop, uid: 0, fd: 6, cgroup: 1 }) },
@@ -407,6 +423,15 @@ const bpfTs: TsRecord[] = [
   { kind: KIND.open, seq: 4, ts: 400, pid: 500, tid: 500, body: openBody({ result: 3, openFlags: 0o1101, mode: 0o644, flags: 0, dirFd: -100, uid: 0, cgroup: 7, path: '/tmp/é/a.txt' }) },
   { kind: KIND.open, seq: 5, ts: 500, pid: 500, tid: 500, body: openBody({ result: -2, openFlags: 0, mode: 0, flags: OPEN_PATH_TRUNCATED, dirFd: 4, uid: 65534, cgroup: 7, path: 'rel/x' }) },
   { kind: KIND.lost, seq: 6, ts: 600, cpu: CPU_UNKNOWN, pid: 0, tid: 0, body: body([[LOST.count, 'u32', 1234], [LOST.reason, 'u32', LOST_REASON.ringbuf]], LOST.SIZE) },
+  // What only the eBPF reader fills: an exec's filename and cgroup id, an exit's comm, drop reasons.
+  {
+    kind: KIND.exec, seq: 7, ts: 700, pid: 600, tid: 600,
+    body: execBody({ flags: BPF_EXEC_FLAGS, ppid: 1, start: 777, uid: [0, 0, 0, 0], gid: [0, 0, 0, 0], cgroupId: 2 ** 40 + 5,
+      strings: { comm: 'pw.sh', cmdline: '/bin/sh\0/tmp/pw.sh\0', exe: '/usr/bin/dash (deleted)', cwd: '/', filename: '/tmp/pw.sh' } }),
+  },
+  { kind: KIND.exit, seq: 8, ts: 800, pid: 600, tid: 600, body: Buffer.concat([body([[EXIT.exitCode, 'u32', 3 << 8], [EXIT.exitSignal, 'u32', 17], [EXIT.parentPid, 'i32', 1], [EXIT.flags, 'u32', PARENT_KNOWN | EXIT_COMM]], EXIT.comm), Buffer.from('pw.sh'), Buffer.alloc(COMM.SIZE - 5)]) },
+  { kind: KIND.lost, seq: 9, ts: 900, cpu: CPU_UNKNOWN, pid: 0, tid: 0, body: body([[LOST.count, 'u32', 3], [LOST.reason, 'u32', LOST_REASON.unreadable]], LOST.SIZE) },
+  { kind: KIND.lost, seq: 10, ts: 1000, cpu: CPU_UNKNOWN, pid: 0, tid: 0, body: body([[LOST.count, 'u32', 2], [LOST.reason, 'u32', LOST_REASON.inflight]], LOST.SIZE) },
 ];
 
 const bpfSpecs: BpfTestRecordSpec[] = [
@@ -416,6 +441,11 @@ const bpfSpecs: BpfTestRecordSpec[] = [
   { kind: KIND.open, timestampNs: 400, pid: 500, tid: 500, result: 3, openFlags: 0o1101, mode: 0o644, dirFd: -100, cgroupId: 7, path: '/tmp/é/a.txt' },
   { kind: KIND.open, timestampNs: 500, pid: 500, tid: 500, result: -2, flags: OPEN_PATH_TRUNCATED, dirFd: 4, uid: 65534, cgroupId: 7, path: 'rel/x' },
   { kind: KIND.lost, timestampNs: 600, cpu: CPU_UNKNOWN, count: 1234, reason: LOST_REASON.ringbuf },
+  { kind: KIND.exec, timestampNs: 700, pid: 600, tid: 600, flags: BPF_EXEC_FLAGS, ppid: 1, startTicks: 777, uids: [0, 0, 0, 0], gids: [0, 0, 0, 0],
+    cgroupId: 2 ** 40 + 5, comm: 'pw.sh', cmdline: Buffer.from('/bin/sh\0/tmp/pw.sh\0'), exe: '/usr/bin/dash (deleted)', cwd: '/', filename: '/tmp/pw.sh' },
+  { kind: KIND.exit, timestampNs: 800, pid: 600, tid: 600, exitCode: 3 << 8, exitSignal: 17, parentPid: 1, flags: PARENT_KNOWN | EXIT_COMM, comm: 'pw.sh' },
+  { kind: KIND.lost, timestampNs: 900, cpu: CPU_UNKNOWN, count: 3, reason: LOST_REASON.unreadable },
+  { kind: KIND.lost, timestampNs: 1000, cpu: CPU_UNKNOWN, count: 2, reason: LOST_REASON.inflight },
 ];
 
 const bpfExpected: ProcEvent[] = [
@@ -425,6 +455,11 @@ const bpfExpected: ProcEvent[] = [
   { ...base(4, 400, 500, 500), kind: 'open', path: '/tmp/é/a.txt', pathTruncated: false, dirFd: null, flags: 0o1101, flagNames: ['O_WRONLY', 'O_CREAT', 'O_TRUNC'], mode: 0o644, result: 3, error: null, uid: 0, cgroupId: 7 },
   { ...base(5, 500, 500, 500), kind: 'open', path: 'rel/x', pathTruncated: true, dirFd: 4, flags: 0, flagNames: ['O_RDONLY'], mode: 0, result: -2, error: 'ENOENT', uid: 65534, cgroupId: 7 },
   { ...base(6, 600, 0, 0, -1), kind: 'lost', count: 1234, reason: 'eBPF ring buffer full: the kernel could not queue these events' },
+  { ...base(7, 700, 600, 600), kind: 'exec', details: { comm: 'pw.sh', exe: '/usr/bin/dash (deleted)', argv: ['/bin/sh', '/tmp/pw.sh'], argvTruncated: false,
+    cwd: '/', ppid: 1, uids: [0, 0, 0, 0], gids: [0, 0, 0, 0], startTicks: 777, label: null, cgroup: null, cgroupId: 2 ** 40 + 5, filename: '/tmp/pw.sh' } },
+  { ...base(8, 800, 600, 600), kind: 'exit', status: { code: 3, signal: null, coreDumped: false }, rawCode: 3 << 8, parentPid: 1, comm: 'pw.sh' },
+  { ...base(9, 900, 0, 0, -1), kind: 'lost', count: 3, reason: 'eBPF: the address or path of these connect/open calls could not be read from the caller\'s memory' },
+  { ...base(10, 1000, 0, 0, -1), kind: 'lost', count: 2, reason: 'eBPF: too many connect/open calls in progress at once; these were not tracked' },
 ];
 
 test('eBPF kinds: TypeScript-built batch decodes to the expected events', () => {
@@ -434,18 +469,16 @@ test('eBPF kinds: TypeScript-built batch decodes to the expected events', () => 
 });
 
 test('eBPF kinds: the addon\'s C writer produces the same bytes, which decode the same', { skip: SKIP_NO_BPF }, () => {
-  if (!bpf.available) return;
-  const buf = bpf.addon.encodeTestRecords(bpfSpecs);
+  const buf = procbpf().encodeTestRecords(bpfSpecs);
   assert.deepEqual(buf, encodeTs(bpfTs));
   assert.deepEqual(decodeBatch(buf), bpfExpected);
 });
 
 test('exec: both addons write the same bytes for the same record', { skip: SKIP_NO_ADDON || SKIP_NO_BPF }, () => {
-  if (!native.available || !bpf.available) return;
   const execs = sampleSpecs.filter((spec) => spec.kind === KIND.exec);
   const partial: TestRecordSpec = { kind: KIND.exec, pid: 6, tid: 6, flags: EXEC_FLAG.argv | EXEC_FLAG.argvTruncated | EXEC_FLAG.stat, cmdline: 'a\0b\0partial', comm: 'unflagged' };
   for (const spec of [...execs, partial]) {
-    assert.deepEqual(bpf.addon.encodeTestRecords([spec]), native.addon.encodeTestRecords([spec]), JSON.stringify(spec));
+    assert.deepEqual(procbpf().encodeTestRecords([spec]), procconn().encodeTestRecords([spec]), JSON.stringify(spec));
   }
 });
 
@@ -479,4 +512,34 @@ test('addresses and open flags are shown as users know them', () => {
   assert.deepEqual(openFlagNames(0o4010000), ['O_RDONLY', 'O_SYNC']);
   assert.deepEqual(openFlagNames(0o10000), ['O_RDONLY', 'O_DSYNC']);
   assert.deepEqual(openFlagNames(0o1 | 0x80000000), ['O_WRONLY', '0x80000000']);
+});
+
+test('exec: a record without a cgroup path keeps the one the table knew (exec does not move a process)', () => {
+  // The native readers never give a cgroup path (only the eBPF cgroupId): applying their
+  // exec must not wipe the path learned from the /proc seed or the fork.
+  const [exec] = decodeBatch(encodeTs([bpfTs.find((r) => r.kind === KIND.exec)!]));
+  assert.ok(exec?.kind === 'exec');
+  assert.equal(exec.details.cgroup, null);
+  const record = newRecord(600, 777, '600:777', 'seeded');
+  record.cgroup = '/system.slice/pw.service';
+  record.comm = 'old';
+  applyImage(record, exec.details);
+  assert.equal(record.cgroup, '/system.slice/pw.service');
+  assert.equal(record.comm, 'pw.sh', 'the rest of the image is replaced');
+  const moved: ExecDetails = { ...exec.details, cgroup: '/user.slice' };
+  applyImage(record, moved);
+  assert.equal(record.cgroup, '/user.slice', 'a path the exec did report is taken');
+});
+
+test('eBPF exec: unflagged filename and cgroup id are unknown (null), not 0 or empty', { skip: SKIP_NO_BPF }, () => {
+  const buf = procbpf().encodeTestRecords([
+    { kind: KIND.exec, pid: 8, tid: 8, flags: EXEC_FLAG.stat, cgroupId: 99, filename: '/wrong' },
+    { kind: KIND.exit, pid: 8, tid: 8, flags: PARENT_KNOWN, comm: 'wrong' },
+  ]);
+  const [exec, exit] = decodeBatch(buf);
+  assert.ok(exec?.kind === 'exec' && exit?.kind === 'exit');
+  assert.equal(exec.details.filename, null);
+  assert.equal(exec.details.cgroupId, null);
+  assert.equal(exit.comm, null);
+  assert.ok(!buf.includes('wrong'), 'unflagged strings are not written');
 });
