@@ -26,8 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sock_diag.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +49,10 @@
 #define PW_STATUS_BYTES 4096          /* Uid:/Gid: sit in the first ~600 bytes of status */
 #define PW_PENDING 4096               /* exec records remembered for verify_* (power of 2) */
 #define PW_ACK_TIMEOUT_MS 1000
+#define PW_ERROR_EVERY_NS 1000000000ull /* a persistent recv error is reported at most once a second */
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55 /* Linux 4.12 */
+#endif
 
 _Static_assert(PW_BATCH_BYTES >= PW_BATCH_HEADER_SIZE + 4 * PW_REC_MAX_SIZE, "batch too small");
 _Static_assert((PW_PENDING & (PW_PENDING - 1)) == 0, "PW_PENDING must be a power of 2");
@@ -105,12 +111,14 @@ enum pw_counter {
 	C_VERIFY_EVICTED,    /* an unflushed exec record lost its race check to a pid collision */
 	C_SLOT_WAITS,        /* reader waited for JavaScript to take a batch */
 	C_DROPPED_BATCHES,   /* batches that could not be queued (tsfn closing) */
+	C_EXEC_REUSED,       /* exec: /proc showed a process started after the event (pid reused) */
+	C_KERNEL_DROPS,      /* events the kernel dropped for this socket (SO_MEMINFO drops) */
 	C_COUNT
 };
 static const char *const pw_counter_names[C_COUNT] = {
 	"received", "events", "batches", "malformed", "ignored", "enobufs", "recvErrors",
 	"procReadFailures", "execGone", "execZombie", "execChanged", "execRaced",
-	"verifyLate", "verifyEvicted", "slotWaits", "droppedBatches",
+	"verifyLate", "verifyEvicted", "slotWaits", "droppedBatches", "execReused", "kernelDrops",
 };
 
 /* ---- types ------------------------------------------------------------------------- */
@@ -127,6 +135,8 @@ typedef struct {
 	uint32_t uid[4], gid[4];
 	uint8_t state;
 	int32_t err;
+	uint32_t mm_known; /* mm[] read (not a zombie, kernel thread or old kernel) */
+	uint64_t mm[3];    /* the image's address-space fingerprint, see pw_stat */
 	uint32_t comm_len, cmdline_len, exe_len, cwd_len;
 	char comm[PW_COMM_MAX];
 	char cmdline[PW_CMDLINE_MAX + 1]; /* +1 tells a full read from a cut one */
@@ -134,13 +144,21 @@ typedef struct {
 	char cwd[PW_PATH_MAX];
 } pw_exec_info;
 
+/* What procread_stat keeps of /proc/PID/stat. mm[] is startstack, arg_start and arg_end
+ * (fields 28, 48, 49): every exec builds a new address space, and with ASLR a new random
+ * stack, so they tell one image from the next even when comm, exe and argv are alike. They
+ * are 0 when there is no mm (zombie, kernel thread) or the kernel is older than 3.5. */
 typedef struct {
 	char comm[PW_COMM_MAX];
 	uint32_t comm_len;
 	char state;
 	int32_t ppid;
+	uint32_t flags; /* field 9: PF_* */
 	uint64_t start;
+	uint64_t mm[3];
 } pw_stat;
+#define PW_PF_EXITING 0x00000004u
+#define PW_PF_KTHREAD 0x00200000u
 
 /* An exec record still in the batch being filled, for verify_*. */
 typedef struct {
@@ -149,6 +167,12 @@ typedef struct {
 	uint32_t off; /* offset of the record in that batch */
 	uint32_t valid;
 	uint64_t read_ns;
+	uint32_t flags; /* the record's PW_EXEC_* flags as they stand now */
+	uint32_t mm_known;
+	uint64_t mm[3]; /* the address space the reads saw (pw_exec_info.mm) */
+	uint32_t comm_len;
+	char comm[PW_COMM_EVENT_LEN]; /* its first bytes: enough to compare with a COMM event */
+	uint32_t uid[2], gid[2];      /* real and effective, to compare with UID/GID events */
 } pw_pending;
 
 enum { PW_MSG_BATCH = 1, PW_MSG_ERROR = 2 };
@@ -166,9 +190,11 @@ typedef struct pw_handle {
 	napi_ref on_batch, on_error, on_close;
 	int refs; /* JS wrapper + tsfn finalizer; freed at 0 */
 	int stopped, thread_started, hook_added;
+	int subscribed; /* the kernel acknowledged LISTEN: stop() owes it an IGNORE */
+	int wrapped;    /* a JS object owns a reference: its finalizer drops it, not open()'s failure path */
 	pthread_t thread;
 	int nl_fd, wake_fd;
-	uint32_t rcvbuf_bytes, stall_ms;
+	uint32_t rcvbuf_bytes, stall_ms, fail_ms;
 	/* shared */
 	uint32_t stop_flag; /* __atomic */
 	uint64_t counters[C_COUNT]; /* __atomic */
@@ -184,6 +210,12 @@ typedef struct pw_handle {
 	uint64_t batch_start_ns;
 	uint32_t gen;
 	int stalled;
+	uint64_t fail_at_ns;    /* test hook: the reader fails as on a fatal recv error at this time */
+	int drops_known;        /* SO_MEMINFO answers: lost events are counted exactly */
+	uint32_t drops_seen;    /* the socket's drop counter when last reported */
+	uint64_t last_error_ns; /* when a recv error was last posted (rate limit) */
+	uint32_t errors_held;   /* recv errors not posted since */
+	uint64_t tick_ns;       /* one clock tick of /proc/PID/stat start times */
 	pw_pending pending[PW_PENDING];
 	pw_exec_info exec;
 	uint8_t recv_buf[PW_RECV_BYTES];
@@ -325,6 +357,10 @@ static void batch_post(pw_handle *h)
 	int slot = h->cur;
 	if (slot < 0 || h->batch.count == 0)
 		return;
+	if (!h->tsfn) { /* decodeTestFrames(): one batch only, read by the caller; the rest is dropped */
+		count(h, C_DROPPED_BATCHES);
+		return;
+	}
 	batch_seal(&h->batch);
 	h->slot_msg[slot].len = h->batch.len;
 	h->cur = -1;
@@ -368,21 +404,48 @@ static uint32_t batch_emit(pw_handle *h, struct pw_rec_header *rh, const void *b
 }
 
 /* ---- verify_*: does an exec record describe the image its event announced? -------------
- * The kernel sends PROC_EVENT_EXEC from exec_binprm() after begin_new_exec(): comm, mm
- * (hence cmdline), the exe link and credentials already belong to the new image when we
- * are told, so reading /proc/PID after the event can never show the pre-exec image of this
- * instance (the forkstat failure reads on fork, or reads a reused pid). What *can* happen is
- * that the process moves on before our reads end: it execs again (a shell exec'ing its last
- * command), renames itself (prctl PR_SET_NAME) or changes ids. Each of those sends its own
- * event, stamped by the same clock as our read_ns, queued behind the exec. So when such an
- * event of the same pid carries a timestamp earlier than the end of our reads, the fields it
- * could have changed are wiped from the still-unflushed exec record and PW_EXEC_RACED is set:
- * unknown, never the wrong image. We do not compare comm with basename(exe): comm comes from
- * the path given to execve (symlinks, scripts run through an interpreter), so that rule
- * would throw away right names and still not catch a second exec of the same program. */
+ * The kernel installs a new image (begin_new_exec(): mm, hence cmdline, the exe link, comm,
+ * credentials) BEFORE it stamps and sends PROC_EVENT_EXEC at the end of exec_binprm(), after
+ * a tracer's PTRACE_EVENT_EXEC stop; commit_creds() and set_task_comm() likewise change the
+ * process before proc_id_connector() / proc_comm_connector() stamp their events. So what the
+ * reader reads from /proc/PID after exec #1's event is never the image from before exec #1
+ * (the forkstat failure), but it can already be a LATER one: a second exec, a rename or an id
+ * change that happened, or is under way, while its event is not stamped or not read yet.
+ * Rules, each leaving a field unknown (flag cleared, PW_EXEC_RACED set), never risking a
+ * wrong value:
+ *
+ *  1. At read time (procread_exec): a process that /proc/PID/syscall shows blocked or
+ *     stopped inside execve/execveat, or whose stat shows a new address space without a
+ *     stack yet, is mid-exec: its image and ids may be that exec's, whose event is still to
+ *     come. (A running task past that point cannot be asked: rules 2-4 cover it. A task
+ *     stopped at the syscall exit of the very exec we report, under strace -f, looks the
+ *     same: unknown too, the price of never being wrong.)
+ *  2. A later event of the same pid stamped before the reads ended: the fields it changes
+ *     may hold its values.
+ *  3. A later EXEC of the same pid, however late it is stamped: exec #1's image and ids are
+ *     kept only if its reads provably saw another image than exec #2's reads: another
+ *     address space (pw_stat.mm), or, where either has no mm (zombie, gone), another comm.
+ *     Exec #2's reads may themselves have seen exec #3's image, and exec #1's proof leaned on
+ *     them: so when this rule drops exec #2's image, it drops the image of every earlier exec
+ *     record of that pid still in the batch too. (If exec #1 saw a later image, so did every
+ *     exec after it, up to the last one, whose reads see its own image: the rule then fires
+ *     at the last pair and reaches back.)
+ *  4. A later COMM / UID / GID event, however late it is stamped: when the record's comm /
+ *     (real, effective) ids equal the new ones, they may be the new ones: dropped.
+ *
+ * Rules 2-4 can patch a record only while it is in the batch being filled (a batch leaves
+ * after PW_QUIET_MS without data or PW_MAX_AGE_NS); when one fires after its record left,
+ * verifyLate counts it. We do not compare comm with basename(exe): comm comes from the path
+ * given to execve (symlinks, scripts run through an interpreter), so that rule would throw
+ * away right names and still not catch a second exec of the same program. */
+#define PW_EXEC_IMAGE (PW_EXEC_COMM | PW_EXEC_ARGV | PW_EXEC_ARGV_TRUNCATED | PW_EXEC_EXE | PW_EXEC_CWD | \
+		       PW_EXEC_UIDS | PW_EXEC_GIDS)
+#define PW_VERIFY_STALE_NS 1000000000ull /* a delivered record this old is another story (pid reuse) */
+
 static pw_pending *verify_slot(pw_handle *h, int32_t pid) { return &h->pending[(uint32_t)pid & (PW_PENDING - 1)]; }
 
-static void verify_note(pw_handle *h, int32_t pid, uint32_t off, uint64_t read_ns)
+/* Remembers an exec record just written at off, with what rules 3 and 4 compare. */
+static void verify_note(pw_handle *h, int32_t pid, uint32_t off, const pw_exec_info *x)
 {
 	pw_pending *p = verify_slot(h, pid);
 	if (p->valid && p->gen == h->gen && p->pid != pid)
@@ -390,8 +453,38 @@ static void verify_note(pw_handle *h, int32_t pid, uint32_t off, uint64_t read_n
 	p->pid = pid;
 	p->gen = h->gen;
 	p->off = off;
-	p->read_ns = read_ns;
+	p->read_ns = x->read_ns;
+	p->flags = x->flags;
+	p->mm_known = x->mm_known;
+	memcpy(p->mm, x->mm, sizeof p->mm);
+	p->comm_len = x->comm_len;
+	memcpy(p->comm, x->comm, x->comm_len < sizeof p->comm ? x->comm_len : sizeof p->comm);
+	memcpy(p->uid, x->uid, sizeof p->uid);
+	memcpy(p->gid, x->gid, sizeof p->gid);
 	p->valid = 1;
+}
+
+/* A new process now owns pid: an exec record of the previous one is no longer comparable. */
+static void verify_forget(pw_handle *h, int32_t pid)
+{
+	pw_pending *p = verify_slot(h, pid);
+	if (p->valid && p->pid == pid)
+		p->valid = 0;
+}
+
+static int verify_in_batch(pw_handle *h, const pw_pending *p) { return p->gen == h->gen && h->cur >= 0; }
+
+/* The remembered exec record of pid, if a later event of it can still say something. */
+static pw_pending *verify_find(pw_handle *h, int32_t pid, uint64_t ts)
+{
+	pw_pending *p = verify_slot(h, pid);
+	if (!p->valid || p->pid != pid)
+		return NULL;
+	if (!verify_in_batch(h, p) && ts > p->read_ns + PW_VERIFY_STALE_NS) {
+		p->valid = 0;
+		return NULL;
+	}
+	return p;
 }
 
 static void verify_wipe_str(uint8_t *rec, struct pw_str *s)
@@ -402,29 +495,10 @@ static void verify_wipe_str(uint8_t *rec, struct pw_str *s)
 	s->len = 0;
 }
 
-/* An event of `pid` at `ts`: drop from a pending exec record what the event may have changed. */
-static void verify_event(pw_handle *h, uint32_t what, int32_t pid, uint64_t ts)
+/* Drops the `clear` fields of the exec record at off in the batch being filled. */
+static void verify_wipe(pw_handle *h, uint32_t off, uint32_t clear)
 {
-	pw_pending *p = verify_slot(h, pid);
-	uint32_t clear;
-	if (!p->valid || p->pid != pid || ts >= p->read_ns)
-		return;
-	if (p->gen != h->gen || h->cur < 0) {
-		count(h, C_VERIFY_LATE); /* the record already left; cannot patch it */
-		p->valid = 0;
-		return;
-	}
-	switch (what) {
-	case CN_WHAT_EXEC:
-		clear = PW_EXEC_COMM | PW_EXEC_ARGV | PW_EXEC_ARGV_TRUNCATED | PW_EXEC_EXE | PW_EXEC_CWD |
-			PW_EXEC_UIDS | PW_EXEC_GIDS;
-		break;
-	case CN_WHAT_COMM: clear = PW_EXEC_COMM; break;
-	case CN_WHAT_UID: clear = PW_EXEC_UIDS; break;
-	case CN_WHAT_GID: clear = PW_EXEC_GIDS; break;
-	default: return;
-	}
-	uint8_t *rec = h->batch.buf + p->off;
+	uint8_t *rec = h->batch.buf + off;
 	struct pw_rec_exec e;
 	memcpy(&e, rec + PW_REC_HEADER_SIZE, sizeof e);
 	if ((e.flags & clear) == 0)
@@ -439,6 +513,77 @@ static void verify_event(pw_handle *h, uint32_t what, int32_t pid, uint64_t ts)
 		count(h, C_EXEC_RACED);
 	e.flags = (e.flags & ~clear) | PW_EXEC_RACED;
 	memcpy(rec + PW_REC_HEADER_SIZE, &e, sizeof e);
+}
+
+/* Drops `doubt` from pid's remembered record: patched while in the batch, else counted late. */
+static void verify_apply(pw_handle *h, pw_pending *p, uint32_t doubt)
+{
+	doubt &= p->flags;
+	if (!doubt)
+		return;
+	p->flags &= ~doubt;
+	if (verify_in_batch(h, p))
+		verify_wipe(h, p->off, doubt);
+	else
+		count(h, C_VERIFY_LATE);
+}
+
+/* Rule 3's reach back: every exec record of pid before `off` in the batch being filled. */
+static void verify_wipe_earlier(pw_handle *h, int32_t pid, uint32_t off)
+{
+	uint32_t pos = PW_BATCH_HEADER_SIZE;
+	while (pos < off) {
+		struct pw_rec_header rh;
+		memcpy(&rh, h->batch.buf + pos, sizeof rh);
+		if (rh.kind == PW_KIND_EXEC && rh.pid == pid)
+			verify_wipe(h, pos, PW_EXEC_IMAGE);
+		if (rh.size == 0)
+			break; /* cannot happen (batch_put writes every size); never loop on it */
+		pos += rh.size;
+	}
+}
+
+/* Rule 3: whether the reads of the remembered exec provably saw another image than x's. */
+static int verify_other_image(const pw_pending *p, const pw_exec_info *x)
+{
+	uint32_t n = p->comm_len < sizeof p->comm ? p->comm_len : (uint32_t)sizeof p->comm;
+	if (p->mm_known && x->mm_known)
+		return memcmp(p->mm, x->mm, sizeof p->mm) != 0;
+	if (!(p->flags & PW_EXEC_COMM) || !(x->flags & PW_EXEC_COMM))
+		return 0; /* nothing left to compare: not provable */
+	return p->comm_len != x->comm_len || memcmp(p->comm, x->comm, n) != 0;
+}
+
+/* A later exec of pid at ts, whose reads are x (rules 2 and 3). */
+static void verify_exec(pw_handle *h, int32_t pid, uint64_t ts, const pw_exec_info *x)
+{
+	pw_pending *p = verify_find(h, pid, ts);
+	if (!p || (ts >= p->read_ns && verify_other_image(p, x)))
+		return;
+	verify_apply(h, p, PW_EXEC_IMAGE);
+	if (verify_in_batch(h, p))
+		verify_wipe_earlier(h, pid, p->off);
+}
+
+/* A rename of pid at ts to comm (rules 2 and 4). */
+static void verify_comm(pw_handle *h, int32_t pid, uint64_t ts, const uint8_t comm[PW_COMM_EVENT_LEN])
+{
+	pw_pending *p = verify_find(h, pid, ts);
+	uint32_t n = (uint32_t)strnlen((const char *)comm, PW_COMM_EVENT_LEN);
+	if (p && (ts < p->read_ns || (p->comm_len == n && memcmp(p->comm, comm, n) == 0)))
+		verify_apply(h, p, PW_EXEC_COMM);
+}
+
+/* A uid or gid change of pid at ts to (real, effective) (rules 2 and 4). */
+static void verify_ids(pw_handle *h, uint32_t what, int32_t pid, uint64_t ts, uint32_t real, uint32_t effective)
+{
+	pw_pending *p = verify_find(h, pid, ts);
+	const uint32_t *ids;
+	if (!p)
+		return;
+	ids = what == CN_WHAT_UID ? p->uid : p->gid;
+	if (ts < p->read_ns || (ids[0] == real && ids[1] == effective))
+		verify_apply(h, p, what == CN_WHAT_UID ? PW_EXEC_UIDS : PW_EXEC_GIDS);
 }
 
 /* ---- procread_*: enrich an exec from /proc, on the reader thread ------------------------ */
@@ -491,18 +636,72 @@ static int procread_stat(pw_handle *h, int dfd, pw_stat *st)
 		return EINVAL;
 	st->state = p[1];
 	p += 2;
-	for (int field = 4; field <= 22; field++) {
+	memset(st->mm, 0, sizeof st->mm);
+	st->flags = 0;
+	for (int field = 4; field <= 49; field++) {
 		char *end;
-		long long v = strtoll(p, &end, 10);
-		if (end == p)
-			return EINVAL;
+		unsigned long long v = strtoull(p, &end, 10);
+		if (end == p) {
+			if (field <= 22)
+				return EINVAL;
+			break; /* an older kernel: the fingerprint fields not reached stay 0 */
+		}
 		if (field == 4)
-			st->ppid = (int32_t)v;
+			st->ppid = (int32_t)(long long)v;
+		else if (field == 9)
+			st->flags = (uint32_t)v;
 		else if (field == 22)
 			st->start = (uint64_t)v;
+		else if (field == 28)
+			st->mm[0] = (uint64_t)v;
+		else if (field == 48 || field == 49)
+			st->mm[field - 47] = (uint64_t)v;
 		p = end;
 	}
 	return 0;
+}
+
+/* Whether stat shows a process between installing a new address space and finishing it: a
+ * live, not exiting user process has a stack; during exec, from exec_mmap() until
+ * create_elf_tables(), its new mm has none yet (start_stack 0). Its exe link, and soon its
+ * comm, already are the new image's (rule 1 of verify_*). */
+static int procread_mid_exec(const pw_stat *st)
+{
+	return st->state != 'Z' && st->state != 'X' && !(st->flags & (PW_PF_EXITING | PW_PF_KTHREAD)) && st->mm[0] == 0;
+}
+
+/* Whether the task is inside execve/execveat now: blocked or ptrace-stopped there (rule 1 of
+ * verify_*). "running" (a task on a CPU cannot be asked) and errors say no. */
+static int procread_in_exec(pw_handle *h, int dfd)
+{
+	size_t n = 0;
+	char *end;
+	long nr;
+	if (procread_file(dfd, "syscall", h->scratch, 64, &n) != 0 || n == 0)
+		return 0;
+	h->scratch[n] = '\0';
+	nr = strtol(h->scratch, &end, 10);
+	if (end == h->scratch)
+		return 0;
+#ifdef SYS_execveat
+	if (nr == SYS_execveat)
+		return 1;
+#endif
+	return nr == SYS_execve;
+}
+
+/* Whether the process /proc shows started after the event at ts: then it is another instance
+ * that reuses the pid (the event's process is gone). Start times are clock ticks on
+ * CLOCK_BOOTTIME, event times ns on CLOCK_MONOTONIC; one tick of tolerance for the rounding. */
+static int procread_started_after(pw_handle *h, uint64_t start_ticks, uint64_t ts)
+{
+	struct timespec boot, mono;
+	uint64_t suspended;
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	suspended = ((uint64_t)boot.tv_sec - (uint64_t)mono.tv_sec) * 1000000000ull + (uint64_t)boot.tv_nsec -
+		    (uint64_t)mono.tv_nsec;
+	return start_ticks * h->tick_ns > ts + suspended + h->tick_ns;
 }
 
 static int procread_idline(const char *text, const char *key, uint32_t out[4])
@@ -553,12 +752,14 @@ static void procread_keep_err(pw_exec_info *x, int err)
 		x->err = err;
 }
 
-/* Fills x for the process `pid` that just exec'd. Reads stat first and last through one
- * directory fd of /proc/PID (which pins the instance: if the pid dies and is reused, openat
- * through the old fd fails), and keeps what was read only if both stats agree on the start
- * time (same instance) and on comm (no rename or exec in between). A zombie has no cmdline,
- * exe or cwd any more, but still has comm, stat and status. */
-static void procread_exec(pw_handle *h, int32_t pid, pw_exec_info *x)
+/* Fills x for the process `pid` whose exec event is stamped ts. Reads stat first and last
+ * through one directory fd of /proc/PID (which pins the instance: if the pid dies and is
+ * reused, openat through the old fd fails); keeps nothing when that instance started after
+ * the event (the pid was reused before we got here), and keeps what was read only if both
+ * stats agree on the start time (same instance), on comm and on the address space (no
+ * rename or exec in between). A zombie has no cmdline, exe or cwd any more, but still has
+ * comm, stat and status. */
+static void procread_exec(pw_handle *h, int32_t pid, uint64_t ts, pw_exec_info *x)
 {
 	char path[32];
 	pw_stat before, after;
@@ -571,6 +772,8 @@ static void procread_exec(pw_handle *h, int32_t pid, pw_exec_info *x)
 	x->state = 0;
 	x->start_ticks = 0;
 	x->comm_len = x->cmdline_len = x->exe_len = x->cwd_len = 0;
+	x->mm_known = 0;
+	memset(x->mm, 0, sizeof x->mm);
 	memset(x->uid, 0, sizeof x->uid);
 	memset(x->gid, 0, sizeof x->gid);
 
@@ -585,6 +788,12 @@ static void procread_exec(pw_handle *h, int32_t pid, pw_exec_info *x)
 	if (err) {
 		x->err = err;
 		x->flags = PW_EXEC_GONE;
+		goto done;
+	}
+	if (procread_started_after(h, before.start, ts)) {
+		x->err = ESRCH;
+		x->flags = PW_EXEC_GONE;
+		count(h, C_EXEC_REUSED);
 		goto done;
 	}
 	if (before.state != 'Z' && before.state != 'X') {
@@ -615,13 +824,17 @@ static void procread_exec(pw_handle *h, int32_t pid, pw_exec_info *x)
 	x->state = (uint8_t)before.state;
 	memcpy(x->comm, before.comm, before.comm_len);
 	x->comm_len = before.comm_len;
+	memcpy(x->mm, before.mm, sizeof x->mm);
+	x->mm_known = (before.mm[0] | before.mm[1] | before.mm[2]) != 0;
 	if (err || after.start != before.start) {
 		/* Reaped or replaced mid-read: only the first stat is certain. */
 		procread_keep_err(x, err ? err : ESRCH);
 		x->flags = PW_EXEC_CHANGED | PW_EXEC_STAT | PW_EXEC_COMM;
 		count(h, C_EXEC_CHANGED);
-	} else if (after.comm_len != before.comm_len || memcmp(after.comm, before.comm, before.comm_len) != 0) {
-		/* Renamed or exec'd again while we read: same instance, but which image? */
+	} else if (after.comm_len != before.comm_len || memcmp(after.comm, before.comm, before.comm_len) != 0 ||
+		   ((after.mm[0] | after.mm[1] | after.mm[2]) != 0 && memcmp(after.mm, before.mm, sizeof after.mm) != 0)) {
+		/* Renamed or exec'd again while we read: same instance, but which image? (An mm
+		 * that went away is an exit, which changes nothing we read before it.) */
 		x->flags = PW_EXEC_CHANGED | PW_EXEC_STAT;
 		x->comm_len = 0;
 		count(h, C_EXEC_CHANGED);
@@ -631,6 +844,16 @@ static void procread_exec(pw_handle *h, int32_t pid, pw_exec_info *x)
 	if (before.state == 'Z' || before.state == 'X') {
 		x->flags |= PW_EXEC_ZOMBIE;
 		count(h, C_EXEC_ZOMBIE);
+	} else if ((x->flags & PW_EXEC_IMAGE) &&
+		   (procread_mid_exec(&before) || (!err && procread_mid_exec(&after)) ||
+		    ((err ? before.state : after.state) != 'R' && procread_in_exec(h, dfd)))) {
+		/* Rule 1 of verify_*: inside another exec (building its address space, or stopped or
+		 * blocked in execve), whose image may be what we just read. */
+		x->flags = (x->flags & ~PW_EXEC_IMAGE) | PW_EXEC_RACED;
+		x->comm_len = x->cmdline_len = x->exe_len = x->cwd_len = 0;
+		memset(x->uid, 0, sizeof x->uid);
+		memset(x->gid, 0, sizeof x->gid);
+		count(h, C_EXEC_RACED);
 	}
 done:
 	if (dfd >= 0)
@@ -649,6 +872,31 @@ done:
 }
 
 /* ---- netlink_*: the socket and the kernel's frames ------------------------------------ */
+
+/* Steps to the next whole netlink message of a datagram: 1 with its header and payload, 0 at
+ * the end, -1 when the rest is not a whole message (shorter than a header, a length below
+ * the header or past the data). The last message may lack its alignment padding. Nothing
+ * past `len` is ever read, and `len` never wraps (NLMSG_NEXT on a size_t does, when an
+ * unaligned length is followed by less than its padding). */
+static int netlink_next(const uint8_t **p, size_t *len, struct nlmsghdr *nh, const uint8_t **payload, size_t *plen)
+{
+	size_t step;
+	if (*len == 0)
+		return 0;
+	if (*len < NLMSG_HDRLEN)
+		return -1;
+	memcpy(nh, *p, sizeof *nh);
+	if (nh->nlmsg_len < NLMSG_HDRLEN || nh->nlmsg_len > *len)
+		return -1;
+	*payload = *p + NLMSG_HDRLEN;
+	*plen = nh->nlmsg_len - NLMSG_HDRLEN;
+	step = NLMSG_ALIGN(nh->nlmsg_len);
+	if (step > *len)
+		step = *len;
+	*p += step;
+	*len -= step;
+	return 1;
+}
 
 /* Sends PROC_CN_MCAST_LISTEN or _IGNORE. The kernel's ack carries our ack + 1 (not always
  * our seq: 6.18 answers seq 1), which is how we recognise our own among other listeners'. */
@@ -702,10 +950,10 @@ static int netlink_wait_ack(int fd, uint32_t seq)
 		}
 		if (fromlen < sizeof from || from.nl_pid != 0)
 			continue;
-		size_t len = (size_t)n;
-		for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
-			const uint8_t *pl = NLMSG_DATA(nh);
-			size_t plen = nh->nlmsg_len - NLMSG_HDRLEN;
+		size_t len = (size_t)n, plen;
+		const uint8_t *p = buf, *pl;
+		struct nlmsghdr nh;
+		while (netlink_next(&p, &len, &nh, &pl, &plen) > 0) {
 			struct cn_msg cn;
 			if (plen < sizeof cn + CN_EV_DATA + 4)
 				continue;
@@ -717,6 +965,21 @@ static int netlink_wait_ack(int fd, uint32_t seq)
 			return (int)rd_u32(pl + sizeof cn + CN_EV_DATA); /* ack.err */
 		}
 	}
+}
+
+/* The socket's drop counter: every event the kernel could not queue for us (netlink_overrun
+ * counts each one), so a loss has an exact size. Returns 0 or an errno (kernels before 4.12). */
+static int netlink_drops(int fd, uint32_t *drops)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof mem;
+	memset(mem, 0, sizeof mem);
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
+		return errno;
+	if (len < (SK_MEMINFO_DROPS + 1) * sizeof mem[0])
+		return EINVAL;
+	*drops = mem[SK_MEMINFO_DROPS];
+	return 0;
 }
 
 /* Opens, sizes, binds and subscribes the socket. On failure *what names the step. */
@@ -748,8 +1011,14 @@ static int netlink_open(pw_handle *h, uint32_t rcvbuf, const char **what)
 	err = netlink_send_op(h->nl_fd, CN_MCAST_LISTEN, seq);
 	if (err)
 		return err;
-	*what = "PROC_CN_MCAST_LISTEN acknowledgement (needs CAP_NET_ADMIN in the initial user and pid namespace)";
-	return netlink_wait_ack(h->nl_fd, seq);
+	*what = "no answer to PROC_CN_MCAST_LISTEN (the kernel serves the proc connector only to the initial user and "
+		"pid namespace, and before 6.6 only with CAP_NET_ADMIN)";
+	err = netlink_wait_ack(h->nl_fd, seq);
+	if (err)
+		return err;
+	h->subscribed = 1;
+	h->drops_known = netlink_drops(h->nl_fd, &h->drops_seen) == 0;
+	return 0;
 }
 
 /* One proc_event of len bytes. */
@@ -789,6 +1058,8 @@ static void netlink_event(pw_handle *h, const uint8_t *ev, uint32_t len)
 		rh.kind = PW_KIND_FORK;
 		rh.tid = rd_i32(d + 8);
 		rh.pid = rd_i32(d + 12);
+		if (rh.tid == rh.pid)
+			verify_forget(h, rh.pid); /* a new process has this pid now */
 		batch_emit(h, &rh, &f, sizeof f, NULL);
 		return;
 	}
@@ -798,18 +1069,18 @@ static void netlink_event(pw_handle *h, const uint8_t *ev, uint32_t len)
 	switch (what) {
 	case CN_WHAT_EXEC: {
 		uint32_t off;
-		verify_event(h, what, rh.pid, rh.timestamp_ns); /* an earlier exec of this pid? */
-		procread_exec(h, rh.pid, &h->exec);
+		procread_exec(h, rh.pid, rh.timestamp_ns, &h->exec);
+		verify_exec(h, rh.pid, rh.timestamp_ns, &h->exec); /* an earlier exec of this pid? */
 		rh.kind = PW_KIND_EXEC;
 		off = batch_emit(h, &rh, NULL, 0, &h->exec);
 		if (off)
-			verify_note(h, rh.pid, off, h->exec.read_ns);
+			verify_note(h, rh.pid, off, &h->exec);
 		return;
 	}
 	case CN_WHAT_UID:
 	case CN_WHAT_GID: {
 		struct pw_rec_id id = { rd_u32(d + 8), rd_u32(d + 12) };
-		verify_event(h, what, rh.pid, rh.timestamp_ns);
+		verify_ids(h, what, rh.pid, rh.timestamp_ns, id.real, id.effective);
 		rh.kind = what == CN_WHAT_UID ? PW_KIND_UID : PW_KIND_GID;
 		batch_emit(h, &rh, &id, sizeof id, NULL);
 		return;
@@ -827,7 +1098,7 @@ static void netlink_event(pw_handle *h, const uint8_t *ev, uint32_t len)
 	case CN_WHAT_COMM: {
 		struct pw_rec_comm c;
 		memcpy(c.comm, d + 8, PW_COMM_EVENT_LEN);
-		verify_event(h, what, rh.pid, rh.timestamp_ns);
+		verify_comm(h, rh.pid, rh.timestamp_ns, c.comm);
 		rh.kind = PW_KIND_COMM;
 		batch_emit(h, &rh, &c, sizeof c, NULL);
 		return;
@@ -844,7 +1115,9 @@ static void netlink_event(pw_handle *h, const uint8_t *ev, uint32_t len)
 		return;
 	}
 	case CN_WHAT_EXIT: {
-		struct pw_rec_exit x = { rd_u32(d + 8), rd_u32(d + 12), 0, 0, 0, 0 };
+		/* comm stays unknown (PW_EXIT_COMM unset): cn_proc does not send it, and reading
+		 * /proc here would race the reaping of the pid. */
+		struct pw_rec_exit x = { .exit_code = rd_u32(d + 8), .exit_signal = rd_u32(d + 12) };
 		if (dlen >= 24) { /* 6.x kernels append the parent */
 			x.parent_tid = rd_i32(d + 16);
 			x.parent_pid = rd_i32(d + 20);
@@ -870,16 +1143,17 @@ static void netlink_frame(pw_handle *h, const uint8_t *buf, size_t len, const st
 		return;
 	}
 	count(h, C_RECEIVED);
-	const struct nlmsghdr *nh = (const struct nlmsghdr *)buf;
-	for (; NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
-		const uint8_t *pl = NLMSG_DATA(nh);
-		size_t plen = nh->nlmsg_len - NLMSG_HDRLEN;
+	struct nlmsghdr nh;
+	const uint8_t *pl;
+	size_t plen;
+	int more;
+	while ((more = netlink_next(&buf, &len, &nh, &pl, &plen)) > 0) {
 		struct cn_msg cn;
-		if (nh->nlmsg_type == NLMSG_NOOP || nh->nlmsg_type == NLMSG_ERROR || nh->nlmsg_type == NLMSG_OVERRUN) {
+		if (nh.nlmsg_type == NLMSG_NOOP || nh.nlmsg_type == NLMSG_ERROR || nh.nlmsg_type == NLMSG_OVERRUN) {
 			count(h, C_IGNORED);
 			continue;
 		}
-		if (nh->nlmsg_len < NLMSG_HDRLEN || plen < sizeof cn) {
+		if (plen < sizeof cn) {
 			count(h, C_MALFORMED);
 			continue;
 		}
@@ -894,8 +1168,8 @@ static void netlink_frame(pw_handle *h, const uint8_t *buf, size_t len, const st
 		}
 		netlink_event(h, pl + sizeof cn, cn.len);
 	}
-	if (len > 0)
-		count(h, C_MALFORMED); /* trailing bytes that are not a whole message */
+	if (more < 0)
+		count(h, C_MALFORMED); /* the rest is not a whole message: skipped */
 }
 
 /* ---- reader_*: the thread ------------------------------------------------------------- */
@@ -922,16 +1196,57 @@ static void reader_post_error(pw_handle *h, const char *fmt, ...)
 	}
 }
 
-static void reader_lost(pw_handle *h, int err)
+static int reader_emit_lost(pw_handle *h, uint32_t n, int err)
 {
 	struct pw_rec_header rh;
-	struct pw_rec_lost l = { PW_LOST_COUNT_UNKNOWN, PW_LOST_ENOBUFS, err, 0 };
+	struct pw_rec_lost l = { n, PW_LOST_ENOBUFS, err, 0 };
 	memset(&rh, 0, sizeof rh);
 	rh.kind = PW_KIND_LOST;
 	rh.cpu = PW_CPU_UNKNOWN;
 	rh.timestamp_ns = now_ns();
-	count(h, C_ENOBUFS);
-	batch_emit(h, &rh, &l, sizeof l, NULL);
+	return batch_emit(h, &rh, &l, sizeof l, NULL) != 0;
+}
+
+/* Reports events the kernel dropped since the last report, as one LOST record with their
+ * exact number (the socket's drop counter). recv says ENOBUFS once per overflow, but drops
+ * go on until the queue drains: so this also runs after every drain. Where the counter
+ * cannot be read, an ENOBUFS is a LOST record of unknown size. */
+static void reader_check_drops(pw_handle *h, int enobufs)
+{
+	uint32_t now = 0, n;
+	if (enobufs)
+		count(h, C_ENOBUFS);
+	if (!h->drops_known || netlink_drops(h->nl_fd, &now) != 0) {
+		if (enobufs)
+			reader_emit_lost(h, PW_LOST_COUNT_UNKNOWN, ENOBUFS);
+		return;
+	}
+	n = now - h->drops_seen; /* u32 arithmetic: the kernel's counter wraps the same way */
+	if (n == PW_LOST_COUNT_UNKNOWN)
+		n--; /* that value means "unknown" in a LOST record; the last one is reported next time */
+	if (n == 0 || !reader_emit_lost(h, n, ENOBUFS))
+		return; /* nothing new, or no batch to report it in (stopping): reported later, or never sent */
+	h->drops_seen += n;
+	__atomic_fetch_add(&h->counters[C_KERNEL_DROPS], n, __ATOMIC_RELAXED);
+}
+
+/* A recv error the reader survives: posted at most once per PW_ERROR_EVERY_NS, with how
+ * many were held back, so a persistent one does not flood JavaScript at every wake-up. */
+static void reader_recv_error(pw_handle *h, int err)
+{
+	uint64_t now = now_ns();
+	count(h, C_RECV_ERRORS);
+	if (h->last_error_ns && now - h->last_error_ns < PW_ERROR_EVERY_NS) {
+		h->errors_held++;
+		return;
+	}
+	if (h->errors_held)
+		reader_post_error(h, "procconn: recv: %s (and %u more recv errors in the last second)", strerror(err),
+				  h->errors_held);
+	else
+		reader_post_error(h, "procconn: recv: %s", strerror(err));
+	h->errors_held = 0;
+	h->last_error_ns = now;
 }
 
 /* Reads every queued frame (bounded). Returns -1 on an error the socket will not recover from. */
@@ -941,20 +1256,32 @@ static int reader_drain(pw_handle *h)
 		struct sockaddr_nl from;
 		struct iovec iov = { h->recv_buf, sizeof h->recv_buf };
 		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = recvmsg(h->nl_fd, &mh, MSG_DONTWAIT);
+		ssize_t n;
+		if (h->fail_at_ns && now_ns() >= h->fail_at_ns) { /* test hook: a socket gone bad */
+			count(h, C_RECV_ERRORS);
+			reader_post_error(h, "procconn: recv: %s (simulated by debugFailMs)", strerror(EBADF));
+			return -1;
+		}
+		n = recvmsg(h->nl_fd, &mh, MSG_DONTWAIT);
 		if (n < 0) {
 			int err = errno;
 			if (err == EINTR)
 				continue;
-			if (err == EAGAIN || err == EWOULDBLOCK)
+			if (err == EAGAIN || err == EWOULDBLOCK) {
+				reader_check_drops(h, 0);
 				return 0;
-			if (err == ENOBUFS) { /* the kernel dropped events for us: say so, go on */
-				reader_lost(h, err);
+			}
+			if (err == ENOBUFS) { /* the kernel dropped events for us: say how many, go on */
+				reader_check_drops(h, 1);
 				continue;
 			}
-			count(h, C_RECV_ERRORS);
-			reader_post_error(h, "procconn: recv: %s", strerror(err));
-			return (err == EBADF || err == ENOTSOCK || err == EFAULT || err == EINVAL) ? -1 : 0;
+			if (err == EBADF || err == ENOTSOCK || err == EFAULT || err == EINVAL) {
+				count(h, C_RECV_ERRORS);
+				reader_post_error(h, "procconn: recv: %s", strerror(err));
+				return -1;
+			}
+			reader_recv_error(h, err);
+			return 0;
 		}
 		if (h->stall_ms && !h->stalled) { /* test hook: simulate a reader that falls behind */
 			h->stalled = 1;
@@ -972,8 +1299,10 @@ static void *reader_main(void *arg)
 
 	if (batch_acquire(h) != 0)
 		goto out;
+	if (h->fail_ms)
+		h->fail_at_ns = now_ns() + (uint64_t)h->fail_ms * 1000000ull;
 	while (!stop_requested(h)) {
-		int r = poll(pfd, 2, h->batch.count ? PW_QUIET_MS : -1);
+		int r = poll(pfd, 2, h->batch.count ? PW_QUIET_MS : h->fail_at_ns ? (int)h->fail_ms : -1);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -982,15 +1311,19 @@ static void *reader_main(void *arg)
 		}
 		if (pfd[1].revents)
 			break; /* stop() */
-		if (r == 0) {
+		if (r == 0 && !h->fail_at_ns) {
 			batch_flush(h); /* quiet: deliver what we have */
 			continue;
 		}
 		if (reader_drain(h) != 0)
 			break;
+		if (r == 0)
+			batch_flush(h);
 		if (h->batch.count && now_ns() - h->batch_start_ns >= PW_MAX_AGE_NS)
 			batch_flush(h);
 	}
+	if (h->cur >= 0)
+		reader_check_drops(h, 0); /* drops up to the end are still ours to report */
 	batch_post(h); /* the last batch; its slot is ours, so this never waits */
 out:
 	napi_release_threadsafe_function(h->tsfn, napi_tsfn_release);
@@ -1006,6 +1339,8 @@ static pw_handle *handle_new(void)
 	h->nl_fd = h->wake_fd = -1;
 	h->cur = -1;
 	h->refs = 1; /* the JS wrapper (or open()'s failure path) */
+	long hz = sysconf(_SC_CLK_TCK);
+	h->tick_ns = 1000000000ull / (uint64_t)(hz > 0 ? hz : 100);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	for (int i = 0; i < PW_SLOTS; i++) {
@@ -1060,7 +1395,9 @@ static void handle_stop(pw_handle *h)
 		h->thread_started = 0;
 	}
 	if (h->nl_fd >= 0) {
-		netlink_send_op(h->nl_fd, CN_MCAST_IGNORE, 0);
+		if (h->subscribed) /* an IGNORE without a LISTEN would unbalance the kernel's listener count */
+			netlink_send_op(h->nl_fd, CN_MCAST_IGNORE, 0);
+		h->subscribed = 0;
 		close(h->nl_fd);
 		h->nl_fd = -1;
 	}
@@ -1210,11 +1547,10 @@ static napi_value js_handle_stop(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
-static napi_value js_handle_counters(napi_env env, napi_callback_info info)
+static napi_value js_counters_object(napi_env env, pw_handle *h)
 {
-	pw_handle *h = js_this_handle(env, info);
 	napi_value obj, v;
-	if (!h || napi_create_object(env, &obj) != napi_ok)
+	if (napi_create_object(env, &obj) != napi_ok)
 		return NULL;
 	for (int i = 0; i < C_COUNT; i++) {
 		uint64_t n = __atomic_load_n(&h->counters[i], __ATOMIC_RELAXED);
@@ -1222,6 +1558,12 @@ static napi_value js_handle_counters(napi_env env, napi_callback_info info)
 			napi_set_named_property(env, obj, pw_counter_names[i], v);
 	}
 	return obj;
+}
+
+static napi_value js_handle_counters(napi_env env, napi_callback_info info)
+{
+	pw_handle *h = js_this_handle(env, info);
+	return h ? js_counters_object(env, h) : NULL;
 }
 
 static napi_value js_handle_ref(napi_env env, napi_callback_info info, int ref)
@@ -1238,7 +1580,7 @@ static napi_value js_handle_ref(napi_env env, napi_callback_info info, int ref)
 static napi_value js_handle_ref_on(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 1); }
 static napi_value js_handle_ref_off(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 0); }
 
-/* open({ onBatch, onError, onClose?, rcvbufBytes?, debugStallMs? }) -> handle */
+/* open({ onBatch, onError, onClose?, rcvbufBytes?, debugStallMs?, debugFailMs? }) -> handle */
 static napi_value js_open(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
@@ -1247,7 +1589,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	pw_handle *h = NULL;
 	const char *what = "";
 	int err;
-	double rcvbuf, stall;
+	double rcvbuf, stall, fail;
 
 	NAPI_OK(napi_get_cb_info(env, info, &argc, &opts, NULL, NULL));
 	napi_valuetype t = napi_undefined;
@@ -1259,14 +1601,16 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	int have_close = js_get_prop(env, opts, "onClose", napi_function, &fn_close);
 	rcvbuf = js_num(env, opts, "rcvbufBytes", PW_DEFAULT_RCVBUF);
 	stall = js_num(env, opts, "debugStallMs", 0);
-	if (!(rcvbuf >= 1 && rcvbuf <= 0x7fffffff) || !(stall >= 0 && stall <= 60000))
-		return napi_throw_range_error(env, NULL, "open(options): rcvbufBytes or debugStallMs out of range"), NULL;
+	fail = js_num(env, opts, "debugFailMs", 0);
+	if (!(rcvbuf >= 1 && rcvbuf <= 0x7fffffff) || !(stall >= 0 && stall <= 60000) || !(fail >= 0 && fail <= 60000))
+		return napi_throw_range_error(env, NULL, "open(options): rcvbufBytes, debugStallMs or debugFailMs out of range"), NULL;
 
 	h = handle_new();
 	if (!h)
 		return js_throw(env, "ENOMEM", "procconn: out of memory");
 	h->env = env;
 	h->stall_ms = (uint32_t)stall;
+	h->fail_ms = (uint32_t)fail;
 	err = netlink_open(h, (uint32_t)rcvbuf, &what);
 	if (err) {
 		handle_stop(h);
@@ -1298,6 +1642,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	NAPI_OK(napi_get_reference_value(env, *ctor_ref, &ctor));
 	NAPI_OK(napi_new_instance(env, ctor, 0, NULL, &obj));
 	NAPI_OK(napi_wrap(env, obj, h, handle_wrap_finalize, NULL, NULL));
+	h->wrapped = 1;
 	NAPI_OK(napi_create_uint32(env, h->rcvbuf_bytes, &v));
 	NAPI_OK(napi_set_named_property(env, obj, "rcvbufBytes", v));
 	return obj;
@@ -1313,7 +1658,8 @@ napi_failed:
 			if (h->on_close) napi_delete_reference(env, h->on_close);
 		}
 		handle_stop(h);
-		handle_unref(h);
+		if (!h->wrapped) /* else the wrapper's finalizer holds that reference, and drops it */
+			handle_unref(h);
 	}
 	return js_throw(env, "EPROCCONN", "procconn: N-API call failed in open()");
 }
@@ -1493,9 +1839,11 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 			break;
 		}
 		case PW_KIND_EXIT: {
-			struct pw_rec_exit e = { (uint32_t)js_num(env, spec, "exitCode", 0), (uint32_t)js_num(env, spec, "exitSignal", 0),
-						 (int32_t)js_num(env, spec, "parentPid", 0), (int32_t)js_num(env, spec, "parentTid", 0),
-						 (uint32_t)js_num(env, spec, "flags", 0), 0 };
+			struct pw_rec_exit e = { .exit_code = (uint32_t)js_num(env, spec, "exitCode", 0),
+						 .exit_signal = (uint32_t)js_num(env, spec, "exitSignal", 0),
+						 .parent_pid = (int32_t)js_num(env, spec, "parentPid", 0),
+						 .parent_tid = (int32_t)js_num(env, spec, "parentTid", 0),
+						 .flags = (uint32_t)js_num(env, spec, "flags", 0) };
 			ok = batch_put(&b, &rh, &e, sizeof e);
 			break;
 		}
@@ -1543,6 +1891,62 @@ fail:
 	return js_throw(env, "ENOMEM", "encodeTestRecords failed");
 }
 
+/* decodeTestFrames(datagram, { fromPid?, truncated? }) -> { batch, counters }: test-only. Runs
+ * one datagram through the reader's own parser (netlink_frame, netlink_event, procread_exec,
+ * verify_*) as if recv had returned it from port fromPid (0: the kernel), with MSG_TRUNC when
+ * truncated, and returns the batch it packed (one; records beyond it are dropped and
+ * counted) and the counters. The datagram is copied to a buffer of exactly its size, so a
+ * read past its end is a heap overflow that valgrind or ASan would report. */
+static napi_value js_decode_test_frames(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2, len = 0;
+	napi_value argv[2], out, batch, counters, v;
+	bool is_buf = false, truncated = false;
+	void *data, *copy_out;
+	uint8_t *copy;
+	pw_handle *h;
+	struct sockaddr_nl from = { .nl_family = AF_NETLINK };
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+	    napi_is_buffer(env, argv[0], &is_buf) != napi_ok || !is_buf ||
+	    napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok)
+		return napi_throw_type_error(env, NULL, "decodeTestFrames(datagram): datagram must be a Buffer"), NULL;
+	if (len > PW_RECV_BYTES)
+		return napi_throw_range_error(env, NULL, "decodeTestFrames: a datagram is at most 8192 bytes (one recv)"), NULL;
+	if (argc >= 2) {
+		napi_valuetype t = napi_undefined;
+		if (napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
+			from.nl_pid = (uint32_t)js_num(env, argv[1], "fromPid", 0);
+			if (js_get_prop(env, argv[1], "truncated", napi_boolean, &v))
+				napi_get_value_bool(env, v, &truncated);
+		}
+	}
+	h = handle_new();
+	copy = malloc(len ? len : 1);
+	if (!h || !copy) {
+		free(copy);
+		if (h)
+			handle_unref(h);
+		return js_throw(env, "ENOMEM", "decodeTestFrames: out of memory");
+	}
+	memcpy(copy, data, len);
+	h->slot_busy[0] = 1;
+	h->cur = 0;
+	batch_reset(&h->batch, h->slot_buf[0], PW_BATCH_BYTES);
+	netlink_frame(h, copy, len, &from, sizeof from, truncated ? MSG_TRUNC : 0);
+	batch_seal(&h->batch);
+	free(copy);
+	if (napi_create_object(env, &out) != napi_ok ||
+	    napi_create_buffer_copy(env, h->batch.len, h->batch.buf, &copy_out, &batch) != napi_ok ||
+	    (counters = js_counters_object(env, h)) == NULL || napi_set_named_property(env, out, "batch", batch) != napi_ok ||
+	    napi_set_named_property(env, out, "counters", counters) != napi_ok) {
+		handle_unref(h);
+		return js_throw(env, "EPROCCONN", "decodeTestFrames: N-API call failed");
+	}
+	handle_unref(h);
+	return out;
+}
+
 static void module_instance_free(napi_env env, void *data, void *hint)
 {
 	(void)hint;
@@ -1562,6 +1966,7 @@ static napi_value module_init(napi_env env, napi_value exports)
 		{ "open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "layout", NULL, js_layout, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "encodeTestRecords", NULL, js_encode_test_records, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "decodeTestFrames", NULL, js_decode_test_frames, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 	napi_value ctor;
 	napi_ref *ctor_ref = malloc(sizeof *ctor_ref);

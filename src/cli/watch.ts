@@ -2,12 +2,15 @@
 
 import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
+import { parseSize } from '../config/units.js';
 import { EVENT_KINDS, type EventKind, type ProcEvent } from '../events/types.js';
-import { UserDb } from '../procfs/index.js';
-import { globToRegExp } from '../util/glob.js';
+import { ProcReader, UserDb } from '../procfs/index.js';
+import { globOption } from '../util/glob.js';
 import { eventJson, eventLine, EVENT_LINE_HEADER } from '../report/index.js';
-import { checkCaptureOptions, chooseSource, parseSourceChoice, type BpfCaptureOptions } from '../sources/index.js';
+import { checkCaptureOptions, chooseSource, parseSourceChoice, type BpfCaptureOptions, type SourceProblem } from '../sources/index.js';
+import { MAX_RCVBUF_BYTES } from '../sources/native.js';
 import { ProcessTracker, type ProcessRecord } from '../table/index.js';
+import { EXIT } from './exit-codes.js';
 
 const KINDS: readonly EventKind[] = EVENT_KINDS;
 
@@ -40,6 +43,26 @@ function positive(text: string | undefined, option: string, integer: boolean): n
   return n;
 }
 
+/** A byte size as users write it (`16MiB`, `1048576`), from 1 to max. */
+function byteSize(text: string | undefined, option: string, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = parseSize(text);
+  if (n === null || !(n >= 1 && n <= max)) throw new InputError(`${option} expects a size from 1 to ${max} bytes (e.g. 16MiB), got '${text}'`);
+  return n;
+}
+
+/** setTimeout takes at most 2^31 - 1 ms (~24.8 days); a longer --duration is waited in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+function after(ms: number, done: () => void): void {
+  const end = Date.now() + ms;
+  const step = (): void => {
+    const left = end - Date.now();
+    if (left <= 0) done();
+    else setTimeout(step, Math.min(left, MAX_TIMER_MS)).unref();
+  };
+  step();
+}
+
 interface Filter {
   kinds: Set<string> | null;
   uid: number | null;
@@ -58,13 +81,10 @@ function parseFilter(options: WatchOptions, users: UserDb): Filter {
     if (found === undefined) throw new InputError(`unknown user '${options.user}'`);
     uid = found;
   }
-  return {
-    kinds,
-    uid,
-    name: options.name === undefined ? null : globToRegExp(options.name),
-    exe: options.exe === undefined ? null : globToRegExp(options.exe),
-    rootPid: positive(options.pid, '--pid', true),
-  };
+  const rootPid = positive(options.pid, '--pid', true);
+  // Known before anything starts: a pid that is not there costs no subscription.
+  if (rootPid !== undefined && new ProcReader(options.procRoot).stat(rootPid) === null) throw new InputError(`no process with pid ${rootPid}`);
+  return { kinds, uid, name: globOption(options.name, '--name'), exe: globOption(options.exe, '--exe'), rootPid };
 }
 
 /** The event test; `lost` always passes: a loss is never filtered away. */
@@ -116,7 +136,7 @@ export function watchCommand(): Command {
     .option('-p, --pid <pid>', 'only this process and its descendants')
     .option('--threads', 'also show thread creation and thread exits (counted, hidden by default)')
     .addOption(new Option('-s, --source <source>', 'event source: auto (eBPF, else netlink, else polling), ebpf, netlink, poll').default('auto'))
-    .option('--rcvbuf <bytes>', 'netlink receive buffer size (default 16 MiB): the stall it survives without loss')
+    .option('--rcvbuf <bytes>', 'netlink receive buffer size, e.g. 16MiB (the default): the stall it survives without loss')
     .option('--network', 'eBPF: also show outbound connect and inbound accept (kinds connect, accept)')
     .option('--files', 'eBPF: also show file opens (kind open); narrow them with --path-prefix')
     .option('--path-prefix <prefix>', 'eBPF: only opens of paths starting with this (filtered in the kernel)')
@@ -137,30 +157,52 @@ async function runWatch(options: WatchOptions): Promise<number> {
   const hold = positive(options.hold, '--hold', false)!;
   const duration = positive(options.duration, '--duration', false);
   const filterOptions = parseFilter(options, users);
-  const { source, why } = await chooseSource(parseSourceChoice(options.source), {
-    procRoot: options.procRoot,
-    rcvbufBytes: positive(options.rcvbuf, '--rcvbuf', true),
-    ebpf: captureOptions(options, users),
-  });
-  process.stderr.write(`procwatch: watching with ${why}${source.limitations ? ` — ${source.limitations}` : ''}\n`);
+  const choice = parseSourceChoice(options.source);
+  const rcvbufBytes = byteSize(options.rcvbuf, '--rcvbuf', MAX_RCVBUF_BYTES);
+  // --rcvbuf sizes the netlink socket: with another source it would be silently ignored.
+  const rcvbufUnused = (name: string): InputError => new InputError(`--rcvbuf sets the netlink receive buffer, but the source is ${name}: use --source netlink, or drop --rcvbuf`);
+  if (rcvbufBytes !== undefined && (choice === 'ebpf' || choice === 'poll')) throw rcvbufUnused(choice);
+  const { source, why } = await chooseSource(choice, { procRoot: options.procRoot, rcvbufBytes, ebpf: captureOptions(options, users) });
+  if (rcvbufBytes !== undefined && source.name !== 'netlink') throw rcvbufUnused(`${source.name} (${why})`);
+
   let filter: ((e: ProcEvent, r: ProcessRecord | undefined) => boolean) | null = null;
+  let failed: SourceProblem | null = null;
+  let finish: () => void = () => undefined;
   const out: string[] = [];
   const tracker = new ProcessTracker({
     source,
     procRoot: options.procRoot,
     holdMs: hold,
     onEvents: (events) => {
+      if (filter === null) return; // not watching yet (or never: the --pid process vanished)
       for (const event of events) {
-        const record = event.key ? tracker.table.get(event.key) : undefined;
-        if (filter !== null && !filter(event, record)) continue;
+        const record = tracker.table.recordAt(event); // as of this event, not of its whole batch
+        if (!filter(event, record)) continue;
         const view = { event, record, wallMs: tracker.clock.wallMs(event.ktimeNs) };
         out.push(options.json ? JSON.stringify(eventJson(view, users)) : eventLine(view, users));
       }
       if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
       out.length = 0;
     },
+    onProblem: (problem) => {
+      if (!problem.fatal) {
+        process.stderr.write(`procwatch: ${problem.message}\n`);
+        return;
+      }
+      failed = problem;
+      finish();
+    },
   });
-  await tracker.start();
+  try {
+    await tracker.start();
+  } catch (err) {
+    if (err instanceof Error && err.name === 'SourceStartError') {
+      process.stderr.write(`procwatch: ${err.message}\n`);
+      return EXIT.FAILURE;
+    }
+    throw err;
+  }
+  process.stderr.write(`procwatch: watching with ${why}${source.limitations ? ` — ${source.limitations}` : ''}\n`);
   let rootKey: string | null = null;
   if (filterOptions.rootPid !== undefined) {
     rootKey = tracker.table.live.get(filterOptions.rootPid)?.key ?? null;
@@ -172,14 +214,20 @@ async function runWatch(options: WatchOptions): Promise<number> {
   filter = eventFilter(filterOptions, rootKey, options, tracker);
   if (!options.json) process.stdout.write(`${EVENT_LINE_HEADER}\n`);
   await new Promise<void>((resolve) => {
-    const done = (): void => resolve();
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-    process.stdout.on('error', done); // a closed pipe (| head) ends the watch quietly
-    if (duration !== undefined) setTimeout(done, duration * 1000);
+    finish = resolve;
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+    process.stdout.on('error', resolve); // a closed pipe (| head) ends the watch quietly
+    if (duration !== undefined) after(duration * 1000, resolve);
+    if (failed !== null) resolve();
   });
   await tracker.stop();
   const c = tracker.counters();
   process.stderr.write(`procwatch: ${c.released} events, ${c.source.lost} lost, ${c.source.malformed} malformed, ${c.reorder.late} late, ${c.table.threadEvents} thread events, ${c.table.resyncs} resyncs\n`);
-  return 0;
+  const failure = failed as SourceProblem | null; // set by onProblem, which TypeScript cannot follow
+  if (failure !== null) {
+    process.stderr.write(`procwatch: ${failure.message}\n`);
+    return EXIT.FAILURE;
+  }
+  return EXIT.OK;
 }

@@ -41,6 +41,16 @@ export interface ExecDetails {
   startTicks: number | null;
   label: string | null;
   cgroup: string | null;
+  /**
+   * cgroup v2 id of the process at the exec (the inode number of its cgroup directory).
+   * Set by the eBPF source; null from netlink (the kernel does not say), absent from /proc scans.
+   */
+  cgroupId?: number | null;
+  /**
+   * What was passed to execve: for a `#!` script the script's path, while `exe` is its
+   * interpreter. Set by the eBPF source; null from netlink, absent from /proc scans.
+   */
+  filename?: string | null;
 }
 
 export interface ExitStatus {
@@ -69,7 +79,15 @@ interface EventBase {
 
 export interface ForkEvent extends EventBase { kind: 'fork'; parentPid: number; parentTid: number; /** true when a thread was created, not a process */ thread: boolean }
 export interface ExecEvent extends EventBase { kind: 'exec'; details: ExecDetails }
-export interface ExitEvent extends EventBase { kind: 'exit'; status: ExitStatus; /** raw wait status as the kernel gave it */ rawCode: number; parentPid: number | null }
+export interface ExitEvent extends EventBase {
+  kind: 'exit';
+  status: ExitStatus;
+  /** raw wait status as the kernel gave it */
+  rawCode: number;
+  parentPid: number | null;
+  /** The process's name as it ended (its leader's comm). eBPF only: null from netlink. */
+  comm?: string | null;
+}
 export interface UidEvent extends EventBase { kind: 'uid'; ruid: number; euid: number }
 export interface GidEvent extends EventBase { kind: 'gid'; rgid: number; egid: number }
 export interface SidEvent extends EventBase { kind: 'sid' }

@@ -9,7 +9,7 @@ import type { UserDb } from '../procfs/index.js';
 
 export interface EventView {
   event: ProcEvent;
-  /** The table's record of the process after the event, if it has one. */
+  /** The table's record of the process right after the event (ProcessTable.recordAt), if it has one. */
   record: ProcessRecord | undefined;
   wallMs: number;
 }
@@ -37,10 +37,12 @@ export function lifetimeNs(r: ProcessRecord | undefined): number | null {
 function what(v: EventView): string {
   const { event: e, record: r } = v;
   switch (e.kind) {
-    case 'exec': case 'inferred_start': return commandLine(r, e);
+    case 'exec': return commandLine(r, e) + (e.provenance === 'inferred' ? ' (new image, found by /proc scan)' : '');
+    case 'inferred_start': return commandLine(r, e);
     // A child that already exec'd (later in the same released batch) shows no command here:
     // at the fork it still ran its parent's image, and the exec line names the new one.
-    case 'fork': return e.thread ? `thread ${e.tid} of ${e.parentPid}` : r?.inheritedImage === false ? `forked by ${e.parentPid}` : `${commandLine(r, e)} (forked by ${e.parentPid})`;
+    // A new thread's fork event names the process's own parent (CLONE_THREAD shares it): the thread is the pid's.
+    case 'fork': return e.thread ? `thread ${e.tid} of ${e.pid}` : r?.inheritedImage === false ? `forked by ${e.parentPid}` : `${commandLine(r, e)} (forked by ${e.parentPid})`;
     case 'exit': case 'inferred_exit': {
       const life = lifetimeNs(r);
       const status = e.kind === 'inferred_exit' ? 'gone (found by /proc scan)'

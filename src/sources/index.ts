@@ -5,7 +5,8 @@ import { PollSource } from './poll.js';
 import type { BpfCaptureOptions } from './bpf-native.js';
 import type { Availability, EventSource } from './source.js';
 
-export type { EventSource, SourceCounters, BatchSink, SourceName, Availability } from './source.js';
+export type { EventSource, SourceCounters, BatchSink, SourceName, Availability, SourceProblem, ProblemSink } from './source.js';
+export { SourceStartError } from './source.js';
 export type { BpfCaptureOptions } from './bpf-native.js';
 export { checkCaptureOptions } from './bpf-native.js';
 export { PollSource } from './poll.js';

@@ -17,17 +17,19 @@ export const NATIVE_COUNTER_NAMES = [
   'batches', // batches handed to JavaScript
   'malformed', // short, truncated or inconsistent frames, skipped
   'ignored', // acks, frames not from the kernel, other connectors, unknown kinds
-  'enobufs', // recv said the receive buffer overflowed (each one is a LOST record)
-  'recvErrors', // other recv errors (each also reported through onError)
+  'enobufs', // recv said the receive buffer overflowed
+  'recvErrors', // other recv errors (reported through onError, at most once a second)
   'procReadFailures', // exec records with at least one field unknown
   'execGone', // exec: process gone before anything was read
   'execZombie', // exec: process already a zombie (comm and stat only)
   'execChanged', // exec: stat differed before/after the reads, fields dropped
-  'execRaced', // exec: fields dropped because a later exec/comm/uid/gid event beat the reads
-  'verifyLate', // such a race seen after the exec record had already been delivered
+  'execRaced', // exec: fields dropped because they may belong to a later exec/rename/id change
+  'verifyLate', // such a doubt arose after the exec record had already been delivered
   'verifyEvicted', // an exec record lost its race check to a pid-hash collision
   'slotWaits', // the reader waited for JavaScript to take a batch
   'droppedBatches', // batches that could not be queued (runtime shutting down)
+  'execReused', // exec: /proc showed a process started after the event (pid reused): nothing kept
+  'kernelDrops', // events the kernel dropped for this socket (each reported in a LOST record's count)
 ] as const;
 export type NativeCounterName = (typeof NATIVE_COUNTER_NAMES)[number];
 export type NativeCounters = Record<NativeCounterName, number>;
@@ -39,10 +41,12 @@ export interface NativeOpenOptions {
   onBatch: (batch: Buffer) => void;
   /** Reader-thread problems (recv errors); the reader goes on unless the socket is dead. */
   onError: (message: string) => void;
-  /** After stop(), once the last batch has been delivered. */
+  /** Once the reader has ended (after stop(), or on its own after a fatal error) and the last batch was delivered. */
   onClose?: () => void;
   /** Test only: the reader sleeps this long after its first frame, to provoke ENOBUFS. */
   debugStallMs?: number;
+  /** Test only: after this long the reader fails as on a fatal recv error, and ends. */
+  debugFailMs?: number;
 }
 
 /** The addon's handle, as returned by open(). */
@@ -95,6 +99,12 @@ export interface ProcConnAddon {
   layout(): Record<string, number>;
   /** Test only: packs records with the reader's own writers into one batch. */
   encodeTestRecords(specs: readonly TestRecordSpec[]): Buffer;
+  /**
+   * Test only: runs one datagram (at most 8192 bytes) through the reader's own frame parser as
+   * if recv had returned it from port `fromPid` (0: the kernel; `truncated`: MSG_TRUNC), and
+   * returns the batch it packed and the counters. Exec events read the real /proc.
+   */
+  decodeTestFrames?(datagram: Buffer, options?: { fromPid?: number; truncated?: boolean }): { batch: Buffer; counters: NativeCounters };
 }
 
 export type NativeLoad =
@@ -157,10 +167,16 @@ export function procConnectorAvailability(): { available: boolean; reason: strin
   return { available: true, reason: `native addon ${load.path}` };
 }
 
+/** The largest receive buffer the socket takes (SO_RCVBUF is an int). */
+export const MAX_RCVBUF_BYTES = 0x7fffffff;
+
 /** A running subscription, with a promise for "stopped and every batch delivered". */
 export interface ProcConnector {
   readonly rcvbufBytes: number;
-  /** Resolves after stop(), once the last batch has been handed to onBatch. */
+  /**
+   * Resolves once the reader has ended and the last batch has been handed to onBatch: after
+   * stop(), or earlier when the reader died (its reason was the last onError message).
+   */
   readonly closed: Promise<void>;
   stop(): void;
   counters(): NativeCounters;
@@ -173,6 +189,7 @@ export interface ProcConnectorOptions {
   onBatch: (batch: Buffer) => void;
   onError: (message: string) => void;
   debugStallMs?: number;
+  debugFailMs?: number;
 }
 
 /**
@@ -183,12 +200,14 @@ export interface ProcConnectorOptions {
 export function openProcConnector(options: ProcConnectorOptions): ProcConnector {
   const load = loadNative();
   if (!load.available) throw Object.assign(new Error(`proc connector unavailable: ${load.reason}`), { code: 'ENOADDON' });
-  const { rcvbufBytes, debugStallMs } = options;
-  if (rcvbufBytes !== undefined && !(Number.isInteger(rcvbufBytes) && rcvbufBytes >= 1 && rcvbufBytes <= 0x7fffffff)) {
-    throw new RangeError(`rcvbufBytes must be an integer from 1 to ${0x7fffffff}, got ${rcvbufBytes}`);
+  const { rcvbufBytes, debugStallMs, debugFailMs } = options;
+  if (rcvbufBytes !== undefined && !(Number.isInteger(rcvbufBytes) && rcvbufBytes >= 1 && rcvbufBytes <= MAX_RCVBUF_BYTES)) {
+    throw new RangeError(`rcvbufBytes must be an integer from 1 to ${MAX_RCVBUF_BYTES}, got ${rcvbufBytes}`);
   }
-  if (debugStallMs !== undefined && !(Number.isInteger(debugStallMs) && debugStallMs >= 0 && debugStallMs <= 60000)) {
-    throw new RangeError(`debugStallMs must be an integer from 0 to 60000, got ${debugStallMs}`);
+  for (const [name, value] of [['debugStallMs', debugStallMs], ['debugFailMs', debugFailMs]] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= 60000)) {
+      throw new RangeError(`${name} must be an integer from 0 to 60000, got ${value}`);
+    }
   }
   const report = (message: string): void => {
     try {
@@ -204,6 +223,7 @@ export function openProcConnector(options: ProcConnectorOptions): ProcConnector 
   const handle = load.addon.open({
     ...(rcvbufBytes !== undefined ? { rcvbufBytes } : {}),
     ...(debugStallMs !== undefined ? { debugStallMs } : {}),
+    ...(debugFailMs !== undefined ? { debugFailMs } : {}),
     onBatch: (batch) => {
       try {
         options.onBatch(batch);

@@ -1,57 +1,72 @@
 /**
  * The netlink proc connector source: the native reader thread hands over batches of
- * record.h records; this module decodes them into ProcEvents. ENOBUFS arrives as a `lost`
- * record (the table then resyncs from /proc); undecodable records are counted as malformed.
+ * record.h records; this module decodes them into ProcEvents. Events the kernel dropped
+ * arrive as a `lost` record with their exact count (the table then resyncs from /proc);
+ * undecodable records are counted as malformed. A reader thread that dies is a `lost` event
+ * too, and a fatal problem for whoever started the source.
  */
 
+import { InputError } from '../errors.js';
 import { openProcConnector, procConnectorAvailability, type ProcConnector } from './native.js';
-import { decodeBatch, newDecodeStats, type DecodeStats } from './record.js';
-import type { Availability, BatchSink, EventSource, SourceCounters } from './source.js';
+import { NativeIntake } from './intake.js';
+import { ReaderWatch, SourceStartError, type Availability, type BatchSink, type EventSource, type ProblemSink, type SourceCounters } from './source.js';
 import type { SourceOptions } from './index.js';
 
 export interface NetlinkOptions extends SourceOptions {
   /** Test only: the reader stalls this long after its first frame, to make the kernel drop events. */
   debugStallMs?: number;
+  /** Test only: the reader fails as on a fatal recv error after this long (default: $PROCWATCH_TEST_NETLINK_FAIL_MS). */
+  debugFailMs?: number;
 }
 
 export function netlinkAvailability(): Availability {
   return procConnectorAvailability();
 }
 
+/**
+ * The test hook for a reader that dies, from the environment, so that `procwatch watch` can be
+ * tested end to end: PROCWATCH_TEST_NETLINK_FAIL_MS=N makes the reader fail after N ms.
+ */
+function failHookFromEnv(): number | undefined {
+  const text = process.env.PROCWATCH_TEST_NETLINK_FAIL_MS;
+  const ms = text === undefined || text === '' ? NaN : Number(text);
+  return Number.isInteger(ms) && ms >= 0 && ms <= 60000 ? ms : undefined;
+}
+
 class NetlinkSource implements EventSource {
   readonly name = 'netlink' as const;
   readonly limitations = '';
   private connector: ProcConnector | null = null;
-  private readonly decode: DecodeStats = newDecodeStats();
-  private events = 0;
-  private lost = 0;
-  private errors: string[] = [];
+  private watch: ReaderWatch | null = null;
+  private readonly intake = new NativeIntake();
 
   constructor(private readonly options: NetlinkOptions) {}
 
-  async start(sink: BatchSink): Promise<void> {
+  async start(sink: BatchSink, onProblem?: ProblemSink): Promise<void> {
     if (this.connector !== null) throw new Error('netlink source already started');
-    this.connector = openProcConnector({
-      rcvbufBytes: this.options.rcvbufBytes,
-      debugStallMs: this.options.debugStallMs,
-      onBatch: (buffer) => {
-        const batch = decodeBatch(buffer, this.decode);
-        if (batch.length === 0) return;
-        this.events += batch.length;
-        for (const event of batch) if (event.kind === 'lost') this.lost += event.count ?? 1;
-        sink(batch);
-      },
-      onError: (message) => {
-        // Kept for counters(); the reader goes on. Bounded: only the last few matter.
-        this.errors.push(message);
-        if (this.errors.length > 10) this.errors.shift();
-      },
-    });
+    const watch = new ReaderWatch('the netlink reader', sink, onProblem, () => this.intake.lastSeq, () => this.intake.countFailure());
+    try {
+      this.connector = openProcConnector({
+        rcvbufBytes: this.options.rcvbufBytes,
+        debugStallMs: this.options.debugStallMs,
+        debugFailMs: this.options.debugFailMs ?? failHookFromEnv(),
+        onBatch: (buffer) => this.intake.take(buffer, sink),
+        onError: (message) => watch.error(message),
+      });
+    } catch (err) {
+      if (err instanceof RangeError) throw new InputError(err.message);
+      // One line: "procconn: bind(CN_IDX_PROC): Operation not permitted" → what the user needs.
+      const message = (err instanceof Error ? err.message : String(err)).replace(/^procconn: /, '');
+      throw new SourceStartError(`cannot open the proc connector: ${message}`);
+    }
+    this.watch = watch;
+    watch.follow(this.connector.closed);
   }
 
   async stop(): Promise<void> {
     const connector = this.connector;
     if (connector === null) return;
+    this.watch?.stopRequested();
     connector.stop();
     await connector.closed; // every batch read before the stop has been delivered
   }
@@ -60,16 +75,12 @@ class NetlinkSource implements EventSource {
     const native = this.connector?.counters();
     return {
       ...(native ?? {}),
-      events: this.events,
-      batches: this.decode.batches,
-      lost: this.lost,
-      malformed: this.decode.malformed + (native?.malformed ?? 0),
+      events: this.intake.events,
+      batches: this.intake.decode.batches,
+      lost: this.intake.lost,
+      malformed: this.intake.decode.malformed + (native?.malformed ?? 0),
       rcvbufBytes: this.connector?.rcvbufBytes ?? 0,
     };
-  }
-
-  lastErrors(): readonly string[] {
-    return this.errors;
   }
 }
 

@@ -6,6 +6,8 @@
 
 import { CLOCK_TICKS_PER_SECOND, ProcReader } from '../procfs/index.js';
 
+const START_TOLERANCE_NS = 1e9 / CLOCK_TICKS_PER_SECOND + 20e6;
+
 export class Clock {
   /** Wall clock minus monotonic clock, in ms. */
   private readonly wallOffsetMs: number;
@@ -33,5 +35,15 @@ export class Clock {
   /** A stat start time (boot ticks) on the monotonic ns scale. */
   startTicksToNs(ticks: number): number {
     return (ticks * 1e9) / CLOCK_TICKS_PER_SECOND - this.suspendNs;
+  }
+
+  /**
+   * Whether a process that started at `ticks` provably started after the kernel time
+   * `ktimeNs`: then it is not the process an event of that time was about (its pid was
+   * reused). Tolerance: one tick of stat's rounding, and the up to 20 ms by which the
+   * suspend estimate from /proc/uptime (10 ms resolution) may be off.
+   */
+  startedAfter(ticks: number, ktimeNs: number): boolean {
+    return this.startTicksToNs(ticks) > ktimeNs + START_TOLERANCE_NS;
   }
 }

@@ -32,8 +32,14 @@ export interface ProcessRecord {
   exitOrigin: 'observed' | 'inferred' | null;
   tracerPid: number | null;
   coreDumped: boolean;
+  /** Threads besides the leader: created and exited (seeded from /proc's count at start and resync). */
   threadsCreated: number;
   threadsExited: number;
+  /**
+   * How the leader thread ended while other threads of the process still ran (pthread_exit
+   * in main, or the first of a group exit): the process ends with its last thread.
+   */
+  leaderExit: ExitStatus | null;
 }
 
 export function processKey(pid: number, startTicks: number): string {
@@ -45,10 +51,15 @@ export function newRecord(pid: number, startTicks: number | null, key: string, o
     key, pid, startTicks, ppid: null, parentKey: null, comm: null, exe: null, argv: null, argvTruncated: false,
     cwd: null, uids: null, gids: null, label: null, cgroup: null, inheritedImage: false, startNs: null, execNs: null,
     exitNs: null, exit: null, origin, exitOrigin: null, tracerPid: null, coreDumped: false, threadsCreated: 0, threadsExited: 0,
+    leaderExit: null,
   };
 }
 
-/** A new image replaces the old one entirely: what was not read is unknown, never the old value. */
+/**
+ * A new image replaces the old one entirely: what was not read is unknown, never the old
+ * value. Except the cgroup: exec does not move a process, so a path known from the seed or
+ * the fork stays when the exec did not say (the native readers report only a cgroup id).
+ */
 export function applyImage(record: ProcessRecord, d: ExecDetails): void {
   record.comm = d.comm;
   record.exe = d.exe;
@@ -56,7 +67,7 @@ export function applyImage(record: ProcessRecord, d: ExecDetails): void {
   record.argvTruncated = d.argvTruncated;
   record.cwd = d.cwd;
   record.label = d.label;
-  record.cgroup = d.cgroup;
+  if (d.cgroup !== null) record.cgroup = d.cgroup;
   if (d.uids !== null) record.uids = d.uids;
   if (d.gids !== null) record.gids = d.gids;
   if (d.ppid !== null) record.ppid = d.ppid;

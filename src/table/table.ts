@@ -3,11 +3,12 @@
  * a bounded history of exited ones for lineage. It takes events in kernel-time order (see
  * ReorderBuffer) but never trusts that order: a late fork of a process that already
  * exited is attached to the exited record, a reused pid closes the stale instance, and a
- * parent is never invented.
+ * parent is never invented. What /proc says is checked against the event's time: a process
+ * that started after an event is not the one the event was about.
  */
 
-import { readDetails, type ProcReader } from '../procfs/index.js';
-import type { ExecDetails, ProcEvent } from '../events/types.js';
+import { readDetails, type ProcReader, type ProcStat } from '../procfs/index.js';
+import type { ExecDetails, ExitEvent, ProcEvent } from '../events/types.js';
 import { applyImage, newRecord, processKey, type Origin, type ProcessRecord } from './record.js';
 import type { Clock } from './clock.js';
 
@@ -17,6 +18,19 @@ export interface TableOptions {
   /** Reads a fresh child's start time at fork; cn_proc's fork event does not carry it. */
   startTicksOf?: (pid: number) => number | null;
   clock?: Clock;
+  /**
+   * Whether the source reports every thread's exit (netlink; the default): then the leader
+   * thread's exit while other threads run does not end the process. The eBPF source
+   * reports one exit per process, when its last thread ends.
+   */
+  threadExits?: boolean;
+  /**
+   * What /proc says of pid now (null: not there). Asked when a leader thread exits while the
+   * table counts other threads: counts drift (threads born between subscribing and seeding,
+   * thread exits lost), and a process must not stay live on a thread that is not there.
+   * Without it, the counts are trusted.
+   */
+  threadsOf?: (pid: number) => { startTicks: number; threads: number } | null;
 }
 
 export interface TableCounters {
@@ -27,6 +41,15 @@ export interface TableCounters {
   lateAttached: number;
   unmatchedExits: number;
   resyncs: number;
+  /** /proc showed another process instance than the event was about (pid reused): not used. */
+  wrongInstance: number;
+  /** Images read again by a resync (inherited at a fork whose exec may be lost, or renamed). */
+  refreshed: number;
+}
+
+/** An image of which nothing is known. */
+function unknownDetails(): ExecDetails {
+  return { comm: null, exe: null, argv: null, argvTruncated: false, cwd: null, ppid: null, uids: null, gids: null, startTicks: null, label: null, cgroup: null };
 }
 
 export class ProcessTable {
@@ -39,9 +62,13 @@ export class ProcessTable {
   private readonly maxExited: number;
   private readonly startTicksOf: (pid: number) => number | null;
   private readonly clock: Clock | null;
+  private readonly threadExits: boolean;
+  private readonly threadsOf: TableOptions['threadsOf'];
   private provisional = 0;
   private readonly rekeyed = new Map<string, string>();
-  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0 };
+  /** Each applied event → a copy of its process record as it was right after that event. */
+  private readonly asOf = new WeakMap<ProcEvent, ProcessRecord>();
+  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0 };
   /** Set by a `lost` event: the caller should resync from /proc. */
   needsResync = false;
 
@@ -49,12 +76,23 @@ export class ProcessTable {
     this.maxExited = options.maxExited ?? 20_000;
     this.startTicksOf = options.startTicksOf ?? (() => null);
     this.clock = options.clock ?? null;
+    this.threadExits = options.threadExits ?? true;
+    this.threadsOf = options.threadsOf;
   }
 
   get(key: string): ProcessRecord | undefined {
     const pid = Number(key.slice(0, key.indexOf(':')));
     const live = this.live.get(pid);
     return live !== undefined && live.key === key ? live : this.exited.get(key);
+  }
+
+  /**
+   * The process as it was right after `event` was applied (a copy), for showing an event
+   * with the state it produced rather than the state at the end of its batch. Undefined
+   * for events this table did not match to a process.
+   */
+  recordAt(event: ProcEvent): ProcessRecord | undefined {
+    return this.asOf.get(event);
   }
 
   childrenOf(key: string): ProcessRecord[] {
@@ -88,19 +126,30 @@ export class ProcessTable {
       const record = this.create(pid, details.startTicks, 'seeded');
       applyImage(record, details);
       if (this.clock !== null) record.startNs = this.clock.startTicksToNs(details.startTicks);
+      const stat = reader.stat(pid);
+      if (stat !== null && stat.startTicks === details.startTicks) this.countThreads(record, stat);
     }
     for (const record of this.live.values()) this.link(record, record.ppid);
   }
 
   /** Applies events in order; sets `key` on each. */
   apply(events: readonly ProcEvent[]): void {
-    for (const event of events) event.key = this.applyOne(event);
+    for (const event of events) {
+      event.key = this.applyOne(event);
+      const record = event.key === null ? undefined : this.get(event.key);
+      if (record !== undefined) this.asOf.set(event, { ...record });
+    }
     if (this.rekeyed.size > 0) {
       // A fork child whose start time was unknown got a provisional key; its exec told us the
       // real one. Events of this batch that carry the provisional key get the real one too.
+      const real = (key: string | null | undefined): string | null | undefined => (key ? this.rekeyed.get(key) ?? key : key);
       for (const event of events) {
-        const real = event.key ? this.rekeyed.get(event.key) : undefined;
-        if (real !== undefined) event.key = real;
+        event.key = real(event.key);
+        const snapshot = this.asOf.get(event);
+        if (snapshot !== undefined) {
+          snapshot.key = real(snapshot.key)!;
+          snapshot.parentKey = real(snapshot.parentKey) ?? null;
+        }
       }
       this.rekeyed.clear();
     }
@@ -125,31 +174,53 @@ export class ProcessTable {
   /**
    * Compares the table with /proc after lost events: processes gone are closed and
    * processes found are added, both as `inferred` events, which are applied and returned.
+   * Processes still there get their thread counts from /proc, and their image read again
+   * where the loss may have hidden an exec (an image still inherited at the fork) or a
+   * rename (comm differs): the lines that follow must not show a name from before.
    */
   resync(reader: ProcReader, nowNs: number, nextSeq: () => number): ProcEvent[] {
     this.stats.resyncs++;
     this.needsResync = false;
     const events: ProcEvent[] = [];
     const base = (pid: number) => ({ seq: nextSeq(), ktimeNs: nowNs, pid, tid: pid, cpu: -1, provenance: 'inferred' as const });
-    const present = new Map<number, number>();
+    const present = new Map<number, ProcStat>();
     for (const pid of reader.listPids()) {
       const stat = reader.stat(pid);
-      if (stat !== null) present.set(pid, stat.startTicks);
+      if (stat !== null) present.set(pid, stat);
     }
     for (const record of this.live.values()) {
-      const ticks = present.get(record.pid);
-      if (ticks === undefined || (record.startTicks !== null && ticks !== record.startTicks)) {
+      const stat = present.get(record.pid);
+      if (stat === undefined || (record.startTicks !== null && stat.startTicks !== record.startTicks)) {
         events.push({ ...base(record.pid), kind: 'inferred_exit', startTicks: record.startTicks });
+        continue;
       }
+      this.countThreads(record, stat);
+      if (record.inheritedImage || record.comm !== stat.comm) this.refreshImage(reader, record);
     }
-    for (const [pid, ticks] of present) {
+    for (const [pid, stat] of present) {
       const record = this.live.get(pid);
-      if (record !== undefined && (record.startTicks === null || record.startTicks === ticks)) continue;
+      if (record !== undefined && (record.startTicks === null || record.startTicks === stat.startTicks)) continue;
       const details = readDetails(reader, pid);
       if (details !== null) events.push({ ...base(pid), kind: 'inferred_start', details });
     }
     this.apply(events);
+    for (const event of events) {
+      const record = event.kind === 'inferred_start' && event.key ? this.live.get(event.pid) : undefined;
+      const stat = present.get(event.pid);
+      if (record !== undefined && stat !== undefined && record.startTicks === stat.startTicks) this.countThreads(record, stat);
+    }
     return events;
+  }
+
+  /** Extra threads as /proc counts them (it knows those created before we watched, or during a loss). */
+  private countThreads(record: ProcessRecord, stat: ProcStat): void {
+    record.threadsCreated = record.threadsExited + Math.max(0, stat.numThreads - 1);
+  }
+
+  private refreshImage(reader: ProcReader, record: ProcessRecord): void {
+    const details = readDetails(reader, record.pid);
+    applyImage(record, details !== null && details.startTicks === record.startTicks ? details : unknownDetails());
+    this.stats.refreshed++;
   }
 
   private create(pid: number, startTicks: number | null, origin: Origin): ProcessRecord {
@@ -170,11 +241,27 @@ export class ProcessTable {
     }
   }
 
-  /** The exited record this event belongs to, when it arrives after the process's exit. */
-  private lateFor(pid: number, ktimeNs: number): ProcessRecord | undefined {
+  /** Whether the record's process provably started after kernel time ktimeNs (so an event then was not about it). */
+  private startedAfter(record: ProcessRecord, ktimeNs: number): boolean {
+    if (record.startTicks !== null && this.clock !== null) return this.clock.startedAfter(record.startTicks, ktimeNs);
+    return record.startNs !== null && record.startNs > ktimeNs;
+  }
+
+  /**
+   * The exited record this event belongs to, when it arrives after the process's exit. While
+   * the pid is live again, only when `evenIfLive` (the caller knows the live one is newer).
+   */
+  private lateFor(pid: number, ktimeNs: number, evenIfLive = false): ProcessRecord | undefined {
     const key = this.lastExitByPid.get(pid);
     const record = key === undefined ? undefined : this.exited.get(key);
-    return record !== undefined && record.exitNs !== null && ktimeNs <= record.exitNs && !this.live.has(pid) ? record : undefined;
+    return record !== undefined && record.exitNs !== null && ktimeNs <= record.exitNs && (evenIfLive || !this.live.has(pid)) ? record : undefined;
+  }
+
+  /** The record an event of pid at ktimeNs is about: the live one, unless it started later. */
+  private owner(pid: number, ktimeNs: number): ProcessRecord | undefined {
+    const live = this.live.get(pid);
+    if (live !== undefined && !this.startedAfter(live, ktimeNs)) return live;
+    return this.lateFor(pid, ktimeNs, true);
   }
 
   /** The live record for pid if it is the same instance; a stale one is closed first. */
@@ -191,7 +278,7 @@ export class ProcessTable {
   private retire(record: ProcessRecord, ktimeNs: number, how: 'observed' | 'inferred'): void {
     record.exitNs = ktimeNs;
     record.exitOrigin = how;
-    this.live.delete(record.pid);
+    if (this.live.get(record.pid) === record) this.live.delete(record.pid);
     this.exited.set(record.key, record);
     this.lastExitByPid.set(record.pid, record.key);
     while (this.exited.size > this.maxExited) {
@@ -205,7 +292,8 @@ export class ProcessTable {
     }
   }
 
-  private startOrExec(pid: number, details: ExecDetails, ktimeNs: number, origin: Origin): string {
+  /** `isExec`: a new image (observed, or found by a scan) replaces the known one; else only an unknown process is added. */
+  private startOrExec(pid: number, details: ExecDetails, ktimeNs: number, origin: Origin, isExec: boolean): string {
     const late = this.lateFor(pid, ktimeNs);
     if (late !== undefined && (details.startTicks === null || late.startTicks === null || late.startTicks === details.startTicks)) {
       this.stats.lateAttached++;
@@ -213,7 +301,7 @@ export class ProcessTable {
       return late.key;
     }
     let record = this.current(pid, details.startTicks, ktimeNs);
-    if (record !== undefined && origin === 'inferred') return record.key; // already known
+    if (record !== undefined && !isExec) return record.key; // already known
     if (record === undefined) {
       record = this.create(pid, details.startTicks, origin);
       this.link(record, details.ppid);
@@ -222,64 +310,143 @@ export class ProcessTable {
       this.rekey(record, details.startTicks);
     }
     applyImage(record, details);
-    if (origin === 'observed') record.execNs = ktimeNs;
+    if (isExec && origin === 'observed') {
+      record.execNs = ktimeNs;
+      if (record.leaderExit !== null) {
+        // A thread other than the leader exec'd: the kernel ended the leader (de_thread) and
+        // gave the exec'ing thread its pid. That thread is the leader now, not an extra one.
+        record.leaderExit = null;
+        record.threadsExited++;
+      }
+    }
     return record.key;
+  }
+
+  private forkOf(event: ProcEvent & { kind: 'fork' }): string | null {
+    const { pid, ktimeNs } = event;
+    if (event.thread) {
+      // cn_proc names the process's own parent for a new thread (CLONE_THREAD shares it):
+      // the thread belongs to its thread group, which is the event's pid.
+      this.stats.threadEvents++;
+      const owner = this.owner(pid, ktimeNs);
+      if (owner !== undefined) owner.threadsCreated++;
+      return owner?.key ?? null;
+    }
+    const late = this.lateFor(pid, ktimeNs);
+    if (late !== undefined) {
+      this.stats.lateAttached++;
+      if (late.ppid === null) this.link(late, event.parentPid);
+      return late.key;
+    }
+    let ticks = this.startTicksOf(pid);
+    if (ticks !== null && this.clock?.startedAfter(ticks, ktimeNs) === true) {
+      // /proc is read when the event is applied, maybe long after it: this is a later process with the same pid.
+      this.stats.wrongInstance++;
+      ticks = null;
+    }
+    const existing = this.current(pid, ticks, ktimeNs);
+    if (existing !== undefined && existing.startTicks === ticks && ticks !== null) return existing.key; // duplicate
+    if (existing !== undefined) { this.stats.staleReplaced++; this.retire(existing, ktimeNs, 'inferred'); }
+    const child = this.create(pid, ticks, 'observed');
+    const parent = this.live.get(event.parentPid);
+    this.link(child, event.parentPid);
+    child.startNs = ktimeNs;
+    if (parent !== undefined) {
+      // Until it execs, a fork child runs its parent's image.
+      Object.assign(child, { comm: parent.comm, exe: parent.exe, argv: parent.argv, cwd: parent.cwd, uids: parent.uids, gids: parent.gids, label: parent.label, cgroup: parent.cgroup, inheritedImage: true });
+    }
+    return child.key;
+  }
+
+  private exitOf(event: ExitEvent): string | null {
+    const { pid, ktimeNs } = event;
+    if (event.tid !== pid) return this.threadExit(event);
+    const live = this.live.get(pid);
+    let record = live !== undefined && !this.startedAfter(live, ktimeNs) ? live : undefined;
+    if (record === undefined) {
+      const closed = this.lateFor(pid, ktimeNs, true);
+      if (closed !== undefined) {
+        // It ended before a resync (or a reordered event) closed it: the kernel's word wins.
+        this.stats.lateAttached++;
+        if (closed.exitOrigin !== 'observed') Object.assign(closed, { exit: event.status, exitNs: ktimeNs, exitOrigin: 'observed', leaderExit: null });
+        return closed.key;
+      }
+      // An exit of a process we never saw start (it predates a loss, or its fork is late).
+      this.stats.unmatchedExits++;
+      if (live !== undefined) {
+        // The live one is a later instance: record this one as exited, beside it.
+        record = newRecord(pid, null, `${pid}:?${++this.provisional}`, 'observed');
+      } else {
+        record = this.create(pid, null, 'observed');
+      }
+      if (event.parentPid !== null) this.link(record, event.parentPid);
+    }
+    if (this.threadExits && live === record && record.threadsCreated > record.threadsExited && this.othersAlive(record)) {
+      // The leader thread left (pthread_exit, or the first of a group exit): the process
+      // lives on in its other threads and ends with the last of them.
+      record.leaderExit = event.status;
+      return record.key;
+    }
+    record.exit = event.status;
+    record.leaderExit = null;
+    this.retire(record, ktimeNs, 'observed');
+    return record.key;
+  }
+
+  /** Whether threads other than the (exited) leader still run, as /proc says when it can; counts are corrected. */
+  private othersAlive(record: ProcessRecord): boolean {
+    if (this.threadsOf === undefined) return true;
+    const now = this.threadsOf(record.pid);
+    if (now === null || (record.startTicks !== null && now.startTicks !== record.startTicks)) return false; // gone already
+    record.threadsCreated = record.threadsExited + Math.max(0, now.threads - 1); // the zombie leader counts itself
+    return now.threads > 1;
+  }
+
+  private threadExit(event: ExitEvent): string | null {
+    this.stats.threadEvents++;
+    // A thread outliving its process's record (a group exit whose leader was applied first)
+    // belongs to the pid's last exited instance, as long as no newer one is live.
+    const lastExit = this.lastExitByPid.get(event.pid);
+    const owner = this.owner(event.pid, event.ktimeNs) ?? (this.live.has(event.pid) || lastExit === undefined ? undefined : this.exited.get(lastExit));
+    if (owner === undefined) return null;
+    owner.threadsExited++;
+    if (owner.leaderExit !== null && owner.threadsExited >= owner.threadsCreated && owner.exitNs === null) {
+      // The last thread of a process whose leader had left: the process ends now, as this
+      // thread ended (a group exit gives every thread the group's status).
+      owner.exit = event.status;
+      owner.leaderExit = null;
+      this.retire(owner, event.ktimeNs, 'observed');
+    }
+    return owner.key;
   }
 
   private applyOne(event: ProcEvent): string | null {
     const { pid, ktimeNs } = event;
     switch (event.kind) {
-      case 'fork': {
-        const parent = this.live.get(event.parentPid);
-        if (event.thread) {
-          this.stats.threadEvents++;
-          if (parent !== undefined) parent.threadsCreated++;
-          return parent?.key ?? null;
+      case 'fork':
+        return this.forkOf(event);
+      case 'exec': {
+        if (event.provenance === 'observed' && event.details.startTicks !== null && this.clock?.startedAfter(event.details.startTicks, ktimeNs) === true) {
+          // What was read belongs to a later process with this pid: nothing of it is this exec's.
+          this.stats.wrongInstance++;
+          event.details = unknownDetails();
         }
-        const late = this.lateFor(pid, ktimeNs);
-        if (late !== undefined) {
-          this.stats.lateAttached++;
-          if (late.ppid === null) this.link(late, event.parentPid);
-          return late.key;
-        }
-        const ticks = this.startTicksOf(pid);
-        const existing = this.current(pid, ticks, ktimeNs);
-        if (existing !== undefined && existing.startTicks === ticks && ticks !== null) return existing.key; // duplicate
-        if (existing !== undefined) { this.stats.staleReplaced++; this.retire(existing, ktimeNs, 'inferred'); }
-        const child = this.create(pid, ticks, 'observed');
-        this.link(child, event.parentPid);
-        child.startNs = ktimeNs;
-        if (parent !== undefined) {
-          // Until it execs, a fork child runs its parent's image.
-          Object.assign(child, { comm: parent.comm, exe: parent.exe, argv: parent.argv, cwd: parent.cwd, uids: parent.uids, gids: parent.gids, label: parent.label, cgroup: parent.cgroup, inheritedImage: true });
-        }
-        return child.key;
+        return this.startOrExec(pid, event.details, ktimeNs, event.provenance, true);
       }
-      case 'exec':
-        return this.startOrExec(pid, event.details, ktimeNs, 'observed');
       case 'inferred_start':
-        return this.startOrExec(pid, event.details, ktimeNs, 'inferred');
-      case 'exit': {
-        if (event.tid !== pid) {
-          this.stats.threadEvents++;
-          const owner = this.live.get(pid);
-          if (owner !== undefined) owner.threadsExited++;
-          return owner?.key ?? null;
-        }
-        let record = this.live.get(pid);
-        if (record === undefined) {
-          // An exit of a process we never saw start (it predates a loss, or its fork is late).
-          this.stats.unmatchedExits++;
-          record = this.create(pid, null, 'observed');
-          if (event.parentPid !== null) this.link(record, event.parentPid);
-        }
-        record.exit = event.status;
-        this.retire(record, ktimeNs, 'observed');
-        return record.key;
-      }
+        return this.startOrExec(pid, event.details, ktimeNs, 'inferred', false);
+      case 'exit':
+        return this.exitOf(event);
       case 'inferred_exit': {
         const record = this.live.get(pid);
         if (record === undefined || (event.startTicks !== null && record.startTicks !== null && record.startTicks !== event.startTicks)) return null;
+        if (record.leaderExit !== null) {
+          // Its leader's exit was observed; its other threads ended unseen.
+          record.exit = record.leaderExit;
+          record.leaderExit = null;
+          this.retire(record, ktimeNs, 'observed');
+          return record.key;
+        }
         this.retire(record, ktimeNs, 'inferred');
         return record.key;
       }
@@ -287,7 +454,7 @@ export class ProcessTable {
         this.needsResync = true;
         return null;
       default: {
-        const record = this.live.get(pid) ?? this.lateFor(pid, ktimeNs);
+        const record = this.owner(pid, ktimeNs);
         if (record === undefined) return null;
         if (event.kind === 'uid' && record.uids !== null) record.uids = [event.ruid, event.euid, record.uids[2], record.uids[3]];
         else if (event.kind === 'uid') record.uids = [event.ruid, event.euid, event.euid, event.euid];

@@ -7,7 +7,7 @@
 
 import { ProcReader } from '../procfs/index.js';
 import type { ProcEvent } from '../events/types.js';
-import type { EventSource, SourceCounters } from '../sources/source.js';
+import type { EventSource, ProblemSink, SourceCounters, SourceProblem } from '../sources/source.js';
 import { ReorderBuffer, type ReorderCounters } from './reorder.js';
 import { ProcessTable, type TableCounters } from './table.js';
 import { Clock } from './clock.js';
@@ -20,6 +20,12 @@ export interface TrackerOptions {
   maxExited?: number;
   /** Receives released events, in order, with keys set. */
   onEvents: (events: ProcEvent[]) => void;
+  /**
+   * Hears the source's problems, one line each: reader errors it survived (`fatal` false),
+   * or its end (`fatal` true: its reader died, nothing more will come; a `lost` event naming
+   * the failure is on its way through onEvents). A fatal one is also kept in `failure`.
+   */
+  onProblem?: ProblemSink;
 }
 
 export interface TrackerCounters {
@@ -37,6 +43,8 @@ export class ProcessTracker {
   private timer: NodeJS.Timeout | null = null;
   private seq = 0;
   private released = 0;
+  /** The source's fatal problem, once it had one. */
+  failure: SourceProblem | null = null;
 
   constructor(private readonly options: TrackerOptions) {
     this.reader = new ProcReader(options.procRoot ?? '/proc');
@@ -45,6 +53,12 @@ export class ProcessTracker {
       maxExited: options.maxExited,
       clock: this.clock,
       startTicksOf: (pid) => this.reader.stat(pid)?.startTicks ?? null,
+      // Only the proc connector reports each thread's exit; eBPF reports a process's end once.
+      threadExits: options.source.name === 'netlink',
+      threadsOf: (pid) => {
+        const stat = this.reader.stat(pid);
+        return stat === null ? null : { startTicks: stat.startTicks, threads: stat.numThreads };
+      },
     });
     this.reorder = new ReorderBuffer((options.holdMs ?? 20) * 1e6);
   }
@@ -52,7 +66,10 @@ export class ProcessTracker {
   async start(): Promise<void> {
     // Subscribe first, then seed: a process born in between shows up in both, and the table
     // treats the second sighting of the same (pid, start time) as the same process.
-    await this.options.source.start((batch) => this.reorder.push(batch));
+    await this.options.source.start((batch) => this.reorder.push(batch), (problem) => {
+      if (problem.fatal) this.failure = problem;
+      this.options.onProblem?.(problem);
+    });
     this.table.seed(this.reader);
     const tickMs = Math.max(1, Math.floor((this.options.holdMs ?? 20) / 2));
     this.timer = setInterval(() => this.flush(this.clock.nowNs()), tickMs);

@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,6 +15,7 @@ const BIN = join(resolve(fileURLToPath(import.meta.url), '../../../..'), 'bin/pr
 const netlink = netlinkAvailability();
 const skip = netlink.available ? false : `SKIPPED: needs the netlink source (${netlink.reason})`;
 if (skip) console.error(`watch tests: ${skip}`);
+if (skip && process.env.PROCWATCH_REQUIRE_NATIVE === '1') test('the netlink source is required here (PROCWATCH_REQUIRE_NATIVE=1)', () => assert.fail(skip));
 const ebpf = ebpfAvailability({ network: true, files: true });
 const skipEbpf = ebpf.available ? false : `SKIPPED: needs the eBPF source (${ebpf.reason})`;
 if (skipEbpf) console.error(`watch tests: ${skipEbpf}`);
@@ -26,13 +27,14 @@ const KERNEL_SOURCES = [
 const running: ChildProcess[] = [];
 after(() => { for (const c of running) if (c.exitCode === null) c.kill('SIGKILL'); });
 
-interface Watch { stdout: () => string; stderr: () => string; stop: () => Promise<number | null> }
+interface Watch { stdout: () => string; stderr: () => string; stop: () => Promise<number | null>; exited: Promise<number | null> }
 
-async function watch(args: string[]): Promise<Watch> {
+async function watch(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Watch> {
   let out = '';
   let err = '';
-  const proc = spawn(process.execPath, [BIN, 'watch', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [BIN, 'watch', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   running.push(proc);
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const until = Date.now() + 10_000;
@@ -42,9 +44,10 @@ async function watch(args: string[]): Promise<Watch> {
     stdout: () => out,
     stderr: () => err,
     stop: async () => {
-      proc.kill('SIGINT');
-      return new Promise((r) => proc.on('exit', (code) => r(code)));
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGINT');
+      return exited;
     },
+    exited,
   };
 }
 
@@ -189,11 +192,106 @@ test('bad arguments: one line, exit 2', () => {
     [['--source', 'carrier-pigeon'], /unknown source 'carrier-pigeon'/],
     [['--hold', '-5'], /--hold expects a positive number/],
     [['--pid', '3999999', '--source', 'poll'], /no process with pid 3999999/],
+    [['--name', '['], /^procwatch: --name: bad glob '\['/],
+    [['--exe', '[abc'], /^procwatch: --exe: bad glob '\[abc'/],
+    [['--duration', 'soon'], /--duration expects a positive number/],
+    [['--rcvbuf', 'lots'], /--rcvbuf expects a size from 1 to 2147483647 bytes/],
+    [['--rcvbuf', '4096', '--source', 'poll'], /--rcvbuf sets the netlink receive buffer, but the source is poll: use --source netlink, or drop --rcvbuf/],
+    [['--rcvbuf', '16MiB', '--source', 'ebpf'], /--rcvbuf sets the netlink receive buffer, but the source is ebpf/],
   ] as Array<[string[], RegExp]>) {
     const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 15_000 });
-    assert.equal(r.status, 2, args.join(' '));
-    const errLines = r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('procwatch: watching with'));
-    assert.equal(errLines.length, 1, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(errLines[0]!, message);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line, before anything started: ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stdout, '', 'nothing on stdout');
   }
+});
+
+test('bad arguments that need the kernel source: refused before subscribing, nothing printed', { skip }, () => {
+  for (const [args, message] of [
+    [['--pid', '3999999', '--source', 'netlink'], /^procwatch: no process with pid 3999999$/],
+    [['--rcvbuf', '99999999999', '--source', 'netlink'], /^procwatch: --rcvbuf expects a size from 1 to 2147483647 bytes \(e\.g\. 16MiB\), got '99999999999'$/],
+  ] as Array<[string[], RegExp]>) {
+    const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr.trim(), message);
+    assert.equal(r.stdout, '', 'no event was printed before the error');
+  }
+});
+
+test('--rcvbuf when auto chooses eBPF: refused, as --network is on netlink', { skip: skipEbpf }, () => {
+  const r = spawnSync(process.execPath, [BIN, 'watch', '--rcvbuf', '16MiB'], { encoding: 'utf8', timeout: 15_000 });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr.trim(), /^procwatch: --rcvbuf sets the netlink receive buffer, but the source is ebpf \(eBPF \(the best source available here\)\): use --source netlink, or drop --rcvbuf$/);
+});
+
+test('--rcvbuf takes sizes with a unit, as the config file does', { skip }, async () => {
+  const w = await watch(['--source', 'netlink', '--rcvbuf', '1MiB', '--kind', 'exec', '--duration', '0.3']);
+  assert.equal(await w.exited, 0, w.stderr());
+  assert.match(w.stderr(), /watching with netlink proc connector/);
+});
+
+test('--duration longer than a timer can hold (~24.8 days) neither warns nor stops at once', { skip }, async () => {
+  const w = await watch(['--source', 'netlink', '--kind', 'exec', '--duration', '9999999']);
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.match(w.stderr(), /watching with/);
+  assert.doesNotMatch(w.stderr(), /TimeoutOverflowWarning|events, .* lost/, 'still watching');
+  assert.equal(await w.stop(), 0);
+});
+
+test('the kernel refusing the subscription (outside the initial pid namespace, even as root): one line, exit 4', { skip }, () => {
+  const r = spawnSync('unshare', ['--pid', '--fork', process.execPath, BIN, 'watch', '--source', 'netlink', '--duration', '1'], { encoding: 'utf8', timeout: 15_000 });
+  assert.equal(r.status, 4, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /^procwatch: cannot open the proc connector: no answer to PROC_CN_MCAST_LISTEN \(the kernel serves the proc connector only to the initial user and pid namespace.*\): Connection timed out$/);
+  assert.equal(r.stdout, '');
+});
+
+test('the reader thread dying mid-watch: a LOST line, one line on stderr saying why, exit 4', { skip }, async () => {
+  const w = await watch(['--source', 'netlink'], { ...process.env, PROCWATCH_TEST_NETLINK_FAIL_MS: '400' });
+  const exit = await Promise.race([w.exited, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+  assert.equal(exit, 4, `watch ends on its own, exit 4: ${w.stderr()}`);
+  const problems = w.stderr().trim().split('\n').filter((l) => !/watching with|events, .* lost/.test(l));
+  assert.deepEqual(problems, ['procwatch: the netlink reader stopped: procconn: recv: Bad file descriptor (simulated by debugFailMs)']);
+  assert.match(w.stdout(), /!! LOST an unknown number of event\(s\): the netlink reader stopped: procconn: recv: Bad file descriptor/);
+});
+
+test('--name, --exe and --threads filter on real processes', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pwwatch-names-'));
+  try {
+    chmodSync(dir, 0o755);
+    const named = join(dir, 'pwnamedsleep');
+    copyFileSync('/bin/sleep', named);
+    chmodSync(named, 0o755);
+    const byName = await watch(['--json', '--source', 'netlink', '--name', 'pwnamed*', '--kind', 'exec,exit']);
+    const byExe = await watch(['--json', '--source', 'netlink', '--exe', `${dir}/pw*`, '--kind', 'exec,exit']);
+    const other = await runShell('true', 'pwwatch-other');
+    const child = spawn(named, ['0.2'], { stdio: 'ignore' });
+    await new Promise((r) => child.on('exit', r));
+    await new Promise((r) => setTimeout(r, 300));
+    await byName.stop();
+    await byExe.stop();
+    for (const [label, w] of [['--name', byName], ['--exe', byExe]] as const) {
+      const lines = w.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+      assert.deepEqual(lines.map((e) => `${e.kind} ${e.pid}`).sort(), [`exec ${child.pid}`, `exit ${child.pid}`].sort(), `${label}: only the matching process`);
+      assert.ok(!lines.some((e) => e.pid === other), `${label}: not the others`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const python = ['/usr/bin/python3', '/bin/python3'].find((p) => existsSync(p));
+  if (python === undefined) return assert.fail('python3 is needed for the threads part (apt-get install python3)');
+  const withThreads = await watch(['--source', 'netlink', '--threads', '--kind', 'fork']);
+  const without = await watch(['--source', 'netlink', '--kind', 'fork']);
+  const threaded = spawn(python, ['-c', 'import threading\nts=[threading.Thread(target=lambda: None) for _ in range(2)]\n[t.start() for t in ts]\n[t.join() for t in ts]'], { stdio: 'ignore' });
+  await new Promise((r) => threaded.on('exit', r));
+  await new Promise((r) => setTimeout(r, 300));
+  await withThreads.stop();
+  await without.stop();
+  const threadLines = withThreads.stdout().split('\n').filter((l) => / thread \d+ of /.test(l) && l.includes(` thread `) && new RegExp(`fork\\s+${threaded.pid}\\s`).test(l));
+  assert.equal(threadLines.length, 2, withThreads.stdout());
+  for (const l of threadLines) assert.match(l, new RegExp(`thread \\d+ of ${threaded.pid}$`), 'a thread of the python process, not of its parent');
+  assert.ok(!without.stdout().split('\n').some((l) => / thread \d+ of /.test(l)), 'hidden without --threads');
 });

@@ -5,7 +5,7 @@
  */
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +27,22 @@ export async function waitFor<T>(what: string, probe: () => T | null | undefined
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(stepMs);
   }
+}
+
+/** Polls `check` every 10 ms for up to `ms`; whether it came true (for asserting with a message of one's own). */
+export async function cameTrue(check: () => boolean, ms = 3000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (check()) return true;
+    await sleep(10);
+  }
+  return check();
+}
+
+/** The full path of a command from the usual system directories and PATH, or null. */
+export function which(cmd: string): string | null {
+  const dirs = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin', ...(process.env.PATH ?? '').split(':')];
+  return dirs.map((d) => join(d, cmd)).find((p) => p !== cmd && existsSync(p)) ?? null;
 }
 
 /** The kernel command name of a live process, or null when it is gone. */

@@ -62,3 +62,15 @@ test('a lost event says how many and why, with or without a count', () => {
   assert.match(line({ ...base, kind: 'lost', count: 12, reason: 'eBPF ring buffer full' }, undefined), /!! LOST 12 event\(s\): eBPF ring buffer full; table resynced from \/proc$/);
   assert.match(line({ ...base, kind: 'lost', count: null, reason: 'ENOBUFS' }, undefined), /!! LOST an unknown number of event\(s\)/);
 });
+
+test('a new thread is shown as a thread of its own process, not of the parent its fork event names', () => {
+  // cn_proc: a thread's fork event carries the process's own parent (1 here), the thread's tgid as pid.
+  const t: ProcEvent = { ...base, tid: 4250, kind: 'fork', parentPid: 1, parentTid: 1, thread: true };
+  assert.match(line(t), /fork\s+4242\s+1 root\s+thread 4250 of 4242$/);
+});
+
+test('an exec found by a /proc scan says so', () => {
+  const details = { comm: 'x', exe: null, argv: ['x', '-y'], argvTruncated: false, cwd: null, ppid: 1, uids: null, gids: null, startTicks: 100, label: null, cgroup: null };
+  assert.match(line({ ...base, kind: 'exec', provenance: 'inferred', details }), /exec\s+4242\s+1 root\s+x -y \(new image, found by \/proc scan\)$/);
+  assert.match(line({ ...base, kind: 'exec', details }), /root\s+x -y$/);
+});

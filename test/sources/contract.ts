@@ -1,14 +1,16 @@
 /**
  * The contract every event source passes (hono's shared router suite, for sources):
  * a real process started while the source runs is seen starting and ending, with the right
- * pid and arguments; sequence numbers increase; stop is idempotent and final.
+ * pid and arguments; sequence numbers increase; stop is idempotent and final. Sources that
+ * can lose events show the loss (a `lost` event, the counter) and go on; sources that can die
+ * say so (a last `lost` event naming why, and a fatal problem).
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ProcEvent } from '../../src/events/types.js';
-import type { EventSource } from '../../src/sources/index.js';
+import type { EventSource, SourceProblem } from '../../src/sources/index.js';
 
 export interface ContractOptions {
   name: string;
@@ -19,6 +21,19 @@ export interface ContractOptions {
   /** Kinds that mean "started" and "ended" for this source. */
   startKinds: ProcEvent['kind'][];
   endKinds: ProcEvent['kind'][];
+  /**
+   * A source made to lose events under a burst (a tiny buffer, a stalled reader); null when
+   * the source cannot lose events by design (then the suite checks it never claims it did).
+   */
+  lossy?: (() => EventSource | string) | null;
+  /** A source whose reader fails after a moment (`failReason`: what its lost event must say). */
+  failing?: () => EventSource | string;
+  failReason?: RegExp;
+}
+
+/** Starts `count` short processes at once and waits for them all. */
+async function burst(count: number): Promise<void> {
+  await Promise.all(Array.from({ length: count }, () => new Promise((r) => spawn('/bin/true', [], { stdio: 'ignore' }).on('exit', r))));
 }
 
 const waitFor = async (check: () => boolean, ms: number): Promise<boolean> => {
@@ -74,4 +89,72 @@ export function runSourceContract(options: ContractOptions): void {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(batches, after, 'no batches after stop');
   });
+
+  if (options.lossy !== undefined) {
+    const lossy = options.lossy;
+    test(`${options.name} source: contract (loss is reported, never silent)`, async (t) => {
+      const made = lossy === null ? options.create() : lossy();
+      if (typeof made === 'string') {
+        t.skip(`SKIPPED: ${options.name} source cannot run here: ${made}`);
+        return;
+      }
+      const events: ProcEvent[] = [];
+      await made.start((batch) => events.push(...batch));
+      try {
+        await burst(60);
+        if (lossy === null) {
+          await new Promise((r) => setTimeout(r, options.lifetimeSeconds * 1000 + 500));
+          assert.equal(made.counters().lost, 0, `${options.name} cannot lose events, and does not claim to`);
+          assert.ok(!events.some((e) => e.kind === 'lost'));
+          return;
+        }
+        assert.ok(await waitFor(() => events.some((e) => e.kind === 'lost'), 5000), 'a lost event is delivered');
+        const lost = events.filter((e) => e.kind === 'lost');
+        const counted = lost.reduce((n, e) => n + (e.kind === 'lost' ? e.count ?? 1 : 0), 0);
+        assert.equal(made.counters().lost, counted, 'the counter adds up the lost events');
+        for (const e of lost) assert.ok(e.kind === 'lost' && e.reason.length > 0 && (e.count === null || e.count > 0));
+        // ...and the source goes on: a process started now is seen (retried: a tiny buffer may overflow again).
+        let seen = false;
+        for (let attempt = 0; attempt < 10 && !seen; attempt++) {
+          const child = spawn('/bin/sh', ['-c', `sleep ${options.lifetimeSeconds}`], { stdio: 'ignore' });
+          await new Promise((r) => child.on('exit', r));
+          seen = await waitFor(() => events.some((e) => e.pid === child.pid && options.endKinds.includes(e.kind)), 1500);
+        }
+        assert.ok(seen, 'events flow after the loss');
+      } finally {
+        await made.stop();
+      }
+    });
+  }
+
+  if (options.failing !== undefined) {
+    const failing = options.failing;
+    test(`${options.name} source: contract (a reader that dies says so)`, async (t) => {
+      const made = failing();
+      if (typeof made === 'string') {
+        t.skip(`SKIPPED: ${options.name} source cannot run here: ${made}`);
+        return;
+      }
+      const events: ProcEvent[] = [];
+      const problems: SourceProblem[] = [];
+      await made.start((batch) => events.push(...batch), (p) => problems.push(p));
+      try {
+        assert.ok(await waitFor(() => problems.some((p) => p.fatal), 5000), 'a fatal problem is reported');
+        const fatal = problems.filter((p) => p.fatal);
+        assert.equal(fatal.length, 1, 'once');
+        assert.match(fatal[0]!.message, options.failReason ?? /./);
+        const last = events.at(-1);
+        assert.ok(last?.kind === 'lost', 'the last event is a lost event');
+        assert.equal(last.count, null, 'how many were missed is unknown');
+        assert.match(last.reason, options.failReason ?? /./);
+        assert.ok(made.counters().lost >= 1);
+        const delivered = events.length;
+        await burst(5);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(events.length, delivered, 'nothing after the failure');
+      } finally {
+        await made.stop();
+      }
+    });
+  }
 }
