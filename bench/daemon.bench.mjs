@@ -716,7 +716,7 @@ async function historyQueries(root, dir, ctx) {
 
 async function storeSide(root, path, bootId, queries) {
   const Database = (await import(pathToFileURL(join(root, 'node_modules/better-sqlite3/lib/index.js')).href)).default;
-  const { queryHistory, queryLineage, queryEvents } = await import(pathToFileURL(join(root, 'dist/src/store/index.js')).href);
+  const { queryHistory, queryLineage, queryEvents, latestEvents } = await import(pathToFileURL(join(root, 'dist/src/store/index.js')).href);
   const db = new Database(path, { readonly: true });
   const out = new Map();
   const plans = new Map();
@@ -726,7 +726,7 @@ async function storeSide(root, path, bootId, queries) {
         const now = Date.now();
         if (q.store) return queryHistory(db, { exe: q.store.exe, name: q.store.name, euid: q.store.euid, sinceMs: q.store.since === undefined ? undefined : now - q.store.since, limit: q.store.limit });
         if (q.lineage) return queryLineage(db, bootId, q.lineage, 1000);
-        return queryEvents(db, { sinceMs: now - q.events.since, limit: q.events.limit });
+        return latestEvents(db, { sinceMs: now - q.events.since, limit: q.events.limit }).events;
       };
       once();
       const times = [];

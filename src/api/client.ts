@@ -22,13 +22,30 @@ function url(path: string, query: Record<string, string | number | boolean | und
   return qs === '' ? path : `${path}?${qs}`;
 }
 
-function failure(status: number, text: string): Error {
+/** How long the daemon may stay silent before the CLI gives up (a hung or stopped daemon). */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+export interface CallOptions {
+  /** Silence, in ms, after which the call fails with DaemonUnavailable (default 30 s). */
+  timeoutMs?: number;
+  /** API parameter → the CLI option that set it: errors then name what the user typed. */
+  optionNames?: Record<string, string>;
+}
+
+/** "parameter 'since' must be a time" → "--since must be a time", for the options the command maps. */
+function renamed(message: string, names: Record<string, string> | undefined): string {
+  if (names === undefined) return message;
+  return message.replace(/parameter '(\w+)'/g, (whole, key: string) => names[key] ?? whole);
+}
+
+function failure(status: number, text: string, names?: Record<string, string>): Error {
   let message = text;
   try {
     message = (JSON.parse(text) as { error?: string }).error ?? text;
   } catch {
     // not JSON: keep the text
   }
+  message = renamed(message, names);
   if (status === 404) return new NotFound(message);
   if (status >= 400 && status < 500) return new InputError(message);
   return new Error(`daemon error ${status}: ${message}`);
@@ -40,14 +57,20 @@ function unavailable(socket: string, err: NodeJS.ErrnoException): DaemonUnavaila
   return new DaemonUnavailable(`cannot reach the daemon at ${socket}: ${why}`);
 }
 
-export async function apiGet<T>(socket: string, path: string, query: Record<string, string | number | boolean | undefined> = {}): Promise<T> {
+function timedOut(socket: string, ms: number): DaemonUnavailable {
+  return new DaemonUnavailable(`the daemon at ${socket} did not answer within ${ms / 1000} s: is it hung or stopped (kill -STOP)?`);
+}
+
+export async function apiGet<T>(socket: string, path: string, query: Record<string, string | number | boolean | undefined> = {}, options: CallOptions = {}): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: socket, path: url(path, query), method: 'GET' }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', () => reject(new DaemonUnavailable(`the daemon at ${socket} closed the connection mid-answer`)));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) return reject(failure(res.statusCode ?? 0, text));
+        if (res.statusCode !== 200) return reject(failure(res.statusCode ?? 0, text, options.optionNames));
         try {
           resolve(JSON.parse(text) as T);
         } catch {
@@ -55,19 +78,23 @@ export async function apiGet<T>(socket: string, path: string, query: Record<stri
         }
       });
     });
-    req.on('error', (err: NodeJS.ErrnoException) => reject(unavailable(socket, err)));
+    // An idle timeout: a long answer that keeps arriving is fine, silence is not.
+    req.setTimeout(timeoutMs, () => req.destroy(timedOut(socket, timeoutMs)));
+    req.on('error', (err: NodeJS.ErrnoException) => reject(err instanceof DaemonUnavailable ? err : unavailable(socket, err)));
     req.end();
   });
 }
 
 /** Streams NDJSON lines until the daemon closes the stream or `signal` aborts. */
-export async function apiStream(socket: string, path: string, query: Record<string, string | number | boolean | undefined>, onObject: (obj: Record<string, unknown>) => void, signal: AbortSignal): Promise<void> {
+export async function apiStream(socket: string, path: string, query: Record<string, string | number | boolean | undefined>, onObject: (obj: Record<string, unknown>) => void, signal: AbortSignal, options: CallOptions = {}): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: socket, path: url(path, { ...query, format: 'ndjson' }), method: 'GET', signal }, (res) => {
+      req.setTimeout(0); // streaming: a quiet machine sends nothing for a long time, and that is fine
       if (res.statusCode !== 200) {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => reject(failure(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'))));
+        res.on('end', () => reject(failure(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), options.optionNames)));
         return;
       }
       let pending = '';
@@ -84,7 +111,8 @@ export async function apiStream(socket: string, path: string, query: Record<stri
       res.on('end', () => resolve());
       res.on('error', () => resolve());
     });
-    req.on('error', (err: NodeJS.ErrnoException) => (err.name === 'AbortError' ? resolve() : reject(unavailable(socket, err))));
+    req.setTimeout(timeoutMs, () => req.destroy(timedOut(socket, timeoutMs))); // until the answer starts
+    req.on('error', (err: NodeJS.ErrnoException) => (err.name === 'AbortError' ? resolve() : reject(err instanceof DaemonUnavailable ? err : unavailable(socket, err))));
     req.end();
   });
 }

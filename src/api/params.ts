@@ -5,11 +5,15 @@ import { parseTimePoint } from '../config/units.js';
 export class BadRequest extends Error {
   override readonly name = 'BadRequest';
   constructor(message: string, readonly status = 400) {
-    super(message);
+    // One line whatever the client sent: values are quoted back, control characters are not.
+    super(message.replace(/[\x00-\x1f\x7f]/g, '?'));
   }
 }
 
 export const MAX_LIMIT = 10_000;
+
+/** Pids are positive 32-bit integers (the kernel's own limit, pid_max, is at most 2^22). */
+export const MAX_PID = 2 ** 31 - 1;
 
 export class Params {
   constructor(private readonly query: URLSearchParams, allowed: readonly string[]) {
@@ -39,6 +43,7 @@ export class Params {
     if (v === undefined) return undefined;
     const t = parseTimePoint(v);
     if (t === null) throw new BadRequest(`parameter '${key}' must be a time: 10m, 2h, 1d (ago), an ISO date, or epoch ms; got '${v}'`);
+    if (t === 'out of range') throw new BadRequest(`parameter '${key}' is out of range: '${v.length > 40 ? `${v.slice(0, 40)}…` : v}' is before 1970 or beyond the year 275760`);
     return t;
   }
 
@@ -60,5 +65,16 @@ export class Params {
 
   limit(defaultLimit: number, max: number = MAX_LIMIT): number {
     return this.integer('limit', 1, max) ?? defaultLimit;
+  }
+
+  pid(key: string, min = 1): number | undefined {
+    return this.integer(key, min, MAX_PID);
+  }
+
+  /** A boot id as /proc/sys/kernel/random/boot_id gives it (a UUID). */
+  boot(): string | undefined {
+    const v = this.string('boot');
+    if (v !== undefined && !/^[0-9A-Za-z-]{1,64}$/.test(v)) throw new BadRequest(`parameter 'boot' must be a boot id such as the one /v1/health shows, got '${v.slice(0, 64)}'`);
+    return v;
   }
 }

@@ -1,38 +1,53 @@
 /**
  * The daemon's HTTP+JSON API, served on a unix socket (and optionally on loopback TCP with a
  * bearer token). Every path and field is documented in the README ("API reference").
- * Bad requests get a 400 with {"error": "..."}; the daemon keeps running whatever arrives.
+ * Bad requests get a 4xx with {"error": "..."}; the daemon keeps running whatever arrives.
  */
 
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { socketAnswers } from '../daemon/instance.js';
+import type { Socket } from 'node:net';
+import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { AlreadyRunning, socketAnswers } from '../daemon/instance.js';
+import { makeDirs, privateDirMode, socketSlotProblem } from '../daemon/paths.js';
 import type { Daemon } from '../daemon/daemon.js';
-import { EVENT_KINDS, type EventKind, type ProcEvent } from '../events/types.js';
+import { InputError } from '../errors.js';
+import { EVENT_KINDS, type ProcEvent } from '../events/types.js';
 import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
 import { MetricsRenderer } from '../report/prometheus.js';
-import { getProcess, latestByPid, queryEvents, queryHistory, queryLineage, queryStats } from '../store/index.js';
+import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, type EventQuery } from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
 import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
 import { recordJson, type ProcessJson } from './views.js';
 
-/** A follower this far behind is disconnected rather than buffered without bound. */
-const MAX_STREAM_BACKLOG = 8 * 1024 * 1024;
+export interface ApiOptions {
+  /** A follower this far behind is disconnected rather than buffered without bound (default 8 MiB). */
+  maxStreamBacklogBytes?: number;
+}
+
+/** Stored events a follower receives per query while it catches up. */
+const FOLLOW_PAGE = 1000;
+/** A disconnected slow follower gets this long to read its last lines before the socket is cut. */
+const SLOW_CLIENT_GRACE_MS = 10_000;
 
 type Handler = (url: URL, req: IncomingMessage, res: ServerResponse) => Promise<unknown> | unknown;
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 export class ApiServer {
   private readonly users = new UserDb();
   private readonly metrics = new MetricsRenderer();
   private readonly servers: Server[] = [];
   private readonly eventsByKind: Record<string, number> = {};
+  private readonly maxBacklog: number;
   private streamClients = 0;
   readonly requestErrors = { badRequests: 0, internal: 0 };
 
-  constructor(private readonly daemon: Daemon) {
+  constructor(private readonly daemon: Daemon, options: ApiOptions = {}) {
+    this.maxBacklog = options.maxStreamBacklogBytes ?? 8 * 1024 * 1024;
     daemon.on((events) => { for (const e of events) this.eventsByKind[e.kind] = (this.eventsByKind[e.kind] ?? 0) + 1; });
   }
 
@@ -50,30 +65,57 @@ export class ApiServer {
     ];
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse, token: string | null): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, token: Buffer | null): Promise<void> {
     try {
-      if (token !== null && req.headers.authorization !== `Bearer ${token}`) throw new BadRequest('missing or wrong bearer token', 401);
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw new BadRequest(`method ${req.method} not allowed: the API is read-only`, 405);
-      const url = new URL(req.url ?? '/', 'http://procwatch');
+      // Hashes have one length, so the comparison takes the same time whatever was sent.
+      if (token !== null && !timingSafeEqual(sha256(req.headers.authorization ?? ''), token)) throw new BadRequest('missing or wrong bearer token', 401);
+      if (req.method !== 'GET') throw new BadRequest(`method ${req.method ?? '?'} not allowed: the API is read-only and answers GET only`, 405);
+      const target = req.url ?? '';
+      if (!target.startsWith('/')) throw new BadRequest(`the request target must be a path such as /v1/health, got '${target.slice(0, 100)}'`);
+      // Parsed as a path, never as a URL: '//v1/x' would otherwise be host 'v1', path '/x'.
+      const url = new URL(`http://procwatch${target}`);
       const route = this.routes().find(([re]) => re.test(url.pathname));
       if (route === undefined) throw new BadRequest(`no such path ${url.pathname} (see the README's API reference)`, 404);
       const body = await route[1](url, req, res);
       if (body !== undefined) send(res, 200, body);
     } catch (err) {
-      if (err instanceof BadRequest) {
-        this.requestErrors.badRequests++;
-        if (!res.headersSent) send(res, err.status, { error: err.message });
-        else res.end();
-      } else {
-        this.requestErrors.internal++;
-        if (!res.headersSent) send(res, 500, { error: `internal error: ${(err as Error).message}` });
-        else res.end();
-      }
+      const bad = err instanceof BadRequest ? err
+        : err instanceof InputError ? new BadRequest(err.message)
+          : err instanceof URIError ? new BadRequest(`malformed percent-encoding in ${(req.url ?? '').slice(0, 100)}`)
+            : null;
+      if (bad !== null) this.requestErrors.badRequests++;
+      else this.requestErrors.internal++;
+      if (res.headersSent) res.end();
+      else if (bad !== null) send(res, bad.status, { error: bad.message });
+      else send(res, 500, { error: `internal error: ${oneLine((err as Error).message)}` });
     }
+  }
+
+  /** Requests Node's parser refuses (headers over 16 KiB, garbage) get JSON too, not an empty reply. */
+  private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const [status, reason, message] = err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'request headers too large: at most 16 KiB']
+      : [400, 'Bad Request', `malformed HTTP request (${err.code ?? err.message})`];
+    this.requestErrors.badRequests++;
+    const body = JSON.stringify({ error: message });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   }
 
   private view(r: ProcessRecord): ProcessJson {
     return recordJson(r, this.daemon.tracker.clock, this.users);
+  }
+
+  /** Writes what is queued so an answer includes every event received so far. */
+  private flushStore(): void {
+    try {
+      this.daemon.store.flush();
+    } catch {
+      // The flush timer reports write failures; an answer from what is stored is still an answer.
+    }
   }
 
   private health(): unknown {
@@ -81,27 +123,36 @@ export class ApiServer {
     return { ok: true, source: status.source, sourceWhy: status.sourceWhy, bootId: status.bootId, startedAt: new Date(status.startedMs).toISOString(), pid: process.pid };
   }
 
+  /** A glob parameter as a regular expression; a malformed glob is the client's mistake. */
+  private glob(p: Params, key: string): RegExp | null {
+    const v = p.string(key);
+    if (v === undefined) return null;
+    try {
+      return globToRegExp(v);
+    } catch (err) {
+      throw new BadRequest(`parameter '${key}' is not a valid glob: ${oneLine((err as Error).message)}`);
+    }
+  }
+
   private processes(url: URL): unknown {
     const p = new Params(url.searchParams, ['user', 'name', 'exe', 'pid', 'ppid', 'limit']);
     const uid = this.uidParam(p);
-    const name = p.string('name');
-    const exe = p.string('exe');
-    const pid = p.integer('pid', 1, 2 ** 31);
-    const ppid = p.integer('ppid', 0, 2 ** 31);
+    const nameRe = this.glob(p, 'name');
+    const exeRe = this.glob(p, 'exe');
+    const pid = p.pid('pid');
+    const ppid = p.pid('ppid', 0);
     const limit = p.limit(MAX_LIMIT * 10, MAX_LIMIT * 10);
-    const nameRe = name === undefined ? null : globToRegExp(name);
-    const exeRe = exe === undefined ? null : globToRegExp(exe);
-    const out: ProcessJson[] = [];
+    const out: ProcessRecord[] = [];
     for (const r of this.daemon.tracker.table.live.values()) {
       if (uid !== undefined && r.uids?.[1] !== uid) continue;
       if (nameRe !== null && !(r.comm !== null && nameRe.test(r.comm))) continue;
       if (exeRe !== null && !(r.exe !== null && exeRe.test(r.exe))) continue;
       if (pid !== undefined && r.pid !== pid) continue;
       if (ppid !== undefined && r.ppid !== ppid) continue;
-      out.push(this.view(r));
-      if (out.length >= limit) break;
+      out.push(r);
     }
-    return { processes: out.sort((a, b) => a.pid - b.pid) };
+    // Sorted first, then cut: `limit=N` means the N lowest pids, not N in table order.
+    return { processes: out.sort((a, b) => a.pid - b.pid).slice(0, limit).map((r) => this.view(r)) };
   }
 
   private uidParam(p: Params): number | undefined {
@@ -112,34 +163,48 @@ export class ApiServer {
     return uid;
   }
 
-  /** A process by key (`pid:start`) or by pid (the live one, else the latest stored). */
-  private findKey(ref: string): string {
-    const table = this.daemon.tracker.table;
+  /** The `{pid|key}` part of the path, decoded. */
+  private pathRef(url: URL): string {
+    return decodeURIComponent(url.pathname.split('/')[3] ?? '');
+  }
+
+  /**
+   * A process by key (`pid:start`) or by pid (the live one, else the latest stored) in `boot`
+   * (default: the current boot; another boot is looked up in the store only).
+   */
+  private findKey(ref: string, boot: string): string {
     if (/^\d+:(\d+|\?\d+)$/.test(ref)) return ref;
-    if (!/^\d+$/.test(ref)) throw new BadRequest(`'${ref}' is neither a pid nor a process key (pid:starttime)`);
-    const live = table.live.get(Number(ref));
-    if (live !== undefined) return live.key;
-    this.daemon.store.flush();
-    const stored = latestByPid(this.daemon.store.db, this.daemon.status.bootId, Number(ref));
-    if (stored === null) throw new BadRequest(`no process with pid ${ref} is known`, 404);
+    if (!/^\d+$/.test(ref)) throw new BadRequest(`'${ref.slice(0, 100)}' is neither a pid nor a process key (pid:starttime)`);
+    if (boot === this.daemon.status.bootId) {
+      const live = this.daemon.tracker.table.live.get(Number(ref));
+      if (live !== undefined) return live.key;
+    }
+    this.flushStore();
+    const stored = latestByPid(this.daemon.store.db, boot, Number(ref));
+    if (stored === null) throw new BadRequest(`no process with pid ${ref} is known${this.bootNote(boot)}`, 404);
     return stored.key;
   }
 
+  private bootNote(boot: string): string {
+    return boot === this.daemon.status.bootId ? '' : ` in boot ${boot}`;
+  }
+
   private process(url: URL): unknown {
-    new Params(url.searchParams, []);
-    const key = this.findKey(decodeURIComponent(url.pathname.split('/')[3] ?? ''));
-    const record = this.daemon.tracker.table.get(key);
+    const p = new Params(url.searchParams, ['boot']);
+    const boot = p.boot() ?? this.daemon.status.bootId;
+    const key = this.findKey(this.pathRef(url), boot);
+    const record = boot === this.daemon.status.bootId ? this.daemon.tracker.table.get(key) : undefined;
     if (record !== undefined) return { process: this.view(record) };
-    this.daemon.store.flush();
-    const stored = getProcess(this.daemon.store.db, this.daemon.status.bootId, key);
-    if (stored === null) throw new BadRequest(`no process with key ${key} is known`, 404);
+    this.flushStore();
+    const stored = getProcess(this.daemon.store.db, boot, key);
+    if (stored === null) throw new BadRequest(`no process with key ${key} is known${this.bootNote(boot)}`, 404);
     return { process: this.named(stored) };
   }
 
   private tree(url: URL): unknown {
     const p = new Params(url.searchParams, ['pid']);
     const table = this.daemon.tracker.table;
-    const rootPid = p.integer('pid', 1, 2 ** 31);
+    const rootPid = p.pid('pid');
     const live = [...table.live.values()];
     const children = new Map<string | null, ProcessRecord[]>();
     for (const r of live) {
@@ -164,51 +229,108 @@ export class ApiServer {
   private async events(url: URL, req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'limit', 'follow', 'format']);
     const kinds = p.list('kind', EVENT_KINDS);
-    const pid = p.integer('pid', 0, 2 ** 31);
+    const pid = p.pid('pid', 0);
     const key = p.string('key');
     const follow = p.boolean('follow');
     const format = p.string('format') ?? (req.headers.accept === 'text/event-stream' ? 'sse' : follow ? 'ndjson' : 'json');
     if (!['json', 'ndjson', 'sse'].includes(format)) throw new BadRequest(`parameter 'format' must be json, ndjson or sse, got '${format}'`);
-    if (format === 'json' && follow) throw new BadRequest("follow=1 streams: use format=ndjson or format=sse");
-    const query = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, limit: p.limit(1000) };
-    if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("'since' is after 'until'");
-    this.daemon.store.flush(); // answer with everything received so far
-    const stored = queryEvents(this.daemon.store.db, query);
-    if (format === 'json') return { events: stored, truncated: stored.length === query.limit };
+    if (format === 'json' && follow) throw new BadRequest("parameter 'follow' streams: use format=ndjson or format=sse");
+    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, limit: p.limit(1000) };
+    if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
+    if (follow && query.untilMs !== undefined) throw new BadRequest("parameter 'until' cannot be used with parameter 'follow': a follower has no end");
+    const db = this.daemon.store.db;
+    this.flushStore(); // answer with everything received so far
+    if (!follow) {
+      // The newest `limit` events, oldest first: `events --since 1h` shows what just happened.
+      const page = latestEvents(db, query);
+      if (format === 'json') return page;
+      const stream = this.openStream(res, format);
+      for (const e of page.events) stream.write(e);
+      if (page.truncated) stream.write({ kind: 'truncated', limit: query.limit, reason: 'older events matched too: narrow the range or raise limit' });
+      res.end();
+      return undefined;
+    }
+    return this.follow(url, res, format, query);
+  }
+
+  private openStream(res: ServerResponse, format: string): { write(obj: unknown): boolean } {
     res.writeHead(200, { 'content-type': format === 'sse' ? 'text/event-stream' : 'application/x-ndjson', 'cache-control': 'no-store' });
-    const write = (obj: unknown): void => { res.write(format === 'sse' ? `data: ${JSON.stringify(obj)}\n\n` : `${JSON.stringify(obj)}\n`); };
-    for (const e of stored) write(e);
-    if (!follow) { res.end(); return undefined; }
-    const kindSet = kinds === undefined ? null : new Set(kinds);
-    const { tracker, status } = this.daemon;
+    res.flushHeaders(); // a follower with nothing to read yet still learns that the stream is open
+    return { write: (obj) => res.write(format === 'sse' ? `data: ${JSON.stringify(obj)}\n\n` : `${JSON.stringify(obj)}\n`) };
+  }
+
+  /**
+   * Stored events first, a page at a time, waiting for the client to read each (memory stays
+   * bounded however long the range); then, in the same tick as the last page, the live
+   * stream: nothing is skipped or sent twice. With `limit`, only the newest `limit` stored
+   * events come first (like `tail -n N -f`).
+   */
+  private async follow(url: URL, res: ServerResponse, format: string, query: EventQuery): Promise<undefined> {
+    const db = this.daemon.store.db;
+    const stream = this.openStream(res, format);
+    let closed = false;
+    res.on('close', () => { closed = true; });
     this.streamClients++;
-    const stop = this.daemon.on((events: readonly ProcEvent[]) => {
-      for (const e of events) {
-        if (e.kind !== 'lost' && kindSet !== null && !kindSet.has(e.kind)) continue;
-        if (pid !== undefined && e.pid !== pid) continue;
-        if (key !== undefined && e.key !== key) continue;
-        const record = e.key ? tracker.table.get(e.key) : undefined;
-        write({ bootId: status.bootId, ...eventJson({ event: e, record, wallMs: tracker.clock.wallMs(e.ktimeNs) }, this.users) });
+    try {
+      let afterId = 0;
+      let full = false; // a write returned false: wait for 'drain' before the next page
+      if (url.searchParams.has('limit')) {
+        const newest = latestEvents(db, query).events;
+        for (const e of newest) full = !stream.write(e) || full;
+        afterId = newest.at(-1)?.id ?? (db.prepare('SELECT max(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
       }
-      if (res.writableLength > MAX_STREAM_BACKLOG) {
-        write({ kind: 'stream_closed', reason: 'client too slow: over 8 MiB behind' });
-        res.destroy();
+      for (;;) {
+        if (full) await drained(res);
+        if (closed) return undefined;
+        full = false;
+        this.flushStore();
+        const page = queryEvents(db, { ...query, afterId, limit: FOLLOW_PAGE });
+        for (const e of page) full = !stream.write(e) || full;
+        afterId = page.at(-1)?.id ?? afterId;
+        if (page.length < FOLLOW_PAGE) break; // caught up: no await from here to the subscription
       }
-    });
-    await new Promise<void>((resolve) => res.on('close', () => resolve()));
-    stop();
-    this.streamClients--;
+      const stop = this.daemon.on((events) => this.sendLive(events, query, stream, res, stop));
+      await new Promise<void>((resolve) => (closed ? resolve() : res.on('close', () => resolve())));
+      stop();
+    } finally {
+      this.streamClients--;
+    }
     return undefined;
+  }
+
+  private sendLive(events: readonly ProcEvent[], q: EventQuery, stream: { write(obj: unknown): boolean }, res: ServerResponse, stop: () => void): void {
+    if (res.writableEnded) return;
+    const { tracker, status, store } = this.daemon;
+    const kinds = q.kinds === undefined ? null : new Set<string>(q.kinds);
+    for (const e of events) {
+      // `lost` always passes the filters: the gap may hold the very events filtered for.
+      if (e.kind !== 'lost') {
+        if (kinds !== null && !kinds.has(e.kind)) continue;
+        if (q.pid !== undefined && e.pid !== q.pid) continue;
+        if (q.key !== undefined && e.key !== q.key) continue;
+      }
+      const record = tracker.table.recordAt(e); // as of this event, as `watch` shows it
+      stream.write({ bootId: status.bootId, run: store.run, ...eventJson({ event: e, record, wallMs: tracker.clock.wallMs(e.ktimeNs) }, this.users) });
+    }
+    if (res.writableLength > this.maxBacklog) {
+      // The last line says why; ending (not destroying) lets a slow client still read it.
+      stop();
+      stream.write({ kind: 'stream_closed', reason: `client too slow: over ${Math.round(this.maxBacklog / 1024)} KiB behind` });
+      res.end();
+      setTimeout(() => res.destroy(), SLOW_CLIENT_GRACE_MS).unref();
+    }
   }
 
   private history(url: URL): unknown {
     const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit']);
-    this.daemon.store.flush();
-    const processes = queryHistory(this.daemon.store.db, {
-      sinceMs: p.time('since'), untilMs: p.time('until'), exe: p.string('exe'), name: p.string('name'), euid: this.uidParam(p),
-      pid: p.integer('pid', 0, 2 ** 31), limit: p.limit(1000),
-    });
-    return { processes: processes.map((p) => this.named(p)) };
+    const exe = p.string('exe');
+    const name = p.string('name');
+    this.glob(p, 'exe'); // the store matches with SQLite GLOB; a malformed glob is refused the same way
+    this.glob(p, 'name');
+    const query = { sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000) };
+    if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
+    this.flushStore();
+    return { processes: queryHistory(this.daemon.store.db, query).map((p) => this.named(p)) };
   }
 
   /** Stored rows carry ids; users read names. */
@@ -217,11 +339,13 @@ export class ApiServer {
   }
 
   private lineage(url: URL): unknown {
-    const p = new Params(url.searchParams, ['limit']);
-    const key = this.findKey(decodeURIComponent(url.pathname.split('/')[3] ?? ''));
-    this.daemon.store.flush();
-    const lineage = queryLineage(this.daemon.store.db, this.daemon.status.bootId, key, p.limit(1000));
-    if (lineage === null) throw new BadRequest(`no process with key ${key} is known`, 404);
+    const p = new Params(url.searchParams, ['limit', 'boot']);
+    const boot = p.boot() ?? this.daemon.status.bootId;
+    const key = this.findKey(this.pathRef(url), boot);
+    const limit = p.limit(1000);
+    this.flushStore();
+    const lineage = queryLineage(this.daemon.store.db, boot, key, limit);
+    if (lineage === null) throw new BadRequest(`no process with key ${key} is known${this.bootNote(boot)}`, 404);
     return { ...lineage, process: this.named(lineage.process), ancestors: lineage.ancestors.map((p) => this.named(p)), descendants: lineage.descendants.map((p) => this.named(p)) };
   }
 
@@ -256,34 +380,72 @@ export class ApiServer {
     return undefined;
   }
 
-  /** Listens on the unix socket; refuses if another daemon answers there. */
+  private newServer(token: string | null): Server {
+    const expected = token === null ? null : sha256(`Bearer ${token}`);
+    const server = createServer((req, res) => void this.handle(req, res, expected));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
+    return server;
+  }
+
+  /**
+   * Listens on the unix socket. A stale socket from a crashed run is replaced; anything else at
+   * that path (a file, the database itself) is refused, never deleted; a live daemon there too.
+   */
   async listenUnix(path: string, group: number | null): Promise<void> {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    makeDirs(dirname(path), privateDirMode(group), group);
+    const slot = socketSlotProblem(path);
+    if (slot !== null) throw new InputError(slot);
     if (existsSync(path)) {
-      if (await socketAnswers(path)) throw new Error(`another procwatch daemon is already running (it answers on ${path})`);
-      unlinkSync(path); // stale socket from a crashed run
+      if (await socketAnswers(path)) throw new AlreadyRunning(`another procwatch daemon is already running (it answers on ${path})`);
+      if (lstatSync(path).isSocket()) unlinkSync(path); // stale socket from a crashed run (checked again: time passed)
     }
-    const server = createServer((req, res) => void this.handle(req, res, null));
+    const server = this.newServer(null);
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => resolve()); });
+    this.servers.push(server); // before anything else can fail: close() must find it
     chmodSync(path, group === null ? 0o600 : 0o660);
-    if (group !== null) chownSync(path, 0, group);
-    this.servers.push(server);
+    if (group !== null) chownSync(path, -1, group);
   }
 
   async listenTcp(listen: string, token: string): Promise<void> {
     const colon = listen.lastIndexOf(':');
     const host = listen.slice(0, colon).replace(/^\[|\]$/g, '');
-    const server = createServer((req, res) => void this.handle(req, res, token));
+    const server = this.newServer(token);
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(Number(listen.slice(colon + 1)), host, () => resolve()); });
     this.servers.push(server);
   }
 
-  async close(): Promise<void> {
+  /** The TCP port actually bound (for a listen address with port 0, as in tests); null without TCP. */
+  tcpPort(): number | null {
     for (const server of this.servers) {
+      const address = server.address();
+      if (address !== null && typeof address === 'object') return address.port;
+    }
+    return null;
+  }
+
+  async close(): Promise<void> {
+    for (const server of this.servers.splice(0)) {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
   }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ');
+}
+
+/** Resolves when the response's buffer has been written out, or the client went away. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

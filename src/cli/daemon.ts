@@ -2,8 +2,7 @@
 
 import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
-import { loadDaemonConfig, type SourceSetting } from '../config/daemon.js';
-import { UserDb } from '../procfs/index.js';
+import { daemonPathsProblem, loadDaemonConfig, type SourceSetting } from '../config/daemon.js';
 import { EXIT } from './exit-codes.js';
 
 interface DaemonOptions {
@@ -25,61 +24,106 @@ export function daemonCommand(): Command {
     });
 }
 
+/** Bad paths, configs and database files are the user's to fix (2); the rest is "cannot run" (4). */
+function exitCodeFor(err: unknown): number {
+  return err instanceof InputError || (err instanceof Error && err.name === 'StoreError') ? EXIT.USAGE : EXIT.FAILURE;
+}
+
 async function runDaemon(options: DaemonOptions): Promise<number> {
+  // Signals first: a SIGTERM while the source loads (eBPF takes seconds) must stop the daemon
+  // cleanly, flushing and unloading, not kill it halfway.
+  let stopRequested = false;
+  let wake: (() => void) | null = null;
+  const onSignal = (): void => {
+    stopRequested = true;
+    wake?.();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
   const config = await loadDaemonConfig(options.config);
   if (options.source !== undefined) config.source = options.source;
   if (options.database !== undefined) config.database = options.database;
   if (options.socket !== undefined) config.socket = options.socket;
-  let group: number | null = null;
-  if (config.socketGroup !== null) {
-    const found = /^\d+$/.test(config.socketGroup) ? Number(config.socketGroup) : new UserDb().group.byName.get(config.socketGroup);
-    if (found === undefined) throw new InputError(`daemon.socket_group: unknown group '${config.socketGroup}'`);
-    group = found;
-  }
+  const paths = daemonPathsProblem(config);
+  if (paths !== null) throw new InputError(`${options[paths.key] !== undefined ? `--${paths.key}` : `daemon.${paths.key}`}: ${paths.message}`);
+
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
-  const { mkdirSync } = await import('node:fs');
+  const refuse = (err: unknown): number => {
+    log(`procwatch daemon: refusing to start: ${(err as Error).message}`);
+    return exitCodeFor(err);
+  };
   const { dirname } = await import('node:path');
+  const { lstatSync, unlinkSync } = await import('node:fs');
+  const { makeDirs, privateDirMode, socketSlotProblem } = await import('../daemon/paths.js');
   const { Daemon } = await import('../daemon/daemon.js');
   const { ApiServer } = await import('../api/server.js');
-  const { StoreError } = await import('../store/index.js');
   const { claimInstance } = await import('../daemon/instance.js');
-  let daemon;
+
+  try {
+    makeDirs(dirname(config.database), privateDirMode(config.socketGroup), config.socketGroup);
+  } catch (err) {
+    return refuse(new InputError((err as Error).message));
+  }
+  const slot = socketSlotProblem(config.socket);
+  if (slot !== null) return refuse(new InputError(slot));
   let instance;
   try {
-    mkdirSync(dirname(config.database), { recursive: true });
     instance = await claimInstance(config.database, config.socket); // before anything is loaded
   } catch (err) {
-    log(`procwatch daemon: refusing to start: ${(err as Error).message}`);
-    return EXIT.FAILURE;
+    return refuse(err);
   }
+  let daemon;
   try {
     daemon = await Daemon.start(config, log);
   } catch (err) {
     instance.release();
-    log(`procwatch daemon: refusing to start: ${(err as Error).message}`);
-    return err instanceof StoreError || err instanceof InputError ? EXIT.USAGE : EXIT.FAILURE;
+    return refuse(err);
   }
+  // A signal that came during a long synchronous step of the start (the reconcile) is only
+  // handled in the event loop's poll phase: let the loop pass one (the first immediate may
+  // run in the current iteration, the second runs after the next poll) before listening.
+  for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
   const api = new ApiServer(daemon);
-  try {
-    await api.listenUnix(config.socket, group);
-    if (config.httpListen !== null && config.httpToken !== null) await api.listenTcp(config.httpListen, config.httpToken);
-  } catch (err) {
-    log(`procwatch daemon: refusing to start: ${(err as Error).message}`);
-    await daemon.stop();
-    await api.close();
-    instance.release();
-    return EXIT.FAILURE;
-  }
-  log(`procwatch daemon: pid ${process.pid}, database ${config.database}, API on ${config.socket}${config.httpListen ? ` and http://${config.httpListen}` : ''}`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+  let code: number = EXIT.OK;
+  let listening = false;
+  // A source that stops on its own (its reader died) leaves nothing to watch: stop, exit 4.
+  let failed = false;
+  daemon.onFailure(() => {
+    failed = true;
+    wake?.();
   });
-  log('procwatch daemon: stopping, flushing the store');
-  await api.close();
-  await daemon.stop();
-  const { unlinkSync } = await import('node:fs');
-  try { unlinkSync(config.socket); } catch { /* already gone */ }
-  instance.release();
-  return EXIT.OK;
+  try {
+    if (!stopRequested) {
+      await api.listenUnix(config.socket, config.socketGroup);
+      listening = true;
+      if (config.httpListen !== null && config.httpToken !== null) await api.listenTcp(config.httpListen, config.httpToken);
+    }
+  } catch (err) {
+    code = refuse(err);
+  }
+  if (code === EXIT.OK && !stopRequested && !failed) {
+    log(`procwatch daemon: pid ${process.pid}, database ${config.database}, API on ${config.socket}${config.httpListen ? ` and http://${config.httpListen}` : ''}`);
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+  }
+  if (failed && code === EXIT.OK) code = EXIT.FAILURE;
+  if (code === EXIT.OK || failed) log('procwatch daemon: stopping, flushing the store');
+  try {
+    await api.close();
+    await daemon.stop();
+  } catch (err) {
+    log(`procwatch daemon: error while stopping: ${(err as Error).message}`);
+    if (code === EXIT.OK) code = EXIT.FAILURE;
+  } finally {
+    // Only our own socket: never a file that was at that path before.
+    try {
+      if (listening && lstatSync(config.socket).isSocket()) unlinkSync(config.socket);
+    } catch {
+      // already gone
+    }
+    instance.release();
+  }
+  return code;
 }

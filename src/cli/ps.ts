@@ -5,7 +5,7 @@ import { apiGet, DaemonUnavailable } from '../api/client.js';
 import { InputError } from '../errors.js';
 import { CLOCK_TICKS_PER_SECOND, ProcReader, UserDb, readDetails } from '../procfs/index.js';
 import { PS_DEFAULT_FIELDS, PS_FIELDS, parsePsFields, renderPs, renderTree, type ProcessLike, type TreeNode } from '../report/processes.js';
-import { globToRegExp } from '../util/glob.js';
+import { globOption } from '../util/glob.js';
 import { print, printJson, withSocket } from './common.js';
 
 interface PsOptions {
@@ -18,7 +18,10 @@ interface PsOptions {
   daemon: boolean;
 }
 
-/** The same fields from /proc directly, for when no daemon runs. */
+/**
+ * The same fields from /proc directly, for when no daemon runs: the daemon's process objects,
+ * with origin `scanned` (read from /proc by this command) and no exec time (never observed).
+ */
 function fromProc(): ProcessLike[] {
   const reader = new ProcReader();
   const users = new UserDb();
@@ -26,21 +29,32 @@ function fromProc(): ProcessLike[] {
   const out: ProcessLike[] = [];
   for (const pid of reader.listPids()) {
     const d = readDetails(reader, pid);
-    if (d === null) continue;
-    const startTime = boot === null || d.startTicks === null ? null : new Date(boot + (d.startTicks * 1000) / CLOCK_TICKS_PER_SECOND).toISOString();
+    if (d === null || d.startTicks === null) continue;
+    const nlwp = reader.stat(pid)?.numThreads ?? 1;
+    const startTime = boot === null ? null : new Date(boot + (d.startTicks * 1000) / CLOCK_TICKS_PER_SECOND).toISOString();
     out.push({
-      key: `${pid}:${d.startTicks}`, pid, ppid: d.ppid, parentKey: null, startTicks: d.startTicks, startTime, cwd: d.cwd, coreDumped: null, exitTime: null, comm: d.comm, exe: d.exe, argv: d.argv,
-      uid: d.uids?.[0] ?? null, euid: d.uids?.[1] ?? null, user: d.uids ? users.userName(d.uids[1]) : null, gid: d.gids?.[0] ?? null,
-      egid: d.gids?.[1] ?? null, label: d.label, cgroup: d.cgroup, exitCode: null, exitSignal: null, origin: 'scanned', exitOrigin: null,
+      key: `${pid}:${d.startTicks}`, pid, ppid: d.ppid, parentKey: null, startTicks: d.startTicks, startTime, execTime: null, exitTime: null,
+      comm: d.comm, exe: d.exe, argv: d.argv, cwd: d.cwd,
+      uid: d.uids?.[0] ?? null, euid: d.uids?.[1] ?? null, suid: d.uids?.[2] ?? null, fsuid: d.uids?.[3] ?? null,
+      user: d.uids ? users.userName(d.uids[1]) : null,
+      gid: d.gids?.[0] ?? null, egid: d.gids?.[1] ?? null, sgid: d.gids?.[2] ?? null, fsgid: d.gids?.[3] ?? null,
+      label: d.label, cgroup: d.cgroup, exitCode: null, exitSignal: null, coreDumped: null, origin: 'scanned', exitOrigin: null,
+      threads: Math.max(0, nlwp - 1), live: true,
     });
   }
+  // The parent instance, as the daemon links it: the live process with that pid.
+  const keys = new Map(out.map((p) => [p.pid, p.key]));
+  for (const p of out) p.parentKey = p.ppid === null || p.ppid === p.pid ? null : keys.get(p.ppid) ?? null;
   return out;
 }
+
+/** The API parameters these commands send, by the option that sets them. */
+const OPTION_NAMES = { user: '--user', name: '--name', exe: '--exe', pid: 'PID' };
 
 async function liveProcesses(options: PsOptions, query: Record<string, string | undefined>): Promise<ProcessLike[]> {
   if (options.daemon) {
     try {
-      return (await apiGet<{ processes: ProcessLike[] }>(options.socket, '/v1/processes', query)).processes;
+      return (await apiGet<{ processes: ProcessLike[] }>(options.socket, '/v1/processes', query, { optionNames: OPTION_NAMES })).processes;
     } catch (err) {
       if (!(err instanceof DaemonUnavailable)) throw err;
       process.stderr.write(`procwatch: ${err.message}; reading /proc directly\n`);
@@ -49,8 +63,8 @@ async function liveProcesses(options: PsOptions, query: Record<string, string | 
   const users = new UserDb();
   const uid = query.user === undefined ? undefined : /^\d+$/.test(query.user) ? Number(query.user) : users.passwd.byName.get(query.user);
   if (query.user !== undefined && uid === undefined) throw new InputError(`unknown user '${query.user}'`);
-  const name = query.name === undefined ? null : globToRegExp(query.name);
-  const exe = query.exe === undefined ? null : globToRegExp(query.exe);
+  const name = globOption(query.name, '--name');
+  const exe = globOption(query.exe, '--exe');
   return fromProc().filter((p) => (uid === undefined || p.euid === uid) && (name === null || (p.comm !== null && name.test(p.comm))) && (exe === null || (p.exe !== null && exe.test(p.exe))));
 }
 
@@ -82,7 +96,7 @@ export function treeCommand(): Command {
       let roots: TreeNode[] | null = null;
       if (options.daemon) {
         try {
-          roots = (await apiGet<{ roots: TreeNode[] }>(options.socket, '/v1/tree', { pid: pidText })).roots;
+          roots = (await apiGet<{ roots: TreeNode[] }>(options.socket, '/v1/tree', { pid: pidText }, { optionNames: OPTION_NAMES })).roots;
         } catch (err) {
           if (!(err instanceof DaemonUnavailable)) throw err;
           process.stderr.write(`procwatch: ${err.message}; reading /proc directly\n`);

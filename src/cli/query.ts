@@ -6,6 +6,13 @@ import { InputError } from '../errors.js';
 import { eventObjectLine, renderHistory, renderLineage, type LineageLike, type ProcessLike } from '../report/processes.js';
 import { print, printJson, withSocket } from './common.js';
 
+/** API parameters by the option that sets them: the daemon's errors then name the option. */
+const OPTION_NAMES: Record<string, string> = {
+  since: '--since', until: '--until', kind: '--kind', pid: '--pid', limit: '--limit', follow: '--follow', exe: '--exe', name: '--name',
+  user: '--user', boot: '--boot',
+};
+const names = { optionNames: OPTION_NAMES };
+
 interface QueryOptions {
   socket: string;
   json?: boolean;
@@ -18,6 +25,7 @@ interface QueryOptions {
   exe?: string;
   name?: string;
   user?: string;
+  boot?: string;
 }
 
 export function eventsCommand(): Command {
@@ -28,21 +36,25 @@ export function eventsCommand(): Command {
     .option('-k, --kind <kinds>', 'only these kinds, comma-separated')
     .option('-p, --pid <pid>', 'only events of this pid')
     .option('-f, --follow', 'keep streaming new events until interrupted')
-    .option('--limit <n>', 'at most this many stored events (default 1000, max 10000)')
+    .option('--limit <n>', 'the newest this many stored events (default 1000, max 10000; with -f: all stored events in range unless given)')
     .option('--json', 'one JSON object per line')
     .action(async (options: QueryOptions) => {
       const query = { since: options.since, until: options.until, kind: options.kind, pid: options.pid, limit: options.limit };
-      const show = (e: Record<string, unknown>): void => print(`${options.json ? JSON.stringify(e) : eventObjectLine(e)}\n`);
+      const show = (e: Record<string, unknown>): void => {
+        // The stream's own last line is not an event: it goes to stderr.
+        if (e.kind === 'stream_closed') process.stderr.write(`procwatch: the daemon ended the stream: ${String(e.reason)}\n`);
+        else print(`${options.json ? JSON.stringify(e) : eventObjectLine(e)}\n`);
+      };
       if (!options.follow) {
-        const { events, truncated } = await apiGet<{ events: Record<string, unknown>[]; truncated: boolean }>(options.socket, '/v1/events', query);
+        const { events, truncated } = await apiGet<{ events: Record<string, unknown>[]; truncated: boolean }>(options.socket, '/v1/events', query, names);
         events.forEach(show);
-        if (truncated) process.stderr.write(`procwatch: output stopped at the limit; narrow the range or raise --limit\n`);
+        if (truncated) process.stderr.write(`procwatch: showing the newest ${events.length} events; older ones matched too: narrow the range or raise --limit\n`);
         return;
       }
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
       process.once('SIGTERM', () => abort.abort());
-      await apiStream(options.socket, '/v1/events', { ...query, follow: true }, show, abort.signal);
+      await apiStream(options.socket, '/v1/events', { ...query, follow: true }, show, abort.signal, names);
     });
 }
 
@@ -59,7 +71,7 @@ export function historyCommand(): Command {
     .action(async (options: QueryOptions) => {
       const { processes } = await apiGet<{ processes: ProcessLike[] }>(options.socket, '/v1/history', {
         exe: options.exe, name: options.name, user: options.user, since: options.since, until: options.until, limit: options.limit,
-      });
+      }, names);
       if (options.json) printJson({ processes });
       else print(renderHistory(processes));
     });
@@ -70,10 +82,11 @@ export function lineageCommand(): Command {
     .description('ancestors and descendants of a process, also one that exited long ago')
     .argument('<pid-or-key>', 'a pid (the live one, else the latest recorded) or a key pid:starttime')
     .option('--limit <n>', 'at most this many descendants (default 1000)')
+    .option('--boot <id>', 'a process of an earlier boot (its boot id, as history --json shows it)')
     .option('--json', 'print JSON')
     .action(async (ref: string, options: QueryOptions) => {
       if (!/^\d+(:\??\d+)?$/.test(ref)) throw new InputError(`'${ref}' is neither a pid nor a process key (pid:starttime)`);
-      const lineage = await apiGet<LineageLike>(options.socket, `/v1/lineage/${encodeURIComponent(ref)}`, { limit: options.limit });
+      const lineage = await apiGet<LineageLike>(options.socket, `/v1/lineage/${encodeURIComponent(ref)}`, { limit: options.limit, boot: options.boot }, names);
       if (options.json) printJson(lineage);
       else print(renderLineage(lineage));
     });
@@ -86,11 +99,13 @@ export function statsCommand(): Command {
     .action(async (options: QueryOptions) => {
       const stats = await apiGet<Record<string, unknown>>(options.socket, '/v1/stats');
       if (options.json) return printJson(stats);
-      const s = stats as { source: string; uptimeSeconds: number; eventsByKind: Record<string, number>; sourceCounters: Record<string, number>; reorder: Record<string, number>; table: Record<string, number>; store: Record<string, number | string | null | Record<string, number>> };
+      const s = stats as { source: string; uptimeSeconds: number; eventsByKind: Record<string, number>; sourceCounters: Record<string, number>; reorder: Record<string, number>; table: Record<string, number>; store: Record<string, number | string | null> & { byKindLastMinute: Record<string, number> } };
+      // The current rate: events stored in the last minute, not totals over the whole uptime.
+      const window = Math.max(1, Math.min(60, s.uptimeSeconds));
       const lines = [
         `source          ${s.source}, up ${Math.round(s.uptimeSeconds)}s`,
         `events          ${Object.entries(s.eventsByKind).map(([k, n]) => `${k} ${n}`).join(', ') || 'none yet'}`,
-        `per second      ${Object.entries(s.eventsByKind).map(([k, n]) => `${k} ${(n / Math.max(1, s.uptimeSeconds)).toFixed(1)}`).join(', ') || '-'}`,
+        `per second      ${Object.entries(s.store.byKindLastMinute).map(([k, n]) => `${k} ${(n / window).toFixed(1)}`).join(', ') || '-'} (last minute)`,
         `lost            ${s.sourceCounters.lost ?? 0} (source), ${s.store.dropped} (store queue overflow); resyncs ${s.table.resyncs}`,
         `late/malformed  ${s.reorder.late} late, ${s.sourceCounters.malformed ?? 0} malformed`,
         `table           ${s.table.live} live, ${s.table.exited} exited kept`,

@@ -3,6 +3,7 @@
  * embedded, so `procwatch daemon` runs with no file at all.
  */
 
+import { kernelFsProblem, pathClash, socketPathProblem } from '../daemon/paths.js';
 import { UserDb } from '../procfs/users.js';
 import { checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
 import { ConfigReader, isPlain, parseYamlMapping, readConfigText, type Plain } from './reader.js';
@@ -17,13 +18,15 @@ export interface DaemonConfig {
   ebpf: BpfCaptureOptions;
   database: string;
   socket: string;
-  /** Group (name or gid) that may also open the socket; root always can. */
-  socketGroup: string | null;
+  /** Group (gid, resolved from the name in the file) that may also open the socket; root always can. */
+  socketGroup: number | null;
   /** Optional loopback TCP listener for the API and /metrics; needs a token. */
   httpListen: string | null;
   httpToken: string | null;
   retentionMaxAgeMs: number | null;
   retentionMaxBytes: number | null;
+  /** How often retention runs (it also runs soon after start). */
+  retentionIntervalMs: number;
   rcvbufBytes: number;
   holdMs: number;
   maxExited: number;
@@ -42,6 +45,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   httpToken: null,
   retentionMaxAgeMs: 30 * 86_400_000,
   retentionMaxBytes: 1024 ** 3,
+  retentionIntervalMs: 60_000,
   rcvbufBytes: 16 * 1024 * 1024,
   holdMs: 20,
   maxExited: 20_000,
@@ -49,6 +53,9 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   maxQueue: 200_000,
   pollIntervalMs: 1000,
 };
+
+/** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
 
@@ -67,7 +74,12 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
   }
   if (d.database !== undefined) config.database = r.string(d.database, 'daemon.database');
   if (d.socket !== undefined) config.socket = r.string(d.socket, 'daemon.socket');
-  if (d.socket_group !== undefined) config.socketGroup = r.string(d.socket_group, 'daemon.socket_group');
+  if (d.socket_group !== undefined) {
+    const group = r.string(d.socket_group, 'daemon.socket_group');
+    const gid = /^\d+$/.test(group) ? Number(group) : new UserDb().group.byName.get(group);
+    if (gid === undefined) r.fail('daemon.socket_group', `unknown group '${group}'`);
+    config.socketGroup = gid;
+  }
   const size = (v: unknown, path: string): number => {
     const n = typeof v === 'number' ? v : parseSize(r.string(v, path));
     if (n === null || !(n > 0)) r.fail(path, `expected a size such as 512MiB or 1GB, got '${String(v)}'`);
@@ -78,11 +90,16 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
     if (n === null || !(n > 0)) r.fail(path, `expected a duration such as 30d, 12h or 90s, got '${String(v)}'`);
     return n;
   };
+  const timer = (ms: number, path: string): number => {
+    if (ms > MAX_TIMER_MS) r.fail(path, `at most ${MAX_TIMER_MS} ms (about 24.8 days)`);
+    return ms;
+  };
   if (d.retention !== undefined) {
     if (!isPlain(d.retention)) r.fail('daemon.retention', 'expected a mapping with max_age and/or max_size');
-    r.keys(d.retention, 'daemon.retention', ['max_age', 'max_size']);
+    r.keys(d.retention, 'daemon.retention', ['max_age', 'max_size', 'interval']);
     if (d.retention.max_age !== undefined) config.retentionMaxAgeMs = d.retention.max_age === 'none' ? null : duration(d.retention.max_age, 'daemon.retention.max_age');
     if (d.retention.max_size !== undefined) config.retentionMaxBytes = d.retention.max_size === 'none' ? null : size(d.retention.max_size, 'daemon.retention.max_size');
+    if (d.retention.interval !== undefined) config.retentionIntervalMs = timer(duration(d.retention.interval, 'daemon.retention.interval'), 'daemon.retention.interval');
   }
   if (d.http !== undefined) {
     if (!isPlain(d.http)) r.fail('daemon.http', 'expected a mapping with listen and token');
@@ -97,12 +114,27 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
   }
   if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size);
   if (d.rcvbuf !== undefined) config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
-  if (d.hold_ms !== undefined) config.holdMs = r.number(d.hold_ms, 'daemon.hold_ms', 1);
+  if (d.hold_ms !== undefined) config.holdMs = timer(r.number(d.hold_ms, 'daemon.hold_ms', 1), 'daemon.hold_ms');
   if (d.max_exited !== undefined) config.maxExited = r.number(d.max_exited, 'daemon.max_exited', 100);
-  if (d.flush_interval_ms !== undefined) config.flushIntervalMs = r.number(d.flush_interval_ms, 'daemon.flush_interval_ms', 10);
+  if (d.flush_interval_ms !== undefined) config.flushIntervalMs = timer(r.number(d.flush_interval_ms, 'daemon.flush_interval_ms', 10), 'daemon.flush_interval_ms');
   if (d.max_queue !== undefined) config.maxQueue = r.number(d.max_queue, 'daemon.max_queue', 1000);
-  if (d.poll_interval_ms !== undefined) config.pollIntervalMs = r.number(d.poll_interval_ms, 'daemon.poll_interval_ms', 50);
+  if (d.poll_interval_ms !== undefined) config.pollIntervalMs = timer(r.number(d.poll_interval_ms, 'daemon.poll_interval_ms', 50), 'daemon.poll_interval_ms');
+  const paths = daemonPathsProblem(config);
+  if (paths !== null) r.fail(`daemon.${paths.key}`, paths.message);
   return config;
+}
+
+/**
+ * What is wrong with the database and socket paths, and which key says so; null when
+ * nothing. Checked for the file's values and again after command-line overrides.
+ */
+export function daemonPathsProblem(config: DaemonConfig): { key: 'socket' | 'database'; message: string } | null {
+  const socket = socketPathProblem(config.socket);
+  if (socket !== null) return { key: 'socket', message: socket };
+  const database = kernelFsProblem(config.database);
+  if (database !== null) return { key: 'database', message: database };
+  const clash = pathClash(config.socket, config.database);
+  return clash === null ? null : { key: 'socket', message: clash };
 }
 
 const EBPF_KEYS = ['network', 'files', 'path_prefix', 'user', 'cgroup', 'ring_buffer'];

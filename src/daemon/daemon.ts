@@ -1,15 +1,16 @@
 /**
  * The daemon: one source → reorder → table → store / API followers / metrics.
  * Starting it also reconciles the store with /proc: processes the store thought alive but
- * which are gone are closed as `inferred`, and the time the daemon was not watching is
- * recorded as a `lost` event (never a silent gap).
+ * which are gone are closed as `inferred`, processes born while nobody watched are recorded
+ * as `inferred` starts, and the time the daemon was not watching is recorded as a `lost`
+ * event (never a silent gap).
  */
 
 import { readFileSync } from 'node:fs';
-import type { ProcEvent } from '../events/types.js';
-import { chooseSource } from '../sources/index.js';
-import { ProcessTracker } from '../table/index.js';
-import { EventStore, applyRetention } from '../store/index.js';
+import type { ExecDetails, LostEvent, ProcEvent } from '../events/types.js';
+import { chooseSource, type SourceProblem } from '../sources/index.js';
+import { ProcessTracker, type ProcessRecord } from '../table/index.js';
+import { EventStore, applyRetention, asStoreError } from '../store/index.js';
 import type { DaemonConfig } from '../config/daemon.js';
 
 export type EventListener = (events: readonly ProcEvent[]) => void;
@@ -21,6 +22,9 @@ export interface DaemonStatus {
   bootId: string;
 }
 
+/** Rows one retention step may delete before it yields to the event loop. */
+const RETENTION_BUDGET = 20_000;
+
 export function readBootId(procRoot = '/proc'): string {
   try {
     return readFileSync(`${procRoot}/sys/kernel/random/boot_id`, 'utf8').trim();
@@ -29,13 +33,26 @@ export function readBootId(procRoot = '/proc'): string {
   }
 }
 
+/** What a record knows of its image, as an `inferred_start` event carries it. */
+function detailsOf(r: ProcessRecord): ExecDetails {
+  return {
+    comm: r.comm, exe: r.exe, argv: r.argv, argvTruncated: r.argvTruncated, cwd: r.cwd, ppid: r.ppid, uids: r.uids, gids: r.gids,
+    startTicks: r.startTicks, label: r.label, cgroup: r.cgroup,
+  };
+}
+
 export class Daemon {
   readonly tracker: ProcessTracker;
   readonly store: EventStore;
   readonly status: DaemonStatus;
   private readonly listeners = new Set<EventListener>();
   private timers: NodeJS.Timeout[] = [];
+  private retentionTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  /** Why the source stopped on its own (its reader died), once it did. */
+  private failure: string | null = null;
+  private readonly failureListeners: Array<(message: string) => void> = [];
+  /** Completed retention passes, and the events they deleted. */
   retentionRuns = 0;
   retentionDeleted = 0;
 
@@ -45,26 +62,70 @@ export class Daemon {
     this.status = status;
   }
 
-  /** Opens the store, picks the source and starts watching. Throws a one-line error if it cannot. */
+  /**
+   * Opens and checks the store, then picks the source and starts watching. Throws a one-line
+   * error if it cannot; whatever had started by then (kernel programs, sockets, the file) is
+   * stopped and closed first, so a refused start leaves nothing running.
+   */
   static async start(config: DaemonConfig, log: (line: string) => void): Promise<Daemon> {
     const bootId = readBootId();
-    const { source, why } = await chooseSource(config.source, { rcvbufBytes: config.rcvbufBytes, pollIntervalMs: config.pollIntervalMs, ebpf: config.ebpf });
-    const store = new EventStore({ path: config.database, bootId, source: source.name, maxQueue: config.maxQueue });
     let daemon: Daemon | null = null;
+    // The file first: a damaged or too-new database is refused before anything is loaded.
+    const store = new EventStore({
+      path: config.database, bootId, maxQueue: config.maxQueue, group: config.socketGroup,
+      onLost: (event) => daemon?.notify([event]),
+    });
+    let chosen;
+    try {
+      chosen = await chooseSource(config.source, { rcvbufBytes: config.rcvbufBytes, pollIntervalMs: config.pollIntervalMs, ebpf: config.ebpf });
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+    const { source, why } = chosen;
     const tracker = new ProcessTracker({
       source,
       holdMs: config.holdMs,
       maxExited: config.maxExited,
       onEvents: (events) => daemon?.deliver(events),
+      onProblem: (problem) => daemon?.sourceProblem(problem, log),
     });
     daemon = new Daemon(config, tracker, store, { source: source.name, sourceWhy: why, startedMs: Date.now(), bootId });
     log(`procwatch daemon: source ${why}${source.limitations ? ` (${source.limitations})` : ''}`);
-    await tracker.start();
-    daemon.reconcile(log);
-    daemon.timers.push(setInterval(() => daemon!.flush(log), config.flushIntervalMs));
-    daemon.timers.push(setInterval(() => daemon!.retention(log), 60_000));
-    daemon.retention(log);
+    try {
+      store.beginRun(source.name);
+      const subscribedNs = tracker.clock.nowNs();
+      await tracker.start();
+      daemon.reconcile(log, subscribedNs);
+      daemon.timers.push(setInterval(() => daemon!.flush(log), config.flushIntervalMs));
+      daemon.scheduleRetention(log, Math.min(1000, config.retentionIntervalMs)); // soon, once the API listens
+    } catch (err) {
+      // The source may be running (eBPF programs loaded, a netlink socket open): stop it, close the file.
+      try {
+        await daemon.stop();
+      } catch {
+        // the first error is the one worth reporting
+      }
+      throw asStoreError(err, config.database);
+    }
     return daemon;
+  }
+
+  /**
+   * Calls `listener` once if the source stops on its own (a reader thread died, /proc went
+   * away): nothing more will be seen, so the daemon should stop (exit 4) rather than look
+   * alive. The `lost` event naming the failure is in the stream (and the store) by then.
+   */
+  onFailure(listener: (message: string) => void): void {
+    if (this.failure !== null) listener(this.failure);
+    else this.failureListeners.push(listener);
+  }
+
+  private sourceProblem(problem: SourceProblem, log: (line: string) => void): void {
+    log(`procwatch daemon: ${problem.fatal ? 'the event source failed' : 'event source problem'}: ${problem.message}`);
+    if (!problem.fatal || this.failure !== null) return;
+    this.failure = problem.message;
+    for (const listener of this.failureListeners.splice(0)) listener(problem.message);
   }
 
   on(listener: EventListener): () => void {
@@ -75,6 +136,11 @@ export class Daemon {
   private deliver(events: ProcEvent[]): void {
     const table = this.tracker.table;
     this.store.enqueue(events, (key) => table.get(key), (ns) => this.tracker.clock.wallMs(ns));
+    this.notify(events);
+  }
+
+  /** Listeners only: for events the store itself wrote (its overflow `lost` row). */
+  private notify(events: readonly ProcEvent[]): void {
     for (const listener of this.listeners) listener(events);
   }
 
@@ -86,45 +152,87 @@ export class Daemon {
     }
   }
 
-  private retention(log: (line: string) => void): void {
-    try {
-      const r = applyRetention(this.store.db, { maxAgeMs: this.config.retentionMaxAgeMs, maxBytes: this.config.retentionMaxBytes });
-      this.retentionRuns++;
-      this.retentionDeleted += r.eventsDeleted;
-    } catch (err) {
-      log(`procwatch daemon: retention failed: ${(err as Error).message}`);
-    }
+  /**
+   * One bounded retention step; the next comes at once (after yielding) while work remains,
+   * else after the interval. The first runs a second after the start, when the API listens.
+   */
+  private scheduleRetention(log: (line: string) => void, delayMs: number): void {
+    this.retentionTimer = setTimeout(() => {
+      this.retentionTimer = null;
+      if (this.stopping !== null) return;
+      let done = true;
+      try {
+        const r = applyRetention(this.store.db, { maxAgeMs: this.config.retentionMaxAgeMs, maxBytes: this.config.retentionMaxBytes }, Date.now(), RETENTION_BUDGET);
+        this.retentionDeleted += r.eventsDeleted;
+        done = r.done;
+        if (done) this.retentionRuns++;
+      } catch (err) {
+        log(`procwatch daemon: retention failed: ${(err as Error).message}`);
+      }
+      this.scheduleRetention(log, done ? this.config.retentionIntervalMs : 0);
+    }, delayMs);
   }
 
-  /** Brings the store in line with what the table found in /proc at start. */
-  private reconcile(log: (line: string) => void): void {
+  /**
+   * Brings the store in line with what the table found in /proc at start. `subscribedNs`:
+   * when the source began listening; processes born after it are the source's to report.
+   */
+  private reconcile(log: (line: string) => void, subscribedNs: number): void {
     const { table, clock } = this.tracker;
     const now = clock.nowNs();
     const wall = (ns: number): number => clock.wallMs(ns);
+    const previous = this.store.previousRun;
+    const events: ProcEvent[] = [];
+    // Born while nobody watched: after the previous run stopped watching, before this one listened.
+    let bornUnseen = 0;
+    if (previous !== null) {
+      for (const record of table.live.values()) {
+        if (record.origin !== 'seeded' || record.startNs === null || record.startNs >= subscribedNs) continue;
+        if (wall(record.startNs) <= previous.watchEndedMs || this.store.knows(record.key)) continue;
+        record.origin = 'inferred';
+        events.push({ seq: 0, ktimeNs: record.startNs, pid: record.pid, tid: record.pid, cpu: -1, provenance: 'inferred', kind: 'inferred_start', key: record.key, details: detailsOf(record) });
+        bornUnseen++;
+      }
+    }
     for (const record of table.live.values()) this.store.enqueueRecord(record, wall);
     const gone = this.store.openProcesses().filter((p) => table.live.get(p.pid)?.key !== p.key);
     this.store.closeProcesses(gone.map((p) => p.key), Date.now());
-    const events: ProcEvent[] = gone.map((p, i) => ({
-      seq: -(i + 1), ktimeNs: now, pid: p.pid, tid: p.pid, cpu: -1, provenance: 'inferred', kind: 'inferred_exit', startTicks: p.start_ticks, key: p.key,
-    }));
-    const last = this.store.previousRunLastEventMs;
-    if (last !== null) {
-      const how = this.store.previousRunCrashed ? 'the previous daemon run did not stop cleanly' : 'the daemon was stopped';
-      events.push({
-        seq: 0, ktimeNs: now, pid: 0, tid: 0, cpu: -1, provenance: 'observed', kind: 'lost', count: null,
-        reason: `not watching from ${new Date(last).toISOString()} to ${new Date().toISOString()}: ${how}; ${gone.length} process(es) ended unseen`,
-      });
-      if (this.store.previousRunCrashed) log(`procwatch daemon: previous run crashed; ${gone.length} process(es) closed as inferred`);
+    for (const p of gone) {
+      events.push({ seq: 0, ktimeNs: now, pid: p.pid, tid: p.pid, cpu: -1, provenance: 'inferred', kind: 'inferred_exit', startTicks: p.start_ticks, key: p.key });
     }
-    if (events.length > 0) this.store.enqueue(events, () => undefined, wall);
+    const otherBoots = this.store.closeOtherBoots();
+    if (previous !== null) {
+      const how = this.store.previousRunCrashed ? 'the previous daemon run did not stop cleanly' : 'the daemon was stopped';
+      const boot = previous.bootId === this.status.bootId ? '' : `; the machine rebooted, ${otherBoots} process(es) of earlier boots closed as inferred`;
+      const lost: LostEvent = {
+        seq: 0, ktimeNs: now, pid: 0, tid: 0, cpu: -1, provenance: 'observed', kind: 'lost', count: null, key: null,
+        reason: `not watching from ${new Date(previous.watchEndedMs).toISOString()} to ${new Date(wall(now)).toISOString()}: ${how}; ` +
+          `${gone.length} process(es) ended unseen, ${bornUnseen} started unseen${boot}`,
+      };
+      events.push(lost);
+      if (this.store.previousRunCrashed) log(`procwatch daemon: previous run crashed; ${gone.length} process(es) closed as inferred, ${bornUnseen} found started`);
+    }
+    if (events.length > 0) this.store.enqueue(events, (key) => table.get(key), wall);
     this.store.flush();
   }
 
+  /** Stops the source (unloading kernel programs), flushes and closes the store; also after a failed start. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       for (const timer of this.timers) clearInterval(timer);
-      await this.tracker.stop();
-      this.store.close();
+      if (this.retentionTimer !== null) clearTimeout(this.retentionTimer);
+      let failure: unknown = null;
+      try {
+        await this.tracker.stop();
+      } catch (err) {
+        failure = err;
+      }
+      try {
+        this.store.close();
+      } catch (err) {
+        failure ??= err;
+      }
+      if (failure !== null) throw failure;
     })();
     return this.stopping;
   }

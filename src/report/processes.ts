@@ -4,8 +4,20 @@ import { InputError } from '../errors.js';
 import type { AcceptEvent, ConnectEvent, OpenEvent, ProcessFields } from '../events/types.js';
 import { captureText } from './events.js';
 
-/** What the renderers need: the shared process fields, plus what the live table adds. */
-export type ProcessLike = ProcessFields & { user?: string | null; threads?: number };
+/**
+ * What the renderers need: the shared process fields, plus what the live table, the store and
+ * the /proc fallback add (the same names everywhere: README "Process fields").
+ */
+export type ProcessLike = ProcessFields & {
+  user?: string | null;
+  threads?: number;
+  live?: boolean;
+  execTime?: string | null;
+  suid?: number | null;
+  fsuid?: number | null;
+  sgid?: number | null;
+  fsgid?: number | null;
+};
 
 function stime(iso: string | null): string {
   if (iso === null) return '?';

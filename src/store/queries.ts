@@ -24,7 +24,13 @@ export interface StoredEvent {
 
 export interface StoredProcess extends ProcessFields {
   bootId: string;
+  /** Wall time of the exec that gave it its current image; null when not observed. */
   execTime: string | null;
+  /** Saved and filesystem user and group ids (the kernel's four ids: real, effective, saved, fs). */
+  suid: number | null;
+  fsuid: number | null;
+  sgid: number | null;
+  fsgid: number | null;
 }
 
 export interface EventQuery {
@@ -37,6 +43,12 @@ export interface EventQuery {
   /** Only events with id greater than this (for following). */
   afterId?: number;
   limit: number;
+}
+
+/** The newest events of a query, and whether older ones were left out. */
+export interface EventPage {
+  events: StoredEvent[];
+  truncated: boolean;
 }
 
 export interface HistoryQuery {
@@ -69,14 +81,14 @@ export function processFromRow(r: ProcessRow): StoredProcess {
   return {
     bootId: r.boot_id, key: r.key, pid: r.pid, startTicks: n(r.start_ticks), ppid: n(r.ppid), parentKey: s(r.parent_key),
     startTime: iso(n(r.start_time)), execTime: iso(n(r.exec_time)), exitTime: iso(n(r.exit_time)), comm: s(r.comm), exe: s(r.exe),
-    argv: r.argv === null ? null : (JSON.parse(r.argv) as string[]), cwd: s(r.cwd), uid: n(r.uid), euid: n(r.euid), gid: n(r.gid),
-    egid: n(r.egid), label: s(r.label), cgroup: s(r.cgroup), exitCode: n(r.exit_code), exitSignal: n(r.exit_signal),
+    argv: r.argv === null ? null : (JSON.parse(r.argv) as string[]), cwd: s(r.cwd), uid: n(r.uid), euid: n(r.euid), suid: n(r.suid),
+    fsuid: n(r.fsuid), gid: n(r.gid), egid: n(r.egid), sgid: n(r.sgid), fsgid: n(r.fsgid), label: s(r.label), cgroup: s(r.cgroup), exitCode: n(r.exit_code), exitSignal: n(r.exit_signal),
     coreDumped: r.core_dumped === null ? null : r.core_dumped === 1, origin: String(r.origin), exitOrigin: s(r.exit_origin),
   };
 }
 
 
-export function queryEvents(db: Database.Database, q: EventQuery): StoredEvent[] {
+function eventFilter(q: EventQuery): { where: string; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
   if (q.afterId !== undefined) { where.push('id > ?'); args.push(q.afterId); }
@@ -86,8 +98,21 @@ export function queryEvents(db: Database.Database, q: EventQuery): StoredEvent[]
   if (q.pid !== undefined) { where.push('pid = ?'); args.push(q.pid); }
   if (q.key !== undefined) { where.push('key = ?'); args.push(q.key); }
   if (q.bootId !== undefined) { where.push('boot_id = ?'); args.push(q.bootId); }
-  const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
-  return (db.prepare(sql).all(...args, q.limit) as EventRow[]).map(eventFromRow);
+  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+}
+
+/** The oldest `limit` matching events, in storage order: pages of a follower (with afterId). */
+export function queryEvents(db: Database.Database, q: EventQuery): StoredEvent[] {
+  const { where, args } = eventFilter(q);
+  return (db.prepare(`SELECT * FROM events ${where} ORDER BY id LIMIT ?`).all(...args, q.limit) as EventRow[]).map(eventFromRow);
+}
+
+/** The newest `limit` matching events, returned oldest first; `truncated` when older ones matched too. */
+export function latestEvents(db: Database.Database, q: EventQuery): EventPage {
+  const { where, args } = eventFilter(q);
+  const rows = db.prepare(`SELECT * FROM events ${where} ORDER BY id DESC LIMIT ?`).all(...args, q.limit + 1) as EventRow[];
+  const truncated = rows.length > q.limit;
+  return { events: rows.slice(0, q.limit).reverse().map(eventFromRow), truncated };
 }
 
 export function queryHistory(db: Database.Database, q: HistoryQuery): StoredProcess[] {

@@ -1,7 +1,9 @@
 /**
  * Retention, applied while the daemon runs: events and exited processes older than the
  * age limit go, then the oldest events go until the file is under the size limit.
- * Deletes run in chunks so a large cleanup never stalls the event path for long.
+ * Deletes run in chunks, and a call can be given a budget of rows: the daemon runs one
+ * budget at a time and yields to the event loop in between, so a large cleanup (a first
+ * start on a big file, a lowered limit) never stalls the event path or the API for long.
  */
 
 import type Database from 'better-sqlite3';
@@ -14,10 +16,12 @@ export interface RetentionPolicy {
 export interface RetentionResult {
   eventsDeleted: number;
   processesDeleted: number;
+  /** False when the budget ran out first: call again (after yielding) to go on. */
+  done: boolean;
 }
 
-/** Rows per delete: small enough to stay near the size limit, large enough to be quick. */
-const CHUNK = 20_000;
+/** Rows per delete: small enough to stay near the size limit and to be quick, large enough to matter. */
+const CHUNK = 5_000;
 const SIZE_CHUNK = 2_000;
 
 function fileBytes(db: Database.Database): number {
@@ -26,25 +30,61 @@ function fileBytes(db: Database.Database): number {
   return (pages - free) * (db.pragma('page_size', { simple: true }) as number);
 }
 
-export function applyRetention(db: Database.Database, policy: RetentionPolicy, nowMs: number = Date.now()): RetentionResult {
+/**
+ * Deletes what the policy says must go, at most `budgetRows` rows (events and processes
+ * together; default: no limit).
+ */
+export function applyRetention(db: Database.Database, policy: RetentionPolicy, nowMs: number = Date.now(), budgetRows = Infinity): RetentionResult {
   let eventsDeleted = 0;
   let processesDeleted = 0;
+  /** The next chunk's size: what is left of the budget, at most `size`; 0 when spent. */
+  const chunk = (size: number): number => Math.max(0, Math.min(size, budgetRows - eventsDeleted - processesDeleted));
+  // Exited processes go by their exit time (indexed since schema 2); chunked like events.
+  const deleteExited = db.prepare(`DELETE FROM processes WHERE (boot_id, key) IN
+    (SELECT boot_id, key FROM processes WHERE exit_time < ? LIMIT ?)`);
+  /** Deletes processes that exited before `cutoff`; false when the budget ran out first. */
+  const exitedBefore = (cutoff: number): boolean => {
+    for (;;) {
+      const size = chunk(CHUNK);
+      if (size === 0) return false;
+      const n = deleteExited.run(cutoff, size).changes;
+      processesDeleted += n;
+      if (n < size) return true;
+    }
+  };
+  let done = true;
   if (policy.maxAgeMs !== null) {
     const cutoff = nowMs - policy.maxAgeMs;
     const del = db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY id LIMIT ?)');
-    for (let n = CHUNK; n === CHUNK; ) eventsDeleted += n = del.run(cutoff, CHUNK).changes;
-    processesDeleted += db.prepare('DELETE FROM processes WHERE exit_time IS NOT NULL AND exit_time < ?').run(cutoff).changes;
+    for (;;) {
+      const size = chunk(CHUNK);
+      if (size === 0) return finish(db, eventsDeleted, processesDeleted, false);
+      const n = del.run(cutoff, size).changes;
+      eventsDeleted += n;
+      if (n < size) break;
+    }
+    done = exitedBefore(cutoff);
   }
-  if (policy.maxBytes !== null) {
+  if (done && policy.maxBytes !== null) {
     const del = db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?)');
     while (fileBytes(db) > policy.maxBytes) {
-      const n = del.run(SIZE_CHUNK).changes;
+      const size = chunk(SIZE_CHUNK);
+      if (size === 0) { done = false; break; }
+      const n = del.run(size).changes;
       eventsDeleted += n;
       if (n === 0) break;
+    }
+    // Processes that ended before the oldest event left go too, once, after the loop.
+    if (done) {
       const oldest = db.prepare('SELECT min(time) AS t FROM events').get() as { t: number | null };
-      if (oldest.t !== null) processesDeleted += db.prepare('DELETE FROM processes WHERE exit_time IS NOT NULL AND exit_time < ?').run(oldest.t).changes;
+      if (oldest.t !== null) done = exitedBefore(oldest.t);
     }
   }
-  if (eventsDeleted + processesDeleted > 0) db.pragma('incremental_vacuum');
-  return { eventsDeleted, processesDeleted };
+  return finish(db, eventsDeleted, processesDeleted, done);
+}
+
+function finish(db: Database.Database, eventsDeleted: number, processesDeleted: number, done: boolean): RetentionResult {
+  // Freed pages are reused meanwhile; the file shrinks once a whole pass is over.
+  if (done && (db.pragma('freelist_count', { simple: true }) as number) > 0) db.pragma('incremental_vacuum');
+  return { eventsDeleted, processesDeleted, done };
 }

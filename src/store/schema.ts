@@ -65,17 +65,31 @@ const MIGRATIONS: string[] = [
     source      TEXT NOT NULL
   );
   `,
+  // 2: retention deletes exited processes by exit time (without an index that was a full scan
+  // per run); saved and filesystem ids; each run's last stored event, so a crashed run's end
+  // is known without scanning the events.
+  `
+  CREATE INDEX processes_exit ON processes(exit_time);
+  ALTER TABLE processes ADD COLUMN suid INTEGER;
+  ALTER TABLE processes ADD COLUMN fsuid INTEGER;
+  ALTER TABLE processes ADD COLUMN sgid INTEGER;
+  ALTER TABLE processes ADD COLUMN fsgid INTEGER;
+  ALTER TABLE runs ADD COLUMN last_event REAL;   -- wall time of the newest event this run stored
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Brings the database up to SCHEMA_VERSION; refuses a newer one it does not know. */
-export function migrate(db: Database.Database): void {
+/**
+ * Brings the database up to `target` (default SCHEMA_VERSION); refuses a newer one it does
+ * not know. Tests migrate to an older version to build the files older releases wrote.
+ */
+export function migrate(db: Database.Database, target: number = SCHEMA_VERSION): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
     throw new Error(`database schema version ${version} is newer than this procwatch understands (${SCHEMA_VERSION})`);
   }
-  for (let v = version; v < SCHEMA_VERSION; v++) {
+  for (let v = version; v < target; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]!);
       db.pragma(`user_version = ${v + 1}`);

@@ -10,11 +10,21 @@ after(async () => { await h.stop(); });
 
 interface Proc { key: string; pid: number; ppid: number; argv: string[] | null; user: string; exitTime: string | null; exitOrigin: string | null; children?: Proc[] }
 
-/** A process that lives long enough for the 100 ms poll source to see it start and end. */
+/**
+ * A `sleep` that lives long enough for the 100 ms poll source to see it start and end. Its
+ * parent is a shell that reaps it at once, so it never lingers as a zombie (whose image
+ * /proc no longer shows); returns its pid and the shell's.
+ */
 async function shortLived(marker: string, seconds = 0.5): Promise<number> {
-  const child = spawn('/bin/sh', ['-c', `sleep ${seconds}`, marker], { stdio: 'ignore' });
-  await new Promise((r) => child.on('exit', r));
-  return child.pid!;
+  return (await sleepUnderShell(marker, seconds)).pid;
+}
+
+async function sleepUnderShell(marker: string, seconds: number): Promise<{ pid: number; shell: number }> {
+  const shell = spawn('/bin/sh', ['-c', `sleep ${seconds} & echo $!; wait`, marker], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  shell.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  await new Promise((r) => shell.on('exit', r));
+  return { pid: Number(out.trim()), shell: shell.pid! };
 }
 
 test('GET /v1/health says which source runs', async () => {
@@ -57,19 +67,19 @@ test('GET /v1/tree nests children under parents', async () => {
 });
 
 test('events, history and lineage answer for a process that already exited', async () => {
-  const pid = await shortLived('pwapi-history');
+  const { pid, shell } = await sleepUnderShell('pwapi-history', 0.5);
   const exitEvent = await waitFor(async () => {
     const events = (await get(h.socket, `/v1/events?since=1m&pid=${pid}`)).json<{ events: Array<{ kind: string; key: string }> }>().events;
     return events.find((e) => e.kind === 'inferred_exit');
   }, 3000);
   assert.ok(exitEvent, 'the exit was recorded');
   const history = (await get(h.socket, `/v1/history?pid=${pid}`)).json<{ processes: Proc[] }>().processes;
-  assert.deepEqual(history[0]?.argv, ['/bin/sh', '-c', 'sleep 0.5', 'pwapi-history']);
+  assert.deepEqual(history[0]?.argv, ['sleep', '0.5']);
   assert.notEqual(history[0]?.exitTime, null);
   assert.equal(history[0]?.exitOrigin, 'inferred', 'the poll source infers exits, and says so');
   const lineage = (await get(h.socket, `/v1/lineage/${pid}`)).json<{ process: Proc; ancestors: Proc[]; descendants: Proc[] }>();
   assert.equal(lineage.process.pid, pid);
-  assert.equal(lineage.ancestors[0]?.pid, process.pid, 'its parent was this test process');
+  assert.deepEqual(lineage.ancestors.slice(0, 2).map((a) => a.pid), [shell, process.pid], 'its parent, the shell, and the shell\'s: this test process');
 });
 
 test('GET /v1/events?follow=1 streams new events as NDJSON', async () => {
@@ -116,9 +126,25 @@ test('bad requests get a 4xx with one clear error, and the daemon keeps serving'
     ['/v1/events?limit=0', 400, /'limit' must be an integer from 1 to 10000/],
     ['/v1/events?limit=99999999', 400, /'limit' must be an integer/],
     ['/v1/events?since=yesterdayish', 400, /'since' must be a time/],
-    ['/v1/events?since=1m&until=2h', 400, /'since' is after 'until'/],
+    ['/v1/events?since=1m&until=2h', 400, /parameter 'since' is after parameter 'until'/],
+    ['/v1/events?since=99999999999999999999d', 400, /parameter 'since' is out of range/],
+    [`/v1/events?since=${'9'.repeat(400)}d`, 400, /parameter 'since' is out of range/],
+    [`/v1/events?until=1${'0'.repeat(399)}`, 400, /parameter 'until' is out of range/],
+    ['/v1/events?follow=1&until=1m', 400, /parameter 'until' cannot be used with parameter 'follow'/],
+    ['/v1/events?pid=2147483648', 400, /'pid' must be an integer from 0 to 2147483647/],
+    ['/v1/processes?pid=0', 400, /'pid' must be an integer from 1 to 2147483647/],
+    ['/v1/processes?name=%5B', 400, /parameter 'name' is not a valid glob/],
+    ['/v1/history?exe=%5Bab', 400, /parameter 'exe' is not a valid glob/],
+    ['/v1/history?since=1m&until=1h', 400, /parameter 'since' is after parameter 'until'/],
+    ['/v1/processes/%ZZ', 400, /malformed percent-encoding/],
+    ['/v1/lineage/%ZZ', 400, /malformed percent-encoding/],
+    ['/v1/lineage/1?boot=not%20a%20boot', 400, /parameter 'boot' must be a boot id/],
+    ['/v1/lineage/1?boot=0000-no-such-boot', 404, /no process with pid 1 is known in boot 0000-no-such-boot/],
+    ['/v1/events?since=%0Aevil', 400, /must be a time/],
+    ['//v1/x', 404, /^no such path \/\/v1\/x /],
+    ['//v1/health', 404, /^no such path \/\/v1\/health /],
     ['/v1/events?kind=exec,explode', 400, /unknown value 'explode'/],
-    ['/v1/events?follow=1&format=json', 400, /follow=1 streams/],
+    ['/v1/events?follow=1&format=json', 400, /parameter 'follow' streams/],
     ['/v1/events?pid=1&pid=2', 400, /more than once/],
     ['/v1/history?user=no-such-user-xyz', 400, /unknown user/],
     ['/v1/lineage/abc', 400, /neither a pid nor a process key/],
@@ -126,6 +152,7 @@ test('bad requests get a 4xx with one clear error, and the daemon keeps serving'
     ['/v1/processes/1:999999999', 404, /no process with key/],
     ['/v1/nowhere', 404, /no such path/],
     ['/v1/events', 405, /not allowed/, 'POST'],
+    ['/v1/health', 405, /not allowed/, 'DELETE'],
   ];
   for (const [path, status, message, method] of cases) {
     const r = await get(h.socket, path, method);
@@ -133,5 +160,108 @@ test('bad requests get a 4xx with one clear error, and the daemon keeps serving'
     assert.match(r.json<{ error: string }>().error, message, path);
     assert.ok(!r.body.includes('\n'), 'one line');
   }
+  const head = await get(h.socket, '/v1/health', 'HEAD');
+  assert.equal(head.status, 405, 'HEAD is not GET: the API answers GET only');
   assert.equal((await get(h.socket, '/v1/health')).status, 200, 'still serving');
+  const stats = (await get(h.socket, '/v1/stats')).json<{ api: { badRequests: number; internal: number } }>();
+  assert.ok(stats.api.badRequests >= cases.length, 'counted');
+  assert.equal(stats.api.internal, 0, 'no request was a 500');
+});
+
+test('headers over 16 KiB get a JSON 431, not an empty reply', async () => {
+  const r = await get(h.socket, '/v1/health', { headers: { 'x-padding': 'x'.repeat(20_000) } });
+  assert.equal(r.status, 431);
+  assert.equal(r.type, 'application/json');
+  assert.match(r.json<{ error: string }>().error, /request headers too large: at most 16 KiB/);
+  assert.equal((await get(h.socket, '/v1/health')).status, 200, 'still serving');
+});
+
+test('GET /v1/processes?limit=N gives the N lowest pids (sorted, then cut)', async () => {
+  // The table keeps processes in arrival order; put the lowest pid last to tell the two apart.
+  const live = h.daemon.tracker.table.live;
+  const lowest = Math.min(...live.keys());
+  const record = live.get(lowest)!;
+  live.delete(lowest);
+  live.set(lowest, record);
+  const all = (await get(h.socket, '/v1/processes')).json<{ processes: Proc[] }>().processes.map((p) => p.pid);
+  const three = (await get(h.socket, '/v1/processes?limit=3')).json<{ processes: Proc[] }>().processes.map((p) => p.pid);
+  assert.deepEqual(three, [...all].sort((a, b) => a - b).slice(0, 3));
+});
+
+test('GET /v1/events?format=sse, and a followed SSE stream', async () => {
+  const pid = await shortLived('pwapi-sse', 0.3);
+  await waitFor(async () => (await get(h.socket, `/v1/events?since=1m&pid=${pid}&kind=inferred_exit`)).json<{ events: unknown[] }>().events[0], 3000);
+  const stored = await get(h.socket, `/v1/events?since=1m&pid=${pid}&format=sse`);
+  assert.equal(stored.type, 'text/event-stream');
+  const frames = stored.body.split('\n\n').filter(Boolean);
+  assert.ok(frames.length >= 2, stored.body);
+  for (const f of frames) assert.match(f, /^data: \{.*\}$/);
+  const kinds = frames.map((f) => (JSON.parse(f.slice(6)) as { kind: string }).kind);
+  assert.equal(kinds[0], 'inferred_start', kinds.join());
+  assert.equal(kinds.at(-1), 'inferred_exit', kinds.join());
+
+  const live: Array<{ kind: string; pid: number; process?: unknown; id?: number; run?: number }> = [];
+  const req = request({ socketPath: h.socket, path: '/v1/events?follow=1&since=1s&kind=inferred_start', headers: { accept: 'text/event-stream' } });
+  const type = new Promise<string>((resolve) => {
+    req.on('response', (res) => {
+      res.setEncoding('utf8');
+      let buf = '';
+      res.on('data', (c: string) => {
+        buf += c;
+        for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+          live.push(JSON.parse(buf.slice(0, end).replace(/^data: /, '')));
+          buf = buf.slice(end + 2);
+        }
+      });
+      resolve(String(res.headers['content-type']));
+    });
+  });
+  req.end();
+  assert.equal(await type, 'text/event-stream');
+  const child = spawn('sleep', ['0.6'], { stdio: 'ignore' });
+  const found = await waitFor(() => live.find((e) => e.pid === child.pid), 3000);
+  req.destroy();
+  assert.equal(found?.kind, 'inferred_start');
+  assert.ok(found?.process, 'live events carry the process');
+  assert.equal(found?.id, undefined, 'live events are not stored yet: no id');
+  assert.equal(found?.run, h.daemon.store.run);
+});
+
+test('GET /v1/processes/{key} and /v1/history filter by exe, user and time over HTTP', async () => {
+  const started = Date.now();
+  const pid = await shortLived('pwapi-filters', 0.4);
+  const row = await waitFor(async () => (await get(h.socket, `/v1/history?pid=${pid}`)).json<{ processes: Proc[] }>().processes.find((p) => p.exitTime !== null), 3000);
+  assert.ok(row, 'recorded, with its end');
+  const match = async (query: string): Promise<boolean> =>
+    (await get(h.socket, `/v1/history?pid=${pid}&${query}`)).json<{ processes: Proc[] }>().processes.some((p) => p.pid === pid);
+  assert.equal(await match('exe=*/sleep'), true);
+  assert.equal(await match('exe=*/no-such-exe'), false);
+  assert.equal(await match('user=root'), true);
+  assert.equal(await match('user=65534'), false);
+  assert.equal(await match('since=1m'), true);
+  assert.equal(await match(`until=${started - 3_600_000}`), false, 'started after until');
+  assert.equal(await match(`since=${Date.now() + 60_000}`), false, 'ended before since');
+  const byKey = (await get(h.socket, `/v1/processes/${encodeURIComponent(row.key)}`)).json<{ process: Proc }>().process;
+  assert.equal(byKey.pid, pid);
+  assert.notEqual(byKey.exitTime, null);
+});
+
+test('GET /v1/lineage: descendants with depth, cut at limit with truncated', async () => {
+  const shell = spawn('/bin/sh', ['-c', 'sleep 3 & sleep 3 & sleep 3 & wait'], { stdio: 'ignore' });
+  try {
+    const kids = await waitFor(async () => {
+      const list = (await get(h.socket, `/v1/processes?ppid=${shell.pid}`)).json<{ processes: Proc[] }>().processes;
+      return list.length === 3 ? list : undefined;
+    }, 3000);
+    assert.equal(kids?.length, 3, 'the three children are in the table');
+    type L = { process: Proc; descendants: Array<Proc & { depth: number }>; truncated: boolean };
+    const full = (await get(h.socket, `/v1/lineage/${shell.pid}`)).json<L>();
+    assert.deepEqual(full.descendants.map((d) => [d.ppid, d.depth]), [[shell.pid, 1], [shell.pid, 1], [shell.pid, 1]]);
+    assert.equal(full.truncated, false);
+    const cut = (await get(h.socket, `/v1/lineage/${shell.pid}?limit=2`)).json<L>();
+    assert.equal(cut.descendants.length, 2);
+    assert.equal(cut.truncated, true);
+  } finally {
+    shell.kill();
+  }
 });

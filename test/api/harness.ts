@@ -6,29 +6,40 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { DAEMON_DEFAULTS, type DaemonConfig } from '../../src/config/daemon.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { ApiServer } from '../../src/api/server.js';
+import { ApiServer, type ApiOptions } from '../../src/api/server.js';
 
 export interface Harness {
   daemon: Daemon;
   api: ApiServer;
   socket: string;
   dir: string;
-  stop(): Promise<void>;
+  /** Stops the daemon; the directory (and its database) stays when `keep` is set. */
+  stop(keep?: boolean): Promise<void>;
 }
 
-export async function startDaemon(over: Partial<DaemonConfig> = {}): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'pw-api-'));
+export interface HarnessOptions {
+  /** Reuse this directory (and the database in it): a restart of the daemon. */
+  dir?: string;
+  api?: ApiOptions;
+  /** Also listen on loopback TCP with this token (port chosen by the kernel). */
+  tcpToken?: string;
+  log?: (line: string) => void;
+}
+
+export async function startDaemon(over: Partial<DaemonConfig> = {}, options: HarnessOptions = {}): Promise<Harness> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'pw-api-'));
   const socket = join(dir, 'api.sock');
   const config: DaemonConfig = { ...DAEMON_DEFAULTS, source: 'poll', pollIntervalMs: 100, database: join(dir, 'events.db'), socket, flushIntervalMs: 50, ...over };
-  const daemon = await Daemon.start(config, () => {});
-  const api = new ApiServer(daemon);
+  const daemon = await Daemon.start(config, options.log ?? (() => {}));
+  const api = new ApiServer(daemon, options.api);
   await api.listenUnix(socket, null);
+  if (options.tcpToken !== undefined) await api.listenTcp('127.0.0.1:0', options.tcpToken);
   return {
     daemon, api, socket, dir,
-    async stop() {
+    async stop(keep = false) {
       await api.close();
       await daemon.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (!keep) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -40,9 +51,18 @@ export interface Reply {
   json<T = Record<string, unknown>>(): T;
 }
 
-export function get(socket: string, path: string, method = 'GET'): Promise<Reply> {
+export interface GetOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  /** Loopback TCP on this port instead of the unix socket. */
+  port?: number;
+}
+
+export function get(socket: string, path: string, method: string | GetOptions = 'GET'): Promise<Reply> {
+  const o: GetOptions = typeof method === 'string' ? { method } : method;
+  const where = o.port === undefined ? { socketPath: socket } : { host: '127.0.0.1', port: o.port };
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path, method }, (res) => {
+    const req = request({ ...where, path, method: o.method ?? 'GET', headers: o.headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

@@ -2,8 +2,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DAEMON_DEFAULTS, parseDaemonConfig } from '../../src/config/daemon.js';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DAEMON_DEFAULTS, daemonPathsProblem, parseDaemonConfig } from '../../src/config/daemon.js';
 import { InputError } from '../../src/errors.js';
+import { UserDb } from '../../src/procfs/index.js';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 
 const parse = (text: string) => parseDaemonConfig(text, 'test.yaml');
 
@@ -20,7 +26,7 @@ daemon:
   database: /tmp/x.db
   socket: /tmp/x.sock
   socket_group: adm
-  retention: { max_age: 12h, max_size: 512MiB }
+  retention: { max_age: 12h, max_size: 512MiB, interval: 5m }
   rcvbuf: 4MiB
   hold_ms: 50
   max_exited: 500
@@ -39,6 +45,9 @@ daemon:
   assert.equal(c.source, 'ebpf');
   assert.equal(c.retentionMaxAgeMs, 12 * 3_600_000);
   assert.equal(c.retentionMaxBytes, 512 * 1024 ** 2);
+  assert.equal(c.retentionIntervalMs, 5 * 60_000);
+  assert.equal(c.socketGroup, new UserDb().group.byName.get('adm'), 'the group is resolved to its gid');
+  assert.equal((await parse('daemon:\n  socket_group: 4321\n')).socketGroup, 4321, 'a gid by number');
   assert.equal(c.rcvbufBytes, 4 * 1024 ** 2);
   assert.equal(c.httpListen, '127.0.0.1:9465');
   assert.deepEqual(c.ebpf, { network: true, files: true, pathPrefix: '/etc/', uid: 0, cgroupPath: '/sys/fs/cgroup', ringBytes: 16 * 1024 ** 2 });
@@ -63,6 +72,17 @@ test('each mistake is one InputError line naming the file and the key', async ()
     ['daemon:\n  hold_ms: 0\n', /daemon\.hold_ms: expected a number ≥ 1/],
     ['daemon: [1, 2]\n', /daemon: expected a mapping/],
     ['daemon:\n  rcvbuf: [\n', /YAML/],
+    ['daemon:\n  socket_group: no-such-group-xyz\n', /daemon\.socket_group: unknown group 'no-such-group-xyz'/],
+    ['daemon:\n  flush_interval_ms: 2147483648\n', /daemon\.flush_interval_ms: at most 2147483647 ms/],
+    ['daemon:\n  poll_interval_ms: 9e15\n', /daemon\.poll_interval_ms: at most 2147483647 ms/],
+    ['daemon:\n  hold_ms: 3000000000\n', /daemon\.hold_ms: at most 2147483647 ms/],
+    ['daemon:\n  retention: { interval: 30d }\n', /daemon\.retention\.interval: at most 2147483647 ms/],
+    [`daemon:\n  retention: { max_age: ${'9'.repeat(400)}d }\n`, /daemon\.retention\.max_age: expected a duration/],
+    [`daemon:\n  socket: /tmp/${'s'.repeat(120)}.sock\n`, /daemon\.socket: the socket path is 130 bytes; a unix socket path can have at most 107/],
+    ['daemon:\n  socket: /proc/procwatch/api.sock\n', /daemon\.socket: '\/proc\/procwatch\/api.sock' is under \/proc, a kernel file system/],
+    ['daemon:\n  database: /sys/events.db\n', /daemon\.database: '\/sys\/events.db' is under \/sys/],
+    ['daemon:\n  database: /tmp/x.db\n  socket: /tmp/x.db\n', /daemon\.socket: the socket path '\/tmp\/x.db' is the database/],
+    ['daemon:\n  database: /tmp/x.db\n  socket: /tmp/../tmp/x.db-wal\n', /daemon\.socket: .* is the database's -wal file/],
   ];
   for (const [text, message] of cases) {
     await assert.rejects(parse(text), (err: Error) => {
@@ -73,4 +93,39 @@ test('each mistake is one InputError line naming the file and the key', async ()
       return true;
     }, text);
   }
+});
+
+test('the sample config shipped with the systemd unit is valid and holds the defaults', async () => {
+  const file = join(ROOT, 'packaging/procwatch.yaml');
+  assert.deepEqual(await parseDaemonConfig(readFileSync(file, 'utf8'), file), DAEMON_DEFAULTS);
+  const unit = readFileSync(join(ROOT, 'packaging/procwatch.service'), 'utf8');
+  assert.match(unit, /^RestartPreventExitStatus=2 4$/m, 'exit 2 and 4 are not fixed by restarting');
+  assert.match(unit, /^CapabilityBoundingSet=.*CAP_NET_ADMIN.*CAP_BPF.*CAP_PERFMON/m);
+  assert.match(unit, /^StateDirectoryMode=0750$/m);
+  assert.match(unit, /if \[ -e \/etc\/procwatch\/procwatch.yaml \]; then exec .* daemon --config \/etc\/procwatch\/procwatch.yaml; else exec .* daemon; fi/);
+});
+
+test('paths given on the command line are checked like the file\'s', () => {
+  const ok = { ...DAEMON_DEFAULTS };
+  assert.equal(daemonPathsProblem(ok), null);
+  assert.deepEqual(daemonPathsProblem({ ...ok, socket: ok.database }), { key: 'socket', message: `the socket path '${ok.database}' is the database (${ok.database})` });
+  assert.equal(daemonPathsProblem({ ...ok, socket: `/run/${'x'.repeat(101)}.s` })?.key, 'socket', '107 bytes is the most: 108 is refused');
+  assert.equal(daemonPathsProblem({ ...ok, socket: `/run/${'x'.repeat(100)}.s` }), null, '107 bytes fit');
+  assert.equal(daemonPathsProblem({ ...ok, database: '/proc/1/events.db' })?.key, 'database');
+});
+
+test('systemd accepts the unit (systemd-analyze verify)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const probe = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
+  if (probe.error !== undefined) {
+    console.error('daemon config test: SKIPPED systemd-analyze verify: systemd-analyze is not installed (apt-get install systemd)');
+    t.skip('systemd-analyze is not installed');
+    return;
+  }
+  const unit = join(ROOT, 'packaging/procwatch.service');
+  const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8', timeout: 30_000 });
+  // verify reports problems of the unit file as "FILE:LINE: ..." (some only as warnings, exit 0).
+  const problems = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.includes('procwatch.service'));
+  assert.deepEqual(problems, []);
+  assert.equal(r.status, 0, r.stderr);
 });

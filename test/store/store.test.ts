@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { EventStore, StoreError, applyRetention, queryEvents, queryHistory, queryLineage, SCHEMA_VERSION } from '../../src/store/index.js';
+import { EventStore, StoreError, applyRetention, getProcess, latestEvents, migrate, queryEvents, queryHistory, queryLineage, SCHEMA_VERSION } from '../../src/store/index.js';
+import type { LostEvent } from '../../src/events/types.js';
 import { ProcessTable } from '../../src/table/index.js';
 import { exec, exit, fork } from '../table/events.js';
 
@@ -137,13 +138,220 @@ test('schema: a new file gets the current version; a newer one is refused; garba
   assert.throws(() => new EventStore({ path: junk, bootId: 'b', source: 'test' }), (e: Error) => e instanceof StoreError && /cannot open database .*not a database/.test(e.message));
 });
 
-test('migration from version 0 (an empty file) creates every table', () => {
+const names = (db: Database.Database, type: string): string[] =>
+  (db.prepare('SELECT name FROM sqlite_master WHERE type = ? ORDER BY name').all(type) as Array<{ name: string }>).map((r) => r.name);
+const columns = (db: Database.Database, table: string): string[] =>
+  (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as Array<{ name: string }>).map((r) => r.name);
+
+test('migration from version 0 (an empty file) creates every table, through version 1 to 2', () => {
+  assert.equal(SCHEMA_VERSION, 2);
   const path = tempDb();
-  new Database(path).close();
+  const db = new Database(path);
+  migrate(db, 1);
+  assert.equal(db.pragma('user_version', { simple: true }), 1);
+  assert.deepEqual(names(db, 'table'), ['events', 'processes', 'runs']);
+  assert.ok(!names(db, 'index').includes('processes_exit'), 'version 1 had no exit-time index');
+  migrate(db);
+  assert.equal(db.pragma('user_version', { simple: true }), 2);
+  assert.ok(names(db, 'index').includes('processes_exit'));
+  db.close();
   const store = new EventStore({ path, bootId: 'b', source: 'test' });
-  const tables = (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
-  assert.deepEqual(tables, ['events', 'processes', 'runs']);
+  assert.deepEqual(names(store.db, 'table'), ['events', 'processes', 'runs']);
   store.close();
+});
+
+test('migration 1 → 2 keeps the rows of a version-1 file and adds the index, the saved/fs ids and runs.last_event', () => {
+  const path = tempDb();
+  const v1 = new Database(path);
+  migrate(v1, 1);
+  v1.prepare("INSERT INTO processes (boot_id, key, pid, start_time, comm, uid, euid, origin) VALUES ('b', '42:7', 42, 1000, 'old', 5, 6, 'seeded')").run();
+  v1.prepare("INSERT INTO runs (boot_id, started, source) VALUES ('b', 500, 'netlink')").run(); // it crashed: no stopped
+  v1.prepare("INSERT INTO events (boot_id, run, seq, time, ktime_ns, kind, pid, tid, key, provenance, data) VALUES ('b', 1, 1, 1500, 0, 'sid', 42, 42, '42:7', 'observed', '{}')").run();
+  v1.close();
+  const store = new EventStore({ path, bootId: 'b' });
+  assert.equal(store.db.pragma('user_version', { simple: true }), 2);
+  assert.ok(names(store.db, 'index').includes('processes_exit'));
+  for (const c of ['suid', 'fsuid', 'sgid', 'fsgid']) assert.ok(columns(store.db, 'processes').includes(c), c);
+  assert.ok(columns(store.db, 'runs').includes('last_event'));
+  const old = getProcess(store.db, 'b', '42:7')!;
+  assert.equal(old.comm, 'old');
+  assert.equal(old.euid, 6);
+  assert.equal(old.suid, null, 'not recorded by version 1: unknown');
+  assert.equal(store.previousRunCrashed, true);
+  assert.equal(store.previousRun?.watchEndedMs, 1500, 'a crashed run of a version-1 file ended at its last event');
+  store.beginRun('test');
+  store.close();
+});
+
+test('retention deletes exited processes through the exit-time index, in budgeted steps', () => {
+  const store = new EventStore({ path: tempDb(), bootId: 'b1', source: 'test' });
+  const plan = (store.db.prepare('EXPLAIN QUERY PLAN SELECT boot_id, key FROM processes WHERE exit_time < ? LIMIT 10').all(1) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+  assert.match(plan, /processes_exit/, plan);
+  const table = new ProcessTable({ startTicksOf: () => null });
+  const batch = [];
+  for (let i = 0; i < 12_000; i++) batch.push(exec(1000 + i, i * 1000, { startTicks: i }), exit(1000 + i, i * 1000 + 500));
+  table.apply(batch);
+  store.enqueue(batch, (k) => table.get(k), wall);
+  store.flush();
+  const now = wall(12_000 * 1000) + 3_600_000;
+  let steps = 0;
+  let events = 0;
+  let processes = 0;
+  for (let r = { done: false, eventsDeleted: 0, processesDeleted: 0 }; !r.done; steps++) {
+    r = applyRetention(store.db, { maxAgeMs: 60_000, maxBytes: null }, now, 5_000);
+    assert.ok(r.eventsDeleted + r.processesDeleted <= 5_000, 'a step stays within its budget');
+    events += r.eventsDeleted;
+    processes += r.processesDeleted;
+  }
+  assert.equal(events, 24_000);
+  assert.equal(processes, 12_000);
+  assert.ok(steps >= 8, `${steps} steps`);
+  assert.equal((store.db.prepare('SELECT count(*) AS n FROM processes').get() as { n: number }).n, 0);
+  store.close();
+});
+
+test('events: the newest N, oldest first, and whether older ones matched', () => {
+  const store = new EventStore({ path: tempDb(), bootId: 'b1', source: 'test' });
+  const batch = [];
+  for (let i = 1; i <= 30; i++) batch.push(exec(100 + i, i * 1e6, { startTicks: i }));
+  store.enqueue(batch, () => undefined, wall);
+  store.flush();
+  const page = latestEvents(store.db, { limit: 10 });
+  assert.deepEqual(page.events.map((e) => e.pid), [121, 122, 123, 124, 125, 126, 127, 128, 129, 130]);
+  assert.equal(page.truncated, true);
+  assert.equal(latestEvents(store.db, { limit: 30 }).truncated, false, 'exactly the limit is not truncated');
+  assert.deepEqual(queryEvents(store.db, { afterId: 28, limit: 10 }).map((e) => e.pid), [129, 130], 'followers page forward by id');
+  store.close();
+});
+
+test('saved and filesystem ids are stored', () => {
+  const store = new EventStore({ path: tempDb(), bootId: 'b1', source: 'test' });
+  const table = new ProcessTable({ startTicksOf: () => null });
+  const events = [exec(7, 1e6, { startTicks: 70, comm: 'setuid', uids: [1000, 0, 1002, 1003], gids: [100, 101, 102, 103] })];
+  table.apply(events);
+  store.enqueue(events, (k) => table.get(k), wall);
+  store.flush();
+  const [p] = queryHistory(store.db, { pid: 7, limit: 1 });
+  assert.deepEqual([p?.uid, p?.euid, p?.suid, p?.fsuid, p?.gid, p?.egid, p?.sgid, p?.fsgid], [1000, 0, 1002, 1003, 100, 101, 102, 103]);
+  store.close();
+});
+
+test('files are private: database, -wal and -shm 0600, an existing world-readable file is tightened, 0640 for a group', () => {
+  const mode = (p: string): number => statSync(p).mode & 0o777;
+  const path = tempDb();
+  const store = new EventStore({ path, bootId: 'b', source: 'test' });
+  store.enqueue([exec(5, 1, { startTicks: 5 })], () => undefined, wall);
+  store.flush();
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    assert.ok(existsSync(f), f);
+    assert.equal(mode(f), 0o600, f);
+  }
+  store.close();
+  chmodSync(path, 0o644);
+  new EventStore({ path, bootId: 'b' }).close();
+  assert.equal(mode(path), 0o600, 'tightened on open');
+  const shared = tempDb();
+  new EventStore({ path: shared, bootId: 'b', group: process.getgid!() }).close();
+  assert.equal(mode(shared), 0o640);
+  assert.equal(statSync(shared).gid, process.getgid!());
+});
+
+test('processes of an earlier boot still marked alive are closed as inferred when that boot stopped watching', () => {
+  const path = tempDb();
+  const before = new EventStore({ path, bootId: 'old-boot', source: 'test' });
+  const { table, events } = sampleTable(); // init (1:10) never exits
+  before.enqueue(events, (k) => table.get(k), wall);
+  before.flush();
+  before.close();
+  const stoppedAt = (new Database(path).prepare('SELECT stopped FROM runs').get() as { stopped: number }).stopped;
+  const after = new EventStore({ path, bootId: 'new-boot', source: 'test' });
+  assert.equal(after.previousRun?.bootId, 'old-boot');
+  assert.equal(after.closeOtherBoots(), 1);
+  const init = getProcess(after.db, 'old-boot', '1:10')!;
+  assert.equal(init.exitTime, new Date(stoppedAt).toISOString());
+  assert.equal(init.exitOrigin, 'inferred');
+  const [gone] = queryEvents(after.db, { kinds: ['inferred_exit'], limit: 10 });
+  assert.equal(gone?.bootId, 'old-boot');
+  assert.equal(gone?.key, '1:10');
+  assert.equal(gone?.provenance, 'inferred');
+  assert.deepEqual(queryHistory(after.db, { sinceMs: Date.now() + 3_600_000, limit: 10 }), [], 'it no longer matches every later time range');
+  assert.equal(after.closeOtherBoots(), 0, 'once');
+  after.close();
+});
+
+test('a crashed run ended at its last stored event; a run that stored nothing, at its start', () => {
+  const path = tempDb();
+  const first = new EventStore({ path, bootId: 'b', source: 'test' });
+  const t0 = Date.now();
+  const soon = (ns: number): number => t0 + ns / 1e6;
+  first.enqueue([exec(5, 2e9, { startTicks: 5 })], () => undefined, soon);
+  first.flush();
+  first.db.close(); // no close(): as after kill -9
+  const second = new EventStore({ path, bootId: 'b', source: 'test' });
+  assert.equal(second.previousRunCrashed, true);
+  assert.equal(second.previousRun?.watchEndedMs, soon(2e9));
+  second.db.close();
+  const third = new EventStore({ path, bootId: 'b' });
+  const started = (third.db.prepare('SELECT started FROM runs ORDER BY run DESC LIMIT 1').get() as { started: number }).started;
+  assert.equal(third.previousRun?.watchEndedMs, started, 'nothing stored: it stopped watching no earlier than it started');
+  third.db.close();
+});
+
+test('a store overflow reports its lost row to onLost, for followers and counters', () => {
+  const seen: LostEvent[] = [];
+  const store = new EventStore({ path: tempDb(), bootId: 'b1', source: 'test', maxQueue: 5, onLost: (e) => seen.push(e) });
+  const batch = [];
+  for (let i = 0; i < 8; i++) batch.push(exec(100 + i, 1e6 * (i + 1), { startTicks: i }));
+  store.enqueue(batch, () => undefined, wall);
+  store.flush();
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]!.count, 3);
+  assert.equal(seen[0]!.ktimeNs, 8e6, 'placed at the last dropped event');
+  const [row] = queryEvents(store.db, { kinds: ['lost'], limit: 1 });
+  assert.equal(row?.time, new Date(wall(8e6)).toISOString());
+  store.close();
+});
+
+test('damaged pages behind a valid header: refused at open with one line, first problem and how many more', () => {
+  const path = tempDb();
+  const store = new EventStore({ path, bootId: 'b', source: 'test' });
+  const table = new ProcessTable({ startTicksOf: () => null });
+  const batch = [];
+  for (let i = 0; i < 20_000; i++) batch.push(exec(1000 + (i % 30_000), i, { startTicks: i, argv: ['/bin/true', `arg-${i}`] }));
+  table.apply(batch);
+  store.enqueue(batch, (k) => table.get(k), wall);
+  store.flush();
+  store.close();
+  const pageSize = 4096;
+  const pages = statSync(path).size / pageSize;
+  assert.ok(pages > 100, `${pages} pages`);
+  const header = Buffer.alloc(100);
+  const fd = openSync(path, 'r+');
+  readSync(fd, header, 0, 100, 0);
+  for (let page = Math.floor(pages / 2); page < Math.floor(pages / 2) + 20; page++) writeSync(fd, Buffer.alloc(pageSize, 0x5a), 0, pageSize, page * pageSize);
+  closeSync(fd);
+  assert.match(header.toString('latin1', 0, 16), /^SQLite format 3/, 'the header is intact');
+  const runsBefore = (new Database(path, { readonly: true }).prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n;
+  assert.throws(() => new EventStore({ path, bootId: 'b' }), (e: Error) => {
+    assert.ok(e instanceof StoreError, e.message);
+    assert.match(e.message, /^database .*events\.db failed its integrity check: .+ \(and \d+( or more)? more problems?\); move it aside or restore a backup$/);
+    assert.ok(!e.message.includes('\n'), 'one line');
+    return true;
+  });
+  const runsAfter = (new Database(path, { readonly: true }).prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n;
+  assert.equal(runsAfter, runsBefore, 'no run was recorded for a start that was refused');
+});
+
+test('close() closes the file even when the last flush fails, and leaves the run unmarked', () => {
+  const path = tempDb();
+  const store = new EventStore({ path, bootId: 'b1', source: 'test' });
+  store.db.exec("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
+  store.enqueue([exec(5, 1, { startTicks: 5 })], () => undefined, wall);
+  assert.throws(() => store.close(), /disk says no/);
+  assert.equal(store.db.open, false);
+  const again = new EventStore({ path, bootId: 'b1' });
+  assert.equal(again.previousRunCrashed, true, 'events were not written: the next start treats it as a crash');
+  again.db.close();
 });
 
 test('kill -9 during writes: integrity holds and every acknowledged event is there', async () => {
