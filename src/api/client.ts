@@ -61,7 +61,8 @@ function timedOut(socket: string, ms: number): DaemonUnavailable {
   return new DaemonUnavailable(`the daemon at ${socket} did not answer within ${ms / 1000} s: is it hung or stopped (kill -STOP)?`);
 }
 
-export async function apiGet<T>(socket: string, path: string, query: Record<string, string | number | boolean | undefined> = {}, options: CallOptions = {}): Promise<T> {
+/** GET a path; resolves with the body of a 200 answer, rejects with a one-line error otherwise. */
+export async function apiGetText(socket: string, path: string, query: Record<string, string | number | boolean | undefined> = {}, options: CallOptions = {}): Promise<string> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: socket, path: url(path, query), method: 'GET' }, (res) => {
@@ -70,12 +71,8 @@ export async function apiGet<T>(socket: string, path: string, query: Record<stri
       res.on('error', () => reject(new DaemonUnavailable(`the daemon at ${socket} closed the connection mid-answer`)));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) return reject(failure(res.statusCode ?? 0, text, options.optionNames));
-        try {
-          resolve(JSON.parse(text) as T);
-        } catch {
-          reject(new Error('daemon sent a malformed answer'));
-        }
+        if (res.statusCode !== 200) reject(failure(res.statusCode ?? 0, text, options.optionNames));
+        else resolve(text);
       });
     });
     // An idle timeout: a long answer that keeps arriving is fine, silence is not.
@@ -83,6 +80,15 @@ export async function apiGet<T>(socket: string, path: string, query: Record<stri
     req.on('error', (err: NodeJS.ErrnoException) => reject(err instanceof DaemonUnavailable ? err : unavailable(socket, err)));
     req.end();
   });
+}
+
+export async function apiGet<T>(socket: string, path: string, query: Record<string, string | number | boolean | undefined> = {}, options: CallOptions = {}): Promise<T> {
+  const text = await apiGetText(socket, path, query, options);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new Error('daemon sent a malformed answer');
+  }
 }
 
 /** Streams NDJSON lines until the daemon closes the stream or `signal` aborts. */

@@ -16,6 +16,7 @@ import { InputError } from '../errors.js';
 import { EVENT_KINDS, type ProcEvent } from '../events/types.js';
 import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
+import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
 import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, type EventQuery } from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
@@ -77,7 +78,8 @@ export class ApiServer {
       const route = this.routes().find(([re]) => re.test(url.pathname));
       if (route === undefined) throw new BadRequest(`no such path ${url.pathname} (see the README's API reference)`, 404);
       const body = await route[1](url, req, res);
-      if (body !== undefined) send(res, 200, body);
+      if (body instanceof TextAnswer) sendText(res, body.text);
+      else if (body !== undefined) send(res, 200, body);
     } catch (err) {
       const bad = err instanceof BadRequest ? err
         : err instanceof InputError ? new BadRequest(err.message)
@@ -135,7 +137,10 @@ export class ApiServer {
   }
 
   private processes(url: URL): unknown {
-    const p = new Params(url.searchParams, ['user', 'name', 'exe', 'pid', 'ppid', 'limit']);
+    const p = new Params(url.searchParams, ['user', 'name', 'exe', 'pid', 'ppid', 'limit', 'format', 'fields', 'tz_offset']);
+    const text = textFormat(p);
+    const fields = p.string('fields');
+    if (fields !== undefined && text === null) throw new BadRequest("parameter 'fields' chooses the columns of format=text");
     const uid = this.uidParam(p);
     const nameRe = this.glob(p, 'name');
     const exeRe = this.glob(p, 'exe');
@@ -152,7 +157,11 @@ export class ApiServer {
       out.push(r);
     }
     // Sorted first, then cut: `limit=N` means the N lowest pids, not N in table order.
-    return { processes: out.sort((a, b) => a.pid - b.pid).slice(0, limit).map((r) => this.view(r)) };
+    const processes = out.sort((a, b) => a.pid - b.pid).slice(0, limit).map((r) => this.view(r));
+    // As `procwatch ps` prints it: the client then only copies it out (a 5,000-process JSON
+    // answer is ~2.6 MB to send, parse and render; the text is a tenth of that).
+    if (text !== null) return new TextAnswer(renderPs(processes, fields === undefined ? PS_DEFAULT_FIELDS : parsePsFields(fields), text));
+    return { processes };
   }
 
   private uidParam(p: Params): number | undefined {
@@ -202,7 +211,8 @@ export class ApiServer {
   }
 
   private tree(url: URL): unknown {
-    const p = new Params(url.searchParams, ['pid']);
+    const p = new Params(url.searchParams, ['pid', 'format', 'tz_offset']);
+    const text = textFormat(p);
     const table = this.daemon.tracker.table;
     const rootPid = p.pid('pid');
     const live = [...table.live.values()];
@@ -221,9 +231,10 @@ export class ApiServer {
     if (rootPid !== undefined) {
       const root = table.live.get(rootPid);
       if (root === undefined) throw new BadRequest(`no live process with pid ${rootPid}`, 404);
-      return { roots: [build(root, 0)] };
+      return text === null ? { roots: [build(root, 0)] } : new TextAnswer(renderTree([build(root, 0)]));
     }
-    return { roots: (children.get(null) ?? []).sort((a, b) => a.pid - b.pid).map((r) => build(r, 0)) };
+    const roots = (children.get(null) ?? []).sort((a, b) => a.pid - b.pid).map((r) => build(r, 0));
+    return text === null ? { roots } : new TextAnswer(renderTree(roots));
   }
 
   private async events(url: URL, req: IncomingMessage, res: ServerResponse): Promise<unknown> {
@@ -446,6 +457,32 @@ function drained(res: ServerResponse): Promise<void> {
     res.on('drain', done);
     res.on('close', done);
   });
+}
+
+/** An answer that is text as the CLI prints it (`format=text`), not JSON. */
+class TextAnswer {
+  constructor(readonly text: string) {}
+}
+
+/** `format=json` (null) or `format=text` with the caller's clock (`tz_offset`: minutes east of UTC). */
+function textFormat(p: Params): WallClock | null {
+  const format = p.string('format') ?? 'json';
+  if (format !== 'json' && format !== 'text') throw new BadRequest(`parameter 'format' must be json or text, got '${format}'`);
+  const offset = p.string('tz_offset');
+  if (format === 'json') {
+    if (offset !== undefined) throw new BadRequest("parameter 'tz_offset' goes with format=text");
+    return null;
+  }
+  const clock = localClock();
+  if (offset === undefined) return clock;
+  const minutes = Number(offset);
+  if (!/^-?\d+$/.test(offset) || Math.abs(minutes) > 14 * 60) throw new BadRequest(`parameter 'tz_offset' must be minutes east of UTC, from -840 to 840, got '${offset}'`);
+  return { nowMs: clock.nowMs, offsetMinutes: minutes };
+}
+
+function sendText(res: ServerResponse, text: string): void {
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -1,10 +1,10 @@
 /** `procwatch ps` and `procwatch tree`: the live table from the daemon, or /proc when none runs. */
 
 import { Command } from 'commander';
-import { apiGet, DaemonUnavailable } from '../api/client.js';
+import { apiGet, apiGetText, DaemonUnavailable } from '../api/client.js';
 import { InputError } from '../errors.js';
 import { CLOCK_TICKS_PER_SECOND, ProcReader, UserDb, readDetails } from '../procfs/index.js';
-import { PS_DEFAULT_FIELDS, PS_FIELDS, parsePsFields, renderPs, renderTree, type ProcessLike, type TreeNode } from '../report/processes.js';
+import { PS_DEFAULT_FIELDS, PS_FIELDS, localClock, parsePsFields, renderPs, renderTree, type ProcessLike, type TreeNode } from '../report/processes.js';
 import { globOption } from '../util/glob.js';
 import { print, printJson, withSocket } from './common.js';
 
@@ -51,6 +51,22 @@ function fromProc(): ProcessLike[] {
 /** The API parameters these commands send, by the option that sets them. */
 const OPTION_NAMES = { user: '--user', name: '--name', exe: '--exe', pid: 'PID' };
 
+/**
+ * The daemon's own rendering (`format=text`, in this terminal's time zone), or null when no
+ * daemon answers: a listing of thousands of processes is then one copy, not a parse and a render.
+ */
+async function daemonText(options: PsOptions, path: string, query: Record<string, string | undefined>): Promise<string | null> {
+  if (!options.daemon) return null;
+  try {
+    return await apiGetText(options.socket, path, { ...query, format: 'text', tz_offset: localClock().offsetMinutes }, { optionNames: OPTION_NAMES });
+  } catch (err) {
+    if (!(err instanceof DaemonUnavailable)) throw err;
+    process.stderr.write(`procwatch: ${err.message}; reading /proc directly\n`);
+    options.daemon = false; // said once; the caller reads /proc
+    return null;
+  }
+}
+
 async function liveProcesses(options: PsOptions, query: Record<string, string | undefined>): Promise<ProcessLike[]> {
   if (options.daemon) {
     try {
@@ -79,7 +95,12 @@ export function psCommand(): Command {
     .option('--no-daemon', 'read /proc directly even if a daemon runs')
     .action(async (options: PsOptions) => {
       const fields = options.output === undefined ? PS_DEFAULT_FIELDS : parsePsFields(options.output);
-      const processes = await liveProcesses(options, { user: options.user, name: options.name, exe: options.exe });
+      const query = { user: options.user, name: options.name, exe: options.exe };
+      if (!options.json) {
+        const text = await daemonText(options, '/v1/processes', { ...query, fields: fields.join(',') });
+        if (text !== null) return print(text);
+      }
+      const processes = await liveProcesses(options, query);
       if (options.json) printJson({ processes });
       else print(renderPs(processes, fields));
     });
@@ -93,6 +114,10 @@ export function treeCommand(): Command {
     .option('--no-daemon', 'read /proc directly even if a daemon runs')
     .action(async (pidText: string | undefined, options: PsOptions) => {
       if (pidText !== undefined && !/^\d+$/.test(pidText)) throw new InputError(`'${pidText}' is not a pid`);
+      if (!options.json) {
+        const text = await daemonText(options, '/v1/tree', { pid: pidText });
+        if (text !== null) return print(text);
+      }
       let roots: TreeNode[] | null = null;
       if (options.daemon) {
         try {

@@ -19,11 +19,30 @@ export type ProcessLike = ProcessFields & {
   fsgid?: number | null;
 };
 
-function stime(iso: string | null): string {
+/**
+ * Whose clock start times are shown in: ps shows the caller's local time, and the daemon may
+ * render for a caller in another time zone (`tz_offset` in the API).
+ */
+export interface WallClock {
+  nowMs: number;
+  /** Minutes east of UTC, as `-new Date().getTimezoneOffset()` gives them. */
+  offsetMinutes: number;
+}
+
+export function localClock(): WallClock {
+  return { nowMs: Date.now(), offsetMinutes: -new Date().getTimezoneOffset() };
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
+
+/** ps's STIME: HH:MM within the last day, else MonDD. */
+function stime(iso: string | null, clock: WallClock): string {
   if (iso === null) return '?';
-  const d = new Date(iso);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return Date.now() - d.getTime() < 86_400_000 ? `${pad(d.getHours())}:${pad(d.getMinutes())}` : `${d.toLocaleString('en', { month: 'short' })}${pad(d.getDate())}`;
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return '?';
+  const local = new Date(ms + clock.offsetMinutes * 60_000); // read with the UTC getters
+  return clock.nowMs - ms < 86_400_000 ? `${pad2(local.getUTCHours())}:${pad2(local.getUTCMinutes())}` : `${MONTHS[local.getUTCMonth()]}${pad2(local.getUTCDate())}`;
 }
 
 export function commandText(p: ProcessLike): string {
@@ -31,14 +50,14 @@ export function commandText(p: ProcessLike): string {
   return p.comm === null ? '(unknown)' : `[${p.comm}]`;
 }
 
-const FIELDS: Record<string, { header: string; get: (p: ProcessLike) => string }> = {
+const FIELDS: Record<string, { header: string; get: (p: ProcessLike, clock: WallClock) => string }> = {
   user: { header: 'UID', get: (p) => p.user ?? (p.euid === null ? '?' : String(p.euid)) },
   uid: { header: 'EUID', get: (p) => String(p.euid ?? '?') },
   ruid: { header: 'RUID', get: (p) => String(p.uid ?? '?') },
   gid: { header: 'EGID', get: (p) => String(p.egid ?? '?') },
   pid: { header: 'PID', get: (p) => String(p.pid) },
   ppid: { header: 'PPID', get: (p) => String(p.ppid ?? '?') },
-  start: { header: 'STIME', get: (p) => stime(p.startTime) },
+  start: { header: 'STIME', get: (p, clock) => stime(p.startTime, clock) },
   comm: { header: 'COMMAND', get: (p) => p.comm ?? '?' },
   exe: { header: 'EXE', get: (p) => p.exe ?? '?' },
   args: { header: 'CMD', get: commandText },
@@ -69,9 +88,9 @@ export function renderColumns(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 
-export function renderPs(processes: ProcessLike[], fields: string[]): string {
+export function renderPs(processes: ProcessLike[], fields: string[], clock: WallClock = localClock()): string {
   const columns = fields.map((f) => FIELDS[f]!);
-  return renderColumns(columns.map((c) => c.header), processes.map((p) => columns.map((c) => c.get(p))));
+  return renderColumns(columns.map((c) => c.header), processes.map((p) => columns.map((c) => c.get(p, clock))));
 }
 
 export type TreeNode = ProcessLike & { children: TreeNode[] };

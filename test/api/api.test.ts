@@ -47,6 +47,36 @@ test('GET /v1/processes lists the live table, with filters', async () => {
   assert.deepEqual(noOne, []);
 });
 
+test('GET /v1/processes?format=text and /v1/tree?format=text answer as the CLI prints, in the caller\'s time zone', async () => {
+  const r = await get(h.socket, `/v1/processes?format=text&fields=pid,comm,start&pid=${process.pid}&tz_offset=0`);
+  assert.equal(r.status, 200);
+  assert.match(r.type, /^text\/plain/);
+  const [header, row, ...rest] = r.body.trimEnd().split('\n');
+  assert.match(header!, /^\s*PID COMMAND\s+STIME$/);
+  assert.deepEqual(rest, []);
+  const me = (await get(h.socket, `/v1/processes/${process.pid}`)).json<{ process: Proc & { startTime: string } }>().process;
+  const utc = new Date(me.startTime);
+  const hhmm = (d: Date): string => `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+  assert.match(row!, new RegExp(`^\\s*${process.pid} node\\s+${hhmm(utc)}$`));
+  // Two hours east of UTC: the same start, shown two hours later.
+  const east = (await get(h.socket, `/v1/processes?format=text&fields=start&pid=${process.pid}&tz_offset=120`)).body.trimEnd().split('\n')[1];
+  assert.equal(east, hhmm(new Date(utc.getTime() + 120 * 60_000)));
+  const tree = await get(h.socket, `/v1/tree?format=text&pid=${process.pid}`);
+  assert.equal(tree.status, 200);
+  assert.match(tree.body, new RegExp(`^${process.pid} root `));
+  for (const [path, error] of [
+    ['/v1/processes?format=xml', /'format' must be json or text/],
+    ['/v1/processes?fields=pid', /'fields' chooses the columns of format=text/],
+    ['/v1/processes?format=text&fields=pid,bogus', /unknown field 'bogus'/],
+    ['/v1/processes?format=text&tz_offset=9999', /'tz_offset' must be minutes east of UTC/],
+    ['/v1/tree?tz_offset=60', /'tz_offset' goes with format=text/],
+  ] as const) {
+    const bad = await get(h.socket, path);
+    assert.equal(bad.status, 400, path);
+    assert.match(bad.json<{ error: string }>().error, error);
+  }
+});
+
 test('GET /v1/processes/{pid|key} finds a live process', async () => {
   const byPid = (await get(h.socket, `/v1/processes/${process.pid}`)).json<{ process: Proc }>().process;
   const byKey = (await get(h.socket, `/v1/processes/${encodeURIComponent(byPid.key)}`)).json<{ process: Proc }>().process;
