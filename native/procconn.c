@@ -615,10 +615,10 @@ static int procread_file(int dfd, const char *name, char *buf, size_t cap, size_
 
 /* stat: "pid (comm) S ppid ... starttime(22) ...". The comm may hold spaces and ")", so it
  * ends at the LAST ')'. */
-static int procread_stat(pw_handle *h, int dfd, pw_stat *st)
+static int procread_stat_at(pw_handle *h, int dfd, const char *name, pw_stat *st)
 {
 	size_t n = 0;
-	int err = procread_file(dfd, "stat", h->scratch, PW_STAT_BYTES - 1, &n);
+	int err = procread_file(dfd, name, h->scratch, PW_STAT_BYTES - 1, &n);
 	char *open_paren, *close_paren, *p;
 	if (err)
 		return err;
@@ -659,6 +659,11 @@ static int procread_stat(pw_handle *h, int dfd, pw_stat *st)
 		p = end;
 	}
 	return 0;
+}
+
+static int procread_stat(pw_handle *h, int dfd, pw_stat *st)
+{
+	return procread_stat_at(h, dfd, "stat", st);
 }
 
 /* Whether stat shows a process between installing a new address space and finishing it: a
@@ -702,6 +707,19 @@ static int procread_started_after(pw_handle *h, uint64_t start_ticks, uint64_t t
 	suspended = ((uint64_t)boot.tv_sec - (uint64_t)mono.tv_sec) * 1000000000ull + (uint64_t)boot.tv_nsec -
 		    (uint64_t)mono.tv_nsec;
 	return start_ticks * h->tick_ns > ts + suspended + h->tick_ns;
+}
+
+/* A new process's start time, read at once: the table keys it (pid, start) without reading
+ * /proc later, when a short-lived child is long gone. PW_TICKS_UNKNOWN when it is already
+ * gone, or when /proc shows a later process with this pid. */
+static uint64_t procread_fork_start(pw_handle *h, int32_t pid, uint64_t ts)
+{
+	char path[40];
+	pw_stat st;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (procread_stat_at(h, AT_FDCWD, path, &st) != 0 || procread_started_after(h, st.start, ts))
+		return PW_TICKS_UNKNOWN;
+	return st.start;
 }
 
 static int procread_idline(const char *text, const char *key, uint32_t out[4])
@@ -1054,12 +1072,14 @@ static void netlink_event(pw_handle *h, const uint8_t *ev, uint32_t len)
 	}
 	if (what == CN_WHAT_FORK) {
 		/* parent_pid(tid), parent_tgid, child_pid(tid), child_tgid */
-		struct pw_rec_fork f = { rd_i32(d + 4), rd_i32(d + 0) };
+		struct pw_rec_fork f = { rd_i32(d + 4), rd_i32(d + 0), PW_TICKS_UNKNOWN };
 		rh.kind = PW_KIND_FORK;
 		rh.tid = rd_i32(d + 8);
 		rh.pid = rd_i32(d + 12);
-		if (rh.tid == rh.pid)
+		if (rh.tid == rh.pid) {
 			verify_forget(h, rh.pid); /* a new process has this pid now */
+			f.child_start_ticks = procread_fork_start(h, rh.pid, rh.timestamp_ns);
+		}
 		batch_emit(h, &rh, &f, sizeof f, NULL);
 		return;
 	}
@@ -1683,6 +1703,7 @@ static const struct {
 	L_OFF("rec.tid", struct pw_rec_header, tid),
 	{ "forkSize", sizeof(struct pw_rec_fork) },
 	L_OFF("fork.parentPid", struct pw_rec_fork, parent_pid), L_OFF("fork.parentTid", struct pw_rec_fork, parent_tid),
+	L_OFF("fork.childStartTicks", struct pw_rec_fork, child_start_ticks),
 	{ "idSize", sizeof(struct pw_rec_id) },
 	L_OFF("id.real", struct pw_rec_id, real), L_OFF("id.effective", struct pw_rec_id, effective),
 	{ "ptraceSize", sizeof(struct pw_rec_ptrace) },
@@ -1809,7 +1830,9 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 		rh.tid = (int32_t)js_num(env, spec, "tid", 0);
 		switch (rh.kind) {
 		case PW_KIND_FORK: {
-			struct pw_rec_fork f = { (int32_t)js_num(env, spec, "parentPid", 0), (int32_t)js_num(env, spec, "parentTid", 0) };
+			double ticks = js_num(env, spec, "childStartTicks", -1);
+			struct pw_rec_fork f = { (int32_t)js_num(env, spec, "parentPid", 0), (int32_t)js_num(env, spec, "parentTid", 0),
+						 ticks < 0 ? PW_TICKS_UNKNOWN : (uint64_t)ticks };
 			ok = batch_put(&b, &rh, &f, sizeof f);
 			break;
 		}

@@ -29,7 +29,7 @@
 #error "procwatch records are little-endian: big-endian hosts are not supported"
 #endif
 
-#define PW_RECORD_VERSION 2u /* 2: exec cgroup_id and filename, exit comm */
+#define PW_RECORD_VERSION 3u /* 2: exec cgroup_id and filename, exit comm; 3: fork child_start_ticks */
 #define PW_BATCH_MAGIC 0x31425750u /* bytes 'P' 'W' 'B' '1' */
 #define PW_RECORD_ALIGN 8u
 
@@ -79,9 +79,14 @@ struct pw_rec_header {
 
 /* FORK: pid/tid in the header are the child's. */
 struct pw_rec_fork {
-	int32_t parent_pid; /* parent tgid */
-	int32_t parent_tid; /* parent thread id */
+	int32_t parent_pid;          /* parent tgid */
+	int32_t parent_tid;          /* parent thread id */
+	uint64_t child_start_ticks;  /* the new process's start time (/proc/PID/stat field 22), or
+	                              * PW_TICKS_UNKNOWN (a thread, or a child already gone) */
 };
+
+/* pw_rec_fork.child_start_ticks when the start time is not known. */
+#define PW_TICKS_UNKNOWN UINT64_MAX
 
 /* UID and GID: real and effective id after the change. */
 struct pw_rec_id {
@@ -245,9 +250,10 @@ PW_ASSERT_LAYOUT(struct pw_rec_header, cpu, 28);
 PW_ASSERT_LAYOUT(struct pw_rec_header, pid, 32);
 PW_ASSERT_LAYOUT(struct pw_rec_header, tid, 36);
 
-_Static_assert(sizeof(struct pw_rec_fork) == 8, "fork body size");
+_Static_assert(sizeof(struct pw_rec_fork) == 16, "fork body size");
 PW_ASSERT_LAYOUT(struct pw_rec_fork, parent_pid, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_fork, parent_tid, 4);
+PW_ASSERT_LAYOUT(struct pw_rec_fork, child_start_ticks, 8);
 _Static_assert(sizeof(struct pw_rec_id) == 8, "id body size");
 PW_ASSERT_LAYOUT(struct pw_rec_id, real, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_id, effective, 4);

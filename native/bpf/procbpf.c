@@ -552,7 +552,8 @@ static int ring_event(void *ctx, void *data, size_t size)
 		if (size >= sizeof(struct pwb_fork)) {
 			const struct pwb_fork *e = data;
 			struct pw_rec_header rh;
-			struct pw_rec_fork f = { (int32_t)e->parent_pid, (int32_t)e->parent_tid };
+			/* start_boottime in USER_HZ ticks, as /proc/PID/stat field 22 shows it. */
+			struct pw_rec_fork f = { (int32_t)e->parent_pid, (int32_t)e->parent_tid, e->start_ns / h->ns_per_tick };
 			ring_header(&rh, head, PW_KIND_FORK);
 			batch_emit(h, &rh, &f, sizeof f, NULL, 0);
 			return 0;
@@ -1296,6 +1297,7 @@ static const struct {
 	L_OFF("rec.tid", struct pw_rec_header, tid),
 	{ "forkSize", sizeof(struct pw_rec_fork) },
 	L_OFF("fork.parentPid", struct pw_rec_fork, parent_pid), L_OFF("fork.parentTid", struct pw_rec_fork, parent_tid),
+	L_OFF("fork.childStartTicks", struct pw_rec_fork, child_start_ticks),
 	{ "idSize", sizeof(struct pw_rec_id) },
 	L_OFF("id.real", struct pw_rec_id, real), L_OFF("id.effective", struct pw_rec_id, effective),
 	{ "ptraceSize", sizeof(struct pw_rec_ptrace) },

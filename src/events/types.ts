@@ -77,7 +77,15 @@ interface EventBase {
   key?: string | null;
 }
 
-export interface ForkEvent extends EventBase { kind: 'fork'; parentPid: number; parentTid: number; /** true when a thread was created, not a process */ thread: boolean }
+export interface ForkEvent extends EventBase {
+  kind: 'fork';
+  parentPid: number;
+  parentTid: number;
+  /** true when a thread was created, not a process */
+  thread: boolean;
+  /** The new process's start time (clock ticks since boot): null for a thread, or a child gone before it could be read. */
+  startTicks?: number | null;
+}
 export interface ExecEvent extends EventBase { kind: 'exec'; details: ExecDetails }
 export interface ExitEvent extends EventBase {
   kind: 'exit';

@@ -71,6 +71,8 @@ export interface TestRecordSpec {
   tid?: number;
   parentPid?: number;
   parentTid?: number;
+  /** fork: the child's start ticks (omitted: unknown) */
+  childStartTicks?: number;
   real?: number;
   effective?: number;
   tracerPid?: number;

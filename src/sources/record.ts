@@ -11,14 +11,14 @@ import { constants as fsConstants } from 'node:fs';
 import { decodeExitStatus } from '../events/types.js';
 import type { ExecDetails, IdQuad, ProcEvent, SocketFields } from '../events/types.js';
 
-export const RECORD_VERSION = 2;
+export const RECORD_VERSION = 3;
 export const BATCH_MAGIC = 0x31425750; // 'PWB1'
 export const RECORD_ALIGN = 8;
 
 /** Offsets within each struct of record.h; SIZE is sizeof. */
 export const BATCH = { magic: 0, version: 4, headerSize: 6, count: 8, bytes: 12, SIZE: 16 } as const;
 export const REC = { size: 0, kind: 4, reserved: 6, seq: 8, timestampNs: 16, what: 24, cpu: 28, pid: 32, tid: 36, SIZE: 40 } as const;
-export const FORK = { parentPid: 0, parentTid: 4, SIZE: 8 } as const;
+export const FORK = { parentPid: 0, parentTid: 4, childStartTicks: 8, SIZE: 16 } as const;
 export const ID = { real: 0, effective: 4, SIZE: 8 } as const;
 export const PTRACE = { tracerPid: 0, tracerTid: 4, SIZE: 8 } as const;
 export const COMM = { comm: 0, SIZE: 16 } as const;
@@ -199,7 +199,10 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
       // The kernel names task->real_parent. For a new thread (CLONE_THREAD) that is the
       // process's own parent, not the process that created the thread.
       const parentPid = v.i32(b + FORK.parentPid);
-      return { ...base, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread: base.pid !== base.tid };
+      // All ones (PW_TICKS_UNKNOWN): a thread, or a child gone before the reader could look.
+      const unknown = v.u32(b + FORK.childStartTicks) === 0xffff_ffff && v.u32(b + FORK.childStartTicks + 4) === 0xffff_ffff;
+      const startTicks = unknown ? null : v.u64(b + FORK.childStartTicks);
+      return { ...base, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread: base.pid !== base.tid, startTicks };
     }
     case KIND.exec:
       return { ...base, kind: 'exec', details: execDetails(v) };

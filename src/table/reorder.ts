@@ -48,6 +48,14 @@ export class ReorderBuffer {
     return out;
   }
 
+  /** When the oldest held event falls due (kernel ns), or null when nothing is held. */
+  nextDueNs(): number | null {
+    if (this.held.length === 0) return null;
+    let oldest = Infinity;
+    for (const event of this.held) if (event.ktimeNs < oldest) oldest = event.ktimeNs;
+    return oldest + this.holdNs;
+  }
+
   /** Everything still held, in order (on stop). */
   drain(): ProcEvent[] {
     return this.release(Infinity);

@@ -338,9 +338,10 @@ export class ProcessTable {
       if (late.ppid === null) this.link(late, event.parentPid);
       return late.key;
     }
-    let ticks = this.startTicksOf(pid);
+    // The reader read it when the fork happened; /proc now (maybe long after) is the fallback.
+    let ticks = event.startTicks ?? this.startTicksOf(pid);
     if (ticks !== null && this.clock?.startedAfter(ticks, ktimeNs) === true) {
-      // /proc is read when the event is applied, maybe long after it: this is a later process with the same pid.
+      // A later process with the same pid.
       this.stats.wrongInstance++;
       ticks = null;
     }

@@ -40,7 +40,9 @@ export class ProcessTracker {
   readonly clock: Clock;
   private readonly reader: ProcReader;
   private readonly reorder: ReorderBuffer;
+  /** The release timer: armed only while events wait, so an idle daemon never wakes up. */
   private timer: NodeJS.Timeout | null = null;
+  private running = false;
   private seq = 0;
   private released = 0;
   /** The source's fatal problem, once it had one. */
@@ -66,17 +68,17 @@ export class ProcessTracker {
   async start(): Promise<void> {
     // Subscribe first, then seed: a process born in between shows up in both, and the table
     // treats the second sighting of the same (pid, start time) as the same process.
-    await this.options.source.start((batch) => this.reorder.push(batch), (problem) => {
+    this.running = true;
+    await this.options.source.start((batch) => { this.reorder.push(batch); this.arm(); }, (problem) => {
       if (problem.fatal) this.failure = problem;
       this.options.onProblem?.(problem);
     });
     this.table.seed(this.reader);
-    const tickMs = Math.max(1, Math.floor((this.options.holdMs ?? 20) / 2));
-    this.timer = setInterval(() => this.flush(this.clock.nowNs()), tickMs);
   }
 
   async stop(): Promise<void> {
-    if (this.timer !== null) clearInterval(this.timer);
+    this.running = false;
+    if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     await this.options.source.stop();
     this.flush(Infinity);
@@ -84,6 +86,19 @@ export class ProcessTracker {
 
   counters(): TrackerCounters {
     return { source: this.options.source.counters(), reorder: this.reorder.counters(), table: this.table.counters(), released: this.released };
+  }
+
+  /** Sets the timer for when the oldest waiting event falls due (one timer per batch of arrivals). */
+  private arm(): void {
+    if (this.timer !== null || !this.running) return;
+    const dueNs = this.reorder.nextDueNs();
+    if (dueNs === null) return;
+    const waitMs = Math.max(1, Math.ceil((dueNs - this.clock.nowNs()) / 1e6));
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush(this.clock.nowNs());
+      this.arm();
+    }, waitMs);
   }
 
   private flush(nowNs: number): void {

@@ -154,7 +154,11 @@ test('exec storm of microsecond processes: every argv exact, every exit code 0, 
   }
   const forks = events.filter((e) => e.kind === 'fork' && pids.has(e.pid));
   assert.equal(forks.length, N, 'every one seen forking');
-  for (const f of forks) if (f.kind === 'fork') assert.equal(f.parentPid, shellPid);
+  const startOf = new Map(execs.map((e) => [e.pid, e.kind === 'exec' ? e.details.startTicks : null]));
+  for (const f of forks) if (f.kind === 'fork') {
+    assert.equal(f.parentPid, shellPid);
+    assert.equal(f.startTicks, startOf.get(f.pid), 'the fork carries the child\'s start time, as its exec does');
+  }
   const sleepExec = events.find((e) => e.kind === 'exec' && e.pid === sleeper.pid);
   assert.ok(sleepExec?.kind === 'exec');
   assert.equal(sleepExec.details.startTicks, Number(sleeper.startTicks), 'start ticks equal /proc/PID/stat field 22');

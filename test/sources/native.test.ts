@@ -111,6 +111,8 @@ describe('proc connector on the real kernel', { skip: SKIP }, () => {
 
     const [exec] = c.exec(r.pid);
     assert.ok(exec !== undefined, 'exec seen');
+    // Read by the reader when the fork arrived: the table keys the child without /proc later.
+    assert.equal(fork.startTicks, exec.details.startTicks, 'the fork carries the child\'s start time');
     assert.equal(exec.provenance, 'observed');
     const d = exec.details;
     // sh lives 200 ms: everything must have been read, and be right.
@@ -230,6 +232,7 @@ describe('proc connector on the real kernel', { skip: SKIP }, () => {
     const thread = c.events.find((e) => e.kind === 'fork' && e.pid === r.pid && e.thread);
     assert.ok(thread?.kind === 'fork', 'thread fork seen');
     assert.notEqual(thread.tid, r.pid);
+    assert.equal(thread.startTicks, null, 'a thread is not a new process: no start time');
     // CLONE_THREAD shares the process's parent: the kernel names that (real_parent), not the creator.
     assert.equal(thread.parentPid, process.pid);
   });

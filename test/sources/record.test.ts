@@ -109,9 +109,13 @@ function execBody(o: { flags: number; ppid: number; start: number; uid: number[]
   return Buffer.concat([fixed, ...strings]);
 }
 
-function body(fields: ReadonlyArray<[number, 'u32' | 'i32', number]>, size: number): Buffer {
+function body(fields: ReadonlyArray<[number, 'u32' | 'i32' | 'u64', number]>, size: number): Buffer {
   const b = Buffer.alloc(size);
-  for (const [off, type, v] of fields) if (type === 'u32') b.writeUInt32LE(v, off); else b.writeInt32LE(v, off);
+  for (const [off, type, v] of fields) {
+    if (type === 'u32') b.writeUInt32LE(v, off);
+    else if (type === 'i32') b.writeInt32LE(v, off);
+    else b.writeBigUInt64LE(BigInt(v), off);
+  }
   return b;
 }
 
@@ -120,7 +124,7 @@ const ALL_FLAGS = EXEC_FLAG.comm | EXEC_FLAG.stat | EXEC_FLAG.uids | EXEC_FLAG.g
 /** One record of every kind, in both encoders' terms, and the events they must decode to. */
 function sampleTs(): TsRecord[] {
   return [
-    { kind: KIND.fork, seq: 1, ts: 1000, what: 1, cpu: 1, pid: 200, tid: 200, body: body([[FORK.parentPid, 'i32', 100], [FORK.parentTid, 'i32', 101]], FORK.SIZE) },
+    { kind: KIND.fork, seq: 1, ts: 1000, what: 1, cpu: 1, pid: 200, tid: 200, body: body([[FORK.parentPid, 'i32', 100], [FORK.parentTid, 'i32', 101], [FORK.childStartTicks, 'u64', 4242]], FORK.SIZE) },
     {
       kind: KIND.exec, seq: 2, ts: 2000, what: 2, cpu: 0, pid: 200, tid: 200,
       body: execBody({ flags: ALL_FLAGS, ppid: 100, start: 123456, uid: [0, 1, 2, 3], gid: [4, 5, 6, 7],
@@ -139,7 +143,7 @@ function sampleTs(): TsRecord[] {
 }
 
 const sampleSpecs: TestRecordSpec[] = [
-  { kind: KIND.fork, timestampNs: 1000, what: 1, cpu: 1, pid: 200, tid: 200, parentPid: 100, parentTid: 101 },
+  { kind: KIND.fork, timestampNs: 1000, what: 1, cpu: 1, pid: 200, tid: 200, parentPid: 100, parentTid: 101, childStartTicks: 4242 },
   { kind: KIND.exec, timestampNs: 2000, what: 2, cpu: 0, pid: 200, tid: 200, flags: ALL_FLAGS, ppid: 100, startTicks: 123456,
     uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], comm: 'sh', cmdline: Buffer.from('/bin/sh\0-c\0exit 7\0'), exe: '/usr/bin/dash', cwd: '/tmp/é' },
   { kind: KIND.uid, timestampNs: 3000, pid: 200, tid: 201, real: 65534, effective: 0 },
@@ -155,7 +159,7 @@ const sampleSpecs: TestRecordSpec[] = [
 
 const base = (seq: number, ktimeNs: number, pid: number, tid: number, cpu = 0) => ({ seq, ktimeNs, pid, tid, cpu, provenance: 'observed' as const });
 const expected: ProcEvent[] = [
-  { ...base(1, 1000, 200, 200, 1), kind: 'fork', parentPid: 100, parentTid: 101, thread: false },
+  { ...base(1, 1000, 200, 200, 1), kind: 'fork', parentPid: 100, parentTid: 101, thread: false, startTicks: 4242 },
   { ...base(2, 2000, 200, 200), kind: 'exec', details: { comm: 'sh', exe: '/usr/bin/dash', argv: ['/bin/sh', '-c', 'exit 7'], argvTruncated: false,
     cwd: '/tmp/é', ppid: 100, uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], startTicks: 123456, label: null, cgroup: null, cgroupId: null, filename: null } },
   { ...base(3, 3000, 200, 201), kind: 'uid', ruid: 65534, euid: 0 },
