@@ -54,6 +54,24 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   pollIntervalMs: 1000,
 };
 
+/**
+ * The daemon's eBPF ring buffer unless daemon.ebpf.ring_buffer says otherwise (`watch` keeps
+ * the source's 8 MiB). Its pages count twice in the daemon's RSS (libbpf maps the data area
+ * twice so records never wrap), so 8 MiB cost 16 MiB of the ~80 MB goal. 2 MiB holds about
+ * 6,000 processes' fork+exec+exit records (~340 bytes for a short command line): 2.5 s of
+ * the machine's fastest exec storm (~2,500/s) while JavaScript is busy, besides the reader's
+ * 1 MiB of batch buffers. What finds it full is still counted and reported as lost.
+ */
+export const DAEMON_RING_BYTES = 2 * 1024 ** 2;
+
+/**
+ * SQLite's page cache for the daemon's connection, KiB. better-sqlite3 builds SQLite with a
+ * 16 MiB default, which the writer fills as the database grows: the largest part of the
+ * daemon's malloc heap (~9 MiB after 10,000 processes). Writes append (time-ordered rows and
+ * keys) and the queries walk indexes that the OS caches anyway; SQLite's own default is 2 MiB.
+ */
+export const DAEMON_SQLITE_CACHE_KIB = 2048;
+
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 

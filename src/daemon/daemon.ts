@@ -11,7 +11,7 @@ import type { ExecDetails, LostEvent, ProcEvent } from '../events/types.js';
 import { chooseSource, type SourceProblem } from '../sources/index.js';
 import { ProcessTracker, type ProcessRecord } from '../table/index.js';
 import { EventStore, applyRetention, asStoreError } from '../store/index.js';
-import type { DaemonConfig } from '../config/daemon.js';
+import { DAEMON_RING_BYTES, DAEMON_SQLITE_CACHE_KIB, type DaemonConfig } from '../config/daemon.js';
 
 export type EventListener = (events: readonly ProcEvent[]) => void;
 
@@ -75,9 +75,11 @@ export class Daemon {
       path: config.database, bootId, maxQueue: config.maxQueue, group: config.socketGroup,
       onLost: (event) => daemon?.notify([event]),
     });
+    store.db.pragma(`cache_size = -${DAEMON_SQLITE_CACHE_KIB}`);
     let chosen;
     try {
-      chosen = await chooseSource(config.source, { rcvbufBytes: config.rcvbufBytes, pollIntervalMs: config.pollIntervalMs, ebpf: config.ebpf });
+      const ebpf = { ringBytes: DAEMON_RING_BYTES, ...config.ebpf }; // the file's ring_buffer wins
+      chosen = await chooseSource(config.source, { rcvbufBytes: config.rcvbufBytes, pollIntervalMs: config.pollIntervalMs, ebpf });
     } catch (err) {
       store.close();
       throw err;

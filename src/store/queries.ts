@@ -63,30 +63,56 @@ export interface HistoryQuery {
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
-interface EventRow { id: number; boot_id: string; run: number; seq: number; time: number; ktime_ns: number; kind: string; pid: number; tid: number; key: string | null; provenance: string; data: string }
+/** A row's boot id (schema 3 stores the boot's number): one primary-key lookup per row. */
+const BOOT_ID = '(SELECT boot_id FROM boots WHERE boots.boot = t.boot)';
+/** A boot id as its number, in SQL; NULL, which matches nothing, for a boot never seen. */
+const BOOT_OF = '(SELECT boot FROM boots WHERE boot_id = ?)';
 
-function eventFromRow(r: EventRow): StoredEvent {
+/** The instances of a pid: keys are `pid:...`, and ';' follows ':'. Uses the key index. */
+const pidKeys = (pid: number): [string, string] => [`${pid}:`, `${pid};`];
+
+/** The number of a boot id, undefined for a boot the store never saw. */
+function bootOf(db: Database.Database, bootId: string): number | undefined {
+  return (db.prepare('SELECT boot FROM boots WHERE boot_id = ?').get(bootId) as { boot: number } | undefined)?.boot;
+}
+
+// Rows are read as arrays (`.raw()`), columns in a fixed order: better-sqlite3 builds an object
+// with a property per column otherwise, which cost more than the query itself for 1,000 rows.
+
+/** The columns of an event row (table alias t), in the order eventFromRow reads them. */
+const EVENT_COLUMNS = `t.id, ${BOOT_ID}, t.run, t.seq, t.time, t.ktime_ns, t.kind, t.pid, t.tid, t.key, t.provenance, t.data`;
+
+function eventFromRow(r: unknown[]): StoredEvent {
   return {
-    id: r.id, bootId: r.boot_id, run: r.run, seq: r.seq, time: new Date(r.time).toISOString(), ktimeNs: r.ktime_ns, kind: r.kind,
-    pid: r.pid, tid: r.tid, key: r.key, provenance: r.provenance, ...(JSON.parse(r.data) as Record<string, unknown>),
+    id: r[0] as number, bootId: r[1] as string, run: r[2] as number, seq: r[3] as number, time: new Date(r[4] as number).toISOString(),
+    ktimeNs: r[5] as number, kind: r[6] as string, pid: r[7] as number, tid: r[8] as number, key: str(r[9]), provenance: r[10] as string,
+    ...(JSON.parse(r[11] as string) as Record<string, unknown>),
   };
 }
 
-type ProcessRow = Record<string, unknown> & { boot_id: string; key: string; pid: number; argv: string | null; core_dumped: number | null };
+/** The columns of a process row (table alias t), in the order processFromRow reads them. */
+const PROCESS_COLUMNS = `${BOOT_ID}, t.key, t.pid, t.start_ticks, t.ppid, t.parent_key, t.start_time, t.exec_time, t.exit_time, t.comm, t.exe,
+  t.argv, t.cwd, t.uid, t.euid, t.suid, t.fsuid, t.gid, t.egid, t.sgid, t.fsgid, t.label, t.cgroup, t.exit_code, t.exit_signal, t.core_dumped,
+  t.origin, t.exit_origin`;
 
-export function processFromRow(r: ProcessRow): StoredProcess {
-  const n = (v: unknown): number | null => (typeof v === 'number' ? v : null);
-  const s = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+function processFromRow(r: unknown[]): StoredProcess {
   return {
-    bootId: r.boot_id, key: r.key, pid: r.pid, startTicks: n(r.start_ticks), ppid: n(r.ppid), parentKey: s(r.parent_key),
-    startTime: iso(n(r.start_time)), execTime: iso(n(r.exec_time)), exitTime: iso(n(r.exit_time)), comm: s(r.comm), exe: s(r.exe),
-    argv: r.argv === null ? null : (JSON.parse(r.argv) as string[]), cwd: s(r.cwd), uid: n(r.uid), euid: n(r.euid), suid: n(r.suid),
-    fsuid: n(r.fsuid), gid: n(r.gid), egid: n(r.egid), sgid: n(r.sgid), fsgid: n(r.fsgid), label: s(r.label), cgroup: s(r.cgroup), exitCode: n(r.exit_code), exitSignal: n(r.exit_signal),
-    coreDumped: r.core_dumped === null ? null : r.core_dumped === 1, origin: String(r.origin), exitOrigin: s(r.exit_origin),
+    bootId: r[0] as string, key: r[1] as string, pid: r[2] as number, startTicks: num(r[3]), ppid: num(r[4]), parentKey: str(r[5]),
+    startTime: iso(num(r[6])), execTime: iso(num(r[7])), exitTime: iso(num(r[8])), comm: str(r[9]), exe: str(r[10]),
+    argv: r[11] === null ? null : (JSON.parse(r[11] as string) as string[]), cwd: str(r[12]), uid: num(r[13]), euid: num(r[14]),
+    suid: num(r[15]), fsuid: num(r[16]), gid: num(r[17]), egid: num(r[18]), sgid: num(r[19]), fsgid: num(r[20]), label: str(r[21]),
+    cgroup: str(r[22]), exitCode: num(r[23]), exitSignal: num(r[24]), coreDumped: r[25] === null ? null : r[25] === 1,
+    origin: String(r[26]), exitOrigin: str(r[27]),
   };
 }
 
+/** Runs a SELECT of PROCESS_COLUMNS and decodes the rows. */
+function processes(db: Database.Database, sql: string, args: unknown[]): StoredProcess[] {
+  return (db.prepare(sql).raw().all(...args) as unknown[][]).map(processFromRow);
+}
 
 function eventFilter(q: EventQuery): { where: string; args: unknown[] } {
   const where: string[] = [];
@@ -97,46 +123,109 @@ function eventFilter(q: EventQuery): { where: string; args: unknown[] } {
   if (q.kinds !== undefined && q.kinds.length > 0) { where.push(`kind IN (${q.kinds.map(() => '?').join(',')})`); args.push(...q.kinds); }
   if (q.pid !== undefined) { where.push('pid = ?'); args.push(q.pid); }
   if (q.key !== undefined) { where.push('key = ?'); args.push(q.key); }
-  if (q.bootId !== undefined) { where.push('boot_id = ?'); args.push(q.bootId); }
+  if (q.bootId !== undefined) { where.push(`boot = ${BOOT_OF}`); args.push(q.bootId); }
   return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
 }
 
 /** The oldest `limit` matching events, in storage order: pages of a follower (with afterId). */
 export function queryEvents(db: Database.Database, q: EventQuery): StoredEvent[] {
   const { where, args } = eventFilter(q);
-  return (db.prepare(`SELECT * FROM events ${where} ORDER BY id LIMIT ?`).all(...args, q.limit) as EventRow[]).map(eventFromRow);
+  return (db.prepare(`SELECT ${EVENT_COLUMNS} FROM (SELECT id FROM events ${where} ORDER BY id LIMIT ?) page CROSS JOIN events t ON t.id = page.id
+    ORDER BY t.id`).raw().all(...args, q.limit) as unknown[][]).map(eventFromRow);
 }
 
 /** The newest `limit` matching events, returned oldest first; `truncated` when older ones matched too. */
 export function latestEvents(db: Database.Database, q: EventQuery): EventPage {
   const { where, args } = eventFilter(q);
-  const rows = db.prepare(`SELECT * FROM events ${where} ORDER BY id DESC LIMIT ?`).all(...args, q.limit + 1) as EventRow[];
+  const rows = db.prepare(`SELECT ${EVENT_COLUMNS} FROM (SELECT id FROM events ${where} ORDER BY id DESC LIMIT ?) page CROSS JOIN events t ON t.id = page.id
+    ORDER BY t.id DESC`).raw().all(...args, q.limit + 1) as unknown[][];
   const truncated = rows.length > q.limit;
   return { events: rows.slice(0, q.limit).reverse().map(eventFromRow), truncated };
 }
 
-export function queryHistory(db: Database.Database, q: HistoryQuery): StoredProcess[] {
+/** At most this many distinct values of a column are matched against a glob one by one. */
+const MAX_GLOB_VALUES = 5000;
+
+/**
+ * The values of `column` (exe or comm) that match `glob`, found by walking the column's index
+ * from one distinct value to the next (a few hundred index searches for a typical host);
+ * null when the column holds more than MAX_GLOB_VALUES distinct values: match row by row then.
+ * The query then reads the column's index for exactly those values, instead of every row.
+ */
+function globValues(db: Database.Database, column: 'exe' | 'comm', glob: string): string | null {
+  const r = db.prepare(`
+    WITH RECURSIVE v(x) AS (
+      SELECT min(${column}) FROM processes
+      UNION ALL SELECT (SELECT min(${column}) FROM processes WHERE ${column} > v.x) FROM v WHERE v.x IS NOT NULL LIMIT ${MAX_GLOB_VALUES + 1}
+    )
+    SELECT count(*) AS n, json_group_array(x) FILTER (WHERE x GLOB ?) AS matched FROM v WHERE x IS NOT NULL`).get(glob) as { n: number; matched: string };
+  return r.n > MAX_GLOB_VALUES ? null : r.matched;
+}
+
+/** WHERE terms (table alias t) for the exe, name, user and pid filters of a history query. */
+function historyFilters(db: Database.Database, q: HistoryQuery): { where: string[]; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
-  if (q.sinceMs !== undefined) { where.push('coalesce(exit_time, 9e15) >= ?'); args.push(q.sinceMs); }
-  if (q.untilMs !== undefined) { where.push('coalesce(start_time, 0) <= ?'); args.push(q.untilMs); }
-  if (q.exe !== undefined) { where.push(hasGlob(q.exe) ? /* SQLite GLOB: case-sensitive, * ? [..] like our specs */ 'exe GLOB ?' : 'exe = ?'); args.push(q.exe); }
-  if (q.name !== undefined) { where.push(hasGlob(q.name) ? 'comm GLOB ?' : 'comm = ?'); args.push(q.name); }
-  if (q.euid !== undefined) { where.push('euid = ?'); args.push(q.euid); }
-  if (q.pid !== undefined) { where.push('pid = ?'); args.push(q.pid); }
-  const sql = `SELECT * FROM processes ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY start_time DESC LIMIT ?`;
-  return (db.prepare(sql).all(...args, q.limit) as ProcessRow[]).map(processFromRow);
+  const match = (column: 'exe' | 'comm', value: string): void => {
+    // SQLite GLOB: case-sensitive, * ? [..] like our specs.
+    const values = hasGlob(value) ? globValues(db, column, value) : null;
+    if (values !== null) { where.push(`t.${column} IN (SELECT value FROM json_each(?))`); args.push(values); }
+    else { where.push(hasGlob(value) ? `t.${column} GLOB ?` : `t.${column} = ?`); args.push(value); }
+  };
+  if (q.exe !== undefined) match('exe', q.exe);
+  if (q.name !== undefined) match('comm', q.name);
+  if (q.euid !== undefined) { where.push('t.euid = ?'); args.push(q.euid); }
+  if (q.pid !== undefined) { where.push('t.key >= ? AND t.key < ? AND t.pid = ?'); args.push(...pidKeys(q.pid), q.pid); }
+  return { where, args };
+}
+
+/**
+ * Processes that ran in the range, newest start first. A process ran in [since, until] when it
+ * started by `until` and had not exited by `since` (coalesce: an unknown start counts as "long
+ * ago", a missing exit as "still running"). Read in two steps so that neither scans history
+ * older than the range: first the processes that started in the range (newest first until the
+ * limit, by the index of the filter: exe, comm or euid with the start time, the key for a pid,
+ * else the start time; ids first, from the index alone where it can, then the rows); then,
+ * only if the limit is not reached, those already running when it began (with `since`: the
+ * exit-time index from `since` on and the still-running ones, or the pid's key range) or, with
+ * no `since`, those whose start is unknown (an unknown start sorts last, as NULL does).
+ */
+export function queryHistory(db: Database.Database, q: HistoryQuery): StoredProcess[] {
+  const { where, args } = historyFilters(db, q);
+  const started = [q.sinceMs === undefined ? 't.start_time IS NOT NULL' : 't.start_time >= ?'];
+  const startedArgs: unknown[] = q.sinceMs === undefined ? [] : [q.sinceMs];
+  if (q.untilMs !== undefined) { started.push('t.start_time <= ?'); startedArgs.push(q.untilMs); }
+  // A pid's instances are few: its key range beats any range of start times.
+  const indexed = q.pid === undefined ? '' : 'INDEXED BY processes_key';
+  const rows = processes(db, `SELECT ${PROCESS_COLUMNS} FROM (
+      SELECT t.id FROM processes t ${indexed} WHERE ${[...started, ...where].join(' AND ')} ORDER BY t.start_time DESC LIMIT ?
+    ) newest CROSS JOIN processes t ON t.id = newest.id ORDER BY t.start_time DESC`, [...startedArgs, ...args, q.limit]);
+  const left = q.limit - rows.length;
+  if (left <= 0) return rows;
+  const until = q.untilMs === undefined ? [] : ['coalesce(t.start_time, 0) <= ?'];
+  const untilArgs = q.untilMs === undefined ? [] : [q.untilMs];
+  if (q.sinceMs === undefined) {
+    return rows.concat(processes(db, `SELECT ${PROCESS_COLUMNS} FROM processes t WHERE t.start_time IS NULL AND ${[...until, ...where, '1'].join(' AND ')}
+      LIMIT ?`, [...untilArgs, ...args, left]));
+  }
+  const before = '(start_time < ? OR start_time IS NULL)';
+  const running = q.pid === undefined
+    ? `(SELECT id FROM processes INDEXED BY processes_exit WHERE exit_time >= ? AND ${before}
+        UNION ALL SELECT id FROM processes INDEXED BY processes_exit WHERE exit_time IS NULL AND ${before})`
+    : `(SELECT id FROM processes INDEXED BY processes_key WHERE key >= ? AND key < ? AND coalesce(exit_time, 9e15) >= ? AND ${before})`;
+  const runningArgs = q.pid === undefined ? [q.sinceMs, q.sinceMs, q.sinceMs] : [...pidKeys(q.pid), q.sinceMs, q.sinceMs];
+  return rows.concat(processes(db, `SELECT ${PROCESS_COLUMNS} FROM ${running} running CROSS JOIN processes t ON t.id = running.id
+    WHERE ${[...until, ...where, '1'].join(' AND ')} ORDER BY t.start_time DESC LIMIT ?`, [...runningArgs, ...untilArgs, ...args, left]));
 }
 
 export function getProcess(db: Database.Database, bootId: string, key: string): StoredProcess | null {
-  const row = db.prepare('SELECT * FROM processes WHERE boot_id = ? AND key = ?').get(bootId, key) as ProcessRow | undefined;
-  return row === undefined ? null : processFromRow(row);
+  return processes(db, `SELECT ${PROCESS_COLUMNS} FROM processes t WHERE key = ? AND boot = ${BOOT_OF}`, [key, bootId])[0] ?? null;
 }
 
 /** The most recent instance with this pid in this boot (for `lineage PID`). */
 export function latestByPid(db: Database.Database, bootId: string, pid: number): StoredProcess | null {
-  const row = db.prepare('SELECT * FROM processes WHERE boot_id = ? AND pid = ? ORDER BY start_time DESC LIMIT 1').get(bootId, pid) as ProcessRow | undefined;
-  return row === undefined ? null : processFromRow(row);
+  return processes(db, `SELECT ${PROCESS_COLUMNS} FROM processes t WHERE key >= ? AND key < ? AND pid = ? AND boot = ${BOOT_OF}
+    ORDER BY start_time DESC LIMIT 1`, [...pidKeys(pid), pid, bootId])[0] ?? null;
 }
 
 export interface Lineage {
@@ -148,23 +237,34 @@ export interface Lineage {
   truncated: boolean;
 }
 
+/**
+ * Ancestors and descendants by the parent links. Each recursive step is an index search (the
+ * key index going up, the parent index going down), driven from the rows found so far (CROSS
+ * JOIN fixes that order); the descendants come from a queue ordered by (depth, start), so the
+ * first `maxDescendants + 1` of them are found and the walk stops there.
+ */
 export function queryLineage(db: Database.Database, bootId: string, key: string, maxDescendants: number): Lineage | null {
-  const process = getProcess(db, bootId, key);
+  const boot = bootOf(db, bootId);
+  const process = boot === undefined ? null : getProcess(db, bootId, key);
   if (process === null) return null;
-  const ancestors = (db.prepare(`
-    WITH RECURSIVE up(k, d) AS (
-      SELECT parent_key, 1 FROM processes WHERE boot_id = @boot AND key = @key
-      UNION ALL SELECT p.parent_key, up.d + 1 FROM processes p JOIN up ON p.boot_id = @boot AND p.key = up.k WHERE up.d < 1000
+  const ancestors = processes(db, `
+    WITH RECURSIVE up(id, parent_key, d) AS (
+      SELECT id, parent_key, 0 FROM processes WHERE key = @key AND boot = @boot
+      UNION ALL
+      SELECT p.id, p.parent_key, up.d + 1 FROM up CROSS JOIN processes p ON p.key = up.parent_key AND p.boot = @boot WHERE up.d < 1000
     )
-    SELECT p.* FROM up JOIN processes p ON p.boot_id = @boot AND p.key = up.k ORDER BY up.d`).all({ boot: bootId, key }) as ProcessRow[]).map(processFromRow);
+    SELECT ${PROCESS_COLUMNS} FROM up CROSS JOIN processes t ON t.id = up.id WHERE up.d > 0 ORDER BY up.d`, [{ boot, key }]);
   const rows = db.prepare(`
-    WITH RECURSIVE down(k, d) AS (
-      SELECT key, 1 FROM processes WHERE boot_id = @boot AND parent_key = @key
-      UNION ALL SELECT p.key, down.d + 1 FROM processes p JOIN down ON p.boot_id = @boot AND p.parent_key = down.k WHERE down.d < 1000
+    WITH RECURSIVE down(id, key, d, start) AS (
+      SELECT id, key, 1, start_time FROM processes WHERE parent_key = @key AND boot = @boot
+      UNION ALL
+      SELECT p.id, p.key, down.d + 1, p.start_time FROM down CROSS JOIN processes p ON p.parent_key = down.key AND p.boot = @boot WHERE down.d < 1000
+      ORDER BY 3, 4 LIMIT @limit
     )
-    SELECT p.*, down.d AS depth FROM down JOIN processes p ON p.boot_id = @boot AND p.key = down.k ORDER BY down.d, p.start_time LIMIT @limit`).all({ boot: bootId, key, limit: maxDescendants + 1 }) as Array<ProcessRow & { depth: number }>;
+    SELECT ${PROCESS_COLUMNS}, down.d FROM down CROSS JOIN processes t ON t.id = down.id ORDER BY down.d, down.start`)
+    .raw().all({ boot, key, limit: maxDescendants + 1 }) as unknown[][];
   const truncated = rows.length > maxDescendants;
-  const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r.depth }));
+  const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r[28] as number }));
   return { process, ancestors, descendants, truncated };
 }
 

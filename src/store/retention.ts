@@ -40,8 +40,8 @@ export function applyRetention(db: Database.Database, policy: RetentionPolicy, n
   /** The next chunk's size: what is left of the budget, at most `size`; 0 when spent. */
   const chunk = (size: number): number => Math.max(0, Math.min(size, budgetRows - eventsDeleted - processesDeleted));
   // Exited processes go by their exit time (indexed since schema 2); chunked like events.
-  const deleteExited = db.prepare(`DELETE FROM processes WHERE (boot_id, key) IN
-    (SELECT boot_id, key FROM processes WHERE exit_time < ? LIMIT ?)`);
+  const deleteExited = db.prepare(`DELETE FROM processes WHERE id IN
+    (SELECT id FROM processes WHERE exit_time < ? LIMIT ?)`);
   /** Deletes processes that exited before `cutoff`; false when the budget ran out first. */
   const exitedBefore = (cutoff: number): boolean => {
     for (;;) {

@@ -8,7 +8,8 @@ import Database from 'better-sqlite3';
 import { chmodSync, chownSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import type { LostEvent, ProcEvent } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
-import { migrate } from './schema.js';
+import { ProcessRows } from './process-rows.js';
+import { bootNumber, migrate } from './schema.js';
 
 /** The database cannot be used: unreadable, not a database, corrupt, too new. Exit code 2. */
 export class StoreError extends Error {
@@ -66,11 +67,13 @@ export interface PreviousRun {
   watchEndedMs: number;
 }
 
-interface QueuedEvent {
-  event: ProcEvent;
-  wallMs: number;
+/** Events waiting for the disk and the wall time of each: two arrays, no object per event. */
+interface Queue {
+  events: ProcEvent[];
+  wallMs: number[];
 }
 
+/** The process rows to write, by key: one entry per process, updated in place as events touch it. */
 type Touched = Map<string, { record: ProcessRecord; wallOf: (ns: number) => number }>;
 
 /** The kind-specific fields of an event: everything but the common columns. */
@@ -86,7 +89,9 @@ export class EventStore {
   readonly db: Database.Database;
   run = 0;
   readonly bootId: string;
-  private queue: QueuedEvent[] = [];
+  /** This boot's number in the `boots` table: what events and processes store. */
+  readonly boot: number;
+  private queue: Queue = { events: [], wallMs: [] };
   private touched: Touched = new Map();
   private readonly maxQueue: number;
   private droppedPending = 0;
@@ -94,8 +99,9 @@ export class EventStore {
   private droppedAt = { ktimeNs: 0, wallMs: 0 };
   private readonly stats = { written: 0, dropped: 0, flushes: 0, lastFlushMs: 0 };
   private readonly insertEvent: Database.Statement;
-  private readonly upsertProcess: Database.Statement;
+  private readonly processRows: ProcessRows;
   private readonly markLastEvent: Database.Statement;
+  private readonly knowsKey: Database.Statement;
   readonly previousRun: PreviousRun | null;
   /** Whether the previous run ended without closing the store (a crash, kill -9). */
   readonly previousRunCrashed: boolean;
@@ -112,15 +118,22 @@ export class EventStore {
       throw new StoreError(`cannot open database ${path}: ${(err as Error).message}`);
     }
     try {
-      this.db.pragma('auto_vacuum = INCREMENTAL'); // only takes effect on a new file; lets retention give space back
+      // The first two only take effect on a new file. 8 KiB pages: a batch is half as many WAL
+      // frames (two writes each) as with 4 KiB; incremental auto-vacuum lets retention give space back.
+      this.db.pragma('page_size = 8192');
+      this.db.pragma('auto_vacuum = INCREMENTAL');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
+      // Checkpoint at 16 MiB of WAL (SQLite's default is 1,000 pages): pages that every batch
+      // touches (the ends of the tables and indexes) go to the database file less often.
+      this.db.pragma('wal_autocheckpoint = 2000');
       for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) this.restrictFile(path + suffix);
       // Every start, not only after a crash: damage from a disk or a copy shows up here, as
       // one line, before any source is loaded (and not halfway through reconciling).
       this.check();
       migrate(this.db);
       this.previousRun = this.readPreviousRun();
+      this.boot = bootNumber(this.db, this.bootId);
     } catch (err) {
       this.db.close();
       if (err instanceof StoreError) throw err;
@@ -128,22 +141,13 @@ export class EventStore {
       throw new StoreError(`cannot open database ${path}: ${(err as Error).message}${damaged}`);
     }
     this.previousRunCrashed = this.previousRun !== null && this.previousRun.stoppedMs === null;
+    // Positional parameters, statements prepared once: the write path binds ~40 values per event.
     this.insertEvent = this.db.prepare(
-      'INSERT INTO events (boot_id, run, seq, time, ktime_ns, kind, pid, tid, key, provenance, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO events (boot, run, seq, time, ktime_ns, kind, pid, tid, key, provenance, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.markLastEvent = this.db.prepare('UPDATE runs SET last_event = max(coalesce(last_event, 0), ?) WHERE run = ?');
-    this.upsertProcess = this.db.prepare(`
-      INSERT INTO processes (boot_id, key, pid, start_ticks, ppid, parent_key, start_time, exec_time, exit_time, comm, exe, argv, cwd,
-        uid, euid, suid, fsuid, gid, egid, sgid, fsgid, label, cgroup, exit_code, exit_signal, core_dumped, origin, exit_origin)
-      VALUES (@boot_id, @key, @pid, @start_ticks, @ppid, @parent_key, @start_time, @exec_time, @exit_time, @comm, @exe, @argv, @cwd,
-        @uid, @euid, @suid, @fsuid, @gid, @egid, @sgid, @fsgid, @label, @cgroup, @exit_code, @exit_signal, @core_dumped, @origin, @exit_origin)
-      ON CONFLICT (boot_id, key) DO UPDATE SET
-        start_ticks = excluded.start_ticks, ppid = excluded.ppid, parent_key = excluded.parent_key, start_time = excluded.start_time,
-        exec_time = excluded.exec_time, exit_time = excluded.exit_time, comm = excluded.comm, exe = excluded.exe, argv = excluded.argv,
-        cwd = excluded.cwd, uid = excluded.uid, euid = excluded.euid, suid = excluded.suid, fsuid = excluded.fsuid, gid = excluded.gid,
-        egid = excluded.egid, sgid = excluded.sgid, fsgid = excluded.fsgid, label = excluded.label, cgroup = excluded.cgroup,
-        exit_code = excluded.exit_code, exit_signal = excluded.exit_signal, core_dumped = excluded.core_dumped,
-        exit_origin = excluded.exit_origin`); // origin stays: how the start first became known
+    this.knowsKey = this.db.prepare('SELECT 1 FROM processes WHERE key = ? AND boot = ?');
+    this.processRows = new ProcessRows(this.db);
     if (options.source !== undefined) this.beginRun(options.source);
   }
 
@@ -160,22 +164,26 @@ export class EventStore {
 
   /**
    * PRAGMA quick_check: the first problem, and how many more, in one line. SQLite puts several
-   * problems in one row, one per line, under a "*** in database main ***" heading.
+   * problems in one row, one per line, under a "*** in database main ***" heading. Damage it
+   * cannot walk past (a table page it cannot read) ends the check with an error after the
+   * problems found so far: they are kept, and the error counts as one more (of maybe several).
    */
   private check(): void {
-    let rows: Array<{ quick_check: string }>;
+    const rows: string[] = [];
+    let stoppedBy: string | null = null;
     try {
-      rows = this.db.pragma(`quick_check(${CHECK_LIMIT})`) as Array<{ quick_check: string }>;
+      for (const row of this.db.prepare(`PRAGMA quick_check(${CHECK_LIMIT})`).iterate() as IterableIterator<{ quick_check: string }>) rows.push(row.quick_check);
     } catch (err) {
-      // Damage bad enough that the check itself cannot walk the file.
       if (!(asStoreError(err, this.options.path) instanceof StoreError)) throw err;
-      rows = [{ quick_check: `${(err as Error).message} (${String((err as { code?: unknown }).code)})` }];
+      stoppedBy = `${(err as Error).message} (${String((err as { code?: unknown }).code)})`;
     }
-    const problems = rows.flatMap((r) => r.quick_check.split('\n')).map((line) => line.trim())
+    const problems = rows.flatMap((r) => r.split('\n')).map((line) => line.trim())
       .filter((line) => line !== '' && line !== 'ok' && !/^\*\*\* in database /.test(line));
+    if (stoppedBy !== null) problems.push(stoppedBy);
     if (problems.length === 0) return;
     const more = problems.length - 1;
-    const tail = more === 0 ? '' : ` (and ${more}${problems.length >= CHECK_LIMIT ? ' or more' : ''} more problem${more === 1 ? '' : 's'})`;
+    const open = stoppedBy !== null || problems.length >= CHECK_LIMIT;
+    const tail = more === 0 ? '' : ` (and ${more}${open ? ' or more' : ''} more problem${more === 1 && !open ? '' : 's'})`;
     throw new StoreError(`database ${this.options.path} failed its integrity check: ${problems[0]!}${tail}; move it aside or restore a backup`);
   }
 
@@ -198,99 +206,100 @@ export class EventStore {
 
   /** Queues events and the records they touched. Never blocks; never throws on a full queue. */
   enqueue(events: readonly ProcEvent[], recordOf: (key: string) => ProcessRecord | undefined, wallOf: (ktimeNs: number) => number): void {
+    const queue = this.queue;
     for (const event of events) {
-      if (this.queue.length >= this.maxQueue) {
+      if (queue.events.length >= this.maxQueue) {
         this.droppedPending++;
         this.stats.dropped++;
         this.droppedAt = { ktimeNs: event.ktimeNs, wallMs: wallOf(event.ktimeNs) };
         continue;
       }
-      this.queue.push({ event, wallMs: wallOf(event.ktimeNs) });
+      queue.events.push(event);
+      queue.wallMs.push(wallOf(event.ktimeNs));
       const record = event.key ? recordOf(event.key) : undefined;
-      if (record !== undefined) this.touched.set(record.key, { record, wallOf });
+      if (record !== undefined) this.touch(record, wallOf);
     }
   }
 
   /** Queues a process row without an event (the table's seed). */
   enqueueRecord(record: ProcessRecord, wallOf: (ns: number) => number): void {
-    this.touched.set(record.key, { record, wallOf });
+    this.touch(record, wallOf);
+  }
+
+  private touch(record: ProcessRecord, wallOf: (ns: number) => number): void {
+    const entry = this.touched.get(record.key);
+    if (entry === undefined) this.touched.set(record.key, { record, wallOf });
+    else {
+      entry.record = record;
+      entry.wallOf = wallOf;
+    }
   }
 
   /** Writes everything queued in one transaction; returns the number of events written. */
   flush(): number {
-    if (this.queue.length === 0 && this.touched.size === 0 && this.droppedPending === 0) return 0;
+    if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0) return 0;
     if (this.run === 0) throw new Error('the store run has not begun');
     const started = performance.now();
-    const events = this.queue;
+    const queued = this.queue;
     const touched = this.touched;
     const dropped = this.droppedPending;
-    this.queue = [];
+    this.queue = { events: [], wallMs: [] };
     this.touched = new Map();
     this.droppedPending = 0;
     let lost: LostEvent | null;
     try {
-      lost = this.writeBatch(events, touched, dropped);
+      lost = this.writeBatch(queued, touched, dropped);
     } catch (err) {
       // Nothing is lost on a failed write (disk full, locked): put it back, still bounded.
-      this.queue = events.concat(this.queue);
+      this.queue = { events: queued.events.concat(this.queue.events), wallMs: queued.wallMs.concat(this.queue.wallMs) };
       for (const [key, t] of touched) if (!this.touched.has(key)) this.touched.set(key, t);
       this.droppedPending += dropped;
-      const excess = this.queue.length - this.maxQueue;
+      const excess = this.queue.events.length - this.maxQueue;
       if (excess > 0) {
-        this.queue.splice(0, excess);
+        this.queue.events.splice(0, excess);
+        this.queue.wallMs.splice(0, excess);
         this.droppedPending += excess;
         this.stats.dropped += excess;
       }
       throw asStoreError(err, this.options.path);
     }
-    this.stats.written += events.length;
+    this.stats.written += queued.events.length;
     this.stats.flushes++;
     this.stats.lastFlushMs = performance.now() - started;
     if (lost !== null) this.options.onLost?.(lost);
-    return events.length;
+    return queued.events.length;
   }
 
   /** One transaction; returns the overflow `lost` event it wrote, if any. */
-  private writeBatch(events: QueuedEvent[], touched: Touched, dropped: number): LostEvent | null {
+  private writeBatch(queued: Queue, touched: Touched, dropped: number): LostEvent | null {
     let lost: LostEvent | null = null;
     this.db.transaction(() => {
       let newest = 0;
-      for (const { event: e, wallMs } of events) {
-        this.insertEvent.run(this.bootId, this.run, e.seq, wallMs, Math.round(e.ktimeNs), e.kind, e.pid, e.tid, e.key ?? null, e.provenance, eventData(e));
+      const { events, wallMs: walls } = queued;
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!;
+        const wallMs = walls[i]!;
+        this.insertEvent.run(this.boot, this.run, e.seq, wallMs, Math.round(e.ktimeNs), e.kind, e.pid, e.tid, e.key ?? null, e.provenance, eventData(e));
         if (wallMs > newest) newest = wallMs;
       }
       if (dropped > 0) {
         const { ktimeNs, wallMs } = this.droppedAt;
         lost = { seq: 0, ktimeNs, pid: 0, tid: 0, cpu: -1, provenance: 'observed', kind: 'lost', key: null, count: dropped,
           reason: 'store queue overflow: the disk did not keep up; these events were not stored' };
-        this.insertEvent.run(this.bootId, this.run, 0, wallMs, Math.round(ktimeNs), 'lost', 0, 0, null, 'observed', eventData(lost));
+        this.insertEvent.run(this.boot, this.run, 0, wallMs, Math.round(ktimeNs), 'lost', 0, 0, null, 'observed', eventData(lost));
         if (wallMs > newest) newest = wallMs;
       }
-      for (const { record, wallOf } of touched.values()) this.upsertProcess.run(this.row(record, wallOf));
+      for (const { record, wallOf } of touched.values()) this.processRows.write(this.boot, record, wallOf);
       if (newest > 0) this.markLastEvent.run(newest, this.run);
     })();
     return lost;
   }
 
-  private row(r: ProcessRecord, wallOf: (ns: number) => number): Record<string, unknown> {
-    const wall = (ns: number | null): number | null => (ns === null ? null : wallOf(ns));
-    return {
-      boot_id: this.bootId, key: r.key, pid: r.pid, start_ticks: r.startTicks, ppid: r.ppid, parent_key: r.parentKey,
-      start_time: wall(r.startNs), exec_time: wall(r.execNs), exit_time: wall(r.exitNs), comm: r.comm, exe: r.exe,
-      argv: r.argv === null ? null : JSON.stringify(r.argv), cwd: r.cwd,
-      uid: r.uids?.[0] ?? null, euid: r.uids?.[1] ?? null, suid: r.uids?.[2] ?? null, fsuid: r.uids?.[3] ?? null,
-      gid: r.gids?.[0] ?? null, egid: r.gids?.[1] ?? null, sgid: r.gids?.[2] ?? null, fsgid: r.gids?.[3] ?? null,
-      label: r.label, cgroup: r.cgroup, exit_code: r.exit?.code ?? null,
-      exit_signal: r.exit?.signal ?? null, core_dumped: r.exit === null ? null : r.exit.coreDumped || r.coreDumped ? 1 : 0,
-      origin: r.origin, exit_origin: r.exitOrigin,
-    };
-  }
-
   counters(): StoreCounters {
-    const oldest = this.queue[0];
+    const oldest = this.queue.wallMs[0];
     return {
-      queued: this.queue.length, ...this.stats,
-      lagMs: oldest === undefined ? 0 : Math.max(0, Date.now() - oldest.wallMs),
+      queued: this.queue.events.length, ...this.stats,
+      lagMs: oldest === undefined ? 0 : Math.max(0, Date.now() - oldest),
       dbBytes: this.sizeBytes(),
     };
   }
@@ -309,18 +318,18 @@ export class EventStore {
 
   /** Processes of this boot the store believes alive (for reconciling after a restart). */
   openProcesses(): Array<{ key: string; pid: number; start_ticks: number | null }> {
-    return this.db.prepare('SELECT key, pid, start_ticks FROM processes WHERE boot_id = ? AND exit_time IS NULL').all(this.bootId) as Array<{ key: string; pid: number; start_ticks: number | null }>;
+    return this.db.prepare('SELECT key, pid, start_ticks FROM processes WHERE exit_time IS NULL AND boot = ?').all(this.boot) as Array<{ key: string; pid: number; start_ticks: number | null }>;
   }
 
   /** Whether the store has a row for this process instance of this boot. */
   knows(key: string): boolean {
-    return this.db.prepare('SELECT 1 FROM processes WHERE boot_id = ? AND key = ?').get(this.bootId, key) !== undefined;
+    return this.knowsKey.get(key, this.boot) !== undefined;
   }
 
   /** Marks processes gone while the daemon was not watching. */
   closeProcesses(keys: string[], exitWallMs: number): void {
-    const stmt = this.db.prepare("UPDATE processes SET exit_time = ?, exit_origin = 'inferred' WHERE boot_id = ? AND key = ? AND exit_time IS NULL");
-    this.db.transaction(() => { for (const key of keys) stmt.run(exitWallMs, this.bootId, key); })();
+    const stmt = this.db.prepare("UPDATE processes SET exit_time = ?, exit_origin = 'inferred' WHERE key = ? AND boot = ? AND exit_time IS NULL");
+    this.db.transaction(() => { for (const key of keys) stmt.run(exitWallMs, key, this.boot); })();
   }
 
   /**
@@ -332,18 +341,18 @@ export class EventStore {
   closeOtherBoots(): number {
     if (this.run === 0) throw new Error('the store run has not begun');
     const boots = this.db.prepare(`
-      SELECT p.boot_id AS boot, (SELECT max(coalesce(r.stopped, r.last_event, r.started)) FROM runs r WHERE r.boot_id = p.boot_id) AS ended
-      FROM processes p WHERE p.exit_time IS NULL AND p.boot_id != ? GROUP BY p.boot_id`).all(this.bootId) as Array<{ boot: string; ended: number | null }>;
+      SELECT b.boot, (SELECT max(coalesce(r.stopped, r.last_event, r.started)) FROM runs r WHERE r.boot_id = b.boot_id) AS ended
+      FROM boots b WHERE b.boot != ? AND EXISTS (SELECT 1 FROM processes p WHERE p.exit_time IS NULL AND p.boot = b.boot)`).all(this.boot) as Array<{ boot: number; ended: number | null }>;
     if (boots.length === 0) return 0;
-    const open = this.db.prepare('SELECT key, pid, start_ticks, start_time FROM processes WHERE boot_id = ? AND exit_time IS NULL');
-    const close = this.db.prepare("UPDATE processes SET exit_time = ?, exit_origin = 'inferred' WHERE boot_id = ? AND key = ?");
+    const open = this.db.prepare('SELECT id, key, pid, start_ticks, start_time FROM processes WHERE exit_time IS NULL AND boot = ?');
+    const close = this.db.prepare("UPDATE processes SET exit_time = ?, exit_origin = 'inferred' WHERE id = ?");
     let closed = 0;
     this.db.transaction(() => {
       for (const { boot, ended } of boots) {
-        for (const p of open.all(boot) as Array<{ key: string; pid: number; start_ticks: number | null; start_time: number | null }>) {
+        for (const p of open.all(boot) as Array<{ id: number; key: string; pid: number; start_ticks: number | null; start_time: number | null }>) {
           // A boot with no run on record (a copied file): the process's own start is all we know.
           const at = Math.max(ended ?? 0, p.start_time ?? 0);
-          close.run(at, boot, p.key);
+          close.run(at, p.id);
           this.insertEvent.run(boot, this.run, 0, at, 0, 'inferred_exit', p.pid, p.pid, p.key, 'inferred', JSON.stringify({ cpu: -1, startTicks: p.start_ticks }));
           closed++;
         }

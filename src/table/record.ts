@@ -55,21 +55,117 @@ export function newRecord(pid: number, startTicks: number | null, key: string, o
   };
 }
 
+/** Distinct values one pool shares at most; beyond, it starts over (records keep theirs). */
+const SHARED_MAX = 4096;
+/** Command lines longer than this (UTF-16 units, all arguments) are not shared: hashing them costs more than they repeat. */
+const SHARED_ARGV_MAX = 4096;
+/** V8 copies strings shorter than this when cut from a longer one (SlicedString::kMinLength); longer cuts keep the whole text alive. */
+const SLICE_MIN = 13;
+
+/**
+ * One copy of the values that many processes have in common: 10,000 workers of one program
+ * hold one exe, comm, cwd, cgroup and command line between them, and one [0, 0, 0, 0], not
+ * 10,000 of each (~0.5 KiB per process: BENCHMARKS.md, "Daemon memory"). Shared values are
+ * immutable (strings; frozen arrays), so sharing is invisible to readers. Each pool holds at
+ * most SHARED_MAX values and then starts over, so values of processes long gone do not pile
+ * up; records keep what they hold, only sharing restarts.
+ */
+export class SharedValues {
+  private readonly strings = new Map<string, string>();
+  /** Command lines by a hash of their arguments (equality is checked: a collision only goes unshared). */
+  private readonly argvs = new Map<number, string[]>();
+  /** Id quads whose four ids are equal (nearly every process), by that id. */
+  private readonly sameIds = new Map<number, IdQuad>();
+  private readonly mixedIds = new Map<string, IdQuad>();
+
+  /**
+   * The shared copy of s. A new value is stored flat: a name cut out of a /proc file (comm
+   * from stat) must not keep the whole file's text alive for the life of the process.
+   */
+  string(s: string | null): string | null {
+    if (s === null) return null;
+    const known = this.strings.get(s);
+    if (known !== undefined) return known;
+    const own = s.length < SLICE_MIN ? s : (JSON.parse(JSON.stringify(s)) as string);
+    bounded(this.strings).set(own, own);
+    return own;
+  }
+
+  /** The shared (frozen) command line equal to argv; argv itself, frozen, when it is the first. */
+  argv(argv: string[] | null): string[] | null {
+    if (argv === null) return null;
+    const hash = argvHash(argv);
+    if (hash === null) return argv;
+    const known = this.argvs.get(hash);
+    if (known !== undefined && sameStrings(known, argv)) return known;
+    // Frozen: every process with this command line holds this one array.
+    const own = Object.freeze(argv) as string[];
+    bounded(this.argvs).set(hash, own);
+    return own;
+  }
+
+  ids(q: IdQuad | null): IdQuad | null {
+    if (q === null) return null;
+    const [a, b, c, d] = q;
+    if (a === b && b === c && c === d) {
+      const known = this.sameIds.get(a);
+      if (known !== undefined) return known;
+      const own = Object.freeze([a, a, a, a] as const);
+      bounded(this.sameIds).set(a, own);
+      return own;
+    }
+    const key = `${a}:${b}:${c}:${d}`;
+    const known = this.mixedIds.get(key);
+    if (known !== undefined) return known;
+    const own = Object.freeze([a, b, c, d] as const);
+    bounded(this.mixedIds).set(key, own);
+    return own;
+  }
+}
+
+function bounded<K, V>(pool: Map<K, V>): Map<K, V> {
+  if (pool.size >= SHARED_MAX) pool.clear();
+  return pool;
+}
+
+/** FNV-1a over the arguments and their boundaries; null when the command line is too long to be worth it. */
+function argvHash(argv: readonly string[]): number | null {
+  let h = 0x811c9dc5;
+  let length = 0;
+  for (const arg of argv) {
+    length += arg.length + 1;
+    if (length > SHARED_ARGV_MAX) return null;
+    for (let i = 0; i < arg.length; i++) h = Math.imul(h ^ arg.charCodeAt(i), 0x01000193);
+    h = Math.imul(h ^ 0xffff, 0x01000193); // the boundary: ['ab'] and ['a', 'b'] hash apart
+  }
+  return h >>> 0;
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The values records share, for every table of this process (they are immutable, so tables may share them too). */
+export const shared = new SharedValues();
+
 /**
  * A new image replaces the old one entirely: what was not read is unknown, never the old
  * value. Except the cgroup: exec does not move a process, so a path known from the seed or
  * the fork stays when the exec did not say (the native readers report only a cgroup id).
+ * Values are taken from the shared pools (SharedValues): the record may not hold d's own.
  */
 export function applyImage(record: ProcessRecord, d: ExecDetails): void {
-  record.comm = d.comm;
-  record.exe = d.exe;
-  record.argv = d.argv;
+  record.comm = shared.string(d.comm);
+  record.exe = shared.string(d.exe);
+  record.argv = shared.argv(d.argv);
   record.argvTruncated = d.argvTruncated;
-  record.cwd = d.cwd;
-  record.label = d.label;
-  if (d.cgroup !== null) record.cgroup = d.cgroup;
-  if (d.uids !== null) record.uids = d.uids;
-  if (d.gids !== null) record.gids = d.gids;
+  record.cwd = shared.string(d.cwd);
+  record.label = shared.string(d.label);
+  if (d.cgroup !== null) record.cgroup = shared.string(d.cgroup);
+  if (d.uids !== null) record.uids = shared.ids(d.uids);
+  if (d.gids !== null) record.gids = shared.ids(d.gids);
   if (d.ppid !== null) record.ppid = d.ppid;
   record.inheritedImage = false;
 }

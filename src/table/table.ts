@@ -9,7 +9,7 @@
 
 import { readDetails, type ProcReader, type ProcStat } from '../procfs/index.js';
 import type { ExecDetails, ExitEvent, ProcEvent } from '../events/types.js';
-import { applyImage, newRecord, processKey, type Origin, type ProcessRecord } from './record.js';
+import { applyImage, newRecord, processKey, shared, type Origin, type ProcessRecord } from './record.js';
 import type { Clock } from './clock.js';
 
 export interface TableOptions {
@@ -457,11 +457,11 @@ export class ProcessTable {
       default: {
         const record = this.owner(pid, ktimeNs);
         if (record === undefined) return null;
-        if (event.kind === 'uid' && record.uids !== null) record.uids = [event.ruid, event.euid, record.uids[2], record.uids[3]];
-        else if (event.kind === 'uid') record.uids = [event.ruid, event.euid, event.euid, event.euid];
-        else if (event.kind === 'gid' && record.gids !== null) record.gids = [event.rgid, event.egid, record.gids[2], record.gids[3]];
-        else if (event.kind === 'gid') record.gids = [event.rgid, event.egid, event.egid, event.egid];
-        else if (event.kind === 'comm') record.comm = event.comm;
+        if (event.kind === 'uid' && record.uids !== null) record.uids = shared.ids([event.ruid, event.euid, record.uids[2], record.uids[3]]);
+        else if (event.kind === 'uid') record.uids = shared.ids([event.ruid, event.euid, event.euid, event.euid]);
+        else if (event.kind === 'gid' && record.gids !== null) record.gids = shared.ids([event.rgid, event.egid, record.gids[2], record.gids[3]]);
+        else if (event.kind === 'gid') record.gids = shared.ids([event.rgid, event.egid, event.egid, event.egid]);
+        else if (event.kind === 'comm') record.comm = shared.string(event.comm);
         else if (event.kind === 'ptrace') record.tracerPid = event.tracerPid === 0 ? null : event.tracerPid;
         else if (event.kind === 'coredump') record.coreDumped = true;
         return record.key;

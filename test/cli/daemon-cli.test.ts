@@ -326,8 +326,10 @@ test('SIGTERM while the daemon is still starting stops it cleanly (exit 0)', asy
   assert.equal(await exited(first.proc), 0);
   // Many processes of an earlier boot left "running": closing them makes the start take a while.
   sql(db, `INSERT INTO runs (boot_id, started, stopped, source) VALUES ('earlier-boot', 1, 2, 'poll');
+    INSERT INTO boots (boot_id) VALUES ('earlier-boot');
     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
-    INSERT INTO processes (boot_id, key, pid, origin) SELECT 'earlier-boot', i || ':1', i, 'seeded' FROM n;`);
+    INSERT INTO processes (boot, key, pid, origin)
+      SELECT (SELECT boot FROM boots WHERE boot_id = 'earlier-boot'), i || ':1', i, 'seeded' FROM n;`);
   let log = '';
   const proc = spawn(process.execPath, [BIN, 'daemon', '--config', pollConfig('slow-start'), '--database', db, '--socket', socket], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(proc);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { EventStore, StoreError, applyRetention, getProcess, latestEvents, migrate, queryEvents, queryHistory, queryLineage, SCHEMA_VERSION } from '../../src/store/index.js';
 import type { LostEvent } from '../../src/events/types.js';
@@ -97,7 +97,8 @@ test('retention by size brings the file under the limit, oldest events first', (
     store.enqueue(batch, () => undefined, wall);
     store.flush();
   }
-  const pageBytes = (): number => (store.db.pragma('page_count', { simple: true }) as number) * 4096;
+  const pageSize = store.db.pragma('page_size', { simple: true }) as number;
+  const pageBytes = (): number => (store.db.pragma('page_count', { simple: true }) as number) * pageSize;
   const before = pageBytes();
   const limit = Math.floor(before / 3);
   const r = applyRetention(store.db, { maxAgeMs: null, maxBytes: limit });
@@ -105,7 +106,7 @@ test('retention by size brings the file under the limit, oldest events first', (
   const left = queryEvents(store.db, { limit: 100_000 });
   assert.ok(left.length < 40_000 && left.length > 0);
   assert.equal(left[0]!.id, 40_000 - left.length + 1, 'the newest events are the ones kept');
-  const used = ((store.db.pragma('page_count', { simple: true }) as number) - (store.db.pragma('freelist_count', { simple: true }) as number)) * 4096;
+  const used = ((store.db.pragma('page_count', { simple: true }) as number) - (store.db.pragma('freelist_count', { simple: true }) as number)) * pageSize;
   assert.ok(used <= limit, `used ${used} ≤ limit ${limit}`);
   store.close();
 });
@@ -143,24 +144,49 @@ const names = (db: Database.Database, type: string): string[] =>
 const columns = (db: Database.Database, table: string): string[] =>
   (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as Array<{ name: string }>).map((r) => r.name);
 
-test('migration from version 0 (an empty file) creates every table, through version 1 to 2', () => {
-  assert.equal(SCHEMA_VERSION, 2);
+/** The tables and indexes of schema 3, as a new file and every migration must leave them. */
+const V3_TABLES = ['boots', 'events', 'processes', 'runs'];
+const V3_INDEXES = ['events_key', 'events_time', 'processes_comm', 'processes_euid', 'processes_exe', 'processes_exit', 'processes_key',
+  'processes_parent', 'processes_start'];
+const userIndexes = (db: Database.Database): string[] => names(db, 'index').filter((n) => !n.startsWith('sqlite_autoindex_'));
+
+test('migration from version 0 (an empty file) creates every table, through versions 1 and 2 to 3', () => {
+  assert.equal(SCHEMA_VERSION, 3);
   const path = tempDb();
   const db = new Database(path);
   migrate(db, 1);
   assert.equal(db.pragma('user_version', { simple: true }), 1);
   assert.deepEqual(names(db, 'table'), ['events', 'processes', 'runs']);
   assert.ok(!names(db, 'index').includes('processes_exit'), 'version 1 had no exit-time index');
-  migrate(db);
+  migrate(db, 2);
   assert.equal(db.pragma('user_version', { simple: true }), 2);
   assert.ok(names(db, 'index').includes('processes_exit'));
+  migrate(db);
+  assert.equal(db.pragma('user_version', { simple: true }), 3);
+  assert.deepEqual(names(db, 'table'), V3_TABLES);
+  assert.deepEqual(userIndexes(db), V3_INDEXES);
   db.close();
   const store = new EventStore({ path, bootId: 'b', source: 'test' });
-  assert.deepEqual(names(store.db, 'table'), ['events', 'processes', 'runs']);
+  assert.deepEqual(names(store.db, 'table'), V3_TABLES);
   store.close();
 });
 
-test('migration 1 → 2 keeps the rows of a version-1 file and adds the index, the saved/fs ids and runs.last_event', () => {
+test('migration 0 → 3 in one step: a new file gets schema 3, 8 KiB pages, and is readable by the sqlite3 CLI', () => {
+  const path = tempDb();
+  const store = new EventStore({ path, bootId: 'b', source: 'test' });
+  const { table, events } = sampleTable();
+  store.enqueue(events, (k) => table.get(k), wall);
+  store.flush();
+  assert.deepEqual(names(store.db, 'table'), V3_TABLES);
+  assert.deepEqual(userIndexes(store.db), V3_INDEXES);
+  assert.equal(store.db.pragma('page_size', { simple: true }), 8192);
+  store.close();
+  const cli = spawnSync('sqlite3', [path, "SELECT b.boot_id, p.key, p.comm FROM processes p JOIN boots b USING (boot) WHERE p.comm = 'bash'"], { encoding: 'utf8' });
+  assert.equal(cli.error, undefined, 'the sqlite3 CLI runs (CI installs it; so does the daemon CLI test)');
+  assert.equal(cli.stdout, 'b|3:30|bash\n', cli.stderr);
+});
+
+test('migration 1 → 3 keeps the rows of a version-1 file and adds the index, the saved/fs ids and runs.last_event', () => {
   const path = tempDb();
   const v1 = new Database(path);
   migrate(v1, 1);
@@ -169,8 +195,8 @@ test('migration 1 → 2 keeps the rows of a version-1 file and adds the index, t
   v1.prepare("INSERT INTO events (boot_id, run, seq, time, ktime_ns, kind, pid, tid, key, provenance, data) VALUES ('b', 1, 1, 1500, 0, 'sid', 42, 42, '42:7', 'observed', '{}')").run();
   v1.close();
   const store = new EventStore({ path, bootId: 'b' });
-  assert.equal(store.db.pragma('user_version', { simple: true }), 2);
-  assert.ok(names(store.db, 'index').includes('processes_exit'));
+  assert.equal(store.db.pragma('user_version', { simple: true }), 3);
+  assert.deepEqual(userIndexes(store.db), V3_INDEXES);
   for (const c of ['suid', 'fsuid', 'sgid', 'fsgid']) assert.ok(columns(store.db, 'processes').includes(c), c);
   assert.ok(columns(store.db, 'runs').includes('last_event'));
   const old = getProcess(store.db, 'b', '42:7')!;
@@ -179,13 +205,15 @@ test('migration 1 → 2 keeps the rows of a version-1 file and adds the index, t
   assert.equal(old.suid, null, 'not recorded by version 1: unknown');
   assert.equal(store.previousRunCrashed, true);
   assert.equal(store.previousRun?.watchEndedMs, 1500, 'a crashed run of a version-1 file ended at its last event');
+  const [event] = queryEvents(store.db, { limit: 10 });
+  assert.deepEqual([event?.id, event?.bootId, event?.kind, event?.key], [1, 'b', 'sid', '42:7']);
   store.beginRun('test');
   store.close();
 });
 
 test('retention deletes exited processes through the exit-time index, in budgeted steps', () => {
   const store = new EventStore({ path: tempDb(), bootId: 'b1', source: 'test' });
-  const plan = (store.db.prepare('EXPLAIN QUERY PLAN SELECT boot_id, key FROM processes WHERE exit_time < ? LIMIT 10').all(1) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+  const plan = (store.db.prepare('EXPLAIN QUERY PLAN SELECT id FROM processes WHERE exit_time < ? LIMIT 10').all(1) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
   assert.match(plan, /processes_exit/, plan);
   const table = new ProcessTable({ startTicksOf: () => null });
   const batch = [];
@@ -322,7 +350,9 @@ test('damaged pages behind a valid header: refused at open with one line, first 
   store.enqueue(batch, (k) => table.get(k), wall);
   store.flush();
   store.close();
-  const pageSize = 4096;
+  const probe = new Database(path, { readonly: true });
+  const pageSize = probe.pragma('page_size', { simple: true }) as number;
+  probe.close();
   const pages = statSync(path).size / pageSize;
   assert.ok(pages > 100, `${pages} pages`);
   const header = Buffer.alloc(100);
@@ -396,5 +426,30 @@ test('a failed write puts the batch back: nothing is lost, and the next flush wr
   store.db.exec('DROP TRIGGER refuse');
   assert.equal(store.flush(), 2);
   assert.equal(queryEvents(store.db, { limit: 10 }).length, 2);
+  store.close();
+});
+
+test('a process row written again follows every change (an exit alone, a new image), its indexes too; origin stays', () => {
+  const store = new EventStore({ path: tempDb(), bootId: 'b1', source: 'test' });
+  const table = new ProcessTable({ startTicksOf: (pid) => pid * 10 });
+  const write = (events: ReturnType<typeof exec>[]): void => {
+    table.apply(events);
+    store.enqueue(events, (k) => table.get(k), wall);
+    store.flush();
+  };
+  write([exec(1, 1e6, { startTicks: 10, comm: 'init', exe: '/sbin/init', ppid: 0 }), fork(5, 1, 2e6)]);
+  const forked = getProcess(store.db, 'b1', '5:50')!;
+  assert.equal(forked.exe, '/sbin/init', 'a fork child runs its parent\'s image');
+  write([exec(5, 3e6, { startTicks: 50, comm: 'worker', exe: '/usr/bin/worker', argv: ['worker', '-x'], ppid: 1, uids: [0, 33, 33, 33] })]);
+  const execd = getProcess(store.db, 'b1', '5:50')!;
+  assert.deepEqual([execd.comm, execd.exe, execd.argv, execd.euid, execd.origin], ['worker', '/usr/bin/worker', ['worker', '-x'], 33, forked.origin]);
+  assert.deepEqual(queryHistory(store.db, { exe: '/usr/bin/worker', limit: 10 }).map((p) => p.key), ['5:50'], 'the exe index has the new image');
+  assert.deepEqual(queryHistory(store.db, { exe: '/sbin/init', limit: 10 }).map((p) => p.key), ['1:10'], 'and not the old one');
+  assert.deepEqual(queryHistory(store.db, { euid: 33, limit: 10 }).map((p) => p.key), ['5:50']);
+  write([exit(5, 9e6, 3)]);
+  const ended = getProcess(store.db, 'b1', '5:50')!;
+  assert.deepEqual([ended.exitCode, ended.exitTime, ended.exitOrigin, ended.exe, ended.argv], [3, new Date(wall(9e6)).toISOString(), 'observed', '/usr/bin/worker', ['worker', '-x']]);
+  assert.deepEqual(queryHistory(store.db, { sinceMs: wall(9e6) + 1, limit: 10 }).map((p) => p.key), ['1:10'], 'the exit-time index has the exit');
+  assert.equal((store.db.prepare('SELECT count(*) AS n FROM processes').get() as { n: number }).n, 2, 'one row per process');
   store.close();
 });

@@ -1,0 +1,59 @@
+/**
+ * Writing process rows (schema 3). A row is written whenever an event touched its process;
+ * most writes are new rows, and the rest (an exit, an exec after a fork stored in an earlier
+ * batch) usually change no indexed column. SQLite rewrites the entry of every index whose
+ * column an UPDATE sets, changed or not (about 3× the cost of a row), so an existing row is
+ * first updated without the indexed columns, where they are unchanged, and in full only if not.
+ * Values are passed as separate arguments: better-sqlite3 binds those fastest.
+ */
+
+import type Database from 'better-sqlite3';
+import type { ProcessRecord } from '../table/index.js';
+
+/** Columns in no index but the exit time's (which changes when the process ends). */
+const LIGHT = ['start_ticks', 'ppid', 'exec_time', 'exit_time', 'argv', 'cwd', 'uid', 'suid', 'fsuid', 'gid', 'egid', 'sgid', 'fsgid', 'label',
+  'cgroup', 'exit_code', 'exit_signal', 'core_dumped', 'exit_origin'];
+/** The other indexed columns (with key and boot, which identify the row; see schema.ts). */
+const INDEXED = ['parent_key', 'start_time', 'comm', 'exe', 'euid'];
+const assign = (columns: string[]): string => columns.map((c) => `${c} = ?`).join(', ');
+
+export class ProcessRows {
+  private readonly insert: Database.Statement;
+  private readonly updateLight: Database.Statement;
+  private readonly updateFull: Database.Statement;
+
+  constructor(db: Database.Database) {
+    // `origin` is set only when the row is new: how the start first became known.
+    this.insert = db.prepare(`
+      INSERT INTO processes (boot, key, pid, origin, ${INDEXED.join(', ')}, ${LIGHT.join(', ')})
+      VALUES (${Array(4 + INDEXED.length + LIGHT.length).fill('?').join(', ')}) ON CONFLICT (key, boot) DO NOTHING`);
+    this.updateLight = db.prepare(`UPDATE processes SET ${assign(LIGHT)} WHERE key = ? AND boot = ? AND ${INDEXED.map((c) => `${c} IS ?`).join(' AND ')}`);
+    this.updateFull = db.prepare(`UPDATE processes SET ${assign(LIGHT)}, ${assign(INDEXED)} WHERE key = ? AND boot = ?`);
+  }
+
+  /** Writes the record as this boot's row, new or updated. */
+  write(boot: number, r: ProcessRecord, wallOf: (ns: number) => number): void {
+    const uids = r.uids;
+    const gids = r.gids;
+    const exit = r.exit;
+    const startTime = r.startNs === null ? null : wallOf(r.startNs);
+    const execTime = r.execNs === null ? null : wallOf(r.execNs);
+    const exitTime = r.exitNs === null ? null : wallOf(r.exitNs);
+    const argv = r.argv === null ? null : JSON.stringify(r.argv);
+    const euid = uids === null ? null : uids[1];
+    const coreDumped = exit === null ? null : exit.coreDumped || r.coreDumped ? 1 : 0;
+    const inserted = this.insert.run(boot, r.key, r.pid, r.origin, r.parentKey, startTime, r.comm, r.exe, euid,
+      r.startTicks, r.ppid, execTime, exitTime, argv, r.cwd,
+      uids === null ? null : uids[0], uids === null ? null : uids[2], uids === null ? null : uids[3],
+      gids === null ? null : gids[0], gids === null ? null : gids[1], gids === null ? null : gids[2], gids === null ? null : gids[3],
+      r.label, r.cgroup, exit === null ? null : exit.code, exit === null ? null : exit.signal, coreDumped, r.exitOrigin);
+    if (inserted.changes === 1) return;
+    const light = [r.startTicks, r.ppid, execTime, exitTime, argv, r.cwd,
+      uids === null ? null : uids[0], uids === null ? null : uids[2], uids === null ? null : uids[3],
+      gids === null ? null : gids[0], gids === null ? null : gids[1], gids === null ? null : gids[2], gids === null ? null : gids[3],
+      r.label, r.cgroup, exit === null ? null : exit.code, exit === null ? null : exit.signal, coreDumped, r.exitOrigin];
+    const indexed = [r.parentKey, startTime, r.comm, r.exe, euid];
+    if (this.updateLight.run(...light, r.key, boot, ...indexed).changes === 1) return;
+    this.updateFull.run(...light, ...indexed, r.key, boot);
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * A deterministic PRNG (mulberry32): the same synthetic data on every run. Tests use it for
+ * fixture stores, and bench/daemon.bench.mjs for its 30-day history (from dist/).
+ */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
