@@ -5,7 +5,8 @@
  *    (output to /dev/null), median and p90 of BENCH_PS_RUNS (15) interleaved runs, at today's
  *    process count and with BENCH_EXTRA (5,000) extra sleeping processes. Also `node -e 0` (Node's
  *    fixed start), `procwatch ps --no-daemon` (the same listing from /proc in Node) and
- *    `curl --unix-socket SOCK http://x/v1/processes` (the daemon's answer alone, from a C client).
+ *    `curl --unix-socket SOCK http://x/v1/processes` (the daemon's answer alone, from a C client), and
+ *    the same with `?format=text` (the ps text that `procwatch ps` asks for, rendered by the daemon).
  *    Then where a cold `procwatch ps` spends its time (phases, and a --cpu-prof of the client and
  *    of the daemon answering /v1/processes).
  * 2. Store ingest: events/s through EventStore.enqueue + flush (dist/src/store), BENCH_INGEST
@@ -83,7 +84,11 @@ function psCases(root, socket) {
     { id: 'node -e 0', commands: [[process.execPath, '-e', '0']] },
   ];
   const curl = whichOrNull('curl');
-  if (curl !== null) cases.push({ id: 'curl /v1/processes', commands: [[curl, '-sS', '-o', '/dev/null', '--unix-socket', socket, 'http://x/v1/processes']] });
+  if (curl !== null) {
+    cases.push({ id: 'curl /v1/processes', commands: [[curl, '-sS', '-o', '/dev/null', '--unix-socket', socket, 'http://x/v1/processes']] });
+    // What `procwatch ps` asks for (the daemon renders the ps text), from a client without Node's start.
+    cases.push({ id: 'curl /v1/processes?format=text', commands: [[curl, '-sS', '-o', '/dev/null', '--unix-socket', socket, 'http://x/v1/processes?format=text']] });
+  }
   return cases;
 }
 
@@ -971,6 +976,8 @@ function report(r) {
       const pw = t.stats.get('procwatch ps').median;
       const pe = t.stats.get('ps -e').median;
       goals.push(`${verdict(pe / pw >= 3)}  ${t.label}: procwatch ps ${ms(pw)} ms vs ps -e ${ms(pe)} ms: ${(pe / pw).toFixed(2)}× as fast (goal ≥ 3×); Node's start alone (node -e 0) is ${ms(t.stats.get('node -e 0').median)} ms`);
+      const text = t.stats.get('curl /v1/processes?format=text')?.median;
+      if (text !== undefined) goals.push(`info  ${t.label}: the daemon's ps text to curl ${ms(text)} ms vs ps -e ${ms(pe)} ms: ${(pe / text).toFixed(2)}× as fast (the same answer without Node's start)`);
     }
   }
   if (r.phases !== null) {

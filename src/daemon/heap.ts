@@ -5,10 +5,12 @@
  *
  * - The young generation stays at its initial 1 MiB semi-space instead of growing to 2 x 16
  *   MiB and staying there, mostly garbage between scavenges (-35 MiB at 10,000 processes).
- * - The old generation grows by 20% of what survived a full GC, not up to 4x, and every full
- *   GC compacts: after a burst of process starts its pages are given back at the next full
- *   GC rather than by V8's memory reducer once the daemon has been idle for a while (-16 MiB
- *   right after 10,000 starts; the same a minute later).
+ * - Every full GC compacts: after a burst of process starts the old generation's pages are
+ *   given back at the next full GC, not only by V8's memory reducer once the daemon has been
+ *   idle for a while.
+ * Not --heap-growing-percent=20 (tried): the old generation then sits just above its live
+ * size, so answering a query (a few MiB of rows and JSON) set off a compacting full GC almost
+ * every time: a 100-row history answer took 21 ms instead of 3 ms (BENCHMARKS.md).
  * Daemon CPU in an exec storm stayed the same within the noise (measured).
  *
  * V8 sizes the heap before any JavaScript runs, so these flags are set at run time, which the
@@ -18,7 +20,7 @@
 
 import { setFlagsFromString } from 'node:v8';
 
-const DAEMON_HEAP_FLAGS = ['--semi-space-growth-factor=1', '--heap-growing-percent=20', '--compact-on-every-full-gc'];
+const DAEMON_HEAP_FLAGS = ['--semi-space-growth-factor=1', '--compact-on-every-full-gc'];
 
 /** Node options that size the heap: when the user gave one, theirs stand and none of ours is set. */
 const HEAP_OPTION = /^--(?:(?:max|min)[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor|heap[-_]growing[-_]percent|(?:no[-_])?compact[-_]on[-_]every[-_]full[-_]gc)(?:=|$)/;
