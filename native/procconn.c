@@ -22,6 +22,7 @@
 #include <linux/netlink.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,8 @@ typedef struct pw_handle {
 	pthread_t thread;
 	int nl_fd, wake_fd;
 	uint32_t rcvbuf_bytes, stall_ms, fail_ms;
+	int reader_priority; /* SCHED_FIFO priority the reader thread got; 0: normal scheduling */
+	int priority_err;    /* why the asked-for priority was refused (errno), else 0 */
 	/* shared */
 	uint32_t stop_flag; /* __atomic */
 	uint64_t counters[C_COUNT]; /* __atomic */
@@ -1600,7 +1603,7 @@ static napi_value js_handle_ref(napi_env env, napi_callback_info info, int ref)
 static napi_value js_handle_ref_on(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 1); }
 static napi_value js_handle_ref_off(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 0); }
 
-/* open({ onBatch, onError, onClose?, rcvbufBytes?, debugStallMs?, debugFailMs? }) -> handle */
+/* open({ onBatch, onError, onClose?, rcvbufBytes?, readerPriority?, debugStallMs?, debugFailMs? }) -> handle */
 static napi_value js_open(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
@@ -1609,7 +1612,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	pw_handle *h = NULL;
 	const char *what = "";
 	int err;
-	double rcvbuf, stall, fail;
+	double rcvbuf, stall, fail, prio;
 
 	NAPI_OK(napi_get_cb_info(env, info, &argc, &opts, NULL, NULL));
 	napi_valuetype t = napi_undefined;
@@ -1622,8 +1625,10 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	rcvbuf = js_num(env, opts, "rcvbufBytes", PW_DEFAULT_RCVBUF);
 	stall = js_num(env, opts, "debugStallMs", 0);
 	fail = js_num(env, opts, "debugFailMs", 0);
-	if (!(rcvbuf >= 1 && rcvbuf <= 0x7fffffff) || !(stall >= 0 && stall <= 60000) || !(fail >= 0 && fail <= 60000))
-		return napi_throw_range_error(env, NULL, "open(options): rcvbufBytes, debugStallMs or debugFailMs out of range"), NULL;
+	prio = js_num(env, opts, "readerPriority", 0);
+	if (!(rcvbuf >= 1 && rcvbuf <= 0x7fffffff) || !(stall >= 0 && stall <= 60000) || !(fail >= 0 && fail <= 60000) ||
+	    !(prio >= 0 && prio <= 99))
+		return napi_throw_range_error(env, NULL, "open(options): rcvbufBytes, readerPriority, debugStallMs or debugFailMs out of range"), NULL;
 
 	h = handle_new();
 	if (!h)
@@ -1657,6 +1662,17 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		return js_throw(env, "EAGAIN", "procconn: pthread_create: %s", strerror(err));
 	}
 	h->thread_started = 1;
+	if ((int)prio > 0) {
+		/* The reader races each new process's exit to read its /proc files: under SCHED_FIFO it
+		 * runs as soon as the event arrives instead of after whatever shares its CPU. Refused
+		 * (EPERM without CAP_SYS_NICE): it runs at normal priority, and JavaScript says so. */
+		struct sched_param sp = { .sched_priority = (int)prio };
+		int e = pthread_setschedparam(h->thread, SCHED_FIFO, &sp);
+		if (e == 0)
+			h->reader_priority = (int)prio;
+		else
+			h->priority_err = e;
+	}
 
 	NAPI_OK(napi_get_instance_data(env, (void **)&ctor_ref));
 	NAPI_OK(napi_get_reference_value(env, *ctor_ref, &ctor));
@@ -1665,6 +1681,15 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	h->wrapped = 1;
 	NAPI_OK(napi_create_uint32(env, h->rcvbuf_bytes, &v));
 	NAPI_OK(napi_set_named_property(env, obj, "rcvbufBytes", v));
+	NAPI_OK(napi_create_uint32(env, (uint32_t)h->reader_priority, &v));
+	NAPI_OK(napi_set_named_property(env, obj, "readerPriority", v));
+	if (h->priority_err) {
+		NAPI_OK(napi_create_string_utf8(env, strerrorname_np(h->priority_err) ? strerrorname_np(h->priority_err) : "EINVAL",
+						NAPI_AUTO_LENGTH, &v));
+	} else {
+		NAPI_OK(napi_get_null(env, &v));
+	}
+	NAPI_OK(napi_set_named_property(env, obj, "readerPriorityError", v));
 	return obj;
 
 napi_failed:

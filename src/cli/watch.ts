@@ -7,7 +7,7 @@ import { EVENT_KINDS, type EventKind, type ProcEvent } from '../events/types.js'
 import { ProcReader, UserDb } from '../procfs/index.js';
 import { globOption } from '../util/glob.js';
 import { eventJson, eventLine, EVENT_LINE_HEADER } from '../report/index.js';
-import { checkCaptureOptions, chooseSource, parseSourceChoice, type BpfCaptureOptions, type SourceProblem } from '../sources/index.js';
+import { DEFAULT_READER_PRIORITY, checkCaptureOptions, chooseSource, parseSourceChoice, type BpfCaptureOptions, type SourceProblem } from '../sources/index.js';
 import { MAX_RCVBUF_BYTES } from '../sources/native.js';
 import { ProcessTracker, type ProcessRecord } from '../table/index.js';
 import { EXIT } from './exit-codes.js';
@@ -24,6 +24,7 @@ interface WatchOptions {
   threads?: boolean;
   source: string;
   rcvbuf?: string;
+  readerPriority?: string;
   network?: boolean;
   files?: boolean;
   pathPrefix?: string;
@@ -48,6 +49,13 @@ function byteSize(text: string | undefined, option: string, max: number): number
   if (text === undefined) return undefined;
   const n = parseSize(text);
   if (n === null || !(n >= 1 && n <= max)) throw new InputError(`${option} expects a size from 1 to ${max} bytes (e.g. 16MiB), got '${text}'`);
+  return n;
+}
+
+function readerPriorityOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n > 99) throw new InputError(`--reader-priority expects an integer from 0 to 99, got '${text}'`);
   return n;
 }
 
@@ -137,6 +145,7 @@ export function watchCommand(): Command {
     .option('--threads', 'also show thread creation and thread exits (counted, hidden by default)')
     .addOption(new Option('-s, --source <source>', 'event source: auto (eBPF, else netlink, else polling), ebpf, netlink, poll').default('auto'))
     .option('--rcvbuf <bytes>', 'netlink receive buffer size, e.g. 16MiB (the default): the stall it survives without loss')
+    .option('--reader-priority <n>', `netlink: SCHED_FIFO priority of the reader thread, 1-99, or 0 for normal scheduling (default ${DEFAULT_READER_PRIORITY})`)
     .option('--network', 'eBPF: also show outbound connect and inbound accept (kinds connect, accept)')
     .option('--files', 'eBPF: also show file opens (kind open); narrow them with --path-prefix')
     .option('--path-prefix <prefix>', 'eBPF: only opens of paths starting with this (filtered in the kernel)')
@@ -162,8 +171,11 @@ async function runWatch(options: WatchOptions): Promise<number> {
   // --rcvbuf sizes the netlink socket: with another source it would be silently ignored.
   const rcvbufUnused = (name: string): InputError => new InputError(`--rcvbuf sets the netlink receive buffer, but the source is ${name}: use --source netlink, or drop --rcvbuf`);
   if (rcvbufBytes !== undefined && (choice === 'ebpf' || choice === 'poll')) throw rcvbufUnused(choice);
-  const { source, why } = await chooseSource(choice, { procRoot: options.procRoot, rcvbufBytes, ebpf: captureOptions(options, users) });
+  const readerPriority = readerPriorityOption(options.readerPriority);
+  if (readerPriority !== undefined && (choice === 'ebpf' || choice === 'poll')) throw new InputError(`--reader-priority sets the netlink reader thread, but the source is ${choice}: use --source netlink, or drop --reader-priority`);
+  const { source, why } = await chooseSource(choice, { procRoot: options.procRoot, rcvbufBytes, readerPriority, ebpf: captureOptions(options, users) });
   if (rcvbufBytes !== undefined && source.name !== 'netlink') throw rcvbufUnused(`${source.name} (${why})`);
+  if (readerPriority !== undefined && source.name !== 'netlink') throw new InputError(`--reader-priority sets the netlink reader thread, but the source is ${source.name} (${why}): use --source netlink, or drop --reader-priority`);
 
   let filter: ((e: ProcEvent, r: ProcessRecord | undefined) => boolean) | null = null;
   let failed: SourceProblem | null = null;

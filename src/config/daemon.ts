@@ -5,7 +5,7 @@
 
 import { kernelFsProblem, pathClash, socketPathProblem } from '../daemon/paths.js';
 import { UserDb } from '../procfs/users.js';
-import { checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
+import { DEFAULT_READER_PRIORITY, checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
 import { ConfigReader, isPlain, parseYamlMapping, readConfigText, type Plain } from './reader.js';
 import { parseDuration, parseSize } from './units.js';
 
@@ -28,6 +28,8 @@ export interface DaemonConfig {
   /** How often retention runs (it also runs soon after start). */
   retentionIntervalMs: number;
   rcvbufBytes: number;
+  /** Netlink reader thread's SCHED_FIFO priority; 0: normal scheduling. */
+  readerPriority: number;
   holdMs: number;
   maxExited: number;
   flushIntervalMs: number;
@@ -47,6 +49,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   retentionMaxBytes: 1024 ** 3,
   retentionIntervalMs: 60_000,
   rcvbufBytes: 16 * 1024 * 1024,
+  readerPriority: DEFAULT_READER_PRIORITY,
   holdMs: 20,
   maxExited: 20_000,
   flushIntervalMs: 200,
@@ -75,7 +78,7 @@ export const DAEMON_SQLITE_CACHE_KIB = 2048;
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
+const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
 
 export async function parseDaemonConfig(text: string, file: string): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
@@ -132,6 +135,7 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
   }
   if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size);
   if (d.rcvbuf !== undefined) config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
+  if (d.reader_priority !== undefined) config.readerPriority = r.number(d.reader_priority, 'daemon.reader_priority', 0, { max: 99, integer: true });
   if (d.hold_ms !== undefined) config.holdMs = timer(r.number(d.hold_ms, 'daemon.hold_ms', 1), 'daemon.hold_ms');
   if (d.max_exited !== undefined) config.maxExited = r.number(d.max_exited, 'daemon.max_exited', 100);
   if (d.flush_interval_ms !== undefined) config.flushIntervalMs = timer(r.number(d.flush_interval_ms, 'daemon.flush_interval_ms', 10), 'daemon.flush_interval_ms');

@@ -79,7 +79,7 @@ export class Daemon {
     let chosen;
     try {
       const ebpf = { ringBytes: DAEMON_RING_BYTES, ...config.ebpf }; // the file's ring_buffer wins
-      chosen = await chooseSource(config.source, { rcvbufBytes: config.rcvbufBytes, pollIntervalMs: config.pollIntervalMs, ebpf });
+      chosen = await chooseSource(config.source, { rcvbufBytes: config.rcvbufBytes, readerPriority: config.readerPriority, pollIntervalMs: config.pollIntervalMs, ebpf });
     } catch (err) {
       store.close();
       throw err;
@@ -97,7 +97,10 @@ export class Daemon {
     try {
       store.beginRun(source.name);
       const subscribedNs = tracker.clock.nowNs();
+      const known = source.limitations;
       await tracker.start();
+      // Some limits are known only once the source runs (a reader priority the kernel refused).
+      if (source.limitations !== known) log(`procwatch daemon: ${source.limitations}`);
       daemon.reconcile(log, subscribedNs);
       daemon.timers.push(setInterval(() => daemon!.flush(log), config.flushIntervalMs));
       daemon.scheduleRetention(log, Math.min(1000, config.retentionIntervalMs)); // soon, once the API listens

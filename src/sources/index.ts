@@ -10,6 +10,7 @@ export { SourceStartError } from './source.js';
 export type { BpfCaptureOptions } from './bpf-native.js';
 export { checkCaptureOptions } from './bpf-native.js';
 export { PollSource } from './poll.js';
+export { DEFAULT_READER_PRIORITY } from './native.js';
 
 export type SourceChoice = 'auto' | 'ebpf' | 'netlink' | 'poll';
 
@@ -17,6 +18,8 @@ export interface SourceOptions {
   procRoot?: string;
   /** Netlink receive buffer in bytes (default 16 MiB). */
   rcvbufBytes?: number;
+  /** Netlink: SCHED_FIFO priority of the reader thread, 0 for normal scheduling (default DEFAULT_READER_PRIORITY). */
+  readerPriority?: number;
   pollIntervalMs?: number;
   /** eBPF only: network/file capture, their in-kernel filters, the ring buffer size. */
   ebpf?: BpfCaptureOptions;

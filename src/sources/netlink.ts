@@ -7,7 +7,7 @@
  */
 
 import { InputError } from '../errors.js';
-import { openProcConnector, procConnectorAvailability, type ProcConnector } from './native.js';
+import { DEFAULT_READER_PRIORITY, openProcConnector, procConnectorAvailability, type ProcConnector } from './native.js';
 import { NativeIntake } from './intake.js';
 import { ReaderWatch, SourceStartError, type Availability, type BatchSink, type EventSource, type ProblemSink, type SourceCounters } from './source.js';
 import type { SourceOptions } from './index.js';
@@ -35,12 +35,17 @@ function failHookFromEnv(): number | undefined {
 
 class NetlinkSource implements EventSource {
   readonly name = 'netlink' as const;
-  readonly limitations = '';
   private connector: ProcConnector | null = null;
   private watch: ReaderWatch | null = null;
   private readonly intake = new NativeIntake();
 
   constructor(private readonly options: NetlinkOptions) {}
+
+  /** What the user should know: a reader at normal priority names fewer short-lived processes. */
+  get limitations(): string {
+    const error = this.connector?.readerPriorityError ?? null;
+    return error === null ? '' : `reader thread at normal priority (SCHED_FIFO ${this.options.readerPriority ?? DEFAULT_READER_PRIORITY} refused: ${error}): more short-lived processes go unnamed`;
+  }
 
   async start(sink: BatchSink, onProblem?: ProblemSink): Promise<void> {
     if (this.connector !== null) throw new Error('netlink source already started');
@@ -48,6 +53,7 @@ class NetlinkSource implements EventSource {
     try {
       this.connector = openProcConnector({
         rcvbufBytes: this.options.rcvbufBytes,
+        readerPriority: this.options.readerPriority ?? DEFAULT_READER_PRIORITY,
         debugStallMs: this.options.debugStallMs,
         debugFailMs: this.options.debugFailMs ?? failHookFromEnv(),
         onBatch: (buffer) => this.intake.take(buffer, sink),
@@ -80,6 +86,7 @@ class NetlinkSource implements EventSource {
       lost: this.intake.lost,
       malformed: this.intake.decode.malformed + (native?.malformed ?? 0),
       rcvbufBytes: this.connector?.rcvbufBytes ?? 0,
+      readerPriority: this.connector?.readerPriority ?? 0,
     };
   }
 }

@@ -63,6 +63,9 @@ test('a restart records what happened while no daemon watched: ended unseen, bor
     await first.stop(true);
     endsUnseen.kill();
     await exited(endsUnseen);
+    // Start times are clock ticks (10 ms) and the tick-to-wall conversion may be ~20 ms off:
+    // a process started sooner after the stop cannot be proven to be born unseen.
+    await new Promise((r) => setTimeout(r, 100));
     bornUnseen = spawn('sleep', ['30'], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 50));
 

@@ -198,6 +198,9 @@ test('bad arguments: one line, exit 2', () => {
     [['--rcvbuf', 'lots'], /--rcvbuf expects a size from 1 to 2147483647 bytes/],
     [['--rcvbuf', '4096', '--source', 'poll'], /--rcvbuf sets the netlink receive buffer, but the source is poll: use --source netlink, or drop --rcvbuf/],
     [['--rcvbuf', '16MiB', '--source', 'ebpf'], /--rcvbuf sets the netlink receive buffer, but the source is ebpf/],
+    [['--reader-priority', '100'], /^procwatch: --reader-priority expects an integer from 0 to 99, got '100'\n$/],
+    [['--reader-priority', 'high'], /--reader-priority expects an integer from 0 to 99, got 'high'/],
+    [['--reader-priority', '5', '--source', 'poll'], /--reader-priority sets the netlink reader thread, but the source is poll/],
   ] as Array<[string[], RegExp]>) {
     const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 15_000 });
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -229,6 +232,16 @@ test('--rcvbuf takes sizes with a unit, as the config file does', { skip }, asyn
   const w = await watch(['--source', 'netlink', '--rcvbuf', '1MiB', '--kind', 'exec', '--duration', '0.3']);
   assert.equal(await w.exited, 0, w.stderr());
   assert.match(w.stderr(), /watching with netlink proc connector/);
+});
+
+test('a reader priority the kernel refuses (no CAP_SYS_NICE): the watch goes on, and says what it costs', { skip }, async () => {
+  // setpriv drops CAP_SYS_NICE from the bounding set: root keeps the connector but cannot ask for SCHED_FIFO.
+  const r = spawnSync('setpriv', ['--bounding-set', '-sys_nice', process.execPath, BIN, 'watch', '--source', 'netlink', '--kind', 'exec', '--duration', '0.5'], { encoding: 'utf8', timeout: 15_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^procwatch: watching with netlink proc connector, as asked — reader thread at normal priority \(SCHED_FIFO 10 refused: EPERM\): more short-lived processes go unnamed$/m);
+  const ok = spawnSync(process.execPath, [BIN, 'watch', '--source', 'netlink', '--reader-priority', '0', '--kind', 'exec', '--duration', '0.3'], { encoding: 'utf8', timeout: 15_000 });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stderr, /^procwatch: watching with netlink proc connector, as asked$/m, 'priority 0 asks for nothing, so nothing is refused');
 });
 
 test('--duration longer than a timer can hold (~24.8 days) neither warns nor stops at once', { skip }, async () => {

@@ -28,6 +28,7 @@ daemon:
   socket_group: adm
   retention: { max_age: 12h, max_size: 512MiB, interval: 5m }
   rcvbuf: 4MiB
+  reader_priority: 0
   hold_ms: 50
   max_exited: 500
   flush_interval_ms: 100
@@ -49,6 +50,8 @@ daemon:
   assert.equal(c.socketGroup, new UserDb().group.byName.get('adm'), 'the group is resolved to its gid');
   assert.equal((await parse('daemon:\n  socket_group: 4321\n')).socketGroup, 4321, 'a gid by number');
   assert.equal(c.rcvbufBytes, 4 * 1024 ** 2);
+  assert.equal(c.readerPriority, 0, '0: the reader thread at normal priority');
+  assert.equal((await parse('daemon:\n  source: netlink\n')).readerPriority, 10, 'SCHED_FIFO 10 by default');
   assert.equal(c.httpListen, '127.0.0.1:9465');
   assert.deepEqual(c.ebpf, { network: true, files: true, pathPrefix: '/etc/', uid: 0, cgroupPath: '/sys/fs/cgroup', ringBytes: 16 * 1024 ** 2 });
   assert.equal((await parse('daemon:\n  ebpf: { user: 65534 }\n')).ebpf.uid, 65534, 'a uid by number');
@@ -70,6 +73,8 @@ test('each mistake is one InputError line naming the file and the key', async ()
     ['daemon:\n  http: { listen: "0.0.0.0:80", token: "0123456789abcdef" }\n', /daemon\.http\.listen: expected a loopback address/],
     ['daemon:\n  http: { listen: "127.0.0.1:9465", token: short }\n', /daemon\.http\.token: expected at least 16 characters/],
     ['daemon:\n  hold_ms: 0\n', /daemon\.hold_ms: expected a number ≥ 1/],
+    ['daemon:\n  reader_priority: 100\n', /daemon\.reader_priority: expected an integer ≥ 0 and ≤ 99/],
+    ['daemon:\n  reader_priority: 2.5\n', /daemon\.reader_priority: expected an integer ≥ 0 and ≤ 99/],
     ['daemon: [1, 2]\n', /daemon: expected a mapping/],
     ['daemon:\n  rcvbuf: [\n', /YAML/],
     ['daemon:\n  socket_group: no-such-group-xyz\n', /daemon\.socket_group: unknown group 'no-such-group-xyz'/],

@@ -37,7 +37,7 @@ class Collector {
   batches = 0;
   readonly conn: ProcConnector;
 
-  constructor(options: { rcvbufBytes?: number; debugStallMs?: number; debugFailMs?: number } = {}) {
+  constructor(options: { rcvbufBytes?: number; readerPriority?: number; debugStallMs?: number; debugFailMs?: number } = {}) {
     this.conn = openProcConnector({
       ...options,
       onBatch: (buf) => {
@@ -381,6 +381,32 @@ describe('proc connector: overflow and shutdown', { skip: SKIP }, () => {
     }
   });
 
+  test('the reader thread runs under SCHED_FIFO at the priority asked for, or at normal priority with 0', async () => {
+    // The reader is the thread created last; /proc/PID/task/TID/stat fields 40 and 41: rt_priority, policy (1 = SCHED_FIFO).
+    const readerSched = (): { rtPriority: number; policy: number } => {
+      const tids = readdirSync('/proc/self/task').map(Number).sort((a, b) => a - b);
+      const fields = readFileSync(`/proc/self/task/${tids[tids.length - 1]}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      return { rtPriority: Number(fields[37]), policy: Number(fields[38]) };
+    };
+    const fifo = new Collector({ readerPriority: 12 });
+    try {
+      assert.equal(fifo.conn.readerPriority, 12);
+      assert.equal(fifo.conn.readerPriorityError, null);
+      assert.deepEqual(readerSched(), { rtPriority: 12, policy: 1 });
+    } finally {
+      fifo.conn.stop();
+      await fifo.conn.closed;
+    }
+    const normal = new Collector({ readerPriority: 0 });
+    try {
+      assert.equal(normal.conn.readerPriority, 0);
+      assert.deepEqual(readerSched(), { rtPriority: 0, policy: 0 });
+    } finally {
+      normal.conn.stop();
+      await normal.conn.closed;
+    }
+  });
+
   test('stop is idempotent, final, and counters still answer', async () => {
     const c = new Collector();
     await run('/bin/true', []);
@@ -418,6 +444,8 @@ describe('proc connector: overflow and shutdown', { skip: SKIP }, () => {
     assert.throws(() => openProcConnector({ rcvbufBytes: 1.5, onBatch: () => undefined, onError: () => undefined }), RangeError);
     assert.throws(() => openProcConnector({ rcvbufBytes: 2 ** 31, onBatch: () => undefined, onError: () => undefined }), RangeError);
     assert.throws(() => openProcConnector({ debugFailMs: -1, onBatch: () => undefined, onError: () => undefined }), RangeError);
+    assert.throws(() => openProcConnector({ readerPriority: 100, onBatch: () => undefined, onError: () => undefined }), RangeError);
+    assert.throws(() => openProcConnector({ readerPriority: 1.5, onBatch: () => undefined, onError: () => undefined }), RangeError);
   });
 });
 
