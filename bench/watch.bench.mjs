@@ -33,12 +33,14 @@
  * FAIL does not fail the scenario: only something broken does (a tool that does not start,
  * does not see the sentinel, or exits badly).
  *
- * BENCH_WATCH_FIFO=1 adds procwatch (netlink) alone with its native event-reader thread under
- * SCHED_FIFO 10, to show how much of the naming race is scheduling latency. procwatch's CPU
+ * procwatch runs with its defaults, so its netlink reader thread is under SCHED_FIFO 10
+ * (forkstat runs without its `-r`, as users run it). BENCH_WATCH_NORMAL=1 adds procwatch
+ * (netlink) alone with `--reader-priority 0` (normal scheduling), to show how much of the
+ * naming race is scheduling latency. procwatch's CPU
  * is also split by thread.
  */
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,8 +54,8 @@ const TOTAL = positiveInt(process.env.BENCH_STORM, 20000);
 const WORKER_COUNTS = [1, 2];
 /** Also run the storm with no watcher, then each tool alone (diagnostics; BENCH_WATCH_SOLO=0 skips them). */
 const SOLO = process.env.BENCH_WATCH_SOLO !== '0';
-/** Also run procwatch alone with its native event-reader thread under SCHED_FIFO (diagnostic, opt-in). */
-const FIFO = process.env.BENCH_WATCH_FIFO === '1';
+/** Also run procwatch (netlink) alone with its reader thread at normal priority (diagnostic, opt-in). */
+const NORMAL = process.env.BENCH_WATCH_NORMAL === '1';
 const TRUE = '/bin/true';
 
 function positiveInt(text, fallback) {
@@ -147,10 +149,10 @@ const PROCWATCH_SOURCES = { 'procwatch-ebpf': 'ebpf', 'procwatch-netlink': 'netl
 const isProcwatch = (id) => id in PROCWATCH_SOURCES;
 const TOOL_NAMES = { 'procwatch-ebpf': 'procwatch (eBPF)', 'procwatch-netlink': 'procwatch (netlink)', forkstat: 'forkstat', bpftrace: 'bpftrace' };
 
-function procwatchTool(id, root, dir) {
+function procwatchTool(id, root, dir, extraArgs = []) {
   return new Tool({
     id,
-    argv: [join(root, 'bin/procwatch'), 'watch', '--json', '--kind', 'exec,exit,lost', '--source', PROCWATCH_SOURCES[id]],
+    argv: [join(root, 'bin/procwatch'), 'watch', '--json', '--kind', 'exec,exit,lost', '--source', PROCWATCH_SOURCES[id], ...extraArgs],
     dir,
     execLineOf: (pid) => {
       const needle = `"pid":${pid},"tid"`;
@@ -186,8 +188,8 @@ function bpftraceTool(bpftrace, dir) {
   });
 }
 
-function makeTool(id, ctx, dir) {
-  if (isProcwatch(id)) return procwatchTool(id, ctx.root, dir);
+function makeTool(id, ctx, dir, { normalReader = false } = {}) {
+  if (isProcwatch(id)) return procwatchTool(id, ctx.root, dir, normalReader && id === 'procwatch-netlink' ? ['--reader-priority', '0'] : []);
   if (id === 'forkstat') return forkstatTool(ctx.forkstat, dir);
   if (id === 'bpftrace') return bpftraceTool(ctx.bpftrace, dir);
   throw new Error(`unknown tool ${id}`);
@@ -356,16 +358,6 @@ async function probeUntilSeen(tools, what, timeoutMs) {
   return [];
 }
 
-/**
- * The thread of procwatch's process that is its netlink reader: the addon starts it last, when
- * the source opens, so it has the highest tid once `watch` is running (checked afterwards: it
- * must be the busiest thread in sys time during the storm, see threadSplit).
- */
-function newestThread(pid) {
-  const tids = Object.keys(threadTicks(pid) ?? {}).map(Number).sort((a, b) => a - b);
-  return tids.at(-1);
-}
-
 /** procwatch's CPU by thread: main (JS), the busiest other thread (the netlink reader), the rest. */
 function threadSplit(pid, before, after) {
   const delta = Object.entries(after ?? {}).map(([tid, t]) => [Number(tid), t.total - (before?.[tid]?.total ?? 0)]);
@@ -378,12 +370,12 @@ function threadSplit(pid, before, after) {
 
 /**
  * One storm of TOTAL execs from `workers` workers under fresh instances of `toolIds`
- * (keys of TOOL_NAMES); `fifoReader` puts procwatch's reader thread under SCHED_FIFO 10.
+ * (keys of TOOL_NAMES); `normalReader` runs procwatch's netlink reader at normal priority.
  */
-async function stormUnder(workers, toolIds, ctx, { fifoReader = false } = {}) {
+async function stormUnder(workers, toolIds, ctx, { normalReader = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), `pwbench-watch-${workers}w-`));
   ctx.dirs.push(dir);
-  const tools = toolIds.map((id) => makeTool(id, ctx, dir));
+  const tools = toolIds.map((id) => makeTool(id, ctx, dir, { normalReader }));
   ctx.tools = tools;
   const broken = [];
   try {
@@ -392,12 +384,6 @@ async function stormUnder(workers, toolIds, ctx, { fifoReader = false } = {}) {
     if (notReady.length > 0) throw new Error(`${notReady.join(', ')} did not report a probe exec within 15 s of starting`);
     await delay(1000); // warm: seeding done, caches filled, nothing left from the probes
     const pw = tools.find((t) => t.id === 'procwatch-netlink') ?? tools.find((t) => isProcwatch(t.id));
-    let fifoTid = null;
-    if (fifoReader && pw !== undefined) {
-      fifoTid = newestThread(pw.pid);
-      const chrt = spawnSync('chrt', ['-f', '-p', '10', String(fifoTid)], { encoding: 'utf8' });
-      if (chrt.error || chrt.status !== 0) throw new Error(`chrt -f -p 10 ${fifoTid}: ${chrt.error?.message ?? chrt.stderr}`);
-    }
 
     const before = new Map(tools.map((t) => [t.id, cpuTicks(t.pid)]));
     const bpfBefore = new Map(tools.map((t) => [t.id, bpfRunNs(t.pid)]));
@@ -411,7 +397,6 @@ async function stormUnder(workers, toolIds, ctx, { fifoReader = false } = {}) {
     const after = new Map(tools.map((t) => [t.id, cpuTicks(t.pid)]));
     const bpfAfter = new Map(tools.map((t) => [t.id, bpfRunNs(t.pid)]));
     const threads = pw === undefined ? null : threadSplit(pw.pid, threadsBefore, threadTicks(pw.pid));
-    if (fifoTid !== null && threads.readerTid !== fifoTid) broken.push(`the thread put under SCHED_FIFO (${fifoTid}) is not the busiest one (${threads.readerTid})`);
 
     const results = [];
     for (const t of tools) {
@@ -466,7 +451,7 @@ const cpuPer10k = (r) => (r.events === 0 ? NaN : (r.cpuSeconds * 10_000) / r.eve
 const namedShare = (r) => (r.tally.seen === 0 ? 0 : r.tally.named / r.tally.seen);
 const rateOf = (s) => s.storm.made.size / (s.storm.wallMs / 1000);
 
-/** One table per worker count: a row per tool per run (side by side, alone, alone with a FIFO reader). */
+/** One table per worker count: a row per tool per run (side by side, alone, alone with a normal-priority reader). */
 function workersTable(runs) {
   const rows = [];
   for (const { label, s } of runs) {
@@ -578,7 +563,7 @@ export async function run({ root }) {
   console.log(machineLine());
   console.log(`storm: ${int(TOTAL)} × ${TRUE} storm-W-I (bench/storm/storm.c, cc -O2), from ${WORKER_COUNTS.join(' and ')} worker(s)`);
   console.log('tools: procwatch watch --json --kind exec,exit,lost --source ebpf|netlink  |  forkstat -e exec,exit -l -S  |  bpftrace (sched_process_exec: pid, filename)  (stdout of each into a file)');
-  console.log(`diagnostics: ${SOLO ? 'the storm with no watcher, and each tool alone in the same storm' : 'no solo runs (BENCH_WATCH_SOLO=0)'}${FIFO ? '; procwatch alone with its reader thread under SCHED_FIFO 10' : ''}`);
+  console.log(`diagnostics: ${SOLO ? 'the storm with no watcher, and each tool alone in the same storm' : 'no solo runs (BENCH_WATCH_SOLO=0)'}${NORMAL ? '; procwatch (netlink) alone with its reader thread at normal priority' : ''}`);
   const goalLines = [];
   let ok = true;
   try {
@@ -588,11 +573,11 @@ export async function run({ root }) {
         { label: 'side by side (issue 3)', tools: ['procwatch-netlink', 'forkstat'] },
         { label: 'side by side (issue 5)', tools: ['procwatch-ebpf', 'procwatch-netlink', 'forkstat', 'bpftrace'] },
         ...(SOLO ? [{ label: 'no watcher', tools: [] }, ...['procwatch-ebpf', 'procwatch-netlink', 'forkstat', 'bpftrace'].map((id) => ({ label: 'alone', tools: [id] }))] : []),
-        ...(FIFO ? [{ label: 'alone, reader SCHED_FIFO', tools: ['procwatch-netlink'], fifoReader: true }] : []),
+        ...(NORMAL ? [{ label: 'alone, reader at normal priority', tools: ['procwatch-netlink'], normalReader: true }] : []),
       ];
       for (const step of plan) {
         process.stdout.write(`  ${workers} worker(s), ${step.label}: ${step.tools.join(' + ') || 'storm only'}…`);
-        const s = await stormUnder(workers, step.tools, ctx, { fifoReader: step.fifoReader });
+        const s = await stormUnder(workers, step.tools, ctx, { normalReader: step.normalReader });
         process.stdout.write(` ${(s.storm.wallMs / 1000).toFixed(1)} s storm, caught up ${(s.drainMs / 1000).toFixed(1)} s later\n`);
         runs.push({ label: step.label, s });
         for (const b of s.broken) { ok = false; console.log(`BROKEN: ${b}`); }
