@@ -168,14 +168,18 @@ async function runWatch(options: WatchOptions): Promise<number> {
   const filterOptions = parseFilter(options, users);
   const choice = parseSourceChoice(options.source);
   const rcvbufBytes = byteSize(options.rcvbuf, '--rcvbuf', MAX_RCVBUF_BYTES);
-  // --rcvbuf sizes the netlink socket: with another source it would be silently ignored.
-  const rcvbufUnused = (name: string): InputError => new InputError(`--rcvbuf sets the netlink receive buffer, but the source is ${name}: use --source netlink, or drop --rcvbuf`);
-  if (rcvbufBytes !== undefined && (choice === 'ebpf' || choice === 'poll')) throw rcvbufUnused(choice);
   const readerPriority = readerPriorityOption(options.readerPriority);
-  if (readerPriority !== undefined && (choice === 'ebpf' || choice === 'poll')) throw new InputError(`--reader-priority sets the netlink reader thread, but the source is ${choice}: use --source netlink, or drop --reader-priority`);
+  // Options of the netlink reader: with another source they would be silently ignored.
+  const netlinkOnly: Array<[option: string, value: number | undefined, what: string]> = [
+    ['--rcvbuf', rcvbufBytes, 'the netlink receive buffer'], ['--reader-priority', readerPriority, 'the netlink reader thread']];
+  const refuseNetlinkOnly = (sourceName: string): void => {
+    for (const [option, value, what] of netlinkOnly) {
+      if (value !== undefined) throw new InputError(`${option} sets ${what}, but the source is ${sourceName}: use --source netlink, or drop ${option}`);
+    }
+  };
+  if (choice === 'ebpf' || choice === 'poll') refuseNetlinkOnly(choice);
   const { source, why } = await chooseSource(choice, { procRoot: options.procRoot, rcvbufBytes, readerPriority, ebpf: captureOptions(options, users) });
-  if (rcvbufBytes !== undefined && source.name !== 'netlink') throw rcvbufUnused(`${source.name} (${why})`);
-  if (readerPriority !== undefined && source.name !== 'netlink') throw new InputError(`--reader-priority sets the netlink reader thread, but the source is ${source.name} (${why}): use --source netlink, or drop --reader-priority`);
+  if (source.name !== 'netlink') refuseNetlinkOnly(`${source.name} (${why})`);
 
   let filter: ((e: ProcEvent, r: ProcessRecord | undefined) => boolean) | null = null;
   let failed: SourceProblem | null = null;

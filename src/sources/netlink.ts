@@ -39,12 +39,17 @@ class NetlinkSource implements EventSource {
   private watch: ReaderWatch | null = null;
   private readonly intake = new NativeIntake();
 
-  constructor(private readonly options: NetlinkOptions) {}
+  /** The SCHED_FIFO priority asked for the reader thread. */
+  private readonly readerPriority: number;
+
+  constructor(private readonly options: NetlinkOptions) {
+    this.readerPriority = options.readerPriority ?? DEFAULT_READER_PRIORITY;
+  }
 
   /** What the user should know: a reader at normal priority names fewer short-lived processes. */
   get limitations(): string {
     const error = this.connector?.readerPriorityError ?? null;
-    return error === null ? '' : `reader thread at normal priority (SCHED_FIFO ${this.options.readerPriority ?? DEFAULT_READER_PRIORITY} refused: ${error}): more short-lived processes go unnamed`;
+    return error === null ? '' : `reader thread at normal priority (SCHED_FIFO ${this.readerPriority} refused: ${error}): more short-lived processes go unnamed`;
   }
 
   async start(sink: BatchSink, onProblem?: ProblemSink): Promise<void> {
@@ -53,7 +58,7 @@ class NetlinkSource implements EventSource {
     try {
       this.connector = openProcConnector({
         rcvbufBytes: this.options.rcvbufBytes,
-        readerPriority: this.options.readerPriority ?? DEFAULT_READER_PRIORITY,
+        readerPriority: this.readerPriority,
         debugStallMs: this.options.debugStallMs,
         debugFailMs: this.options.debugFailMs ?? failHookFromEnv(),
         onBatch: (buffer) => this.intake.take(buffer, sink),

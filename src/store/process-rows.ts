@@ -15,6 +15,8 @@ const LIGHT = ['start_ticks', 'ppid', 'exec_time', 'exit_time', 'argv', 'cwd', '
   'cgroup', 'exit_code', 'exit_signal', 'core_dumped', 'exit_origin'];
 /** The other indexed columns (with key and boot, which identify the row; see schema.ts). */
 const INDEXED = ['parent_key', 'start_time', 'comm', 'exe', 'euid'];
+/** The four ids of a record that has none known. */
+const NO_IDS = [null, null, null, null] as const;
 const assign = (columns: string[]): string => columns.map((c) => `${c} = ?`).join(', ');
 
 export class ProcessRows {
@@ -33,26 +35,19 @@ export class ProcessRows {
 
   /** Writes the record as this boot's row, new or updated. */
   write(boot: number, r: ProcessRecord, wallOf: (ns: number) => number): void {
-    const uids = r.uids;
-    const gids = r.gids;
+    const [uid, euid, suid, fsuid] = r.uids ?? NO_IDS;
+    const [gid, egid, sgid, fsgid] = r.gids ?? NO_IDS;
     const exit = r.exit;
     const startTime = r.startNs === null ? null : wallOf(r.startNs);
     const execTime = r.execNs === null ? null : wallOf(r.execNs);
     const exitTime = r.exitNs === null ? null : wallOf(r.exitNs);
     const argv = r.argv === null ? null : JSON.stringify(r.argv);
-    const euid = uids === null ? null : uids[1];
     const coreDumped = exit === null ? null : exit.coreDumped || r.coreDumped ? 1 : 0;
-    const inserted = this.insert.run(boot, r.key, r.pid, r.origin, r.parentKey, startTime, r.comm, r.exe, euid,
-      r.startTicks, r.ppid, execTime, exitTime, argv, r.cwd,
-      uids === null ? null : uids[0], uids === null ? null : uids[2], uids === null ? null : uids[3],
-      gids === null ? null : gids[0], gids === null ? null : gids[1], gids === null ? null : gids[2], gids === null ? null : gids[3],
-      r.label, r.cgroup, exit === null ? null : exit.code, exit === null ? null : exit.signal, coreDumped, r.exitOrigin);
-    if (inserted.changes === 1) return;
-    const light = [r.startTicks, r.ppid, execTime, exitTime, argv, r.cwd,
-      uids === null ? null : uids[0], uids === null ? null : uids[2], uids === null ? null : uids[3],
-      gids === null ? null : gids[0], gids === null ? null : gids[1], gids === null ? null : gids[2], gids === null ? null : gids[3],
+    // In the order of LIGHT and INDEXED above.
+    const light = [r.startTicks, r.ppid, execTime, exitTime, argv, r.cwd, uid, suid, fsuid, gid, egid, sgid, fsgid,
       r.label, r.cgroup, exit === null ? null : exit.code, exit === null ? null : exit.signal, coreDumped, r.exitOrigin];
     const indexed = [r.parentKey, startTime, r.comm, r.exe, euid];
+    if (this.insert.run(boot, r.key, r.pid, r.origin, ...indexed, ...light).changes === 1) return;
     if (this.updateLight.run(...light, r.key, boot, ...indexed).changes === 1) return;
     this.updateFull.run(...light, ...indexed, r.key, boot);
   }

@@ -74,9 +74,8 @@ export class SharedValues {
   private readonly strings = new Map<string, string>();
   /** Command lines by a hash of their arguments (equality is checked: a collision only goes unshared). */
   private readonly argvs = new Map<number, string[]>();
-  /** Id quads whose four ids are equal (nearly every process), by that id. */
-  private readonly sameIds = new Map<number, IdQuad>();
-  private readonly mixedIds = new Map<string, IdQuad>();
+  /** Id quads by their four ids (nearly every process has one of a handful). */
+  private readonly idQuads = new Map<string, IdQuad>();
 
   /**
    * The shared copy of s. A new value is stored flat: a name cut out of a /proc file (comm
@@ -106,19 +105,11 @@ export class SharedValues {
 
   ids(q: IdQuad | null): IdQuad | null {
     if (q === null) return null;
-    const [a, b, c, d] = q;
-    if (a === b && b === c && c === d) {
-      const known = this.sameIds.get(a);
-      if (known !== undefined) return known;
-      const own = Object.freeze([a, a, a, a] as const);
-      bounded(this.sameIds).set(a, own);
-      return own;
-    }
-    const key = `${a}:${b}:${c}:${d}`;
-    const known = this.mixedIds.get(key);
+    const key = q.join(':');
+    const known = this.idQuads.get(key);
     if (known !== undefined) return known;
-    const own = Object.freeze([a, b, c, d] as const);
-    bounded(this.mixedIds).set(key, own);
+    const own = Object.freeze([q[0], q[1], q[2], q[3]] as const);
+    bounded(this.idQuads).set(key, own);
     return own;
   }
 }

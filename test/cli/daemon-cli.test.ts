@@ -53,11 +53,14 @@ function sql(db: string, query: string): string {
   return r.stdout.trim();
 }
 
-async function startDaemon(name: string, extra: string[] = [], paths: { socket?: string; db?: string } = {}): Promise<{ proc: ChildProcess; socket: string; db: string; log: () => string }> {
+/** Starts a daemon and waits for its API; `wrap` runs it under another command (e.g. setpriv). */
+async function startDaemon(name: string, extra: string[] = [], paths: { socket?: string; db?: string; wrap?: string[] } = {}): Promise<{ proc: ChildProcess; socket: string; db: string; log: () => string }> {
   const socket = paths.socket ?? join(dir, `${name}.sock`);
   const db = paths.db ?? join(dir, `${name}.db`);
   let log = '';
-  const proc = spawn(process.execPath, [BIN, 'daemon', '--database', db, '--socket', socket, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const argv = [process.execPath, BIN, 'daemon', '--database', db, '--socket', socket, ...extra];
+  const [command, ...args] = [...(paths.wrap ?? []), ...argv];
+  const proc = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(proc);
   proc.stderr!.on('data', (c: Buffer) => (log += c.toString()));
   const until = Date.now() + 15_000;
@@ -451,8 +454,18 @@ test('the daemon on the netlink source, asked for by name, records what ran', { 
   const found = history.processes.find((p) => p.pid === marker.pid);
   assert.deepEqual(found?.argv, ['/bin/sh', '-c', 'exit 7', 'pwcli-netlink']);
   assert.equal(found?.exitCode, 7);
-  const health = JSON.parse(run(['stats', '--socket', d.socket, '--json']).stdout) as { source: string };
+  const health = JSON.parse(run(['stats', '--socket', d.socket, '--json']).stdout) as { source: string; sourceCounters: { readerPriority: number } };
   assert.equal(health.source, 'netlink');
+  assert.equal(health.sourceCounters.readerPriority, 10, 'the reader thread under SCHED_FIFO 10 by default');
+  d.proc.kill('SIGTERM');
+  assert.equal(await exited(d.proc), 0);
+});
+
+test('a reader priority the kernel refuses (no CAP_SYS_NICE): the daemon runs on at normal priority and says so', { skip: needsNetlink }, async () => {
+  const d = await startDaemon('no-nice', ['--source', 'netlink'], { wrap: ['setpriv', '--bounding-set', '-sys_nice'] });
+  assert.match(d.log(), /^procwatch daemon: reader thread at normal priority \(SCHED_FIFO 10 refused: EPERM\): more short-lived processes go unnamed$/m);
+  const stats = JSON.parse(run(['stats', '--socket', d.socket, '--json']).stdout) as { sourceCounters: { readerPriority: number } };
+  assert.equal(stats.sourceCounters.readerPriority, 0);
   d.proc.kill('SIGTERM');
   assert.equal(await exited(d.proc), 0);
 });
