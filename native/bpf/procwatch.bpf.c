@@ -385,10 +385,10 @@ int BPF_PROG(pw_fork, struct task_struct *parent, struct task_struct *child)
 	struct pwb_fork f;
 	__u32 pid = BPF_CORE_READ(child, tgid), tid = BPF_CORE_READ(child, pid);
 
-	if (pid != tid) { /* a new thread, not a process: counted, not sent */
+	/* A new thread is sent too (tid != pid), as cn_proc does: the table counts a process's
+	 * threads from these, and its real parent is the process's own (CLONE_THREAD shares it). */
+	if (pid != tid)
 		stat_inc(PWB_STAT_THREAD_FORKS);
-		return 0;
-	}
 	head_fill(&f.h, PWB_FORK, pid, tid);
 	/* As cn_proc does: the child's real parent (CLONE_PARENT makes it the caller's parent). */
 	real_parent = BPF_CORE_READ(child, real_parent);
@@ -427,15 +427,35 @@ static __always_inline int exit_send(struct task_struct *task)
 	return 0;
 }
 
+/* A thread that ends without ending its process: sent so the table's thread count stays
+ * true (tid != pid). The leader leaving first (pthread_exit in main) is not sent: its
+ * process ends, and is sent, with its last thread. */
+static __always_inline int thread_exit_send(struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid), tid = BPF_CORE_READ(task, pid);
+	struct pwb_exit x;
+
+	stat_inc(PWB_STAT_THREAD_EXITS);
+	if (tid == tgid)
+		return 0;
+	__builtin_memset(&x, 0, sizeof x);
+	head_fill(&x.h, PWB_EXIT, tgid, tid);
+	x.exit_code = BPF_CORE_READ(task, exit_code);
+	x.exit_signal = BPF_CORE_READ(task, exit_signal);
+	x.parent_pid = BPF_CORE_READ(task, real_parent, tgid);
+	x.parent_tid = BPF_CORE_READ(task, real_parent, pid);
+	x.h.size = sizeof x;
+	emit(&x, sizeof x);
+	return 0;
+}
+
 /* 6.16 and later: the tracepoint says whether this thread ends its group. The loader
  * loads this or pw_exit_live, never both (this one reads an argument older kernels lack). */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(pw_exit, struct task_struct *task, bool group_dead)
 {
-	if (!group_dead) {
-		stat_inc(PWB_STAT_THREAD_EXITS);
-		return 0;
-	}
+	if (!group_dead)
+		return thread_exit_send(task);
 	return exit_send(task);
 }
 
@@ -448,10 +468,8 @@ int BPF_PROG(pw_exit_live, struct task_struct *task)
 	struct pw_exit_key key = {};
 	__u8 one = 1;
 
-	if (BPF_CORE_READ(task, signal, live.counter) != 0) {
-		stat_inc(PWB_STAT_THREAD_EXITS);
-		return 0;
-	}
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return thread_exit_send(task);
 	key.tgid = BPF_CORE_READ(task, tgid);
 	key.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	if (bpf_map_update_elem(&exits_seen, &key, &one, BPF_NOEXIST) == -EEXIST) {

@@ -98,7 +98,7 @@ struct pwb_fork {
 };
 
 struct pwb_exit {
-	struct pwb_head h; /* a process exit: pid == tid == tgid, sent by its last thread */
+	struct pwb_head h; /* a process exit: pid == tid == tgid, sent by its last thread; or a thread's: tid != pid */
 	__u32 exit_code;   /* wait(2)-style status */
 	__u32 exit_signal;
 	__u32 parent_pid;

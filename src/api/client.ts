@@ -1,5 +1,6 @@
 /** The client side of the API, used by the CLI: the same paths outside users call. */
 
+import { lstatSync } from 'node:fs';
 import { request } from 'node:http';
 import { InputError } from '../errors.js';
 
@@ -51,9 +52,24 @@ function failure(status: number, text: string, names?: Record<string, string>): 
   return new Error(`daemon error ${status}: ${message}`);
 }
 
+/** What is at the socket path, in words, when it is not a socket (null when it is one, or nothing is there). */
+function notASocket(path: string): string | null {
+  try {
+    const st = lstatSync(path);
+    if (st.isSocket()) return null;
+    return st.isFile() ? 'a regular file' : st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'not a socket';
+  } catch {
+    return null;
+  }
+}
+
 function unavailable(socket: string, err: NodeJS.ErrnoException): DaemonUnavailable {
-  const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'is the daemon running? start it with `procwatch daemon`'
-    : err.code === 'EACCES' ? 'permission denied: run as root or as a member of the socket group' : err.message;
+  const what = err.code === 'ECONNREFUSED' || err.code === 'ENOTSOCK' ? notASocket(socket) : null;
+  const why = what !== null ? `it is ${what}, not the daemon's socket: check --socket or PROCWATCH_SOCKET`
+    : err.code === 'ENOENT' ? 'no such socket: is the daemon running? start it with `procwatch daemon` (or `systemctl start procwatch`)'
+      : err.code === 'ECONNREFUSED' ? 'nothing listens on it: the daemon has stopped (start it with `procwatch daemon`)'
+        : err.code === 'EACCES' ? 'permission denied: run as root or as a member of the socket group'
+          : err.message;
   return new DaemonUnavailable(`cannot reach the daemon at ${socket}: ${why}`);
 }
 

@@ -18,7 +18,7 @@ import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
 import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
-import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, type EventQuery } from '../store/index.js';
+import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, SubtreeTooLarge, type EventQuery, type ProcessFilter } from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
 import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
@@ -137,22 +137,21 @@ export class ApiServer {
   }
 
   private processes(url: URL): unknown {
-    const p = new Params(url.searchParams, ['user', 'name', 'exe', 'pid', 'ppid', 'limit', 'format', 'fields', 'tz_offset']);
+    const p = new Params(url.searchParams, ['user', 'name', 'exe', 'args', 'pid', 'ppid', 'subtree', 'limit', 'format', 'fields', 'tz_offset']);
     const text = textFormat(p);
     const fields = p.string('fields');
     if (fields !== undefined && text === null) throw new BadRequest("parameter 'fields' chooses the columns of format=text");
-    const uid = this.uidParam(p);
-    const nameRe = this.glob(p, 'name');
-    const exeRe = this.glob(p, 'exe');
+    const matches = this.recordMatcher(p, false);
     const pid = p.pid('pid');
     const ppid = p.pid('ppid', 0);
+    const subtree = p.pid('subtree');
     const limit = p.limit(MAX_LIMIT * 10, MAX_LIMIT * 10);
+    const table = this.daemon.tracker.table;
     const out: ProcessRecord[] = [];
-    for (const r of this.daemon.tracker.table.live.values()) {
-      if (uid !== undefined && r.uids?.[1] !== uid) continue;
-      if (nameRe !== null && !(r.comm !== null && nameRe.test(r.comm))) continue;
-      if (exeRe !== null && !(r.exe !== null && exeRe.test(r.exe))) continue;
+    for (const r of table.live.values()) {
+      if (!matches(r, r.argv)) continue;
       if (pid !== undefined && r.pid !== pid) continue;
+      if (subtree !== undefined && r.pid !== subtree && !table.ancestors(r.key).some((a) => a.pid === subtree && a.exitNs === null)) continue;
       if (ppid !== undefined && r.ppid !== ppid) continue;
       out.push(r);
     }
@@ -162,6 +161,48 @@ export class ApiServer {
     // answer is ~2.6 MB to send, parse and render; the text is a tenth of that).
     if (text !== null) return new TextAnswer(renderPs(processes, fields === undefined ? PS_DEFAULT_FIELDS : parsePsFields(fields), text));
     return { processes };
+  }
+
+  /**
+   * The process filter of `user`, `name`, `exe`, `args` and (with `subtree`) `subtree`, checked:
+   * what the store queries take (README "Filters").
+   */
+  private processFilter(p: Params, subtree: boolean): ProcessFilter {
+    this.glob(p, 'name');
+    this.glob(p, 'exe');
+    this.regex(p, 'args');
+    return { euid: this.uidParam(p), name: p.string('name'), exe: p.string('exe'), args: p.string('args'), subtreePid: subtree ? p.pid('subtree') : undefined };
+  }
+
+  /**
+   * The same filter on a live record (with the command line to search: an exec's own argv);
+   * the subtree is checked by the caller, which keeps its set of keys.
+   */
+  private recordMatcher(p: Params, subtree: boolean): (r: ProcessRecord | undefined, argv: readonly string[] | null) => boolean {
+    const f = this.processFilter(p, subtree);
+    const name = f.name === undefined ? null : globToRegExp(f.name);
+    const exe = f.exe === undefined ? null : globToRegExp(f.exe);
+    const args = f.args === undefined ? null : new RegExp(f.args);
+    if (f.euid === undefined && name === null && exe === null && args === null) return () => true;
+    return (r, argv) => {
+      if (r === undefined) return false;
+      if (f.euid !== undefined && r.uids?.[1] !== f.euid) return false;
+      if (name !== null && !(r.comm !== null && name.test(r.comm)) && !(r.exe !== null && name.test(r.exe.slice(r.exe.lastIndexOf('/') + 1)))) return false;
+      if (exe !== null && !(r.exe !== null && exe.test(r.exe))) return false;
+      if (args !== null && !(argv !== null && args.test(argv.join(' ')))) return false;
+      return true;
+    };
+  }
+
+  /** A regular expression parameter, compiled once here so a bad one is the client's 400. */
+  private regex(p: Params, key: string): RegExp | null {
+    const v = p.string(key);
+    if (v === undefined) return null;
+    try {
+      return new RegExp(v);
+    } catch (err) {
+      throw new BadRequest(`parameter '${key}' is not a valid regular expression: ${oneLine((err as Error).message).slice(0, 200)}`);
+    }
   }
 
   private uidParam(p: Params): number | undefined {
@@ -238,22 +279,24 @@ export class ApiServer {
   }
 
   private async events(url: URL, req: IncomingMessage, res: ServerResponse): Promise<unknown> {
-    const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'limit', 'follow', 'format']);
+    const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'limit', 'follow', 'format', 'user', 'name', 'exe', 'args', 'subtree']);
     const kinds = p.list('kind', EVENT_KINDS);
+    const processFilter = this.processFilter(p, true);
     const pid = p.pid('pid', 0);
     const key = p.string('key');
     const follow = p.boolean('follow');
     const format = p.string('format') ?? (req.headers.accept === 'text/event-stream' ? 'sse' : follow ? 'ndjson' : 'json');
     if (!['json', 'ndjson', 'sse'].includes(format)) throw new BadRequest(`parameter 'format' must be json, ndjson or sse, got '${format}'`);
     if (format === 'json' && follow) throw new BadRequest("parameter 'follow' streams: use format=ndjson or format=sse");
-    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, limit: p.limit(1000) };
+    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, limit: p.limit(1000), ...processFilter };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     if (follow && query.untilMs !== undefined) throw new BadRequest("parameter 'until' cannot be used with parameter 'follow': a follower has no end");
     const db = this.daemon.store.db;
     this.flushStore(); // answer with everything received so far
     if (!follow) {
       // The newest `limit` events, oldest first: `events --since 1h` shows what just happened.
-      const page = latestEvents(db, query);
+      const page = this.subtreeGuard(() => latestEvents(db, query));
+      page.events.forEach((e) => this.nameProcess(e));
       if (format === 'json') return page;
       const stream = this.openStream(res, format);
       for (const e of page.events) stream.write(e);
@@ -261,7 +304,23 @@ export class ApiServer {
       res.end();
       return undefined;
     }
-    return this.follow(url, res, format, query);
+    return this.follow(url, res, format, query, this.recordMatcher(p, true));
+  }
+
+  /** A subtree too large to list is the client's query to narrow, not a daemon failure. */
+  private subtreeGuard<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (err) {
+      if (err instanceof SubtreeTooLarge) throw new BadRequest(err.message);
+      throw err;
+    }
+  }
+
+  /** A stored event's process gets its user's name, as a live one has it. */
+  private nameProcess(e: Record<string, unknown>): void {
+    const p = e.process as { uid: number | null; user?: string | null } | undefined;
+    if (p !== undefined) p.user = p.uid === null ? null : this.users.userName(p.uid);
   }
 
   private openStream(res: ServerResponse, format: string): { write(obj: unknown): boolean } {
@@ -276,7 +335,7 @@ export class ApiServer {
    * stream: nothing is skipped or sent twice. With `limit`, only the newest `limit` stored
    * events come first (like `tail -n N -f`).
    */
-  private async follow(url: URL, res: ServerResponse, format: string, query: EventQuery): Promise<undefined> {
+  private async follow(url: URL, res: ServerResponse, format: string, query: EventQuery, matches: LiveMatcher): Promise<undefined> {
     const db = this.daemon.store.db;
     const stream = this.openStream(res, format);
     let closed = false;
@@ -285,9 +344,14 @@ export class ApiServer {
     try {
       let afterId = 0;
       let full = false; // a write returned false: wait for 'drain' before the next page
+      // The subtree as stored now; processes born into it later join as their events arrive.
+      const subtreeKeys = query.subtreePid === undefined ? null : new Set<string>();
       if (url.searchParams.has('limit')) {
-        const newest = latestEvents(db, query).events;
-        for (const e of newest) full = !stream.write(e) || full;
+        const newest = this.subtreeGuard(() => latestEvents(db, query)).events;
+        for (const e of newest) {
+          this.nameProcess(e);
+          full = !stream.write(e) || full;
+        }
         afterId = newest.at(-1)?.id ?? (db.prepare('SELECT max(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
       }
       for (;;) {
@@ -295,12 +359,17 @@ export class ApiServer {
         if (closed) return undefined;
         full = false;
         this.flushStore();
-        const page = queryEvents(db, { ...query, afterId, limit: FOLLOW_PAGE });
-        for (const e of page) full = !stream.write(e) || full;
+        const page = this.subtreeGuard(() => queryEvents(db, { ...query, afterId, limit: FOLLOW_PAGE }));
+        for (const e of page) {
+          this.nameProcess(e);
+          full = !stream.write(e) || full;
+        }
         afterId = page.at(-1)?.id ?? afterId;
         if (page.length < FOLLOW_PAGE) break; // caught up: no await from here to the subscription
       }
-      const stop = this.daemon.on((events) => this.sendLive(events, query, stream, res, stop));
+      if (subtreeKeys !== null) for (const r of this.daemon.tracker.table.live.values()) if (r.pid === query.subtreePid) subtreeKeys.add(r.key);
+      const live = { matches, subtreeKeys };
+      const stop = this.daemon.on((events) => this.sendLive(events, query, live, stream, res, stop));
       await new Promise<void>((resolve) => (closed ? resolve() : res.on('close', () => resolve())));
       stop();
     } finally {
@@ -309,18 +378,20 @@ export class ApiServer {
     return undefined;
   }
 
-  private sendLive(events: readonly ProcEvent[], q: EventQuery, stream: { write(obj: unknown): boolean }, res: ServerResponse, stop: () => void): void {
+  private sendLive(events: readonly ProcEvent[], q: EventQuery, live: LiveFilter, stream: { write(obj: unknown): boolean }, res: ServerResponse, stop: () => void): void {
     if (res.writableEnded) return;
     const { tracker, status, store } = this.daemon;
     const kinds = q.kinds === undefined ? null : new Set<string>(q.kinds);
     for (const e of events) {
+      const record = tracker.table.recordAt(e); // as of this event, as `watch` shows it
       // `lost` always passes the filters: the gap may hold the very events filtered for.
       if (e.kind !== 'lost') {
         if (kinds !== null && !kinds.has(e.kind)) continue;
         if (q.pid !== undefined && e.pid !== q.pid) continue;
         if (q.key !== undefined && e.key !== q.key) continue;
+        if (!live.matches(record, e.kind === 'exec' ? e.details.argv : record?.argv ?? null)) continue;
+        if (live.subtreeKeys !== null && !inSubtree(live.subtreeKeys, record, q.subtreePid!, tracker.table)) continue;
       }
-      const record = tracker.table.recordAt(e); // as of this event, as `watch` shows it
       stream.write({ bootId: status.bootId, run: store.run, ...eventJson({ event: e, record, wallMs: tracker.clock.wallMs(e.ktimeNs) }, this.users) });
     }
     if (res.writableLength > this.maxBacklog) {
@@ -333,15 +404,11 @@ export class ApiServer {
   }
 
   private history(url: URL): unknown {
-    const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit']);
-    const exe = p.string('exe');
-    const name = p.string('name');
-    this.glob(p, 'exe'); // the store matches with SQLite GLOB; a malformed glob is refused the same way
-    this.glob(p, 'name');
-    const query = { sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000) };
+    const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'args', 'pid', 'subtree', 'limit']);
+    const query = { sinceMs: p.time('since'), untilMs: p.time('until'), ...this.processFilter(p, true), pid: p.pid('pid'), limit: p.limit(1000) };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     this.flushStore();
-    return { processes: queryHistory(this.daemon.store.db, query).map((p) => this.named(p)) };
+    return { processes: this.subtreeGuard(() => queryHistory(this.daemon.store.db, query)).map((p) => this.named(p)) };
   }
 
   /** Stored rows carry ids; users read names. */
@@ -440,6 +507,25 @@ export class ApiServer {
       await new Promise((resolve) => server.close(resolve));
     }
   }
+}
+
+type LiveMatcher = (r: ProcessRecord | undefined, argv: readonly string[] | null) => boolean;
+
+interface LiveFilter {
+  matches: LiveMatcher;
+  /** The subtree's keys so far, or null without `subtree`. */
+  subtreeKeys: Set<string> | null;
+}
+
+/** A live event's process is in the subtree when it is one of the pid's, or descends from a member (it then joins). */
+function inSubtree(keys: Set<string>, r: ProcessRecord | undefined, pid: number, table: Daemon['tracker']['table']): boolean {
+  if (r === undefined) return false;
+  if (keys.has(r.key)) return true;
+  if (r.pid === pid || table.ancestors(r.key).some((a) => keys.has(a.key))) {
+    keys.add(r.key);
+    return true;
+  }
+  return false;
 }
 
 function oneLine(text: string): string {

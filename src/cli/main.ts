@@ -5,8 +5,10 @@
 
 import { Command, CommanderError } from 'commander';
 import { InputError } from '../errors.js';
-import { nagiosUnknown } from '../report/index.js';
+import { escapeText, nagiosUnknown } from '../report/index.js';
 import { EXIT } from './exit-codes.js';
+import { procpsArgs } from './procps.js';
+import { VERSION } from './version.js';
 
 /**
  * Command modules, imported on demand. `procwatch check` is run by mon or Nagios every few
@@ -48,9 +50,27 @@ function fail(message: string, argv: string[], code: number): void {
     process.stdout.write(nagiosUnknown(message).text);
     process.exitCode = EXIT.NAGIOS_UNKNOWN;
   } else {
-    process.stderr.write(`procwatch: ${message}\n`);
+    process.stderr.write(`procwatch: ${escapeText(message)}\n`);
     process.exitCode = code;
   }
+}
+
+/**
+ * The whole command line: every command's options, arguments and help. The completion scripts
+ * and the man page are generated from this same object (cli/docs.ts), so they cannot drift from --help.
+ */
+export function programWith(commands: Command[]): Command {
+  const program = new Command('procwatch')
+    .description('Linux process monitoring: checks, real-time events, history')
+    .version(VERSION)
+    .showSuggestionAfterError(true)
+    // Errors are printed once, by main(), as one line; help (also the usage shown when no
+    // command is given) is Commander's own.
+    .configureOutput({ outputError: () => {} })
+    .exitOverride();
+  for (const command of commands) program.addCommand(command);
+  for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => {} });
+  return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -60,19 +80,28 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`procwatch: cannot write output: ${err.message}\n`);
     process.exit(4);
   });
-  const program = new Command('procwatch')
-    .description('Linux process monitoring: checks, real-time events, history')
-    .version('0.1.0')
-    .showSuggestionAfterError(true)
-    .configureOutput({ writeErr: () => {} }) // errors are printed once, below, as one line
-    .exitOverride();
-  for (const command of await loadCommands(argv)) program.addCommand(command);
-  for (const command of program.commands) command.exitOverride().configureOutput({ writeErr: () => {} });
+  if (argv[0] === 'ps') {
+    // `ps -ef`, `ps aux`, `ps -eo LIST` as procps users type them (cli/procps.ts).
+    try {
+      const { args, notes } = procpsArgs(argv.slice(1));
+      for (const note of notes) process.stderr.write(`procwatch: ${note}\n`);
+      argv = ['ps', ...args];
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      return fail(err.message, argv, EXIT.USAGE);
+    }
+  }
+  const program = programWith(await loadCommands(argv));
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return; // --help, --version
+      // No command (or a command group without one): Commander printed the usage on stderr.
+      if (err.code === 'commander.help') {
+        process.exitCode = EXIT.USAGE;
+        return;
+      }
       fail(err.message.replace(/^error: /, ''), argv, EXIT.USAGE);
     } else if (err instanceof InputError) {
       fail(err.message, argv, EXIT.USAGE);

@@ -93,7 +93,7 @@ export class Daemon {
       onProblem: (problem) => daemon?.sourceProblem(problem, log),
     });
     daemon = new Daemon(config, tracker, store, { source: source.name, sourceWhy: why, startedMs: Date.now(), bootId });
-    log(`procwatch daemon: source ${why}${source.limitations ? ` (${source.limitations})` : ''}`);
+    log(`procwatch daemon: source ${why}${source.limitations ? ` — ${source.limitations}` : ''}`);
     try {
       store.beginRun(source.name);
       const subscribedNs = tracker.clock.nowNs();

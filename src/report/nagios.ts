@@ -5,21 +5,23 @@
 
 import { worstStatus, type CheckResult, type PerfValue } from '../checks/index.js';
 import type { Rendered } from './mon.js';
+import { escapeText } from './text.js';
 
 const EXIT: Record<string, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
 
 /**
  * Nagios reads everything after the first '|' of any output line as perfdata, so a '|' in
  * text (a spec such as `args~^(foo|bar)$`) would cut the text and garble the perfdata. It is
- * shown as '¦', which reads the same.
+ * shown as '¦', which reads the same. A newline (in a process's name: an interpreter's script
+ * called "x\nOK") would start a line of its own, even a forged status line: escaped.
  */
 function text(line: string): string {
-  return line.replace(/\|/g, '¦');
+  return escapeText(line).replace(/\|/g, '¦');
 }
 
 /** Labels are quoted; a quote inside is doubled. '=' and '|' are not allowed in a label. */
 function perfLabel(label: string): string {
-  return `'${label.replace(/'/g, "''").replace(/[=|]/g, '_')}'`;
+  return `'${escapeText(label).replace(/'/g, "''").replace(/[=|]/g, '_')}'`;
 }
 
 export function formatPerf(p: PerfValue): string {

@@ -8,8 +8,9 @@
  * microseconds is named exactly; an exit carries the process's comm. Whatever the kernel
  * side could not send (ring buffer full, unreadable caller memory, too many calls in
  * flight) arrives as a `lost` event with an exact count and its reason (the table
- * resyncs). Threads are counted in the kernel (counters threadForks/threadExits), not
- * reported.
+ * resyncs). Threads are reported as netlink reports them (a fork with tid != pid, an exit
+ * of a thread that does not end its process), so the table counts them; the leader leaving
+ * before its other threads is not: its process's exit comes with the last thread.
  */
 
 import { existsSync, statSync } from 'node:fs';
@@ -44,7 +45,7 @@ export function ebpfAvailability(capture: BpfCaptureOptions = {}): Availability 
 
 class EbpfSource implements EventSource {
   readonly name = 'ebpf' as const;
-  readonly limitations = 'threads are counted, not reported one by one';
+  readonly limitations = '';
   private reader: BpfReader | null = null;
   private watch: ReaderWatch | null = null;
   private readonly intake = new NativeIntake();

@@ -201,8 +201,9 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
       const parentPid = v.i32(b + FORK.parentPid);
       // All ones (PW_TICKS_UNKNOWN): a thread, or a child gone before the reader could look.
       const unknown = v.u32(b + FORK.childStartTicks) === 0xffff_ffff && v.u32(b + FORK.childStartTicks + 4) === 0xffff_ffff;
-      const startTicks = unknown ? null : v.u64(b + FORK.childStartTicks);
-      return { ...base, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread: base.pid !== base.tid, startTicks };
+      const thread = base.pid !== base.tid;
+      const startTicks = unknown || thread ? null : v.u64(b + FORK.childStartTicks);
+      return { ...base, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread, startTicks };
     }
     case KIND.exec:
       return { ...base, kind: 'exec', details: execDetails(v) };

@@ -48,7 +48,7 @@ test('GET /v1/processes lists the live table, with filters', async () => {
 });
 
 test('GET /v1/processes?format=text and /v1/tree?format=text answer as the CLI prints, in the caller\'s time zone', async () => {
-  const r = await get(h.socket, `/v1/processes?format=text&fields=pid,comm,start&pid=${process.pid}&tz_offset=0`);
+  const r = await get(h.socket, `/v1/processes?format=text&fields=pid,comm,stime&pid=${process.pid}&tz_offset=0`);
   assert.equal(r.status, 200);
   assert.match(r.type, /^text\/plain/);
   const [header, row, ...rest] = r.body.trimEnd().split('\n');
@@ -59,7 +59,7 @@ test('GET /v1/processes?format=text and /v1/tree?format=text answer as the CLI p
   const hhmm = (d: Date): string => `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
   assert.match(row!, new RegExp(`^\\s*${process.pid} node\\s+${hhmm(utc)}$`));
   // Two hours east of UTC: the same start, shown two hours later.
-  const east = (await get(h.socket, `/v1/processes?format=text&fields=start&pid=${process.pid}&tz_offset=120`)).body.trimEnd().split('\n')[1];
+  const east = (await get(h.socket, `/v1/processes?format=text&fields=stime&pid=${process.pid}&tz_offset=120`)).body.trimEnd().split('\n')[1];
   assert.equal(east, hhmm(new Date(utc.getTime() + 120 * 60_000)));
   const tree = await get(h.socket, `/v1/tree?format=text&pid=${process.pid}`);
   assert.equal(tree.status, 200);

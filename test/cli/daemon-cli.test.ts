@@ -96,7 +96,7 @@ test('query commands answer from a running daemon', { skip: needsNetlink }, asyn
 
   const ps = run(['ps', '--socket', d.socket]);
   assert.equal(ps.code, 0, ps.stderr);
-  assert.match(ps.stdout.split('\n')[0]!, /^UID\s+PID\s+PPID\s+STIME\s+CMD$/);
+  assert.match(ps.stdout.split('\n')[0]!, /^USER\s+PID\s+PPID\s+STIME\s+CMD$/);
   assert.ok(ps.stdout.split('\n').some((l) => new RegExp(`^\\S+\\s+${d.proc.pid}\\s`).test(l)), 'the daemon lists itself');
   const psJson = JSON.parse(run(['ps', '--socket', d.socket, '--json', '-u', 'root']).stdout) as { processes: Array<{ pid: number; user: string }> };
   assert.ok(psJson.processes.length > 0 && psJson.processes.every((p) => p.user === 'root'));
@@ -117,7 +117,7 @@ test('query commands answer from a running daemon', { skip: needsNetlink }, asyn
 
   const lineage = run(['lineage', '--socket', d.socket, String(markerPid)]);
   assert.equal(lineage.code, 0, lineage.stderr);
-  assert.match(lineage.stdout, new RegExp(`\\* ${markerPid} \\[`));
+  assert.match(lineage.stdout, new RegExp(`\\* ${markerPid} root /bin/sh -c 'sleep 0\\.3; exit 3' pwcli-marker  \\[started \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d, exit code 3 after 0\\.\\d\\ds; key ${markerPid}:\\d+\\]`));
 
   const stats = run(['stats', '--socket', d.socket]);
   assert.match(stats.stdout, /^source\s+\S+/m);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netlinkAvailability } from '../../src/sources/netlink.js';
+import { commOf, waitFor as waitUntil } from '../helpers/spawn.js';
 import { ebpfAvailability } from '../../src/sources/ebpf.js';
 
 const BIN = join(resolve(fileURLToPath(import.meta.url), '../../../..'), 'bin/procwatch');
@@ -27,8 +28,19 @@ const KERNEL_SOURCES = [
 const running: ChildProcess[] = [];
 after(() => { for (const c of running) if (c.exitCode === null) c.kill('SIGKILL'); });
 
-interface Watch { stdout: () => string; stderr: () => string; stop: () => Promise<number | null>; exited: Promise<number | null> }
+interface Watch {
+  stdout: () => string;
+  stderr: () => string;
+  /** Waits until the output so far satisfies `done` (generous bound: a loaded machine is slow), else fails showing it. */
+  until: (what: string, done: (stdout: string) => boolean, timeoutMs?: number) => Promise<void>;
+  stop: () => Promise<number | null>;
+  exited: Promise<number | null>;
+}
 
+/**
+ * Starts `procwatch watch`, and returns once it says "watching with": it prints that when it
+ * is subscribed and its filters are set, so every event after it is shown. No fixed wait.
+ */
 async function watch(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Watch> {
   let out = '';
   let err = '';
@@ -37,12 +49,19 @@ async function watch(args: string[], env: NodeJS.ProcessEnv = process.env): Prom
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const until = Date.now() + 10_000;
-  while (!err.includes('watching with') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 300)); // seeded and subscribed
+  const until = async (what: string, done: (stdout: string) => boolean, timeoutMs = 30_000): Promise<void> => {
+    const end = Date.now() + timeoutMs;
+    while (!done(out)) {
+      if (Date.now() > end || proc.exitCode !== null) assert.fail(`watch ${args.join(' ')}: no ${what} after ${timeoutMs} ms (exit ${String(proc.exitCode)})\n--- stdout ---\n${out}--- stderr ---\n${err}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const started = Date.now() + 30_000;
+  while (!err.includes('watching with') && Date.now() < started && proc.exitCode === null) await new Promise((r) => setTimeout(r, 20));
   return {
     stdout: () => out,
     stderr: () => err,
+    until,
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGINT');
       return exited;
@@ -50,6 +69,11 @@ async function watch(args: string[], env: NodeJS.ProcessEnv = process.env): Prom
     exited,
   };
 }
+
+/** JSON lines printed so far. */
+const jsonLines = (text: string): Line[] => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+const hasEvent = (kind: string, pid: number) => (text: string): boolean => jsonLines(text).some((e) => e.kind === kind && e.pid === pid);
+const hasLine = (re: RegExp) => (text: string): boolean => text.split('\n').some((l) => re.test(l));
 
 function runShell(script: string, marker: string): Promise<number> {
   const child = spawn('/bin/sh', ['-c', script, marker], { stdio: 'ignore' });
@@ -62,7 +86,7 @@ for (const src of KERNEL_SOURCES) {
   test(`--json (${src.name}): exec with argv and exit with code and lifetime, for a real process`, { skip: src.skip }, async () => {
     const w = await watch(['--json', '--source', src.name]);
     const pid = await runShell('sleep 0.1; exit 5', 'pwwatch-json');
-    await new Promise((r) => setTimeout(r, 300));
+    await w.until(`the exit of ${pid}`, hasEvent('exit', pid));
     assert.equal(await w.stop(), 0);
     const lines = w.stdout().trim().split('\n').map((l) => JSON.parse(l) as Line).filter((e) => e.pid === pid);
     const exec = lines.find((e) => e.kind === 'exec');
@@ -97,7 +121,9 @@ test('--network and --files (eBPF): a connect, its accept and a file open show u
     const connector = spawn(process.execPath, ['-e', `require('net').connect(${port}, '127.0.0.1', function () { this.end(); })`], { stdio: 'ignore' });
     const connectorExited = new Promise((r) => connector.on('exit', r));
     await connectorExited;
-    await new Promise((r) => setTimeout(r, 400));
+    for (const w of [text, json]) {
+      await w.until('the open, the connect and the accept', (t) => t.includes(file) && t.includes(`:${port}`) && /accept/.test(t.slice(t.indexOf('\n'))));
+    }
     await text.stop();
     await json.stop();
     server.close();
@@ -141,14 +167,14 @@ test('capture options without eBPF, or without what they narrow: one line, exit 
 test('text lines: time, event, pid, parent, user, command; signals and lifetimes on exits', { skip }, async () => {
   const w = await watch(['--kind', 'exec,exit', '--source', 'netlink']);
   const pid = await runShell('kill -KILL $$', 'pwwatch-text');
-  await new Promise((r) => setTimeout(r, 300));
+  await w.until(`the exit of ${pid}`, hasLine(new RegExp(`^\\S+ exit\\s+${pid}\\s`)));
   await w.stop();
   const lines = w.stdout().split('\n');
   assert.match(lines[0]!, /^TIME\s+EVENT\s+PID\s+PPID\s+USER\s+WHAT$/);
   const exec = lines.find((l) => new RegExp(`^\\S+ exec\\s+${pid}\\s`).test(l));
-  assert.match(exec ?? '', new RegExp(`exec\\s+${pid}\\s+${process.pid} root\\s+/bin/sh -c kill -KILL \\$\\$ pwwatch-text$`));
+  assert.match(exec ?? '', new RegExp(`exec\\s+${pid}\\s+${process.pid} root\\s+/bin/sh -c 'kill -KILL \\$\\$' pwwatch-text$`));
   const exit = lines.find((l) => new RegExp(`^\\S+ exit\\s+${pid}\\s`).test(l));
-  assert.match(exit ?? '', /sh killed by signal 9, lived \d/);
+  assert.match(exit ?? '', /sh killed by SIGKILL, lived \d/);
   assert.ok(!lines.some((l) => / fork /.test(l)), '--kind filters');
 });
 
@@ -158,22 +184,24 @@ test('--pid follows a subtree; --user filters by effective user', { skip }, asyn
   const parent = spawn('/bin/sh', ['-c', `while [ ! -e ${go} ]; do sleep 0.05; done; /bin/echo child-of-subtree >/dev/null; sleep 0.2`], { stdio: 'ignore' });
   running.push(parent);
   const parentExited = new Promise((r) => parent.on('exit', r));
-  await new Promise((r) => setTimeout(r, 100));
+  // The parent must be running its script (not still being spawned) for --pid to find it.
+  await waitUntil(`pid ${parent.pid} to run sh`, () => commOf(parent.pid!) === 'sh', 30_000);
   const w = await watch(['--json', '--pid', String(parent.pid), '--kind', 'exec']);
   const outsider = await runShell('true', 'pwwatch-outsider');
   writeFileSync(go, '');
   await parentExited;
-  await new Promise((r) => setTimeout(r, 200));
+  await w.until('the descendant\'s exec', (t) => jsonLines(t).some((e) => e.details?.argv?.[0] === '/bin/echo'));
   await w.stop();
-  const lines = w.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
-  assert.ok(lines.some((e) => e.details?.argv?.[0] === '/bin/echo'), 'a descendant exec is shown');
+  const lines = jsonLines(w.stdout());
   assert.ok(!lines.some((e) => e.pid === outsider), 'a process outside the subtree is not');
 
   const u = await watch(['--json', '--user', 'nobody', '--kind', 'exec']);
-  spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/bin/sleep', '0.05']);
-  await runShell('true', 'pwwatch-root');
-  await new Promise((r) => setTimeout(r, 300));
+  const root = await runShell('true', 'pwwatch-root');
+  const nobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/bin/sh', '-c', 'echo $$; exec /bin/sleep 0.05'], { encoding: 'utf8' });
+  const nobodyPid = Number(nobody.stdout.trim());
+  await u.until(`nobody's sleep (pid ${nobodyPid})`, (t) => jsonLines(t).some((e) => e.pid === nobodyPid && e.details?.argv?.[0] === '/bin/sleep'));
   await u.stop();
+  assert.ok(!jsonLines(u.stdout()).some((e) => e.pid === root), 'not root\'s process, which ran before');
   const users = u.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line & { process: { uid: number } });
   assert.ok(users.length > 0 && users.every((e) => e.process.uid === 65534), 'only nobody\'s processes');
 });
@@ -229,7 +257,7 @@ test('--rcvbuf when auto chooses eBPF: refused, as --network is on netlink', { s
 });
 
 test('--rcvbuf takes sizes with a unit, as the config file does', { skip }, async () => {
-  const w = await watch(['--source', 'netlink', '--rcvbuf', '1MiB', '--kind', 'exec', '--duration', '0.3']);
+  const w = await watch(['--source', 'netlink', '--rcvbuf', '1MiB', '--kind', 'exec', '--duration', '0.5']);
   assert.equal(await w.exited, 0, w.stderr());
   assert.match(w.stderr(), /watching with netlink proc connector/);
 });
@@ -282,7 +310,7 @@ test('--name, --exe and --threads filter on real processes', { skip }, async () 
     const other = await runShell('true', 'pwwatch-other');
     const child = spawn(named, ['0.2'], { stdio: 'ignore' });
     await new Promise((r) => child.on('exit', r));
-    await new Promise((r) => setTimeout(r, 300));
+    for (const w of [byName, byExe]) await w.until(`the exit of ${child.pid}`, hasEvent('exit', child.pid!));
     await byName.stop();
     await byExe.stop();
     for (const [label, w] of [['--name', byName], ['--exe', byExe]] as const) {
@@ -300,7 +328,11 @@ test('--name, --exe and --threads filter on real processes', { skip }, async () 
   const without = await watch(['--source', 'netlink', '--kind', 'fork']);
   const threaded = spawn(python, ['-c', 'import threading\nts=[threading.Thread(target=lambda: None) for _ in range(2)]\n[t.start() for t in ts]\n[t.join() for t in ts]'], { stdio: 'ignore' });
   await new Promise((r) => threaded.on('exit', r));
-  await new Promise((r) => setTimeout(r, 300));
+  const threadLine = new RegExp(`fork\\s+${threaded.pid}\\s.* thread \\d+ of ${threaded.pid}$`);
+  await withThreads.until('both thread lines', (t) => t.split('\n').filter((l) => threadLine.test(l)).length >= 2);
+  // A process forked after the threaded one: once its fork shows, the threads would have shown before it.
+  const marker = await runShell('true', 'pwwatch-after-threads');
+  await without.until(`the fork of ${marker}`, hasLine(new RegExp(`fork\\s+${marker}\\s`)));
   await withThreads.stop();
   await without.stop();
   const threadLines = withThreads.stdout().split('\n').filter((l) => / thread \d+ of /.test(l) && l.includes(` thread `) && new RegExp(`fork\\s+${threaded.pid}\\s`).test(l));

@@ -78,7 +78,8 @@ async function capture(options: EbpfOptions, body: () => Promise<void>): Promise
 }
 
 const isExec = (e: ProcEvent): e is ExecEvent => e.kind === 'exec';
-const isExit = (e: ProcEvent): e is ExitEvent => e.kind === 'exit';
+/** A process's exit (a thread's has tid != pid). */
+const isExit = (e: ProcEvent): e is ExitEvent => e.kind === 'exit' && e.tid === e.pid;
 const isLost = (e: ProcEvent): e is LostEvent => e.kind === 'lost';
 const inode = (path: string): number => statSync(path).ino;
 
@@ -165,10 +166,11 @@ test('exec storm of microsecond processes: every argv exact, every exit code 0, 
   assert.equal(counters.lost, 0);
 });
 
-test('exit status: a code, a signal, the parent; a thread is counted, not reported as an exit', { skip, timeout: 20_000 }, async () => {
+test('exit status: a code, a signal, the parent; a thread is reported as a thread (fork with thread: true, exit with its tid), never as a process', { skip, timeout: 20_000 }, async () => {
   let coded = 0;
   let killed = 0;
   let threads = { forks: 0, exits: 0 };
+  let workerTid = 0;
   const { events, counters } = await capture({}, async () => {
     coded = (await run('/bin/sh', ['-c', 'exit 7'])).pid;
     const k = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
@@ -178,7 +180,9 @@ test('exit status: a code, a signal, the parent; a thread is counted, not report
     k.kill('SIGKILL');
     await done;
     killed = k.pid!;
-    const w = new Worker('0', { eval: true });
+    // The worker reports its own thread id (gettid) before it ends.
+    const w = new Worker("require('worker_threads').parentPort.postMessage(require('fs').readlinkSync('/proc/thread-self').split('/').pop())", { eval: true });
+    w.on('message', (tid: string) => { workerTid = Number(tid); });
     await new Promise((r) => w.on('exit', r));
   });
   threads = { forks: counters.threadForks ?? 0, exits: counters.threadExits ?? 0 };
@@ -196,7 +200,13 @@ test('exit status: a code, a signal, the parent; a thread is counted, not report
   assert.equal(k.comm, 'sleep');
   assert.equal(counters.exitDuplicates, 0, 'the 6.16+ exit program never needs to deduplicate');
   assert.ok(threads.forks >= 1 && threads.exits >= 1, `worker thread counted: ${JSON.stringify(threads)}`);
-  assert.ok(!events.some((e) => e.pid === process.pid && (e.kind === 'exit' || e.kind === 'fork')), 'our own threads are not process events');
+  assert.ok(workerTid > 0, 'the worker told its tid');
+  const ours = events.filter((e) => e.pid === process.pid && (e.kind === 'exit' || e.kind === 'fork'));
+  const threadFork = ours.find((e) => e.kind === 'fork' && e.tid === workerTid);
+  assert.ok(threadFork?.kind === 'fork' && threadFork.thread, `the worker's fork is a thread's: ${JSON.stringify(ours)}`);
+  assert.equal(threadFork.startTicks, null, 'a thread has no process start time');
+  assert.ok(ours.some((e) => e.kind === 'exit' && e.tid === workerTid), `the worker's exit is reported with its tid: ${JSON.stringify(ours)}`);
+  assert.ok(!ours.some((e) => (e.kind === 'fork' && !e.thread) || (e.kind === 'exit' && e.tid === e.pid)), 'our own threads are never process events');
 });
 
 test('network capture: a connect to a local listener and its accept, with addresses, ports and pids', { skip, timeout: 20_000 }, async () => {
