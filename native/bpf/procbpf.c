@@ -1252,6 +1252,8 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		return js_throw(env, "EAGAIN", "procbpf: pthread_create: %s", strerror(err));
 	}
 	h->thread_started = 1;
+	/* Named, so that top -H, ps -L and tests can tell it from Node's own threads. */
+	pthread_setname_np(h->thread, "pw-ebpf");
 
 	NAPI_OK(napi_get_instance_data(env, (void **)&ctor_ref));
 	NAPI_OK(napi_get_reference_value(env, *ctor_ref, &ctor));

@@ -166,7 +166,7 @@ test('query commands answer from a running daemon', { skip: needsNetlink }, asyn
   assert.equal(badGlob.code, 2);
   assert.match(badGlob.stderr, /^procwatch: --name is not a valid glob/);
 
-  const second = spawnSync(process.execPath, [BIN, 'daemon', '--database', join(dir, 'other.db'), '--socket', d.socket], { encoding: 'utf8', timeout: 15_000 });
+  const second = spawnSync(process.execPath, [BIN, 'daemon', '--database', join(dir, 'other.db'), '--socket', d.socket], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(second.status, 4);
   assert.match(second.stderr, /another procwatch daemon is already running/);
 
@@ -471,7 +471,7 @@ test('eBPF capture in the daemon: connects, accepts and file opens are stored an
     assert.match(text.stdout, new RegExp(`open\\s+${writer.pid}\\s.*open ${files}/written O_WRONLY\\|O_CREAT\\|O_TRUNC fd \\d+`));
 
     // Same database, another socket: refused by the lock, before any program is loaded.
-    const second = spawnSync(process.execPath, [BIN, 'daemon', '--database', d.db, '--socket', join(dir, 'capture-2.sock'), '--source', 'ebpf'], { encoding: 'utf8', timeout: 15_000 });
+    const second = spawnSync(process.execPath, [BIN, 'daemon', '--database', d.db, '--socket', join(dir, 'capture-2.sock'), '--source', 'ebpf'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(second.status, 4, second.stderr);
     assert.match(second.stderr, new RegExp(`^procwatch daemon: refusing to start: another procwatch daemon \\(pid ${d.proc.pid}\\) is already using ${d.db}`));
     assert.equal(second.stderr.trim().split('\n').length, 1, 'one line');

@@ -156,7 +156,7 @@ test('capture options without eBPF, or without what they narrow: one line, exit 
     [['--files', '--ring-buffer', '5000'], /ring buffer size must be a power of 2/],
     [['--network', '--cgroup', '/no/such/cgroup'], /the cgroup '\/no\/such\/cgroup' is not a directory/],
   ] as Array<[string[], RegExp]>) {
-    const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 15_000 });
+    const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     const errLines = r.stderr.split('\n').filter((l) => l !== '');
     assert.equal(errLines.length, 1, `${args.join(' ')}: ${r.stderr}`);
@@ -207,7 +207,7 @@ test('--pid follows a subtree; --user filters by effective user', { skip }, asyn
 });
 
 test('without the privilege for netlink, auto falls back to polling with a notice', async () => {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'watch', '--duration', '0.5', '--proc-root', '/proc'], { encoding: 'utf8', timeout: 15_000 });
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'watch', '--duration', '0.5', '--proc-root', '/proc'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /watching with netlink unavailable \(.*root.*\); falling back to polling \/proc — polling \/proc every 1000 ms: processes shorter than that are not seen/);
 });
@@ -230,7 +230,7 @@ test('bad arguments: one line, exit 2', () => {
     [['--reader-priority', 'high'], /--reader-priority expects an integer from 0 to 99, got 'high'/],
     [['--reader-priority', '5', '--source', 'poll'], /--reader-priority sets the netlink reader thread, but the source is poll/],
   ] as Array<[string[], RegExp]>) {
-    const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 15_000 });
+    const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, `one line, before anything started: ${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message);
@@ -243,7 +243,7 @@ test('bad arguments that need the kernel source: refused before subscribing, not
     [['--pid', '3999999', '--source', 'netlink'], /^procwatch: no process with pid 3999999$/],
     [['--rcvbuf', '99999999999', '--source', 'netlink'], /^procwatch: --rcvbuf expects a size from 1 to 2147483647 bytes \(e\.g\. 16MiB\), got '99999999999'$/],
   ] as Array<[string[], RegExp]>) {
-    const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 15_000 });
+    const r = spawnSync(process.execPath, [BIN, 'watch', ...args], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr.trim(), message);
     assert.equal(r.stdout, '', 'no event was printed before the error');
@@ -251,7 +251,7 @@ test('bad arguments that need the kernel source: refused before subscribing, not
 });
 
 test('--rcvbuf when auto chooses eBPF: refused, as --network is on netlink', { skip: skipEbpf }, () => {
-  const r = spawnSync(process.execPath, [BIN, 'watch', '--rcvbuf', '16MiB'], { encoding: 'utf8', timeout: 15_000 });
+  const r = spawnSync(process.execPath, [BIN, 'watch', '--rcvbuf', '16MiB'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr.trim(), /^procwatch: --rcvbuf sets the netlink receive buffer, but the source is ebpf \(eBPF \(the best source available here\)\): use --source netlink, or drop --rcvbuf$/);
 });
@@ -264,10 +264,10 @@ test('--rcvbuf takes sizes with a unit, as the config file does', { skip }, asyn
 
 test('a reader priority the kernel refuses (no CAP_SYS_NICE): the watch goes on, and says what it costs', { skip }, async () => {
   // setpriv drops CAP_SYS_NICE from the bounding set: root keeps the connector but cannot ask for SCHED_FIFO.
-  const r = spawnSync('setpriv', ['--bounding-set', '-sys_nice', process.execPath, BIN, 'watch', '--source', 'netlink', '--kind', 'exec', '--duration', '0.5'], { encoding: 'utf8', timeout: 15_000 });
+  const r = spawnSync('setpriv', ['--bounding-set', '-sys_nice', process.execPath, BIN, 'watch', '--source', 'netlink', '--kind', 'exec', '--duration', '0.5'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /^procwatch: watching with netlink proc connector, as asked — reader thread at normal priority \(SCHED_FIFO 10 refused: EPERM\): more short-lived processes go unnamed$/m);
-  const ok = spawnSync(process.execPath, [BIN, 'watch', '--source', 'netlink', '--reader-priority', '0', '--kind', 'exec', '--duration', '0.3'], { encoding: 'utf8', timeout: 15_000 });
+  const ok = spawnSync(process.execPath, [BIN, 'watch', '--source', 'netlink', '--reader-priority', '0', '--kind', 'exec', '--duration', '0.3'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stderr, /^procwatch: watching with netlink proc connector, as asked$/m, 'priority 0 asks for nothing, so nothing is refused');
 });
@@ -281,7 +281,7 @@ test('--duration longer than a timer can hold (~24.8 days) neither warns nor sto
 });
 
 test('the kernel refusing the subscription (outside the initial pid namespace, even as root): one line, exit 4', { skip }, () => {
-  const r = spawnSync('unshare', ['--pid', '--fork', process.execPath, BIN, 'watch', '--source', 'netlink', '--duration', '1'], { encoding: 'utf8', timeout: 15_000 });
+  const r = spawnSync('unshare', ['--pid', '--fork', process.execPath, BIN, 'watch', '--source', 'netlink', '--duration', '1'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 4, r.stderr);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, r.stderr);

@@ -54,7 +54,7 @@ async function ringBytesOf(name: string, configText: string | null): Promise<num
   children.push(proc);
   let log = '';
   proc.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
-  await waitFor(`the daemon to listen (${log})`, () => log.includes('API on ') || proc.exitCode !== null, 20_000, 50);
+  await waitFor(`the daemon to listen (${log})`, () => log.includes('API on ') || proc.exitCode !== null, 60_000, 50);
   assert.equal(proc.exitCode, null, log);
   const stats = await getJson(socket, '/v1/stats');
   proc.kill('SIGTERM');
