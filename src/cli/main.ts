@@ -3,35 +3,12 @@
  * is the one place where errors become a one-line message and an exit code.
  */
 
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { InputError } from '../errors.js';
 import { escapeText, nagiosUnknown } from '../report/index.js';
 import { EXIT } from './exit-codes.js';
 import { procpsArgs } from './procps.js';
-import { VERSION } from './version.js';
-
-/**
- * Command modules, imported on demand. `procwatch check` is run by mon or Nagios every few
- * seconds, and loading the modules of every other command (daemon, store, API client, event
- * table: 18 more ES modules) cost it ~10 ms of its ~115 ms (BENCHMARKS.md). A known command
- * name loads its own module only; anything else (help, a typo) loads them all, in this order.
- */
-const COMMANDS: [names: string[], load: () => Promise<Command[]>][] = [
-  [['check'], async () => [(await import('./check.js')).checkCommand({ formatResolved: (format) => { outputFormat = format; } })]],
-  [['watch'], async () => [(await import('./watch.js')).watchCommand()]],
-  [['daemon'], async () => [(await import('./daemon.js')).daemonCommand()]],
-  [['ps', 'tree'], async () => { const m = await import('./ps.js'); return [m.psCommand(), m.treeCommand()]; }],
-  [['events', 'history', 'lineage', 'stats'], async () => {
-    const m = await import('./query.js');
-    return [m.eventsCommand(), m.historyCommand(), m.lineageCommand(), m.statsCommand()];
-  }],
-];
-
-async function loadCommands(argv: string[]): Promise<Command[]> {
-  const wanted = COMMANDS.find(([names]) => names.includes(argv[0] ?? ''));
-  if (wanted !== undefined) return wanted[1]();
-  return (await Promise.all(COMMANDS.map(([, load]) => load()))).flat();
-}
+import { loadCommands, programWith } from './program.js';
 
 /**
  * The output format, once a command has resolved it (`check` reads it from its config file's
@@ -55,24 +32,6 @@ function fail(message: string, argv: string[], code: number): void {
   }
 }
 
-/**
- * The whole command line: every command's options, arguments and help. The completion scripts
- * and the man page are generated from this same object (cli/docs.ts), so they cannot drift from --help.
- */
-export function programWith(commands: Command[]): Command {
-  const program = new Command('procwatch')
-    .description('Linux process monitoring: checks, real-time events, history')
-    .version(VERSION)
-    .showSuggestionAfterError(true)
-    // Errors are printed once, by main(), as one line; help (also the usage shown when no
-    // command is given) is Commander's own.
-    .configureOutput({ outputError: () => {} })
-    .exitOverride();
-  for (const command of commands) program.addCommand(command);
-  for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => {} });
-  return program;
-}
-
 export async function main(argv: string[]): Promise<void> {
   // `procwatch ... | head`: a reader that goes away is not an error worth a stack trace.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -91,7 +50,7 @@ export async function main(argv: string[]): Promise<void> {
       return fail(err.message, argv, EXIT.USAGE);
     }
   }
-  const program = programWith(await loadCommands(argv));
+  const program = programWith(await loadCommands(argv, { formatResolved: (format) => { outputFormat = format; } }));
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {

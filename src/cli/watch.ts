@@ -144,7 +144,7 @@ export function watchCommand(): Command {
   withFilters(command, true);
   return withDisplay(command)
     .option('--threads', 'also show thread creation and thread exits (counted, hidden by default)')
-    .addOption(new Option('-s, --source <source>', 'event source: auto (eBPF, else netlink, else polling), ebpf, netlink, poll').default('auto'))
+    .addOption(new Option('-s, --source <source>', 'event source: auto (eBPF, else netlink, else polling), ebpf, netlink, poll').choices(['auto', 'ebpf', 'netlink', 'poll']).default('auto'))
     .option('--rcvbuf <bytes>', 'netlink receive buffer size, e.g. 16MiB (the default): the stall it survives without loss')
     .option('--reader-priority <n>', `netlink: SCHED_FIFO priority of the reader thread, 1-99, or 0 for normal scheduling (default ${DEFAULT_READER_PRIORITY})`)
     .option('--network', 'eBPF: also show outbound connect and inbound accept (kinds connect, accept)')

@@ -217,7 +217,7 @@ test('bad arguments: one line, exit 2', () => {
     [['--kind', 'exec,boom'], /unknown event kind 'boom'/],
     [['--user', 'no-such-user-xyz'], /unknown user/],
     [['--pid', '0'], /--pid expects a positive integer/],
-    [['--source', 'carrier-pigeon'], /unknown source 'carrier-pigeon'/],
+    [['--source', 'carrier-pigeon'], /argument 'carrier-pigeon' is invalid\. Allowed choices are auto, ebpf, netlink, poll/],
     [['--hold', '-5'], /--hold expects a positive number/],
     [['--pid', '3999999', '--source', 'poll'], /no process with pid 3999999/],
     [['--name', '['], /^procwatch: --name: bad glob '\['/],
