@@ -10,7 +10,7 @@ import { InputError } from '../errors.js';
 const TAKES_VALUE = new Set(['-o', '--output', '-u', '--user', '-n', '--name', '-e', '--exe', '-a', '--args', '-p', '--pid', '--socket', '-C']);
 
 /** procps flags that choose columns procwatch does not have: refused with the way to get columns. */
-const UNSUPPORTED = /^-[lyjLTHMZcOsvX]+$|^--(forest|sort|ppid|sid|tty|cols|columns|width|headers|no-headers)(=|$)/;
+const UNSUPPORTED = /^-[eAfF]*[lyjLTHMZcOsvX][eAfFlyjLTHMZcOsvX]*$|^--(forest|sort|ppid|sid|tty|cols|columns|width|headers|no-headers)(=|$)/;
 
 export interface Rewritten {
   args: string[];

@@ -7,7 +7,7 @@ import { EVENT_KINDS, type EventKind, type ProcEvent } from '../events/types.js'
 import { ProcReader, UserDb } from '../procfs/index.js';
 import { globOption } from '../util/glob.js';
 import { eventJson, eventLine, eventLineHeader, fitLine, type EventLineOptions } from '../report/index.js';
-import { DEFAULT_READER_PRIORITY, checkCaptureOptions, chooseSource, parseSourceChoice, type BpfCaptureOptions, type SourceProblem } from '../sources/index.js';
+import { DEFAULT_READER_PRIORITY, checkCaptureOptions, chooseSource, describeChoice, parseSourceChoice, type BpfCaptureOptions, type SourceProblem } from '../sources/index.js';
 import { MAX_RCVBUF_BYTES } from '../sources/native.js';
 import { ProcessTracker, type ProcessRecord } from '../table/index.js';
 import { checkFilters, display, withDisplay, withFilters, type DisplayOptions, type FilterOptions } from './common.js';
@@ -179,7 +179,8 @@ async function runWatch(options: WatchOptions): Promise<number> {
     }
   };
   if (choice === 'ebpf' || choice === 'poll') refuseNetlinkOnly(choice);
-  const { source, why } = await chooseSource(choice, { procRoot: options.procRoot, rcvbufBytes, readerPriority, ebpf: captureOptions(options, users) });
+  const chosen = await chooseSource(choice, { procRoot: options.procRoot, rcvbufBytes, readerPriority, ebpf: captureOptions(options, users) });
+  const { source, why } = chosen;
   if (source.name !== 'netlink') refuseNetlinkOnly(`${source.name} (${why})`);
 
   let filter: ((e: ProcEvent, r: ProcessRecord | undefined) => boolean) | null = null;
@@ -232,7 +233,7 @@ async function runWatch(options: WatchOptions): Promise<number> {
   filter = eventFilter(filterOptions, rootKey, options, tracker);
   if (!options.json) process.stdout.write(`${fitLine(eventLineHeader(lineOptions), d.style.width)}\n`);
   // Said once everything is in place: from this line on, every event is shown (scripts and tests wait for it).
-  process.stderr.write(`procwatch: watching with ${why}${source.limitations ? ` — ${source.limitations}` : ''}\n`);
+  process.stderr.write(describeChoice(chosen, source.limitations).map((line, i) => `procwatch: ${i === 0 ? 'watching with ' : ''}${line}\n`).join(''));
   await new Promise<void>((resolve) => {
     finish = resolve;
     process.once('SIGINT', resolve);

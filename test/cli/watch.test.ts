@@ -209,7 +209,12 @@ test('--pid follows a subtree; --user filters by effective user', { skip }, asyn
 test('without the privilege for netlink, auto falls back to polling with a notice', async () => {
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'watch', '--duration', '0.5', '--proc-root', '/proc'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /watching with netlink unavailable \(.*root.*\); falling back to polling \/proc — polling \/proc every 1000 ms: processes shorter than that are not seen/);
+  // One line each: the source, why each kernel source is not used, what polling cannot see.
+  const lines = r.stderr.split('\n');
+  assert.equal(lines[0], 'procwatch: watching with the /proc poller (neither kernel event source is available here)', r.stderr);
+  assert.match(lines[1]!, /^procwatch: {3}eBPF unavailable: .*root/);
+  assert.match(lines[2]!, /^procwatch: {3}netlink unavailable: .*root/);
+  assert.match(lines[3]!, /^procwatch: {3}what it cannot see: polling \/proc every 1000 ms: processes shorter than that are not seen/);
 });
 
 test('bad arguments: one line, exit 2', () => {

@@ -738,6 +738,28 @@ test('build without clang: npm install still succeeds, and the loader reports th
   assert.ok(probe.stdout.startsWith(why), `the source says why: ${probe.stdout}`);
 });
 
+test('build without Python: each addon\'s line says why (node-gyp\'s own error), not a bare "configure error"', { timeout: 120_000 }, () => {
+  const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const copy = mkdtempSync(join(tmpdir(), 'pwebpf-nopy-'));
+  tempDirs.push(copy);
+  for (const f of ['scripts/build-native.mjs', 'native/record.h', 'native/binding.gyp', 'native/procconn.c', 'native/bpf/binding.gyp', 'native/bpf/procbpf.c', 'native/bpf/procwatch.bpf.c', 'native/bpf/procwatch.h']) {
+    mkdirSync(dirname(join(copy, f)), { recursive: true });
+    copyFileSync(join(repo, f), join(copy, f));
+  }
+  // python3 and python that cannot run, first on PATH; node-gyp finds no other.
+  const fake = join(copy, 'fake-bin');
+  mkdirSync(fake);
+  for (const name of ['python3', 'python']) {
+    writeFileSync(join(fake, name), '#!/bin/sh\nexit 1\n');
+    chmodSync(join(fake, name), 0o755);
+  }
+  const env = { ...process.env, PATH: `${fake}:${process.env.PATH ?? ''}`, npm_config_python: '/nonexistent/python3', PYTHON: '/nonexistent/python3', PROCWATCH_REQUIRE_BPF: '0', PROCWATCH_REQUIRE_NATIVE: '0' };
+  const r = spawnSync(process.execPath, [join(copy, 'scripts/build-native.mjs')], { encoding: 'utf8', env, timeout: 110_000 });
+  assert.equal(r.status, 0, `the build script exits 0: ${r.stderr}`);
+  assert.match(r.stderr, /^build-native: native addon build failed: configure: Error: Could not find any Python installation to use \(install python3\); continuing without it/m);
+  assert.doesNotMatch(r.stderr, /configure error;/, 'never the bare line');
+});
+
 test('build on a read-only tree: the script still exits 0 with one line per addon', { skip: skipNotRoot, timeout: 60_000 }, () => {
   const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
   const copy = mkdtempSync(join(tmpdir(), 'pwebpf-ro-'));
