@@ -141,7 +141,7 @@ export class ApiServer {
     const text = textFormat(p);
     const fields = p.string('fields');
     if (fields !== undefined && text === null) throw new BadRequest("parameter 'fields' chooses the columns of format=text");
-    const matches = this.recordMatcher(p, false);
+    const matches = this.recordMatcher(this.processFilter(p, false));
     const pid = p.pid('pid');
     const ppid = p.pid('ppid', 0);
     const subtree = p.pid('subtree');
@@ -178,8 +178,7 @@ export class ApiServer {
    * The same filter on a live record (with the command line to search: an exec's own argv);
    * the subtree is checked by the caller, which keeps its set of keys.
    */
-  private recordMatcher(p: Params, subtree: boolean): (r: ProcessRecord | undefined, argv: readonly string[] | null) => boolean {
-    const f = this.processFilter(p, subtree);
+  private recordMatcher(f: ProcessFilter): LiveMatcher {
     const name = f.name === undefined ? null : globToRegExp(f.name);
     const exe = f.exe === undefined ? null : globToRegExp(f.exe);
     const args = f.args === undefined ? null : new RegExp(f.args);
@@ -194,10 +193,15 @@ export class ApiServer {
     };
   }
 
-  /** A regular expression parameter, compiled once here so a bad one is the client's 400. */
+  /**
+   * A regular expression parameter, compiled once here so a bad one is the client's 400. The
+   * daemon runs it on every row of a query, on its one thread: a quantified group holding a
+   * quantifier (`(a+)+`), which can take exponential time, is refused.
+   */
   private regex(p: Params, key: string): RegExp | null {
     const v = p.string(key);
     if (v === undefined) return null;
+    if (NESTED_QUANTIFIER.test(v)) throw new BadRequest(`parameter '${key}': a quantified group that holds a quantifier, such as (a+)+, is refused (it can take exponential time)`);
     try {
       return new RegExp(v);
     } catch (err) {
@@ -304,7 +308,7 @@ export class ApiServer {
       res.end();
       return undefined;
     }
-    return this.follow(url, res, format, query, this.recordMatcher(p, true));
+    return this.follow(url, res, format, query, this.recordMatcher(processFilter));
   }
 
   /** A subtree too large to list is the client's query to narrow, not a daemon failure. */
@@ -510,6 +514,9 @@ export class ApiServer {
 }
 
 type LiveMatcher = (r: ProcessRecord | undefined, argv: readonly string[] | null) => boolean;
+
+/** A group (no nested group inside) with a quantifier in it, itself quantified: `(a+)+`, `(x*y)*`, `(\d+){2,}`. */
+const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*(?:[+*]|\{\d+,?\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,?\d*\})/;
 
 interface LiveFilter {
   matches: LiveMatcher;
