@@ -166,7 +166,13 @@ function afterHelp(command: Command): string {
   return out.startsWith(base) ? out.slice(base.length).trim() : '';
 }
 
-export function manPage(program: Command, date = new Date()): string {
+/** The page's date: SOURCE_DATE_EPOCH when set (reproducible package builds), else today. */
+function pageDate(): Date {
+  const epoch = Number(process.env.SOURCE_DATE_EPOCH);
+  return Number.isSafeInteger(epoch) && epoch > 0 ? new Date(epoch * 1000) : new Date();
+}
+
+export function manPage(program: Command, date = pageDate()): string {
   const lines: string[] = [];
   const day = date.toISOString().slice(0, 10);
   lines.push(`.TH PROCWATCH 1 "${day}" "procwatch ${VERSION}" "User Commands"`);
