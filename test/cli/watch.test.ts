@@ -70,8 +70,8 @@ async function watch(args: string[], env: NodeJS.ProcessEnv = process.env): Prom
   };
 }
 
-/** JSON lines printed so far. */
-const jsonLines = (text: string): Line[] => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+/** JSON lines printed so far: whole lines only (the last one may still be arriving). */
+const jsonLines = (text: string): Line[] => text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
 const hasEvent = (kind: string, pid: number) => (text: string): boolean => jsonLines(text).some((e) => e.kind === kind && e.pid === pid);
 const hasLine = (re: RegExp) => (text: string): boolean => text.split('\n').some((l) => re.test(l));
 
