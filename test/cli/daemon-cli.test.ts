@@ -486,10 +486,16 @@ test('eBPF capture in the daemon: connects, accepts and file opens are stored an
 test('the daemon on the netlink source, asked for by name, records what ran', { skip: needsNetlink }, async () => {
   const d = await startDaemon('netlink', ['--source', 'netlink']);
   assert.match(d.log(), /source netlink proc connector, as asked/);
-  const marker = spawn('/bin/sh', ['-c', 'exit 7', 'pwcli-netlink'], { stdio: 'ignore' });
+  // It waits on stdin until the daemon lists it: read at its exec, however busy the machine.
+  const marker = spawn('/bin/sh', ['-c', 'read x; exit 7', 'pwcli-netlink'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  try {
+    await eventually('the daemon to list the marker', () => json<{ processes: Array<{ pid: number }> }>(['ps', '--socket', d.socket]).processes.some((p) => p.pid === marker.pid), { stepMs: 100 });
+  } finally {
+    marker.stdin!.end('go\n');
+  }
   await exited(marker);
   const found = await historyOf(d.socket, marker.pid!);
-  assert.deepEqual(found.argv, ['/bin/sh', '-c', 'exit 7', 'pwcli-netlink']);
+  assert.deepEqual(found.argv, ['/bin/sh', '-c', 'read x; exit 7', 'pwcli-netlink']);
   assert.equal(found.exitCode, 7);
   const health = JSON.parse(run(['stats', '--socket', d.socket, '--json']).stdout) as { source: string; sourceCounters: { readerPriority: number } };
   assert.equal(health.source, 'netlink');

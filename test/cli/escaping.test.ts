@@ -143,9 +143,11 @@ test('watch: a hostile exec as it happens is one escaped line', { skip }, async 
   w.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   w.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   await eventually('watch to start', () => err.includes('watching with'), { seen: () => err });
-  const again = spawn('/bin/sleep', ['2'], { argv0: ARGV0, stdio: 'ignore' });
+  // It lives until its line is out (the netlink reader reads argv at the exec; a storm elsewhere may delay it).
+  const again = spawn('/bin/sleep', ['600'], { argv0: ARGV0, stdio: 'ignore' });
   children.push(again);
   await eventually('the exec line', () => out.split('\n').some((l) => l.includes(`${again.pid} `)), { seen: () => out });
+  again.kill();
   w.kill('SIGINT');
   await new Promise((r) => w.on('exit', r));
   assertInert({ stdout: out, stderr: err, code: 0, signal: null, ms: 0 }, 'watch');

@@ -80,18 +80,36 @@ function runShell(script: string, marker: string): Promise<number> {
   return new Promise((r) => child.on('exit', () => r(child.pid!)));
 }
 
+/**
+ * `sh -c 'read x; SCRIPT'`: the shell waits on its stdin until `ready(pid)` (its exec line is
+ * out), then runs SCRIPT. The netlink source reads a process's argv from /proc when its exec
+ * event comes; on a machine busy with other storms that can be late, and a process that had
+ * already ended would be shown unknown (rightly). Tests that check the name keep it alive.
+ */
+async function runShellUntil(script: string, marker: string, ready: (pid: number) => boolean): Promise<number> {
+  const child = spawn('/bin/sh', ['-c', `read x; ${script}`, marker], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const exited = new Promise((r) => child.on('exit', r));
+  try {
+    await waitUntil(`the exec of ${marker} (pid ${child.pid})`, () => ready(child.pid!), 30_000, 20);
+  } finally {
+    child.stdin!.end('go\n');
+  }
+  await exited;
+  return child.pid!;
+}
+
 type Line = Record<string, unknown> & { kind: string; pid: number; details?: { argv: string[] | null }; status?: { code: number | null; signal: number | null }; process?: { ppid: number } };
 
 for (const src of KERNEL_SOURCES) {
   test(`--json (${src.name}): exec with argv and exit with code and lifetime, for a real process`, { skip: src.skip }, async () => {
     const w = await watch(['--json', '--source', src.name]);
-    const pid = await runShell('sleep 0.1; exit 5', 'pwwatch-json');
+    const pid = await runShellUntil('sleep 0.1; exit 5', 'pwwatch-json', (p) => hasEvent('exec', p)(w.stdout()));
     await w.until(`the exit of ${pid}`, hasEvent('exit', pid));
     assert.equal(await w.stop(), 0);
     const lines = w.stdout().trim().split('\n').map((l) => JSON.parse(l) as Line).filter((e) => e.pid === pid);
     const exec = lines.find((e) => e.kind === 'exec');
     const exit = lines.find((e) => e.kind === 'exit');
-    assert.deepEqual(exec?.details?.argv, ['/bin/sh', '-c', 'sleep 0.1; exit 5', 'pwwatch-json']);
+    assert.deepEqual(exec?.details?.argv, ['/bin/sh', '-c', 'read x; sleep 0.1; exit 5', 'pwwatch-json']);
     assert.equal(exec?.process?.ppid, process.pid);
     assert.deepEqual(exit?.status, { code: 5, signal: null, coreDumped: false });
     assert.ok(typeof exit?.lifetimeNs === 'number' && exit.lifetimeNs >= 90e6, `lived ≥ 90 ms (${String(exit?.lifetimeNs)})`);
@@ -166,13 +184,13 @@ test('capture options without eBPF, or without what they narrow: one line, exit 
 
 test('text lines: time, event, pid, parent, user, command; signals and lifetimes on exits', { skip }, async () => {
   const w = await watch(['--kind', 'exec,exit', '--source', 'netlink']);
-  const pid = await runShell('kill -KILL $$', 'pwwatch-text');
+  const pid = await runShellUntil('kill -KILL $$', 'pwwatch-text', (p) => hasLine(new RegExp(`^\\S+ exec\\s+${p}\\s`))(w.stdout()));
   await w.until(`the exit of ${pid}`, hasLine(new RegExp(`^\\S+ exit\\s+${pid}\\s`)));
   await w.stop();
   const lines = w.stdout().split('\n');
   assert.match(lines[0]!, /^TIME\s+EVENT\s+PID\s+PPID\s+USER\s+WHAT$/);
   const exec = lines.find((l) => new RegExp(`^\\S+ exec\\s+${pid}\\s`).test(l));
-  assert.match(exec ?? '', new RegExp(`exec\\s+${pid}\\s+${process.pid} root\\s+/bin/sh -c 'kill -KILL \\$\\$' pwwatch-text$`));
+  assert.match(exec ?? '', new RegExp(`exec\\s+${pid}\\s+${process.pid} root\\s+/bin/sh -c 'read x; kill -KILL \\$\\$' pwwatch-text$`));
   const exit = lines.find((l) => new RegExp(`^\\S+ exit\\s+${pid}\\s`).test(l));
   assert.match(exit ?? '', /sh killed by SIGKILL, lived \d/);
   assert.ok(!lines.some((l) => / fork /.test(l)), '--kind filters');
@@ -307,13 +325,16 @@ test('--name, --exe and --threads filter on real processes', { skip }, async () 
   const dir = mkdtempSync(join(tmpdir(), 'pwwatch-names-'));
   try {
     chmodSync(dir, 0o755);
-    const named = join(dir, 'pwnamedsleep');
-    copyFileSync('/bin/sleep', named);
+    // A copy of head, which waits on its stdin: it stays until both watches have its exec (see runShellUntil).
+    const named = join(dir, 'pwnamedhead');
+    copyFileSync('/usr/bin/head', named);
     chmodSync(named, 0o755);
     const byName = await watch(['--json', '--source', 'netlink', '--name', 'pwnamed*', '--kind', 'exec,exit']);
     const byExe = await watch(['--json', '--source', 'netlink', '--exe', `${dir}/pw*`, '--kind', 'exec,exit']);
     const other = await runShell('true', 'pwwatch-other');
-    const child = spawn(named, ['0.2'], { stdio: 'ignore' });
+    const child = spawn(named, ['-c', '1'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    for (const w of [byName, byExe]) await w.until(`the exec of ${child.pid}`, hasEvent('exec', child.pid!));
+    child.stdin!.end('x');
     await new Promise((r) => child.on('exit', r));
     for (const w of [byName, byExe]) await w.until(`the exit of ${child.pid}`, hasEvent('exit', child.pid!));
     await byName.stop();

@@ -76,6 +76,25 @@ function run(cmd: string, args: string[], options: { cwd?: string; onSpawn?: (pi
   });
 }
 
+/**
+ * Runs a command whose last image reads one byte from stdin (`head -c 1`), and ends it only once
+ * `ready(pid)` is true (its exec events are in): however far behind a storm on a busy machine
+ * keeps the reader, each image is still there to be read. A fixed lifetime would be a race.
+ */
+async function runUntil(cmd: string, args: string[], ready: (pid: number) => boolean, options: { cwd?: string } = {}): Promise<Ran> {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'ignore'], cwd: options.cwd });
+  const done = new Promise<Ran>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve({ pid: child.pid!, code, signal }));
+  });
+  try {
+    assert.ok(await waitFor(() => ready(child.pid!)), `the events of ${cmd} ${args.join(' ')} (pid ${child.pid}) were not seen`);
+  } finally {
+    child.stdin!.end('x');
+  }
+  return done;
+}
+
 describe('proc connector on the real kernel', { skip: SKIP }, () => {
   let c: Collector;
   let work: string;
@@ -96,8 +115,10 @@ describe('proc connector on the real kernel', { skip: SKIP }, () => {
   });
 
   test('fork, exec (argv, exe, cwd, comm, ids, parent) and exit code of sh -c "...; exit 7"', async () => {
-    const script = 'sleep 0.2; exit 7';
-    const r = await run('/bin/sh', ['-c', script, 'pwmarker'], { cwd: work });
+    const script = 'head -c 1 >/dev/null; exit 7';
+    // Ended once its exec and its child's (head) are in.
+    const headExec = (sh: number): boolean => c.events.some((e) => e.kind === 'fork' && e.parentPid === sh && c.exec(e.pid).length > 0);
+    const r = await runUntil('/bin/sh', ['-c', script, 'pwmarker'], (pid) => c.exec(pid).length > 0 && headExec(pid), { cwd: work });
     assert.equal(r.code, 7);
     const exit = await c.exited(r.pid);
     assert.deepEqual(exit.status, { code: 7, signal: null, coreDumped: false });
@@ -115,7 +136,7 @@ describe('proc connector on the real kernel', { skip: SKIP }, () => {
     assert.equal(fork.startTicks, exec.details.startTicks, 'the fork carries the child\'s start time');
     assert.equal(exec.provenance, 'observed');
     const d = exec.details;
-    // sh lives 200 ms: everything must have been read, and be right.
+    // sh lived until its exec was in: everything must have been read, and be right.
     assert.deepEqual(d.argv, ['/bin/sh', '-c', script, 'pwmarker']);
     assert.equal(d.argvTruncated, false);
     assert.equal(d.comm, 'sh');
@@ -128,12 +149,12 @@ describe('proc connector on the real kernel', { skip: SKIP }, () => {
     assert.ok(exec.seq > fork.seq && exit.seq > exec.seq, 'sequence follows fork < exec < exit');
     assert.ok(exec.ktimeNs > 0 && exit.ktimeNs >= exec.ktimeNs);
 
-    // The sleep that sh forked: a grandchild, matched through the fork event.
+    // The head that sh forked: a grandchild, matched through the fork event.
     const child = c.events.find((e) => e.kind === 'fork' && e.parentPid === r.pid);
-    assert.ok(child !== undefined, 'fork of sleep seen');
-    const [sleepExec] = c.exec(child.pid);
-    assert.deepEqual(sleepExec?.details.argv, ['sleep', '0.2']);
-    assert.equal(sleepExec?.details.ppid, r.pid);
+    assert.ok(child !== undefined, 'fork of head seen');
+    const [headExecEvent] = c.exec(child.pid);
+    assert.deepEqual(headExecEvent?.details.argv, ['head', '-c', '1']);
+    assert.equal(headExecEvent?.details.ppid, r.pid);
     assert.deepEqual((await c.exited(child.pid)).status, { code: 0, signal: null, coreDumped: false });
   });
 
@@ -153,8 +174,10 @@ describe('proc connector on the real kernel', { skip: SKIP }, () => {
 
   test('exec followed at once by another exec: the first record never shows the second image', async () => {
     let firstNamed = 0;
+    const head = realpathSync('/usr/bin/head');
     for (let i = 0; i < 15; i++) {
-      const r = await run('/bin/sh', ['-c', 'exec /bin/sleep 0.05']);
+      // The second image stays until both exec events are in (then it has surely been read).
+      const r = await runUntil('/bin/sh', ['-c', `exec ${head} -c 1`], (pid) => c.exec(pid).length >= 2);
       await c.exited(r.pid);
       const execs = c.exec(r.pid);
       assert.equal(execs.length, 2, 'two execs of one pid');
@@ -162,8 +185,8 @@ describe('proc connector on the real kernel', { skip: SKIP }, () => {
       assert.ok(first.argv === null || first.argv[0] === '/bin/sh', `first argv ${JSON.stringify(first.argv)}`);
       assert.ok(first.comm === null || first.comm === 'sh', `first comm ${first.comm}`);
       assert.ok(first.exe === null || first.exe === realpathSync('/bin/sh'), `first exe ${first.exe}`);
-      assert.deepEqual(second.argv, ['/bin/sleep', '0.05']);
-      assert.equal(second.comm, 'sleep');
+      assert.deepEqual(second.argv, [head, '-c', '1']);
+      assert.equal(second.comm, 'head');
       assert.equal(first.startTicks === null || first.startTicks === second.startTicks, true, 'same instance');
       if (first.argv !== null) firstNamed++;
     }
@@ -196,7 +219,9 @@ describe('proc connector on the real kernel', { skip: SKIP }, () => {
   test('uid and gid changes (setpriv), and the exec after them reads the new ids', async () => {
     const setpriv = which('setpriv');
     if (setpriv === null) return assert.fail('setpriv(1) missing (util-linux)');
-    const r = await run(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', '/bin/sleep', '0.1']);
+    const head = realpathSync('/usr/bin/head');
+    // head stays until its exec (the second of the pid: setpriv's, then head's) is in.
+    const r = await runUntil(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', head, '-c', '1'], (pid) => c.exec(pid).some((e) => e.details.argv?.[0] === head || e.details.comm === 'head'));
     assert.equal(r.code, 0);
     await c.exited(r.pid);
     const uid = c.of(r.pid).find((e) => e.kind === 'uid');
@@ -204,7 +229,7 @@ describe('proc connector on the real kernel', { skip: SKIP }, () => {
     assert.ok(uid?.kind === 'uid' && uid.ruid === 65534 && uid.euid === 65534, `uid event ${JSON.stringify(uid)}`);
     assert.ok(gid?.kind === 'gid' && gid.rgid === 65534 && gid.egid === 65534, `gid event ${JSON.stringify(gid)}`);
     const last = c.exec(r.pid).at(-1)!.details;
-    assert.deepEqual(last.argv, ['/bin/sleep', '0.1']);
+    assert.deepEqual(last.argv, [head, '-c', '1']);
     assert.deepEqual(last.uids, [65534, 65534, 65534, 65534]);
     assert.deepEqual(last.gids, [65534, 65534, 65534, 65534]);
     // setpriv's own exec record: root ids, or unknown if the change beat the reads.
