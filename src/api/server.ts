@@ -283,7 +283,7 @@ export class ApiServer {
   }
 
   private async events(url: URL, req: IncomingMessage, res: ServerResponse): Promise<unknown> {
-    const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'limit', 'follow', 'format', 'user', 'name', 'exe', 'args', 'subtree']);
+    const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'limit', 'follow', 'format', 'user', 'name', 'exe', 'args', 'subtree', 'process']);
     const kinds = p.list('kind', EVENT_KINDS);
     const processFilter = this.processFilter(p, true);
     const pid = p.pid('pid', 0);
@@ -292,7 +292,7 @@ export class ApiServer {
     const format = p.string('format') ?? (req.headers.accept === 'text/event-stream' ? 'sse' : follow ? 'ndjson' : 'json');
     if (!['json', 'ndjson', 'sse'].includes(format)) throw new BadRequest(`parameter 'format' must be json, ndjson or sse, got '${format}'`);
     if (format === 'json' && follow) throw new BadRequest("parameter 'follow' streams: use format=ndjson or format=sse");
-    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, limit: p.limit(1000), ...processFilter };
+    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, limit: p.limit(1000), withProcess: p.boolean('process'), ...processFilter };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     if (follow && query.untilMs !== undefined) throw new BadRequest("parameter 'until' cannot be used with parameter 'follow': a follower has no end");
     const db = this.daemon.store.db;

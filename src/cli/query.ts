@@ -46,7 +46,8 @@ export function eventsCommand(): Command {
     .option('--limit <n>', 'the newest this many stored events (default 1000, max 10000; with -f: all stored events in range unless given)')
     .option('--json', 'one JSON object per line')
     .action(async (options: QueryOptions) => {
-      const query = { since: options.since, until: options.until, kind: options.kind, limit: options.limit, ...filterQuery(options) };
+      // The text lines name each event's process (as watch does): ask for it; --json prints what the API gives by default.
+      const query = { since: options.since, until: options.until, kind: options.kind, limit: options.limit, process: options.json ? undefined : true, ...filterQuery(options) };
       const d = display(options);
       const lineOptions: EventLineOptions = { time: d.time, style: d.style, dated: true };
       const users = new UserDb();

@@ -51,6 +51,8 @@ export interface ProcessFilter {
 }
 
 export interface EventQuery extends ProcessFilter {
+  /** Also return each event's stored process (a join per event: the text views need it, JSON readers ask). */
+  withProcess?: boolean;
   sinceMs?: number;
   untilMs?: number;
   kinds?: string[];
@@ -106,9 +108,14 @@ function bootOf(db: Database.Database, bootId: string): number | undefined {
  * The columns of an event row (table alias t) and of its process as last recorded (alias p,
  * LEFT JOINed by key and boot), in the order eventFromRow reads them.
  */
-const EVENT_COLUMNS = `t.id, ${BOOT_ID}, t.run, t.seq, t.time, t.ktime_ns, t.kind, t.pid, t.tid, t.key, t.provenance, t.data,
-  p.id, p.ppid, p.parent_key, p.comm, p.exe, p.argv, p.euid, p.egid, p.start_ticks, p.origin, p.start_time, p.exec_time, p.exit_time`;
+const EVENT_COLUMNS = `t.id, ${BOOT_ID}, t.run, t.seq, t.time, t.ktime_ns, t.kind, t.pid, t.tid, t.key, t.provenance, t.data`;
+const EVENT_PROCESS_COLUMNS = 'p.id, p.ppid, p.parent_key, p.comm, p.exe, p.argv, p.euid, p.egid, p.start_ticks, p.origin, p.start_time, p.exec_time, p.exit_time';
 const EVENT_PROCESS_JOIN = 'LEFT JOIN processes p ON p.key = t.key AND p.boot = t.boot';
+
+/** The SELECT list and joins of an event page, with or without each event's process. */
+function eventSelect(q: EventQuery): { columns: string; join: string } {
+  return q.withProcess === true ? { columns: `${EVENT_COLUMNS}, ${EVENT_PROCESS_COLUMNS}`, join: EVENT_PROCESS_JOIN } : { columns: EVENT_COLUMNS, join: '' };
+}
 
 function eventFromRow(r: unknown[]): StoredEvent {
   const event: StoredEvent = {
@@ -116,7 +123,7 @@ function eventFromRow(r: unknown[]): StoredEvent {
     ktimeNs: r[5] as number, kind: r[6] as string, pid: r[7] as number, tid: r[8] as number, key: str(r[9]), provenance: r[10] as string,
     ...(JSON.parse(r[11] as string) as Record<string, unknown>),
   };
-  if (r[12] !== null) {
+  if (r.length > 12 && r[12] !== null) {
     // As the live stream's `process` (README "Event fields"), as last recorded rather than as of the event.
     event.process = {
       key: event.key, pid: event.pid, ppid: num(r[13]), parentKey: str(r[14]), comm: str(r[15]), exe: str(r[16]),
@@ -247,15 +254,17 @@ function eventFilter(db: Database.Database, q: EventQuery): { from: string; wher
 /** The oldest `limit` matching events, in storage order: pages of a follower (with afterId). */
 export function queryEvents(db: Database.Database, q: EventQuery): StoredEvent[] {
   const { from, where, args } = eventFilter(db, q);
-  return (db.prepare(`SELECT ${EVENT_COLUMNS} FROM (SELECT t.id FROM ${from} ${where} ORDER BY t.id LIMIT ?) page CROSS JOIN events t ON t.id = page.id
-    ${EVENT_PROCESS_JOIN} ORDER BY t.id`).raw().all(...args, q.limit) as unknown[][]).map(eventFromRow);
+  const { columns, join } = eventSelect(q);
+  return (db.prepare(`SELECT ${columns} FROM (SELECT t.id FROM ${from} ${where} ORDER BY t.id LIMIT ?) page CROSS JOIN events t ON t.id = page.id
+    ${join} ORDER BY t.id`).raw().all(...args, q.limit) as unknown[][]).map(eventFromRow);
 }
 
 /** The newest `limit` matching events, returned oldest first; `truncated` when older ones matched too. */
 export function latestEvents(db: Database.Database, q: EventQuery): EventPage {
   const { from, where, args } = eventFilter(db, q);
-  const rows = db.prepare(`SELECT ${EVENT_COLUMNS} FROM (SELECT t.id FROM ${from} ${where} ORDER BY t.id DESC LIMIT ?) page CROSS JOIN events t ON t.id = page.id
-    ${EVENT_PROCESS_JOIN} ORDER BY t.id DESC`).raw().all(...args, q.limit + 1) as unknown[][];
+  const { columns, join } = eventSelect(q);
+  const rows = db.prepare(`SELECT ${columns} FROM (SELECT t.id FROM ${from} ${where} ORDER BY t.id DESC LIMIT ?) page CROSS JOIN events t ON t.id = page.id
+    ${join} ORDER BY t.id DESC`).raw().all(...args, q.limit + 1) as unknown[][];
   const truncated = rows.length > q.limit;
   return { events: rows.slice(0, q.limit).reverse().map(eventFromRow), truncated };
 }
@@ -280,9 +289,21 @@ function globValues(db: Database.Database, column: 'exe' | 'comm', glob: string,
 }
 
 /** WHERE terms (table alias t) for the exe, name, user and pid filters of a history query. */
-function historyFilters(db: Database.Database, q: HistoryQuery): { where: string[]; args: unknown[] } {
+/**
+ * WHERE terms (alias t) of a history query, and, for a name, its two index-driven alternatives
+ * (the comm's candidates, the executable's): each reads its own index in start-time order, where
+ * one OR of both would read every matching row and sort them.
+ */
+interface HistoryFilters {
+  where: string[];
+  args: unknown[];
+  alternatives: Array<{ term: string; arg: string }> | null;
+}
+
+function historyFilters(db: Database.Database, q: HistoryQuery): HistoryFilters {
   const where: string[] = [];
   const args: unknown[] = [];
+  let alternatives: HistoryFilters['alternatives'] = null;
   const match = (column: 'exe' | 'comm', value: string): void => {
     // SQLite GLOB: case-sensitive, * ? [..] like our specs.
     const values = hasGlob(value) ? globValues(db, column, value) : null;
@@ -296,8 +317,7 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
     registerFunctions(db);
     const [comm, exe] = [hasGlob(q.name) ? globValues(db, 'comm', q.name, 'pw_glob(?, x)') : JSON.stringify([q.name]), globValues(db, 'exe', `*/${q.name}`, 'pw_glob(?, x)')];
     if (comm !== null && exe !== null) {
-      where.push('(t.comm IN (SELECT value FROM json_each(?)) OR t.exe IN (SELECT value FROM json_each(?)))');
-      args.push(comm, exe);
+      alternatives = [{ term: 't.comm IN (SELECT value FROM json_each(?))', arg: comm }, { term: 't.exe IN (SELECT value FROM json_each(?))', arg: exe }];
     }
     where.push('pw_name(?, t.comm, t.exe)');
     args.push(q.name);
@@ -307,7 +327,7 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
   const process = processFilterTerms(db, { args: q.args, subtreePid: q.subtreePid }, 't', 't.argv');
   where.push(...process.where);
   args.push(...process.args);
-  return { where, args };
+  return { where, args, alternatives };
 }
 
 /**
@@ -322,17 +342,26 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
  * no `since`, those whose start is unknown (an unknown start sorts last, as NULL does).
  */
 export function queryHistory(db: Database.Database, q: HistoryQuery): StoredProcess[] {
-  const { where, args } = historyFilters(db, q);
+  const filters = historyFilters(db, q);
   const started = [q.sinceMs === undefined ? 't.start_time IS NOT NULL' : 't.start_time >= ?'];
   const startedArgs: unknown[] = q.sinceMs === undefined ? [] : [q.sinceMs];
   if (q.untilMs !== undefined) { started.push('t.start_time <= ?'); startedArgs.push(q.untilMs); }
   // A pid's instances are few: its key range beats any range of start times.
   const indexed = q.pid === undefined ? '' : 'INDEXED BY processes_key';
-  const rows = processes(db, `SELECT ${PROCESS_COLUMNS} FROM (
-      SELECT t.id FROM processes t ${indexed} WHERE ${[...started, ...where].join(' AND ')} ORDER BY t.start_time DESC LIMIT ?
-    ) newest CROSS JOIN processes t ON t.id = newest.id ORDER BY t.start_time DESC`, [...startedArgs, ...args, q.limit]);
+  const newest = (extra: string[], extraArgs: unknown[]): { sql: string; args: unknown[] } => ({
+    sql: `SELECT t.id, t.start_time FROM processes t ${indexed} WHERE ${[...started, ...extra, ...filters.where].join(' AND ')} ORDER BY t.start_time DESC LIMIT ?`,
+    args: [...startedArgs, ...extraArgs, ...filters.args, q.limit],
+  });
+  // With a name: the newest of each alternative, then the newest of both (a process found by both counts once).
+  const parts = filters.alternatives === null ? [newest([], [])] : filters.alternatives.map((a) => newest([a.term], [a.arg]));
+  const union = parts.map((part) => `SELECT id, start_time FROM (${part.sql})`).join(' UNION ');
+  const rows = processes(db, `SELECT ${PROCESS_COLUMNS} FROM (${union} ORDER BY start_time DESC LIMIT ?) newest
+    CROSS JOIN processes t ON t.id = newest.id ORDER BY t.start_time DESC`, [...parts.flatMap((part) => part.args), q.limit]);
   const left = q.limit - rows.length;
   if (left <= 0) return rows;
+  // The other processes (already running, or of unknown start): one OR of the alternatives.
+  const where = filters.alternatives === null ? filters.where : [`(${filters.alternatives.map((a) => a.term).join(' OR ')})`, ...filters.where];
+  const args = filters.alternatives === null ? filters.args : [...filters.alternatives.map((a) => a.arg), ...filters.args];
   const until = q.untilMs === undefined ? [] : ['coalesce(t.start_time, 0) <= ?'];
   const untilArgs = q.untilMs === undefined ? [] : [q.untilMs];
   if (q.sinceMs === undefined) {
