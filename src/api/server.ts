@@ -18,7 +18,7 @@ import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
 import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
-import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, type EventQuery } from '../store/index.js';
+import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, HISTORY_SORTS, type EventQuery, type HistorySort } from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
 import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
@@ -333,15 +333,26 @@ export class ApiServer {
   }
 
   private history(url: URL): unknown {
-    const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit']);
+    const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit', 'sort', 'min_cpu', 'min_rss', 'min_read', 'min_write']);
     const exe = p.string('exe');
     const name = p.string('name');
     this.glob(p, 'exe'); // the store matches with SQLite GLOB; a malformed glob is refused the same way
     this.glob(p, 'name');
-    const query = { sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000) };
+    const query = {
+      sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000),
+      sort: this.historySort(p),
+      minCpuSeconds: p.seconds('min_cpu'), minRssBytes: p.size('min_rss'), minReadBytes: p.size('min_read'), minWriteBytes: p.size('min_write'),
+    };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     this.flushStore();
     return { processes: queryHistory(this.daemon.store.db, query).map((p) => this.named(p)) };
+  }
+
+  private historySort(p: Params): HistorySort | undefined {
+    const sort = p.string('sort');
+    const known = ['start', ...Object.keys(HISTORY_SORTS)];
+    if (sort !== undefined && !known.includes(sort)) throw new BadRequest(`parameter 'sort' must be one of ${known.join(', ')}, got '${sort.slice(0, 40)}'`);
+    return sort as HistorySort | undefined;
   }
 
   /** Stored rows carry ids; users read names. */

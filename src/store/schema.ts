@@ -176,6 +176,46 @@ const MIGRATIONS: string[] = [
   CREATE INDEX events_time ON events(time);
   CREATE INDEX events_key ON events(key, boot) WHERE key IS NOT NULL;
   `,
+  // Issue 12 (resource accounting; its own migration, renumbered at merge): each process's
+  // totals once it ended (the `acct` event: NULL while running, or when never known) with an
+  // index for `history --sort cpu`; and `resource_samples`, the coarse history of live
+  // processes' resources (`top --at`, `/v1/resources`), bounded in rows per minute and by
+  // retention (`daemon.resources.history`).
+  `
+  ALTER TABLE processes ADD COLUMN cpu_ns INTEGER;        -- user + system CPU time, all threads, ns
+  ALTER TABLE processes ADD COLUMN user_ns INTEGER;
+  ALTER TABLE processes ADD COLUMN system_ns INTEGER;
+  ALTER TABLE processes ADD COLUMN cpu_resolution TEXT;   -- ns (eBPF) | tick (netlink: /proc/PID/stat); NULL: CPU unknown
+  ALTER TABLE processes ADD COLUMN max_rss INTEGER;       -- peak resident set, bytes
+  ALTER TABLE processes ADD COLUMN min_flt INTEGER;       -- page faults without / with I/O
+  ALTER TABLE processes ADD COLUMN maj_flt INTEGER;
+  ALTER TABLE processes ADD COLUMN nvcsw INTEGER;         -- voluntary / involuntary context switches
+  ALTER TABLE processes ADD COLUMN nivcsw INTEGER;
+  ALTER TABLE processes ADD COLUMN read_bytes INTEGER;    -- storage I/O (/proc/PID/io read_bytes, write_bytes)
+  ALTER TABLE processes ADD COLUMN write_bytes INTEGER;
+  ALTER TABLE processes ADD COLUMN rchar INTEGER;         -- read(2)/write(2) bytes (/proc/PID/io rchar, wchar)
+  ALTER TABLE processes ADD COLUMN wchar INTEGER;
+  ALTER TABLE processes ADD COLUMN acct_time REAL;        -- when the totals arrived (wall ms); NULL: none
+  CREATE INDEX processes_cpu ON processes(cpu_ns) WHERE cpu_ns IS NOT NULL;
+
+  CREATE TABLE resource_samples (
+    time        REAL NOT NULL,            -- wall clock of the snapshot, ms since the epoch
+    boot        INTEGER NOT NULL,         -- boots.boot
+    key         TEXT NOT NULL,            -- processes.key, same boot
+    cpu_ns      INTEGER,                  -- CPU time used so far (user + system, all threads), ns
+    cpu_pct     REAL,                     -- % of one CPU since this instance's previous snapshot
+    rss         INTEGER,                  -- resident set, bytes
+    vsize       INTEGER,                  -- virtual size, bytes
+    swap        INTEGER,                  -- swapped out, bytes
+    threads     INTEGER,
+    fds         INTEGER,                  -- open file descriptors
+    read_bytes  INTEGER,                  -- storage I/O so far
+    write_bytes INTEGER,
+    state       TEXT                      -- R S D Z T ... as /proc/PID/stat field 3
+  );
+  CREATE INDEX resource_samples_time ON resource_samples(time);
+  CREATE INDEX resource_samples_key ON resource_samples(key, boot, time);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -45,6 +45,8 @@ export interface TableCounters {
   wrongInstance: number;
   /** Images read again by a resync (inherited at a fork whose exec may be lost, or renamed). */
   refreshed: number;
+  /** Exit accounting (`acct`) of a process instance not in memory: stored with its row only. */
+  acctUnmatched: number;
 }
 
 /** An image of which nothing is known. */
@@ -68,7 +70,7 @@ export class ProcessTable {
   private readonly rekeyed = new Map<string, string>();
   /** Each applied event → a copy of its process record as it was right after that event. */
   private readonly asOf = new WeakMap<ProcEvent, ProcessRecord>();
-  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0 };
+  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0, acctUnmatched: 0 };
   /** Set by a `lost` event: the caller should resync from /proc. */
   needsResync = false;
 
@@ -454,6 +456,15 @@ export class ProcessTable {
       case 'lost':
         this.needsResync = true;
         return null;
+      case 'acct': {
+        // The totals name their instance: attach them wherever it is (live only when its exit
+        // was missed). Unknown to the table (long gone from memory): the store has its row.
+        const key = processKey(pid, event.startTicks);
+        const record = this.get(key);
+        if (record === undefined) this.stats.acctUnmatched++;
+        else record.usage = event.usage;
+        return key;
+      }
       default: {
         const record = this.owner(pid, ktimeNs);
         if (record === undefined) return null;
