@@ -18,6 +18,8 @@ import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
 import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
+import { RESOURCE_PARAMS, ResourcesApi, resourceStats } from './resources.js';
+import { ResourceMetrics } from '../report/resource-metrics.js';
 import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, HISTORY_SORTS, type EventQuery, type HistorySort } from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
 import { globToRegExp } from '../util/glob.js';
@@ -41,6 +43,8 @@ const sha256 = (text: string): Buffer => createHash('sha256').update(text).diges
 export class ApiServer {
   private readonly users = new UserDb();
   private readonly metrics = new MetricsRenderer();
+  private readonly resources: ResourcesApi;
+  private readonly resourceMetrics = new ResourceMetrics();
   private readonly servers: Server[] = [];
   private readonly eventsByKind: Record<string, number> = {};
   private readonly maxBacklog: number;
@@ -49,6 +53,7 @@ export class ApiServer {
 
   constructor(private readonly daemon: Daemon, options: ApiOptions = {}) {
     this.maxBacklog = options.maxStreamBacklogBytes ?? 8 * 1024 * 1024;
+    this.resources = new ResourcesApi(daemon, this.users);
     daemon.on((events) => { for (const e of events) this.eventsByKind[e.kind] = (this.eventsByKind[e.kind] ?? 0) + 1; });
   }
 
@@ -62,6 +67,8 @@ export class ApiServer {
       [/^\/v1\/history$/, (u) => this.history(u)],
       [/^\/v1\/lineage\/([^/]+)$/, (u) => this.lineage(u)],
       [/^\/v1\/stats$/, (u) => this.stats(u)],
+      [/^\/v1\/resources$/, (u) => this.resources.resources(new Params(u.searchParams, RESOURCE_PARAMS))],
+      [/^\/v1\/resources\/([^/]+)$/, (u) => this.resourceSeries(u)],
       [/^\/metrics$/, (u, _req, res) => this.prometheus(u, res)],
     ];
   }
@@ -371,11 +378,18 @@ export class ApiServer {
     return { ...lineage, process: this.named(lineage.process), ancestors: lineage.ancestors.map((p) => this.named(p)), descendants: lineage.descendants.map((p) => this.named(p)) };
   }
 
+  /** GET /v1/resources/{pid|key}: a live pid, else the latest stored instance of this boot. */
+  private resourceSeries(url: URL): unknown {
+    const p = new Params(url.searchParams, ['since', 'until', 'limit']);
+    return this.resources.series(this.findKey(this.pathRef(url), this.daemon.status.bootId), p);
+  }
+
   private stats(url: URL): unknown {
     new Params(url.searchParams, []);
     const c = this.daemon.tracker.counters();
     const store = this.daemon.store.counters();
     return {
+      resources: resourceStats(this.daemon.resources),
       source: this.daemon.status.source,
       uptimeSeconds: (Date.now() - this.daemon.status.startedMs) / 1000,
       eventsByKind: this.eventsByKind,
@@ -398,7 +412,7 @@ export class ApiServer {
       uptimeSeconds: (Date.now() - this.daemon.status.startedMs) / 1000,
     });
     res.writeHead(200, { 'content-type': this.metrics.contentType });
-    res.end(text);
+    res.end(text + await this.resourceMetrics.render(this.daemon.resources));
     return undefined;
   }
 

@@ -12,6 +12,7 @@ import { chooseSource, type SourceProblem } from '../sources/index.js';
 import { ProcessTracker, type ProcessRecord } from '../table/index.js';
 import { EventStore, applyRetention, asStoreError } from '../store/index.js';
 import { DAEMON_RING_BYTES, DAEMON_SQLITE_CACHE_KIB, type DaemonConfig } from '../config/daemon.js';
+import { ResourceService } from '../resources/service.js';
 
 export type EventListener = (events: readonly ProcEvent[]) => void;
 
@@ -55,6 +56,8 @@ export class Daemon {
   /** Completed retention passes, and the events they deleted. */
   retentionRuns = 0;
   retentionDeleted = 0;
+  /** Resource snapshots, history and groups (issue 12); null when daemon.resources.source is off. */
+  resources: ResourceService | null = null;
 
   private constructor(readonly config: DaemonConfig, tracker: ProcessTracker, store: EventStore, status: DaemonStatus) {
     this.tracker = tracker;
@@ -102,6 +105,7 @@ export class Daemon {
       // Some limits are known only once the source runs (a reader priority the kernel refused).
       if (source.limitations !== known) log(`procwatch daemon: ${source.limitations}`);
       daemon.reconcile(log, subscribedNs);
+      daemon.resources = ResourceService.start(config.resources, { table: tracker.table, clock: tracker.clock, store, log });
       daemon.timers.push(setInterval(() => daemon!.flush(log), config.flushIntervalMs));
       daemon.scheduleRetention(log, Math.min(1000, config.retentionIntervalMs)); // soon, once the API listens
     } catch (err) {
@@ -141,6 +145,7 @@ export class Daemon {
   private deliver(events: ProcEvent[]): void {
     const table = this.tracker.table;
     this.store.enqueue(events, (key) => table.get(key), (ns) => this.tracker.clock.wallMs(ns));
+    this.resources?.observe(events);
     this.notify(events);
   }
 
@@ -170,6 +175,8 @@ export class Daemon {
         const r = applyRetention(this.store.db, { maxAgeMs: this.config.retentionMaxAgeMs, maxBytes: this.config.retentionMaxBytes }, Date.now(), RETENTION_BUDGET);
         this.retentionDeleted += r.eventsDeleted;
         done = r.done;
+        // The resource samples' own age limit, and none older than the oldest event kept.
+        if (done && this.resources !== null) done = this.resources.retention(Date.now(), RETENTION_BUDGET);
         if (done) this.retentionRuns++;
       } catch (err) {
         log(`procwatch daemon: retention failed: ${(err as Error).message}`);
@@ -225,6 +232,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       for (const timer of this.timers) clearInterval(timer);
+      this.resources?.stop();
       if (this.retentionTimer !== null) clearTimeout(this.retentionTimer);
       let failure: unknown = null;
       try {
