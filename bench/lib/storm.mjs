@@ -32,9 +32,10 @@ export function buildStorm(root) {
  * pid → argv[1] ("storm-W-I"), from the PIDFILE.W files the workers wrote. Throws when the
  * driver fails or its files do not list exactly TOTAL processes.
  */
-export async function runStorm(bin, { total, workers, pidfile, onSpawn, rusage }) {
+export async function runStorm(bin, { total, workers, pidfile, onSpawn, rusage, exec }) {
   const args = [String(total), String(workers), pidfile, ...(rusage === undefined ? [] : [rusage])];
-  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const env = exec === undefined ? process.env : { ...process.env, STORM_EXEC: exec };
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
   onSpawn?.(child);
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });

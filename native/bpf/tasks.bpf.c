@@ -85,25 +85,41 @@ struct task_struct___old {
 	long state;
 } __attribute__((preserve_access_index));
 
-/* An RSS counter as /proc/PID/status shows it: since 6.2 a percpu_counter, summed over its
- * per-CPU parts as status does (get_mm_counter_sum; the central value alone lags by up to a
- * batch per CPU); before, an atomic. Never below 0. */
-static __always_inline __u64 rss_pages(struct mm_struct *mm, int which)
+/* The four RSS counters as /proc/PID/status shows them: since 6.2 percpu_counters, summed over
+ * their per-CPU parts as status does (get_mm_counter_sum; the central value alone lags by up to
+ * a batch per CPU); before, atomics. Never below 0. The four counters' per-CPU parts are one
+ * allocation (percpu_counter_init_many), so where they are adjacent one read per CPU fetches
+ * all four. `mm` is a BTF pointer: plain loads. */
+static __always_inline void rss_read(struct mm_struct *mm, long v[4])
 {
-	long v;
 	if (bpf_core_type_exists(struct mm_rss_stat___old)) {
 		struct mm_struct___old *old = (void *)mm;
-		v = BPF_CORE_READ(old, rss_stat.count[which].counter);
-	} else {
-		char *counters = (char *)BPF_CORE_READ(mm, rss_stat[which].counters);
-		v = BPF_CORE_READ(mm, rss_stat[which].count);
-		for (__u32 cpu = 0; cpu < CPUS_MAX && cpu < cpu_off_count; cpu++) {
-			s32 part = 0;
-			if (bpf_probe_read_kernel(&part, sizeof part, counters + cpu_off[cpu & (CPUS_MAX - 1)]) != 0)
-				break;
-			v += part;
-		}
+		for (int k = 0; k < 4; k++)
+			v[k] = BPF_CORE_READ(old, rss_stat.count[k].counter);
+		return;
 	}
+	char *base = (char *)mm->rss_stat[0].counters;
+	bool adjacent = (char *)mm->rss_stat[1].counters == base + 4 && (char *)mm->rss_stat[2].counters == base + 8 &&
+			(char *)mm->rss_stat[3].counters == base + 12;
+	for (int k = 0; k < 4; k++)
+		v[k] = mm->rss_stat[k].count;
+	for (__u32 cpu = 0; cpu < CPUS_MAX && cpu < cpu_off_count; cpu++) {
+		long off = cpu_off[cpu & (CPUS_MAX - 1)];
+		s32 parts[4] = {};
+		if (adjacent) {
+			if (bpf_probe_read_kernel(parts, sizeof parts, base + off) != 0)
+				break;
+		} else {
+			for (int k = 0; k < 4; k++)
+				bpf_probe_read_kernel(&parts[k], sizeof parts[k], (char *)mm->rss_stat[k].counters + off);
+		}
+		for (int k = 0; k < 4; k++)
+			v[k] += parts[k];
+	}
+}
+
+static __always_inline __u64 positive(long v)
+{
 	return v > 0 ? (__u64)v : 0;
 }
 
@@ -113,10 +129,10 @@ static __always_inline __u8 state_letter(struct task_struct *t)
 	unsigned int raw, state, i = 0;
 
 	if (bpf_core_field_exists(t->__state))
-		raw = BPF_CORE_READ(t, __state);
+		raw = t->__state;
 	else
 		raw = (unsigned int)BPF_CORE_READ((struct task_struct___old *)t, state);
-	state = (raw | (unsigned int)BPF_CORE_READ(t, exit_state)) & 0x7f; /* TASK_REPORT */
+	state = (raw | (unsigned int)t->exit_state) & 0x7f; /* TASK_REPORT */
 	if ((raw & 0x402) == 0x402)                                          /* TASK_IDLE */
 		state = 0x80;                                                /* TASK_REPORT_IDLE */
 	if (raw & (0x1000 | 0x8000)) /* TASK_RTLOCK_WAIT, TASK_FROZEN: shown as D */
@@ -156,24 +172,18 @@ static long count_word(__u32 i, struct fd_count *c)
 /* Open fds: bits set in the fd table's open_fds. False when the table is too large to count. */
 static __always_inline bool fds_open(struct files_struct *files, __u64 *n)
 {
-	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	struct fd_count c = { BPF_CORE_READ(fdt, open_fds), 0 };
-	__u32 words = (max + 63) / 64;
+	struct fdtable *fdt = files->fdt;
+	__u32 words = (fdt->max_fds + 63) / 64;
+	struct fd_count c = { fdt->open_fds, 0 };
 
 	if (words > FDS_MAX_WORDS)
 		return false;
-	bpf_loop(words, count_word, &c, 0);
+	if (words == 1) /* the common case, without the loop */
+		count_word(0, &c);
+	else
+		bpf_loop(words, count_word, &c, 0);
 	*n = c.n;
 	return true;
-}
-
-static __always_inline void add_io(struct pw_task *r, struct task_io_accounting *io)
-{
-	r->rchar += BPF_CORE_READ(io, rchar);
-	r->wchar += BPF_CORE_READ(io, wchar);
-	r->read_bytes += BPF_CORE_READ(io, read_bytes);
-	r->write_bytes += BPF_CORE_READ(io, write_bytes);
 }
 
 SEC("iter/task")
@@ -191,55 +201,65 @@ int pw_tasks(struct bpf_iter__task *ctx)
 		cpu_offsets_measure();
 	if (!task)
 		return 0;
+	/* Plain loads through BTF pointers (the verifier makes them fault-safe), not a helper
+	 * call per field: at 20,000 tasks that is most of the walk's cost. */
 	__builtin_memset(&r, 0, sizeof r);
-	leader = BPF_CORE_READ(task, group_leader);
-	sig = BPF_CORE_READ(task, signal);
-	r.tgid = BPF_CORE_READ(task, tgid);
-	r.tid = BPF_CORE_READ(task, pid);
-	r.start_ns = BPF_CORE_READ(leader, start_boottime);
-	r.runtime_ns = BPF_CORE_READ(task, se.sum_exec_runtime);
-	r.utime_ns = BPF_CORE_READ(task, utime);
-	r.stime_ns = BPF_CORE_READ(task, stime);
-	r.min_flt = BPF_CORE_READ(task, min_flt);
-	r.maj_flt = BPF_CORE_READ(task, maj_flt);
-	r.nvcsw = BPF_CORE_READ(task, nvcsw);
-	r.nivcsw = BPF_CORE_READ(task, nivcsw);
-	add_io(&r, &task->ioac);
-	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+	leader = task->group_leader;
+	sig = task->signal;
+	r.tgid = task->tgid;
+	r.tid = task->pid;
+	r.start_ns = leader->start_boottime;
+	r.runtime_ns = task->se.sum_exec_runtime;
+	r.utime_ns = task->utime;
+	r.stime_ns = task->stime;
+	r.min_flt = task->min_flt;
+	r.maj_flt = task->maj_flt;
+	r.nvcsw = task->nvcsw;
+	r.nivcsw = task->nivcsw;
+	r.rchar = task->ioac.rchar;
+	r.wchar = task->ioac.wchar;
+	r.read_bytes = task->ioac.read_bytes;
+	r.write_bytes = task->ioac.write_bytes;
+	if (task->flags & PF_KTHREAD)
 		r.flags |= PW_TASK_KTHREAD;
 
 	if (leader == task) {
 		r.flags |= PW_TASK_LEADER;
 		/* What the group's ended threads left in the signal struct. */
-		r.runtime_ns += BPF_CORE_READ(sig, sum_sched_runtime);
-		r.utime_ns += BPF_CORE_READ(sig, utime);
-		r.stime_ns += BPF_CORE_READ(sig, stime);
-		r.min_flt += BPF_CORE_READ(sig, min_flt);
-		r.maj_flt += BPF_CORE_READ(sig, maj_flt);
-		r.nvcsw += BPF_CORE_READ(sig, nvcsw);
-		r.nivcsw += BPF_CORE_READ(sig, nivcsw);
-		add_io(&r, &sig->ioac);
-		r.ppid = BPF_CORE_READ(task, real_parent, tgid);
-		r.uid = BPF_CORE_READ(task, real_cred, uid.val);
-		r.euid = BPF_CORE_READ(task, real_cred, euid.val);
-		r.threads = BPF_CORE_READ(sig, nr_threads);
-		r.fd_limit = BPF_CORE_READ(sig, rlim[RLIMIT_NOFILE].rlim_cur);
+		r.runtime_ns += sig->sum_sched_runtime;
+		r.utime_ns += sig->utime;
+		r.stime_ns += sig->stime;
+		r.min_flt += sig->min_flt;
+		r.maj_flt += sig->maj_flt;
+		r.nvcsw += sig->nvcsw;
+		r.nivcsw += sig->nivcsw;
+		r.rchar += sig->ioac.rchar;
+		r.wchar += sig->ioac.wchar;
+		r.read_bytes += sig->ioac.read_bytes;
+		r.write_bytes += sig->ioac.write_bytes;
+		r.ppid = task->real_parent->tgid;
+		r.uid = task->real_cred->uid.val;
+		r.euid = task->real_cred->euid.val;
+		r.threads = sig->nr_threads;
+		r.fd_limit = sig->rlim[RLIMIT_NOFILE].rlim_cur;
 		r.state = state_letter(task);
-		BPF_CORE_READ_STR_INTO(&r.comm, task, comm);
+		bpf_probe_read_kernel(&r.comm, sizeof r.comm, task->comm);
 	}
 	/* Memory and files are the process's: the leader's, or a thread's when the leader has
 	 * none left (it exited before its threads). Kernel threads have neither. */
-	mm = BPF_CORE_READ(task, mm);
-	if (mm && (leader == task || !BPF_CORE_READ(leader, mm))) {
+	mm = task->mm;
+	if (mm && (leader == task || !leader->mm)) {
 		r.flags |= PW_TASK_MM;
-		r.vm_pages = BPF_CORE_READ(mm, total_vm);
-		r.rss_file = rss_pages(mm, MM_FILEPAGES);
-		r.rss_anon = rss_pages(mm, MM_ANONPAGES);
-		r.rss_shmem = rss_pages(mm, MM_SHMEMPAGES);
-		r.swap_ents = rss_pages(mm, MM_SWAPENTS);
+		long rss[4];
+		rss_read(mm, rss);
+		r.vm_pages = mm->total_vm;
+		r.rss_file = positive(rss[MM_FILEPAGES]);
+		r.rss_anon = positive(rss[MM_ANONPAGES]);
+		r.rss_shmem = positive(rss[MM_SHMEMPAGES]);
+		r.swap_ents = positive(rss[MM_SWAPENTS]);
 	}
-	files = BPF_CORE_READ(task, files);
-	if (files && (leader == task || !BPF_CORE_READ(leader, files)) && !(r.flags & PW_TASK_KTHREAD)) {
+	files = task->files;
+	if (files && (leader == task || !leader->files) && !(r.flags & PW_TASK_KTHREAD)) {
 		if (fds_open(files, &r.fds))
 			r.flags |= PW_TASK_FILES;
 		else

@@ -9,8 +9,12 @@
  * the kernel walk of every task; read() returns a Promise. close() waits for no read: the
  * handle is freed when the last read in flight completes.
  *
- * JavaScript API: openTasks() -> handle { read(): Promise<Buffer>, close() }; throws an Error
- * whose message names the step that failed (load, attach) and the kernel's reason.
+ * JavaScript API: openTasks() -> handle { read(): Promise<Buffer>, readInto(buf): Promise<n>,
+ * copyLast(buf), close() }; throws an Error whose message names the step that failed (load,
+ * attach) and the kernel's reason. readInto reads into the handle's own memory, kept and reused
+ * from one read to the next, and copies it into buf: the daemon's snapshot every 2 s allocates
+ * nothing (a new 1 MB Buffer per read made V8 run full garbage collections for it). It resolves
+ * with the bytes read; when that is more than buf holds, copyLast(bigger) copies them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +44,9 @@ typedef struct {
 	int reads;     /* reads in flight */
 	int closed;    /* close() was called: no new reads */
 	int finalized; /* the JS wrapper is gone */
+	uint8_t *keep; /* readInto's memory, reused; its last read's bytes */
+	size_t keep_cap, keep_len;
+	int into_busy; /* a readInto in flight (one at a time: they share `keep`) */
 } ts_handle;
 
 typedef struct {
@@ -47,9 +54,10 @@ typedef struct {
 	napi_async_work work;
 	napi_deferred deferred;
 	uint8_t *buf;
-	size_t len;
+	size_t len, cap;
 	int err;          /* errno of the failed step, 0 on success */
 	const char *what; /* the failed step */
+	napi_ref into;    /* readInto: the caller's Buffer (kept alive until the copy) */
 } ts_read;
 
 static __thread char ts_last_log[TS_LOG_BYTES];
@@ -73,8 +81,10 @@ static void ts_settle(ts_handle *h)
 		tasks_bpf__destroy(h->skel); /* detaches the link too */
 		h->skel = NULL;
 	}
-	if (h->finalized)
+	if (h->finalized) {
+		free(h->keep);
 		free(h);
+	}
 }
 
 /* ---- the read, on a pool thread ------------------------------------------------------------ */
@@ -82,7 +92,7 @@ static void ts_settle(ts_handle *h)
 static void ts_execute(napi_env env, void *data)
 {
 	ts_read *r = data;
-	size_t cap = TS_FIRST_BYTES;
+	size_t cap = r->buf ? r->cap : TS_FIRST_BYTES;
 	int fd;
 	(void)env;
 	r->what = "create the task iterator";
@@ -92,7 +102,8 @@ static void ts_execute(napi_env env, void *data)
 		return;
 	}
 	r->what = "read the task iterator";
-	r->buf = malloc(cap);
+	if (!r->buf)
+		r->buf = malloc(cap);
 	if (!r->buf) {
 		r->err = ENOMEM;
 		close(fd);
@@ -121,6 +132,7 @@ static void ts_execute(napi_env env, void *data)
 			break;
 		r->len += (size_t)n;
 	}
+	r->cap = cap;
 	close(fd);
 }
 
@@ -131,21 +143,62 @@ static void ts_buffer_free(napi_env env, void *data, void *hint)
 	free(data);
 }
 
-static void ts_complete(napi_env env, napi_status status, void *data)
+static void ts_reject(napi_env env, ts_read *r)
 {
-	ts_read *r = data;
-	napi_value result;
+	char msg[160];
+	napi_value text, error;
+	snprintf(msg, sizeof msg, "task snapshot: cannot %s: %s", r->what ? r->what : "read", strerror(r->err ? r->err : EIO));
+	napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+	napi_create_error(env, NULL, text, &error);
+	napi_reject_deferred(env, r->deferred, error);
+}
+
+/* readInto's end: the bytes stay in the handle's memory; as many as fit go into the caller's. */
+static void ts_complete_into(napi_env env, napi_status status, ts_read *r)
+{
+	ts_handle *h = r->h;
+	napi_value target, result;
+	void *dst = NULL;
+	size_t dst_len = 0;
+	h->keep = r->buf; /* realloc'd or not, it is the handle's again */
+	h->keep_cap = r->cap;
+	h->keep_len = 0;
+	h->into_busy = 0;
 	if (status == napi_ok && r->err == 0 && r->len % sizeof(struct pw_task) != 0) {
 		r->what = "read the task iterator (a partial record)";
 		r->err = EIO;
 	}
 	if (status != napi_ok || r->err != 0) {
-		char msg[160];
-		napi_value text;
-		snprintf(msg, sizeof msg, "task snapshot: cannot %s: %s", r->what ? r->what : "read", strerror(r->err ? r->err : EIO));
-		napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
-		napi_create_error(env, NULL, text, &result);
-		napi_reject_deferred(env, r->deferred, result);
+		ts_reject(env, r);
+	} else {
+		h->keep_len = r->len;
+		if (napi_get_reference_value(env, r->into, &target) == napi_ok &&
+		    napi_get_buffer_info(env, target, &dst, &dst_len) == napi_ok)
+			memcpy(dst, h->keep, r->len < dst_len ? r->len : dst_len);
+		napi_create_double(env, (double)r->len, &result);
+		napi_resolve_deferred(env, r->deferred, result);
+	}
+	napi_delete_reference(env, r->into);
+}
+
+static void ts_complete(napi_env env, napi_status status, void *data)
+{
+	ts_read *r = data;
+	napi_value result;
+	if (r->into) {
+		ts_complete_into(env, status, r);
+		napi_delete_async_work(env, r->work);
+		r->h->reads--;
+		ts_settle(r->h);
+		free(r);
+		return;
+	}
+	if (status == napi_ok && r->err == 0 && r->len % sizeof(struct pw_task) != 0) {
+		r->what = "read the task iterator (a partial record)";
+		r->err = EIO;
+	}
+	if (status != napi_ok || r->err != 0) {
+		ts_reject(env, r);
 		free(r->buf);
 	} else if (r->len == 0) {
 		void *unused;
@@ -198,6 +251,64 @@ static napi_value ts_js_read(napi_env env, napi_callback_info info)
 	}
 	h->reads++;
 	return promise;
+}
+
+/* readInto(buf) -> Promise<bytes>: see the top of the file. */
+static napi_value ts_js_read_into(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value arg, self, promise, name;
+	void *h_ptr = NULL;
+	bool is_buffer = false;
+	ts_handle *h;
+	ts_read *r;
+	if (napi_get_cb_info(env, info, &argc, &arg, &self, NULL) != napi_ok || napi_unwrap(env, self, &h_ptr) != napi_ok || !h_ptr)
+		return napi_throw_error(env, NULL, "task snapshot: not a handle"), NULL;
+	h = h_ptr;
+	if (h->closed)
+		return napi_throw_error(env, NULL, "task snapshot: the handle is closed"), NULL;
+	if (argc < 1 || napi_is_buffer(env, arg, &is_buffer) != napi_ok || !is_buffer)
+		return napi_throw_type_error(env, NULL, "task snapshot: readInto(buffer) takes a Buffer"), NULL;
+	if (h->into_busy)
+		return napi_throw_error(env, NULL, "task snapshot: a readInto is already in flight"), NULL;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return napi_throw_error(env, NULL, "task snapshot: out of memory"), NULL;
+	r->h = h;
+	r->buf = h->keep; /* NULL the first time: ts_execute allocates */
+	r->cap = h->keep_cap;
+	h->keep = NULL;
+	if (napi_create_reference(env, arg, 1, &r->into) != napi_ok || napi_create_promise(env, &r->deferred, &promise) != napi_ok ||
+	    napi_create_string_utf8(env, "procwatch:tasks", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_async_work(env, NULL, name, ts_execute, ts_complete, r, &r->work) != napi_ok ||
+	    napi_queue_async_work(env, r->work) != napi_ok) {
+		h->keep = r->buf;
+		free(r);
+		return napi_throw_error(env, NULL, "task snapshot: cannot queue the read"), NULL;
+	}
+	h->into_busy = 1;
+	h->reads++;
+	return promise;
+}
+
+/* copyLast(buf) -> bytes copied: the last readInto's bytes, for a caller whose buffer was short. */
+static napi_value ts_js_copy_last(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value arg, self, result;
+	void *h_ptr = NULL, *dst = NULL;
+	size_t dst_len = 0, n;
+	ts_handle *h;
+	if (napi_get_cb_info(env, info, &argc, &arg, &self, NULL) != napi_ok || napi_unwrap(env, self, &h_ptr) != napi_ok || !h_ptr)
+		return napi_throw_error(env, NULL, "task snapshot: not a handle"), NULL;
+	h = h_ptr;
+	if (argc < 1 || napi_get_buffer_info(env, arg, &dst, &dst_len) != napi_ok)
+		return napi_throw_type_error(env, NULL, "task snapshot: copyLast(buffer) takes a Buffer"), NULL;
+	n = h->into_busy || !h->keep ? 0 : (h->keep_len < dst_len ? h->keep_len : dst_len);
+	if (n)
+		memcpy(dst, h->keep, n);
+	napi_create_double(env, (double)n, &result);
+	return result;
 }
 
 static napi_value ts_js_close(napi_env env, napi_callback_info info)
@@ -268,6 +379,10 @@ static napi_value ts_js_open(napi_env env, napi_callback_info info)
 	napi_set_named_property(env, obj, "read", fn);
 	napi_create_function(env, "close", NAPI_AUTO_LENGTH, ts_js_close, NULL, &fn);
 	napi_set_named_property(env, obj, "close", fn);
+	napi_create_function(env, "readInto", NAPI_AUTO_LENGTH, ts_js_read_into, NULL, &fn);
+	napi_set_named_property(env, obj, "readInto", fn);
+	napi_create_function(env, "copyLast", NAPI_AUTO_LENGTH, ts_js_copy_last, NULL, &fn);
+	napi_set_named_property(env, obj, "copyLast", fn);
 	return obj;
 fail: {
 	char msg[TS_LOG_BYTES + 160];

@@ -13,6 +13,8 @@ import type { StoredSample } from '../store/resources.js';
 import type { Churn, ResourceProcess, ResourceView } from '../resources/sampler.js';
 import type { ResourceService } from '../resources/service.js';
 import { globToRegExp } from '../util/glob.js';
+import { PLAIN, renderTop } from '../report/top.js';
+import { TextAnswer } from './text-answer.js';
 
 /** A process of a resource answer (README: Resource fields). */
 export interface ResourceJson {
@@ -55,7 +57,7 @@ export interface ResourceJson {
 }
 
 /** Parameters of GET /v1/resources. */
-export const RESOURCE_PARAMS = ['at', 'since', 'until', 'sort', 'limit', 'user', 'name', 'filter', 'tree', 'churn_after', 'fresh'];
+export const RESOURCE_PARAMS = ['at', 'since', 'until', 'sort', 'limit', 'user', 'name', 'filter', 'tree', 'churn_after', 'fresh', 'format', 'width', 'tz_offset'];
 
 /** The `resources` part of /v1/stats. */
 export function resourceStats(service: ResourceService | null): unknown {
@@ -119,14 +121,27 @@ export class ResourcesApi {
     const tree = p.boolean('tree');
     const churnAfter = p.integer('churn_after', 0, Number.MAX_SAFE_INTEGER);
     const fresh = p.boolean('fresh');
+    const format = p.string('format') ?? 'json';
+    if (format !== 'json' && format !== 'text') throw new BadRequest(`parameter 'format' must be json or text, got '${format.slice(0, 40)}'`);
+    const width = p.integer('width', 40, 100_000);
+    const tzOffset = p.string('tz_offset');
+    if (tzOffset !== undefined && !/^-?\d{1,4}$/.test(tzOffset)) throw new BadRequest(`parameter 'tz_offset' must be minutes east of UTC, got '${tzOffset.slice(0, 40)}'`);
+    if (format === 'json' && (width !== undefined || tzOffset !== undefined)) throw new BadRequest("parameters 'width' and 'tz_offset' go with format=text");
     const service = this.service();
     if (at !== undefined || since !== undefined || until !== undefined) {
-      if (tree || churnAfter !== undefined || fresh) throw new BadRequest("parameters 'tree', 'churn_after' and 'fresh' are for the live view, not 'at', 'since' or 'until'");
+      if (tree || churnAfter !== undefined || fresh || format === 'text') throw new BadRequest("parameters 'tree', 'churn_after', 'fresh' and 'format=text' are for the live view, not 'at', 'since' or 'until'");
       return at !== undefined ? this.at(service, at, sort as ResourceSort, limit, filter.test) : this.range(service, since ?? 0, until ?? Date.now(), sort as ResourceSort, limit, filter.test);
     }
     let view = service.sampler.latest();
     if (view === null || fresh) view = await service.sampler.refresh();
-    return this.live(service, view, sort as ResourceSort, limit, filter, tree, churnAfter);
+    const answer = liveAnswer(view, this.context(service, churnAfter), { sort: sort as ResourceSort, limit, filter: filter.test, filterReadsArgs: filter.readsArgs, tree });
+    if (format === 'json') return answer;
+    // As `procwatch top -b` prints it: a 25,000-process JSON answer is ~20 MB to send and parse.
+    const lines = renderTop(answer, {
+      width: width ?? 0, rows: null, sort: sort as ResourceSort, tree, style: PLAIN, origin: 'daemon', message: null, paused: false,
+      filter: p.string('filter') ?? null, tzOffsetMinutes: tzOffset === undefined ? null : Number(tzOffset),
+    });
+    return new TextAnswer(`${lines.join('\n')}\n`);
   }
 
   /** `user`, `name` (glob on comm) and `filter` (text in the command line, name or user: top's `/`). */
@@ -156,11 +171,6 @@ export class ResourcesApi {
       events: { total: service.eventsTotal, perSecond: service.eventsPerSecond, lost: c.source.lost },
       churn: service.sampler.churnSince(churnAfter),
     };
-  }
-
-  private live(service: ResourceService, view: ResourceView, sort: ResourceSort, limit: number,
-    filter: { test: (j: ResourceJson) => boolean; readsArgs: boolean }, tree: boolean, churnAfter: number | undefined): unknown {
-    return liveAnswer(view, this.context(service, churnAfter), { sort, limit, filter: filter.test, filterReadsArgs: filter.readsArgs, tree });
   }
 
   /** The processes alive at `atMs` (this boot) with their latest stored figures then. */

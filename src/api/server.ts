@@ -19,6 +19,7 @@ import { eventJson } from '../report/index.js';
 import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
 import { RESOURCE_PARAMS, ResourcesApi, resourceStats } from './resources.js';
+import { TextAnswer } from './text-answer.js';
 import { ResourceMetrics } from '../report/resource-metrics.js';
 import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, HISTORY_SORTS, type EventQuery, type HistorySort } from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
@@ -484,10 +485,6 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-/** An answer that is text as the CLI prints it (`format=text`), not JSON. */
-class TextAnswer {
-  constructor(readonly text: string) {}
-}
 
 /** `format=json` (null) or `format=text` with the caller's clock (`tz_offset`: minutes east of UTC). */
 function textFormat(p: Params): WallClock | null {

@@ -7,7 +7,7 @@
 
 import { Command } from 'commander';
 import { emitKeypressEvents } from 'node:readline';
-import { apiGet, DaemonUnavailable } from '../api/client.js';
+import { apiGet, apiGetText, DaemonUnavailable } from '../api/client.js';
 import { RESOURCE_SORTS, liveAnswer, resourceFilter, type LiveAnswer, type ResourceJson, type ResourceSort } from '../api/resources.js';
 import { InputError } from '../errors.js';
 import { ProcReader, UserDb } from '../procfs/index.js';
@@ -87,6 +87,16 @@ class DaemonFeed implements Feed {
 
   constructor(private readonly socket: string) {}
 
+  /** One refresh as the daemon renders it for batch mode (format=text): no JSON of every process. */
+  nextText(s: Settings, width: number, again: boolean): Promise<string> {
+    return apiGetText(this.socket, '/v1/resources', {
+      // A refresh sooner than the daemon's own (2 s by default): a snapshot now.
+      fresh: again && s.delayMs < 2000 ? 1 : undefined,
+      format: 'text', width: width > 0 ? width : undefined, tz_offset: -new Date().getTimezoneOffset(), sort: s.sort, user: s.user, name: s.name,
+      filter: s.filter ?? undefined, tree: s.tree ? 1 : undefined,
+    }, { optionNames: OPTION_NAMES });
+  }
+
   async next(s: Settings, limit: number): Promise<LiveAnswer> {
     const a = await apiGet<LiveAnswer>(this.socket, '/v1/resources', {
       sort: s.sort, limit, user: s.user, name: s.name, filter: s.filter ?? undefined, tree: s.tree ? 1 : undefined, churn_after: this.cursor,
@@ -103,7 +113,8 @@ class DaemonFeed implements Feed {
 
 /** Without a daemon: /proc read here, at each refresh. */
 class ProcFeed implements Feed {
-  private readonly sampler = new ResourceSampler({ source: new ProcSnapshotSource(), intervalMs: 0, clock: new Clock() });
+  // stat and status only: what top shows (I/O, fds and limits are not read here).
+  private readonly sampler = new ResourceSampler({ source: new ProcSnapshotSource('/proc', { lean: true }), intervalMs: 0, clock: new Clock() });
   private readonly users = new UserDb();
   private readonly reader = new ProcReader();
   private readonly clock = new Clock();
@@ -199,7 +210,10 @@ async function batchLoop(feed: Feed, s: Settings, o: TopOptions, notice: string 
   const width = s.width ?? (process.stdout.isTTY ? process.stdout.columns : 0);
   for (let i = 0; s.iterations === null || i < s.iterations; i++) {
     if (i > 0) await sleep(s.delayMs);
-    // (The daemon's first answer, one process long, only proved that it is there.)
+    if (!o.json && feed instanceof DaemonFeed) {
+      print(`${i > 0 ? '\n' : ''}${await feed.nextText(s, width, i > 0)}`);
+      continue;
+    }
     const answer = await feed.next(s, 100_000);
     if (o.json) {
       process.stdout.write(`${JSON.stringify(answer)}\n`);

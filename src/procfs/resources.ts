@@ -109,16 +109,23 @@ function text(path: string): string | null {
 /**
  * Reads one process's resource files under `root` (default /proc). The context switches of a
  * multi-threaded process are the sum over its live threads' status files: /proc shows no
- * process-wide count, and none for the threads that ended.
+ * process-wide count, and none for the threads that ended. `lean`: stat and status only;
+ * `threadSwitches` false: no thread's status is read (a multi-threaded process's switches unknown).
  */
-export function readResources(pid: number, root = '/proc'): ProcResources | null {
+export function readResources(pid: number, root = '/proc', lean = false, threadSwitches = true): ProcResources | null {
   const dir = `${root}/${pid}`;
   const statText = text(`${dir}/stat`);
   const stat = statText === null ? null : parseStat(statText);
   if (stat === null) return null;
   const statusText = text(`${dir}/status`);
   const status = statusText === null ? null : parseStatusResources(statusText);
-  if (status !== null && stat.numThreads > 1) {
+  if (lean) {
+    // stat and status only. A multi-threaded process's switches would need every thread's status.
+    if (status !== null && stat.numThreads > 1) status.voluntarySwitches = status.involuntarySwitches = null;
+    return { stat, status, io: null, fds: null, fdLimit: null };
+  }
+  if (status !== null && stat.numThreads > 1 && !threadSwitches) status.voluntarySwitches = status.involuntarySwitches = null;
+  else if (status !== null && stat.numThreads > 1) {
     let voluntary = 0;
     let involuntary = 0;
     let complete = true;

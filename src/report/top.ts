@@ -13,7 +13,9 @@ import { formatBytes, formatCpu } from './usage.js';
  * \xNN, a backslash doubled, so what is shown can be told apart from what was escaped.
  * (A local helper: report/ has no shared escaping function yet; see the issue 12 note.)
  */
+const CONTROL = /[\\\x00-\x1f\x7f-\x9f]/;
 export function escapeTerminal(text: string): string {
+  if (!CONTROL.test(text)) return text; // the common case: nothing to escape, no new string
   return text.replace(/[\\\x00-\x1f\x7f-\x9f]/g, (c) => {
     if (c === '\\') return '\\\\';
     if (c === '\n') return '\\n';
@@ -26,6 +28,7 @@ export function escapeTerminal(text: string): string {
 /** Cuts to `width` code points (what fits a line; a process name is never allowed to wrap it). */
 function fit(text: string, width: number): string {
   if (width <= 0) return '';
+  if (text.length <= width) return text; // code units ≥ code points: it fits
   const chars = Array.from(text);
   return chars.length <= width ? text : chars.slice(0, width).join('');
 }
@@ -98,6 +101,8 @@ export interface TopRender {
   message: string | null;
   paused: boolean;
   filter: string | null;
+  /** The header's clock: minutes east of UTC (the daemon renders for a client's zone); null: this process's zone. */
+  tzOffsetMinutes?: number | null;
 }
 
 function uptime(seconds: number | null): string {
@@ -112,8 +117,10 @@ const mib = (b: number | null): string => (b === null ? '?' : (b / 1024 ** 2).to
 
 /** The header lines of one refresh. */
 export function topHeader(a: LiveAnswer, o: TopRender): string[] {
-  const time = new Date(a.time);
-  const clock = `${String(time.getHours()).padStart(2, '0')}:${String(time.getMinutes()).padStart(2, '0')}:${String(time.getSeconds()).padStart(2, '0')}`;
+  const ms = Date.parse(a.time);
+  const offset = o.tzOffsetMinutes ?? -new Date(ms).getTimezoneOffset();
+  const time = new Date(ms + offset * 60_000);
+  const clock = `${String(time.getUTCHours()).padStart(2, '0')}:${String(time.getUTCMinutes()).padStart(2, '0')}:${String(time.getUTCSeconds()).padStart(2, '0')}`;
   const load = a.host.load === null ? '?' : a.host.load.map((l) => l.toFixed(2)).join(', ');
   const lines = [
     `procwatch top - ${clock} up ${uptime(a.host.uptimeSeconds)}, load average: ${load}, ${a.host.cpus} CPUs  [${o.origin}, ${a.source}${o.paused ? ', PAUSED' : ''}]`,

@@ -169,6 +169,8 @@ export interface GroupFigures {
 
 interface Seen {
   group: Group;
+  /** The snapshot that last listed it. */
+  gen: number;
   user: number;
   system: number;
   majflt: number;
@@ -226,10 +228,19 @@ export class ProcessGroups {
   readonly refusedNames = new Set<string>();
   /** Whether the groups are the configured ones (else one per name). */
   readonly byName: boolean;
+  /**
+   * Each instance's group, kept between snapshots: its image, ids and name change only with an
+   * exec, a uid/gid change or a rename (observe() forgets it then). Not kept when a selector
+   * reads what changes without an event (state; the parent, which changes when it dies).
+   */
+  private readonly memberOf = new Map<string, { group: Group | 'overflow' | null; gen: number }>();
+  private gen = 0;
+  private readonly cacheable: boolean;
 
   constructor(private readonly options: GroupOptions) {
     this.configured = options.groups.map((g) => new Group(g.name, true, compileGroup(g, options.users)));
     this.byName = this.configured.length === 0;
+    this.cacheable = !options.groups.some((g) => g.match !== undefined && /(^|,)\s*(state|parent|ppid)\s*(=|!=|~|!~)/.test(g.match));
   }
 
   /** The group an instance belongs to now (the first configured group that matches; by name otherwise). */
@@ -278,36 +289,54 @@ export class ProcessGroups {
     const nowMs = view.snapshot.wallMs;
     const monoNs = view.snapshot.monoNs;
     const previous = this.previousMonoNs;
-    const seenNow = new Set<string>();
+    const gen = ++this.gen;
     const gauges = new Map<Group, GroupGauges>();
     this.overflowProcesses = 0;
     for (const p of view.processes) {
-      const s = this.subject(p);
-      const g = this.groupOf(s, nowMs, true);
-      if (g === null) {
-        if (this.byName && subjectName(s) !== null && this.refusedNames.has(subjectName(s)!)) this.overflowProcesses++;
-        continue;
+      let cached = this.cacheable ? this.memberOf.get(p.key) : undefined;
+      if (cached === undefined) {
+        const s = this.subject(p);
+        const found = this.groupOf(s, nowMs, true);
+        const name = found === null && this.byName ? subjectName(s) : null;
+        cached = { group: found ?? (name !== null && this.refusedNames.has(name) ? 'overflow' : null), gen };
+        if (this.cacheable) this.memberOf.set(p.key, cached);
       }
-      seenNow.add(p.key);
+      cached.gen = gen;
+      const member = cached.group;
+      if (member === 'overflow') this.overflowProcesses++;
+      if (member === null || member === 'overflow') continue;
+      const g = member;
       const was = this.members.get(p.key);
-      const now = figuresOf(g, p);
-      if (was !== undefined && was.group === g) addDelta(g.counters, was, now);
-      else if (was === undefined && previous !== null && this.options.startNsOf(p.startTicks) >= previous) addDelta(g.counters, zero(g), now);
-      // Otherwise a baseline: it ran before the daemon saw it, or it moved here from another group.
-      this.members.set(p.key, now);
+      if (was !== undefined && was.group === g) {
+        addSample(g.counters, was, p);
+        setSeen(was, p);
+        was.gen = gen;
+      } else {
+        const now = figuresOf(g, p);
+        now.gen = gen;
+        if (was === undefined && previous !== null && this.options.startNsOf(p.startTicks) >= previous) addDelta(g.counters, zero(g), now);
+        // Otherwise a baseline: it ran before the daemon saw it, or it moved here from another group.
+        this.members.set(p.key, now);
+      }
       let gg = gauges.get(g);
       if (gg === undefined) gauges.set(g, (gg = emptyGauges()));
-      addGauges(gg, p, this.options.startWallMs(p.startTicks) / 1000);
+      addGauges(gg, p);
       g.lastMemberMs = nowMs;
     }
+    for (const [key, c] of this.memberOf) if (c.gen !== gen) this.memberOf.delete(key);
     for (const [key, seen] of this.members) {
-      if (seenNow.has(key)) continue;
+      if (seen.gen === gen) continue;
       this.members.delete(key);
       // Gone, or no longer in a group: its exit accounting may still come.
       if (this.departed.size >= DEPARTED_MAX) this.departed.delete(this.departed.keys().next().value as string);
       this.departed.set(key, seen);
     }
-    for (const g of this.allGroups()) g.gauges = gauges.get(g) ?? emptyGauges();
+    for (const g of this.allGroups()) {
+      const gg = gauges.get(g) ?? emptyGauges();
+      // Summed as start ticks (the oldest is the smallest); one conversion per group.
+      if (gg.oldestStartSeconds !== null) gg.oldestStartSeconds = this.options.startWallMs(gg.oldestStartSeconds) / 1000;
+      g.gauges = gg;
+    }
     this.previousMonoNs = monoNs;
   }
 
@@ -315,6 +344,7 @@ export class ProcessGroups {
   observe(events: readonly ProcEvent[]): void {
     for (const e of events) {
       if (e.key == null) continue;
+      if (e.kind === 'exec' || e.kind === 'comm' || e.kind === 'uid' || e.kind === 'gid' || e.kind === 'inferred_start') this.memberOf.delete(e.key);
       if (e.kind === 'exec' || e.kind === 'inferred_start') {
         const s = this.options.subjectOf(e.key);
         const g = s === null ? null : this.groupOf(s, Date.now(), true);
@@ -344,7 +374,7 @@ export class ProcessGroups {
     const g = seen.group;
     const before = g.counters.cpuUserSeconds + g.counters.cpuSystemSeconds;
     addDelta(g.counters, seen, {
-      group: g, user: u.userSeconds ?? seen.user, system: u.systemSeconds ?? seen.system, majflt: u.majorFaults ?? seen.majflt,
+      group: g, gen: 0, user: u.userSeconds ?? seen.user, system: u.systemSeconds ?? seen.system, majflt: u.majorFaults ?? seen.majflt,
       minflt: u.minorFaults ?? seen.minflt, nvcsw: u.voluntarySwitches ?? seen.nvcsw, nivcsw: u.involuntarySwitches ?? seen.nivcsw,
       read: u.readBytes ?? seen.read, write: u.writeBytes ?? seen.write,
     });
@@ -361,14 +391,38 @@ export class ProcessGroups {
 }
 
 function zero(group: Group): Seen {
-  return { group, user: 0, system: 0, majflt: 0, minflt: 0, nvcsw: 0, nivcsw: 0, read: 0, write: 0 };
+  return { group, gen: 0, user: 0, system: 0, majflt: 0, minflt: 0, nvcsw: 0, nivcsw: 0, read: 0, write: 0 };
 }
 
 function figuresOf(group: Group, p: ResourceProcess): Seen {
   return {
-    group, user: p.userNs / 1e9, system: p.systemNs / 1e9, majflt: p.majorFaults ?? 0, minflt: p.minorFaults ?? 0,
+    group, gen: 0, user: p.userNs / 1e9, system: p.systemNs / 1e9, majflt: p.majorFaults ?? 0, minflt: p.minorFaults ?? 0,
     nvcsw: p.voluntarySwitches ?? 0, nivcsw: p.involuntarySwitches ?? 0, read: p.readBytes ?? 0, write: p.writeBytes ?? 0,
   };
+}
+
+/** addDelta from a member's last figures to a sample's, without making an object. */
+function addSample(c: GroupCounters, was: Seen, p: ResourceProcess): void {
+  const d = (a: number, b: number): number => Math.max(0, b - a);
+  c.cpuUserSeconds += d(was.user, p.userNs / 1e9);
+  c.cpuSystemSeconds += d(was.system, p.systemNs / 1e9);
+  c.majorFaults += d(was.majflt, p.majorFaults ?? 0);
+  c.minorFaults += d(was.minflt, p.minorFaults ?? 0);
+  c.voluntarySwitches += d(was.nvcsw, p.voluntarySwitches ?? 0);
+  c.involuntarySwitches += d(was.nivcsw, p.involuntarySwitches ?? 0);
+  c.readBytes += d(was.read, p.readBytes ?? 0);
+  c.writeBytes += d(was.write, p.writeBytes ?? 0);
+}
+
+function setSeen(s: Seen, p: ResourceProcess): void {
+  s.user = p.userNs / 1e9;
+  s.system = p.systemNs / 1e9;
+  s.majflt = p.majorFaults ?? 0;
+  s.minflt = p.minorFaults ?? 0;
+  s.nvcsw = p.voluntarySwitches ?? 0;
+  s.nivcsw = p.involuntarySwitches ?? 0;
+  s.read = p.readBytes ?? 0;
+  s.write = p.writeBytes ?? 0;
 }
 
 /** Counters grow by what grew; a figure that went down (a new split, /proc's rounding) adds nothing. */
@@ -384,7 +438,8 @@ function addDelta(c: GroupCounters, was: Seen, now: Seen): void {
   c.writeBytes += d(was.write, now.write);
 }
 
-function addGauges(g: GroupGauges, p: ResourceProcess, startSeconds: number): void {
+/** One process into its group's gauges; oldestStartSeconds holds start ticks until update() converts it. */
+function addGauges(g: GroupGauges, p: ResourceProcess): void {
   g.processes++;
   g.threads += p.threads ?? 1;
   g.residentBytes += p.rssBytes ?? 0;
@@ -393,5 +448,5 @@ function addGauges(g: GroupGauges, p: ResourceProcess, startSeconds: number): vo
   g.openFds += p.fds ?? 0;
   if (p.fds !== null && p.fdLimit !== null && p.fdLimit > 0) g.worstFdRatio = Math.max(g.worstFdRatio, p.fds / p.fdLimit);
   g.states[STATE_NAMES[p.state ?? ''] ?? 'Other']++;
-  if (g.oldestStartSeconds === null || startSeconds < g.oldestStartSeconds) g.oldestStartSeconds = startSeconds;
+  if (g.oldestStartSeconds === null || p.startTicks < g.oldestStartSeconds) g.oldestStartSeconds = p.startTicks;
 }

@@ -8,6 +8,7 @@
 import { CLOCK_TICKS_PER_SECOND, ProcReader, isKernelThread } from '../procfs/index.js';
 import { readResources } from '../procfs/resources.js';
 import type { ResourceSample, Snapshot, SnapshotSource } from './types.js';
+import type { ResourceProcess } from './sampler.js';
 
 const NS_PER_TICK = 1e9 / CLOCK_TICKS_PER_SECOND;
 
@@ -15,7 +16,8 @@ export class ProcSnapshotSource implements SnapshotSource {
   readonly name = 'proc' as const;
   private readonly reader: ProcReader;
 
-  constructor(readonly root = '/proc') {
+  /** `lean`: only stat and status (CPU, memory, state, threads, ids): I/O, fds and limits stay unknown. */
+  constructor(readonly root = '/proc', private readonly options: { lean?: boolean } = {}) {
     this.reader = new ProcReader(root);
   }
 
@@ -24,7 +26,7 @@ export class ProcSnapshotSource implements SnapshotSource {
     const t0 = process.hrtime.bigint();
     const samples: ResourceSample[] = [];
     for (const pid of this.reader.listPids()) {
-      const s = sampleOf(pid, this.root);
+      const s = sampleOf(pid, this.root, this.options.lean === true);
       if (s !== null) samples.push(s);
     }
     const cpu = process.cpuUsage(cpu0);
@@ -41,14 +43,15 @@ export class ProcSnapshotSource implements SnapshotSource {
 }
 
 /** One process from its /proc files; null when it is gone (or its stat unreadable). */
-export function sampleOf(pid: number, root = '/proc'): ResourceSample | null {
-  const r = readResources(pid, root);
+export function sampleOf(pid: number, root = '/proc', lean = false, threadSwitches = true): ResourceSample | null {
+  const r = readResources(pid, root, lean, threadSwitches);
   if (r === null) return null;
   const { stat, status, io } = r;
   const kernelThread = isKernelThread(stat);
   const rss = status?.rssAnonBytes != null && status.rssFileBytes != null && status.rssShmemBytes != null
     ? status.rssAnonBytes + status.rssFileBytes + status.rssShmemBytes : null;
-  return {
+  const sample: ResourceProcess = {
+    cpuPct: null, memPct: null, // filled in place by the sampler
     key: `${pid}:${stat.startTicks}`, pid, ppid: stat.ppid, startTicks: stat.startTicks, comm: stat.comm, state: stat.state,
     uid: status?.uid ?? null, euid: status?.euid ?? null, threads: stat.numThreads, kernelThread,
     userNs: stat.utime * NS_PER_TICK, systemNs: stat.stime * NS_PER_TICK, cpuNs: (stat.utime + stat.stime) * NS_PER_TICK,
@@ -66,4 +69,5 @@ export function sampleOf(pid: number, root = '/proc'): ResourceSample | null {
     fds: kernelThread || stat.state === 'Z' || stat.state === 'X' ? null : r.fds,
     fdLimit: r.fdLimit,
   };
+  return sample;
 }

@@ -33,7 +33,7 @@ export interface ResourceView {
 
 /** What the sampler needs of the live table: its instances, to complete a snapshot that missed some. */
 export interface LiveProcesses {
-  liveKeys(): Iterable<[pid: number, key: string]>;
+  forEach(visit: (pid: number, key: string) => void): void;
 }
 
 /** Processes that started and ended in a window (`churn_after` cursor). */
@@ -79,8 +79,10 @@ export interface SamplerOptions {
 
 export class ResourceSampler {
   private latestView: ResourceView | null = null;
-  private previous: Map<string, number> | null = null;
-  private previousMonoNs = 0;
+  /** Each instance's CPU time at the previous snapshot, and the snapshot that last listed it (kept, not rebuilt). */
+  private readonly previous = new Map<string, { cpuNs: number; gen: number }>();
+  private gen = 0;
+  private previousMonoNs: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<ResourceView> | null = null;
   private stopped = false;
@@ -133,9 +135,11 @@ export class ResourceSampler {
       this.options.onError?.(message);
       throw new Error(message);
     }
-    const completed = this.complete(snapshot);
-    const host = readHost();
-    const view = this.derive(snapshot, host, completed);
+    const view = this.derive(snapshot, readHost());
+    view.completedFromProc = this.complete(view);
+    // Instances neither listed nor completed are gone: forget their CPU time.
+    for (const [key, was] of this.previous) if (was.gen !== this.gen) this.previous.delete(key);
+    this.previousMonoNs = snapshot.monoNs;
     this.latestView = view;
     this.churnAtViews = [this.churnAtViews[1], this.churnSeq];
     this.stats.snapshots++;
@@ -150,48 +154,51 @@ export class ResourceSampler {
    * Live processes of the table that the snapshot did not list (the task iterator of some
    * kernels does not show pid 1), read from /proc so that no live process is left out.
    */
-  private complete(snapshot: Snapshot): number {
+  private complete(view: ResourceView): number {
     const live = this.options.live;
-    if (live === undefined || snapshot.source === 'proc') return 0;
-    const seen = new Set<number>();
-    for (const s of snapshot.samples) seen.add(s.pid);
+    if (live === undefined || view.snapshot.source === 'proc') return 0;
+    const listed = this.previous;
+    const gen = this.gen;
     let added = 0;
-    for (const [pid, key] of live.liveKeys()) {
-      if (seen.has(pid) || added >= COMPLETE_MAX) continue;
-      const s = sampleOf(pid);
-      if (s === null || s.key !== key) continue; // gone, or another instance already
-      snapshot.samples.push(s);
+    live.forEach((pid, key) => {
+      if (listed.get(key)?.gen === gen || added >= COMPLETE_MAX) return;
+      // Not every thread's status at every snapshot (pid 1 here has 18): its switches stay unknown.
+      const s = sampleOf(pid, '/proc', false, false) as ResourceProcess | null;
+      if (s === null || s.key !== key) return; // gone, or another instance already
+      this.annotate(s, view.intervalNs, view.host.memTotalBytes, gen);
+      view.processes.push(s);
       added++;
-    }
+    });
     this.stats.completedFromProc += added;
     return added;
   }
 
-  private derive(snapshot: Snapshot, host: HostFigures, completed: number): ResourceView {
-    const clock = this.options.clock;
-    const before = this.previous;
-    const sinceNs = before === null ? null : snapshot.monoNs - this.previousMonoNs;
-    const current = new Map<string, number>();
-    const processes: ResourceProcess[] = new Array<ResourceProcess>(snapshot.samples.length);
+  private derive(snapshot: Snapshot, host: HostFigures): ResourceView {
+    const sinceNs = this.previousMonoNs === null ? null : snapshot.monoNs - this.previousMonoNs;
+    const gen = ++this.gen;
+    // The samples become the view's processes in place: no copy of 20,000 objects per snapshot.
+    const processes = snapshot.samples as ResourceProcess[];
     const memTotal = host.memTotalBytes;
-    let i = 0;
-    for (const s of snapshot.samples) {
-      current.set(s.key, s.cpuNs);
-      let cpuPct: number | null = null;
-      if (before !== null && sinceNs !== null && sinceNs > 0) {
-        const was = before.get(s.key);
-        if (was !== undefined) cpuPct = Math.max(0, ((s.cpuNs - was) / sinceNs) * 100);
-        // Born since the last snapshot: all its CPU is this interval's.
-        else if (clock.startTicksToNs(s.startTicks) >= this.previousMonoNs) cpuPct = (s.cpuNs / sinceNs) * 100;
-      }
-      processes[i++] = {
-        ...s, cpuPct,
-        memPct: memTotal === null || s.rssBytes === null ? null : (s.rssBytes / memTotal) * 100,
-      };
+    for (const p of processes) this.annotate(p, sinceNs, memTotal, gen);
+    return { snapshot, intervalNs: sinceNs, host, processes, completedFromProc: 0 };
+  }
+
+  /** CPU % against the instance's own previous sample (or its birth in the interval), memory %; remembers its CPU. */
+  private annotate(p: ResourceProcess, sinceNs: number | null, memTotal: number | null, gen: number): void {
+    const was = this.previous.get(p.key);
+    let cpuPct: number | null = null;
+    if (sinceNs !== null && sinceNs > 0) {
+      if (was !== undefined) cpuPct = Math.max(0, ((p.cpuNs - was.cpuNs) / sinceNs) * 100);
+      // Born since the last snapshot: all its CPU is this interval's.
+      else if (this.options.clock.startTicksToNs(p.startTicks) >= this.previousMonoNs!) cpuPct = (p.cpuNs / sinceNs) * 100;
     }
-    this.previous = current;
-    this.previousMonoNs = snapshot.monoNs;
-    return { snapshot, intervalNs: sinceNs, host, processes, completedFromProc: completed };
+    if (was === undefined) this.previous.set(p.key, { cpuNs: p.cpuNs, gen });
+    else {
+      was.cpuNs = p.cpuNs;
+      was.gen = gen;
+    }
+    p.cpuPct = cpuPct;
+    p.memPct = memTotal === null || p.rssBytes === null ? null : (p.rssBytes / memTotal) * 100;
   }
 
   // ---- churn: what started and ended between two refreshes ------------------------------------

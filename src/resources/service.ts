@@ -56,7 +56,7 @@ export class ResourceService {
     });
     this.sampler = new ResourceSampler({
       source, intervalMs: config.intervalMs, clock,
-      live: { *liveKeys() { for (const [pid, r] of table.live) yield [pid, r.key] as [number, string]; } },
+      live: { forEach: (visit) => { for (const [pid, r] of table.live) visit(pid, r.key); } },
       commOf: (key) => table.get(key)?.comm ?? null,
       onView: (view) => {
         const was = this.eventsAt;

@@ -137,6 +137,12 @@ export interface BpfTestRecordSpec extends AcctTestFields {
 export interface TaskIterHandle {
   /** One walk of every task: record.h pw_task records, decoded by record.ts decodeTasks(). */
   read(): Promise<Buffer>;
+  /**
+   * One walk into the handle's own (reused) memory, copied into `buf`: resolves with the bytes
+   * the walk gave; when more than `buf` holds, `copyLast(bigger)` copies them. One at a time.
+   */
+  readInto(buf: Buffer): Promise<number>;
+  copyLast(buf: Buffer): number;
   /** Unloads the program (after the reads in flight). Idempotent. */
   close(): void;
 }

@@ -538,3 +538,63 @@ export function decodeTasks(buf: Buffer): { tasks: TaskRecord[]; partial: number
   }
   return { tasks, partial: buf.length % TASK.SIZE };
 }
+
+const STATE_LETTERS: ReadonlyMap<number, string> = new Map([...'RSDTtXZPI'].map((c) => [c.charCodeAt(0), c]));
+
+/**
+ * Reads a task iterator's records in place, without an object per task: the snapshot sums a
+ * process's tasks as it goes (20,000 tasks per read). Whole records only (`count`); a trailing
+ * partial one is never read. Fields by record.h's names, offsets from TASK.
+ */
+export class TaskReader {
+  readonly count: number;
+  private readonly u32: Uint32Array;
+  private readonly i32: Int32Array;
+
+  constructor(private readonly buf: Buffer) {
+    this.count = Math.floor(buf.length / TASK.SIZE);
+    // Records are 8-aligned; a buffer not on a 4-byte boundary is copied first.
+    const b = buf.byteOffset % 4 === 0 ? buf : Buffer.from(buf);
+    this.buf = b;
+    this.u32 = new Uint32Array(b.buffer, b.byteOffset, (this.count * TASK.SIZE) / 4);
+    this.i32 = new Int32Array(b.buffer, b.byteOffset, (this.count * TASK.SIZE) / 4);
+  }
+
+  /** A u32 field of task i (offset from TASK). */
+  u32At(i: number, off: number): number {
+    return this.u32[(i * TASK.SIZE + off) >> 2]!;
+  }
+
+  i32At(i: number, off: number): number {
+    return this.i32[(i * TASK.SIZE + off) >> 2]!;
+  }
+
+  /** A u64 field as a number (exact below 2^53). */
+  u64At(i: number, off: number): number {
+    const w = (i * TASK.SIZE + off) >> 2;
+    return this.u32[w]! + this.u32[w + 1]! * 0x1_0000_0000;
+  }
+
+  /** '?' when the byte is not a state letter. */
+  state(i: number): string {
+    return STATE_LETTERS.get(this.buf[i * TASK.SIZE + TASK.state]!) ?? '?';
+  }
+
+  /** Whether task i's comm is `name` (ASCII names compared in place: no string made for an unchanged name). */
+  commIs(i: number, name: string): boolean {
+    const start = i * TASK.SIZE + TASK.comm;
+    if (name.length > 15) return false;
+    for (let k = 0; k < name.length; k++) {
+      const c = name.charCodeAt(k);
+      if (c > 127 || this.buf[start + k] !== c) return false;
+    }
+    return name.length === 16 || this.buf[start + name.length] === 0;
+  }
+
+  comm(i: number): string {
+    const start = i * TASK.SIZE + TASK.comm;
+    let end = start;
+    while (end < start + 16 && this.buf[end] !== 0) end++;
+    return this.buf.toString('utf8', start, end);
+  }
+}

@@ -138,7 +138,7 @@ test('a live process the snapshot source missed is read from /proc (the task ite
   const self = process.pid;
   const source = new Scripted([{ monoNs: 1, samples: [sample(999_999, 1, 0)] }]);
   const me = new ProcReader().stat(self)!;
-  const sampler = new ResourceSampler({ clock, intervalMs: 0, source, live: { liveKeys: () => [[self, `${self}:${me.startTicks}`], [999_998, '999998:1']] } });
+  const sampler = new ResourceSampler({ clock, intervalMs: 0, source, live: { forEach: (visit) => { visit(self, `${self}:${me.startTicks}`); visit(999_998, '999998:1'); } } });
   const v = await sampler.refresh();
   assert.equal(v.completedFromProc, 1, 'this process, read from /proc; the vanished one is not invented');
   const mine = v.processes.find((p) => p.pid === self);

@@ -106,6 +106,28 @@ test('the task record layout in record.ts is the one the addon was built with', 
   assert.equal(TASK_FLAG.leader, 1);
 });
 
+test('readInto: a buffer too short gets the bytes it holds; copyLast then gives them all', { skip }, async () => {
+  const bpf = loadBpfNative();
+  assert.ok(bpf.available);
+  const h = bpf.addon.openTasks();
+  try {
+    const small = Buffer.alloc(TASK.SIZE);
+    const bytes = await h.readInto(small);
+    assert.ok(bytes > TASK.SIZE && bytes % TASK.SIZE === 0, `${bytes} bytes: more tasks than one record`);
+    const big = Buffer.alloc(bytes);
+    assert.equal(h.copyLast(big), bytes);
+    assert.deepEqual(big.subarray(0, TASK.SIZE), small, 'the first record is the one the small buffer got');
+    const again = Buffer.alloc(bytes * 2);
+    const n = await h.readInto(again);
+    assert.ok(n > 0 && n <= again.length, 'the handle\'s memory is reused for the next walk');
+    const first = h.readInto(again);
+    assert.throws(() => h.readInto(again), /already in flight/, 'they share the handle\'s memory: one at a time');
+    assert.ok((await first) > 0);
+  } finally {
+    h.close();
+  }
+});
+
 test('eBPF and /proc agree on processes that hold still: memory by kind, fds, limits, faults, switches, I/O, threads, ids', { skip, timeout: 60_000 }, async () => {
   const held = [await holdStill(MEMORY), await holdStill(THREADS), await holdStill(NOFILE)];
   const before = byPid(await proc.take());
