@@ -2,19 +2,19 @@
  * tasksnap.c - the resource snapshot by eBPF task iterator (issue 12): loads tasks.bpf.c (its
  * own skeleton, apart from the event programs: a snapshot does not need the event source),
  * attaches the iter/task program once, and reads it on demand. Each read creates an iterator
- * instance and reads it to the end: one pw_task (record.h) per task in the system, handed to
- * JavaScript as one Buffer and decoded by src/sources/record.ts.
+ * instance and reads it to the end: one pw_task (record.h) per task in the system, read by
+ * src/sources/record.ts (TaskReader).
  *
  * The read runs on libuv's thread pool (napi_async_work), so the JS thread does not wait for
- * the kernel walk of every task; read() returns a Promise. close() waits for no read: the
- * handle is freed when the last read in flight completes.
+ * the kernel walk of every task. close() waits for no read: the handle is freed when the last
+ * read in flight completes.
  *
- * JavaScript API: openTasks() -> handle { read(): Promise<Buffer>, readInto(buf): Promise<n>,
- * copyLast(buf), close() }; throws an Error whose message names the step that failed (load,
- * attach) and the kernel's reason. readInto reads into the handle's own memory, kept and reused
- * from one read to the next, and copies it into buf: the daemon's snapshot every 2 s allocates
- * nothing (a new 1 MB Buffer per read made V8 run full garbage collections for it). It resolves
- * with the bytes read; when that is more than buf holds, copyLast(bigger) copies them.
+ * JavaScript API: openTasks() -> handle { readInto(buf): Promise<n>, copyLast(buf), close() };
+ * throws an Error whose message names the step that failed (load, attach) and the kernel's
+ * reason. readInto reads into the handle's own memory, kept and reused from one read to the
+ * next, and copies it into buf: the daemon's snapshot every 2 s allocates nothing (a new 1 MB
+ * Buffer per read made V8 run full garbage collections for it). It resolves with the bytes
+ * read; when that is more than buf holds, copyLast(bigger) copies them. One read at a time.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,7 +57,7 @@ typedef struct {
 	size_t len, cap;
 	int err;          /* errno of the failed step, 0 on success */
 	const char *what; /* the failed step */
-	napi_ref into;    /* readInto: the caller's Buffer (kept alive until the copy) */
+	napi_ref into;    /* the caller's Buffer (kept alive until the copy) */
 } ts_read;
 
 static __thread char ts_last_log[TS_LOG_BYTES];
@@ -136,13 +136,6 @@ static void ts_execute(napi_env env, void *data)
 	close(fd);
 }
 
-static void ts_buffer_free(napi_env env, void *data, void *hint)
-{
-	(void)env;
-	(void)hint;
-	free(data);
-}
-
 static void ts_reject(napi_env env, ts_read *r)
 {
 	char msg[160];
@@ -184,36 +177,7 @@ static void ts_complete_into(napi_env env, napi_status status, ts_read *r)
 static void ts_complete(napi_env env, napi_status status, void *data)
 {
 	ts_read *r = data;
-	napi_value result;
-	if (r->into) {
-		ts_complete_into(env, status, r);
-		napi_delete_async_work(env, r->work);
-		r->h->reads--;
-		ts_settle(r->h);
-		free(r);
-		return;
-	}
-	if (status == napi_ok && r->err == 0 && r->len % sizeof(struct pw_task) != 0) {
-		r->what = "read the task iterator (a partial record)";
-		r->err = EIO;
-	}
-	if (status != napi_ok || r->err != 0) {
-		ts_reject(env, r);
-		free(r->buf);
-	} else if (r->len == 0) {
-		void *unused;
-		napi_create_buffer(env, 0, &unused, &result);
-		napi_resolve_deferred(env, r->deferred, result);
-		free(r->buf);
-	} else if (napi_create_external_buffer(env, r->len, r->buf, ts_buffer_free, NULL, &result) == napi_ok) {
-		napi_resolve_deferred(env, r->deferred, result);
-	} else {
-		napi_value text;
-		free(r->buf);
-		napi_create_string_utf8(env, "task snapshot: out of memory", NAPI_AUTO_LENGTH, &text);
-		napi_create_error(env, NULL, text, &result);
-		napi_reject_deferred(env, r->deferred, result);
-	}
+	ts_complete_into(env, status, r);
 	napi_delete_async_work(env, r->work);
 	r->h->reads--;
 	ts_settle(r->h);
@@ -229,28 +193,6 @@ static ts_handle *ts_this(napi_env env, napi_callback_info info)
 	if (napi_get_cb_info(env, info, NULL, NULL, &self, NULL) != napi_ok || napi_unwrap(env, self, &h) != napi_ok || !h)
 		return NULL;
 	return h;
-}
-
-static napi_value ts_js_read(napi_env env, napi_callback_info info)
-{
-	ts_handle *h = ts_this(env, info);
-	napi_value promise, name;
-	ts_read *r;
-	if (!h || h->closed)
-		return napi_throw_error(env, NULL, "task snapshot: the handle is closed"), NULL;
-	r = calloc(1, sizeof *r);
-	if (!r)
-		return napi_throw_error(env, NULL, "task snapshot: out of memory"), NULL;
-	r->h = h;
-	if (napi_create_promise(env, &r->deferred, &promise) != napi_ok ||
-	    napi_create_string_utf8(env, "procwatch:tasks", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-	    napi_create_async_work(env, NULL, name, ts_execute, ts_complete, r, &r->work) != napi_ok ||
-	    napi_queue_async_work(env, r->work) != napi_ok) {
-		free(r);
-		return napi_throw_error(env, NULL, "task snapshot: cannot queue the read"), NULL;
-	}
-	h->reads++;
-	return promise;
 }
 
 /* readInto(buf) -> Promise<bytes>: see the top of the file. */
@@ -375,8 +317,6 @@ static napi_value ts_js_open(napi_env env, napi_callback_info info)
 		ts_settle(h);
 		return napi_throw_error(env, NULL, "task snapshot: cannot create the handle"), NULL;
 	}
-	napi_create_function(env, "read", NAPI_AUTO_LENGTH, ts_js_read, NULL, &fn);
-	napi_set_named_property(env, obj, "read", fn);
 	napi_create_function(env, "close", NAPI_AUTO_LENGTH, ts_js_close, NULL, &fn);
 	napi_set_named_property(env, obj, "close", fn);
 	napi_create_function(env, "readInto", NAPI_AUTO_LENGTH, ts_js_read_into, NULL, &fn);

@@ -99,13 +99,15 @@ export class Daemon {
     log(`procwatch daemon: source ${why}${source.limitations ? ` (${source.limitations})` : ''}`);
     try {
       store.beginRun(source.name);
+      // Before the source runs: loading the resource snapshots' BPF program blocks this thread.
+      daemon.resources = ResourceService.create(config.resources, { table: tracker.table, clock: tracker.clock, store, log });
       const subscribedNs = tracker.clock.nowNs();
       const known = source.limitations;
       await tracker.start();
       // Some limits are known only once the source runs (a reader priority the kernel refused).
       if (source.limitations !== known) log(`procwatch daemon: ${source.limitations}`);
       daemon.reconcile(log, subscribedNs);
-      daemon.resources = ResourceService.start(config.resources, { table: tracker.table, clock: tracker.clock, store, log });
+      daemon.resources?.start();
       daemon.timers.push(setInterval(() => daemon!.flush(log), config.flushIntervalMs));
       daemon.scheduleRetention(log, Math.min(1000, config.retentionIntervalMs)); // soon, once the API listens
     } catch (err) {

@@ -75,13 +75,19 @@ export class ResourceService {
     });
   }
 
-  /** Null when daemon.resources.source is off. Throws (one line) when `ebpf` was asked for and cannot load. */
-  static start(config: ResourcesConfig, deps: ResourceDeps): ResourceService | null {
-    if (config.source === 'off') return null;
-    const service = new ResourceService(config, deps);
-    deps.log(`procwatch daemon: resource snapshots by ${service.why}, every ${config.intervalMs} ms`);
-    service.sampler.start();
-    return service;
+  /**
+   * Null when daemon.resources.source is off. Throws (one line) when `ebpf` was asked for and
+   * cannot load. Loading the task iterator takes the kernel's verifier a few hundred ms on this
+   * thread: the daemon does it before its event source runs, so no events wait meanwhile.
+   */
+  static create(config: ResourcesConfig, deps: ResourceDeps): ResourceService | null {
+    return config.source === 'off' ? null : new ResourceService(config, deps);
+  }
+
+  /** Takes the first snapshot now and then one every interval. */
+  start(): void {
+    this.deps.log(`procwatch daemon: resource snapshots by ${this.why}, every ${this.config.intervalMs} ms`);
+    this.sampler.start();
   }
 
   observe(events: readonly ProcEvent[]): void {

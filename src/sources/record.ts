@@ -471,72 +471,12 @@ export const TASK = {
 } as const;
 export const TASK_FLAG = { leader: 1 << 0, mm: 1 << 1, files: 1 << 2, kthread: 1 << 3, fdsCut: 1 << 4 } as const;
 
-/** One task as the iter/task program wrote it (see record.h: a process is the sum of its tasks). */
-export interface TaskRecord {
-  flags: number;
-  tgid: number;
-  tid: number;
-  ppid: number;
-  startNs: number;
-  runtimeNs: number;
-  utimeNs: number;
-  stimeNs: number;
-  minFlt: number;
-  majFlt: number;
-  nvcsw: number;
-  nivcsw: number;
-  rchar: number;
-  wchar: number;
-  readBytes: number;
-  writeBytes: number;
-  vmPages: number;
-  rssFile: number;
-  rssAnon: number;
-  rssShmem: number;
-  swapEnts: number;
-  fds: number;
-  fdLimit: number;
-  uid: number;
-  euid: number;
-  threads: number;
-  /** '?' when the byte is not a state letter. */
-  state: string;
-  comm: string;
-}
-
 /** The `taskLayout()` keys record.ts mirrors (flag.* are TASK_FLAG). */
 export function taskLayout(): Record<string, number> {
   const out: Record<string, number> = { size: TASK.SIZE };
   for (const [k, v] of Object.entries(TASK)) if (k !== 'SIZE') out[k] = v;
   for (const [k, v] of Object.entries(TASK_FLAG)) out[`flag.${k}`] = v;
   return out;
-}
-
-/**
- * Decodes a task iterator read: whole pw_task records (a trailing partial one is counted in
- * `partial`, never read). Untrusted input: every value is read within the buffer.
- */
-export function decodeTasks(buf: Buffer): { tasks: TaskRecord[]; partial: number } {
-  const count = Math.floor(buf.length / TASK.SIZE);
-  const tasks: TaskRecord[] = new Array<TaskRecord>(count);
-  const u64 = (p: number): number => buf.readUInt32LE(p) + buf.readUInt32LE(p + 4) * 0x1_0000_0000;
-  for (let i = 0; i < count; i++) {
-    const o = i * TASK.SIZE;
-    const state = buf[o + TASK.state]!;
-    const commEnd = buf.indexOf(0, o + TASK.comm);
-    tasks[i] = {
-      flags: buf.readUInt32LE(o + TASK.flags), tgid: buf.readInt32LE(o + TASK.tgid), tid: buf.readInt32LE(o + TASK.tid), ppid: buf.readInt32LE(o + TASK.ppid),
-      startNs: u64(o + TASK.startNs), runtimeNs: u64(o + TASK.runtimeNs), utimeNs: u64(o + TASK.utimeNs), stimeNs: u64(o + TASK.stimeNs),
-      minFlt: u64(o + TASK.minFlt), majFlt: u64(o + TASK.majFlt), nvcsw: u64(o + TASK.nvcsw), nivcsw: u64(o + TASK.nivcsw),
-      rchar: u64(o + TASK.rchar), wchar: u64(o + TASK.wchar), readBytes: u64(o + TASK.readBytes), writeBytes: u64(o + TASK.writeBytes),
-      vmPages: u64(o + TASK.vmPages), rssFile: u64(o + TASK.rssFile), rssAnon: u64(o + TASK.rssAnon), rssShmem: u64(o + TASK.rssShmem),
-      swapEnts: u64(o + TASK.swapEnts), fds: u64(o + TASK.fds), fdLimit: u64(o + TASK.fdLimit), uid: buf.readUInt32LE(o + TASK.uid),
-      euid: buf.readUInt32LE(o + TASK.euid), threads: buf.readUInt32LE(o + TASK.threads),
-      state: 'RSDTtXZPI'.includes(String.fromCharCode(state)) && state !== 0 ? String.fromCharCode(state) : '?',
-      comm: buf.toString('utf8', o + TASK.comm, commEnd >= 0 && commEnd < o + TASK.comm + 16 ? commEnd : o + TASK.comm + 16),
-    };
-  }
-  return { tasks, partial: buf.length % TASK.SIZE };
 }
 
 const STATE_LETTERS: ReadonlyMap<number, string> = new Map([...'RSDTtXZPI'].map((c) => [c.charCodeAt(0), c]));
