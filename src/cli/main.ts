@@ -19,6 +19,7 @@ const COMMANDS: [names: string[], load: () => Promise<Command[]>][] = [
   [['watch'], async () => [(await import('./watch.js')).watchCommand()]],
   [['daemon'], async () => [(await import('./daemon.js')).daemonCommand()]],
   [['ps', 'tree'], async () => { const m = await import('./ps.js'); return [m.psCommand(), m.treeCommand()]; }],
+  [['rules'], async () => [(await import('./rules.js')).rulesCommand()]],
   [['events', 'history', 'lineage', 'stats'], async () => {
     const m = await import('./query.js');
     return [m.eventsCommand(), m.historyCommand(), m.lineageCommand(), m.statsCommand()];

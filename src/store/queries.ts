@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { ProcessFields } from '../events/types.js';
 import { hasGlob } from '../util/glob.js';
+import { cgroupName } from '../procfs/cgroup.js';
 
 export interface StoredEvent {
   id: number;
@@ -96,7 +97,7 @@ function eventFromRow(r: unknown[]): StoredEvent {
 /** The columns of a process row (table alias t), in the order processFromRow reads them. */
 const PROCESS_COLUMNS = `${BOOT_ID}, t.key, t.pid, t.start_ticks, t.ppid, t.parent_key, t.start_time, t.exec_time, t.exit_time, t.comm, t.exe,
   t.argv, t.cwd, t.uid, t.euid, t.suid, t.fsuid, t.gid, t.egid, t.sgid, t.fsgid, t.label, t.cgroup, t.exit_code, t.exit_signal, t.core_dumped,
-  t.origin, t.exit_origin`;
+  t.origin, t.exit_origin, t.unit, t.container_id, t.container_runtime`;
 
 function processFromRow(r: unknown[]): StoredProcess {
   return {
@@ -105,8 +106,15 @@ function processFromRow(r: unknown[]): StoredProcess {
     argv: r[11] === null ? null : (JSON.parse(r[11] as string) as string[]), cwd: str(r[12]), uid: num(r[13]), euid: num(r[14]),
     suid: num(r[15]), fsuid: num(r[16]), gid: num(r[17]), egid: num(r[18]), sgid: num(r[19]), fsgid: num(r[20]), label: str(r[21]),
     cgroup: str(r[22]), exitCode: num(r[23]), exitSignal: num(r[24]), coreDumped: r[25] === null ? null : r[25] === 1,
-    origin: String(r[26]), exitOrigin: str(r[27]),
+    origin: String(r[26]), exitOrigin: str(r[27]), ...cgroupFields(str(r[22]), str(r[28]), str(r[29]), str(r[30])),
   };
+}
+
+/** Stored unit and container; rows stored before schema 4 have none: derived from the cgroup path. */
+function cgroupFields(cgroup: string | null, unit: string | null, container: string | null, runtime: string | null): Pick<ProcessFields, 'unit' | 'container' | 'containerRuntime'> {
+  if (unit !== null || container !== null || cgroup === null) return { unit, container, containerRuntime: runtime };
+  const names = cgroupName(cgroup);
+  return { unit: names.unit, container: names.containerId, containerRuntime: names.runtime };
 }
 
 /** Runs a SELECT of PROCESS_COLUMNS and decodes the rows. */
