@@ -78,8 +78,12 @@ export function rulesCommand(): Command {
       const { alertLine } = await import('../report/alerts.js');
       const users = new UserDb();
       try {
+        // Baseline rules learn from the replayed events themselves (their first sight starts the learning window).
+        const { StoreBaseline } = await import('../rules/baseline.js');
+        const baseline = new StoreBaseline(null, () => {});
+        baseline.learn(ruleSet, sinceMs);
         const result = replay(db, ruleSet, {
-          sinceMs, untilMs, userName: (uid) => users.userName(uid), ...(options.profile ? { profile: true } : {}),
+          sinceMs, untilMs, baseline, userName: (uid) => users.userName(uid), ...(options.profile ? { profile: true } : {}),
           onProgress: (n) => { if (process.stderr.isTTY) process.stderr.write(`\rprocwatch: ${n} events replayed`); },
         });
         if (process.stderr.isTTY && result.events >= 10_000) process.stderr.write('\n');

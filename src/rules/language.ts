@@ -81,6 +81,11 @@ function baseEnvironment(): Environment {
       description: 'an IPv4/IPv6 address in a network such as 10.0.0.0/8 or fd00::/8',
     })
     .registerFunction({
+      name: 'inCidrAny', receiverType: 'string', returnType: 'bool', params: [{ name: 'networks', type: 'list<string>' }],
+      handler: (s: string, nets: readonly string[]) => nets.some((n) => cidrOf(n)(s)),
+      description: 'an address in any of the networks',
+    })
+    .registerFunction({
       name: 'startsWithAny', receiverType: 'string', returnType: 'bool', params: [{ name: 'prefixes', type: 'list<string>' }],
       handler: (s: string, prefixes: readonly string[]) => prefixes.some((p) => s.startsWith(p)),
     });

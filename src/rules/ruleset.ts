@@ -152,7 +152,7 @@ interface Draft {
 
 const DOC_KEYS = ['lists', 'macros', 'rules', 'overrides'];
 const RULE_KEYS = ['name', 'description', 'severity', 'condition', 'output', 'exceptions', 'actions', 'mode', 'enabled', 'dedup', 'rate_limit', 'tags', 'baseline'];
-const OVERRIDE_KEYS = ['rule', 'enabled', 'severity', 'actions', 'mode', 'dedup', 'rate_limit', 'output', 'exceptions', 'condition'];
+const OVERRIDE_KEYS = ['rule', 'enabled', 'severity', 'actions', 'mode', 'dedup', 'rate_limit', 'output', 'exceptions', 'condition', 'baseline'];
 
 /** Adds one document's lists, macros, rules and overrides to the draft. `base`: where they sit in the file. */
 function addDocument(draft: Draft, y: LocatedYaml, base: Path, doc: Record<string, unknown>, allowed: readonly string[]): void {
@@ -163,14 +163,17 @@ function addDocument(draft: Draft, y: LocatedYaml, base: Path, doc: Record<strin
     for (const [name, v] of Object.entries(doc.lists)) {
       const at = [...base, 'lists', name];
       if (!IDENT.test(name) || RESERVED_NAMES.has(name)) f.at(at, `bad list name '${name}' (letters, digits and _, not a reserved word)`);
-      const append = isMap(v);
-      if (append && Object.keys(v).some((k) => k !== 'append')) f.at(at, "a list is a sequence, or {append: [...]} to add to one defined earlier");
-      const items = append ? v.append : v;
+      const change = isMap(v) ? Object.keys(v) : [];
+      if (isMap(v) && (change.length !== 1 || (change[0] !== 'append' && change[0] !== 'replace'))) f.at(at, 'a list is a sequence, or {append: [...]} / {replace: [...]} to change one defined earlier');
+      const append = change[0] === 'append';
+      const replace = change[0] === 'replace';
+      const items = isMap(v) ? v[change[0]!] : v;
       if (!Array.isArray(items) || items.some((i) => typeof i !== 'string' && typeof i !== 'number')) f.at(at, 'expected a list of strings');
       const values = (items as unknown[]).map(String);
       const known = draft.lists.get(name);
-      if (append) {
-        if (known === undefined) f.at(at, `cannot append to list '${name}': no list of that name is defined before`);
+      if (append || replace) {
+        if (known === undefined) f.at(at, `cannot ${change[0]} list '${name}': no list of that name is defined before`);
+        if (replace) known.length = 0;
         known.push(...values);
       } else {
         if (known !== undefined || draft.macros.has(name)) f.at(at, `'${name}' is defined twice (use {append: [...]} to add to a list)`);

@@ -99,6 +99,9 @@ const PROCESS_COLUMNS = `${BOOT_ID}, t.key, t.pid, t.start_ticks, t.ppid, t.pare
   t.argv, t.cwd, t.uid, t.euid, t.suid, t.fsuid, t.gid, t.egid, t.sgid, t.fsgid, t.label, t.cgroup, t.exit_code, t.exit_signal, t.core_dumped,
   t.origin, t.exit_origin, t.unit, t.container_id, t.container_runtime`;
 
+/** How many columns PROCESS_COLUMNS selects (a query's own columns come after them). */
+const PROCESS_COLUMN_COUNT = 31;
+
 function processFromRow(r: unknown[]): StoredProcess {
   return {
     bootId: r[0] as string, key: r[1] as string, pid: r[2] as number, startTicks: num(r[3]), ppid: num(r[4]), parentKey: str(r[5]),
@@ -272,7 +275,7 @@ export function queryLineage(db: Database.Database, bootId: string, key: string,
     SELECT ${PROCESS_COLUMNS}, down.d FROM down CROSS JOIN processes t ON t.id = down.id ORDER BY down.d, down.start`)
     .raw().all({ boot, key, limit: maxDescendants + 1 }) as unknown[][];
   const truncated = rows.length > maxDescendants;
-  const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r[28] as number }));
+  const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r[PROCESS_COLUMN_COUNT] as number }));
   return { process, ancestors, descendants, truncated };
 }
 

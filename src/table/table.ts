@@ -31,6 +31,12 @@ export interface TableOptions {
    * Without it, the counts are trusted.
    */
   threadsOf?: (pid: number) => { startTicks: number; threads: number } | null;
+  /**
+   * The cgroup v2 path of a cgroup id (eBPF exec records carry only the id): the cgroup at the
+   * exec, so a process that systemd or a container runtime moved before exec shows its own
+   * unit and container, not its parent's. Null when not known.
+   */
+  cgroupPathOf?: (id: number) => string | null;
 }
 
 export interface TableCounters {
@@ -64,6 +70,7 @@ export class ProcessTable {
   private readonly clock: Clock | null;
   private readonly threadExits: boolean;
   private readonly threadsOf: TableOptions['threadsOf'];
+  private readonly cgroupPathOf: TableOptions['cgroupPathOf'];
   private provisional = 0;
   private readonly rekeyed = new Map<string, string>();
   /** Each applied event → a copy of its process record as it was right after that event. */
@@ -78,6 +85,7 @@ export class ProcessTable {
     this.clock = options.clock ?? null;
     this.threadExits = options.threadExits ?? true;
     this.threadsOf = options.threadsOf;
+    this.cgroupPathOf = options.cgroupPathOf;
   }
 
   get(key: string): ProcessRecord | undefined {
@@ -432,6 +440,8 @@ export class ProcessTable {
           this.stats.wrongInstance++;
           event.details = unknownDetails();
         }
+        const d = event.details;
+        if (d.cgroup === null && d.cgroupId != null && this.cgroupPathOf !== undefined) d.cgroup = this.cgroupPathOf(d.cgroupId);
         return this.startOrExec(pid, event.details, ktimeNs, event.provenance, true);
       }
       case 'inferred_start':
