@@ -4,7 +4,7 @@
  * their cgroups. A pure function of the path, so it is tested on fixtures of each naming.
  */
 
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface CgroupName {
@@ -89,7 +89,7 @@ export class CgroupPaths {
   private lastScanMs = -Infinity;
   scans = 0;
 
-  constructor(private readonly mount = '/sys/fs/cgroup', private readonly rescanMs = 1000, private readonly maxEntries = 65_536) {}
+  constructor(private readonly mount = cgroup2Mount() ?? '/sys/fs/cgroup', private readonly rescanMs = 100, private readonly maxEntries = 65_536) {}
 
   pathOf(id: number, nowMs = Date.now()): string | null {
     const known = this.byId.get(id);
@@ -136,4 +136,17 @@ export class CgroupPaths {
 export function cgroupFields(cgroup: string | null): { unit: string | null; container: string | null; containerRuntime: string | null } {
   const n = cgroupName(cgroup);
   return { unit: n.unit, container: n.containerId, containerRuntime: n.runtime };
+}
+
+/** Where cgroup v2 is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid (v1 + v2) system; null when it is not. */
+export function cgroup2Mount(mounts = '/proc/self/mounts'): string | null {
+  try {
+    for (const line of readFileSync(mounts, 'utf8').split('\n')) {
+      const [, mountPoint, type] = line.split(' ');
+      if (type === 'cgroup2' && mountPoint !== undefined) return mountPoint.replace(/\\040/g, ' ');
+    }
+  } catch {
+    // no /proc: no cgroup v2 known
+  }
+  return null;
 }

@@ -42,7 +42,7 @@ export class ProcessValue {
   private stdoutText: string | undefined;
   private peers: bigint | undefined;
 
-  /** What fd 0 is (`socket:[INODE]`, `pipe:[INODE]`, `/dev/pts/0`), read from /proc when asked; "" when gone or unknown. */
+  /** What fd 0 is (`tcp:REMOTE:PORT`, `udp:...`, `socket:[INODE]` for other sockets, `pipe:[INODE]`, `/dev/pts/0`), read from /proc when asked; "" when gone or unknown. */
   get stdin(): string {
     return (this.stdinText ??= this.lazy === null ? '' : this.lazy.ctx.fdTarget?.(this.lazy.record, 0) ?? '');
   }

@@ -8,7 +8,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import type { ProcEvent } from '../events/types.js';
 import type { ProcessTracker, ProcessRecord } from '../table/index.js';
 import type { EventStore } from '../store/index.js';
-import { UserDb, labelDomain } from '../procfs/index.js';
+import { UserDb, labelDomain, parseNetSockets } from '../procfs/index.js';
 import { AlertCenter } from '../alerts/center.js';
 import { AlertStore } from '../alerts/store.js';
 import { Dispatcher } from '../alerts/dispatcher.js';
@@ -47,6 +47,28 @@ function startTicksNow(pid: number): number | null {
   }
 }
 
+/**
+ * What an fd is, as `process.stdin` shows it: an internet socket as `tcp:REMOTE:PORT` (or udp,
+ * looked up by inode in the process's own /proc/PID/net tables), any other socket as
+ * `socket:[INODE]` (unix: a journal stream, a pipe-like socketpair), else the link's text.
+ */
+function describeFd(pid: number, target: string): string {
+  const m = /^socket:\[(\d+)\]$/.exec(target);
+  if (m === null) return target;
+  const inode = Number(m[1]);
+  for (const protocol of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${protocol}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const hit = parseNetSockets(text, protocol).find((s) => s.inode === inode);
+    if (hit !== undefined) return `${protocol.replace('6', '')}:${hit.remoteAddress.includes(':') ? `[${hit.remoteAddress}]` : hit.remoteAddress}:${hit.remotePort}`;
+  }
+  return target;
+}
+
 export class RulesService {
   readonly engine: RuleEngine;
   readonly center: AlertCenter;
@@ -72,7 +94,7 @@ export class RulesService {
       fdTarget: (record: ProcessRecord, fd: number) => {
         if (record.exitNs !== null || record.startTicks === null || startTicksNow(record.pid) !== record.startTicks) return null;
         try {
-          return readlinkSync(`/proc/${record.pid}/fd/${fd}`);
+          return describeFd(record.pid, readlinkSync(`/proc/${record.pid}/fd/${fd}`));
         } catch {
           return null;
         }

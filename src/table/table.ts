@@ -37,6 +37,12 @@ export interface TableOptions {
    * unit and container, not its parent's. Null when not known.
    */
   cgroupPathOf?: (id: number) => string | null;
+  /**
+   * The cgroup path of a live process (from /proc/PID/cgroup) when its exec said neither path
+   * nor id (the netlink source): read when the event is released, so only if the pid still
+   * has the exec's start time; a process gone by then keeps the cgroup it inherited.
+   */
+  cgroupOfPid?: (pid: number, startTicks: number) => string | null;
 }
 
 export interface TableCounters {
@@ -71,6 +77,7 @@ export class ProcessTable {
   private readonly threadExits: boolean;
   private readonly threadsOf: TableOptions['threadsOf'];
   private readonly cgroupPathOf: TableOptions['cgroupPathOf'];
+  private readonly cgroupOfPid: TableOptions['cgroupOfPid'];
   private provisional = 0;
   private readonly rekeyed = new Map<string, string>();
   /** Each applied event → a copy of its process record as it was right after that event. */
@@ -86,6 +93,7 @@ export class ProcessTable {
     this.threadExits = options.threadExits ?? true;
     this.threadsOf = options.threadsOf;
     this.cgroupPathOf = options.cgroupPathOf;
+    this.cgroupOfPid = options.cgroupOfPid;
   }
 
   get(key: string): ProcessRecord | undefined {
@@ -442,6 +450,7 @@ export class ProcessTable {
         }
         const d = event.details;
         if (d.cgroup === null && d.cgroupId != null && this.cgroupPathOf !== undefined) d.cgroup = this.cgroupPathOf(d.cgroupId);
+        else if (d.cgroup === null && d.cgroupId == null && d.startTicks !== null && this.cgroupOfPid !== undefined) d.cgroup = this.cgroupOfPid(pid, d.startTicks);
         return this.startOrExec(pid, event.details, ktimeNs, event.provenance, true);
       }
       case 'inferred_start':

@@ -61,6 +61,10 @@ export class ProcessTracker {
       threadExits: options.source.name === 'netlink',
       // The eBPF source reports an exec's cgroup as an id: its path (unit, container) is looked up.
       cgroupPathOf: (id) => this.cgroups.pathOf(id),
+      cgroupOfPid: (pid, startTicks) => {
+        const cgroup = this.reader.cgroup(pid);
+        return cgroup !== null && this.reader.stat(pid)?.startTicks === startTicks ? cgroup : null;
+      },
       threadsOf: (pid) => {
         const stat = this.reader.stat(pid);
         return stat === null ? null : { startTicks: stat.startTicks, threads: stat.numThreads };

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmdirSync, statSync } from 'node:fs';
-import { parseCgroupPath, CgroupPaths } from '../../src/procfs/cgroup.js';
+import { parseCgroupPath, CgroupPaths, cgroup2Mount } from '../../src/procfs/cgroup.js';
 
 const ID = 'f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a5968778695a4b3c2d1e0f';
 
@@ -38,15 +38,9 @@ test('unit and container from the cgroup names of systemd, docker, containerd, C
 });
 
 test('cgroup ids (directory inodes, as eBPF reports them) resolve to paths, rescanning when one is new', () => {
-  const root = '/sys/fs/cgroup';
-  let ok = false;
-  try {
-    ok = statSync(`${root}/cgroup.controllers`).isFile();
-  } catch {
-    ok = false;
-  }
-  if (!ok) {
-    console.log('# SKIPPED: no cgroup v2 at /sys/fs/cgroup');
+  const root = cgroup2Mount();
+  if (root === null) {
+    console.log('# SKIPPED: no cgroup v2 hierarchy is mounted');
     return;
   }
   const paths = new CgroupPaths(root, 0);

@@ -197,3 +197,21 @@ rules:
   assert.deepEqual(h.run(connect('10.1.2.3')).map((a) => a.name), ['c']);
   assert.deepEqual(h.run({ ...connect('192.168.1.1'), key: r.key, seq: 3 }).map((a) => a.name), []);
 });
+
+test('domain-not-alone (pack): a second process in init_t fires, a first one or another domain does not (labels as SELinux writes them; no LSM here)', async () => {
+  const set = await load([], true);
+  const init = record(1, { comm: 'systemd', exe: '/usr/lib/systemd/systemd', label: 'system_u:system_r:init_t:s0' });
+  const second = record(40, { comm: 'mysqld', exe: '/usr/sbin/mysqld', label: 'system_u:system_r:init_t:s0' });
+  const other = record(41, { comm: 'sshd', exe: '/usr/sbin/sshd', label: 'system_u:system_r:sshd_t:s0-s0:c0.c1023' });
+  const live = [init, second, other];
+  const h = harness(set, live);
+  // The daemon's context counts live peers in the table; this one counts the records above.
+  const peers = (r: ProcessRecord, domain: string): number => live.filter((x) => x.key !== r.key && x.label !== null && x.label.split(':')[2] === domain).length;
+  (h.engine as unknown as { options: { ctx: ScopeContext } }).options.ctx.domainPeers = peers;
+  const fired = h.run(exec(second));
+  assert.deepEqual(fired.map((a) => a.name), ['domain-not-alone']);
+  assert.match(fired[0]!.message, /1 other process\(es\) share the security domain of mysqld/);
+  assert.deepEqual(h.run(exec(other)).map((a) => a.name), []);
+  live.splice(1, 1); // mysqld gone: systemd alone again
+  assert.deepEqual(h.run({ ...exec(init), seq: 9 }).map((a) => a.name), []);
+});
