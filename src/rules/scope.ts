@@ -30,24 +30,65 @@ export const PROCESS_FIELDS = {
   stdin: 'string', stdout: 'string', domain: 'string', domainPeers: 'int',
 } as const;
 
-/** One process as conditions see it: an instance of one class, so CEL type-checks its fields at load. */
+/**
+ * One process as conditions see it: an instance of one class, so CEL type-checks its fields at
+ * load. Every field is a getter over the table's record: an object of three references per
+ * process, and only the fields a condition reads are ever computed (the command line joined,
+ * the user name, the cgroup's unit and container once each, when asked).
+ */
 export class ProcessValue {
-  known = false; key = ''; pid = -1n; ppid = -1n; name = ''; exe = ''; exeDeleted = false;
-  argv: readonly string[] = []; args = ''; cwd = ''; uid = -1n; euid = -1n; suid = -1n; fsuid = -1n;
-  gid = -1n; egid = -1n; sgid = -1n; fsgid = -1n; user = ''; label = ''; cgroup = '';
-  unit = ''; container = ''; runtime = ''; age = -1; execAge = -1; inherited = false; tracerPid = -1n; origin = '';
-  /** Where the lazy fields come from; null for an unknown process. */
-  lazy: { record: ProcessRecord; ctx: ScopeContext } | null = null;
+  private argsText: string | undefined;
+  private userText: string | undefined;
   private stdinText: string | undefined;
   private stdoutText: string | undefined;
   private peers: bigint | undefined;
 
+  /** `at`: the event's kernel time (ages are measured from it, so a replay sees the same ages). */
+  constructor(private readonly r: ProcessRecord | null, private readonly at: number, private readonly ctx: ScopeContext | null) {}
+
+  get known(): boolean { return this.r !== null; }
+  get key(): string { return this.r?.key ?? ''; }
+  get pid(): bigint { return this.r === null ? -1n : int(this.r.pid); }
+  get ppid(): bigint { return intOr(this.r?.ppid); }
+  get name(): string { return this.r?.comm ?? ''; }
+  get exeDeleted(): boolean { return this.r?.exe?.endsWith(DELETED) ?? false; }
+  /** The executable's path; a deleted file's path without the kernel's " (deleted)" (see exeDeleted). */
+  get exe(): string {
+    const exe = this.r?.exe ?? '';
+    return exe.endsWith(DELETED) ? exe.slice(0, -DELETED.length) : exe;
+  }
+  get argv(): readonly string[] { return this.r?.argv ?? NO_ARGV; }
+  get args(): string { return (this.argsText ??= this.r?.argv?.join(' ') ?? ''); }
+  get cwd(): string { return this.r?.cwd ?? ''; }
+  get uid(): bigint { return intOr(this.r?.uids?.[0]); }
+  get euid(): bigint { return intOr(this.r?.uids?.[1]); }
+  get suid(): bigint { return intOr(this.r?.uids?.[2]); }
+  get fsuid(): bigint { return intOr(this.r?.uids?.[3]); }
+  get gid(): bigint { return intOr(this.r?.gids?.[0]); }
+  get egid(): bigint { return intOr(this.r?.gids?.[1]); }
+  get sgid(): bigint { return intOr(this.r?.gids?.[2]); }
+  get fsgid(): bigint { return intOr(this.r?.gids?.[3]); }
+  get user(): string {
+    const uids = this.r?.uids;
+    return (this.userText ??= uids == null || this.ctx === null ? '' : this.ctx.userName(uids[1]));
+  }
+  get label(): string { return this.r?.label ?? ''; }
+  get cgroup(): string { return this.r?.cgroup ?? ''; }
+  get unit(): string { return cgroupName(this.r?.cgroup ?? null).unit ?? ''; }
+  get container(): string { return cgroupName(this.r?.cgroup ?? null).containerId ?? ''; }
+  get runtime(): string { return cgroupName(this.r?.cgroup ?? null).runtime ?? ''; }
+  get age(): number { return this.r?.startNs == null ? -1 : Math.max(0, (this.at - this.r.startNs) / 1e9); }
+  get execAge(): number { return this.r?.execNs == null ? -1 : Math.max(0, (this.at - this.r.execNs) / 1e9); }
+  get inherited(): boolean { return this.r?.inheritedImage ?? false; }
+  get tracerPid(): bigint { return this.r === null ? -1n : this.r.tracerPid === null ? 0n : int(this.r.tracerPid); }
+  get origin(): string { return this.r?.origin ?? ''; }
+
   /** What fd 0 is (`tcp:REMOTE:PORT`, `udp:...`, `socket:[INODE]` for other sockets, `pipe:[INODE]`, `/dev/pts/0`), read from /proc when asked; "" when gone or unknown. */
   get stdin(): string {
-    return (this.stdinText ??= this.lazy === null ? '' : this.lazy.ctx.fdTarget?.(this.lazy.record, 0) ?? '');
+    return (this.stdinText ??= this.r === null ? '' : this.ctx?.fdTarget?.(this.r, 0) ?? '');
   }
   get stdout(): string {
-    return (this.stdoutText ??= this.lazy === null ? '' : this.lazy.ctx.fdTarget?.(this.lazy.record, 1) ?? '');
+    return (this.stdoutText ??= this.r === null ? '' : this.ctx?.fdTarget?.(this.r, 1) ?? '');
   }
   /** The type of the security label (`init_t` in `system_u:system_r:init_t:s0`), or the label itself. */
   get domain(): string {
@@ -56,12 +97,13 @@ export class ProcessValue {
   /** Other live processes with the same security domain (a scan of the table, when asked). */
   get domainPeers(): bigint {
     if (this.peers !== undefined) return this.peers;
-    const n = this.lazy === null || this.label === '' ? -1 : this.lazy.ctx.domainPeers?.(this.lazy.record, this.domain) ?? -1;
+    const n = this.r === null || this.label === '' ? -1 : this.ctx?.domainPeers?.(this.r, this.domain) ?? -1;
     return (this.peers = BigInt(n));
   }
 }
 
-const UNKNOWN_PROCESS = new ProcessValue();
+const NO_ARGV: readonly string[] = Object.freeze([]);
+const UNKNOWN_PROCESS = new ProcessValue(null, 0, null);
 
 const DELETED = ' (deleted)';
 
@@ -69,41 +111,9 @@ export interface UserNames {
   userName(uid: number): string;
 }
 
-/** `atNs`: the event's kernel time; ages are measured from it (so a replay sees the same ages). */
+/** The process as conditions see it (UNKNOWN_PROCESS when the event was not matched). */
 export function processValue(r: ProcessRecord | undefined, atNs: number, ctx: ScopeContext): ProcessValue {
-  if (r === undefined) return UNKNOWN_PROCESS;
-  const p = new ProcessValue();
-  p.lazy = { record: r, ctx };
-  const uids = r.uids;
-  const gids = r.gids;
-  const exe = r.exe ?? '';
-  p.known = true;
-  p.key = r.key;
-  p.pid = int(r.pid);
-  p.ppid = intOr(r.ppid);
-  p.name = r.comm ?? '';
-  p.exeDeleted = exe.endsWith(DELETED);
-  p.exe = p.exeDeleted ? exe.slice(0, -DELETED.length) : exe;
-  p.argv = r.argv ?? [];
-  p.args = r.argv === null ? '' : r.argv.join(' ');
-  p.cwd = r.cwd ?? '';
-  if (uids !== null) {
-    p.uid = int(uids[0]); p.euid = int(uids[1]); p.suid = int(uids[2]); p.fsuid = int(uids[3]);
-    p.user = ctx.userName(uids[1]);
-  }
-  if (gids !== null) { p.gid = int(gids[0]); p.egid = int(gids[1]); p.sgid = int(gids[2]); p.fsgid = int(gids[3]); }
-  p.label = r.label ?? '';
-  p.cgroup = r.cgroup ?? '';
-  const names = cgroupName(r.cgroup);
-  p.unit = names.unit ?? '';
-  p.container = names.containerId ?? '';
-  p.runtime = names.runtime ?? '';
-  p.age = r.startNs === null ? -1 : Math.max(0, (atNs - r.startNs) / 1e9);
-  p.execAge = r.execNs === null ? -1 : Math.max(0, (atNs - r.execNs) / 1e9);
-  p.inherited = r.inheritedImage;
-  p.tracerPid = r.tracerPid === null ? 0n : int(r.tracerPid);
-  p.origin = r.origin;
-  return p;
+  return r === undefined ? UNKNOWN_PROCESS : new ProcessValue(r, atNs, ctx);
 }
 
 /** Field name → CEL type of an event: every field of every kind; those of other kinds read as unknown. */
@@ -117,65 +127,53 @@ export const EVENT_FIELDS = {
   fd: 'int', result: 'int', error: 'string', path: 'string', flags: 'list<string>', mode: 'int',
 } as const;
 
+/** The event as conditions see it: getters over the event (fields of other kinds read as unknown). */
 export class EventValue {
-  kind = ''; seq = 0n; time = 0; pid = 0n; tid = 0n; key = ''; provenance = '';
-  filename = ''; comm = ''; argvTruncated = false;
-  exitCode = -1n; signal = 0n; coreDumped = false;
-  parentPid = -1n; thread = false; ruid = -1n; euid = -1n; previousRuid = -1n; previousEuid = -1n; rgid = -1n; egid = -1n; tracerPid = -1n;
-  count = -1n; reason = '';
-  family = ''; protocol = ''; localAddress = ''; localPort = -1n; remoteAddress = ''; remotePort = -1n;
-  fd = -1n; result = 0n; error = ''; path = ''; flags: readonly string[] = []; mode = 0n;
+  constructor(private readonly e: ProcEvent, private readonly wallMs: number, private readonly previous: IdQuad | null) {}
+  get kind(): string { return this.e.kind; }
+  get seq(): bigint { return int(this.e.seq); }
+  get time(): number { return this.wallMs / 1000; }
+  get pid(): bigint { return int(this.e.pid); }
+  get tid(): bigint { return int(this.e.tid); }
+  get key(): string { return this.e.key ?? ''; }
+  get provenance(): string { return this.e.provenance; }
+  get filename(): string { const e = this.e; return e.kind === 'exec' || e.kind === 'inferred_start' ? e.details.filename ?? '' : ''; }
+  get comm(): string {
+    const e = this.e;
+    return e.kind === 'exec' || e.kind === 'inferred_start' ? e.details.comm ?? '' : e.kind === 'exit' ? e.comm ?? '' : e.kind === 'comm' ? e.comm : '';
+  }
+  get argvTruncated(): boolean { const e = this.e; return (e.kind === 'exec' || e.kind === 'inferred_start') && e.details.argvTruncated; }
+  get exitCode(): bigint { return this.e.kind === 'exit' ? intOr(this.e.status.code) : -1n; }
+  get signal(): bigint { return this.e.kind === 'exit' ? intOr(this.e.status.signal ?? 0) : 0n; }
+  get coreDumped(): boolean { return this.e.kind === 'exit' && this.e.status.coreDumped; }
+  get parentPid(): bigint { const e = this.e; return e.kind === 'exit' || e.kind === 'fork' ? intOr(e.parentPid) : -1n; }
+  get thread(): boolean { return this.e.kind === 'fork' && this.e.thread; }
+  get ruid(): bigint { return this.e.kind === 'uid' ? int(this.e.ruid) : -1n; }
+  get euid(): bigint { return this.e.kind === 'uid' ? int(this.e.euid) : -1n; }
+  get previousRuid(): bigint { return this.e.kind === 'uid' && this.previous !== null ? int(this.previous[0]) : -1n; }
+  get previousEuid(): bigint { return this.e.kind === 'uid' && this.previous !== null ? int(this.previous[1]) : -1n; }
+  get rgid(): bigint { return this.e.kind === 'gid' ? int(this.e.rgid) : -1n; }
+  get egid(): bigint { return this.e.kind === 'gid' ? int(this.e.egid) : -1n; }
+  get tracerPid(): bigint { return this.e.kind === 'ptrace' ? int(this.e.tracerPid) : -1n; }
+  get count(): bigint { return this.e.kind === 'lost' ? intOr(this.e.count) : -1n; }
+  get reason(): string { return this.e.kind === 'lost' ? this.e.reason : ''; }
+  get family(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? e.family : ''; }
+  get protocol(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? e.protocol ?? '' : ''; }
+  get localAddress(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? e.localAddress ?? '' : ''; }
+  get localPort(): bigint { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? intOr(e.localPort) : -1n; }
+  get remoteAddress(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? e.remoteAddress : ''; }
+  get remotePort(): bigint { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? int(e.remotePort) : -1n; }
+  get fd(): bigint { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? int(e.fd) : e.kind === 'open' ? BigInt(e.result) : -1n; }
+  get result(): bigint { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' || e.kind === 'open' ? BigInt(e.result) : 0n; }
+  get error(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' || e.kind === 'open' ? e.error ?? '' : ''; }
+  get path(): string { return this.e.kind === 'open' ? this.e.path : ''; }
+  get flags(): readonly string[] { return this.e.kind === 'open' ? this.e.flagNames : NO_ARGV; }
+  get mode(): bigint { return this.e.kind === 'open' ? int(this.e.mode) : 0n; }
 }
 
 /** `previous`: the process's uids before this event (uid events), when known. */
 export function eventValue(e: ProcEvent, wallMs: number, previous: IdQuad | null = null): EventValue {
-  const v = new EventValue();
-  v.kind = e.kind; v.seq = int(e.seq); v.time = wallMs / 1000; v.pid = int(e.pid); v.tid = int(e.tid); v.key = e.key ?? ''; v.provenance = e.provenance;
-  switch (e.kind) {
-    case 'exec': case 'inferred_start':
-      v.filename = e.details.filename ?? '';
-      v.comm = e.details.comm ?? '';
-      v.argvTruncated = e.details.argvTruncated;
-      break;
-    case 'exit':
-      v.exitCode = intOr(e.status.code);
-      v.signal = intOr(e.status.signal ?? 0);
-      v.coreDumped = e.status.coreDumped;
-      v.comm = e.comm ?? '';
-      v.parentPid = intOr(e.parentPid);
-      break;
-    case 'fork':
-      v.parentPid = int(e.parentPid);
-      v.thread = e.thread;
-      break;
-    case 'uid':
-      v.ruid = int(e.ruid); v.euid = int(e.euid);
-      if (previous !== null) { v.previousRuid = int(previous[0]); v.previousEuid = int(previous[1]); }
-      break;
-    case 'gid':
-      v.rgid = int(e.rgid); v.egid = int(e.egid);
-      break;
-    case 'ptrace':
-      v.tracerPid = int(e.tracerPid);
-      break;
-    case 'comm':
-      v.comm = e.comm;
-      break;
-    case 'lost':
-      v.count = intOr(e.count);
-      v.reason = e.reason;
-      break;
-    case 'connect': case 'accept':
-      v.family = e.family; v.protocol = e.protocol ?? ''; v.localAddress = e.localAddress ?? ''; v.localPort = intOr(e.localPort);
-      v.remoteAddress = e.remoteAddress; v.remotePort = int(e.remotePort); v.fd = int(e.fd); v.result = BigInt(e.result); v.error = e.error ?? '';
-      break;
-    case 'open':
-      v.path = e.path; v.flags = e.flagNames; v.mode = int(e.mode); v.fd = BigInt(e.result); v.result = BigInt(e.result); v.error = e.error ?? '';
-      break;
-    default:
-      break;
-  }
-  return v;
+  return new EventValue(e, wallMs, previous);
 }
 
 /** What the scope needs besides the event: the table's lookups, user names and the clock. */
