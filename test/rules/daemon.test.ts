@@ -233,3 +233,92 @@ test('ps -o unit,container: the unit and container resolved from the cgroup at e
     try { rmdirSync(scope); rmdirSync(parent); } catch { /* still busy: left for the kernel to free */ }
   }
 });
+
+const ebpfSkip = root ? sourceProblem('ebpf') : 'needs root';
+test('baseline: learnt from the stored events at start; after the window a new program alerts once; `baseline show` explains', ebpfSkip ? { skip: ebpfSkip } : {}, async (tc) => {
+  const mount = cgroup2Mount();
+  if (mount === null) { tc.skip('no cgroup v2 hierarchy'); return; }
+  const id = `${'fedcba9876543210'.repeat(4)}`;
+  const parent = join(mount, `pw-bl-${TAG}`);
+  const scope = join(parent, `docker-${id}.scope`);
+  mkdirSync(scope, { recursive: true });
+  const keep = mkdtempSync(join(dir, 'bl-'));
+  const yaml = 'rules:\n  overrides:\n    - rule: container-drift\n      baseline: {learn: exec, group: process.container, window: 2s}\n';
+  const known = named(`pwbk-${TAG}`, '/bin/true');
+  const fresh = named(`pwbn-${TAG}`, '/bin/true');
+  const inContainer = async (prog: string): Promise<number> => {
+    const sh = spawn('/bin/sh', ['-c', `echo $$ > ${scope}/cgroup.procs; exec ${prog}`], { stdio: 'ignore' });
+    await new Promise((r) => sh.on('exit', r));
+    return sh.pid!;
+  };
+  try {
+    // First run: the container is new, `known` runs in its learning window; stored.
+    // eBPF: the kernel reports each exec's cgroup, however short-lived the process (see the README on netlink).
+    const first = await startRulesDaemon({ source: 'ebpf', yaml, dir: keep });
+    try {
+      await inContainer(known);
+      await sleep(700);
+      const shown = await procwatch(['baseline', 'show', id, '--socket', first.socket]);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, new RegExp(`container-drift \\[exec per process.container\\] ${id}: first seen .*; LEARNING until`));
+      assert.match(shown.stdout, new RegExp(`  ${known.replace(/[.]/g, '\\.')}\\n`));
+    } finally {
+      await first.stop();
+    }
+    await sleep(2500); // the window ends
+    // Second run: nothing in memory; what the container ran is learnt from the store.
+    const second = await startRulesDaemon({ source: 'ebpf', yaml, dir: keep });
+    try {
+      const knownPid = await inContainer(known);
+      const freshPid = await inContainer(fresh);
+      const a = await second.waitAlert('drift after a restart', (x) => x.name === 'container-drift' && x.process?.pid === freshPid);
+      assert.match(a.message, new RegExp(`pwbn-${TAG}`));
+      const forKnown = (await second.alerts()).filter((x) => x.name === 'container-drift' && x.process?.pid === knownPid);
+      assert.deepEqual(forKnown, [], 'known from the stored history');
+      await inContainer(fresh);
+      await sleep(500);
+      assert.equal((await second.alerts()).filter((x) => x.name === 'container-drift' && x.process?.exe === fresh).length, 1, 'new once, then known');
+      const after2 = await procwatch(['baseline', 'show', id, '--socket', second.socket, '--json']);
+      const view = JSON.parse(after2.stdout) as { baselines: Array<{ learning: boolean; items: string[] }> };
+      assert.equal(view.baselines[0]?.learning, false);
+      assert.ok(view.baselines[0]?.items.includes(fresh));
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    try { rmdirSync(scope); rmdirSync(parent); } catch { /* busy */ }
+  }
+});
+
+test('/v1/alerts?follow=1 streams stored alerts, then new ones (NDJSON and SSE)', t, async () => {
+  const d = await startRulesDaemon({ source: 'netlink', yaml: `rules:\n  rules:\n    - {name: follow-me, condition: 'event.kind == "exec" && process.name == "pwfol-${TAG}"'}\n` });
+  const prog = named(`pwfol-${TAG}`, '/bin/true');
+  try {
+    start(prog, []);
+    await d.waitAlert('the first', (a) => a.name === 'follow-me');
+    const { request } = await import('node:http');
+    const follow = (format: string): Promise<string[]> => new Promise((resolve, reject) => {
+      const lines: string[] = [];
+      const req = request({ socketPath: d.socket, path: `/v1/alerts?follow=1&name=follow-me&format=${format}` }, (res) => {
+        res.setEncoding('utf8');
+        let buf = '';
+        res.on('data', (c: string) => {
+          buf += c;
+          for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) { const l = buf.slice(0, i); buf = buf.slice(i + 1); if (l.trim() !== '') lines.push(l); }
+          if (lines.length >= 2) { req.destroy(); resolve(lines); }
+        });
+        // The stored one is there: make a second.
+        setTimeout(() => start(prog, []), 300);
+      });
+      req.on('error', (e) => (lines.length >= 2 ? undefined : reject(e)));
+      req.end();
+      setTimeout(() => { req.destroy(); reject(new Error(`only ${lines.length} line(s): ${lines.join(' | ')}`)); }, 20_000).unref();
+    });
+    const nd = await follow('ndjson');
+    assert.deepEqual(nd.map((l) => (JSON.parse(l) as Alert).name), ['follow-me', 'follow-me']);
+    const sse = await follow('sse');
+    assert.ok(sse.every((l) => l.startsWith('data: {')), sse.join('\n'));
+  } finally {
+    await d.stop();
+  }
+});

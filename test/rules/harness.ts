@@ -3,6 +3,7 @@
  * for the test (temp database and socket), the alerts read back through the API as users do.
  */
 
+import { after } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,6 +52,12 @@ export interface DaemonOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Daemons a failed test left running are killed when the file's tests end (else the file would never exit). */
+const started = new Set<ChildProcess>();
+after(() => {
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
 export async function startRulesDaemon(options: DaemonOptions): Promise<RulesDaemon> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'pw-rules-'));
   const socket = join(dir, 'api.sock');
@@ -59,6 +66,7 @@ export async function startRulesDaemon(options: DaemonOptions): Promise<RulesDae
   writeFileSync(config, `daemon:\n  source: ${options.source}\n  database: ${db}\n  socket: ${socket}\n  flush_interval_ms: 50\n${options.daemonYaml ?? ''}${options.yaml ?? ''}`);
   let log = '';
   const proc = spawn(process.execPath, [BIN, 'daemon', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  started.add(proc);
   proc.stderr!.setEncoding('utf8');
   proc.stderr!.on('data', (d: string) => (log += d));
   const until = Date.now() + 60_000;

@@ -211,12 +211,12 @@ test('service-abnormal-exit: a watched service exiting 3 fires; exiting 0 does n
   await noAlert(netlink!, 'service-abnormal-exit', term.pid!);
 });
 
-test('container-drift: in a docker-named cgroup, a program first run after the learning window fires; one run in it does not', skipN, async (t) => {
+test('container-drift (eBPF: the cgroup id at each exec): in a docker-named cgroup, a program first run after the learning window fires; one run in it does not', skipE, async (t) => {
   try {
     mkdirSync(cgroupParent);
     mkdirSync(cgroupDir);
   } catch (err) {
-    if (process.env.PROCWATCH_REQUIRE_NATIVE === '1') throw err;
+    if (process.env.PROCWATCH_REQUIRE_BPF === '1') throw err;
     t.skip(`cannot make a cgroup v2 directory: ${(err as Error).message}`);
     return;
   }
@@ -227,10 +227,10 @@ test('container-drift: in a docker-named cgroup, a program first run after the l
   const r = await runToEnd(SH, ['-c', `echo $$ > ${cgroupDir}/cgroup.procs; ${a}; sleep 3; ${a}; ${b} & echo $! > ${marker}; wait`]);
   assert.equal(r.code, 0);
   const bPid = Number(spawnSync('cat', [marker], { encoding: 'utf8' }).stdout.trim());
-  const alert = await netlink!.waitAlert('drift', of('container-drift', bPid));
+  const alert = await ebpf!.waitAlert('drift', of('container-drift', bPid));
   assert.match(alert.message, new RegExp(`container ${CONTAINER_ID} \\(docker\\)`));
   assert.equal(alert.process?.container, CONTAINER_ID);
-  const forA = (await netlink!.alerts()).filter((x) => x.name === 'container-drift' && x.process?.exe === a);
+  const forA = (await ebpf!.alerts()).filter((x) => x.name === 'container-drift' && x.process?.exe === a);
   assert.deepEqual(forA.map((x) => x.message), [], 'A ran in the learning window: known');
 });
 
