@@ -90,8 +90,9 @@ const skipN = netlinkSkip ? { skip: netlinkSkip } : {};
 const skipE = ebpfSkip ? { skip: ebpfSkip } : {};
 
 test('exec-from-writable-dir: a binary run from /tmp fires; the same binary elsewhere does not', skipN, async () => {
-  const quiet = await runToEnd(copy('/bin/true', runDir, `pwok-${TAG}`), []);
-  const loud = await runToEnd(copy('/bin/true', tmpDir, `pwtmp-${TAG}`), []);
+  // Processes that live a moment: the netlink source reads exe from /proc after the exec.
+  const quiet = await runToEnd(copy('/bin/sleep', runDir, `pwok-${TAG}`), ['0.2']);
+  const loud = await runToEnd(copy('/bin/sleep', tmpDir, `pwtmp-${TAG}`), ['0.2']);
   const a = await netlink!.waitAlert('exec from /tmp', of('exec-from-writable-dir', loud.pid));
   assert.equal(a.severity, 'error');
   assert.match(a.message, new RegExp(`pwtmp-${TAG}`));
@@ -124,7 +125,7 @@ test('exec-deleted-binary: a program exec\'d from a deleted file fires; the same
   await noAlert(netlink!, 'exec-deleted-binary', quiet.pid);
 });
 
-test('shell-under-network-service: a shell started by "nginx" fires; by another program it does not', skipN, async () => {
+test('shell-under-network-service: a shell started by "nginx" fires; by another program it does not', skipE, async () => {
   const web = link(SH, 'nginx');
   const other = link(SH, `pwweb-${TAG}`);
   // The outer shell forks for the first command (another one follows), so the inner sh is its child.
@@ -132,10 +133,10 @@ test('shell-under-network-service: a shell started by "nginx" fires; by another 
   await runToEnd(other, ['-c', body.replace('PIDFILE', 'quiet.pid')]);
   await runToEnd(web, ['-c', body.replace('PIDFILE', 'loud.pid')]);
   const pidOf = (f: string): number => Number(spawnSync('cat', [join(runDir, f)], { encoding: 'utf8' }).stdout.trim());
-  const a = await netlink!.waitAlert('a shell under nginx', of('shell-under-network-service', pidOf('loud.pid')));
+  const a = await ebpf!.waitAlert('a shell under nginx', of('shell-under-network-service', pidOf('loud.pid')));
   assert.equal(a.severity, 'critical');
   assert.match(a.message, /parent nginx/);
-  await noAlert(netlink!, 'shell-under-network-service', pidOf('quiet.pid'));
+  await noAlert(ebpf!, 'shell-under-network-service', pidOf('quiet.pid'));
 });
 
 test('reverse-shell: a shell whose stdin and stdout are a TCP socket fires; one on pipes does not', skipN, async () => {
@@ -191,14 +192,14 @@ test('gid0-not-uid0: dropping the uid but keeping gid 0 fires; dropping the gid 
   await noAlert(netlink!, 'gid0-not-uid0', quiet.pid);
 });
 
-test('service-abnormal-exit: a watched service exiting 3 fires; exiting 0 does not', skipN, async () => {
+test('service-abnormal-exit: a watched service exiting 3 fires; exiting 0 does not', skipE, async () => {
   const svc = link(SH, `pwsvc-${TAG}`);
   const quiet = await runToEnd(svc, ['-c', 'exit 0']);
   const loud = await runToEnd(svc, ['-c', 'exit 3']);
   assert.equal(loud.code, 3);
-  const a = await netlink!.waitAlert('abnormal exit', of('service-abnormal-exit', loud.pid));
+  const a = await ebpf!.waitAlert('abnormal exit', of('service-abnormal-exit', loud.pid));
   assert.match(a.message, /exit code 3/);
-  await noAlert(netlink!, 'service-abnormal-exit', quiet.pid);
+  await noAlert(ebpf!, 'service-abnormal-exit', quiet.pid);
   // Killed by SIGSEGV counts too; a stop by SIGTERM does not.
   const term = spawn(svc, ['-c', 'sleep 5'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 200));
@@ -206,9 +207,9 @@ test('service-abnormal-exit: a watched service exiting 3 fires; exiting 0 does n
   const segv = spawn(svc, ['-c', 'sleep 5'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 200));
   segv.kill('SIGSEGV');
-  const s = await netlink!.waitAlert('killed by SIGSEGV', of('service-abnormal-exit', segv.pid!));
+  const s = await ebpf!.waitAlert('killed by SIGSEGV', of('service-abnormal-exit', segv.pid!));
   assert.match(s.message, /signal 11/);
-  await noAlert(netlink!, 'service-abnormal-exit', term.pid!);
+  await noAlert(ebpf!, 'service-abnormal-exit', term.pid!);
 });
 
 test('container-drift (eBPF: the cgroup id at each exec): in a docker-named cgroup, a program first run after the learning window fires; one run in it does not', skipE, async (t) => {
