@@ -92,7 +92,6 @@ export async function run({ root }) {
   console.log(`${events.length} events (an exec and an exit per live process), ${CONDITIONS.length} conditions; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${new Date().toISOString()}`);
   const results = {};
   for (const [name, compile] of Object.entries(engines)) {
-    void name;
     // Same answers from both, on every event.
     const compiled = CONDITIONS.map(compile);
     results[name] = { answers: compiled.map((f) => scopes.map((s) => f(s))) };

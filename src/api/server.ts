@@ -9,6 +9,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { queryAlerts, type AlertQuery } from '../alerts/store.js';
+import type { Alert } from '../alerts/types.js';
 import { AlreadyRunning, socketAnswers } from '../daemon/instance.js';
 import { makeDirs, privateDirMode, socketSlotProblem } from '../daemon/paths.js';
 import type { Daemon } from '../daemon/daemon.js';
@@ -20,6 +22,7 @@ import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, typ
 import { MetricsRenderer } from '../report/prometheus.js';
 import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, type EventQuery } from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
+import type { RulesService } from '../rules/service.js';
 import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
 import { recordJson, type ProcessJson } from './views.js';
@@ -35,10 +38,6 @@ const FOLLOW_PAGE = 1000;
 const SLOW_CLIENT_GRACE_MS = 10_000;
 
 type Handler = (url: URL, req: IncomingMessage, res: ServerResponse) => Promise<unknown> | unknown;
-
-import { queryAlerts, type AlertQuery } from '../alerts/store.js';
-import type { Alert } from '../alerts/types.js';
-import type { RulesService } from '../rules/service.js';
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
