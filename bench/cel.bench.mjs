@@ -10,6 +10,7 @@ import { Environment } from '@marcbachmann/cel-js';
 import { celEnv, parse, plan, isCelError } from '@bufbuild/cel';
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
+import { liveRecords } from './lib/live-records.mjs';
 
 const CONDITIONS = [
   'event.kind == "exec" && (process.exe.startsWith("/tmp/") || process.exe.startsWith("/dev/shm/") || process.exe.startsWith("/var/tmp/"))',
@@ -35,37 +36,11 @@ function time(fn, n) {
 }
 
 export async function run({ root }) {
-  const { ProcReader, readDetails } = await import(`${root}/dist/src/procfs/index.js`);
   const { buildScopeClass, PROCESS_FIELDS, EVENT_FIELDS } = await import(`${root}/dist/src/rules/scope.js`);
   const plain = (v, fields) => Object.fromEntries(Object.keys(fields).map((k) => [k, v[k]]));
   const { RuleLanguage } = await import(`${root}/dist/src/rules/language.js`);
-  const reader = new ProcReader('/proc');
   // One exec and one exit per live process, as the table would hold them.
-  const records = [];
-  for (const pid of reader.listPids()) {
-    const d = readDetails(reader, pid);
-    if (d === null || d.startTicks === null) continue;
-    records.push({
-      key: `${pid}:${d.startTicks}`, pid, startTicks: d.startTicks, ppid: d.ppid, parentKey: null, comm: d.comm, exe: d.exe, argv: d.argv,
-      argvTruncated: false, cwd: d.cwd, uids: d.uids, gids: d.gids, label: d.label, cgroup: d.cgroup, inheritedImage: false, startNs: 0,
-      execNs: 0, exitNs: null, exit: null, origin: 'seeded', exitOrigin: null, tracerPid: null, coreDumped: false, threadsCreated: 0,
-      threadsExited: 0, leaderExit: null,
-    });
-  }
-  const byPid = new Map(records.map((r) => [r.pid, r]));
-  for (const r of records) r.parentKey = byPid.get(r.ppid)?.key ?? null;
-  const byKey = new Map(records.map((r) => [r.key, r]));
-  const ctx = {
-    get: (k) => byKey.get(k),
-    ancestors: (k) => { const out = []; let p = byKey.get(k)?.parentKey; while (p) { const r = byKey.get(p); if (!r) break; out.push(r); p = r.parentKey; } return out; },
-    userName: (uid) => String(uid),
-    wallMs: (ns) => ns / 1e6,
-  };
-  const events = [];
-  for (const r of records) {
-    events.push({ kind: 'exec', seq: 1, ktimeNs: 5e9, pid: r.pid, tid: r.pid, cpu: 0, provenance: 'observed', key: r.key, details: { comm: r.comm, exe: r.exe, argv: r.argv, argvTruncated: false, cwd: r.cwd, ppid: r.ppid, uids: r.uids, gids: r.gids, startTicks: r.startTicks, label: null, cgroup: r.cgroup, filename: r.exe } });
-    events.push({ kind: 'exit', seq: 2, ktimeNs: 6e9, pid: r.pid, tid: r.pid, cpu: 0, provenance: 'observed', key: r.key, status: { code: 1, signal: null, coreDumped: false }, rawCode: 256, parentPid: r.ppid });
-  }
+  const { byKey, ctx, events } = await liveRecords(root);
   const Scope = buildScopeClass(LISTS, new Map());
   const scopes = events.map((event) => new Scope({ event, record: byKey.get(event.key), ctx }));
   const freshScopes = () => events.map((event) => new Scope({ event, record: byKey.get(event.key), ctx }));

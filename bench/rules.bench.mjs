@@ -21,6 +21,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { DaemonProcess } from './lib/daemon.mjs';
 import { buildStorm, runStorm, cpuTicks, CLK_TCK } from './lib/storm.mjs';
 import { markdownTable, machineLine } from './lib/report.mjs';
+import { liveRecords } from './lib/live-records.mjs';
 
 const TOTAL = Number(process.env.BENCH_RULES_TOTAL ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_RULES_ROUNDS ?? 2);
@@ -88,37 +89,14 @@ async function storm(root, dir, storm, config, round) {
 }
 
 async function perRule(root) {
-  const { ProcReader, readDetails } = await import(`${root}/dist/src/procfs/index.js`);
   const { loadRuleSet, RULES_DEFAULTS } = await import(`${root}/dist/src/rules/ruleset.js`);
   const { RuleEngine } = await import(`${root}/dist/src/rules/engine.js`);
-  const reader = new ProcReader('/proc');
-  const records = [];
-  for (const pid of reader.listPids()) {
-    const d = readDetails(reader, pid);
-    if (d === null || d.startTicks === null) continue;
-    records.push({ key: `${pid}:${d.startTicks}`, pid, startTicks: d.startTicks, ppid: d.ppid, parentKey: null, comm: d.comm, exe: d.exe, argv: d.argv,
-      argvTruncated: false, cwd: d.cwd, uids: d.uids, gids: d.gids, label: d.label, cgroup: d.cgroup, inheritedImage: false, startNs: 0, execNs: 0,
-      exitNs: null, exit: null, origin: 'seeded', exitOrigin: null, tracerPid: null, coreDumped: false, threadsCreated: 0, threadsExited: 0, leaderExit: null });
-  }
-  const byPid = new Map(records.map((r) => [r.pid, r]));
-  for (const r of records) r.parentKey = byPid.get(r.ppid)?.key ?? null;
-  const byKey = new Map(records.map((r) => [r.key, r]));
-  const ctx = {
-    get: (k) => byKey.get(k),
-    ancestors: (k) => { const out = []; let p = byKey.get(k)?.parentKey; while (p) { const r = byKey.get(p); if (!r) break; out.push(r); p = r.parentKey; } return out; },
-    userName: (uid) => String(uid), wallMs: (ns) => ns / 1e6, fdTarget: () => null, domainPeers: () => 0,
-  };
+  const { byKey, ctx, events } = await liveRecords(root);
   const set = await loadRuleSet({ ...RULES_DEFAULTS }, new Set(['log', 'kill']));
   const engine = new RuleEngine({ ctx, bootId: 'b', maxQueue: 1, onAlert: () => {}, profile: true });
   engine.setRuleSet(set);
-  const events = [];
-  let seq = 0;
-  for (const r of records) {
-    events.push({ kind: 'exec', seq: ++seq, ktimeNs: 5e9, pid: r.pid, tid: r.pid, cpu: 0, provenance: 'observed', key: r.key, details: { comm: r.comm, exe: r.exe, argv: r.argv, argvTruncated: false, cwd: r.cwd, ppid: r.ppid, uids: r.uids, gids: r.gids, startTicks: r.startTicks, label: null, cgroup: r.cgroup, filename: r.exe } });
-    events.push({ kind: 'exit', seq: ++seq, ktimeNs: 6e9, pid: r.pid, tid: r.pid, cpu: 0, provenance: 'observed', key: `x${r.key}`, status: { code: 0, signal: null, coreDumped: false }, rawCode: 0, parentPid: r.ppid });
-  }
   const rounds = Math.ceil(100_000 / events.length);
-  for (let i = 0; i < rounds; i++) for (const e of events) engine.evaluate(e, byKey.get(e.key) ?? byKey.get(e.key.slice(1)));
+  for (let i = 0; i < rounds; i++) for (const e of events) engine.evaluate(e, byKey.get(e.key));
   return set.rules.map((r) => ({ name: r.name, kinds: r.kinds === null ? 'any' : [...r.kinds].join(','), ...engine.perRule.get(r.name) }));
 }
 
