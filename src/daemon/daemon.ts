@@ -229,7 +229,11 @@ export class Daemon {
     this.stopping ??= (async () => {
       for (const timer of this.timers) clearInterval(timer);
       // Rules first: what they queued is evaluated and their alerts stored before the store closes.
-      await this.rules?.stop();
+      try {
+        await this.rules?.stop();
+      } catch {
+        // actions that cannot finish must not keep the source loaded or the store open
+      }
       if (this.retentionTimer !== null) clearTimeout(this.retentionTimer);
       let failure: unknown = null;
       try {
