@@ -12,6 +12,7 @@ import { chooseSource, type SourceProblem } from '../sources/index.js';
 import { ProcessTracker, type ProcessRecord } from '../table/index.js';
 import { EventStore, applyRetention, asStoreError } from '../store/index.js';
 import { DAEMON_RING_BYTES, DAEMON_SQLITE_CACHE_KIB, type DaemonConfig } from '../config/daemon.js';
+import type { RulesService } from '../rules/service.js';
 import { ResourceService } from '../resources/service.js';
 
 export type EventListener = (events: readonly ProcEvent[]) => void;
@@ -53,6 +54,8 @@ export class Daemon {
   /** Why the source stopped on its own (its reader died), once it did. */
   private failure: string | null = null;
   private readonly failureListeners: Array<(message: string) => void> = [];
+  /** The rules room (rules, continuous checks, alerts), once started on this daemon's stream. */
+  rules: RulesService | null = null;
   /** Completed retention passes, and the events they deleted. */
   retentionRuns = 0;
   retentionDeleted = 0;
@@ -234,6 +237,12 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       for (const timer of this.timers) clearInterval(timer);
+      // Rules first: what they queued is evaluated and their alerts stored before the store closes.
+      try {
+        await this.rules?.stop();
+      } catch {
+        // actions that cannot finish must not keep the source loaded or the store open
+      }
       this.resources?.stop();
       if (this.retentionTimer !== null) clearTimeout(this.retentionTimer);
       let failure: unknown = null;

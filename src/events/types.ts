@@ -242,6 +242,10 @@ export interface ProcessFields {
   egid: number | null;
   label: string | null;
   cgroup: string | null;
+  /** From the cgroup, resolved at exec: the systemd unit, the container id and its runtime (null: none). */
+  unit: string | null;
+  container: string | null;
+  containerRuntime: string | null;
   exitCode: number | null;
   exitSignal: number | null;
   coreDumped: boolean | null;

@@ -65,6 +65,8 @@ const FIELDS: Record<string, { header: string; get: (p: ProcessLike, clock: Wall
   key: { header: 'KEY', get: (p) => p.key },
   label: { header: 'LABEL', get: (p) => p.label ?? '-' },
   cgroup: { header: 'CGROUP', get: (p) => p.cgroup ?? '-' },
+  unit: { header: 'UNIT', get: (p) => p.unit ?? '-' },
+  container: { header: 'CONTAINER', get: (p) => (p.container === null ? '-' : `${p.containerRuntime ?? '?'}:${p.container.slice(0, 12)}`) },
   threads: { header: 'NLWP', get: (p) => String((p.threads ?? 0) + 1) },
   origin: { header: 'ORIGIN', get: (p) => p.origin },
 };

@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { ProcessFields, ProcessUsage } from '../events/types.js';
 import { hasGlob } from '../util/glob.js';
+import { cgroupName } from '../procfs/cgroup.js';
 
 export interface StoredEvent {
   id: number;
@@ -110,19 +111,22 @@ function eventFromRow(r: unknown[]): StoredEvent {
 /** The columns of a process row (table alias t), in the order processFromRow reads them. */
 const PROCESS_COLUMNS = `${BOOT_ID}, t.key, t.pid, t.start_ticks, t.ppid, t.parent_key, t.start_time, t.exec_time, t.exit_time, t.comm, t.exe,
   t.argv, t.cwd, t.uid, t.euid, t.suid, t.fsuid, t.gid, t.egid, t.sgid, t.fsgid, t.label, t.cgroup, t.exit_code, t.exit_signal, t.core_dumped,
-  t.origin, t.exit_origin, t.acct_time, t.cpu_ns, t.user_ns, t.system_ns, t.cpu_resolution, t.max_rss, t.min_flt, t.maj_flt,
-  t.nvcsw, t.nivcsw, t.read_bytes, t.write_bytes, t.rchar, t.wchar`;
+  t.origin, t.exit_origin, t.unit, t.container_id, t.container_runtime, t.acct_time, t.cpu_ns, t.user_ns, t.system_ns, t.cpu_resolution,
+  t.max_rss, t.min_flt, t.maj_flt, t.nvcsw, t.nivcsw, t.read_bytes, t.write_bytes, t.rchar, t.wchar`;
 
-/** The exit accounting of a process row (columns 28 on of PROCESS_COLUMNS); null when none arrived. */
+/** How many columns PROCESS_COLUMNS selects (a query's own columns come after them). */
+const PROCESS_COLUMN_COUNT = 45;
+
+/** The exit accounting of a process row (columns 31 on of PROCESS_COLUMNS); null when none arrived. */
 function usageFromRow(r: unknown[]): ProcessUsage | null {
-  if (r[28] === null) return null;
+  if (r[31] === null) return null;
   const seconds = (v: unknown): number | null => (typeof v === 'number' ? v / 1e9 : null);
-  const resolution = r[32];
+  const resolution = r[35];
   return {
-    cpuSeconds: seconds(r[29]), userSeconds: seconds(r[30]), systemSeconds: seconds(r[31]),
+    cpuSeconds: seconds(r[32]), userSeconds: seconds(r[33]), systemSeconds: seconds(r[34]),
     cpuResolution: resolution === 'ns' || resolution === 'tick' ? resolution : null,
-    maxRssBytes: num(r[33]), minorFaults: num(r[34]), majorFaults: num(r[35]), voluntarySwitches: num(r[36]), involuntarySwitches: num(r[37]),
-    readBytes: num(r[38]), writeBytes: num(r[39]), readChars: num(r[40]), writeChars: num(r[41]),
+    maxRssBytes: num(r[36]), minorFaults: num(r[37]), majorFaults: num(r[38]), voluntarySwitches: num(r[39]), involuntarySwitches: num(r[40]),
+    readBytes: num(r[41]), writeBytes: num(r[42]), readChars: num(r[43]), writeChars: num(r[44]),
   };
 }
 
@@ -133,8 +137,15 @@ function processFromRow(r: unknown[]): StoredProcess {
     argv: r[11] === null ? null : (JSON.parse(r[11] as string) as string[]), cwd: str(r[12]), uid: num(r[13]), euid: num(r[14]),
     suid: num(r[15]), fsuid: num(r[16]), gid: num(r[17]), egid: num(r[18]), sgid: num(r[19]), fsgid: num(r[20]), label: str(r[21]),
     cgroup: str(r[22]), exitCode: num(r[23]), exitSignal: num(r[24]), coreDumped: r[25] === null ? null : r[25] === 1,
-    origin: String(r[26]), exitOrigin: str(r[27]), usage: usageFromRow(r),
+    origin: String(r[26]), exitOrigin: str(r[27]), ...cgroupFields(str(r[22]), str(r[28]), str(r[29]), str(r[30])), usage: usageFromRow(r),
   };
+}
+
+/** Stored unit and container; rows stored before schema 4 have none: derived from the cgroup path. */
+function cgroupFields(cgroup: string | null, unit: string | null, container: string | null, runtime: string | null): Pick<ProcessFields, 'unit' | 'container' | 'containerRuntime'> {
+  if (unit !== null || container !== null || cgroup === null) return { unit, container, containerRuntime: runtime };
+  const names = cgroupName(cgroup);
+  return { unit: names.unit, container: names.containerId, containerRuntime: names.runtime };
 }
 
 /** Runs a SELECT of PROCESS_COLUMNS and decodes the rows. */
@@ -322,7 +333,7 @@ export function queryLineage(db: Database.Database, bootId: string, key: string,
     SELECT ${PROCESS_COLUMNS}, down.d FROM down CROSS JOIN processes t ON t.id = down.id ORDER BY down.d, down.start`)
     .raw().all({ boot, key, limit: maxDescendants + 1 }) as unknown[][];
   const truncated = rows.length > maxDescendants;
-  const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r[r.length - 1] as number })); // after PROCESS_COLUMNS
+  const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r[PROCESS_COLUMN_COUNT] as number }));
   return { process, ancestors, descendants, truncated };
 }
 

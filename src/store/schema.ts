@@ -4,7 +4,11 @@
  * the sqlite3 CLI: plain tables, JSON in TEXT columns; `.schema` shows the current tables
  * with the comments below.
  *
- * Schema 3 (current), in short:
+ * Schema 4 (issue 11) adds `processes.unit`, `container_id`, `container_runtime` and the
+ * `alerts` table (src/alerts/store.ts). Schema 5 (issue 12) adds each process's exit accounting
+ * (`cpu_ns` ... `acct_time`, index `processes_cpu`) and `resource_samples` (src/store/resources.ts).
+ *
+ * Schema 3, in short:
  * - `boots(boot, boot_id)`: one row per boot seen; `boot` is the small integer that events and
  *   processes carry instead of the 36-character boot id.
  * - `processes`: one row per process instance, a rowid table (`id`, in order of first storage)
@@ -176,8 +180,30 @@ const MIGRATIONS: string[] = [
   CREATE INDEX events_time ON events(time);
   CREATE INDEX events_key ON events(key, boot) WHERE key IS NOT NULL;
   `,
-  // Issue 12 (resource accounting; its own migration, renumbered at merge): each process's
-  // totals once it ended (the `acct` event: NULL while running, or when never known) with an
+  // 4 (issue 11): what a person recognises in a process's cgroup, resolved at exec and stored
+  // with it (ps -o unit,container); and the alerts of rules and continuous checks. Rows
+  // stored before have NULL unit/container columns: readers derive them from `cgroup`.
+  `
+  ALTER TABLE processes ADD COLUMN unit TEXT;                -- systemd unit of its cgroup (nginx.service), NULL outside units
+  ALTER TABLE processes ADD COLUMN container_id TEXT;        -- container id from the cgroup name, NULL outside containers
+  ALTER TABLE processes ADD COLUMN container_runtime TEXT;   -- docker | containerd | podman | crio
+  CREATE TABLE alerts (
+    id            INTEGER PRIMARY KEY,    -- order of storage: the API's alert id
+    boot          INTEGER NOT NULL,       -- boots.boot
+    time          REAL NOT NULL,          -- wall clock, ms since the epoch: when it fired
+    source        TEXT NOT NULL,          -- rule | check
+    name          TEXT NOT NULL,          -- the rule's or check's name
+    severity      TEXT NOT NULL,          -- info | notice | warning | error | critical
+    state         TEXT NOT NULL,          -- firing | resolved
+    resolved_time REAL,                   -- when a check's alert resolved
+    key           TEXT,                   -- the process instance (processes.key, same boot), if any
+    message       TEXT NOT NULL,
+    data          TEXT NOT NULL           -- JSON: process, eventKind, eventSeq, mode, actions, suppressed, tags, origin
+  );
+  CREATE INDEX alerts_time ON alerts(time);
+  CREATE INDEX alerts_name ON alerts(name, time);
+  `,
+  // 5 (issue 12, resource accounting): each process's totals once it ended (the `acct` event: NULL while running, or when never known) with an
   // index for `history --sort cpu`; and `resource_samples`, the coarse history of live
   // processes' resources (`top --at`, `/v1/resources`), bounded in rows per minute and by
   // retention (`daemon.resources.history`).
