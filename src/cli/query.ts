@@ -13,7 +13,7 @@ import { checkFilters, display, print, printFitted, printJson, withDisplay, with
 /** API parameters by the option that sets them: the daemon's errors then name the option. */
 const OPTION_NAMES: Record<string, string> = {
   since: '--since', until: '--until', kind: '--kind', pid: '--pid', subtree: '--pid', limit: '--limit', follow: '--follow', exe: '--exe', name: '--name',
-  user: '--user', args: '--args', boot: '--boot',
+  user: '--user', args: '--args', boot: '--boot', sort: '--sort', min_cpu: '--min-cpu', min_rss: '--min-rss', min_read: '--min-read', min_write: '--min-write',
 };
 const names = { optionNames: OPTION_NAMES };
 
@@ -26,6 +26,11 @@ interface QueryOptions extends FilterOptions, DisplayOptions {
   follow?: boolean;
   limit?: string;
   boot?: string;
+  sort?: string;
+  minCpu?: string;
+  minRss?: string;
+  minRead?: string;
+  minWrite?: string;
 }
 
 /** The filter options as API parameters: `-p` is the subtree everywhere. */
@@ -86,14 +91,22 @@ export function historyCommand(): Command {
     .option('--since <time>', 'alive at or after: 10m, 2h, 1d (ago), ISO date, epoch ms')
     .option('--until <time>', 'started at or before (same forms)')
     .option('--limit <n>', 'at most this many (default 1000, max 10000)')
+    .option('--sort <order>', 'start (newest first, the default), or largest first by what the process used over its life: ' +
+      'cpu, user, sys, rss (peak), majflt, minflt, nvcsw, nivcsw, read, write (storage bytes); processes without the figure (running, unknown) come last')
+    .option('--min-cpu <duration>', 'only processes that used at least this much CPU (500ms, 2s, 1m)')
+    .option('--min-rss <size>', 'only processes whose peak resident memory reached this (100MiB)')
+    .option('--min-read <size>', 'only processes that read at least this much from storage')
+    .option('--min-write <size>', 'only processes that wrote at least this much to storage')
     .option('--json', 'print JSON')
     .action(async (options: QueryOptions) => {
       const { processes } = await apiGet<{ processes: ProcessLike[] }>(options.socket, '/v1/history', {
         ...filterQuery(options), since: options.since, until: options.until, limit: options.limit,
+        sort: options.sort, min_cpu: options.minCpu, min_rss: options.minRss, min_read: options.minRead, min_write: options.minWrite,
       }, names);
       if (options.json) return printJson({ processes });
+      const usage = [options.sort, options.minCpu, options.minRss, options.minRead, options.minWrite].some((o) => o !== undefined && o !== 'start');
       const d = display(options);
-      printFitted(renderHistory(processes, { ...d, nowMs: Date.now() }), d);
+      printFitted(renderHistory(processes, { ...d, nowMs: Date.now(), usage }), d);
     });
 }
 

@@ -10,6 +10,7 @@ import type { UserDb } from '../procfs/index.js';
 import { PLAIN, SGR, paint, type TextStyle } from './terminal.js';
 import { commandLine as quotedArgv, escapeOr, escapeText } from './text.js';
 import { LOCAL, clockTime, dateTime, formatDuration, signalName, type TimeStyle } from './time.js';
+import { usageText } from './usage.js';
 
 export { formatDuration } from './time.js';
 
@@ -95,6 +96,7 @@ function what(e: ProcEvent, p: LineProcess | undefined): string {
       return `!! LOST ${count} event(s): ${escapeText(e.reason)}${e.seq === 0 ? '' : '; table resynced from /proc'}`;
     }
     case 'connect': case 'accept': case 'open': return `${captureText(e)}: ${eventCommand(e, p)}`;
+    case 'acct': return `${escapeOr(p?.comm ?? null, '(unknown)')} used ${usageText(e.usage)}`;
   }
 }
 

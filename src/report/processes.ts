@@ -6,6 +6,7 @@ import { commandText } from './events.js';
 import { PLAIN, SGR, paint, type TextStyle } from './terminal.js';
 import { escapeOr, escapeText } from './text.js';
 import { LOCAL, formatDuration, isoDateTime, signalName, type TimeStyle } from './time.js';
+import { formatBytes, formatCpu } from './usage.js';
 
 /**
  * What the renderers need: the shared process fields, plus what the live table, the store and
@@ -112,6 +113,8 @@ const FIELDS = new Map<string, Column>([
   ['key', { header: 'KEY', get: (p) => p.key }],
   ['label', { header: 'LABEL', get: (p) => escapeOr(p.label, '-') }],
   ['cgroup', { header: 'CGROUP', get: (p) => escapeOr(p.cgroup, '-') }],
+  ['unit', { header: 'UNIT', get: (p) => escapeOr(p.unit, '-') }],
+  ['container', { header: 'CONTAINER', get: (p) => (p.container == null ? '-' : escapeText(`${p.containerRuntime ?? '?'}:${p.container.slice(0, 12)}`)) }],
   ['nlwp', { header: 'NLWP', get: (p) => String((p.threads ?? 0) + 1) }],
   ['threads', { header: 'NLWP', get: (p) => String((p.threads ?? 0) + 1) }],
   ['thcount', { header: 'THCNT', get: (p) => String((p.threads ?? 0) + 1) }],
@@ -179,17 +182,30 @@ export interface HistoryOptions {
   time: TimeStyle;
   style: TextStyle;
   nowMs: number;
+  /** Also what each used over its life (history --sort or --min-*): CPU, peak RSS, storage I/O; "-" while running or unknown. */
+  usage?: boolean;
 }
 
 const HISTORY_DEFAULTS = (): HistoryOptions => ({ time: LOCAL, style: PLAIN, nowMs: Date.now() });
 
 export function renderHistory(processes: ProcessLike[], options: HistoryOptions = HISTORY_DEFAULTS()): string {
+  const headers = ['START', 'END', 'DURATION', 'USER', 'PID', 'PPID', 'STATUS'];
+  if (options.usage) headers.push('CPU', 'MAXRSS', 'READ', 'WRITE');
   return renderColumns(
-    ['START', 'END', 'DURATION', 'USER', 'PID', 'PPID', 'STATUS', 'CMD'],
-    processes.map((p) => [
-      isoDateTime(p.startTime, options.time), p.exitTime === null ? '-' : isoDateTime(p.exitTime, options.time), duration(p, options.nowMs),
-      userOf(p), String(p.pid), id(p.ppid), exitText(p), processCommand(p),
-    ]),
+    [...headers, 'CMD'],
+    processes.map((p) => {
+      const row = [
+        isoDateTime(p.startTime, options.time), p.exitTime === null ? '-' : isoDateTime(p.exitTime, options.time), duration(p, options.nowMs),
+        userOf(p), String(p.pid), id(p.ppid), exitText(p),
+      ];
+      if (options.usage) {
+        const u = p.usage;
+        row.push(u == null ? '-' : formatCpu(u.cpuSeconds), u == null ? '-' : formatBytes(u.maxRssBytes),
+          u == null ? '-' : formatBytes(u.readBytes), u == null ? '-' : formatBytes(u.writeBytes));
+      }
+      row.push(processCommand(p));
+      return row;
+    }),
     options.style,
   );
 }

@@ -62,6 +62,7 @@ function hostileProcess(text: string): ProcessLike {
     key: '4242:100', pid: 4242, ppid: 1, parentKey: '1:1', startTicks: 100, startTime: '2026-11-23T12:00:00.000Z', exitTime: '2026-11-23T12:00:02.500Z',
     comm: text.slice(0, 15), exe: `/tmp/${text}`, argv: [text, '60'], cwd: `/tmp/${text}`, uid: 0, euid: 0, gid: 0, egid: 0, label: text, cgroup: `/${text}`,
     exitCode: null, exitSignal: 11, coreDumped: true, origin: 'observed', exitOrigin: 'observed', user: `u${text}`, threads: 0, live: false,
+    unit: `${text}.service`, container: text, containerRuntime: 'docker', usage: null,
   };
 }
 
