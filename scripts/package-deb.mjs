@@ -2,8 +2,8 @@
 // Builds the Debian package from this repository: `npm run package:deb` (after `npm run build`
 // and the native addons). Writes dist-deb/procwatch_VERSION_ARCH.deb, or to --out DIR.
 //
-// Layout: /usr/lib/procwatch (the launcher, compiled JavaScript, the addons and the production
-// node_modules), /usr/bin/procwatch (a link to the launcher), the systemd unit, the default config
+// Layout: /usr/lib/procwatch (the launcher, compiled JavaScript, the addons, the shipped rule pack
+// and the production node_modules), /usr/bin/procwatch (a link to the launcher), the systemd unit, the default config
 // /etc/procwatch/procwatch.yaml (a conffile), bash and zsh completion and the man page, generated
 // by the built CLI itself from its --help definitions. postinst adds the `procwatch` system group
 // (the config's socket_group); nothing is enabled or started: `systemctl enable --now procwatch`.
@@ -26,7 +26,8 @@ const outIndex = process.argv.indexOf('--out');
 const outDir = resolve(outIndex > 0 ? process.argv[outIndex + 1] ?? fail('--out needs a directory') : join(ROOT, 'dist-deb'));
 
 if (spawnSync('dpkg-deb', ['--version']).status !== 0) fail('dpkg-deb not found (apt-get install dpkg)');
-const ADDONS = ['native/build/Release/procconn.node', 'native/bpf/build/Release/procbpf.node'];
+// The proc connector reader, the syslog action's datagram sender (built with it), the eBPF reader.
+const ADDONS = ['native/build/Release/procconn.node', 'native/build/Release/unixdgram.node', 'native/bpf/build/Release/procbpf.node'];
 for (const needed of ['dist/src/cli/main.js', ...ADDONS]) {
   // A package without an addon would silently lose its event source: refuse instead.
   if (!existsSync(join(ROOT, needed))) fail(`${needed} is missing: run npm run build and npm run build:native first (the package ships both addons)`);
@@ -44,6 +45,7 @@ try {
   copy('bin/procwatch', `${LIB}/bin/procwatch`);
   copy('dist/src', `${LIB}/dist/src`, (src) => !src.endsWith('.map'));
   copy('package.json', `${LIB}/package.json`);
+  copy('rules', `${LIB}/rules`); // the shipped rule pack (daemon rules.pack)
   for (const addon of ADDONS) copy(addon, `${LIB}/${addon}`);
   // Production dependencies, as npm resolved them; better-sqlite3 keeps its built binary only.
   const prod = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8' })

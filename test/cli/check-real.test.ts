@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { BIN, check, checkById, checkJson, run, show } from '../helpers/cli.js';
 import { Processes, childPids, commOf, sleep, uniqueTag, waitFor, type Started } from '../helpers/spawn.js';
+import { eventually } from '../helpers/wait.js';
 
 const procs = new Processes();
 after(() => procs.cleanup());
@@ -269,20 +270,35 @@ test('--cpu over a window flags busy loops; --cpu-exempt-name and --cpu-exempt-u
       return pids.filter((p) => p === root || p === nobody).sort((a, b) => a - b);
     };
 
-    const { result, report } = await checkJson(['--cpu', '25', '--cpu-window', '1']);
-    assert.equal(result.code, 1, show(result));
-    const cpu = checkById(report, 'cpu');
-    assert.equal(cpu.status, 'critical');
-    const seen = (cpu.data as unknown as CpuData).offenders.filter((o) => o.pid === root || o.pid === nobody);
-    assert.deepEqual(seen.map((o) => o.pid).sort((a, b) => a - b), sorted([root, nobody]), JSON.stringify(cpu.data));
+    // How much CPU a loop gets depends on everything else the machine runs (other sessions'
+    // cgroups share the CPUs whatever our nice): each verdict is asked for again until the hog
+    // that should be flagged is (30 s at most). An exempted hog must never be flagged, in any try.
+    let cpu: ReturnType<typeof checkById> | undefined;
+    await eventually('both hogs flagged over 25%', async () => {
+      const { result, report } = await checkJson(['--cpu', '25', '--cpu-window', '1']);
+      assert.equal(result.code, 1, show(result));
+      cpu = checkById(report, 'cpu');
+      const flagged = (cpu.data as unknown as CpuData).offenders.map((o) => o.pid);
+      return flagged.includes(root) && flagged.includes(nobody);
+    }, { seen: () => cpu?.data });
+    assert.equal(cpu!.status, 'critical');
+    const seen = (cpu!.data as unknown as CpuData).offenders.filter((o) => o.pid === root || o.pid === nobody);
     assert.ok(seen.every((o) => o.percent > 25 && o.percent < 110), JSON.stringify(seen));
-    assert.ok(pidsOf(cpu).includes(root) && pidsOf(cpu).includes(nobody), 'both listed in processes');
-    assert.ok(cpu.details.some((d) => new RegExp(`^pid ${root} ${rootHog} \\(user root\\) used \\d+\\.\\d% CPU over the last 1s, limit 25%$`).test(d)), cpu.details.join('\n'));
-    assert.ok(cpu.details.some((d) => d.startsWith(`pid ${nobody} ${nobodyHog} (user nobody) used `)), cpu.details.join('\n'));
+    assert.ok(pidsOf(cpu!).includes(root) && pidsOf(cpu!).includes(nobody), 'both listed in processes');
+    assert.ok(cpu!.details.some((d) => new RegExp(`^pid ${root} ${rootHog} \\(user root\\) used \\d+\\.\\d% CPU over the last 1s, limit 25%$`).test(d)), cpu!.details.join('\n'));
+    assert.ok(cpu!.details.some((d) => d.startsWith(`pid ${nobody} ${nobodyHog} (user nobody) used `)), cpu!.details.join('\n'));
 
-    assert.deepEqual(await offenders(['--cpu-exempt-name', rootHog]), [nobody], 'exempt by name');
-    assert.deepEqual(await offenders(['--cpu-exempt-user', 'root']), [nobody], 'exempt by user name');
-    assert.deepEqual(await offenders(['--cpu-exempt-user', '65534']), [root], 'exempt by uid');
+    const exempted = async (extra: string[], flagged: number, exempt: number, what: string): Promise<void> => {
+      let last: number[] = [];
+      await eventually(`${what}: ${flagged} flagged`, async () => {
+        last = await offenders(extra);
+        assert.ok(!last.includes(exempt), `${what}: ${exempt} is exempt, yet flagged`);
+        return last.includes(flagged);
+      }, { seen: () => last });
+    };
+    await exempted(['--cpu-exempt-name', rootHog], nobody, root, 'exempt by name');
+    await exempted(['--cpu-exempt-user', 'root'], nobody, root, 'exempt by user name');
+    await exempted(['--cpu-exempt-user', '65534'], root, nobody, 'exempt by uid');
   } finally {
     for (const h of hogs) await procs.stop(h); // do not leave loops eating the CPU for the other tests
   }
