@@ -134,8 +134,14 @@ after(async () => {
   await daemon?.stop();
   http?.close();
   syslogReceiver?.kill('SIGKILL');
-  am?.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
+  // Alertmanager writes its data directory as it stops: wait for it to be gone before removing it.
+  if (am && am.exitCode === null && am.signalCode === null) {
+    const gone = new Promise((r) => am!.once('exit', r));
+    am.kill('SIGTERM');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 30_000))]);
+    if (am.exitCode === null && am.signalCode === null) am.kill('SIGKILL');
+  }
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 });
 
 const t = skip ? { skip } : {};
