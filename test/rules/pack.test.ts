@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startRulesDaemon, sourceProblem, type RulesDaemon } from './harness.js';
@@ -71,6 +71,17 @@ function link(to: string, name: string): string {
 }
 
 /** Runs a program to its end; its pid and how it ended. */
+/** Runs a copy of head (`-c 1`, reading its stdin) until `end()`; resolves once it runs its own image. */
+async function startHeld(file: string): Promise<{ pid: number; end: () => void }> {
+  const child = spawn(file, ['-c', '1'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const comm = file.slice(file.lastIndexOf('/') + 1).slice(0, 15);
+  const until = Date.now() + 30_000;
+  const commOf = (): string => { try { return readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim(); } catch { return ''; } };
+  while (commOf() !== comm && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(commOf(), comm, `${file} did not start`);
+  return { pid: child.pid!, end: () => { child.stdin!.end('x'); } };
+}
+
 function runToEnd(file: string, args: string[], stdio: StdioOptions = 'ignore'): Promise<{ pid: number; code: number | null; signal: string | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio });
@@ -90,10 +101,12 @@ const skipN = netlinkSkip ? { skip: netlinkSkip } : {};
 const skipE = ebpfSkip ? { skip: ebpfSkip } : {};
 
 test('exec-from-writable-dir: a binary run from /tmp fires; the same binary elsewhere does not', skipN, async () => {
-  // Processes that live a moment: the netlink source reads exe from /proc after the exec.
-  const quiet = await runToEnd(copy('/bin/sleep', runDir, `pwok-${TAG}`), ['0.2']);
-  const loud = await runToEnd(copy('/bin/sleep', tmpDir, `pwtmp-${TAG}`), ['0.2']);
-  const a = await netlink!.waitAlert('exec from /tmp', of('exec-from-writable-dir', loud.pid));
+  // The netlink source reads exe from /proc after the exec: each program (a copy of head, which
+  // waits on its stdin) lives until the alert shows the daemon has read them, however late a
+  // busy machine lets its reader run. The quiet one execs first, so it was read before.
+  const quiet = await startHeld(copy('/usr/bin/head', runDir, `pwok-${TAG}`));
+  const loud = await startHeld(copy('/usr/bin/head', tmpDir, `pwtmp-${TAG}`));
+  const a = await netlink!.waitAlert('exec from /tmp', of('exec-from-writable-dir', loud.pid)).finally(() => { quiet.end(); loud.end(); });
   assert.equal(a.severity, 'error');
   assert.match(a.message, new RegExp(`pwtmp-${TAG}`));
   assert.equal(a.process?.exe, join(tmpDir, `pwtmp-${TAG}`));
