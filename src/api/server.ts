@@ -411,10 +411,22 @@ export class ApiServer {
       if (lstatSync(path).isSocket()) unlinkSync(path); // stale socket from a crashed run (checked again: time passed)
     }
     const server = this.newServer(null);
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => resolve()); });
+    // bind() creates the socket file with 0777 less the umask: under a restrictive umask it is
+    // born 0600, so nobody can connect between its creation and the chmod (with umask 000 a
+    // user who connected in that window kept the connection). The bind happens synchronously
+    // inside listen(), and no other JavaScript runs in between. The group is given access
+    // only after the group owner is set.
+    const listening = new Promise<void>((resolve, reject) => { server.once('error', reject); server.once('listening', () => resolve()); });
+    const umask = process.umask(0o177);
+    try {
+      server.listen(path);
+    } finally {
+      process.umask(umask);
+    }
+    await listening;
     this.servers.push(server); // before anything else can fail: close() must find it
-    chmodSync(path, group === null ? 0o600 : 0o660);
     if (group !== null) chownSync(path, -1, group);
+    chmodSync(path, group === null ? 0o600 : 0o660);
   }
 
   async listenTcp(listen: string, token: string): Promise<void> {

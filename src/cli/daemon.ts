@@ -69,7 +69,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   if (slot !== null) return refuse(new InputError(slot));
   let instance;
   try {
-    instance = await claimInstance(config.database, config.socket); // before anything is loaded
+    instance = await claimInstance(config.database, config.socket, config.followSymlinks); // before anything is loaded
   } catch (err) {
     return refuse(err);
   }

@@ -17,6 +17,8 @@ export interface DaemonConfig {
   /** eBPF source: network/file capture and their in-kernel filters, ring buffer size. */
   ebpf: BpfCaptureOptions;
   database: string;
+  /** Whether the database and its companions may be symbolic links (default: refused). */
+  followSymlinks: boolean;
   socket: string;
   /** Group (gid, resolved from the name in the file) that may also open the socket; root always can. */
   socketGroup: number | null;
@@ -41,6 +43,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   source: 'auto',
   ebpf: {},
   database: '/var/lib/procwatch/events.db',
+  followSymlinks: false,
   socket: '/run/procwatch/procwatch.sock',
   socketGroup: null,
   httpListen: null,
@@ -78,7 +81,7 @@ export const DAEMON_SQLITE_CACHE_KIB = 2048;
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
+const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
 
 export async function parseDaemonConfig(text: string, file: string): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
@@ -94,6 +97,7 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
     config.source = d.source as SourceSetting;
   }
   if (d.database !== undefined) config.database = r.string(d.database, 'daemon.database');
+  if (d.follow_symlinks !== undefined) config.followSymlinks = r.boolean(d.follow_symlinks, 'daemon.follow_symlinks');
   if (d.socket !== undefined) config.socket = r.string(d.socket, 'daemon.socket');
   if (d.socket_group !== undefined) {
     const group = r.string(d.socket_group, 'daemon.socket_group');

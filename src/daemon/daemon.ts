@@ -72,7 +72,7 @@ export class Daemon {
     let daemon: Daemon | null = null;
     // The file first: a damaged or too-new database is refused before anything is loaded.
     const store = new EventStore({
-      path: config.database, bootId, maxQueue: config.maxQueue, group: config.socketGroup,
+      path: config.database, bootId, maxQueue: config.maxQueue, group: config.socketGroup, followSymlinks: config.followSymlinks,
       onLost: (event) => daemon?.notify([event]),
     });
     store.db.pragma(`cache_size = -${DAEMON_SQLITE_CACHE_KIB}`);

@@ -5,7 +5,7 @@
  */
 
 import Database from 'better-sqlite3';
-import { chmodSync, chownSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { LostEvent, ProcEvent } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
 import { ProcessRows } from './process-rows.js';
@@ -43,7 +43,16 @@ export interface StoreOptions {
   group?: number | null;
   /** Called after a store-overflow `lost` row was written, so followers and counters see it too. */
   onLost?: (event: LostEvent) => void;
+  /**
+   * Whether the database (and its -wal and -shm) may be symbolic links (daemon.follow_symlinks).
+   * Default false: a link is refused, never followed (in a directory others can write to, a
+   * link would make the daemon create or change the mode of a file of their choosing).
+   */
+  followSymlinks?: boolean;
 }
+
+/** The first 16 bytes of every SQLite 3 database file. */
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
 export interface StoreCounters {
   queued: number;
@@ -112,8 +121,15 @@ export class EventStore {
     this.maxQueue = options.maxQueue ?? 200_000;
     const path = options.path;
     try {
-      this.restrictFile(path);
+      for (const suffix of ['-wal', '-shm']) this.restrictFile(path + suffix, false); // before SQLite opens them
+      const checked = this.restrictFile(path)!;
       this.db = new Database(path);
+      // The file SQLite opened must be the one checked: refuse if the path was swapped meanwhile.
+      const now = (this.options.followSymlinks === true ? statSync : lstatSync)(path);
+      if (now.dev !== checked.dev || now.ino !== checked.ino) {
+        this.db.close();
+        throw new Error('the file was replaced while it was being opened');
+      }
     } catch (err) {
       throw new StoreError(`cannot open database ${path}: ${(err as Error).message}`);
     }
@@ -127,7 +143,7 @@ export class EventStore {
       // Checkpoint at 16 MiB of WAL (SQLite's default is 1,000 pages): pages that every batch
       // touches (the ends of the tables and indexes) go to the database file less often.
       this.db.pragma('wal_autocheckpoint = 2000');
-      for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) this.restrictFile(path + suffix);
+      for (const suffix of ['-wal', '-shm']) this.restrictFile(path + suffix, false);
       // Every start, not only after a crash: damage from a disk or a copy shows up here, as
       // one line, before any source is loaded (and not halfway through reconciling).
       this.check();
@@ -154,12 +170,40 @@ export class EventStore {
   /**
    * Creates the file 0600 (0640 for the group) before SQLite does, so its -wal and -shm,
    * which SQLite creates with the database's mode, are private too; tightens an existing one.
+   * In that order: the path is opened without following a symbolic link (unless configured),
+   * must be a regular file that is empty or begins as a SQLite database, and only then is
+   * the mode changed, on the opened file itself (fchmod): a non-database keeps its mode, and
+   * no link makes the daemon create or change another file. `create` false: only an
+   * existing file is checked (the -wal and -shm, which SQLite creates).
    */
-  private restrictFile(path: string): void {
+  private restrictFile(path: string, create = true): { dev: number; ino: number } | null {
     const mode = this.options.group == null ? 0o600 : 0o640;
-    if (!existsSync(path)) closeSync(openSync(path, 'a', mode));
-    chmodSync(path, mode);
-    if (this.options.group != null) chownSync(path, -1, this.options.group);
+    const follow = this.options.followSymlinks === true;
+    // O_NONBLOCK: a FIFO at the path must not hang the start.
+    const flags = constants.O_RDWR | constants.O_NONBLOCK | (create ? constants.O_CREAT : 0) | (follow ? 0 : constants.O_NOFOLLOW);
+    let fd: number;
+    try {
+      fd = openSync(path, flags, mode);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !create) return null;
+      if (code === 'ELOOP') throw new Error(`${path} is a symbolic link: refusing to follow it (daemon.follow_symlinks: true allows it)`);
+      throw err;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+      if (create && st.size > 0) {
+        const head = Buffer.alloc(SQLITE_MAGIC.length);
+        const n = readSync(fd, head, 0, head.length, 0);
+        if (n < head.length || !head.equals(SQLITE_MAGIC)) throw new Error('file is not a database (it does not begin with "SQLite format 3"); its mode was left as it is');
+      }
+      fchmodSync(fd, mode);
+      if (this.options.group != null) fchownSync(fd, -1, this.options.group);
+      return { dev: st.dev, ino: st.ino };
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /**
