@@ -54,7 +54,7 @@ export class ApiServer {
 
   private routes(): Array<[RegExp, Handler]> {
     return [
-      [/^\/v1\/health$/, () => this.health()],
+      [/^\/v1\/health$/, (u) => this.health(u)],
       [/^\/v1\/processes$/, (u) => this.processes(u)],
       [/^\/v1\/processes\/([^/]+)$/, (u) => this.process(u)],
       [/^\/v1\/tree$/, (u) => this.tree(u)],
@@ -120,7 +120,8 @@ export class ApiServer {
     }
   }
 
-  private health(): unknown {
+  private health(url: URL): unknown {
+    new Params(url.searchParams, []);
     const { status } = this.daemon;
     return { ok: true, source: status.source, sourceWhy: status.sourceWhy, bootId: status.bootId, startedAt: new Date(status.startedMs).toISOString(), pid: process.pid };
   }
@@ -336,7 +337,7 @@ export class ApiServer {
     const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit']);
     const exe = p.string('exe');
     const name = p.string('name');
-    this.glob(p, 'exe'); // the store matches with SQLite GLOB; a malformed glob is refused the same way
+    this.glob(p, 'exe'); // the store matches with the same globs; a malformed one is refused here, as a 400
     this.glob(p, 'name');
     const query = { sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000) };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
@@ -454,8 +455,10 @@ export class ApiServer {
   }
 }
 
+/** One line, and short: a message may quote a client's whole parameter. */
 function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ');
+  const line = text.replace(/\s*\n\s*/g, ' ');
+  return line.length <= 300 ? line : `${line.slice(0, 300)}...`;
 }
 
 /** Resolves when the response's buffer has been written out, or the client went away. */

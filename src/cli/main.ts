@@ -43,7 +43,14 @@ function nagiosRequested(argv: string[]): boolean {
   return argv.some((a, i) => a === '--format=nagios' || a === '-fnagios' || ((a === '-f' || a === '--format') && argv[i + 1] === 'nagios'));
 }
 
-function fail(message: string, argv: string[], code: number): void {
+/** Every error is one line, and a short one: a message may quote a huge argument. */
+function oneLine(message: string): string {
+  const line = message.replace(/\s*\n\s*/g, ' ');
+  return line.length <= 500 ? line : `${line.slice(0, 500)}...`;
+}
+
+function fail(text: string, argv: string[], code: number): void {
+  const message = oneLine(text);
   if (nagiosRequested(argv)) {
     process.stdout.write(nagiosUnknown(message).text);
     process.exitCode = EXIT.NAGIOS_UNKNOWN;

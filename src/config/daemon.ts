@@ -6,7 +6,9 @@
 import { kernelFsProblem, pathClash, socketPathProblem } from '../daemon/paths.js';
 import { UserDb } from '../procfs/users.js';
 import { DEFAULT_READER_PRIORITY, checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
-import { ConfigReader, isPlain, parseYamlMapping, readConfigText, type Plain } from './reader.js';
+import { MAX_RCVBUF_BYTES } from '../sources/native.js';
+import { statSync } from 'node:fs';
+import { ConfigReader, isPlain, parseYamlMapping, readConfigText, stderrWarnings, type Plain, type WarningSink } from './reader.js';
 import { parseDuration, parseSize } from './units.js';
 
 export type SourceSetting = 'auto' | 'ebpf' | 'netlink' | 'poll';
@@ -83,9 +85,9 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
 
-export async function parseDaemonConfig(text: string, file: string): Promise<DaemonConfig> {
+export async function parseDaemonConfig(text: string, file: string, warn: WarningSink = stderrWarnings): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
-  const doc = await parseYamlMapping(r, text);
+  const doc = await parseYamlMapping(r, text, warn);
   r.keys(doc, 'top level', ['daemon', 'checks', 'defaults']);
   const config = { ...DAEMON_DEFAULTS };
   const d = doc.daemon;
@@ -138,12 +140,16 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
     config.httpToken = token;
   }
   if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size);
-  if (d.rcvbuf !== undefined) config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
+  if (d.rcvbuf !== undefined) {
+    config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
+    // The kernel takes an int: a larger size would fail only at start, naming the native option.
+    if (config.rcvbufBytes > MAX_RCVBUF_BYTES) r.fail('daemon.rcvbuf', `at most ${MAX_RCVBUF_BYTES} bytes (2 GiB - 1), got '${String(d.rcvbuf)}'`);
+  }
   if (d.reader_priority !== undefined) config.readerPriority = r.number(d.reader_priority, 'daemon.reader_priority', 0, { max: 99, integer: true });
   if (d.hold_ms !== undefined) config.holdMs = timer(r.number(d.hold_ms, 'daemon.hold_ms', 1), 'daemon.hold_ms');
-  if (d.max_exited !== undefined) config.maxExited = r.number(d.max_exited, 'daemon.max_exited', 100);
+  if (d.max_exited !== undefined) config.maxExited = r.number(d.max_exited, 'daemon.max_exited', 100, { max: 10_000_000, integer: true });
   if (d.flush_interval_ms !== undefined) config.flushIntervalMs = timer(r.number(d.flush_interval_ms, 'daemon.flush_interval_ms', 10), 'daemon.flush_interval_ms');
-  if (d.max_queue !== undefined) config.maxQueue = r.number(d.max_queue, 'daemon.max_queue', 1000);
+  if (d.max_queue !== undefined) config.maxQueue = r.number(d.max_queue, 'daemon.max_queue', 1000, { max: 100_000_000, integer: true });
   if (d.poll_interval_ms !== undefined) config.pollIntervalMs = timer(r.number(d.poll_interval_ms, 'daemon.poll_interval_ms', 50), 'daemon.poll_interval_ms');
   const paths = daemonPathsProblem(config);
   if (paths !== null) r.fail(`daemon.${paths.key}`, paths.message);
@@ -186,7 +192,23 @@ function parseEbpf(r: ConfigReader, v: unknown, size: (v: unknown, path: string)
   return capture;
 }
 
-export async function loadDaemonConfig(file: string | undefined): Promise<DaemonConfig> {
+export async function loadDaemonConfig(file: string | undefined, warn: WarningSink = stderrWarnings): Promise<DaemonConfig> {
   if (file === undefined) return { ...DAEMON_DEFAULTS };
-  return parseDaemonConfig(readConfigText(file), file);
+  const config = await parseDaemonConfig(readConfigText(file), file, warn);
+  const secret = secretWarning(file, config);
+  if (secret !== null) warn(secret);
+  return config;
+}
+
+/** A warning when the file holds a token but anyone on the machine may read it. */
+export function secretWarning(file: string, config: DaemonConfig): string | null {
+  if (config.httpToken === null) return null;
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch {
+    return null;
+  }
+  if ((mode & 0o004) === 0) return null;
+  return `config ${file}: warning: the file holds daemon.http's token and is readable by every user (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod o-r it`;
 }

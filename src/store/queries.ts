@@ -5,7 +5,7 @@
 
 import type Database from 'better-sqlite3';
 import type { ProcessFields } from '../events/types.js';
-import { hasGlob } from '../util/glob.js';
+import { globToRegExp, hasGlob } from '../util/glob.js';
 
 export interface StoredEvent {
   id: number;
@@ -143,6 +143,26 @@ export function latestEvents(db: Database.Database, q: EventQuery): EventPage {
   return { events: rows.slice(0, q.limit).reverse().map(eventFromRow), truncated };
 }
 
+/** Connections that have the `procwatch_glob` SQL function. */
+const withGlob = new WeakSet<Database.Database>();
+
+/**
+ * `procwatch_glob(pattern, value)`: the glob as every other filter reads it (util/glob.ts,
+ * fnmatch's rules: `[!a]` negates, `[[:digit:]]` classes, `\*` escapes). SQLite's own GLOB
+ * reads `[!a]` as "! or a" and knows no classes or escapes, so `/v1/history?exe=[!a]*`
+ * disagreed with `/v1/processes?exe=[!a]*`.
+ */
+function globFunction(db: Database.Database): void {
+  if (withGlob.has(db)) return;
+  let last: { pattern: string; re: RegExp } | null = null;
+  db.function('procwatch_glob', { deterministic: true }, (pattern: unknown, value: unknown) => {
+    if (typeof pattern !== 'string' || typeof value !== 'string') return 0;
+    if (last?.pattern !== pattern) last = { pattern, re: globToRegExp(pattern) };
+    return last.re.test(value) ? 1 : 0;
+  });
+  withGlob.add(db);
+}
+
 /** At most this many distinct values of a column are matched against a glob one by one. */
 const MAX_GLOB_VALUES = 5000;
 
@@ -158,7 +178,7 @@ function globValues(db: Database.Database, column: 'exe' | 'comm', glob: string)
       SELECT min(${column}) FROM processes
       UNION ALL SELECT (SELECT min(${column}) FROM processes WHERE ${column} > v.x) FROM v WHERE v.x IS NOT NULL LIMIT ${MAX_GLOB_VALUES + 1}
     )
-    SELECT count(*) AS n, json_group_array(x) FILTER (WHERE x GLOB ?) AS matched FROM v WHERE x IS NOT NULL`).get(glob) as { n: number; matched: string };
+    SELECT count(*) AS n, json_group_array(x) FILTER (WHERE procwatch_glob(?, x)) AS matched FROM v WHERE x IS NOT NULL`).get(glob) as { n: number; matched: string };
   return r.n > MAX_GLOB_VALUES ? null : r.matched;
 }
 
@@ -167,10 +187,12 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
   const where: string[] = [];
   const args: unknown[] = [];
   const match = (column: 'exe' | 'comm', value: string): void => {
-    // SQLite GLOB: case-sensitive, * ? [..] like our specs.
-    const values = hasGlob(value) ? globValues(db, column, value) : null;
+    globFunction(db);
+    // A backslash escapes even without a wildcard: `a\b` is the name "ab".
+    const glob = hasGlob(value) || value.includes('\\');
+    const values = glob ? globValues(db, column, value) : null;
     if (values !== null) { where.push(`t.${column} IN (SELECT value FROM json_each(?))`); args.push(values); }
-    else { where.push(hasGlob(value) ? `t.${column} GLOB ?` : `t.${column} = ?`); args.push(value); }
+    else { where.push(glob ? `procwatch_glob(?, t.${column})` : `t.${column} = ?`); args.push(value); }
   };
   if (q.exe !== undefined) match('exe', q.exe);
   if (q.name !== undefined) match('comm', q.name);
