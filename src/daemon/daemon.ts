@@ -205,6 +205,12 @@ export class Daemon {
     for (const p of gone) {
       events.push({ seq: 0, ktimeNs: now, pid: p.pid, tid: p.pid, cpu: -1, provenance: 'inferred', kind: 'inferred_exit', startTicks: p.start_ticks, key: p.key });
     }
+    // Zombies at the seed: already exited (their status read from /proc), stored as such.
+    const closed = new Set(gone.map((p) => p.key));
+    for (const record of table.seededExits) {
+      this.store.enqueueRecord(record, wall);
+      if (!closed.has(record.key)) events.push({ seq: 0, ktimeNs: now, pid: record.pid, tid: record.pid, cpu: -1, provenance: 'inferred', kind: 'inferred_exit', startTicks: record.startTicks, key: record.key });
+    }
     const otherBoots = this.store.closeOtherBoots();
     if (previous !== null) {
       const how = this.store.previousRunCrashed ? 'the previous daemon run did not stop cleanly' : 'the daemon was stopped';

@@ -8,7 +8,7 @@
  */
 
 import { readDetails, type ProcReader, type ProcStat } from '../procfs/index.js';
-import type { ExecDetails, ExitEvent, ProcEvent } from '../events/types.js';
+import { decodeExitStatus, type ExecDetails, type ExitEvent, type ProcEvent } from '../events/types.js';
 import { applyImage, newRecord, processKey, shared, type Origin, type ProcessRecord } from './record.js';
 import type { Clock } from './clock.js';
 
@@ -45,6 +45,10 @@ export interface TableCounters {
   wrongInstance: number;
   /** Images read again by a resync (inherited at a fork whose exec may be lost, or renamed). */
   refreshed: number;
+  /** Processes found gone from /proc without an exit event (periodic sweep), closed as inferred. */
+  vanished: number;
+  /** Processes the seed found already exited (zombies), recorded as exited at once. */
+  seededZombies: number;
 }
 
 /** An image of which nothing is known. */
@@ -68,7 +72,7 @@ export class ProcessTable {
   private readonly rekeyed = new Map<string, string>();
   /** Each applied event → a copy of its process record as it was right after that event. */
   private readonly asOf = new WeakMap<ProcEvent, ProcessRecord>();
-  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0 };
+  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0, vanished: 0, seededZombies: 0 };
   /** Set by a `lost` event: the caller should resync from /proc. */
   needsResync = false;
 
@@ -118,8 +122,16 @@ export class ProcessTable {
     return { live: this.live.size, exited: this.exited.size, ...this.stats };
   }
 
+  /**
+   * Processes the seed found already exited: zombies waiting for their parent's wait(). Their
+   * exit happened before we listened and their reaping sends no event, so they are recorded
+   * as exited (inferred) at once, with the status /proc shows, never kept live.
+   */
+  readonly seededExits: ProcessRecord[] = [];
+
   /** Fills the table from /proc before the live stream starts. */
   seed(reader: ProcReader): void {
+    const zombies: ProcessRecord[] = [];
     for (const pid of reader.listPids()) {
       const details = readDetails(reader, pid);
       if (details === null || details.startTicks === null) continue;
@@ -127,9 +139,43 @@ export class ProcessTable {
       applyImage(record, details);
       if (this.clock !== null) record.startNs = this.clock.startTicksToNs(details.startTicks);
       const stat = reader.stat(pid);
-      if (stat !== null && stat.startTicks === details.startTicks) this.countThreads(record, stat);
+      if (stat === null || stat.startTicks !== details.startTicks) continue;
+      this.countThreads(record, stat);
+      // A zombie leader whose other threads still run is a running process (state Z, threads > 1).
+      if (stat.state === 'Z' && stat.numThreads <= 1) {
+        if (stat.exitCode !== null) record.exit = decodeExitStatus(stat.exitCode);
+        zombies.push(record);
+      }
     }
     for (const record of this.live.values()) this.link(record, record.ppid);
+    const nowNs = this.clock?.nowNs() ?? 0;
+    for (const record of zombies) {
+      this.retire(record, nowNs, 'inferred');
+      this.seededExits.push(record);
+      this.stats.seededZombies++;
+    }
+  }
+
+  /**
+   * Processes the table holds live whose pid /proc no longer lists: they ended without an
+   * exit event (a zombie reaped before we listened, an exit lost without a loss report).
+   * The caller passes the live keys it found missing at its previous sweep, so that an exit
+   * still on its way (in a buffer, in the reorder window) is never overtaken; those still
+   * live and still missing now are returned as `inferred_exit` events to apply.
+   */
+  vanished(presentPids: ReadonlySet<number>, missingBefore: ReadonlySet<string>, nowNs: number): { events: ProcEvent[]; missing: Set<string> } {
+    const missing = new Set<string>();
+    const events: ProcEvent[] = [];
+    for (const record of this.live.values()) {
+      if (presentPids.has(record.pid)) continue;
+      if (missingBefore.has(record.key)) {
+        events.push({ seq: 0, ktimeNs: nowNs, pid: record.pid, tid: record.pid, cpu: -1, provenance: 'inferred', kind: 'inferred_exit', startTicks: record.startTicks });
+      } else {
+        missing.add(record.key);
+      }
+    }
+    this.stats.vanished += events.length;
+    return { events, missing };
   }
 
   /** Applies events in order; sets `key` on each. */
