@@ -196,6 +196,12 @@ export interface ProcessFields {
   exitTime: string | null;
   comm: string | null;
   exe: string | null;
+  /**
+   * What was given to execve (eBPF source only; null from netlink, /proc scans and before the
+   * first exec seen): `/bin/true` where `exe`, the resolved image, is `/usr/bin/true`; for a
+   * `#!` script, the script while `exe` is its interpreter.
+   */
+  filename: string | null;
   argv: string[] | null;
   cwd: string | null;
   uid: number | null;

@@ -96,7 +96,7 @@ function eventFromRow(r: unknown[]): StoredEvent {
 /** The columns of a process row (table alias t), in the order processFromRow reads them. */
 const PROCESS_COLUMNS = `${BOOT_ID}, t.key, t.pid, t.start_ticks, t.ppid, t.parent_key, t.start_time, t.exec_time, t.exit_time, t.comm, t.exe,
   t.argv, t.cwd, t.uid, t.euid, t.suid, t.fsuid, t.gid, t.egid, t.sgid, t.fsgid, t.label, t.cgroup, t.exit_code, t.exit_signal, t.core_dumped,
-  t.origin, t.exit_origin`;
+  t.origin, t.exit_origin, t.filename`;
 
 function processFromRow(r: unknown[]): StoredProcess {
   return {
@@ -105,7 +105,7 @@ function processFromRow(r: unknown[]): StoredProcess {
     argv: r[11] === null ? null : (JSON.parse(r[11] as string) as string[]), cwd: str(r[12]), uid: num(r[13]), euid: num(r[14]),
     suid: num(r[15]), fsuid: num(r[16]), gid: num(r[17]), egid: num(r[18]), sgid: num(r[19]), fsgid: num(r[20]), label: str(r[21]),
     cgroup: str(r[22]), exitCode: num(r[23]), exitSignal: num(r[24]), coreDumped: r[25] === null ? null : r[25] === 1,
-    origin: String(r[26]), exitOrigin: str(r[27]),
+    origin: String(r[26]), exitOrigin: str(r[27]), filename: str(r[28]),
   };
 }
 
@@ -286,7 +286,7 @@ export function queryLineage(db: Database.Database, bootId: string, key: string,
     SELECT ${PROCESS_COLUMNS}, down.d FROM down CROSS JOIN processes t ON t.id = down.id ORDER BY down.d, down.start`)
     .raw().all({ boot, key, limit: maxDescendants + 1 }) as unknown[][];
   const truncated = rows.length > maxDescendants;
-  const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r[28] as number }));
+  const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r[r.length - 1] as number })); // down.d, after PROCESS_COLUMNS
   return { process, ancestors, descendants, truncated };
 }
 

@@ -14,6 +14,8 @@ export interface ProcessRecord {
   parentKey: string | null;
   comm: string | null;
   exe: string | null;
+  /** The path given to execve (eBPF only), null when unknown. */
+  filename: string | null;
   argv: string[] | null;
   argvTruncated: boolean;
   cwd: string | null;
@@ -48,7 +50,7 @@ export function processKey(pid: number, startTicks: number): string {
 
 export function newRecord(pid: number, startTicks: number | null, key: string, origin: Origin): ProcessRecord {
   return {
-    key, pid, startTicks, ppid: null, parentKey: null, comm: null, exe: null, argv: null, argvTruncated: false,
+    key, pid, startTicks, ppid: null, parentKey: null, comm: null, exe: null, filename: null, argv: null, argvTruncated: false,
     cwd: null, uids: null, gids: null, label: null, cgroup: null, inheritedImage: false, startNs: null, execNs: null,
     exitNs: null, exit: null, origin, exitOrigin: null, tracerPid: null, coreDumped: false, threadsCreated: 0, threadsExited: 0,
     leaderExit: null,
@@ -150,6 +152,7 @@ export const shared = new SharedValues();
 export function applyImage(record: ProcessRecord, d: ExecDetails): void {
   record.comm = shared.string(d.comm);
   record.exe = shared.string(d.exe);
+  record.filename = shared.string(d.filename ?? null);
   record.argv = shared.argv(d.argv);
   record.argvTruncated = d.argvTruncated;
   record.cwd = shared.string(d.cwd);

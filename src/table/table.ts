@@ -400,7 +400,7 @@ export class ProcessTable {
     child.startNs = ktimeNs;
     if (parent !== undefined) {
       // Until it execs, a fork child runs its parent's image.
-      Object.assign(child, { comm: parent.comm, exe: parent.exe, argv: parent.argv, cwd: parent.cwd, uids: parent.uids, gids: parent.gids, label: parent.label, cgroup: parent.cgroup, inheritedImage: true });
+      Object.assign(child, { comm: parent.comm, exe: parent.exe, filename: parent.filename, argv: parent.argv, cwd: parent.cwd, uids: parent.uids, gids: parent.gids, label: parent.label, cgroup: parent.cgroup, inheritedImage: true });
     }
     return child.key;
   }

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { EventStore, getProcess, latestByPid, migrate, queryEvents, queryHistory, queryLineage } from '../../src/store/index.js';
+import { EventStore, getProcess, latestByPid, migrate, queryEvents, queryHistory, queryLineage, SCHEMA_VERSION } from '../../src/store/index.js';
 import { exec } from '../table/events.js';
 
 const dirs: string[] = [];
@@ -94,7 +94,7 @@ test('migration 2 → 3 keeps every process, event (with its id) and run, in eve
   writeVersion2(path);
   const store = new EventStore({ path, bootId: BOOT_B });
   const db = store.db;
-  assert.equal(db.pragma('user_version', { simple: true }), 3);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'and on to the current schema');
   assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
   assert.deepEqual((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name),
     ['boots', 'events', 'processes', 'runs'], 'the version-2 tables are gone');
@@ -110,7 +110,7 @@ test('migration 2 → 3 keeps every process, event (with its id) and run, in eve
       execTime: iso(p.exec_time), exitTime: iso(p.exit_time), comm: p.comm, exe: p.exe, argv: p.argv === null ? null : JSON.parse(p.argv) as string[],
       cwd: p.cwd, uid: p.uid, euid: p.euid, suid: p.suid, fsuid: p.fsuid, gid: p.gid, egid: p.egid, sgid: p.sgid, fsgid: p.fsgid, label: p.label,
       cgroup: p.cgroup, exitCode: p.exit_code, exitSignal: p.exit_signal, coreDumped: p.core_dumped === null ? null : p.core_dumped === 1,
-      origin: p.origin, exitOrigin: p.exit_origin,
+      origin: p.origin, exitOrigin: p.exit_origin, filename: null, // schema 4: none of these exec events carries one
     }, `${p.boot_id} ${p.key}`);
   }
   assert.equal(getProcess(db, BOOT_B, '1:10')?.startTime, iso(50_000), 'the same key in two boots stays two processes');
