@@ -27,6 +27,8 @@ import { recordJson, type ProcessJson } from './views.js';
 export interface ApiOptions {
   /** A follower this far behind is disconnected rather than buffered without bound (default 8 MiB). */
   maxStreamBacklogBytes?: number;
+  /** An SSE stream gets a comment line this often, so that idle proxies keep it open (default 15 s). */
+  sseHeartbeatMs?: number;
 }
 
 /** Stored events a follower receives per query while it catches up. */
@@ -44,11 +46,13 @@ export class ApiServer {
   private readonly servers: Server[] = [];
   private readonly eventsByKind: Record<string, number> = {};
   private readonly maxBacklog: number;
+  private readonly heartbeatMs: number;
   private streamClients = 0;
   readonly requestErrors = { badRequests: 0, internal: 0 };
 
   constructor(private readonly daemon: Daemon, options: ApiOptions = {}) {
     this.maxBacklog = options.maxStreamBacklogBytes ?? 8 * 1024 * 1024;
+    this.heartbeatMs = options.sseHeartbeatMs ?? 15_000;
     daemon.on((events) => { for (const e of events) this.eventsByKind[e.kind] = (this.eventsByKind[e.kind] ?? 0) + 1; });
   }
 
@@ -262,13 +266,13 @@ export class ApiServer {
       res.end();
       return undefined;
     }
-    return this.follow(url, res, format, query);
+    return this.follow(url, req, res, format, query);
   }
 
   private openStream(res: ServerResponse, format: string): { write(obj: unknown): boolean } {
     res.writeHead(200, { 'content-type': format === 'sse' ? 'text/event-stream' : 'application/x-ndjson', 'cache-control': 'no-store' });
     res.flushHeaders(); // a follower with nothing to read yet still learns that the stream is open
-    return { write: (obj) => res.write(format === 'sse' ? `data: ${JSON.stringify(obj)}\n\n` : `${JSON.stringify(obj)}\n`) };
+    return { write: (obj) => res.write(format === 'sse' ? sseMessage(obj) : `${JSON.stringify(obj)}\n`) };
   }
 
   /**
@@ -276,38 +280,73 @@ export class ApiServer {
    * bounded however long the range); then, in the same tick as the last page, the live
    * stream: nothing is skipped or sent twice. With `limit`, only the newest `limit` stored
    * events come first (like `tail -n N -f`).
+   *
+   * An SSE stream stays on the store instead: after the stored events it reads on after each
+   * flush (every daemon.flush_interval_ms, 200 ms by default), so every event it sends has its
+   * store id (`id:`), and a client that reconnects with `Last-Event-ID` resumes exactly after
+   * it. Its memory is one page whatever the client does: a client that does not read only
+   * falls behind in the store. A comment line every 15 s keeps idle proxies from closing it.
    */
-  private async follow(url: URL, res: ServerResponse, format: string, query: EventQuery): Promise<undefined> {
+  private async follow(url: URL, req: IncomingMessage, res: ServerResponse, format: string, query: EventQuery): Promise<undefined> {
     const db = this.daemon.store.db;
+    const sse = format === 'sse';
+    const resumeAfter = sse ? lastEventId(req) : undefined;
     const stream = this.openStream(res, format);
     let closed = false;
     res.on('close', () => { closed = true; });
     this.streamClients++;
+    const heartbeat = sse ? setInterval(() => res.write(': heartbeat\n\n'), this.heartbeatMs) : null;
     try {
       let afterId = 0;
       let full = false; // a write returned false: wait for 'drain' before the next page
-      if (url.searchParams.has('limit')) {
-        const newest = latestEvents(db, query).events;
+      // Resuming: the id is the position; `since` and `limit` were for the first connection.
+      const q: EventQuery = resumeAfter !== undefined ? { ...query, sinceMs: undefined, lostAlways: true } : sse ? { ...query, lostAlways: true } : query;
+      if (resumeAfter !== undefined) afterId = resumeAfter;
+      else if (url.searchParams.has('limit')) {
+        const newest = latestEvents(db, q).events;
         for (const e of newest) full = !stream.write(e) || full;
         afterId = newest.at(-1)?.id ?? (db.prepare('SELECT max(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
       }
+      let readAt = -1; // SSE: the store's flush count when it was last read to its end
       for (;;) {
         if (full) await drained(res);
         if (closed) return undefined;
         full = false;
-        this.flushStore();
-        const page = queryEvents(db, { ...query, afterId, limit: FOLLOW_PAGE });
+        if (!sse) this.flushStore();
+        else if (readAt === this.daemon.store.flushCount) {
+          await this.nextFlush(res); // nothing new stored since: wait for the next write
+          if (closed) return undefined;
+        }
+        const flushes = this.daemon.store.flushCount;
+        const page = queryEvents(db, { ...q, afterId, limit: FOLLOW_PAGE });
         for (const e of page) full = !stream.write(e) || full;
         afterId = page.at(-1)?.id ?? afterId;
-        if (page.length < FOLLOW_PAGE) break; // caught up: no await from here to the subscription
+        if (page.length < FOLLOW_PAGE) {
+          if (!sse) break; // caught up: no await from here to the subscription
+          readAt = flushes;
+        }
       }
       const stop = this.daemon.on((events) => this.sendLive(events, query, stream, res, stop));
       await new Promise<void>((resolve) => (closed ? resolve() : res.on('close', () => resolve())));
       stop();
     } finally {
+      if (heartbeat !== null) clearInterval(heartbeat);
       this.streamClients--;
     }
     return undefined;
+  }
+
+  /** Resolves after the store's next flush that wrote events, or when the client goes away. */
+  private nextFlush(res: ServerResponse): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        stop();
+        res.off('close', done);
+        resolve();
+      };
+      const stop = this.daemon.store.onFlush(done);
+      res.on('close', done);
+    });
   }
 
   private sendLive(events: readonly ProcEvent[], q: EventQuery, stream: { write(obj: unknown): boolean }, res: ServerResponse, stop: () => void): void {
@@ -472,6 +511,27 @@ function drained(res: ServerResponse): Promise<void> {
     res.on('drain', done);
     res.on('close', done);
   });
+}
+
+/**
+ * One server-sent event: a stored event's id as `id:` (what `Last-Event-ID` gives back) and
+ * its kind as `event:`; lines that are not events (truncated, stream_closed) have no id, so a
+ * reconnecting client resumes after the last real event.
+ */
+function sseMessage(obj: unknown): string {
+  const o = obj as { id?: unknown; kind?: unknown };
+  const id = typeof o.id === 'number' ? `id: ${o.id}\n` : '';
+  const kind = typeof o.kind === 'string' ? `event: ${o.kind}\n` : '';
+  return `${id}${kind}data: ${JSON.stringify(obj)}\n\n`;
+}
+
+/** The `Last-Event-ID` header of a reconnecting SSE client: an event id, or a 400. */
+function lastEventId(req: IncomingMessage): number | undefined {
+  const v = req.headers['last-event-id'];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d{1,16}$/.test(v) || !Number.isSafeInteger(n)) throw new BadRequest(`header Last-Event-ID must be an event id (a whole number), got '${String(v).slice(0, 40)}'`);
+  return n;
 }
 
 /** An answer that is text as the CLI prints it (`format=text`), not JSON. */

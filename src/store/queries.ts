@@ -42,6 +42,8 @@ export interface EventQuery {
   bootId?: string;
   /** Only events with id greater than this (for following). */
   afterId?: number;
+  /** `lost` events pass the kind, pid and key filters (a stream's rule: the gap may hold what was filtered for). */
+  lostAlways?: boolean;
   limit: number;
 }
 
@@ -120,9 +122,11 @@ function eventFilter(q: EventQuery): { where: string; args: unknown[] } {
   if (q.afterId !== undefined) { where.push('id > ?'); args.push(q.afterId); }
   if (q.sinceMs !== undefined) { where.push('time >= ?'); args.push(q.sinceMs); }
   if (q.untilMs !== undefined) { where.push('time <= ?'); args.push(q.untilMs); }
-  if (q.kinds !== undefined && q.kinds.length > 0) { where.push(`kind IN (${q.kinds.map(() => '?').join(',')})`); args.push(...q.kinds); }
-  if (q.pid !== undefined) { where.push('pid = ?'); args.push(q.pid); }
-  if (q.key !== undefined) { where.push('key = ?'); args.push(q.key); }
+  const filters: string[] = [];
+  if (q.kinds !== undefined && q.kinds.length > 0) { filters.push(`kind IN (${q.kinds.map(() => '?').join(',')})`); args.push(...q.kinds); }
+  if (q.pid !== undefined) { filters.push('pid = ?'); args.push(q.pid); }
+  if (q.key !== undefined) { filters.push('key = ?'); args.push(q.key); }
+  if (filters.length > 0) where.push(q.lostAlways === true ? `(${filters.join(' AND ')} OR kind = 'lost')` : filters.join(' AND '));
   if (q.bootId !== undefined) { where.push(`boot = ${BOOT_OF}`); args.push(q.bootId); }
   return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
 }

@@ -107,6 +107,8 @@ export class EventStore {
   /** Kernel and wall time of the latest dropped event: where the `lost` row goes. */
   private droppedAt = { ktimeNs: 0, wallMs: 0 };
   private readonly stats = { written: 0, dropped: 0, flushes: 0, lastFlushMs: 0 };
+  /** Called after each flush that wrote events: followers of the store (SSE streams) read on. */
+  private readonly flushListeners = new Set<() => void>();
   private readonly insertEvent: Database.Statement;
   private readonly processRows: ProcessRows;
   private readonly markLastEvent: Database.Statement;
@@ -311,7 +313,19 @@ export class EventStore {
     this.stats.flushes++;
     this.stats.lastFlushMs = performance.now() - started;
     if (lost !== null) this.options.onLost?.(lost);
+    if (queued.events.length > 0 || lost !== null) for (const listener of this.flushListeners) listener();
     return queued.events.length;
+  }
+
+  /** Write transactions so far: a follower compares it to know whether a flush happened since it last read. */
+  get flushCount(): number {
+    return this.stats.flushes;
+  }
+
+  /** Calls `listener` after every flush that stored events; returns the unsubscribe. */
+  onFlush(listener: () => void): () => void {
+    this.flushListeners.add(listener);
+    return () => this.flushListeners.delete(listener);
   }
 
   /** One transaction; returns the overflow `lost` event it wrote, if any. */
