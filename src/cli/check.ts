@@ -11,7 +11,7 @@ import { ProcReader } from '../procfs/index.js';
 import { renderJson, renderMon, renderNagios, type Rendered } from '../report/index.js';
 import { EXIT } from './exit-codes.js';
 
-export type Format = 'mon' | 'nagios' | 'json';
+export type Format = 'mon' | 'nagios' | 'nagios-plain' | 'json';
 
 /** How `check` tells main.ts, where errors are printed, the output format once it is known. */
 export interface CheckCommandHooks {
@@ -86,7 +86,7 @@ export function checkCommand(hooks?: CheckCommandHooks): Command {
   return new Command('check')
     .description('check processes and ports once against /proc; exit like a mon monitor or a Nagios plugin')
     .argument('[specs...]', 'count specs, e.g. sshd:1- or exe=/usr/sbin/cron:1-1')
-    .addOption(new Option('-f, --format <format>', 'output: mon (summary line + details, exit 0/1), nagios, json').choices(['mon', 'nagios', 'json']))
+    .addOption(new Option('-f, --format <format>', 'output: mon (summary line + details, exit 0/1), nagios, nagios-plain (nagios without the characters Nagios strips from notifications), json').choices(['mon', 'nagios', 'nagios-plain', 'json']))
     .option('-c, --config <file>', 'YAML file with named checks (README: "Config file")')
     .option('--only <names>', 'run only these named checks from the config (comma-separated)', collect, [])
     .option('-x, --name-of <pid>', 'print the name a process has for specs (ps.monitor -x) and exit')
@@ -168,7 +168,8 @@ async function runCheckCommand(specs: string[], options: CheckOptions, hooks?: C
       if (process.stderr.isTTY) process.stderr.write(`procwatch: ${failing.length} check(s) failing, re-check ${attempt} in ${delay}s…\n`);
     },
   });
-  const render = format === 'nagios' ? renderNagios : format === 'json' ? renderJson : renderMon;
+  const render = format === 'nagios' || format === 'nagios-plain' ? (r: typeof results) => renderNagios(r, { plain: format === 'nagios-plain' })
+    : format === 'json' ? renderJson : renderMon;
   return emit(render(results));
 }
 

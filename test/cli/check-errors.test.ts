@@ -91,7 +91,7 @@ const CASES: Array<[what: string, args: string[], message: RegExp]> = [
   ['bad protocol', ['--listen', '22/sctp'], /^bad protocol 'sctp' in listen check '22\/sctp'/],
   ['banner without a prefix', ['--banner', '22'], /^bad banner check '22' \(expected \[HOST:\]PORT=PREFIX/],
   ['negative re-check delay', ['--recheck', '-1', 'sshd:1-'], /^--recheck expects a number ≥ 0 and ≤ 86400, got '-1'$/],
-  ['unknown format', ['-f', 'xml', 'sshd:1-'], /^option '-f, --format <format>' argument 'xml' is invalid\. Allowed choices are mon, nagios, json\.$/],
+  ['unknown format', ['-f', 'xml', 'sshd:1-'], /^option '-f, --format <format>' argument 'xml' is invalid\. Allowed choices are mon, nagios, nagios-plain, json\.$/],
   ['CPU warning above critical', ['--cpu', '5', '--cpu-warning', '80', '--cpu-min-age', '0'], /^the CPU warning level \(80%\) must be below the critical level \(5%\)$/],
   ['CPU warning at critical', ['--cpu', '50', '--cpu-warning', '50'], /^the CPU warning level \(50%\) must be below the critical level \(50%\)$/],
   ['re-check delay past a timer\'s range', ['--recheck', '1e9', 'sshd:1-'], /^--recheck expects a number ≥ 0 and ≤ 86400, got '1e9'$/],
@@ -148,7 +148,7 @@ test('defaults.format: nagios in the config makes bad input a Nagios UNKNOWN too
   await assertUsage(['-f', 'json', '-c', nagiosBadCheckYaml], /checks\.ssh: bad regular expression/);
   const ok = await check(['-c', nagiosYaml]);
   assert.equal(ok.code, 0, show(ok));
-  assert.match(ok.stdout, /^PROCS OK: 1 check\(s\) ok \| 'ssh'=\d+;;0:;0\n$/, 'the same file, valid: Nagios output');
+  assert.match(ok.stdout, /^PROCS OK: ssh: \d+ process(es)? \| 'ssh'=\d+;;0:;0\n$/, 'the same file, valid: Nagios output');
 });
 
 test('bad input is reported before any waiting or connecting', async () => {
