@@ -10,6 +10,7 @@ import { cpuSpecDefaults, loadChecksConfig, type CheckDefaults } from '../config
 import { ProcReader } from '../procfs/index.js';
 import { renderJson, renderMon, renderNagios, type Rendered } from '../report/index.js';
 import { EXIT } from './exit-codes.js';
+import { monContext, monHostHint, splitMonHosts } from './mon-hosts.js';
 
 export type Format = 'mon' | 'nagios' | 'nagios-plain' | 'json';
 
@@ -154,7 +155,10 @@ async function runCheckCommand(specs: string[], options: CheckOptions, hooks?: C
   const format: Format = options.format ?? defaults.format ?? 'mon';
   const interpreters = new Set([...PS_MONITOR_INTERPRETERS, ...(defaults.interpreters ?? []), ...options.interpreter]);
   if (options.nameOf !== undefined) return emit(nameOf(options, interpreters));
-  const checks = [...(config?.checks ?? []), ...buildChecks(specs, options, defaults)];
+  // Run by mon: the host names it appended to the monitor line are not specs.
+  const mon = monContext();
+  const specArgs = mon === null ? specs : splitMonHosts(specs, mon).specs;
+  const checks = [...(config?.checks ?? []), ...buildChecks(specArgs, options, defaults)];
   if (checks.length === 0) throw new InputError('nothing to check: give specs (e.g. sshd:1-), --listen, --banner, --cpu or --config FILE');
   const recheck = number(options.recheck, '--recheck', 0, WAIT) ?? defaults.recheck ?? 0;
   const results = await runChecks(checks, {
@@ -168,6 +172,15 @@ async function runCheckCommand(specs: string[], options: CheckOptions, hooks?: C
       if (process.stderr.isTTY) process.stderr.write(`procwatch: ${failing.length} check(s) failing, re-check ${attempt} in ${delay}s…\n`);
     },
   });
+  if (mon !== null) {
+    // A failing bare word at the end may be a host mon appended that we did not know of.
+    const trailing = new Set<string>();
+    for (let i = specArgs.length - 1; i >= 0 && /^[A-Za-z0-9_.-]+$/.test(specArgs[i]!); i--) trailing.add(specArgs[i]!);
+    for (const r of results) {
+      const hint = r.kind === 'count' && r.status !== 'ok' && trailing.has(r.id) ? monHostHint(r.id, mon) : null;
+      if (hint !== null) r.details.push(hint);
+    }
+  }
   const render = format === 'nagios' || format === 'nagios-plain' ? (r: typeof results) => renderNagios(r, { plain: format === 'nagios-plain' })
     : format === 'json' ? renderJson : renderMon;
   return emit(render(results));
