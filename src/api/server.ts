@@ -6,8 +6,9 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AlreadyRunning, socketAnswers } from '../daemon/instance.js';
 import { makeDirs, privateDirMode, socketSlotProblem } from '../daemon/paths.js';
@@ -37,6 +38,18 @@ const FOLLOW_PAGE = 1000;
 const SLOW_CLIENT_GRACE_MS = 10_000;
 
 type Handler = (url: URL, req: IncomingMessage, res: ServerResponse) => Promise<unknown> | unknown;
+
+/** The bearer tokens a TCP listener takes: the whole API, and /metrics only (daemon.http). */
+export interface TcpTokens {
+  token?: string | null;
+  scrapeToken?: string | null;
+}
+
+/** SHA-256 of `Bearer TOKEN` for each token a listener takes; null on the unix socket (no token). */
+interface Access {
+  full: Buffer | null;
+  scrape: Buffer | null;
+}
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -70,15 +83,23 @@ export class ApiServer {
     ];
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse, token: Buffer | null): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, access: Access | null): Promise<void> {
     try {
       // Hashes have one length, so the comparison takes the same time whatever was sent.
-      if (token !== null && !timingSafeEqual(sha256(req.headers.authorization ?? ''), token)) throw new BadRequest('missing or wrong bearer token', 401);
+      let scrapeOnly = false;
+      if (access !== null) {
+        const sent = sha256(req.headers.authorization ?? '');
+        const full = access.full !== null && timingSafeEqual(sent, access.full);
+        scrapeOnly = !full && access.scrape !== null && timingSafeEqual(sent, access.scrape);
+        if (!full && !scrapeOnly) throw new BadRequest('missing or wrong bearer token', 401);
+      }
       if (req.method !== 'GET') throw new BadRequest(`method ${req.method ?? '?'} not allowed: the API is read-only and answers GET only`, 405);
       const target = req.url ?? '';
       if (!target.startsWith('/')) throw new BadRequest(`the request target must be a path such as /v1/health, got '${target.slice(0, 100)}'`);
       // Parsed as a path, never as a URL: '//v1/x' would otherwise be host 'v1', path '/x'.
       const url = new URL(`http://procwatch${target}`);
+      // The scrape token is Prometheus's: the metrics, never the command lines under /v1.
+      if (scrapeOnly && url.pathname !== '/metrics') throw new BadRequest('this token opens /metrics only', 403);
       const route = this.routes().find(([re]) => re.test(url.pathname));
       if (route === undefined) throw new BadRequest(`no such path ${url.pathname} (see the README's API reference)`, 404);
       const body = await route[1](url, req, res);
@@ -431,10 +452,14 @@ export class ApiServer {
     return undefined;
   }
 
-  private newServer(token: string | null): Server {
-    const expected = token === null ? null : sha256(`Bearer ${token}`);
-    const server = createServer((req, res) => void this.handle(req, res, expected));
+  private newServer(tokens: TcpTokens | null, tls: { cert: Buffer; key: Buffer } | null = null): Server {
+    const hash = (t: string | null | undefined): Buffer | null => (t === null || t === undefined ? null : sha256(`Bearer ${t}`));
+    const access = tokens === null ? null : { full: hash(tokens.token), scrape: hash(tokens.scrapeToken) };
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res, access);
+    const server: Server = tls === null ? createServer(handler) : createHttpsServer({ cert: tls.cert, key: tls.key }, handler);
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
+    // A failed TLS handshake (a scanner, a client without our CA) is the client's problem.
+    server.on('tlsClientError', (_err: Error, socket: Socket) => { this.requestErrors.badRequests++; socket.destroy(); });
     return server;
   }
 
@@ -469,10 +494,27 @@ export class ApiServer {
     chmodSync(path, group === null ? 0o600 : 0o660);
   }
 
-  async listenTcp(listen: string, token: string): Promise<void> {
+  /**
+   * The API on TCP, with bearer tokens, and HTTPS when `tls` names a certificate and key
+   * (PEM files, read now: a file that cannot be read is a one-line InputError).
+   */
+  async listenTcp(listen: string, tokens: string | TcpTokens, tls: { cert: string; key: string } | null = null): Promise<void> {
     const colon = listen.lastIndexOf(':');
     const host = listen.slice(0, colon).replace(/^\[|\]$/g, '');
-    const server = this.newServer(token);
+    const read = (path: string, key: string): Buffer => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new InputError(`daemon.http.tls.${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    };
+    const pem = tls === null ? null : { cert: read(tls.cert, 'cert'), key: read(tls.key, 'key') };
+    let server: Server;
+    try {
+      server = this.newServer(typeof tokens === 'string' ? { token: tokens } : tokens, pem);
+    } catch (err) {
+      throw new InputError(`daemon.http.tls: the certificate and key cannot be used: ${oneLine((err as Error).message)}`);
+    }
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(Number(listen.slice(colon + 1)), host, () => resolve()); });
     this.servers.push(server);
   }

@@ -97,13 +97,13 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
     if (!stopRequested) {
       await api.listenUnix(config.socket, config.socketGroup);
       listening = true;
-      if (config.httpListen !== null && config.httpToken !== null) await api.listenTcp(config.httpListen, config.httpToken);
+      if (config.httpListen !== null) await api.listenTcp(config.httpListen, { token: config.httpToken, scrapeToken: config.httpScrapeToken }, config.httpTls);
     }
   } catch (err) {
     code = refuse(err);
   }
   if (code === EXIT.OK && !stopRequested && !failed) {
-    log(`procwatch daemon: pid ${process.pid}, database ${config.database}, API on ${config.socket}${config.httpListen ? ` and http://${config.httpListen}` : ''}`);
+    log(`procwatch daemon: pid ${process.pid}, database ${config.database}, API on ${config.socket}${config.httpListen ? ` and ${config.httpTls === null ? 'http' : 'https'}://${config.httpListen}` : ''}`);
     await new Promise<void>((resolve) => {
       wake = resolve;
     });

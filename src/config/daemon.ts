@@ -8,6 +8,7 @@ import { UserDb } from '../procfs/users.js';
 import { DEFAULT_READER_PRIORITY, checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
 import { MAX_RCVBUF_BYTES } from '../sources/native.js';
 import { statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { ConfigReader, isPlain, parseYamlMapping, readConfigText, stderrWarnings, type Plain, type WarningSink } from './reader.js';
 import { parseDuration, parseSize } from './units.js';
 
@@ -24,9 +25,14 @@ export interface DaemonConfig {
   socket: string;
   /** Group (gid, resolved from the name in the file) that may also open the socket; root always can. */
   socketGroup: number | null;
-  /** Optional loopback TCP listener for the API and /metrics; needs a token. */
+  /** Optional TCP listener for the API and /metrics; needs a token (and TLS off loopback). */
   httpListen: string | null;
+  /** Opens the whole API (`Authorization: Bearer TOKEN`). */
   httpToken: string | null;
+  /** Opens /metrics only: what a Prometheus server is given. */
+  httpScrapeToken: string | null;
+  /** PEM certificate chain and private key: the listener speaks HTTPS (Node's https). */
+  httpTls: { cert: string; key: string } | null;
   retentionMaxAgeMs: number | null;
   retentionMaxBytes: number | null;
   /** How often retention runs (it also runs soon after start). */
@@ -50,6 +56,8 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   socketGroup: null,
   httpListen: null,
   httpToken: null,
+  httpScrapeToken: null,
+  httpTls: null,
   retentionMaxAgeMs: 30 * 86_400_000,
   retentionMaxBytes: 1024 ** 3,
   retentionIntervalMs: 60_000,
@@ -128,17 +136,7 @@ export async function parseDaemonConfig(text: string, file: string, warn: Warnin
     if (d.retention.max_size !== undefined) config.retentionMaxBytes = d.retention.max_size === 'none' ? null : size(d.retention.max_size, 'daemon.retention.max_size');
     if (d.retention.interval !== undefined) config.retentionIntervalMs = timer(duration(d.retention.interval, 'daemon.retention.interval'), 'daemon.retention.interval');
   }
-  if (d.http !== undefined) {
-    if (!isPlain(d.http)) r.fail('daemon.http', 'expected a mapping with listen and token');
-    r.keys(d.http, 'daemon.http', ['listen', 'token']);
-    const listen = r.string(d.http.listen, 'daemon.http.listen');
-    const m = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):(\d+)$/.exec(listen);
-    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) r.fail('daemon.http.listen', `expected a loopback address and port such as 127.0.0.1:9465, got '${listen}'`);
-    const token = r.string(d.http.token, 'daemon.http.token');
-    if (token.length < 16) r.fail('daemon.http.token', 'expected at least 16 characters');
-    config.httpListen = listen;
-    config.httpToken = token;
-  }
+  if (d.http !== undefined) Object.assign(config, parseHttp(r, d.http));
   if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size);
   if (d.rcvbuf !== undefined) {
     config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
@@ -167,6 +165,52 @@ export function daemonPathsProblem(config: DaemonConfig): { key: 'socket' | 'dat
   if (database !== null) return { key: 'database', message: database };
   const clash = pathClash(config.socket, config.database);
   return clash === null ? null : { key: 'socket', message: clash };
+}
+
+const HTTP_KEYS = ['listen', 'token', 'scrape_token', 'tls'];
+
+/**
+ * daemon.http: the API on TCP. On a loopback address plain HTTP with a token; on any other
+ * address only HTTPS (tls.cert, tls.key) with a token, so that a central Prometheus can
+ * scrape without a proxy and no command line crosses the network in clear. `scrape_token`
+ * opens /metrics and nothing else (the command lines under /v1 stay closed to it).
+ */
+function parseHttp(r: ConfigReader, v: unknown): Pick<DaemonConfig, 'httpListen' | 'httpToken' | 'httpScrapeToken' | 'httpTls'> {
+  if (!isPlain(v)) r.fail('daemon.http', `expected a mapping with some of: ${HTTP_KEYS.join(', ')}`);
+  r.keys(v, 'daemon.http', HTTP_KEYS);
+  const listen = r.string(v.listen, 'daemon.http.listen');
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d+\.\d+\.\d+\.\d+|localhost)):(\d+)$/.exec(listen);
+  const host = m === null ? null : (m[1] ?? m[2])!;
+  const port = m === null ? NaN : Number(m[3]);
+  if (host === null || (host !== 'localhost' && isIP(host) === 0) || !(port >= 1 && port <= 65535)) {
+    r.fail('daemon.http.listen', `expected an address and port such as 127.0.0.1:9465, 0.0.0.0:9465 or [::]:9465, got '${listen}'`);
+  }
+  const token = (key: 'token' | 'scrape_token'): string | null => {
+    if (v[key] === undefined) return null;
+    const t = r.string(v[key], `daemon.http.${key}`);
+    if (t.length < 16) r.fail(`daemon.http.${key}`, 'expected at least 16 characters');
+    if (/[\s\x00-\x1f\x7f]/.test(t)) r.fail(`daemon.http.${key}`, 'expected no spaces or control characters (it travels in an HTTP header)');
+    return t;
+  };
+  const full = token('token');
+  const scrape = token('scrape_token');
+  if (full === null && scrape === null) r.fail('daemon.http', 'needs token (the whole API) or scrape_token (/metrics only), or both');
+  if (full !== null && full === scrape) r.fail('daemon.http.scrape_token', 'must differ from daemon.http.token');
+  let tls: { cert: string; key: string } | null = null;
+  if (v.tls !== undefined) {
+    if (!isPlain(v.tls)) r.fail('daemon.http.tls', 'expected a mapping with cert and key (PEM files)');
+    r.keys(v.tls, 'daemon.http.tls', ['cert', 'key']);
+    tls = { cert: r.string(v.tls.cert, 'daemon.http.tls.cert'), key: r.string(v.tls.key, 'daemon.http.tls.key') };
+  }
+  if (!isLoopback(host) && tls === null) {
+    r.fail('daemon.http.listen', `${listen} is not a loopback address: listening there needs daemon.http.tls (cert and key), so that tokens and command lines do not cross the network in clear`);
+  }
+  return { httpListen: listen, httpToken: full, httpScrapeToken: scrape, httpTls: tls };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1' || host === '0:0:0:0:0:0:0:1' || /^::ffff:127\.\d+\.\d+\.\d+$/i.test(host);
 }
 
 const EBPF_KEYS = ['network', 'files', 'path_prefix', 'user', 'cgroup', 'ring_buffer'];
@@ -202,7 +246,7 @@ export async function loadDaemonConfig(file: string | undefined, warn: WarningSi
 
 /** A warning when the file holds a token but anyone on the machine may read it. */
 export function secretWarning(file: string, config: DaemonConfig): string | null {
-  if (config.httpToken === null) return null;
+  if (config.httpToken === null && config.httpScrapeToken === null) return null;
   let mode: number;
   try {
     mode = statSync(file).mode;
@@ -210,5 +254,5 @@ export function secretWarning(file: string, config: DaemonConfig): string | null
     return null;
   }
   if ((mode & 0o004) === 0) return null;
-  return `config ${file}: warning: the file holds daemon.http's token and is readable by every user (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod o-r it`;
+  return `config ${file}: warning: the file holds a daemon.http token and is readable by every user (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod o-r it`;
 }

@@ -109,7 +109,7 @@ test('a config holding a token that every user can read gets a warning', async (
   const warnings: string[] = [];
   chmodSync(file, 0o644);
   await loadDaemonConfig(file, (w) => warnings.push(w));
-  assert.deepEqual(warnings, [`config ${file}: warning: the file holds daemon.http's token and is readable by every user (mode 0644): chmod o-r it`]);
+  assert.deepEqual(warnings, [`config ${file}: warning: the file holds a daemon.http token and is readable by every user (mode 0644): chmod o-r it`]);
   chmodSync(file, 0o640);
   warnings.length = 0;
   await loadDaemonConfig(file, (w) => warnings.push(w));
