@@ -23,11 +23,16 @@ import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, query
 import type { ProcessRecord } from '../table/index.js';
 import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
+import { ConnectionGuard, DEFAULT_API_LIMITS, fitToDescriptors, LimitLog, type ApiLimits } from './limits.js';
 import { recordJson, type ProcessJson } from './views.js';
 
 export interface ApiOptions {
-  /** A follower this far behind is disconnected rather than buffered without bound (default 8 MiB). */
+  /** A follower this far behind is disconnected rather than buffered without bound (default: limits.streamBufferBytes, 1 MiB). */
   maxStreamBacklogBytes?: number;
+  /** Bounds on connections, heavy answers and streams (daemon.api; limits.ts). */
+  limits?: Partial<ApiLimits>;
+  /** Where the API logs a limit being hit or cleared (the daemon's log). */
+  log?: (line: string) => void;
   /** An SSE stream gets a comment line this often, so that idle proxies keep it open (default 15 s). */
   sseHeartbeatMs?: number;
 }
@@ -38,6 +43,13 @@ const FOLLOW_PAGE = 1000;
 const SLOW_CLIENT_GRACE_MS = 10_000;
 
 type Handler = (url: URL, req: IncomingMessage, res: ServerResponse) => Promise<unknown> | unknown;
+
+/** A limit was reached: 503 with Retry-After. */
+class Busy extends BadRequest {
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super(message, 503);
+  }
+}
 
 /** The bearer tokens a TCP listener takes: the whole API, and /metrics only (daemon.http). */
 export interface TcpTokens {
@@ -61,29 +73,59 @@ export class ApiServer {
   private readonly maxBacklog: number;
   private readonly heartbeatMs: number;
   private streamClients = 0;
-  readonly requestErrors = { badRequests: 0, internal: 0 };
+  readonly requestErrors = { badRequests: 0, internal: 0, busy: 0 };
+  readonly limits: ApiLimits;
+  private readonly log: (line: string) => void;
+  private readonly guards = new Map<Server, ConnectionGuard>();
+  /** Heavy answers being computed or sent now. */
+  private heavyInFlight = 0;
+  private readonly heavyLog: LimitLog;
+  private readonly streamsLog: LimitLog;
 
   constructor(private readonly daemon: Daemon, options: ApiOptions = {}) {
-    this.maxBacklog = options.maxStreamBacklogBytes ?? 8 * 1024 * 1024;
+    this.log = options.log ?? (() => undefined);
+    const fitted = fitToDescriptors({ ...DEFAULT_API_LIMITS, ...options.limits }, 2);
+    this.limits = fitted.limits;
+    if (fitted.note !== null) this.log(`procwatch daemon: ${fitted.note}`);
+    this.heavyLog = new LimitLog(`${this.limits.maxHeavy} large answers (events, history, lineage, processes, tree) at once`, this.log);
+    this.streamsLog = new LimitLog(`${this.limits.maxStreams} event streams`, this.log);
+    this.maxBacklog = options.maxStreamBacklogBytes ?? this.limits.streamBufferBytes;
     this.heartbeatMs = options.sseHeartbeatMs ?? 15_000;
     daemon.on((events) => { for (const e of events) this.eventsByKind[e.kind] = (this.eventsByKind[e.kind] ?? 0) + 1; });
   }
 
-  private routes(): Array<[RegExp, Handler]> {
+  /** Path, handler, and whether the answer can be large (bounded by limits.maxHeavy). */
+  private routes(): Array<[RegExp, Handler, boolean]> {
     return [
-      [/^\/v1\/health$/, (u) => this.health(u)],
-      [/^\/v1\/processes$/, (u) => this.processes(u)],
-      [/^\/v1\/processes\/([^/]+)$/, (u) => this.process(u)],
-      [/^\/v1\/tree$/, (u) => this.tree(u)],
-      [/^\/v1\/events$/, (u, req, res) => this.events(u, req, res)],
-      [/^\/v1\/history$/, (u) => this.history(u)],
-      [/^\/v1\/lineage\/([^/]+)$/, (u) => this.lineage(u)],
-      [/^\/v1\/stats$/, (u) => this.stats(u)],
-      [/^\/metrics$/, (u, _req, res) => this.prometheus(u, res)],
+      [/^\/v1\/health$/, (u) => this.health(u), false],
+      [/^\/v1\/processes$/, (u) => this.processes(u), true],
+      [/^\/v1\/processes\/([^/]+)$/, (u) => this.process(u), false],
+      [/^\/v1\/tree$/, (u) => this.tree(u), true],
+      [/^\/v1\/events$/, (u, req, res) => this.events(u, req, res), true],
+      [/^\/v1\/history$/, (u) => this.history(u), true],
+      [/^\/v1\/lineage\/([^/]+)$/, (u) => this.lineage(u), true],
+      [/^\/v1\/stats$/, (u) => this.stats(u), false],
+      [/^\/metrics$/, (u, _req, res) => this.prometheus(u, res), false],
     ];
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse, access: Access | null): Promise<void> {
+  /**
+   * Takes one of the limits.maxHeavy slots until the answer has been sent (or the client went
+   * away): 3,000 clients that asked for 10,000 events each and never read once held 4 GB.
+   */
+  private takeHeavySlot(res: ServerResponse): void {
+    if (this.heavyInFlight >= this.limits.maxHeavy) {
+      this.heavyLog.refuse('503 with Retry-After');
+      throw new Busy(`busy: ${this.heavyInFlight} large answers are being sent; retry in ${this.limits.retryAfterSeconds} s`, this.limits.retryAfterSeconds);
+    }
+    this.heavyInFlight++;
+    res.once('close', () => {
+      this.heavyInFlight--;
+      if (this.heavyInFlight < this.limits.maxHeavy) this.heavyLog.clear();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse, access: Access | null, guard: ConnectionGuard | null): Promise<void> {
     try {
       // Hashes have one length, so the comparison takes the same time whatever was sent.
       let scrapeOnly = false;
@@ -93,6 +135,7 @@ export class ApiServer {
         scrapeOnly = !full && access.scrape !== null && timingSafeEqual(sent, access.scrape);
         if (!full && !scrapeOnly) throw new BadRequest('missing or wrong bearer token', 401);
       }
+      guard?.accepted(req.socket); // a valid request: no longer bound by the first-request limits
       if (req.method !== 'GET') throw new BadRequest(`method ${req.method ?? '?'} not allowed: the API is read-only and answers GET only`, 405);
       const target = req.url ?? '';
       if (!target.startsWith('/')) throw new BadRequest(`the request target must be a path such as /v1/health, got '${target.slice(0, 100)}'`);
@@ -102,6 +145,8 @@ export class ApiServer {
       if (scrapeOnly && url.pathname !== '/metrics') throw new BadRequest('this token opens /metrics only', 403);
       const route = this.routes().find(([re]) => re.test(url.pathname));
       if (route === undefined) throw new BadRequest(`no such path ${url.pathname} (see the README's API reference)`, 404);
+      // A stream (follow=1) pages with back-pressure and has its own bound (limits.maxStreams).
+      if (route[2] && !(url.pathname === '/v1/events' && url.searchParams.has('follow') && url.searchParams.get('follow') !== '0' && url.searchParams.get('follow') !== 'false')) this.takeHeavySlot(res);
       const body = await route[1](url, req, res);
       if (body instanceof TextAnswer) sendText(res, body.text);
       else if (body !== undefined) send(res, 200, body);
@@ -110,9 +155,11 @@ export class ApiServer {
         : err instanceof InputError ? new BadRequest(err.message)
           : err instanceof URIError ? new BadRequest(`malformed percent-encoding in ${(req.url ?? '').slice(0, 100)}`)
             : null;
-      if (bad !== null) this.requestErrors.badRequests++;
+      if (bad instanceof Busy) this.requestErrors.busy++;
+      else if (bad !== null) this.requestErrors.badRequests++;
       else this.requestErrors.internal++;
       if (res.headersSent) res.end();
+      else if (bad instanceof Busy) send(res, 503, { error: bad.message }, { 'retry-after': String(bad.retryAfterSeconds) });
       else if (bad !== null) send(res, bad.status, { error: bad.message });
       else send(res, 500, { error: `internal error: ${oneLine((err as Error).message)}` });
     }
@@ -275,6 +322,10 @@ export class ApiServer {
     const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, limit: p.limit(1000) };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     if (follow && query.untilMs !== undefined) throw new BadRequest("parameter 'until' cannot be used with parameter 'follow': a follower has no end");
+    if (follow && this.streamClients >= this.limits.maxStreams) {
+      this.streamsLog.refuse('503 with Retry-After');
+      throw new Busy(`busy: ${this.streamClients} event streams are open (the most allowed); retry in ${this.limits.retryAfterSeconds} s`, this.limits.retryAfterSeconds);
+    }
     const db = this.daemon.store.db;
     this.flushStore(); // answer with everything received so far
     if (!follow) {
@@ -316,7 +367,10 @@ export class ApiServer {
     let closed = false;
     res.on('close', () => { closed = true; });
     this.streamClients++;
-    const heartbeat = sse ? setInterval(() => res.write(': heartbeat\n\n'), this.heartbeatMs) : null;
+    const heartbeat = sse ? setInterval(() => {
+      if (res.writableLength > this.maxBacklog) res.destroy(); // it has not read for that long: let it reconnect with Last-Event-ID
+      else res.write(': heartbeat\n\n');
+    }, this.heartbeatMs) : null;
     try {
       let afterId = 0;
       let full = false; // a write returned false: wait for 'drain' before the next page
@@ -353,6 +407,7 @@ export class ApiServer {
     } finally {
       if (heartbeat !== null) clearInterval(heartbeat);
       this.streamClients--;
+      if (this.streamClients < this.limits.maxStreams) this.streamsLog.clear();
     }
     return undefined;
   }
@@ -433,7 +488,11 @@ export class ApiServer {
       reorder: c.reorder,
       table: c.table,
       store: { ...store, ...queryStats(this.daemon.store.db), retentionRuns: this.daemon.retentionRuns, retentionDeletedEvents: this.daemon.retentionDeleted },
-      api: { streamClients: this.streamClients, ...this.requestErrors },
+      api: {
+        streamClients: this.streamClients, ...this.requestErrors, heavyInFlight: this.heavyInFlight,
+        refusedConnections: [...this.guards.values()].reduce((n, g) => n + g.counters().refusedConnections, 0),
+        listeners: this.listenerCounters(),
+      },
     };
   }
 
@@ -452,11 +511,16 @@ export class ApiServer {
     return undefined;
   }
 
-  private newServer(tokens: TcpTokens | null, tls: { cert: Buffer; key: Buffer } | null = null): Server {
+  private newServer(name: string, tokens: TcpTokens | null, tls: { cert: Buffer; key: Buffer } | null = null): Server {
     const hash = (t: string | null | undefined): Buffer | null => (t === null || t === undefined ? null : sha256(`Bearer ${t}`));
     const access = tokens === null ? null : { full: hash(tokens.token), scrape: hash(tokens.scrapeToken) };
-    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res, access);
-    const server: Server = tls === null ? createServer(handler) : createHttpsServer({ cert: tls.cert, key: tls.key }, handler);
+    let guard: ConnectionGuard | null = null;
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res, access, guard);
+    const server: Server = tls === null ? createServer(handler)
+      : createHttpsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: this.limits.firstRequestMs }, handler);
+    // The unix socket (root, or the socket group) is not held to the tighter bound of TCP clients without a token.
+    guard = new ConnectionGuard(server, name, this.limits, tokens === null ? this.limits.maxConnections : this.limits.maxUnauthenticated, this.log);
+    this.guards.set(server, guard);
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
     // A failed TLS handshake (a scanner, a client without our CA) is the client's problem.
     server.on('tlsClientError', (_err: Error, socket: Socket) => { this.requestErrors.badRequests++; socket.destroy(); });
@@ -475,7 +539,7 @@ export class ApiServer {
       if (await socketAnswers(path)) throw new AlreadyRunning(`another procwatch daemon is already running (it answers on ${path})`);
       if (lstatSync(path).isSocket()) unlinkSync(path); // stale socket from a crashed run (checked again: time passed)
     }
-    const server = this.newServer(null);
+    const server = this.newServer(path, null);
     // bind() creates the socket file with 0777 less the umask: under a restrictive umask it is
     // born 0600, so nobody can connect between its creation and the chmod (with umask 000 a
     // user who connected in that window kept the connection). The bind happens synchronously
@@ -511,12 +575,17 @@ export class ApiServer {
     const pem = tls === null ? null : { cert: read(tls.cert, 'cert'), key: read(tls.key, 'key') };
     let server: Server;
     try {
-      server = this.newServer(typeof tokens === 'string' ? { token: tokens } : tokens, pem);
+      server = this.newServer(listen, typeof tokens === 'string' ? { token: tokens } : tokens, pem);
     } catch (err) {
       throw new InputError(`daemon.http.tls: the certificate and key cannot be used: ${oneLine((err as Error).message)}`);
     }
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(Number(listen.slice(colon + 1)), host, () => resolve()); });
     this.servers.push(server);
+  }
+
+  /** Each listener's connection counters, in the order they began listening (the unix socket first). */
+  listenerCounters(): Array<{ listener: string } & ReturnType<ConnectionGuard['counters']>> {
+    return [...this.guards.values()].map((g) => ({ listener: g.name, ...g.counters() }));
   }
 
   /** The TCP port actually bound (for a listen address with port 0, as in tests); null without TCP. */
@@ -602,8 +671,8 @@ function sendText(res: ServerResponse, text: string): void {
   res.end(text);
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }

@@ -84,7 +84,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   // handled in the event loop's poll phase: let the loop pass one (the first immediate may
   // run in the current iteration, the second runs after the next poll) before listening.
   for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
-  const api = new ApiServer(daemon);
+  const api = new ApiServer(daemon, { limits: config.apiLimits, log });
   let code: number = EXIT.OK;
   let listening = false;
   // A source that stops on its own (its reader died) leaves nothing to watch: stop, exit 4.

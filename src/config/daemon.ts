@@ -7,6 +7,7 @@ import { kernelFsProblem, pathClash, socketPathProblem } from '../daemon/paths.j
 import { UserDb } from '../procfs/users.js';
 import { DEFAULT_READER_PRIORITY, checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
 import { MAX_RCVBUF_BYTES } from '../sources/native.js';
+import { DEFAULT_API_LIMITS, type ApiLimits } from '../api/limits.js';
 import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigReader, isPlain, parseYamlMapping, readConfigText, stderrWarnings, type Plain, type WarningSink } from './reader.js';
@@ -33,6 +34,8 @@ export interface DaemonConfig {
   httpScrapeToken: string | null;
   /** PEM certificate chain and private key: the listener speaks HTTPS (Node's https). */
   httpTls: { cert: string; key: string } | null;
+  /** Bounds on API clients (daemon.api): connections, heavy answers, streams. */
+  apiLimits: ApiLimits;
   retentionMaxAgeMs: number | null;
   retentionMaxBytes: number | null;
   /** How often retention runs (it also runs soon after start). */
@@ -58,6 +61,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   httpToken: null,
   httpScrapeToken: null,
   httpTls: null,
+  apiLimits: { ...DEFAULT_API_LIMITS },
   retentionMaxAgeMs: 30 * 86_400_000,
   retentionMaxBytes: 1024 ** 3,
   retentionIntervalMs: 60_000,
@@ -91,7 +95,7 @@ export const DAEMON_SQLITE_CACHE_KIB = 2048;
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
+const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'api', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
 
 export async function parseDaemonConfig(text: string, file: string, warn: WarningSink = stderrWarnings): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
@@ -137,6 +141,7 @@ export async function parseDaemonConfig(text: string, file: string, warn: Warnin
     if (d.retention.interval !== undefined) config.retentionIntervalMs = timer(duration(d.retention.interval, 'daemon.retention.interval'), 'daemon.retention.interval');
   }
   if (d.http !== undefined) Object.assign(config, parseHttp(r, d.http));
+  if (d.api !== undefined) config.apiLimits = parseApiLimits(r, d.api, size, duration);
   if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size);
   if (d.rcvbuf !== undefined) {
     config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
@@ -165,6 +170,31 @@ export function daemonPathsProblem(config: DaemonConfig): { key: 'socket' | 'dat
   if (database !== null) return { key: 'database', message: database };
   const clash = pathClash(config.socket, config.database);
   return clash === null ? null : { key: 'socket', message: clash };
+}
+
+const API_KEYS = ['max_connections', 'max_unauthenticated', 'first_request_timeout', 'max_heavy_queries', 'max_streams', 'stream_buffer'];
+
+/** daemon.api: what clients of the API can make the daemon hold (README "Security"). */
+function parseApiLimits(r: ConfigReader, v: unknown, size: (v: unknown, path: string) => number, duration: (v: unknown, path: string) => number): ApiLimits {
+  if (!isPlain(v)) r.fail('daemon.api', `expected a mapping with some of: ${API_KEYS.join(', ')}`);
+  r.keys(v, 'daemon.api', API_KEYS);
+  const limits = { ...DEFAULT_API_LIMITS };
+  const count = (key: string, max: number): number | undefined => (v[key] === undefined ? undefined : r.number(v[key], `daemon.api.${key}`, 1, { max, integer: true }));
+  limits.maxConnections = count('max_connections', 100_000) ?? limits.maxConnections;
+  limits.maxUnauthenticated = count('max_unauthenticated', 100_000) ?? limits.maxUnauthenticated;
+  limits.maxHeavy = count('max_heavy_queries', 10_000) ?? limits.maxHeavy;
+  limits.maxStreams = count('max_streams', 100_000) ?? limits.maxStreams;
+  if (v.first_request_timeout !== undefined) {
+    limits.firstRequestMs = duration(v.first_request_timeout, 'daemon.api.first_request_timeout');
+    if (limits.firstRequestMs > 600_000) r.fail('daemon.api.first_request_timeout', 'at most 10m');
+  }
+  if (v.stream_buffer !== undefined) {
+    limits.streamBufferBytes = size(v.stream_buffer, 'daemon.api.stream_buffer');
+    if (limits.streamBufferBytes < 64 * 1024 || limits.streamBufferBytes > 1024 ** 3) r.fail('daemon.api.stream_buffer', 'from 64KiB to 1GiB');
+  }
+  if (limits.maxUnauthenticated > limits.maxConnections) r.fail('daemon.api.max_unauthenticated', `at most daemon.api.max_connections (${limits.maxConnections})`);
+  if (limits.maxStreams > limits.maxConnections) r.fail('daemon.api.max_streams', `at most daemon.api.max_connections (${limits.maxConnections})`);
+  return limits;
 }
 
 const HTTP_KEYS = ['listen', 'token', 'scrape_token', 'tls'];
