@@ -13,6 +13,7 @@
  */
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { otherPidNamespace } from './namespace.js';
 import { openBpf, loadBpfNative, type BpfCaptureOptions, type BpfDebugOptions, type BpfReader } from './bpf-native.js';
 import { NativeIntake } from './intake.js';
 import { ReaderWatch, SourceStartError, type Availability, type BatchSink, type EventSource, type ProblemSink, type SourceCounters } from './source.js';
@@ -63,6 +64,10 @@ export function ebpfAvailability(capture: BpfCaptureOptions = {}): Availability 
   if (process.getuid?.() !== 0) return { available: false, reason: 'eBPF needs root (CAP_BPF and CAP_PERFMON)' };
   const caps = bpfCapabilityProblem();
   if (caps !== null) return { available: false, reason: caps };
+  const ns = otherPidNamespace();
+  // The programs read the host's pids (task->tgid), while the seed scan, --pid and the API use
+  // this namespace's: every event would name the wrong process. Refused, as netlink is.
+  if (ns !== null) return { available: false, reason: `eBPF reports the host's pids, and procwatch runs in another pid namespace (${ns}) whose pids differ: run it in the host's pid namespace (e.g. a container with --pid=host), or use the poll source` };
   if (!existsSync(BTF)) return { available: false, reason: `the kernel has no BTF (${BTF}): CO-RE programs cannot be loaded` };
   if (capture.network === true || capture.files === true) {
     const haveTracefs = existsSync(`${TRACEFS}/events`) || existsSync('/sys/kernel/debug/tracing/events');
