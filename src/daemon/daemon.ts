@@ -52,6 +52,8 @@ export class Daemon {
   /** Why the source stopped on its own (its reader died), once it did. */
   private failure: string | null = null;
   private readonly failureListeners: Array<(message: string) => void> = [];
+  /** Since when, and with how many drops, the store has been failing to write; null while it writes. */
+  private storeFailing: { sinceMs: number; dropped: number } | null = null;
   /** Completed retention passes, and the events they deleted. */
   retentionRuns = 0;
   retentionDeleted = 0;
@@ -149,11 +151,23 @@ export class Daemon {
     for (const listener of this.listeners) listener(events);
   }
 
+  /**
+   * The flush timer. A failing store (disk full) is logged when it starts failing and when it
+   * writes again, each time with the backlog, not at every retry (5 lines a second before).
+   */
   private flush(log: (line: string) => void): void {
     try {
-      this.store.flush();
+      const written = this.store.flush();
+      if (this.storeFailing !== null) {
+        const seconds = ((Date.now() - this.storeFailing.sinceMs) / 1000).toFixed(1);
+        log(`procwatch daemon: store writes again after ${seconds} s: ${written} waiting events written; ${this.store.counters().dropped - this.storeFailing.dropped} dropped meanwhile (recorded as lost)`);
+        this.storeFailing = null;
+      }
     } catch (err) {
-      log(`procwatch daemon: store write failed, will retry: ${(err as Error).message}`);
+      if (this.storeFailing !== null) return;
+      const c = this.store.counters();
+      this.storeFailing = { sinceMs: Date.now(), dropped: c.dropped };
+      log(`procwatch daemon: store write failed: ${(err as Error).message}; ${c.queued} events wait in memory (at most daemon.max_queue, then dropped and recorded as lost); retrying at every flush, the next line says when it writes again`);
     }
   }
 
