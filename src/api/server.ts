@@ -19,7 +19,7 @@ import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
 import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
-import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, type EventQuery } from '../store/index.js';
+import { getProcess, latestByPid, latestEventBounds, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, type EventQuery } from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
 import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
@@ -39,6 +39,14 @@ export interface ApiOptions {
 
 /** Stored events a follower receives per query while it catches up. */
 const FOLLOW_PAGE = 1000;
+/**
+ * Events (or array items) per piece of a large answer. Building 10,000 events as one string
+ * took ~90 MB for a moment (objects, the 5 MB text, its copy for the socket). Pieces of 100
+ * (~50 KB of text) die young: V8 puts a string over 128 KiB straight into the old generation,
+ * where it waits for a full GC (pieces of 500 still peaked 60 MB above idle; 100: ~25 MB).
+ * Each piece waits for the client to take the last one (issue 14: memory whatever clients do).
+ */
+const ANSWER_PAGE = 100;
 /** A disconnected slow follower gets this long to read its last lines before the socket is cut. */
 const SLOW_CLIENT_GRACE_MS = 10_000;
 
@@ -80,6 +88,8 @@ export class ApiServer {
   /** Heavy answers being computed or sent now. */
   private heavyInFlight = 0;
   private readonly heavyLog: LimitLog;
+  /** Each live event's NDJSON line, made once for every follower. */
+  private readonly liveLines = new WeakMap<ProcEvent, string>();
   private readonly streamsLog: LimitLog;
 
   constructor(private readonly daemon: Daemon, options: ApiOptions = {}) {
@@ -149,6 +159,7 @@ export class ApiServer {
       if (route[2] && !(url.pathname === '/v1/events' && url.searchParams.has('follow') && url.searchParams.get('follow') !== '0' && url.searchParams.get('follow') !== 'false')) this.takeHeavySlot(res);
       const body = await route[1](url, req, res);
       if (body instanceof TextAnswer) sendText(res, body.text);
+      else if (body !== undefined && route[2]) await sendJsonPaged(res, body as Record<string, unknown>);
       else if (body !== undefined) send(res, 200, body);
     } catch (err) {
       const bad = err instanceof BadRequest ? err
@@ -330,11 +341,29 @@ export class ApiServer {
     this.flushStore(); // answer with everything received so far
     if (!follow) {
       // The newest `limit` events, oldest first: `events --since 1h` shows what just happened.
-      const page = latestEvents(db, query);
-      if (format === 'json') return page;
+      // Written a page at a time, each read from the store when the client has taken the last.
+      const bounds = latestEventBounds(db, query);
+      const pages = async function* (): AsyncGenerator<unknown[]> {
+        let afterId = bounds.afterId;
+        for (;;) {
+          const page = queryEvents(db, { ...query, afterId, maxId: bounds.maxId, limit: ANSWER_PAGE });
+          if (page.length > 0) yield page;
+          if (page.length < ANSWER_PAGE) return;
+          afterId = page.at(-1)!.id;
+        }
+      };
+      if (format === 'json') {
+        await writeJsonPaged(res, 'events', pages(), `"truncated":${bounds.truncated}`);
+        return undefined;
+      }
       const stream = this.openStream(res, format);
-      for (const e of page.events) stream.write(e);
-      if (page.truncated) stream.write({ kind: 'truncated', limit: query.limit, reason: 'older events matched too: narrow the range or raise limit' });
+      for await (const page of pages()) {
+        let full = false;
+        for (const e of page) full = !stream.write(e) || full;
+        if (full) await drained(res);
+        if (res.destroyed) return undefined;
+      }
+      if (bounds.truncated) stream.write({ kind: 'truncated', limit: query.limit, reason: 'older events matched too: narrow the range or raise limit' });
       res.end();
       return undefined;
     }
@@ -425,9 +454,23 @@ export class ApiServer {
     });
   }
 
+  /**
+   * A live event as followers get it, serialized once for all of them (each follower costs a
+   * write, not a JSON.stringify of the event and its process).
+   */
+  private liveLine(e: ProcEvent): string {
+    let line = this.liveLines.get(e);
+    if (line === undefined) {
+      const { tracker, status, store } = this.daemon;
+      const record = tracker.table.recordAt(e); // as of this event, as `watch` shows it
+      line = `${JSON.stringify({ bootId: status.bootId, run: store.run, ...eventJson({ event: e, record, wallMs: tracker.clock.wallMs(e.ktimeNs) }, this.users) })}\n`;
+      this.liveLines.set(e, line);
+    }
+    return line;
+  }
+
   private sendLive(events: readonly ProcEvent[], q: EventQuery, stream: { write(obj: unknown): boolean }, res: ServerResponse, stop: () => void): void {
     if (res.writableEnded) return;
-    const { tracker, status, store } = this.daemon;
     const kinds = q.kinds === undefined ? null : new Set<string>(q.kinds);
     for (const e of events) {
       // `lost` always passes the filters: the gap may hold the very events filtered for.
@@ -436,15 +479,16 @@ export class ApiServer {
         if (q.pid !== undefined && e.pid !== q.pid) continue;
         if (q.key !== undefined && e.key !== q.key) continue;
       }
-      const record = tracker.table.recordAt(e); // as of this event, as `watch` shows it
-      stream.write({ bootId: status.bootId, run: store.run, ...eventJson({ event: e, record, wallMs: tracker.clock.wallMs(e.ktimeNs) }, this.users) });
-    }
-    if (res.writableLength > this.maxBacklog) {
-      // The last line says why; ending (not destroying) lets a slow client still read it.
-      stop();
-      stream.write({ kind: 'stream_closed', reason: `client too slow: over ${Math.round(this.maxBacklog / 1024)} KiB behind` });
-      res.end();
-      setTimeout(() => res.destroy(), SLOW_CLIENT_GRACE_MS).unref();
+      res.write(this.liveLine(e)); // live events go to NDJSON followers only: SSE ones read the store
+      // Checked per event: one batch of a storm can hold thousands.
+      if (res.writableLength > this.maxBacklog) {
+        // The last line says why; ending (not destroying) lets a slow client still read it.
+        stop();
+        stream.write({ kind: 'stream_closed', reason: `client too slow: over ${Math.round(this.maxBacklog / 1024)} KiB behind` });
+        res.end();
+        setTimeout(() => res.destroy(), SLOW_CLIENT_GRACE_MS).unref();
+        return;
+      }
     }
   }
 
@@ -643,6 +687,43 @@ function lastEventId(req: IncomingMessage): number | undefined {
   const n = Number(v);
   if (typeof v !== 'string' || !/^\d{1,16}$/.test(v) || !Number.isSafeInteger(n)) throw new BadRequest(`header Last-Event-ID must be an event id (a whole number), got '${String(v).slice(0, 40)}'`);
   return n;
+}
+
+/**
+ * `{"KEY":[...pages...],TAIL}`, each page written when the client has read the one before, so
+ * a client that does not read holds one page, not the answer.
+ */
+async function writeJsonPaged(res: ServerResponse, key: string, pages: AsyncIterable<unknown[]> | Iterable<unknown[]>, tail: string): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.write(`{${JSON.stringify(key)}:[`);
+  let first = true;
+  for await (const page of pages) {
+    const text = page.map((item) => JSON.stringify(item)).join(',');
+    const ok = res.write(first ? text : `,${text}`);
+    first = false;
+    if (!ok) await drained(res);
+    if (res.destroyed) return;
+  }
+  res.end(`]${tail === '' ? '' : `,${tail}`}}`);
+}
+
+/**
+ * A JSON answer whose first array-valued key is large: written as writeJsonPaged does, the
+ * other keys as they are. Same text as JSON.stringify(body).
+ */
+async function sendJsonPaged(res: ServerResponse, body: Record<string, unknown>): Promise<void> {
+  const keys = Object.keys(body);
+  const arrayKey = keys.find((k) => Array.isArray(body[k]));
+  if (arrayKey === undefined || keys[0] !== arrayKey) {
+    send(res, 200, body);
+    return;
+  }
+  const items = body[arrayKey] as unknown[];
+  const pages = function* (): Generator<unknown[]> {
+    for (let i = 0; i < items.length; i += ANSWER_PAGE) yield items.slice(i, i + ANSWER_PAGE);
+  };
+  const tail = keys.slice(1).map((k) => `${JSON.stringify(k)}:${JSON.stringify(body[k])}`).join(',');
+  await writeJsonPaged(res, arrayKey, pages(), tail);
 }
 
 /** An answer that is text as the CLI prints it (`format=text`), not JSON. */

@@ -42,6 +42,8 @@ export interface EventQuery {
   bootId?: string;
   /** Only events with id greater than this (for following). */
   afterId?: number;
+  /** Only events with id at most this (a page fixed when its answer began). */
+  maxId?: number;
   /** `lost` events pass the kind, pid and key filters (a stream's rule: the gap may hold what was filtered for). */
   lostAlways?: boolean;
   limit: number;
@@ -120,6 +122,7 @@ function eventFilter(q: EventQuery): { where: string; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
   if (q.afterId !== undefined) { where.push('id > ?'); args.push(q.afterId); }
+  if (q.maxId !== undefined) { where.push('id <= ?'); args.push(q.maxId); }
   if (q.sinceMs !== undefined) { where.push('time >= ?'); args.push(q.sinceMs); }
   if (q.untilMs !== undefined) { where.push('time <= ?'); args.push(q.untilMs); }
   const filters: string[] = [];
@@ -145,6 +148,19 @@ export function latestEvents(db: Database.Database, q: EventQuery): EventPage {
     ORDER BY t.id DESC`).raw().all(...args, q.limit + 1) as unknown[][];
   const truncated = rows.length > q.limit;
   return { events: rows.slice(0, q.limit).reverse().map(eventFromRow), truncated };
+}
+
+/**
+ * Where the newest `limit` matching events are, without reading them: every matching event
+ * with afterId < id <= maxId (read it with queryEvents, a page at a time), and whether older
+ * ones matched too. Large answers are then written a page at a time (api/server.ts).
+ */
+export function latestEventBounds(db: Database.Database, q: EventQuery): { afterId: number; maxId: number; truncated: boolean } {
+  const { where, args } = eventFilter(q);
+  const ids = db.prepare(`SELECT id FROM events ${where} ORDER BY id DESC LIMIT ?`).pluck().all(...args, q.limit + 1) as number[];
+  const maxId = ids[0] ?? 0;
+  if (ids.length <= q.limit) return { afterId: (ids.at(-1) ?? 1) - 1, maxId, truncated: false };
+  return { afterId: ids[q.limit]!, maxId, truncated: true };
 }
 
 /** Connections that have the `procwatch_glob` SQL function. */
