@@ -465,6 +465,7 @@ static void ring_exec(pw_handle *h, const struct pwb_exec *e, uint32_t size)
 	x.ppid = (int32_t)e->ppid;
 	/* /proc/PID/stat field 22 is start_boottime in USER_HZ ticks (nsec_to_clock_t). */
 	x.start_ticks = e->start_ns / h->ns_per_tick;
+	x.start_ns = e->start_ns;
 	x.read_ns = e->h.ts; /* read by the kernel, at the event */
 	memcpy(x.uid, e->uid, sizeof x.uid);
 	memcpy(x.gid, e->gid, sizeof x.gid);
@@ -553,7 +554,7 @@ static int ring_event(void *ctx, void *data, size_t size)
 			const struct pwb_fork *e = data;
 			struct pw_rec_header rh;
 			/* start_boottime in USER_HZ ticks, as /proc/PID/stat field 22 shows it. */
-			struct pw_rec_fork f = { (int32_t)e->parent_pid, (int32_t)e->parent_tid, e->start_ns / h->ns_per_tick };
+			struct pw_rec_fork f = { (int32_t)e->parent_pid, (int32_t)e->parent_tid, e->start_ns / h->ns_per_tick, e->start_ns };
 			ring_header(&rh, head, PW_KIND_FORK);
 			batch_emit(h, &rh, &f, sizeof f, NULL, 0);
 			return 0;
@@ -1297,7 +1298,7 @@ static const struct {
 	L_OFF("rec.tid", struct pw_rec_header, tid),
 	{ "forkSize", sizeof(struct pw_rec_fork) },
 	L_OFF("fork.parentPid", struct pw_rec_fork, parent_pid), L_OFF("fork.parentTid", struct pw_rec_fork, parent_tid),
-	L_OFF("fork.childStartTicks", struct pw_rec_fork, child_start_ticks),
+	L_OFF("fork.childStartTicks", struct pw_rec_fork, child_start_ticks), L_OFF("fork.childStartNs", struct pw_rec_fork, child_start_ns),
 	{ "idSize", sizeof(struct pw_rec_id) },
 	L_OFF("id.real", struct pw_rec_id, real), L_OFF("id.effective", struct pw_rec_id, effective),
 	{ "ptraceSize", sizeof(struct pw_rec_ptrace) },
@@ -1324,6 +1325,7 @@ static const struct {
 	L_OFF("exec.comm", struct pw_rec_exec, comm), L_OFF("exec.cmdline", struct pw_rec_exec, cmdline),
 	L_OFF("exec.exe", struct pw_rec_exec, exe), L_OFF("exec.cwd", struct pw_rec_exec, cwd),
 	L_OFF("exec.cgroupId", struct pw_rec_exec, cgroup_id), L_OFF("exec.filename", struct pw_rec_exec, filename),
+	L_OFF("exec.startNs", struct pw_rec_exec, start_ns),
 	{ "sockSize", sizeof(struct pw_rec_sock) },
 	L_OFF("sock.family", struct pw_rec_sock, family), L_OFF("sock.protocol", struct pw_rec_sock, protocol),
 	L_OFF("sock.localPort", struct pw_rec_sock, local_port), L_OFF("sock.remotePort", struct pw_rec_sock, remote_port),
@@ -1495,6 +1497,7 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 			x.state = (uint8_t)js_num(env, spec, "state", 0);
 			x.err = (int32_t)js_num(env, spec, "err", 0);
 			x.cgroup_id = (uint64_t)js_num(env, spec, "cgroupId", 0);
+			x.start_ns = (uint64_t)js_num(env, spec, "startNs", 0);
 			for (int w = 0; w < 2; w++) {
 				uint32_t *dst = w ? x.gid : x.uid;
 				if (!js_get_prop(env, spec, w ? "gids" : "uids", napi_object, &q))

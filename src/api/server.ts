@@ -20,7 +20,7 @@ import { eventJson } from '../report/index.js';
 import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
 import { getProcess, latestByPid, latestEventBounds, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, type EventQuery } from '../store/index.js';
-import type { ProcessRecord } from '../table/index.js';
+import { PROCESS_KEY, type ProcessRecord } from '../table/index.js';
 import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
 import { ConnectionGuard, DEFAULT_API_LIMITS, fitToDescriptors, LimitLog, type ApiLimits } from './limits.js';
@@ -266,8 +266,8 @@ export class ApiServer {
    * (default: the current boot; another boot is looked up in the store only).
    */
   private findKey(ref: string, boot: string): string {
-    if (/^\d+:(\d+|\?\d+)$/.test(ref)) return ref;
-    if (!/^\d+$/.test(ref)) throw new BadRequest(`'${ref.slice(0, 100)}' is neither a pid nor a process key (pid:starttime)`);
+    if (PROCESS_KEY.test(ref)) return ref;
+    if (!/^\d+$/.test(ref)) throw new BadRequest(`'${ref.slice(0, 100)}' is neither a pid nor a process key (pid:starttime, or pid:starttime.N)`);
     if (boot === this.daemon.status.bootId) {
       const live = this.daemon.tracker.table.live.get(Number(ref));
       if (live !== undefined) return live.key;

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { ExecDetails, LostEvent, ProcEvent } from '../events/types.js';
 import { chooseSource, type SourceProblem } from '../sources/index.js';
-import { ProcessTracker, type ProcessRecord } from '../table/index.js';
+import { ProcessTracker, processKey, type ProcessRecord } from '../table/index.js';
 import { EventStore, applyRetention, asStoreError } from '../store/index.js';
 import { DAEMON_RING_BYTES, DAEMON_SQLITE_CACHE_KIB, type DaemonConfig } from '../config/daemon.js';
 
@@ -202,6 +202,14 @@ export class Daemon {
     const wall = (ns: number): number => clock.wallMs(ns);
     const previous = this.store.previousRun;
     const events: ProcEvent[] = [];
+    // A live process whose key the store has for one that exited: its pid was reused within
+    // one clock tick while nobody watched (or before). A new instance: the next free ordinal.
+    for (const record of [...table.live.values()]) {
+      if (record.startTicks === null || !this.store.exitedKey(record.key)) continue;
+      let ordinal = 2;
+      while (this.store.knows(processKey(record.pid, record.startTicks, ordinal)) || table.get(processKey(record.pid, record.startTicks, ordinal)) !== undefined) ordinal++;
+      table.renameKey(record, processKey(record.pid, record.startTicks, ordinal));
+    }
     // Born while nobody watched: after the previous run stopped watching, before this one listened.
     let bornUnseen = 0;
     if (previous !== null) {

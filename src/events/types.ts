@@ -51,6 +51,12 @@ export interface ExecDetails {
    * interpreter. Set by the eBPF source; null from netlink, absent from /proc scans.
    */
   filename?: string | null;
+  /**
+   * The process's start time in ns since boot (start_boottime; /proc's startTicks in ns).
+   * Set by the eBPF source: it tells apart two processes of one pid started within one clock
+   * tick (same startTicks). Null from netlink, absent from /proc scans.
+   */
+  startBootNs?: number | null;
 }
 
 export interface ExitStatus {
@@ -85,6 +91,8 @@ export interface ForkEvent extends EventBase {
   thread: boolean;
   /** The new process's start time (clock ticks since boot): null for a thread, or a child gone before it could be read. */
   startTicks?: number | null;
+  /** The same in ns since boot (eBPF only; see ExecDetails.startBootNs). */
+  startBootNs?: number | null;
 }
 export interface ExecEvent extends EventBase { kind: 'exec'; details: ExecDetails }
 export interface ExitEvent extends EventBase {

@@ -92,6 +92,8 @@ export interface BpfTestRecordSpec {
   flags?: number;
   ppid?: number;
   startTicks?: number;
+  /** exec: start_boottime in ns (0 or absent: unknown). */
+  startNs?: number;
   readNs?: number;
   state?: number;
   err?: number;

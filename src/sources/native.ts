@@ -80,6 +80,8 @@ export interface TestRecordSpec {
   parentTid?: number;
   /** fork: the child's start ticks (omitted: unknown) */
   childStartTicks?: number;
+  /** fork: the child's start in ns since boot (0 or absent: unknown). */
+  childStartNs?: number;
   real?: number;
   effective?: number;
   tracerPid?: number;

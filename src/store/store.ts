@@ -409,6 +409,11 @@ export class EventStore {
     return this.db.prepare('SELECT key, pid, start_ticks FROM processes WHERE exit_time IS NULL AND boot = ?').all(this.boot) as Array<{ key: string; pid: number; start_ticks: number | null }>;
   }
 
+  /** Whether the store has this key, in this boot, for a process that has exited. */
+  exitedKey(key: string): boolean {
+    return this.db.prepare('SELECT 1 FROM processes WHERE key = ? AND boot = ? AND exit_time IS NOT NULL').get(key, this.boot) !== undefined;
+  }
+
   /** Whether the store has a row for this process instance of this boot. */
   knows(key: string): boolean {
     return this.knowsKey.get(key, this.boot) !== undefined;

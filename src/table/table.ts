@@ -205,7 +205,7 @@ export class ProcessTable {
   private rekey(record: ProcessRecord, startTicks: number): void {
     const old = record.key;
     record.startTicks = startTicks;
-    record.key = processKey(record.pid, startTicks);
+    record.key = this.freeKey(record.pid, startTicks);
     this.rekeyed.set(old, record.key);
     const kids = this.children.get(old);
     if (kids !== undefined) {
@@ -270,10 +270,36 @@ export class ProcessTable {
   }
 
   private create(pid: number, startTicks: number | null, origin: Origin): ProcessRecord {
-    const key = startTicks === null ? `${pid}:?${++this.provisional}` : processKey(pid, startTicks);
+    const key = startTicks === null ? `${pid}:?${++this.provisional}` : this.freeKey(pid, startTicks);
     const record = newRecord(pid, startTicks, key, origin);
     this.live.set(pid, record);
     return record;
+  }
+
+  /**
+   * `pid:startTicks`, or with the first free ordinal when an instance of this pid and tick is
+   * already known (exited, in memory): a pid reused within one clock tick is a new process,
+   * never merged into the old one. (The store checks its own rows at start: Daemon.reconcile.)
+   */
+  private freeKey(pid: number, startTicks: number): string {
+    const taken = (key: string): boolean => this.exited.has(key) || this.live.get(pid)?.key === key;
+    let ordinal = 1;
+    while (taken(processKey(pid, startTicks, ordinal))) ordinal++;
+    return processKey(pid, startTicks, ordinal);
+  }
+
+  /** Gives a record another key everywhere it is referenced (a same-tick instance the store already has). */
+  renameKey(record: ProcessRecord, key: string): void {
+    const old = record.key;
+    record.key = key;
+    const kids = this.children.get(old);
+    if (kids !== undefined) {
+      this.children.delete(old);
+      this.children.set(key, kids);
+      for (const k of kids) { const kid = this.get(k); if (kid !== undefined) kid.parentKey = key; }
+    }
+    const siblings = record.parentKey === null ? undefined : this.children.get(record.parentKey);
+    if (siblings?.delete(old)) siblings.add(key);
   }
 
   private link(record: ProcessRecord, ppid: number | null): void {
@@ -310,11 +336,15 @@ export class ProcessTable {
     return this.lateFor(pid, ktimeNs, true);
   }
 
-  /** The live record for pid if it is the same instance; a stale one is closed first. */
-  private current(pid: number, startTicks: number | null, ktimeNs: number): ProcessRecord | undefined {
+  /**
+   * The live record for pid if it is the same instance; a stale one is closed first. With the
+   * eBPF source's exact start times, two instances of one tick are told apart too.
+   */
+  private current(pid: number, startTicks: number | null, ktimeNs: number, startBootNs: number | null = null): ProcessRecord | undefined {
     const record = this.live.get(pid);
     if (record === undefined) return undefined;
-    if (startTicks === null || record.startTicks === null || record.startTicks === startTicks) return record;
+    const sameTick = startTicks === null || record.startTicks === null || record.startTicks === startTicks;
+    if (sameTick && (startBootNs === null || record.startBootNs === null || record.startBootNs === startBootNs)) return record;
     // Same pid, another start time: we missed the old instance's exit.
     this.stats.staleReplaced++;
     this.retire(record, ktimeNs, 'inferred');
@@ -341,21 +371,25 @@ export class ProcessTable {
   /** `isExec`: a new image (observed, or found by a scan) replaces the known one; else only an unknown process is added. */
   private startOrExec(pid: number, details: ExecDetails, ktimeNs: number, origin: Origin, isExec: boolean): string {
     const late = this.lateFor(pid, ktimeNs);
-    if (late !== undefined && (details.startTicks === null || late.startTicks === null || late.startTicks === details.startTicks)) {
+    const bootNs = details.startBootNs ?? null;
+    if (late !== undefined && (details.startTicks === null || late.startTicks === null || late.startTicks === details.startTicks) &&
+        (bootNs === null || late.startBootNs === null || late.startBootNs === bootNs)) {
       this.stats.lateAttached++;
       applyImage(late, details);
       return late.key;
     }
-    let record = this.current(pid, details.startTicks, ktimeNs);
+    let record = this.current(pid, details.startTicks, ktimeNs, bootNs);
     if (record !== undefined && !isExec) return record.key; // already known
     if (record === undefined) {
       record = this.create(pid, details.startTicks, origin);
+      record.startBootNs = bootNs;
       this.link(record, details.ppid);
       record.startNs = details.startTicks !== null && this.clock !== null ? this.clock.startTicksToNs(details.startTicks) : ktimeNs;
     } else if (record.startTicks === null && details.startTicks !== null) {
       this.rekey(record, details.startTicks);
     }
     applyImage(record, details);
+    record.startBootNs ??= bootNs;
     if (isExec && origin === 'observed') {
       record.execNs = ktimeNs;
       if (record.leaderExit !== null) {
@@ -391,10 +425,15 @@ export class ProcessTable {
       this.stats.wrongInstance++;
       ticks = null;
     }
-    const existing = this.current(pid, ticks, ktimeNs);
-    if (existing !== undefined && existing.startTicks === ticks && ticks !== null) return existing.key; // duplicate
+    const bootNs = event.startBootNs ?? null;
+    const existing = this.current(pid, ticks, ktimeNs, bootNs);
+    if (existing !== undefined && existing.startTicks === ticks && ticks !== null) { // a second sighting (seed and event)
+      existing.startBootNs ??= bootNs;
+      return existing.key;
+    }
     if (existing !== undefined) { this.stats.staleReplaced++; this.retire(existing, ktimeNs, 'inferred'); }
     const child = this.create(pid, ticks, 'observed');
+    child.startBootNs = bootNs;
     const parent = this.live.get(event.parentPid);
     this.link(child, event.parentPid);
     child.startNs = ktimeNs;

@@ -124,7 +124,7 @@ const ALL_FLAGS = EXEC_FLAG.comm | EXEC_FLAG.stat | EXEC_FLAG.uids | EXEC_FLAG.g
 /** One record of every kind, in both encoders' terms, and the events they must decode to. */
 function sampleTs(): TsRecord[] {
   return [
-    { kind: KIND.fork, seq: 1, ts: 1000, what: 1, cpu: 1, pid: 200, tid: 200, body: body([[FORK.parentPid, 'i32', 100], [FORK.parentTid, 'i32', 101], [FORK.childStartTicks, 'u64', 4242]], FORK.SIZE) },
+    { kind: KIND.fork, seq: 1, ts: 1000, what: 1, cpu: 1, pid: 200, tid: 200, body: body([[FORK.parentPid, 'i32', 100], [FORK.parentTid, 'i32', 101], [FORK.childStartTicks, 'u64', 4242], [FORK.childStartNs, 'u64', 42_420_000_123]], FORK.SIZE) },
     {
       kind: KIND.exec, seq: 2, ts: 2000, what: 2, cpu: 0, pid: 200, tid: 200,
       body: execBody({ flags: ALL_FLAGS, ppid: 100, start: 123456, uid: [0, 1, 2, 3], gid: [4, 5, 6, 7],
@@ -143,7 +143,7 @@ function sampleTs(): TsRecord[] {
 }
 
 const sampleSpecs: TestRecordSpec[] = [
-  { kind: KIND.fork, timestampNs: 1000, what: 1, cpu: 1, pid: 200, tid: 200, parentPid: 100, parentTid: 101, childStartTicks: 4242 },
+  { kind: KIND.fork, timestampNs: 1000, what: 1, cpu: 1, pid: 200, tid: 200, parentPid: 100, parentTid: 101, childStartTicks: 4242, childStartNs: 42_420_000_123 },
   { kind: KIND.exec, timestampNs: 2000, what: 2, cpu: 0, pid: 200, tid: 200, flags: ALL_FLAGS, ppid: 100, startTicks: 123456,
     uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], comm: 'sh', cmdline: Buffer.from('/bin/sh\0-c\0exit 7\0'), exe: '/usr/bin/dash', cwd: '/tmp/é' },
   { kind: KIND.uid, timestampNs: 3000, pid: 200, tid: 201, real: 65534, effective: 0 },
@@ -159,9 +159,9 @@ const sampleSpecs: TestRecordSpec[] = [
 
 const base = (seq: number, ktimeNs: number, pid: number, tid: number, cpu = 0) => ({ seq, ktimeNs, pid, tid, cpu, provenance: 'observed' as const });
 const expected: ProcEvent[] = [
-  { ...base(1, 1000, 200, 200, 1), kind: 'fork', parentPid: 100, parentTid: 101, thread: false, startTicks: 4242 },
+  { ...base(1, 1000, 200, 200, 1), kind: 'fork', parentPid: 100, parentTid: 101, thread: false, startTicks: 4242, startBootNs: 42_420_000_123 },
   { ...base(2, 2000, 200, 200), kind: 'exec', details: { comm: 'sh', exe: '/usr/bin/dash', argv: ['/bin/sh', '-c', 'exit 7'], argvTruncated: false,
-    cwd: '/tmp/é', ppid: 100, uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], startTicks: 123456, label: null, cgroup: null, cgroupId: null, filename: null } },
+    cwd: '/tmp/é', ppid: 100, uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], startTicks: 123456, label: null, cgroup: null, cgroupId: null, filename: null, startBootNs: null } },
   { ...base(3, 3000, 200, 201), kind: 'uid', ruid: 65534, euid: 0 },
   { ...base(4, 4000, 200, 200), kind: 'gid', rgid: 65534, egid: 65533 },
   { ...base(5, 5000, 200, 200), kind: 'sid' },
@@ -190,7 +190,7 @@ test('layout: the proc connector addon agrees on every field it writes', { skip:
   for (const [key, value] of Object.entries(c)) assert.equal(ts[key], value, `record.ts ${key} = ${ts[key]}, procconn's record.h says ${value}`);
   // Fields only the eBPF reader writes (netlink has no cgroup id, filename or exit comm).
   const missing = Object.keys(ts).filter((k) => !(k in c));
-  const bpfOnly = /^(sock|open|openPathTruncated|sockLocal|lostReason\.(ringbuf|unreadable|inflight)|kind\.(connect|accept|open)|exec\.(cgroupId|filename)|execFlag\.(filename|cgroup)|exit\.comm|exitComm|bpfArgvMax)/;
+  const bpfOnly = /^(sock|open|openPathTruncated|sockLocal|lostReason\.(ringbuf|unreadable|inflight)|kind\.(connect|accept|open)|exec\.(cgroupId|filename|startNs)|execFlag\.(filename|cgroup)|exit\.comm|exitComm|bpfArgvMax)/;
   assert.ok(missing.every((k) => bpfOnly.test(k)), `unchecked: ${missing.filter((k) => !bpfOnly.test(k)).join(', ')}`);
 });
 
@@ -248,7 +248,7 @@ test('exec: unset flags are unknown (null), never guessed; truncated argv is fla
   ]);
   const [raced, cut, gone] = decodeBatch(buf);
   assert.ok(raced?.kind === 'exec' && cut?.kind === 'exec' && gone?.kind === 'exec');
-  assert.deepEqual(raced.details, { comm: null, exe: null, argv: null, argvTruncated: false, cwd: null, ppid: 1, uids: null, gids: null, startTicks: 9, label: null, cgroup: null, cgroupId: null, filename: null });
+  assert.deepEqual(raced.details, { comm: null, exe: null, argv: null, argvTruncated: false, cwd: null, ppid: 1, uids: null, gids: null, startTicks: 9, label: null, cgroup: null, cgroupId: null, filename: null, startBootNs: null });
   assert.ok(!buf.includes('wrong'), 'unflagged strings are not in the record');
   assert.deepEqual(cut.details.argv, ['a', 'b', 'partial']);
   assert.equal(cut.details.argvTruncated, true);
