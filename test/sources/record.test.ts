@@ -87,12 +87,13 @@ function encodeTs(records: readonly TsRecord[]): Buffer {
 }
 
 type ExecString = 'comm' | 'cmdline' | 'exe' | 'cwd' | 'filename';
-function execBody(o: { flags: number; ppid: number; start: number; uid: number[]; gid: number[]; cgroupId?: number; strings: Partial<Record<ExecString, string | null>> }): Buffer {
+function execBody(o: { flags: number; ppid: number; start: number; uid: number[]; gid: number[]; cgroupId?: number; startNs?: number; strings: Partial<Record<ExecString, string | null>> }): Buffer {
   const fixed = Buffer.alloc(EXEC.SIZE);
   fixed.writeUInt32LE(o.flags, EXEC.flags);
   fixed.writeInt32LE(o.ppid, EXEC.ppid);
   u64(fixed, EXEC.startTicks, o.start);
   u64(fixed, EXEC.cgroupId, o.cgroupId ?? 0);
+  u64(fixed, EXEC.startNs, o.startNs ?? 0);
   o.uid.forEach((v, i) => fixed.writeUInt32LE(v, EXEC.uid + 4 * i));
   o.gid.forEach((v, i) => fixed.writeUInt32LE(v, EXEC.gid + 4 * i));
   const strings: Buffer[] = [];
@@ -430,7 +431,7 @@ const bpfTs: TsRecord[] = [
   // What only the eBPF reader fills: an exec's filename and cgroup id, an exit's comm, drop reasons.
   {
     kind: KIND.exec, seq: 7, ts: 700, pid: 600, tid: 600,
-    body: execBody({ flags: BPF_EXEC_FLAGS, ppid: 1, start: 777, uid: [0, 0, 0, 0], gid: [0, 0, 0, 0], cgroupId: 2 ** 40 + 5,
+    body: execBody({ flags: BPF_EXEC_FLAGS, ppid: 1, start: 777, uid: [0, 0, 0, 0], gid: [0, 0, 0, 0], cgroupId: 2 ** 40 + 5, startNs: 7_770_000_042,
       strings: { comm: 'pw.sh', cmdline: '/bin/sh\0/tmp/pw.sh\0', exe: '/usr/bin/dash (deleted)', cwd: '/', filename: '/tmp/pw.sh' } }),
   },
   { kind: KIND.exit, seq: 8, ts: 800, pid: 600, tid: 600, body: Buffer.concat([body([[EXIT.exitCode, 'u32', 3 << 8], [EXIT.exitSignal, 'u32', 17], [EXIT.parentPid, 'i32', 1], [EXIT.flags, 'u32', PARENT_KNOWN | EXIT_COMM]], EXIT.comm), Buffer.from('pw.sh'), Buffer.alloc(COMM.SIZE - 5)]) },
@@ -445,7 +446,7 @@ const bpfSpecs: BpfTestRecordSpec[] = [
   { kind: KIND.open, timestampNs: 400, pid: 500, tid: 500, result: 3, openFlags: 0o1101, mode: 0o644, dirFd: -100, cgroupId: 7, path: '/tmp/é/a.txt' },
   { kind: KIND.open, timestampNs: 500, pid: 500, tid: 500, result: -2, flags: OPEN_PATH_TRUNCATED, dirFd: 4, uid: 65534, cgroupId: 7, path: 'rel/x' },
   { kind: KIND.lost, timestampNs: 600, cpu: CPU_UNKNOWN, count: 1234, reason: LOST_REASON.ringbuf },
-  { kind: KIND.exec, timestampNs: 700, pid: 600, tid: 600, flags: BPF_EXEC_FLAGS, ppid: 1, startTicks: 777, uids: [0, 0, 0, 0], gids: [0, 0, 0, 0],
+  { kind: KIND.exec, timestampNs: 700, pid: 600, tid: 600, flags: BPF_EXEC_FLAGS, ppid: 1, startTicks: 777, startNs: 7_770_000_042, uids: [0, 0, 0, 0], gids: [0, 0, 0, 0],
     cgroupId: 2 ** 40 + 5, comm: 'pw.sh', cmdline: Buffer.from('/bin/sh\0/tmp/pw.sh\0'), exe: '/usr/bin/dash (deleted)', cwd: '/', filename: '/tmp/pw.sh' },
   { kind: KIND.exit, timestampNs: 800, pid: 600, tid: 600, exitCode: 3 << 8, exitSignal: 17, parentPid: 1, flags: PARENT_KNOWN | EXIT_COMM, comm: 'pw.sh' },
   { kind: KIND.lost, timestampNs: 900, cpu: CPU_UNKNOWN, count: 3, reason: LOST_REASON.unreadable },
@@ -460,7 +461,7 @@ const bpfExpected: ProcEvent[] = [
   { ...base(5, 500, 500, 500), kind: 'open', path: 'rel/x', pathTruncated: true, dirFd: 4, flags: 0, flagNames: ['O_RDONLY'], mode: 0, result: -2, error: 'ENOENT', uid: 65534, cgroupId: 7 },
   { ...base(6, 600, 0, 0, -1), kind: 'lost', count: 1234, reason: 'eBPF ring buffer full: the kernel could not queue these events' },
   { ...base(7, 700, 600, 600), kind: 'exec', details: { comm: 'pw.sh', exe: '/usr/bin/dash (deleted)', argv: ['/bin/sh', '/tmp/pw.sh'], argvTruncated: false,
-    cwd: '/', ppid: 1, uids: [0, 0, 0, 0], gids: [0, 0, 0, 0], startTicks: 777, label: null, cgroup: null, cgroupId: 2 ** 40 + 5, filename: '/tmp/pw.sh' } },
+    cwd: '/', ppid: 1, uids: [0, 0, 0, 0], gids: [0, 0, 0, 0], startTicks: 777, label: null, cgroup: null, cgroupId: 2 ** 40 + 5, filename: '/tmp/pw.sh', startBootNs: 7_770_000_042 } },
   { ...base(8, 800, 600, 600), kind: 'exit', status: { code: 3, signal: null, coreDumped: false }, rawCode: 3 << 8, parentPid: 1, comm: 'pw.sh' },
   { ...base(9, 900, 0, 0, -1), kind: 'lost', count: 3, reason: 'eBPF: the address or path of these connect/open calls could not be read from the caller\'s memory' },
   { ...base(10, 1000, 0, 0, -1), kind: 'lost', count: 2, reason: 'eBPF: too many connect/open calls in progress at once; these were not tracked' },
