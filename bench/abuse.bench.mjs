@@ -5,7 +5,7 @@
  *
  * 1. heavy: N clients each ask for /v1/events?limit=10000 and never read (the store holds
  *    20,000 events). Peak RSS, RSS 10 s after they went, answers refused (503 / dropped).
- * 2. streams: M clients follow the event stream and never read, while an exec storm makes
+ * 2. streams: M clients follow the event stream and never read, while an exec storm (10,000) makes
  *    events. Peak RSS, streams refused, streams cut for being too slow.
  * 3. idle TCP: K connections to the TCP listener that send nothing, during which an exec storm
  *    runs and the unix socket is asked /v1/health. Peak descriptors, health answers, and how
@@ -134,7 +134,7 @@ function streams(root, dir, db, label, api, clients, stormBin) {
     sockets.push(...(await openMany(clients, () => deafClient({ port }, '/v1/events?follow=1'))));
     await delay(500);
     const open = (await d.stats()).api.streamClients;
-    await runStorm(stormBin, { total: 20_000, workers: 2, pidfile: join(dir, `${label}.pids`) });
+    await runStorm(stormBin, { total: 10_000, workers: 2, pidfile: join(dir, `${label}.pids`) });
     await delay(2000);
     const ok = await health(d, 10);
     const during = d.memory();
@@ -192,7 +192,7 @@ export async function run({ root }) {
     const s1 = await streams(root, dir, db, 'streams-unbounded', UNBOUNDED, STREAMS, storm.bin);
     const s2 = await streams(root, dir, db, 'streams-limited', {}, STREAMS, storm.bin);
     for (const s of [s1, s2]) {
-      rows.push([`${s.clients} streams not reading, 20,000-exec storm`, s.label.endsWith('limited') ? 'defaults' : 'lifted', mib(s.during?.hwmMiB), mib(s.after?.rssMiB),
+      rows.push([`${s.clients} streams not reading, 10,000-exec storm`, s.label.endsWith('limited') ? 'defaults' : 'lifted', mib(s.during?.hwmMiB), mib(s.after?.rssMiB),
         `${s.open} open, ${s.busy} 503`, '', s.health]);
     }
     const i1 = await idle(root, dir, db, 'idle-unbounded', UNBOUNDED, IDLE, storm.bin);
