@@ -37,8 +37,12 @@ export interface ApiOptions {
   sseHeartbeatMs?: number;
 }
 
-/** Stored events a follower receives per query while it catches up. */
-const FOLLOW_PAGE = 1000;
+/**
+ * Stored events a follower receives per query while it catches up. 100, not 1,000: nine
+ * followers that did not read, catching up on 20,000 events, took the daemon from 92 to 168 MB
+ * with pages of 1,000 and to 101 MB with pages of 100 (bigger pages outlive the young generation).
+ */
+const FOLLOW_PAGE = 100;
 /**
  * Events (or array items) per piece of a large answer. Building 10,000 events as one string
  * took ~90 MB for a moment (objects, the 5 MB text, its copy for the socket). Pieces of 100
