@@ -59,7 +59,8 @@ test('a restart records what happened while no daemon watched: ended unseen, bor
   try {
     const seeded = (await get(first.socket, `/v1/processes/${endsUnseen.pid}`)).json<{ process: Proc }>().process;
     assert.equal(seeded.origin, 'seeded');
-    assert.equal((first.daemon.store.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n, 0, 'the first run stored no events');
+    // (Zombies found at the seed are recorded as exited at once, issue 14: other tests may leave some.)
+    assert.equal((first.daemon.store.db.prepare("SELECT count(*) AS n FROM events WHERE kind != 'inferred_exit'").get() as { n: number }).n, 0, 'the first run stored no events');
     await first.stop(true);
     endsUnseen.kill();
     await exited(endsUnseen);
@@ -127,7 +128,7 @@ test('back-pressure: store overflow shows in /v1/stats, as a stored lost event, 
     const stats = (await get(h.socket, '/v1/stats')).json<{ eventsByKind: Record<string, number> }>();
     assert.ok((stats.eventsByKind.lost ?? 0) >= 1, 'counted by kind');
     const metrics = (await get(h.socket, '/metrics')).body;
-    assert.match(metrics, /^procwatch_store_dropped_events_total [3-9]\d*$/m);
+    assert.match(metrics, /^procwatch_store_dropped_events_total ([3-9]|[1-9]\d+)$/m); // 3 or more (11 on a busy machine)
   } finally {
     shell.kill();
     await h.stop();
