@@ -119,7 +119,7 @@ test('back-pressure: store overflow shows in /v1/stats, as a stored lost event, 
       return s.dropped >= 3 ? s : undefined;
     }, 3000);
     assert.ok(dropped, 'dropped events are counted before anything is written');
-    assert.ok(dropped.queued <= 1, 'the queue stays within max_queue (a follower's catch-up may have flushed it)');
+    assert.ok(dropped.queued <= 1, 'the queue stays within max_queue (a catch-up of a follower may have flushed it)');
     const [lost] = (await get(h.socket, '/v1/events?since=1m&kind=lost')).json<{ events: Ev[] & Array<{ count: number }> }>().events;
     assert.match(String(lost?.reason), /store queue overflow/);
     assert.ok((lost as unknown as { count: number }).count >= 3);
