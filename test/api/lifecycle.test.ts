@@ -120,9 +120,11 @@ test('back-pressure: store overflow shows in /v1/stats, as a stored lost event, 
     }, 3000);
     assert.ok(dropped, 'dropped events are counted before anything is written');
     assert.ok(dropped.queued <= 1, 'the queue stays within max_queue (a catch-up of a follower may have flushed it)');
-    const [lost] = (await get(h.socket, '/v1/events?since=1m&kind=lost')).json<{ events: Ev[] & Array<{ count: number }> }>().events;
+    const losts = (await get(h.socket, '/v1/events?since=1m&kind=lost')).json<{ events: Array<Ev & { count: number }> }>().events;
+    const [lost] = losts;
     assert.match(String(lost?.reason), /store queue overflow/);
-    assert.ok((lost as unknown as { count: number }).count >= 3);
+    // One row per write that followed drops: a follower's catch-up may have written one between them.
+    assert.ok(losts.reduce((n, e) => n + e.count, 0) >= 3, JSON.stringify(losts.map((e) => e.count)));
     const seen = await waitFor(() => stream.lines.find((e) => e.kind === 'lost'), 2000);
     assert.match(String(seen?.reason), /store queue overflow/, 'followers see the overflow too, whatever their filters');
     stream.close();
