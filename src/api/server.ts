@@ -408,7 +408,8 @@ export class ApiServer {
       let afterId = 0;
       let full = false; // a write returned false: wait for 'drain' before the next page
       // Resuming: the id is the position; `since` and `limit` were for the first connection.
-      const q: EventQuery = resumeAfter !== undefined ? { ...query, sinceMs: undefined, lostAlways: true } : sse ? { ...query, lostAlways: true } : query;
+      // `lost` passes the filters in the stored part too: a gap written while the stream opens must not slip between.
+      const q: EventQuery = resumeAfter !== undefined ? { ...query, sinceMs: undefined, lostAlways: true } : { ...query, lostAlways: true };
       if (resumeAfter !== undefined) afterId = resumeAfter;
       else if (url.searchParams.has('limit')) {
         const newest = latestEvents(db, q).events;
