@@ -70,7 +70,7 @@ test('the real mon: the hosts it appends are not counted as processes', { skip }
     assert.ok(runs.includes('pw-no-such-process:1- localhost pw-host-b -> 1'), 'a real failure still fails');
     await new Promise((r) => setTimeout(r, 300)); // the alert of the failing service lands
     const alerts = existsSync(join(dir, 'alerts.log')) ? readFileSync(join(dir, 'alerts.log'), 'utf8') : '';
-    assert.doesNotMatch(alerts, /localhost:0|pw-host-b:0/, 'no outage reported for a process called localhost (the alert's -h lists the hosts)');
+    assert.doesNotMatch(alerts, /localhost:0|pw-host-b:0/, 'no outage reported for a process called localhost (the -h of the alert lists the hosts)');
   } finally {
     mon.kill('SIGTERM');
     await new Promise((r) => (mon.exitCode !== null ? r(null) : mon.on('exit', r)));
