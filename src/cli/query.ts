@@ -9,7 +9,7 @@ import { print, printJson, withSocket } from './common.js';
 /** API parameters by the option that sets them: the daemon's errors then name the option. */
 const OPTION_NAMES: Record<string, string> = {
   since: '--since', until: '--until', kind: '--kind', pid: '--pid', limit: '--limit', follow: '--follow', exe: '--exe', name: '--name',
-  user: '--user', boot: '--boot',
+  user: '--user', boot: '--boot', sort: '--sort', min_cpu: '--min-cpu', min_rss: '--min-rss', min_read: '--min-read', min_write: '--min-write',
 };
 const names = { optionNames: OPTION_NAMES };
 
@@ -26,6 +26,11 @@ interface QueryOptions {
   name?: string;
   user?: string;
   boot?: string;
+  sort?: string;
+  minCpu?: string;
+  minRss?: string;
+  minRead?: string;
+  minWrite?: string;
 }
 
 export function eventsCommand(): Command {
@@ -67,13 +72,21 @@ export function historyCommand(): Command {
     .option('--since <time>', 'alive at or after: 10m, 2h, 1d (ago), ISO date, epoch ms')
     .option('--until <time>', 'started at or before (same forms)')
     .option('--limit <n>', 'at most this many (default 1000, max 10000)')
+    .option('--sort <order>', 'start (newest first, the default), or largest first by what the process used over its life: ' +
+      'cpu, user, sys, rss (peak), majflt, minflt, nvcsw, nivcsw, read, write (storage bytes); processes without the figure (running, unknown) come last')
+    .option('--min-cpu <duration>', 'only processes that used at least this much CPU (500ms, 2s, 1m)')
+    .option('--min-rss <size>', 'only processes whose peak resident memory reached this (100MiB)')
+    .option('--min-read <size>', 'only processes that read at least this much from storage')
+    .option('--min-write <size>', 'only processes that wrote at least this much to storage')
     .option('--json', 'print JSON')
     .action(async (options: QueryOptions) => {
       const { processes } = await apiGet<{ processes: ProcessLike[] }>(options.socket, '/v1/history', {
         exe: options.exe, name: options.name, user: options.user, since: options.since, until: options.until, limit: options.limit,
+        sort: options.sort, min_cpu: options.minCpu, min_rss: options.minRss, min_read: options.minRead, min_write: options.minWrite,
       }, names);
+      const usage = [options.sort, options.minCpu, options.minRss, options.minRead, options.minWrite].some((o) => o !== undefined && o !== 'start');
       if (options.json) printJson({ processes });
-      else print(renderHistory(processes));
+      else print(renderHistory(processes, { usage }));
     });
 }
 

@@ -12,6 +12,8 @@ import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigReader, isPlain, parseYamlMapping, readConfigText, stderrWarnings, type Plain, type WarningSink } from './reader.js';
 import { parseDuration, parseSize } from './units.js';
+import { RESOURCES_DEFAULTS, parseResourcesConfig, type ResourcesConfig } from './resources.js';
+import { compileGroup } from '../resources/groups.js';
 
 export type SourceSetting = 'auto' | 'ebpf' | 'netlink' | 'poll';
 const SOURCES: readonly SourceSetting[] = ['auto', 'ebpf', 'netlink', 'poll'];
@@ -48,6 +50,8 @@ export interface DaemonConfig {
   flushIntervalMs: number;
   maxQueue: number;
   pollIntervalMs: number;
+  /** Resource snapshots, their history and the group metrics (issue 12; src/config/resources.ts). */
+  resources: ResourcesConfig;
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
@@ -72,6 +76,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   flushIntervalMs: 200,
   maxQueue: 200_000,
   pollIntervalMs: 1000,
+  resources: RESOURCES_DEFAULTS,
 };
 
 /**
@@ -95,12 +100,12 @@ export const DAEMON_SQLITE_CACHE_KIB = 2048;
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'api', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
+const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'api', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'resources'];
 
 export async function parseDaemonConfig(text: string, file: string, warn: WarningSink = stderrWarnings): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
   const doc = await parseYamlMapping(r, text, warn);
-  r.keys(doc, 'top level', ['daemon', 'checks', 'defaults']);
+  r.keys(doc, 'top level', ['daemon', 'checks', 'defaults', 'rules', 'alerts']);
   const config = { ...DAEMON_DEFAULTS };
   const d = doc.daemon;
   if (d === undefined) return config;
@@ -154,6 +159,11 @@ export async function parseDaemonConfig(text: string, file: string, warn: Warnin
   if (d.flush_interval_ms !== undefined) config.flushIntervalMs = timer(r.number(d.flush_interval_ms, 'daemon.flush_interval_ms', 10), 'daemon.flush_interval_ms');
   if (d.max_queue !== undefined) config.maxQueue = r.number(d.max_queue, 'daemon.max_queue', 1000, { max: 100_000_000, integer: true });
   if (d.poll_interval_ms !== undefined) config.pollIntervalMs = timer(r.number(d.poll_interval_ms, 'daemon.poll_interval_ms', 50), 'daemon.poll_interval_ms');
+  if (d.resources !== undefined) {
+    const users = new UserDb();
+    config.resources = parseResourcesConfig(r, d.resources, duration, timer,
+      (group, path) => r.wrap(group.match === undefined ? `${path}.cgroup` : `${path}.match`, () => compileGroup(group, users)));
+  }
   const paths = daemonPathsProblem(config);
   if (paths !== null) r.fail(`daemon.${paths.key}`, paths.message);
   return config;

@@ -6,6 +6,7 @@
 import type { AcceptEvent, ConnectEvent, OpenEvent, ProcEvent } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
 import type { UserDb } from '../procfs/index.js';
+import { usageText } from './usage.js';
 
 export interface EventView {
   event: ProcEvent;
@@ -57,6 +58,7 @@ function what(v: EventView): string {
     case 'coredump': return `dumping core: ${commandLine(r, e)}`;
     case 'lost': return `!! LOST ${e.count === null ? 'an unknown number of' : e.count} event(s): ${e.reason}; table resynced from /proc`;
     case 'connect': case 'accept': case 'open': return `${captureText(e)}: ${commandLine(r, e)}`;
+    case 'acct': return `${r?.comm ?? '(unknown)'} used ${usageText(e.usage)}`;
   }
 }
 

@@ -4,8 +4,13 @@
  * the sqlite3 CLI: plain tables, JSON in TEXT columns; `.schema` shows the current tables
  * with the comments below.
  *
- * Schema 4 (current) is schema 3 with `processes.filename` (what execve was given) and a
- * comment on every column of `runs`. Schema 3, in short:
+ * Schema 4 (issue 11) adds `processes.unit`, `container_id`, `container_runtime` and the
+ * `alerts` table (src/alerts/store.ts). Schema 5 (issue 12) adds each process's exit accounting
+ * (`cpu_ns` ... `acct_time`, index `processes_cpu`) and `resource_samples` (src/store/resources.ts).
+ * Schema 6 (issue 14) adds `processes.filename` (what execve was given) and a comment on every
+ * column of `runs`.
+ *
+ * Schema 3, in short:
  * - `boots(boot, boot_id)`: one row per boot seen; `boot` is the small integer that events and
  *   processes carry instead of the 36-character boot id.
  * - `processes`: one row per process instance, a rowid table (`id`, in order of first storage)
@@ -177,7 +182,69 @@ const MIGRATIONS: string[] = [
   CREATE INDEX events_time ON events(time);
   CREATE INDEX events_key ON events(key, boot) WHERE key IS NOT NULL;
   `,
-  // 4: forensics (issue 14). The path given to execve becomes a column of the process, filled
+  // 4 (issue 11): what a person recognises in a process's cgroup, resolved at exec and stored
+  // with it (ps -o unit,container); and the alerts of rules and continuous checks. Rows
+  // stored before have NULL unit/container columns: readers derive them from `cgroup`.
+  `
+  ALTER TABLE processes ADD COLUMN unit TEXT;                -- systemd unit of its cgroup (nginx.service), NULL outside units
+  ALTER TABLE processes ADD COLUMN container_id TEXT;        -- container id from the cgroup name, NULL outside containers
+  ALTER TABLE processes ADD COLUMN container_runtime TEXT;   -- docker | containerd | podman | crio
+  CREATE TABLE alerts (
+    id            INTEGER PRIMARY KEY,    -- order of storage: the API's alert id
+    boot          INTEGER NOT NULL,       -- boots.boot
+    time          REAL NOT NULL,          -- wall clock, ms since the epoch: when it fired
+    source        TEXT NOT NULL,          -- rule | check
+    name          TEXT NOT NULL,          -- the rule's or check's name
+    severity      TEXT NOT NULL,          -- info | notice | warning | error | critical
+    state         TEXT NOT NULL,          -- firing | resolved
+    resolved_time REAL,                   -- when a check's alert resolved
+    key           TEXT,                   -- the process instance (processes.key, same boot), if any
+    message       TEXT NOT NULL,
+    data          TEXT NOT NULL           -- JSON: process, eventKind, eventSeq, mode, actions, suppressed, tags, origin
+  );
+  CREATE INDEX alerts_time ON alerts(time);
+  CREATE INDEX alerts_name ON alerts(name, time);
+  `,
+  // 5 (issue 12, resource accounting): each process's totals once it ended (the `acct` event: NULL while running, or when never known) with an
+  // index for `history --sort cpu`; and `resource_samples`, the coarse history of live
+  // processes' resources (`top --at`, `/v1/resources`), bounded in rows per minute and by
+  // retention (`daemon.resources.history`).
+  `
+  ALTER TABLE processes ADD COLUMN cpu_ns INTEGER;        -- user + system CPU time, all threads, ns
+  ALTER TABLE processes ADD COLUMN user_ns INTEGER;
+  ALTER TABLE processes ADD COLUMN system_ns INTEGER;
+  ALTER TABLE processes ADD COLUMN cpu_resolution TEXT;   -- ns (eBPF) | tick (netlink: /proc/PID/stat); NULL: CPU unknown
+  ALTER TABLE processes ADD COLUMN max_rss INTEGER;       -- peak resident set, bytes
+  ALTER TABLE processes ADD COLUMN min_flt INTEGER;       -- page faults without / with I/O
+  ALTER TABLE processes ADD COLUMN maj_flt INTEGER;
+  ALTER TABLE processes ADD COLUMN nvcsw INTEGER;         -- voluntary / involuntary context switches
+  ALTER TABLE processes ADD COLUMN nivcsw INTEGER;
+  ALTER TABLE processes ADD COLUMN read_bytes INTEGER;    -- storage I/O (/proc/PID/io read_bytes, write_bytes)
+  ALTER TABLE processes ADD COLUMN write_bytes INTEGER;
+  ALTER TABLE processes ADD COLUMN rchar INTEGER;         -- read(2)/write(2) bytes (/proc/PID/io rchar, wchar)
+  ALTER TABLE processes ADD COLUMN wchar INTEGER;
+  ALTER TABLE processes ADD COLUMN acct_time REAL;        -- when the totals arrived (wall ms); NULL: none
+  CREATE INDEX processes_cpu ON processes(cpu_ns) WHERE cpu_ns IS NOT NULL;
+
+  CREATE TABLE resource_samples (
+    time        REAL NOT NULL,            -- wall clock of the snapshot, ms since the epoch
+    boot        INTEGER NOT NULL,         -- boots.boot
+    key         TEXT NOT NULL,            -- processes.key, same boot
+    cpu_ns      INTEGER,                  -- CPU time used so far (user + system, all threads), ns
+    cpu_pct     REAL,                     -- % of one CPU since this instance's previous snapshot
+    rss         INTEGER,                  -- resident set, bytes
+    vsize       INTEGER,                  -- virtual size, bytes
+    swap        INTEGER,                  -- swapped out, bytes
+    threads     INTEGER,
+    fds         INTEGER,                  -- open file descriptors
+    read_bytes  INTEGER,                  -- storage I/O so far
+    write_bytes INTEGER,
+    state       TEXT                      -- R S D Z T ... as /proc/PID/stat field 3
+  );
+  CREATE INDEX resource_samples_time ON resource_samples(time);
+  CREATE INDEX resource_samples_key ON resource_samples(key, boot, time);
+  `,
+  // 6: forensics (issue 14). The path given to execve becomes a column of the process, filled
   // for stored processes from their last stored exec event (eBPF events carry it); `exe` is
   // the resolved image, so on merged-/usr Debian exe = '/bin/true' finds nothing while
   // filename = '/bin/true' does. No index: a column only forensics reads, and every index
@@ -190,7 +257,7 @@ const MIGRATIONS: string[] = [
     WHERE e.key = processes.key AND e.boot = processes.boot AND e.kind = 'exec' ORDER BY e.id DESC LIMIT 1
   ) WHERE origin != 'seeded' OR exec_time IS NOT NULL;
 
-  CREATE TABLE runs_v4 (
+  CREATE TABLE runs_v6 (
     run         INTEGER PRIMARY KEY,      -- daemon run number (events.run)
     boot_id     TEXT NOT NULL,            -- /proc/sys/kernel/random/boot_id of the run
     started     REAL NOT NULL,            -- wall clock, ms since the epoch
@@ -198,9 +265,9 @@ const MIGRATIONS: string[] = [
     source      TEXT NOT NULL,            -- ebpf | netlink | poll
     last_event  REAL                      -- wall time of the newest event this run stored (ms since the epoch); NULL: none
   );
-  INSERT INTO runs_v4 (run, boot_id, started, stopped, source, last_event) SELECT run, boot_id, started, stopped, source, last_event FROM runs;
+  INSERT INTO runs_v6 (run, boot_id, started, stopped, source, last_event) SELECT run, boot_id, started, stopped, source, last_event FROM runs;
   DROP TABLE runs;
-  ALTER TABLE runs_v4 RENAME TO runs;
+  ALTER TABLE runs_v6 RENAME TO runs;
   `,
 ];
 

@@ -6,7 +6,7 @@
 
 import Database from 'better-sqlite3';
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
-import type { LostEvent, ProcEvent } from '../events/types.js';
+import type { LostEvent, ProcEvent, ProcessUsage } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
 import { ProcessRows } from './process-rows.js';
 import { bootNumber, migrate } from './schema.js';
@@ -76,6 +76,9 @@ export interface PreviousRun {
   watchEndedMs: number;
 }
 
+/** Exit accounting to write on process rows, by key (the last one wins). */
+type Usages = Map<string, { usage: ProcessUsage; wallMs: number }>;
+
 /** Events waiting for the disk and the wall time of each: two arrays, no object per event. */
 interface Queue {
   events: ProcEvent[];
@@ -109,6 +112,7 @@ export class EventStore {
   readonly boot: number;
   private queue: Queue = { events: [], wallMs: [] };
   private touched: Touched = new Map();
+  private usages: Usages = new Map();
   private readonly maxQueue: number;
   private droppedPending = 0;
   /** Kernel and wall time of the latest dropped event: where the `lost` row goes. */
@@ -271,6 +275,8 @@ export class EventStore {
       queue.wallMs.push(wallOf(event.ktimeNs));
       const record = event.key ? recordOf(event.key) : undefined;
       if (record !== undefined) this.touch(record, wallOf);
+      // By key: the process may be long gone from the table, its row is still there.
+      if (event.kind === 'acct' && event.key) this.usages.set(event.key, { usage: event.usage, wallMs: queue.wallMs[queue.wallMs.length - 1]! });
     }
   }
 
@@ -296,7 +302,7 @@ export class EventStore {
    * what fits, and writing resumes as soon as one chunk fits again, whatever the backlog.
    */
   flush(): number {
-    if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0) return 0;
+    if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0 && this.usages.size === 0) return 0;
     if (this.run === 0) throw new Error('the store run has not begun');
     const started = performance.now();
     const queue = this.queue;
@@ -316,6 +322,7 @@ export class EventStore {
         if (overflow !== null) lost.push(overflow);
       }
       while (this.touched.size > 0) this.writeProcesses();
+      while (this.usages.size > 0) this.writeUsages();
     } catch (err) {
       const excess = queue.events.length - this.maxQueue;
       if (excess > 0) {
@@ -357,6 +364,19 @@ export class EventStore {
       if (newest > 0) this.markLastEvent.run(newest, this.run);
     })();
     return lost;
+  }
+
+  /** One transaction: at most WRITE_CHUNK of the exit accountings queued; they leave the map once written. */
+  private writeUsages(): void {
+    const batch: Array<[string, { usage: ProcessUsage; wallMs: number }]> = [];
+    for (const entry of this.usages) {
+      batch.push(entry);
+      if (batch.length >= WRITE_CHUNK) break;
+    }
+    this.db.transaction(() => {
+      for (const [key, { usage, wallMs }] of batch) this.processRows.writeUsage(this.boot, key, usage, wallMs);
+    })();
+    for (const [key, entry] of batch) if (this.usages.get(key) === entry) this.usages.delete(key);
   }
 
   /** One transaction: at most WRITE_CHUNK of the process rows events touched; they leave the map once written. */

@@ -1,6 +1,6 @@
 /** One process instance as the table knows it. */
 
-import type { ExecDetails, ExitStatus, IdQuad } from '../events/types.js';
+import type { ExecDetails, ExitStatus, IdQuad, ProcessUsage } from '../events/types.js';
 
 /** How the table learned that the process started. */
 export type Origin = 'seeded' | 'observed' | 'inferred';
@@ -44,6 +44,8 @@ export interface ProcessRecord {
    * in main, or the first of a group exit): the process ends with its last thread.
    */
   leaderExit: ExitStatus | null;
+  /** Its resource totals, from its `acct` event once it ended; null until then or when never known. */
+  usage: ProcessUsage | null;
 }
 
 /**
@@ -64,7 +66,7 @@ export function newRecord(pid: number, startTicks: number | null, key: string, o
     key, pid, startTicks, ppid: null, parentKey: null, comm: null, exe: null, filename: null, argv: null, argvTruncated: false,
     cwd: null, uids: null, gids: null, label: null, cgroup: null, inheritedImage: false, startNs: null, startBootNs: null, execNs: null,
     exitNs: null, exit: null, origin, exitOrigin: null, tracerPid: null, coreDumped: false, threadsCreated: 0, threadsExited: 0,
-    leaderExit: null,
+    leaderExit: null, usage: null,
   };
 }
 

@@ -1,5 +1,6 @@
 /**
- * Schema 4 (issue 14, item 16) from a version-3 file with data: `processes.filename` is added
+ * Schema 6 (issue 14, item 16; it was 4 on its branch, after issues 11 and 12's 4 and 5 on
+ * main) from a version-3 file with data, through 4 and 5: `processes.filename` is added
  * and filled from each process's last stored exec event; `runs` keeps every row and gains a
  * comment on every column; the store goes on and stores the filename of new execs.
  */
@@ -10,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { EventStore, getProcess, migrate, queryHistory } from '../../src/store/index.js';
+import { EventStore, getProcess, migrate, queryHistory, SCHEMA_VERSION } from '../../src/store/index.js';
 import { ProcessTable } from '../../src/table/index.js';
 import { exec } from '../table/events.js';
 
@@ -38,12 +39,12 @@ function writeVersion3(path: string): void {
   db.close();
 }
 
-test('migration 3 → 4: filename from the last stored exec, runs kept with a comment on every column', () => {
+test('migration 3 → current: filename from the last stored exec, runs kept with a comment on every column', () => {
   const path = join(dir, 'v3.db');
   writeVersion3(path);
   const store = new EventStore({ path, bootId: BOOT });
   const db = store.db;
-  assert.equal(db.pragma('user_version', { simple: true }), 4);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
   assert.equal(getProcess(db, BOOT, '10:100')?.filename, '/bin/true');
   assert.equal(getProcess(db, BOOT, '10:100')?.exe, '/usr/bin/true', 'exe stays the resolved image');
