@@ -376,7 +376,7 @@ export class ApiServer {
         await writeJsonPaged(res, 'events', pages(), `"truncated":${bounds.truncated}`);
         return undefined;
       }
-      const stream = this.openStream(res, format);
+      const stream = this.openStream(res, format, true);
       for await (const page of pages()) {
         let full = false;
         for (const e of page) full = !stream.write(e) || full;
@@ -390,10 +390,11 @@ export class ApiServer {
     return this.follow(url, req, res, format, query);
   }
 
-  private openStream(res: ServerResponse, format: string): { write(obj: unknown): boolean } {
+  /** `eventFields`: SSE frames of stored events carry `id:` and `event:` (the alerts stream's do not). */
+  private openStream(res: ServerResponse, format: string, eventFields = false): { write(obj: unknown): boolean } {
     res.writeHead(200, { 'content-type': format === 'sse' ? 'text/event-stream' : 'application/x-ndjson', 'cache-control': 'no-store' });
     res.flushHeaders(); // a follower with nothing to read yet still learns that the stream is open
-    return { write: (obj) => res.write(format === 'sse' ? sseMessage(obj) : `${JSON.stringify(obj)}\n`) };
+    return { write: (obj) => res.write(format !== 'sse' ? `${JSON.stringify(obj)}\n` : eventFields ? sseMessage(obj) : `data: ${JSON.stringify(obj)}\n\n`) };
   }
 
   /**
@@ -412,7 +413,7 @@ export class ApiServer {
     const db = this.daemon.store.db;
     const sse = format === 'sse';
     const resumeAfter = sse ? lastEventId(req) : undefined;
-    const stream = this.openStream(res, format);
+    const stream = this.openStream(res, format, true);
     let closed = false;
     res.on('close', () => { closed = true; });
     this.streamClients++;
