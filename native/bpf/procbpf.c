@@ -96,12 +96,19 @@ enum pw_counter {
 	C_CWD_UNKNOWN,     /* exec: the cwd path walk did not reach the root */
 	C_SLOT_WAITS,      /* reader waited for JavaScript to take a batch */
 	C_DROPPED_BATCHES, /* batches that could not be queued (tsfn closing) */
+	/* behaviour capture (capture_* below) */
+	C_SYSCALL_TABLE_LOST,    /* syscalls not counted: the kernel's table of processes was full */
+	C_SESSION_TABLE_LOST,    /* TCP connections not followed: the table of sessions was full */
+	C_SHELL_UNREADABLE_LOST, /* shell lines that could not be read from the shell's memory */
+	C_SYSCALL_SNAPSHOTS,     /* syscall records of running processes read at the interval */
+	C_SHELL_ATTACHED,        /* shell binaries with a uprobe on readline */
 	C_COUNT
 };
 static const char *const pw_counter_names[C_COUNT] = {
 	"received", "events", "batches", "malformed", "ringbufLost", "unreadableLost", "inflightLost",
 	"readerDropped", "threadForks", "threadExits", "exitDuplicates", "filtered", "exeUnknown",
-	"cwdUnknown", "slotWaits", "droppedBatches",
+	"cwdUnknown", "slotWaits", "droppedBatches", "syscallTableLost", "sessionTableLost", "shellUnreadableLost",
+	"syscallSnapshots", "shellAttached",
 };
 
 /* The kernel's drop reasons (procwatch.h enum pwb_drop) as record.h LOST reasons and counters. */
@@ -147,6 +154,31 @@ typedef struct pw_msg {
 	uint8_t *buf;
 } pw_msg;
 
+/* Behaviour capture (capture_*): a syscall-count entry seen at the last interval read. */
+typedef struct {
+	uint32_t tgid;
+	uint64_t start_ns;
+	uint64_t total;
+} pw_syscall_seen;
+
+#define PW_SHELL_LINKS_MAX 64 /* distinct bash binaries (inodes) with a uprobe */
+#define PW_SYSCALL_BATCH 64u  /* entries per bpf_map_lookup_batch() call */
+
+typedef struct {
+	uint64_t lost_seen[PWB_CDROP_COUNT]; /* reader thread */
+	/* syscall counts, read by the reader thread every syscalls_every_ns (0: only at exits) */
+	int syscalls;
+	uint64_t syscalls_every_ns, syscalls_read_ns;
+	pw_syscall_seen *seen, *next_seen; /* sorted by tgid */
+	uint32_t nseen, nnext, cap_seen;
+	uint32_t *keys;
+	struct pwb_syscall_counts *values;
+	struct pw_syscall_count *pairs;
+	/* shell: one uprobe link per bash binary; attached on the JS thread, destroyed under lock */
+	struct bpf_link *shell_links[PW_SHELL_LINKS_MAX];
+	int nshell;
+} pw_capture;
+
 typedef struct pw_handle {
 	/* JS thread only */
 	napi_env env;
@@ -183,6 +215,7 @@ typedef struct pw_handle {
 	int stalled;
 	uint64_t ns_per_tick;
 	char exe[PW_PATH_MAX + PW_EXE_SUFFIX_MAX], cwd[PW_PATH_MAX];
+	pw_capture cap;
 } pw_handle;
 
 static void count_add(pw_handle *h, enum pw_counter c, uint64_t n) { __atomic_fetch_add(&h->counters[c], n, __ATOMIC_RELAXED); }
@@ -523,6 +556,9 @@ static void ring_open(pw_handle *h, const struct pwb_open *e, uint32_t size)
 	batch_emit(h, &rh, &o, sizeof o, &path, 1);
 }
 
+static int capture_ring_event(pw_handle *h, const struct pwb_head *head, const void *data, uint32_t size);
+static void capture_check_lost(pw_handle *h, uint64_t now);
+
 /* libbpf's ring_buffer callback: one event. Never fails (a bad event is counted). */
 static int ring_event(void *ctx, void *data, size_t size)
 {
@@ -588,6 +624,10 @@ static int ring_event(void *ctx, void *data, size_t size)
 			return 0;
 		}
 		break;
+	default:
+		if (capture_ring_event(h, head, data, (uint32_t)size))
+			return 0;
+		break;
 	}
 	count(h, C_MALFORMED);
 	return 0;
@@ -626,6 +666,198 @@ static void reader_check_lost(pw_handle *h, int force)
 		rh.timestamp_ns = now;
 		batch_emit(h, &rh, &l, sizeof l, NULL, 0);
 	}
+	capture_check_lost(h, now);
+}
+
+/* ---- capture_*: behaviour capture (syscall counts, TCP sessions, shell lines) ---------------- */
+
+/* The kernel's capture drop reasons (procwatch.h enum pwb_capture_drop) as LOST reasons. */
+static const struct {
+	uint32_t reason;
+	enum pw_counter counter;
+} pw_capture_drops[PWB_CDROP_COUNT] = {
+	[PWB_CDROP_SYSCALL_TABLE] = { PW_LOST_SYSCALL_TABLE, C_SYSCALL_TABLE_LOST },
+	[PWB_CDROP_SESSION_TABLE] = { PW_LOST_SESSION_TABLE, C_SESSION_TABLE_LOST },
+	[PWB_CDROP_SHELL_UNREADABLE] = { PW_LOST_SHELL_UNREADABLE, C_SHELL_UNREADABLE_LOST },
+};
+
+/* As reader_check_lost, for the capture_lost map (called from it, on its schedule). */
+static void capture_check_lost(pw_handle *h, uint64_t now)
+{
+	uint64_t total;
+	for (uint32_t why = 0; why < PWB_CDROP_COUNT; why++) {
+		if (bpf_percpu_sum(h, h->skel->maps.capture_lost, why, &total) != 0 || total <= h->cap.lost_seen[why])
+			continue;
+		uint64_t delta = total - h->cap.lost_seen[why];
+		struct pw_rec_header rh;
+		struct pw_rec_lost l = { delta >= PW_LOST_COUNT_UNKNOWN ? PW_LOST_COUNT_UNKNOWN - 1 : (uint32_t)delta,
+					 pw_capture_drops[why].reason, 0, 0 };
+		h->cap.lost_seen[why] = total;
+		count_add(h, pw_capture_drops[why].counter, delta);
+		memset(&rh, 0, sizeof rh);
+		rh.kind = PW_KIND_LOST;
+		rh.cpu = PW_CPU_UNKNOWN;
+		rh.timestamp_ns = now;
+		batch_emit(h, &rh, &l, sizeof l, NULL, 0);
+	}
+}
+
+/* One SYSCALLS record: pairs[] are the non-zero counts, nr ascending. */
+static void capture_syscalls_emit(pw_handle *h, uint32_t tgid, uint64_t ts, uint32_t cpu, uint64_t start_ns,
+				  const struct pwb_syscall_count *pairs, uint32_t n, uint32_t flags)
+{
+	struct pw_rec_header rh;
+	struct pw_rec_syscalls r;
+	struct pw_syscall_count *out = h->cap.pairs;
+
+	memset(&r, 0, sizeof r);
+	r.start_ticks = start_ns / h->ns_per_tick;
+	r.flags = flags;
+	for (uint32_t i = 0; i < n; i++) {
+		out[i].nr = pairs[i].nr == PWB_SYSCALL_OTHER ? PW_SYSCALL_OTHER : pairs[i].nr;
+		out[i].reserved = 0;
+		out[i].count = pairs[i].count;
+		r.total += pairs[i].count;
+	}
+	memset(&rh, 0, sizeof rh);
+	rh.kind = PW_KIND_SYSCALLS;
+	rh.timestamp_ns = ts;
+	rh.cpu = cpu;
+	rh.pid = rh.tid = (int32_t)tgid;
+	pw_strref counts = { offsetof(struct pw_rec_syscalls, counts), out, n * (uint32_t)sizeof *out };
+	batch_emit(h, &rh, &r, sizeof r, &counts, 1);
+}
+
+/* A process's exit: its whole profile, sent by the kernel. */
+static void capture_ring_syscalls(pw_handle *h, const struct pwb_syscalls *e, uint32_t size)
+{
+	if (e->n > PWB_SYSCALL_SLOTS || sizeof *e + (uint64_t)e->n * sizeof e->counts[0] > size || !h->cap.pairs) {
+		count(h, C_MALFORMED);
+		return;
+	}
+	capture_syscalls_emit(h, e->h.pid, e->h.ts, e->h.cpu, e->start_ns, e->counts, e->n, PW_SYSCALLS_FINAL);
+}
+
+static int capture_seen_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const pw_syscall_seen *)a)->tgid, y = ((const pw_syscall_seen *)b)->tgid;
+	return x < y ? -1 : x > y;
+}
+
+/* The entry for tgid at the previous read, or NULL. */
+static const pw_syscall_seen *capture_seen_find(pw_capture *c, uint32_t tgid)
+{
+	uint32_t lo = 0, hi = c->nseen;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (c->seen[mid].tgid < tgid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->nseen && c->seen[lo].tgid == tgid ? &c->seen[lo] : NULL;
+}
+
+/* Every `syscalls_every_ns` (or now, with force): a record for each running process whose
+ * counts changed since the previous read. Hash-map batch reads walk buckets, so entries
+ * that processes add or remove meanwhile do not make the walk restart or repeat. */
+static void capture_read_syscalls(pw_handle *h, int force)
+{
+	pw_capture *c = &h->cap;
+	uint64_t now = now_ns(), in_batch = 0, out_batch = 0;
+	int fd, first = 1;
+
+	if (!c->syscalls || !c->values || (!force && (c->syscalls_every_ns == 0 || now - c->syscalls_read_ns < c->syscalls_every_ns)))
+		return;
+	c->syscalls_read_ns = now;
+	c->nnext = 0;
+	fd = bpf_map__fd(h->skel->maps.syscall_counts);
+	for (;;) {
+		uint32_t n = PW_SYSCALL_BATCH;
+		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		int err = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, c->keys, c->values, &n, &opts);
+		int end = err != 0 && errno == ENOENT;
+		if (err != 0 && !end)
+			break; /* read again at the next interval */
+		first = 0;
+		in_batch = out_batch;
+		uint64_t ts = now_ns();
+		for (uint32_t i = 0; i < n; i++) {
+			const struct pwb_syscall_counts *v = &c->values[i];
+			struct pwb_syscall_count pairs[PWB_SYSCALL_SLOTS];
+			uint32_t np = 0;
+			uint64_t total = 0;
+			if (v->start_ns == 0)
+				continue; /* created this instant, not filled in yet */
+			for (uint32_t nr = 0; nr < PWB_SYSCALL_SLOTS; nr++) {
+				if (v->counts[nr] == 0)
+					continue;
+				pairs[np++] = (struct pwb_syscall_count){ nr, 0, v->counts[nr] };
+				total += v->counts[nr];
+			}
+			if (c->nnext == c->cap_seen) {
+				uint32_t cap = c->cap_seen ? c->cap_seen * 2 : 1024;
+				pw_syscall_seen *a = realloc(c->seen, cap * sizeof *a), *b;
+				if (!a)
+					return;
+				c->seen = a;
+				b = realloc(c->next_seen, cap * sizeof *b);
+				if (!b)
+					return;
+				c->next_seen = b;
+				c->cap_seen = cap;
+			}
+			const pw_syscall_seen *was = capture_seen_find(c, c->keys[i]);
+			c->next_seen[c->nnext++] = (pw_syscall_seen){ c->keys[i], v->start_ns, total };
+			if (was && was->start_ns == v->start_ns && was->total == total)
+				continue; /* nothing new */
+			capture_syscalls_emit(h, c->keys[i], ts, PW_CPU_UNKNOWN, v->start_ns, pairs, np, 0);
+			count(h, C_SYSCALL_SNAPSHOTS);
+		}
+		if (end)
+			break;
+	}
+	qsort(c->next_seen, c->nnext, sizeof *c->next_seen, capture_seen_cmp);
+	pw_syscall_seen *t = c->seen;
+	c->seen = c->next_seen;
+	c->next_seen = t;
+	c->nseen = c->nnext;
+}
+
+/* Capture events from the ring buffer. Returns 0 for a type that is not one of them. */
+static int capture_ring_event(pw_handle *h, const struct pwb_head *head, const void *data, uint32_t size)
+{
+	switch (head->type) {
+	case PWB_SYSCALLS:
+		if (size < sizeof(struct pwb_syscalls))
+			return 0;
+		capture_ring_syscalls(h, data, size);
+		return 1;
+	}
+	return 0;
+}
+
+/* Buffers for the syscall reads; returns 0 or an errno. */
+static int capture_alloc(pw_handle *h)
+{
+	pw_capture *c = &h->cap;
+	if (!c->syscalls)
+		return 0;
+	c->keys = calloc(PW_SYSCALL_BATCH, sizeof *c->keys);
+	c->values = calloc(PW_SYSCALL_BATCH, sizeof *c->values);
+	c->pairs = calloc(PWB_SYSCALL_SLOTS, sizeof *c->pairs);
+	return c->keys && c->values && c->pairs ? 0 : ENOMEM;
+}
+
+static void capture_free(pw_handle *h)
+{
+	pw_capture *c = &h->cap;
+	free(c->keys);
+	free(c->values);
+	free(c->pairs);
+	free(c->seen);
+	free(c->next_seen);
+	memset(c, 0, sizeof *c);
 }
 
 /* ---- reader_*: the thread ------------------------------------------------------------------ */
@@ -700,6 +932,7 @@ static void *reader_main(void *arg)
 			}
 		}
 		reader_check_lost(h, r == 0);
+		capture_read_syscalls(h, 0);
 		if (h->batch.count && (r == 0 || now_ns() - h->batch_start_ns >= PW_MAX_AGE_NS))
 			batch_flush(h);
 	}
@@ -708,6 +941,7 @@ static void *reader_main(void *arg)
 	if (!failed) {
 		ring_buffer__consume(h->rb);
 		reader_check_lost(h, 1);
+		capture_read_syscalls(h, 1); /* the running processes' counts as of the stop */
 	}
 	batch_post(h);
 	batch_abandon(h); /* an empty batch's slot */
@@ -776,7 +1010,26 @@ typedef struct {
 	int exit_fallback;     /* load the pre-6.16 exit program even where group_dead exists */
 	uint32_t inflight_max; /* entries of the connect/openat in-progress tables; 0: default */
 	int prefix_at_exit;    /* check the path prefix at syscall exit only */
+	/* behaviour capture */
+	int syscalls;                  /* per-process syscall counts */
+	uint32_t syscalls_interval_ms; /* read running processes' counts this often; 0: only at exits */
+	uint32_t syscall_table_max;    /* processes counted at once; 0: default (test hook to fill it) */
 } pw_bpf_opts;
+
+/* Which capture programs load, and the sizes of their maps (before load). */
+static void capture_configure(pw_handle *h, struct procwatch_bpf *skel, const pw_bpf_opts *o, bool group_dead)
+{
+	pw_capture *c = &h->cap;
+	c->syscalls = o->syscalls != 0;
+	c->syscalls_every_ns = (uint64_t)o->syscalls_interval_ms * 1000000ull;
+	bpf_program__set_autoload(skel->progs.pw_sys_enter, c->syscalls);
+	bpf_program__set_autoload(skel->progs.pw_syscalls_exit, c->syscalls && group_dead);
+	bpf_program__set_autoload(skel->progs.pw_syscalls_exit_live, c->syscalls && !group_dead);
+	if (!c->syscalls)
+		bpf_map__set_max_entries(skel->maps.syscall_counts, 1);
+	else if (o->syscall_table_max)
+		bpf_map__set_max_entries(skel->maps.syscall_counts, o->syscall_table_max);
+}
 
 /* Opens, configures, loads and attaches. On failure *what names the step. */
 static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
@@ -839,6 +1092,7 @@ static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
 		bpf_map__set_max_entries(skel->maps.connects, o->inflight_max);
 		bpf_map__set_max_entries(skel->maps.opens, o->inflight_max);
 	}
+	capture_configure(h, skel, o, group_dead);
 	*what = "size the ring buffer (a power of 2, at least one page)";
 	if ((err = bpf_map__set_max_entries(skel->maps.events, o->ring_bytes)) != 0)
 		return -err;
@@ -867,6 +1121,9 @@ static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
 	h->percpu = calloc((size_t)h->ncpus, sizeof *h->percpu);
 	if (!h->percpu)
 		return ENOMEM;
+	*what = "allocate the capture buffers";
+	if ((err = capture_alloc(h)) != 0)
+		return err;
 	*what = "eventfd";
 	h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (h->wake_fd < 0)
@@ -927,6 +1184,7 @@ static void handle_unref(pw_handle *h)
 	for (int i = 0; i < PW_SLOTS; i++)
 		free(h->slot_buf[i]);
 	free(h->percpu);
+	capture_free(h);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);
 	free(h);
@@ -1179,6 +1437,18 @@ static napi_value js_handle_ref(napi_env env, napi_callback_info info, int ref)
 static napi_value js_handle_ref_on(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 1); }
 static napi_value js_handle_ref_off(napi_env env, napi_callback_info info) { return js_handle_ref(env, info, 0); }
 
+/* The capture options of open(): 0, or -1 when one is out of range. */
+static int capture_options(napi_env env, napi_value opts, pw_bpf_opts *o)
+{
+	double interval = js_num(env, opts, "syscallsIntervalMs", 0), table = js_num(env, opts, "debugSyscallTableMax", 0);
+	if (!(interval >= 0 && interval <= 86400000.0) || !(table >= 0 && table <= 1e6))
+		return -1;
+	o->syscalls = js_bool(env, opts, "syscalls");
+	o->syscalls_interval_ms = (uint32_t)interval;
+	o->syscall_table_max = (uint32_t)table;
+	return 0;
+}
+
 /* open({ onBatch, onError, onClose?, ringBytes?, network?, files?, uid?, cgroupPath?,
  *        pathPrefix?, debugStallMs?, debugExitFallback?, debugInflightMax?,
  *        debugPrefixAtExit?, debugReaderFault? }) -> handle. Options are validated in
@@ -1223,6 +1493,12 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	o = (pw_bpf_opts){ (uint32_t)ring, js_bool(env, opts, "network"), js_bool(env, opts, "files"), (int64_t)uid,
 			   cgroup_path, prefix, js_bool(env, opts, "debugExitFallback"), (uint32_t)inflight,
 			   js_bool(env, opts, "debugPrefixAtExit") };
+	if (capture_options(env, opts, &o) != 0) {
+		free(cgroup_path);
+		free(prefix);
+		handle_unref(h);
+		return napi_throw_range_error(env, NULL, "open(options): syscallsIntervalMs or debugSyscallTableMax out of range"), NULL;
+	}
 	err = bpf_start(h, &o, &what);
 	free(cgroup_path);
 	free(prefix);
@@ -1354,6 +1630,38 @@ static const struct {
 	{ "bpfArgvMax", PW_BPF_ARGV_MAX },
 	{ "commMax", PW_COMM_MAX }, { "pathMax", PW_PATH_MAX }, { "sockLocal", PW_SOCK_LOCAL },
 	{ "openPathTruncated", PW_OPEN_PATH_TRUNCATED },
+	/* behaviour capture */
+	{ "kind.syscalls", PW_KIND_SYSCALLS }, { "kind.session", PW_KIND_SESSION }, { "kind.shell", PW_KIND_SHELL },
+	{ "lostReason.syscallTable", PW_LOST_SYSCALL_TABLE }, { "lostReason.sessionTable", PW_LOST_SESSION_TABLE },
+	{ "lostReason.shellUnreadable", PW_LOST_SHELL_UNREADABLE },
+	{ "syscallCountSize", sizeof(struct pw_syscall_count) },
+	L_OFF("syscallCount.nr", struct pw_syscall_count, nr), L_OFF("syscallCount.count", struct pw_syscall_count, count),
+	{ "syscallsSize", sizeof(struct pw_rec_syscalls) },
+	L_OFF("syscalls.startTicks", struct pw_rec_syscalls, start_ticks), L_OFF("syscalls.total", struct pw_rec_syscalls, total),
+	L_OFF("syscalls.flags", struct pw_rec_syscalls, flags), L_OFF("syscalls.counts", struct pw_rec_syscalls, counts),
+	{ "syscallsFinal", PW_SYSCALLS_FINAL }, { "syscallOther", PW_SYSCALL_OTHER },
+	{ "sessionSize", sizeof(struct pw_rec_session) },
+	L_OFF("session.startTicks", struct pw_rec_session, start_ticks),
+	L_OFF("session.establishedNs", struct pw_rec_session, established_ns),
+	L_OFF("session.bytesSent", struct pw_rec_session, bytes_sent),
+	L_OFF("session.bytesReceived", struct pw_rec_session, bytes_received),
+	L_OFF("session.bytesRetrans", struct pw_rec_session, bytes_retrans),
+	L_OFF("session.cgroupId", struct pw_rec_session, cgroup_id), L_OFF("session.flags", struct pw_rec_session, flags),
+	L_OFF("session.uid", struct pw_rec_session, uid), L_OFF("session.retransmits", struct pw_rec_session, retransmits),
+	L_OFF("session.family", struct pw_rec_session, family), L_OFF("session.localPort", struct pw_rec_session, local_port),
+	L_OFF("session.remotePort", struct pw_rec_session, remote_port),
+	L_OFF("session.closeState", struct pw_rec_session, close_state),
+	L_OFF("session.localAddr", struct pw_rec_session, local_addr),
+	L_OFF("session.remoteAddr", struct pw_rec_session, remote_addr),
+	{ "sessionAccepted", PW_SESSION_ACCEPTED }, { "sessionOwner", PW_SESSION_OWNER },
+	{ "shellSize", sizeof(struct pw_rec_shell) },
+	L_OFF("shell.startTicks", struct pw_rec_shell, start_ticks), L_OFF("shell.flags", struct pw_rec_shell, flags),
+	L_OFF("shell.uid", struct pw_rec_shell, uid), L_OFF("shell.euid", struct pw_rec_shell, euid),
+	L_OFF("shell.loginUid", struct pw_rec_shell, login_uid), L_OFF("shell.sessionId", struct pw_rec_shell, session_id),
+	L_OFF("shell.line", struct pw_rec_shell, line), L_OFF("shell.tty", struct pw_rec_shell, tty),
+	L_OFF("shell.cwd", struct pw_rec_shell, cwd),
+	{ "shellTruncated", PW_SHELL_TRUNCATED }, { "shellTty", PW_SHELL_TTY }, { "shellCwd", PW_SHELL_CWD },
+	{ "shellLineMax", PW_SHELL_LINE_MAX }, { "idUnset", PW_ID_UNSET },
 };
 
 static napi_value js_layout(napi_env env, napi_callback_info info)
@@ -1389,6 +1697,77 @@ static uint32_t js_bytes(napi_env env, napi_value obj, const char *name, void *d
 	memcpy(dst, s, len);
 	free(s);
 	return (uint32_t)len;
+}
+
+/* encodeTestRecords() for the capture kinds: the record's offset, 0 when it did not fit, or
+ * UINT32_MAX for a kind that is not one of them. */
+static uint32_t capture_encode_test(napi_env env, napi_value spec, pw_batch *b, struct pw_rec_header *rh)
+{
+	static struct pw_syscall_count pairs[PWB_SYSCALL_SLOTS];
+	static char line[PW_SHELL_LINE_MAX], tty[PWB_TTY_NAME_MAX], cwd[PW_PATH_MAX];
+	switch (rh->kind) {
+	case PW_KIND_SYSCALLS: {
+		struct pw_rec_syscalls r;
+		napi_value arr, pair, el;
+		uint32_t n = 0;
+		double d;
+		memset(&r, 0, sizeof r);
+		r.start_ticks = (uint64_t)js_num(env, spec, "startTicks", 0);
+		r.total = (uint64_t)js_num(env, spec, "total", 0);
+		r.flags = (uint32_t)js_num(env, spec, "flags", 0);
+		if (js_get_prop(env, spec, "counts", napi_object, &arr))
+			napi_get_array_length(env, arr, &n);
+		n = n > PWB_SYSCALL_SLOTS ? PWB_SYSCALL_SLOTS : n;
+		for (uint32_t i = 0; i < n; i++) {
+			memset(&pairs[i], 0, sizeof pairs[i]);
+			if (napi_get_element(env, arr, i, &pair) != napi_ok)
+				continue;
+			if (napi_get_element(env, pair, 0, &el) == napi_ok && napi_get_value_double(env, el, &d) == napi_ok)
+				pairs[i].nr = (uint32_t)d;
+			if (napi_get_element(env, pair, 1, &el) == napi_ok && napi_get_value_double(env, el, &d) == napi_ok)
+				pairs[i].count = (uint64_t)d;
+		}
+		pw_strref counts = { offsetof(struct pw_rec_syscalls, counts), pairs, n * (uint32_t)sizeof pairs[0] };
+		return batch_put(b, rh, &r, sizeof r, &counts, 1);
+	}
+	case PW_KIND_SESSION: {
+		struct pw_rec_session r;
+		memset(&r, 0, sizeof r);
+		r.start_ticks = (uint64_t)js_num(env, spec, "startTicks", 0);
+		r.established_ns = (uint64_t)js_num(env, spec, "establishedNs", 0);
+		r.bytes_sent = (uint64_t)js_num(env, spec, "bytesSent", 0);
+		r.bytes_received = (uint64_t)js_num(env, spec, "bytesReceived", 0);
+		r.bytes_retrans = (uint64_t)js_num(env, spec, "bytesRetrans", 0);
+		r.cgroup_id = (uint64_t)js_num(env, spec, "cgroupId", 0);
+		r.flags = (uint32_t)js_num(env, spec, "flags", 0);
+		r.uid = (uint32_t)js_num(env, spec, "uid", 0);
+		r.retransmits = (uint32_t)js_num(env, spec, "retransmits", 0);
+		r.family = (uint16_t)js_num(env, spec, "family", 0);
+		r.local_port = (uint16_t)js_num(env, spec, "localPort", 0);
+		r.remote_port = (uint16_t)js_num(env, spec, "remotePort", 0);
+		r.close_state = (uint16_t)js_num(env, spec, "closeState", 0);
+		js_bytes(env, spec, "localAddr", r.local_addr, 16);
+		js_bytes(env, spec, "remoteAddr", r.remote_addr, 16);
+		return batch_put(b, rh, &r, sizeof r, NULL, 0);
+	}
+	case PW_KIND_SHELL: {
+		struct pw_rec_shell r;
+		memset(&r, 0, sizeof r);
+		r.start_ticks = (uint64_t)js_num(env, spec, "startTicks", 0);
+		r.flags = (uint32_t)js_num(env, spec, "flags", 0);
+		r.uid = (uint32_t)js_num(env, spec, "uid", 0);
+		r.euid = (uint32_t)js_num(env, spec, "euid", 0);
+		r.login_uid = (uint32_t)js_num(env, spec, "loginUid", PW_ID_UNSET);
+		r.session_id = (uint32_t)js_num(env, spec, "sessionId", PW_ID_UNSET);
+		pw_strref strs[3] = {
+			{ offsetof(struct pw_rec_shell, line), line, js_bytes(env, spec, "line", line, sizeof line) },
+			{ offsetof(struct pw_rec_shell, tty), tty, (r.flags & PW_SHELL_TTY) ? js_bytes(env, spec, "tty", tty, sizeof tty) : 0 },
+			{ offsetof(struct pw_rec_shell, cwd), cwd, (r.flags & PW_SHELL_CWD) ? js_bytes(env, spec, "cwd", cwd, sizeof cwd) : 0 },
+		};
+		return batch_put(b, rh, &r, sizeof r, strs, 3);
+	}
+	}
+	return UINT32_MAX;
 }
 
 /* encodeTestRecords(specs[]) -> Buffer: test-only. Packs records of the kinds this reader
@@ -1515,8 +1894,12 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 			break;
 		}
 		default:
-			bad = "unknown kind";
-			continue;
+			ok = capture_encode_test(env, spec, &b, &rh);
+			if (ok == UINT32_MAX) {
+				bad = "unknown kind";
+				continue;
+			}
+			break;
 		}
 		if (!ok)
 			bad = "batch full";

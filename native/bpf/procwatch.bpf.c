@@ -708,3 +708,151 @@ out:
 	bpf_map_delete_elem(&opens, &id);
 	return 0;
 }
+
+/* ---- behaviour capture: syscall counts --------------------------------------------------------
+ * One entry per process (tgid) in `syscall_counts`, created at its first syscall, one atomic
+ * add per syscall, never an event per syscall. The process's exit sends its counts and
+ * removes the entry; the loader also reads live entries at an interval. */
+
+/* Events wanted but not counted or sent, by enum pwb_capture_drop (per CPU, like `lost`). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PWB_CDROP_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} capture_lost SEC(".maps");
+
+/* Allocated as processes appear (4 KiB each), not up front: max_entries is a bound, not a cost. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* the loader may resize before load */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct pwb_syscall_counts);
+} syscall_counts SEC(".maps");
+
+/* A zeroed value to create entries from (never written). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pwb_syscall_counts);
+} syscall_zero SEC(".maps");
+
+static __always_inline void capture_drop_inc(__u32 why)
+{
+	__u64 *v = bpf_map_lookup_elem(&capture_lost, &why);
+	if (v)
+		*v += 1;
+}
+
+#define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h: a 32-bit syscall is active */
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(pw_sys_enter, struct pt_regs *regs, long id)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, zero = 0, slot;
+	struct pwb_syscall_counts *c;
+
+	if (!task_wanted())
+		return 0;
+	c = bpf_map_lookup_elem(&syscall_counts, &tgid);
+	if (!c) {
+		struct pwb_syscall_counts *z = bpf_map_lookup_elem(&syscall_zero, &zero);
+		struct task_struct *task = bpf_get_current_task_btf();
+		long err;
+
+		if (!z)
+			return 0;
+		err = bpf_map_update_elem(&syscall_counts, &tgid, z, BPF_NOEXIST);
+		if (err != 0 && err != -EEXIST) { /* another thread may have just created it */
+			capture_drop_inc(PWB_CDROP_SYSCALL_TABLE);
+			return 0;
+		}
+		c = bpf_map_lookup_elem(&syscall_counts, &tgid);
+		if (!c)
+			return 0;
+		c->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	}
+	slot = id >= 0 && id < PWB_SYSCALL_NR_MAX ? (__u32)id : PWB_SYSCALL_OTHER;
+#if defined(__TARGET_ARCH_x86)
+	/* A 32-bit task's numbers are the i386 table's: not comparable, so counted apart. */
+	if (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT)
+		slot = PWB_SYSCALL_OTHER;
+#endif
+	if (slot < PWB_SYSCALL_SLOTS)
+		__sync_fetch_and_add(&c->counts[slot], 1);
+	return 0;
+}
+
+/* Copies one non-zero count into the event being built (bpf_loop callback). */
+struct pw_syscalls_copy {
+	struct pwb_syscall_counts *c;
+	struct pwb_syscalls *ev;
+};
+static long syscalls_copy_one(__u32 i, struct pw_syscalls_copy *x)
+{
+	__u64 n;
+	__u32 at;
+
+	if (i >= PWB_SYSCALL_SLOTS)
+		return 1;
+	n = x->c->counts[i];
+	if (n == 0)
+		return 0;
+	at = x->ev->n;
+	if (at >= PWB_SYSCALL_SLOTS)
+		return 1;
+	x->ev->counts[at].nr = i;
+	x->ev->counts[at].reserved = 0;
+	x->ev->counts[at].count = n;
+	x->ev->n = at + 1;
+	return 0;
+}
+
+_Static_assert(sizeof(struct pwb_syscalls) + PWB_SYSCALL_SLOTS * sizeof(struct pwb_syscall_count) <= PWB_SCRATCH,
+	       "a syscall profile with every slot must fit the scratch buffer");
+
+/* Sends the counts of task's process (task is its last thread) and removes its entry. */
+static __always_inline int syscalls_send(struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct pwb_syscall_counts *c = bpf_map_lookup_elem(&syscall_counts, &tgid);
+	struct pw_scratch *s = scratch_get();
+	struct pw_syscalls_copy x;
+	struct pwb_syscalls *ev;
+
+	if (!c)
+		return 0;
+	if (s) {
+		ev = (struct pwb_syscalls *)s->buf;
+		head_fill(&ev->h, PWB_SYSCALLS, tgid, tgid);
+		ev->start_ns = c->start_ns;
+		ev->n = 0;
+		ev->reserved = 0;
+		x.c = c;
+		x.ev = ev;
+		bpf_loop(PWB_SYSCALL_SLOTS, syscalls_copy_one, &x, 0);
+		__u32 n = ev->n;
+		if (n > PWB_SYSCALL_SLOTS)
+			n = PWB_SYSCALL_SLOTS;
+		ev->h.size = sizeof(*ev) + n * sizeof(struct pwb_syscall_count);
+		emit(ev, sizeof(*ev) + (__u64)n * sizeof(struct pwb_syscall_count));
+	}
+	bpf_map_delete_elem(&syscall_counts, &tgid);
+	return 0;
+}
+
+/* The same two variants as the process exit programs (6.16+ group_dead, or the live count). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pw_syscalls_exit, struct task_struct *task, bool group_dead)
+{
+	return group_dead ? syscalls_send(task) : 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pw_syscalls_exit_live, struct task_struct *task)
+{
+	/* Two last threads may both see 0: the first takes the entry, the second finds none. */
+	return BPF_CORE_READ(task, signal, live.counter) == 0 ? syscalls_send(task) : 0;
+}
