@@ -368,6 +368,7 @@ struct pw_rec_syscalls {
  * or accepted it), 0 when not known (PW_SESSION_OWNER unset). Addresses as in pw_rec_sock. */
 #define PW_SESSION_ACCEPTED 0x1u /* accepted from a listener (else: an outbound connect) */
 #define PW_SESSION_OWNER 0x2u    /* pid, start_ticks, uid and cgroup_id name the owner */
+#define PW_SESSION_EARLIER 0x4u  /* established before capture began: established_ns unknown (0) */
 struct pw_rec_session {
 	uint64_t start_ticks;    /* the owner's start */
 	uint64_t established_ns; /* CLOCK_MONOTONIC when it became ESTABLISHED (timestamp_ns: closed) */

@@ -824,10 +824,55 @@ static void capture_read_syscalls(pw_handle *h, int force)
 	c->nseen = c->nnext;
 }
 
+/* A TCP connection that closed. */
+static void capture_ring_session(pw_handle *h, const struct pwb_session *e)
+{
+	struct pw_rec_header rh;
+	struct pw_rec_session r;
+
+	memset(&r, 0, sizeof r);
+	r.flags = ((e->h.flags & PWB_F_SESSION_ACCEPTED) ? PW_SESSION_ACCEPTED : 0) |
+		  ((e->h.flags & PWB_F_SESSION_OWNER) ? PW_SESSION_OWNER : 0) |
+		  ((e->h.flags & PWB_F_SESSION_EARLIER) ? PW_SESSION_EARLIER : 0);
+	if (r.flags & PW_SESSION_OWNER) {
+		r.start_ticks = e->owner_start_ns / h->ns_per_tick;
+		r.uid = e->h.uid;
+		r.cgroup_id = e->cgroup_id;
+	}
+	r.established_ns = e->established_ns;
+	/* The socket counts sequence numbers, not bytes: bytes_acked includes our SYN (an
+	 * active open's SYN is acknowledged within the connection; a passive one's before the
+	 * socket exists) and our FIN once acknowledged; bytes_received the peer's FIN. For a
+	 * connection established before capture began the direction is unknown: the SYN stays. */
+	uint64_t syn = (r.flags & (PW_SESSION_ACCEPTED | PW_SESSION_EARLIER)) ? 0 : 1;
+	int fin_sent = e->old_state == 4 || e->old_state == 5 || e->old_state == 9 || e->old_state == 11; /* FIN_WAIT1/2, LAST_ACK, CLOSING */
+	uint64_t fin_out = fin_sent && e->snd_una == e->write_seq ? 1 : 0;
+	uint64_t fin_in = (e->h.flags & PWB_F_SESSION_FIN_IN) ? 1 : 0;
+	r.bytes_sent = e->bytes_acked >= syn + fin_out ? e->bytes_acked - syn - fin_out : 0;
+	r.bytes_received = e->bytes_received >= fin_in ? e->bytes_received - fin_in : 0;
+	r.bytes_retrans = e->bytes_retrans;
+	r.retransmits = e->total_retrans;
+	r.family = e->family;
+	r.local_port = e->lport;
+	r.remote_port = e->rport;
+	r.close_state = e->old_state;
+	memcpy(r.local_addr, e->laddr, sizeof r.local_addr);
+	memcpy(r.remote_addr, e->raddr, sizeof r.remote_addr);
+	ring_header(&rh, &e->h, PW_KIND_SESSION);
+	if (!(r.flags & PW_SESSION_OWNER))
+		rh.pid = rh.tid = 0;
+	batch_emit(h, &rh, &r, sizeof r, NULL, 0);
+}
+
 /* Capture events from the ring buffer. Returns 0 for a type that is not one of them. */
 static int capture_ring_event(pw_handle *h, const struct pwb_head *head, const void *data, uint32_t size)
 {
 	switch (head->type) {
+	case PWB_SESSION:
+		if (size < sizeof(struct pwb_session))
+			return 0;
+		capture_ring_session(h, data);
+		return 1;
 	case PWB_SYSCALLS:
 		if (size < sizeof(struct pwb_syscalls))
 			return 0;
@@ -1014,6 +1059,8 @@ typedef struct {
 	int syscalls;                  /* per-process syscall counts */
 	uint32_t syscalls_interval_ms; /* read running processes' counts this often; 0: only at exits */
 	uint32_t syscall_table_max;    /* processes counted at once; 0: default (test hook to fill it) */
+	int sessions;                  /* TCP sessions, reported when they close */
+	uint32_t session_table_max;    /* sockets followed at once; 0: default (test hook) */
 } pw_bpf_opts;
 
 /* Which capture programs load, and the sizes of their maps (before load). */
@@ -1029,6 +1076,13 @@ static void capture_configure(pw_handle *h, struct procwatch_bpf *skel, const pw
 		bpf_map__set_max_entries(skel->maps.syscall_counts, 1);
 	else if (o->syscall_table_max)
 		bpf_map__set_max_entries(skel->maps.syscall_counts, o->syscall_table_max);
+	bpf_program__set_autoload(skel->progs.pw_sock_state, o->sessions);
+	bpf_program__set_autoload(skel->progs.pw_session_accept, o->sessions);
+	bpf_program__set_autoload(skel->progs.pw_session_accept4, o->sessions);
+	if (!o->sessions)
+		bpf_map__set_max_entries(skel->maps.sessions, 1);
+	else if (o->session_table_max)
+		bpf_map__set_max_entries(skel->maps.sessions, o->session_table_max);
 }
 
 /* Opens, configures, loads and attaches. On failure *what names the step. */
@@ -1107,7 +1161,7 @@ static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.cgroup_filter), &zero, &h->cgroup_fd, BPF_ANY) != 0)
 			return errno;
 	}
-	if (o->network || o->files) {
+	if (o->network || o->files || o->sessions) {
 		if ((err = bpf_tracefs(what)) != 0)
 			return err;
 	}
@@ -1441,8 +1495,11 @@ static napi_value js_handle_ref_off(napi_env env, napi_callback_info info) { ret
 static int capture_options(napi_env env, napi_value opts, pw_bpf_opts *o)
 {
 	double interval = js_num(env, opts, "syscallsIntervalMs", 0), table = js_num(env, opts, "debugSyscallTableMax", 0);
-	if (!(interval >= 0 && interval <= 86400000.0) || !(table >= 0 && table <= 1e6))
+	double sessions = js_num(env, opts, "debugSessionTableMax", 0);
+	if (!(interval >= 0 && interval <= 86400000.0) || !(table >= 0 && table <= 1e6) || !(sessions >= 0 && sessions <= 1e7))
 		return -1;
+	o->sessions = js_bool(env, opts, "sessions");
+	o->session_table_max = (uint32_t)sessions;
 	o->syscalls = js_bool(env, opts, "syscalls");
 	o->syscalls_interval_ms = (uint32_t)interval;
 	o->syscall_table_max = (uint32_t)table;
@@ -1497,7 +1554,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		free(cgroup_path);
 		free(prefix);
 		handle_unref(h);
-		return napi_throw_range_error(env, NULL, "open(options): syscallsIntervalMs or debugSyscallTableMax out of range"), NULL;
+		return napi_throw_range_error(env, NULL, "open(options): syscallsIntervalMs, debugSyscallTableMax or debugSessionTableMax out of range"), NULL;
 	}
 	err = bpf_start(h, &o, &what);
 	free(cgroup_path);
@@ -1653,7 +1710,7 @@ static const struct {
 	L_OFF("session.closeState", struct pw_rec_session, close_state),
 	L_OFF("session.localAddr", struct pw_rec_session, local_addr),
 	L_OFF("session.remoteAddr", struct pw_rec_session, remote_addr),
-	{ "sessionAccepted", PW_SESSION_ACCEPTED }, { "sessionOwner", PW_SESSION_OWNER },
+	{ "sessionAccepted", PW_SESSION_ACCEPTED }, { "sessionOwner", PW_SESSION_OWNER }, { "sessionEarlier", PW_SESSION_EARLIER },
 	{ "shellSize", sizeof(struct pw_rec_shell) },
 	L_OFF("shell.startTicks", struct pw_rec_shell, start_ticks), L_OFF("shell.flags", struct pw_rec_shell, flags),
 	L_OFF("shell.uid", struct pw_rec_shell, uid), L_OFF("shell.euid", struct pw_rec_shell, euid),

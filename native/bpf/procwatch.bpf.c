@@ -856,3 +856,201 @@ int BPF_PROG(pw_syscalls_exit_live, struct task_struct *task)
 	/* Two last threads may both see 0: the first takes the entry, the second finds none. */
 	return BPF_CORE_READ(task, signal, live.counter) == 0 ? syscalls_send(task) : 0;
 }
+
+/* ---- behaviour capture: TCP sessions ----------------------------------------------------------
+ * One entry per TCP socket (its address) in `sessions` from the connect (TCP_SYN_SENT, in the
+ * connecting task) or the handshake's end (SYN_RECV -> ESTABLISHED, in softirq: the owner is
+ * the task whose accept(2) returns it). At TCP_CLOSE, one event with the socket's own byte
+ * counters: nothing runs per packet. */
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+#define TCP_LISTEN 10
+#define IPPROTO_TCP 6
+#define PW_SESSION_IGNORED 0x8000u /* pw_session.flags: filtered out (kept so its close is not taken for an earlier one) */
+
+struct pw_session {
+	__u64 owner_start_ns;
+	__u64 established_ns;
+	__u64 cgroup_id;
+	__u32 owner_tgid;
+	__u32 owner_tid;
+	__u32 uid;
+	__u32 flags; /* PWB_F_SESSION_* */
+	/* the ends, read at ESTABLISHED: at TCP_CLOSE the local port may already be released */
+	__u16 lport;
+	__u16 rport;
+	__u32 reserved;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* the loader may resize before load */
+	__type(key, __u64);
+	__type(value, struct pw_session);
+} sessions SEC(".maps");
+
+/* The current task becomes the session's owner. */
+static __always_inline void session_own(struct pw_session *s)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 id = bpf_get_current_pid_tgid();
+
+	s->owner_tgid = id >> 32;
+	s->owner_tid = (__u32)id;
+	s->owner_start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	s->uid = (__u32)bpf_get_current_uid_gid();
+	s->cgroup_id = bpf_get_current_cgroup_id();
+	s->flags |= PWB_F_SESSION_OWNER;
+}
+
+/* The connection's ends as the socket holds them. */
+static __always_inline void session_ends(const struct sock *sk, __u16 family, __u16 *lport, __u16 *rport, __u8 *laddr, __u8 *raddr)
+{
+	/* inet_sport, not skc_num: releasing the port at close clears skc_num, not inet_sport. */
+	*lport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	*rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		bpf_core_read(laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(raddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+/* Sends the session of sk, which is closing from old_state. s is NULL for a connection
+ * established before capture began (its counters are still the whole connection's). The
+ * counters count sequence numbers: the loader takes out the SYN and FINs they include. */
+static __always_inline void session_send(const struct sock *sk, const struct pw_session *s, int old_state, __u16 family)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	struct pwb_session ev = {};
+	unsigned long sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+
+	head_fill(&ev.h, PWB_SESSION, 0, 0);
+	ev.h.uid = 0;
+	if (s) {
+		ev.h.pid = s->owner_tgid;
+		ev.h.tid = s->owner_tid;
+		ev.h.uid = s->uid;
+		ev.h.flags = s->flags & (PWB_F_SESSION_ACCEPTED | PWB_F_SESSION_OWNER);
+		ev.owner_start_ns = s->owner_start_ns;
+		ev.established_ns = s->established_ns;
+		ev.cgroup_id = s->cgroup_id;
+		ev.lport = s->lport;
+		ev.rport = s->rport;
+		__builtin_memcpy(ev.laddr, s->laddr, sizeof ev.laddr);
+		__builtin_memcpy(ev.raddr, s->raddr, sizeof ev.raddr);
+	} else {
+		ev.h.flags = PWB_F_SESSION_EARLIER;
+		session_ends(sk, family, &ev.lport, &ev.rport, ev.laddr, ev.raddr);
+	}
+	/* SOCK_DONE: set by tcp_fin() when the peer's FIN arrived. */
+	if (sk_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE)))
+		ev.h.flags |= PWB_F_SESSION_FIN_IN;
+	ev.bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	ev.bytes_received = BPF_CORE_READ(tp, bytes_received);
+	ev.bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
+	ev.total_retrans = BPF_CORE_READ(tp, total_retrans);
+	ev.snd_una = BPF_CORE_READ(tp, snd_una);
+	ev.write_seq = BPF_CORE_READ(tp, write_seq);
+	ev.family = family;
+	ev.old_state = (__u16)old_state;
+	ev.h.size = sizeof ev;
+	emit(&ev, sizeof ev);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(pw_sock_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u64 key = (__u64)sk;
+	struct pw_session *s;
+	__u16 family;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if (newstate == TCP_SYN_SENT) { /* connect(2), in the connecting task */
+		struct pw_session n = {};
+		if (task_wanted())
+			session_own(&n);
+		else
+			n.flags = PW_SESSION_IGNORED;
+		if (bpf_map_update_elem(&sessions, &key, &n, BPF_ANY) != 0)
+			capture_drop_inc(PWB_CDROP_SESSION_TABLE);
+		return 0;
+	}
+	if (newstate == TCP_ESTABLISHED) {
+		if (oldstate == TCP_SYN_SENT) {
+			s = bpf_map_lookup_elem(&sessions, &key);
+			if (s) {
+				s->established_ns = bpf_ktime_get_ns();
+				session_ends(sk, family, &s->lport, &s->rport, s->laddr, s->raddr);
+			}
+		} else if (oldstate == TCP_SYN_RECV) { /* a listener's new connection; accept(2) names the owner */
+			struct pw_session n = { .established_ns = bpf_ktime_get_ns(), .flags = PWB_F_SESSION_ACCEPTED };
+			session_ends(sk, family, &n.lport, &n.rport, n.laddr, n.raddr);
+			if (bpf_map_update_elem(&sessions, &key, &n, BPF_ANY) != 0)
+				capture_drop_inc(PWB_CDROP_SESSION_TABLE);
+		}
+		return 0;
+	}
+	if (newstate != TCP_CLOSE)
+		return 0;
+	s = bpf_map_lookup_elem(&sessions, &key);
+	if (!s) {
+		/* Established before capture began: still one record, from the socket's own
+		 * counters, unless a filter asks for owners this record cannot name. */
+		if (oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV && oldstate != TCP_LISTEN && oldstate != TCP_CLOSE &&
+		    pw_uid == (__u32)-1 && !pw_cgroup_filter)
+			session_send(sk, NULL, oldstate, family);
+		return 0;
+	}
+	/* A connect that never connected is not a session (the connect event says it failed);
+	 * an accepted connection nobody accepted cannot be checked against the filters. */
+	if (s->established_ns != 0 && !(s->flags & PW_SESSION_IGNORED) &&
+	    ((s->flags & PWB_F_SESSION_OWNER) || (pw_uid == (__u32)-1 && !pw_cgroup_filter)))
+		session_send(sk, s, oldstate, family);
+	bpf_map_delete_elem(&sessions, &key);
+	return 0;
+}
+
+/* accept(2) hands a connection to a task: it becomes the owner (unless a filter excludes it). */
+static __always_inline int session_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pw_session *s;
+	struct sock *sk;
+	__u64 key;
+
+	if (ctx->ret < 0)
+		return 0;
+	sk = fd_sock((__u32)ctx->ret);
+	if (!sk)
+		return 0;
+	key = (__u64)sk;
+	s = bpf_map_lookup_elem(&sessions, &key);
+	if (!s || (s->flags & (PWB_F_SESSION_OWNER | PW_SESSION_IGNORED)))
+		return 0;
+	if (task_wanted())
+		session_own(s);
+	else
+		s->flags |= PW_SESSION_IGNORED;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int pw_session_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return session_accept(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int pw_session_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return session_accept(ctx);
+}

@@ -179,6 +179,8 @@ struct pwb_syscalls {
 /* pwb_head.flags of PWB_SESSION */
 #define PWB_F_SESSION_ACCEPTED 0x1000u /* the connection was accepted (else: connected) */
 #define PWB_F_SESSION_OWNER 0x2000u    /* pid/start_ns/uid name the owner */
+#define PWB_F_SESSION_EARLIER 0x4000u  /* established before capture began: start time and owner unknown */
+#define PWB_F_SESSION_FIN_IN 0x0800u   /* the peer's FIN arrived (SOCK_DONE): bytes_received counts it */
 
 /* A TCP connection that was established, sent when the socket reaches TCP_CLOSE. pid/tid and
  * uid: the owner (the process that connected, or that accepted it), zero when unknown. */
@@ -197,6 +199,8 @@ struct pwb_session {
 	__u16 old_state; /* the TCP state it closed from */
 	__u8 laddr[16];
 	__u8 raddr[16];
+	__u32 snd_una;   /* with write_seq: whether our FIN was acknowledged (bytes_acked counts it) */
+	__u32 write_seq;
 };
 
 /* pwb_head.flags of PWB_SHELL */

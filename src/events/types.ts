@@ -204,7 +204,8 @@ export interface ShellEvent extends EventBase {
  */
 export interface SessionEvent extends EventBase {
   kind: 'session';
-  direction: 'connect' | 'accept';
+  /** Null for a connection established before capture began. */
+  direction: 'connect' | 'accept' | null;
   /** The owner's start time (clock ticks since boot), null when the owner is not known. */
   startTicks: number | null;
   family: 'ipv4' | 'ipv6';
@@ -213,9 +214,13 @@ export interface SessionEvent extends EventBase {
   localPort: number;
   remoteAddress: string;
   remotePort: number;
-  /** Kernel time (ns since boot) it became ESTABLISHED; ktimeNs is when it closed. */
-  establishedNs: number;
-  durationNs: number;
+  /**
+   * Kernel time (ns since boot) it became ESTABLISHED; ktimeNs is when it closed. Null for a
+   * connection established before capture began (its byte counts are still the whole
+   * connection's; its owner is not known).
+   */
+  establishedNs: number | null;
+  durationNs: number | null;
   /** Bytes sent that the peer acknowledged (tcp_sock.bytes_acked). */
   bytesSent: number;
   /** Bytes received in order (tcp_sock.bytes_received). */

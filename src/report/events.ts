@@ -90,8 +90,9 @@ export function behaviourText(e: ShellEvent | SessionEvent | SyscallsEvent): str
         `${e.lineTruncated ? ' …(cut)' : ''}${e.redacted ? ' (redacted)' : ''}`;
     case 'session': {
       const end = (a: string, p: number): string => (e.family === 'ipv6' ? `[${a}]:${p}` : `${a}:${p}`);
-      const arrow = e.direction === 'connect' ? `${end(e.localAddress, e.localPort)} -> ${end(e.remoteAddress, e.remotePort)}` : `${end(e.localAddress, e.localPort)} <- ${end(e.remoteAddress, e.remotePort)}`;
-      return `tcp ${e.direction === 'connect' ? 'connected' : 'accepted'} ${arrow}, ${formatDuration(e.durationNs)}, sent ${formatBytes(e.bytesSent)}, received ${formatBytes(e.bytesReceived)}` +
+      const arrow = `${end(e.localAddress, e.localPort)} ${e.direction === 'connect' ? '->' : e.direction === 'accept' ? '<-' : '--'} ${end(e.remoteAddress, e.remotePort)}`;
+      const how = e.establishedNs === null ? 'tcp (established before capture)' : `tcp ${e.direction === 'connect' ? 'connected' : 'accepted'}`;
+      return `${how} ${arrow}, ${e.durationNs === null ? 'duration unknown' : formatDuration(e.durationNs)}, sent ${formatBytes(e.bytesSent)}, received ${formatBytes(e.bytesReceived)}` +
         `${e.retransmits > 0 ? `, ${e.retransmits} retransmits` : ''}`;
     }
     case 'syscalls': {

@@ -57,6 +57,8 @@ export interface BpfCaptureOptions {
   syscalls?: boolean;
   /** With syscalls: also read running processes' counts this often (ms; 0 or absent: only at exits). */
   syscallsIntervalMs?: number;
+  /** TCP sessions: one `session` event per connection when it closes, with its byte counts. */
+  sessions?: boolean;
 }
 
 /** Test hooks: each makes a rare path happen on demand. Never set them in production. */
@@ -73,6 +75,8 @@ export interface BpfDebugOptions {
   debugReaderFault?: boolean;
   /** Processes the kernel counts syscalls for at once (default 16384), to fill the table in a test. */
   debugSyscallTableMax?: number;
+  /** TCP sockets the kernel follows at once (default 65536), to fill the table in a test. */
+  debugSessionTableMax?: number;
 }
 
 export interface BpfOpenOptions extends BpfCaptureOptions, BpfDebugOptions {
@@ -270,7 +274,10 @@ export function checkCaptureOptions(o: BpfCaptureOptions): void {
 
 function checkOptions(o: BpfReaderOptions): void {
   checkCaptureOptions(o);
-  const { debugStallMs, debugInflightMax, debugSyscallTableMax } = o;
+  const { debugStallMs, debugInflightMax, debugSyscallTableMax, debugSessionTableMax } = o;
+  if (debugSessionTableMax !== undefined && !(Number.isInteger(debugSessionTableMax) && debugSessionTableMax >= 1 && debugSessionTableMax <= 1e7)) {
+    throw new RangeError(`debugSessionTableMax must be an integer from 1 to 10000000, got ${debugSessionTableMax}`);
+  }
   if (debugSyscallTableMax !== undefined && !(Number.isInteger(debugSyscallTableMax) && debugSyscallTableMax >= 1 && debugSyscallTableMax <= 1e6)) {
     throw new RangeError(`debugSyscallTableMax must be an integer from 1 to 1000000, got ${debugSyscallTableMax}`);
   }

@@ -34,10 +34,10 @@ export function ebpfAvailability(capture: BpfCaptureOptions = {}): Availability 
   if (!load.available) return { available: false, reason: load.reason };
   if (process.getuid?.() !== 0) return { available: false, reason: 'eBPF needs root (CAP_BPF and CAP_PERFMON)' };
   if (!existsSync(BTF)) return { available: false, reason: `the kernel has no BTF (${BTF}): CO-RE programs cannot be loaded` };
-  if (capture.network === true || capture.files === true) {
+  if (capture.network === true || capture.files === true || capture.sessions === true) {
     const haveTracefs = existsSync(`${TRACEFS}/events`) || existsSync('/sys/kernel/debug/tracing/events');
     const mountable = existsSync(TRACEFS) && statSync(TRACEFS).isDirectory();
-    if (!haveTracefs && !mountable) return { available: false, reason: `network/file capture needs tracefs, and ${TRACEFS} does not exist to mount it on` };
+    if (!haveTracefs && !mountable) return { available: false, reason: `network/file/session capture needs tracefs, and ${TRACEFS} does not exist to mount it on` };
   }
   return { available: true, reason: `eBPF addon ${load.path}` };
 }

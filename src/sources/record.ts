@@ -54,6 +54,7 @@ export const SYSCALLS_FINAL = 0x1;
 export const SYSCALL_OTHER_NR = 0xffffffff;
 export const SESSION_ACCEPTED = 0x1;
 export const SESSION_OWNER = 0x2;
+export const SESSION_EARLIER = 0x4;
 export const SHELL_TRUNCATED = 0x1;
 export const SHELL_TTY = 0x2;
 export const SHELL_CWD = 0x4;
@@ -92,7 +93,7 @@ export function recordLayout(): Record<string, number> {
     commEventLen: COMM_EVENT_LEN, cmdlineMax: CMDLINE_MAX, bpfArgvMax: BPF_ARGV_MAX, commMax: COMM_MAX, pathMax: PATH_MAX,
     sockLocal: SOCK_LOCAL, openPathTruncated: OPEN_PATH_TRUNCATED,
     syscallCountSize: SYSCALL_COUNT.SIZE, syscallsSize: SYSCALLS.SIZE, sessionSize: SESSION.SIZE, shellSize: SHELL.SIZE,
-    syscallsFinal: SYSCALLS_FINAL, syscallOther: SYSCALL_OTHER_NR, sessionAccepted: SESSION_ACCEPTED, sessionOwner: SESSION_OWNER,
+    syscallsFinal: SYSCALLS_FINAL, syscallOther: SYSCALL_OTHER_NR, sessionAccepted: SESSION_ACCEPTED, sessionOwner: SESSION_OWNER, sessionEarlier: SESSION_EARLIER,
     shellTruncated: SHELL_TRUNCATED, shellTty: SHELL_TTY, shellCwd: SHELL_CWD, shellLineMax: SHELL_LINE_MAX, idUnset: ID_UNSET,
   };
   const groups: Record<string, Record<string, number>> = {
@@ -419,10 +420,11 @@ function sessionFields(v: RecordView, buf: Buffer, start: number, closedNs: numb
   const addr = (off: number): Buffer => buf.subarray(start + b + off, start + b + off + 16);
   const flags = v.u32(b + SESSION.flags);
   const owned = (flags & SESSION_OWNER) !== 0;
-  const establishedNs = v.u64(b + SESSION.establishedNs);
+  const earlier = (flags & SESSION_EARLIER) !== 0;
+  const establishedNs = earlier ? null : v.u64(b + SESSION.establishedNs);
   const state = v.u16(b + SESSION.closeState);
   return {
-    direction: (flags & SESSION_ACCEPTED) !== 0 ? 'accept' : 'connect',
+    direction: earlier ? null : (flags & SESSION_ACCEPTED) !== 0 ? 'accept' : 'connect',
     startTicks: owned ? v.u64(b + SESSION.startTicks) : null,
     family: family === AF_INET ? 'ipv4' : 'ipv6',
     protocol: 'tcp',
@@ -431,7 +433,7 @@ function sessionFields(v: RecordView, buf: Buffer, start: number, closedNs: numb
     remoteAddress: formatAddress(family, addr(SESSION.remoteAddr)),
     remotePort: v.u16(b + SESSION.remotePort),
     establishedNs,
-    durationNs: Math.max(0, closedNs - establishedNs),
+    durationNs: establishedNs === null ? null : Math.max(0, closedNs - establishedNs),
     bytesSent: v.u64(b + SESSION.bytesSent),
     bytesReceived: v.u64(b + SESSION.bytesReceived),
     bytesRetransmitted: v.u64(b + SESSION.bytesRetrans),

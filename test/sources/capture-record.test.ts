@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { ProcEvent } from '../../src/events/types.js';
 import { loadBpfNative, type BpfTestRecordSpec } from '../../src/sources/bpf-native.js';
 import {
-  BATCH, KIND, LOST_REASON, REC, SESSION, SESSION_ACCEPTED, SESSION_OWNER, SHELL_CWD, SHELL_TRUNCATED, SHELL_TTY, STR, SYSCALL_OTHER_NR,
+  BATCH, KIND, LOST_REASON, REC, SESSION, SESSION_ACCEPTED, SESSION_EARLIER, SESSION_OWNER, SHELL_CWD, SHELL_TRUNCATED, SHELL_TTY, STR, SYSCALL_OTHER_NR,
   SYSCALLS, SYSCALLS_FINAL, decodeBatch, newDecodeStats,
 } from '../../src/sources/record.js';
 import { syscallName } from '../../src/sources/syscall-names.js';
@@ -37,6 +37,8 @@ const specs: BpfTestRecordSpec[] = [
     localPort: 40000, remotePort: 443, closeState: 5, localAddr: v4('127.0.0.1'), remoteAddr: v4('10.1.2.3') },
   { kind: KIND.session, timestampNs: 20, pid: 0, tid: 0, establishedNs: 10, flags: SESSION_ACCEPTED, family: 10, localPort: 22,
     remotePort: 50000, closeState: 1, localAddr: v6('00000000000000000000000000000001'), remoteAddr: v6('20010db8000000000000000000000001') },
+  { kind: KIND.session, timestampNs: 25, pid: 0, tid: 0, flags: SESSION_EARLIER, family: 2, localPort: 5000, remotePort: 6000, closeState: 9,
+    bytesSent: 7, bytesReceived: 8, localAddr: v4('10.0.0.1'), remoteAddr: v4('10.0.0.2') },
   { kind: KIND.shell, timestampNs: 30, pid: 900, tid: 900, startTicks: 555, flags: SHELL_TTY | SHELL_CWD, uid: 1000, euid: 1000,
     loginUid: 1000, sessionId: 3, line: 'echo x > /etc/cron.d/y | tee é', tty: 'pts/3', cwd: '/home/alice' },
   { kind: KIND.shell, timestampNs: 40, pid: 901, tid: 901, startTicks: 556, flags: SHELL_TRUNCATED, uid: 0, euid: 0, line: 'a'.repeat(4095) },
@@ -55,13 +57,16 @@ const expected: ProcEvent[] = [
   { ...base(4, 20, 0), kind: 'session', direction: 'accept', startTicks: null, family: 'ipv6', protocol: 'tcp', localAddress: '::1', localPort: 22,
     remoteAddress: '2001:db8::1', remotePort: 50000, establishedNs: 10, durationNs: 10, bytesSent: 0, bytesReceived: 0, bytesRetransmitted: 0,
     retransmits: 0, closedFrom: 'ESTABLISHED', uid: null, cgroupId: null },
-  { ...base(5, 30, 900), kind: 'shell', line: 'echo x > /etc/cron.d/y | tee é', lineTruncated: false, redacted: false, startTicks: 555, uid: 1000,
+  { ...base(5, 25, 0), kind: 'session', direction: null, startTicks: null, family: 'ipv4', protocol: 'tcp', localAddress: '10.0.0.1', localPort: 5000,
+    remoteAddress: '10.0.0.2', remotePort: 6000, establishedNs: null, durationNs: null, bytesSent: 7, bytesReceived: 8, bytesRetransmitted: 0,
+    retransmits: 0, closedFrom: 'LAST_ACK', uid: null, cgroupId: null },
+  { ...base(6, 30, 900), kind: 'shell', line: 'echo x > /etc/cron.d/y | tee é', lineTruncated: false, redacted: false, startTicks: 555, uid: 1000,
     euid: 1000, loginUid: 1000, sessionId: 3, tty: 'pts/3', cwd: '/home/alice' },
-  { ...base(6, 40, 901), kind: 'shell', line: 'a'.repeat(4095), lineTruncated: true, redacted: false, startTicks: 556, uid: 0, euid: 0,
+  { ...base(7, 40, 901), kind: 'shell', line: 'a'.repeat(4095), lineTruncated: true, redacted: false, startTicks: 556, uid: 0, euid: 0,
     loginUid: null, sessionId: null, tty: null, cwd: null },
-  { ...base(7, 50, 0, -1), kind: 'lost', count: 12, reason: 'eBPF: syscalls not counted: the kernel\'s table of processes was full (daemon.ebpf.syscalls)', scope: 'syscalls' },
-  { ...base(8, 60, 0, -1), kind: 'lost', count: 2, reason: 'eBPF: TCP connections not followed: the kernel\'s table of sessions was full', scope: 'session' },
-  { ...base(9, 70, 0, -1), kind: 'lost', count: 1, reason: 'eBPF: shell lines that could not be read from the shell\'s memory', scope: 'shell' },
+  { ...base(8, 50, 0, -1), kind: 'lost', count: 12, reason: 'eBPF: syscalls not counted: the kernel\'s table of processes was full (daemon.ebpf.syscalls)', scope: 'syscalls' },
+  { ...base(9, 60, 0, -1), kind: 'lost', count: 2, reason: 'eBPF: TCP connections not followed: the kernel\'s table of sessions was full', scope: 'session' },
+  { ...base(10, 70, 0, -1), kind: 'lost', count: 1, reason: 'eBPF: shell lines that could not be read from the shell\'s memory', scope: 'shell' },
 ];
 
 test('capture records: the C writer\'s batch decodes to every field', { skip: SKIP_NO_BPF }, () => {
