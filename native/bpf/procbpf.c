@@ -558,6 +558,7 @@ static void ring_open(pw_handle *h, const struct pwb_open *e, uint32_t size)
 
 static int capture_ring_event(pw_handle *h, const struct pwb_head *head, const void *data, uint32_t size);
 static void capture_check_lost(pw_handle *h, uint64_t now);
+static void capture_detach(pw_handle *h);
 
 /* libbpf's ring_buffer callback: one event. Never fails (a bad event is counted). */
 static int ring_event(void *ctx, void *data, size_t size)
@@ -864,10 +865,61 @@ static void capture_ring_session(pw_handle *h, const struct pwb_session *e)
 	batch_emit(h, &rh, &r, sizeof r, NULL, 0);
 }
 
+/* A line a shell read: line, tty name and cwd walk follow the fixed part. */
+static void capture_ring_shell(pw_handle *h, const struct pwb_shell *e, uint32_t size)
+{
+	struct pw_rec_header rh;
+	struct pw_rec_shell r;
+	const char *line = e->data, *tty, *cwd_walk;
+	int cwd_len = -1;
+
+	if (sizeof *e + (uint64_t)e->line_len + e->tty_len + e->cwd_len > size || e->line_len > PW_SHELL_LINE_MAX ||
+	    e->tty_len >= PWB_TTY_NAME_MAX) {
+		count(h, C_MALFORMED);
+		return;
+	}
+	tty = line + e->line_len;
+	cwd_walk = tty + e->tty_len;
+	memset(&r, 0, sizeof r);
+	r.start_ticks = e->start_ns / h->ns_per_tick;
+	r.uid = e->h.uid;
+	r.euid = e->euid;
+	r.login_uid = e->login_uid;
+	r.session_id = e->session_id;
+	if (e->h.flags & PWB_F_SHELL_TRUNCATED)
+		r.flags |= PW_SHELL_TRUNCATED;
+	if (e->h.flags & PWB_F_SHELL_TTY)
+		r.flags |= PW_SHELL_TTY;
+	if (e->h.flags & PWB_F_SHELL_CWD)
+		cwd_len = ring_walk_path(cwd_walk, e->cwd_len, h->cwd, PW_PATH_MAX - 1);
+	if (cwd_len >= 0)
+		r.flags |= PW_SHELL_CWD;
+	ring_header(&rh, &e->h, PW_KIND_SHELL);
+	pw_strref strs[3] = {
+		{ offsetof(struct pw_rec_shell, line), line, e->line_len },
+		{ offsetof(struct pw_rec_shell, tty), tty, (r.flags & PW_SHELL_TTY) ? e->tty_len : 0 },
+		{ offsetof(struct pw_rec_shell, cwd), h->cwd, cwd_len > 0 ? (uint32_t)cwd_len : 0 },
+	};
+	batch_emit(h, &rh, &r, sizeof r, strs, 3);
+}
+
+/* Destroys every readline uprobe (called under h->lock by handle_detach). */
+static void capture_detach(pw_handle *h)
+{
+	for (int i = 0; i < h->cap.nshell; i++)
+		bpf_link__destroy(h->cap.shell_links[i]);
+	h->cap.nshell = 0;
+}
+
 /* Capture events from the ring buffer. Returns 0 for a type that is not one of them. */
 static int capture_ring_event(pw_handle *h, const struct pwb_head *head, const void *data, uint32_t size)
 {
 	switch (head->type) {
+	case PWB_SHELL:
+		if (size < sizeof(struct pwb_shell))
+			return 0;
+		capture_ring_shell(h, data, size);
+		return 1;
 	case PWB_SESSION:
 		if (size < sizeof(struct pwb_session))
 			return 0;
@@ -914,6 +966,7 @@ static void handle_detach(pw_handle *h)
 	pthread_mutex_lock(&h->lock);
 	if (!h->detached && h->skel) {
 		procwatch_bpf__detach(h->skel);
+		capture_detach(h);
 		h->detached = 1;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -1060,6 +1113,7 @@ typedef struct {
 	uint32_t syscalls_interval_ms; /* read running processes' counts this often; 0: only at exits */
 	uint32_t syscall_table_max;    /* processes counted at once; 0: default (test hook to fill it) */
 	int sessions;                  /* TCP sessions, reported when they close */
+	int shell;                     /* load the readline uretprobe (attached per binary by attachShell()) */
 	uint32_t session_table_max;    /* sockets followed at once; 0: default (test hook) */
 } pw_bpf_opts;
 
@@ -1079,6 +1133,7 @@ static void capture_configure(pw_handle *h, struct procwatch_bpf *skel, const pw
 	bpf_program__set_autoload(skel->progs.pw_sock_state, o->sessions);
 	bpf_program__set_autoload(skel->progs.pw_session_accept, o->sessions);
 	bpf_program__set_autoload(skel->progs.pw_session_accept4, o->sessions);
+	bpf_program__set_autoload(skel->progs.pw_shell_readline, o->shell);
 	if (!o->sessions)
 		bpf_map__set_max_entries(skel->maps.sessions, 1);
 	else if (o->session_table_max)
@@ -1477,6 +1532,51 @@ static napi_value js_handle_program_ids(napi_env env, napi_callback_info info)
 	return arr;
 }
 
+/* attachShell(path, offset): a uretprobe on the function at that file offset of the ELF
+ * binary at path (readline in a bash; TypeScript resolved the offset from the binary's own
+ * symbol table). Throws a one-line error with the errno's code when the kernel refuses. */
+static napi_value js_handle_attach_shell(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2], self;
+	pw_handle *h = NULL;
+	char path[PW_PATH_MAX];
+	size_t len = 0;
+	double offset = -1;
+	struct bpf_link *link;
+	int err = 0;
+
+	if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok || argc < 2 ||
+	    napi_unwrap(env, self, (void **)&h) != napi_ok || !h)
+		return napi_throw_type_error(env, NULL, "attachShell(path, offset)"), NULL;
+	if (napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len == 0 || len >= sizeof path - 1 ||
+	    napi_get_value_double(env, argv[1], &offset) != napi_ok || !(offset >= 0 && offset < 9007199254740992.0))
+		return napi_throw_type_error(env, NULL, "attachShell(path, offset): a path and a file offset"), NULL;
+	if (!h->skel || h->stopped || !bpf_program__autoload(h->skel->progs.pw_shell_readline))
+		return js_throw(env, "EINVAL", "procbpf: shell capture was not asked for when the programs were loaded");
+	pthread_mutex_lock(&h->lock);
+	if (h->detached)
+		err = ESHUTDOWN;
+	else if (h->cap.nshell >= PW_SHELL_LINKS_MAX)
+		err = EMFILE;
+	else {
+		bpf_last_log[0] = '\0';
+		link = bpf_program__attach_uprobe(h->skel->progs.pw_shell_readline, true, -1, path, (size_t)offset);
+		if (!link)
+			err = errno ? errno : EINVAL;
+		else {
+			h->cap.shell_links[h->cap.nshell++] = link;
+			count(h, C_SHELL_ATTACHED);
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (err)
+		return js_throw(env, strerrorname_np(err) ? strerrorname_np(err) : "EIO", "procbpf: uretprobe on %s at offset 0x%llx: %s%s%s%s",
+				path, (unsigned long long)offset, err == EMFILE ? "too many shell binaries" : strerror(err),
+				bpf_last_log[0] ? " (libbpf: " : "", bpf_last_log, bpf_last_log[0] ? ")" : "");
+	return NULL;
+}
+
 static napi_value js_handle_ref(napi_env env, napi_callback_info info, int ref)
 {
 	pw_handle *h = js_this_handle(env, info);
@@ -1499,6 +1599,7 @@ static int capture_options(napi_env env, napi_value opts, pw_bpf_opts *o)
 	if (!(interval >= 0 && interval <= 86400000.0) || !(table >= 0 && table <= 1e6) || !(sessions >= 0 && sessions <= 1e7))
 		return -1;
 	o->sessions = js_bool(env, opts, "sessions");
+	o->shell = js_bool(env, opts, "shell");
 	o->session_table_max = (uint32_t)sessions;
 	o->syscalls = js_bool(env, opts, "syscalls");
 	o->syscalls_interval_ms = (uint32_t)interval;
@@ -1989,6 +2090,7 @@ static napi_value module_init(napi_env env, napi_value exports)
 		{ "programIds", NULL, js_handle_program_ids, NULL, NULL, NULL, napi_default_method, NULL },
 		{ "ref", NULL, js_handle_ref_on, NULL, NULL, NULL, napi_default_method, NULL },
 		{ "unref", NULL, js_handle_ref_off, NULL, NULL, NULL, napi_default_method, NULL },
+		{ "attachShell", NULL, js_handle_attach_shell, NULL, NULL, NULL, napi_default_method, NULL },
 	};
 	napi_property_descriptor fns[] = {
 		{ "open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL },

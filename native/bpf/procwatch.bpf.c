@@ -1054,3 +1054,78 @@ int pw_session_accept(struct trace_event_raw_sys_exit *ctx)
 {
 	return session_accept(ctx);
 }
+
+/* ---- behaviour capture: shell lines -----------------------------------------------------------
+ * A uretprobe on readline() in each bash binary the loader finds (it attaches this program
+ * once per binary, at the offset it resolved from the binary's own symbol table): the line
+ * readline returns is what the user typed, before history or alias expansion, builtins and
+ * pipelines included. The loader attaches it; nothing here names a binary. */
+_Static_assert(sizeof(struct pwb_shell) + PWB_SHELL_LINE_MAX + PWB_TTY_NAME_MAX + PWB_WALK_MAX <= PWB_SCRATCH,
+	       "a shell event at every cap must fit the scratch buffer");
+
+SEC("uretprobe")
+int BPF_KRETPROBE(pw_shell_readline, const char *line)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pw_scratch *s;
+	struct pwb_shell *ev;
+	struct tty_struct *tty;
+	struct fs_struct *fs;
+	char next = 0;
+	__u32 pos;
+	long n;
+
+	if (!line || !task_wanted()) /* NULL: end of input (Ctrl-D) */
+		return 0;
+	s = scratch_get();
+	if (!s)
+		return 0;
+	ev = (struct pwb_shell *)s->buf;
+	head_fill(&ev->h, PWB_SHELL, id >> 32, (__u32)id);
+	ev->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	ev->euid = BPF_CORE_READ(task, cred, euid.val);
+	ev->login_uid = BPF_CORE_READ(task, loginuid.val);
+	ev->session_id = BPF_CORE_READ(task, sessionid);
+	ev->tty_len = 0;
+	ev->cwd_len = 0;
+	/* readline() returns a buffer it just wrote with malloc'd memory: resident, readable. */
+	n = bpf_probe_read_user_str(ev->data, PWB_SHELL_LINE_MAX, line);
+	if (n <= 0) {
+		capture_drop_inc(PWB_CDROP_SHELL_UNREADABLE);
+		return 0;
+	}
+	if (n == 1) /* an empty line: nothing was entered */
+		return 0;
+	ev->line_len = (__u32)n - 1;
+	/* A full buffer holds a line of exactly the cap or the start of a longer one. */
+	if ((__u32)n >= PWB_SHELL_LINE_MAX &&
+	    (bpf_probe_read_user(&next, 1, line + PWB_SHELL_LINE_MAX - 1) != 0 || next != '\0'))
+		ev->h.flags |= PWB_F_SHELL_TRUNCATED;
+	pos = sizeof(*ev) + (ev->line_len & (PWB_SHELL_LINE_MAX - 1));
+	tty = BPF_CORE_READ(task, signal, tty);
+	if (tty) {
+		n = bpf_probe_read_kernel_str(s->buf + (pos & PWB_SCRATCH_MASK), PWB_TTY_NAME_MAX, &tty->name);
+		if (n > 1) {
+			ev->tty_len = (__u32)n - 1;
+			ev->h.flags |= PWB_F_SHELL_TTY;
+			pos += ev->tty_len;
+		}
+	}
+	fs = BPF_CORE_READ(task, fs);
+	if (fs) {
+		/* Through memory, so the walk starts from a position the verifier does not track
+		 * exactly: with a known range, each bpf_loop step would be a new state to verify. */
+		ev->h.size = pos;
+		pos = *(volatile __u32 *)&ev->h.size;
+		int w = walk_path(pos, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt));
+		if (w >= 0) {
+			ev->cwd_len = w;
+			ev->h.flags |= PWB_F_SHELL_CWD;
+			pos += w;
+		}
+	}
+	ev->h.size = pos;
+	emit(ev, pos);
+	return 0;
+}

@@ -10,6 +10,7 @@ import { InputError } from '../errors.js';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from './native.js';
+import { compileRedaction } from './shell.js';
 
 /** Counters the addon keeps (see native/bpf/procbpf.c, enum pw_counter). */
 export const BPF_COUNTER_NAMES = [
@@ -59,6 +60,12 @@ export interface BpfCaptureOptions {
   syscallsIntervalMs?: number;
   /** TCP sessions: one `session` event per connection when it closes, with its byte counts. */
   sessions?: boolean;
+  /** Lines entered in interactive bash shells (a uprobe on readline's return): `shell` events. */
+  shell?: boolean;
+  /** Bash binaries to watch besides the running ones (default /bin/bash). */
+  shellBinaries?: string[];
+  /** Redaction patterns for shell lines (see sources/shell.ts; default DEFAULT_SHELL_REDACT). */
+  shellRedact?: string[];
 }
 
 /** Test hooks: each makes a rare path happen on demand. Never set them in production. */
@@ -87,6 +94,8 @@ export interface BpfOpenOptions extends BpfCaptureOptions, BpfDebugOptions {
 
 export interface BpfHandle {
   readonly ringBytes: number;
+  /** A uretprobe on the function at `offset` (file offset) of the ELF binary at `path` (shell capture). */
+  attachShell(path: string, offset: number): void;
   /** Joins the reader, detaches every program and frees the maps. Idempotent. */
   stop(): void;
   counters(): BpfCounters;
@@ -231,6 +240,7 @@ export function loadBpfNative(): BpfNativeLoad {
 /** A running set of programs, with a promise for "stopped and every batch delivered". */
 export interface BpfReader {
   readonly ringBytes: number;
+  attachShell(path: string, offset: number): void;
   readonly closed: Promise<void>;
   stop(): void;
   counters(): BpfCounters;
@@ -249,7 +259,12 @@ export interface BpfReaderOptions extends BpfCaptureOptions, BpfDebugOptions {
  * line naming what is wrong. The kernel would refuse some of these less clearly, or later.
  */
 export function checkCaptureOptions(o: BpfCaptureOptions): void {
-  const { ringBytes, uid, pathPrefix, cgroupPath, syscallsIntervalMs } = o;
+  const { ringBytes, uid, pathPrefix, cgroupPath, syscallsIntervalMs, shellBinaries, shellRedact } = o;
+  if ((shellBinaries !== undefined || shellRedact !== undefined) && o.shell !== true) throw new InputError('shell binaries and redaction patterns apply to shell capture: turn it on');
+  for (const path of shellBinaries ?? []) {
+    if (!path.startsWith('/') || path.includes('\0')) throw new InputError(`a shell binary must be an absolute path, got '${path}'`);
+  }
+  if (shellRedact !== undefined) compileRedaction(shellRedact);
   if (syscallsIntervalMs !== undefined && !(Number.isInteger(syscallsIntervalMs) && syscallsIntervalMs >= 0 && syscallsIntervalMs <= 86_400_000)) {
     throw new InputError(`the syscall count interval must be from 0 to 86400000 ms (a day), got ${syscallsIntervalMs}`);
   }
@@ -324,6 +339,7 @@ export function openBpf(options: BpfReaderOptions): BpfReader {
   });
   return {
     ringBytes: handle.ringBytes,
+    attachShell: (path, offset) => handle.attachShell(path, offset),
     closed,
     stop: () => handle.stop(),
     counters: () => handle.counters(),

@@ -460,7 +460,8 @@ function shellFields(v: RecordView): Fields<ShellEvent> {
     euid: v.u32(b + SHELL.euid),
     loginUid: id(SHELL.loginUid),
     sessionId: id(SHELL.sessionId),
-    tty: (flags & SHELL_TTY) !== 0 ? v.bytes(b + SHELL.tty).toString('utf8') : null,
+    // The kernel names a pty "pts3"; ps and who say "pts/3".
+    tty: (flags & SHELL_TTY) !== 0 ? v.bytes(b + SHELL.tty).toString('utf8').replace(/^pts(\d+)$/, 'pts/$1') : null,
     cwd: (flags & SHELL_CWD) !== 0 ? v.bytes(b + SHELL.cwd).toString('utf8') : null,
   };
 }

@@ -40,7 +40,7 @@ const specs: BpfTestRecordSpec[] = [
   { kind: KIND.session, timestampNs: 25, pid: 0, tid: 0, flags: SESSION_EARLIER, family: 2, localPort: 5000, remotePort: 6000, closeState: 9,
     bytesSent: 7, bytesReceived: 8, localAddr: v4('10.0.0.1'), remoteAddr: v4('10.0.0.2') },
   { kind: KIND.shell, timestampNs: 30, pid: 900, tid: 900, startTicks: 555, flags: SHELL_TTY | SHELL_CWD, uid: 1000, euid: 1000,
-    loginUid: 1000, sessionId: 3, line: 'echo x > /etc/cron.d/y | tee é', tty: 'pts/3', cwd: '/home/alice' },
+    loginUid: 1000, sessionId: 3, line: 'echo x > /etc/cron.d/y | tee é', tty: 'pts3', cwd: '/home/alice' },
   { kind: KIND.shell, timestampNs: 40, pid: 901, tid: 901, startTicks: 556, flags: SHELL_TRUNCATED, uid: 0, euid: 0, line: 'a'.repeat(4095) },
   { kind: KIND.lost, timestampNs: 50, cpu: 0xffffffff, count: 12, reason: LOST_REASON.syscallTable },
   { kind: KIND.lost, timestampNs: 60, cpu: 0xffffffff, count: 2, reason: LOST_REASON.sessionTable },

@@ -5,7 +5,10 @@
  * kernel table is a counted `lost` event that does not resync the table); TCP sessions (a
  * transfer of known sizes between two processes over loopback: one session each side with
  * those byte counts, ±1%, the direction, the owner and the duration; a refused connect is no
- * session; a full table is a counted loss). The shell tests follow in their own section.
+ * session; a full table is a counted loss); shell lines (an interactive bash under a
+ * pseudo-terminal, run as nobody, typing a builtin, a pipeline and a redirection: each line
+ * exactly, with its user, cwd and tty; a secret redacted before anyone sees it; a bash binary
+ * without readline reported, not guessed; a bash first exec'd after the start watched too).
  *
  * With PROCWATCH_REQUIRE_BPF=1 (CI) a missing eBPF capability fails instead of skipping.
  */
@@ -13,10 +16,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ExecEvent, LostEvent, ProcEvent, SessionEvent, SyscallsEvent } from '../../src/events/types.js';
+import type { ExecEvent, LostEvent, ProcEvent, SessionEvent, ShellEvent, SyscallsEvent } from '../../src/events/types.js';
 import { createEbpfSource, ebpfAvailability, type EbpfOptions } from '../../src/sources/ebpf.js';
 import { waitFor } from '../helpers/spawn.js';
 
@@ -67,12 +70,15 @@ int main(int argc, char **argv) {
 });
 
 /** A running source and everything it delivered so far. */
-async function startCapture(options: EbpfOptions): Promise<{ events: ProcEvent[]; stop: () => Promise<Record<string, number>> }> {
+async function startCapture(options: EbpfOptions): Promise<{ events: ProcEvent[]; problems: string[]; counters: () => Record<string, number>; stop: () => Promise<Record<string, number>> }> {
   const source = createEbpfSource(options);
   const events: ProcEvent[] = [];
-  await source.start((batch) => events.push(...batch));
+  const problems: string[] = [];
+  await source.start((batch) => events.push(...batch), (p) => problems.push(p.message));
   return {
     events,
+    problems,
+    counters: () => ({ ...source.counters() }) as Record<string, number>,
     stop: async () => {
       await source.stop(); // every batch delivered: the counters include the last lost records
       return { ...source.counters() } as Record<string, number>;
@@ -326,4 +332,127 @@ server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port)
   const fromServer = seen.find((e) => e.localPort === Number(port))!;
   assert.equal(fromServer.bytesSent, 5000, 'the socket\'s own counters: the whole connection');
   assert.equal(fromServer.bytesReceived, 7000);
+});
+
+// ---- shell lines --------------------------------------------------------------------------------
+
+const PROMPT = 'PW-PROMPT> ';
+
+/**
+ * An interactive bash under a pseudo-terminal (script(1)), run as nobody in `cwd`, with no rc
+ * files and no history file. type() sends a line and waits for the next prompt: never a fixed wait.
+ */
+function interactiveBash(bash: string, cwd: string): { pid: () => number | null; type: (line: string) => Promise<void>; exit: () => Promise<number | null>; ready: Promise<void> } {
+  const inner = `setpriv --reuid=65534 --regid=65534 --clear-groups env -i HISTFILE=/dev/null TERM=dumb 'PS1=${PROMPT}' ${bash} --norc --noprofile -i`;
+  const child = spawn('script', ['-qfc', inner, '/dev/null'], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const prompts = (): number => out.split(PROMPT).length - 1;
+  const ready = waitFor(`bash's first prompt (output so far: ${JSON.stringify(out.slice(-200))})`, () => prompts() >= 1, 20_000, 20).then(() => undefined);
+  return {
+    // script forks the shell (through setpriv and env, which exec): the bash is script's child.
+    pid: () => {
+      const r = spawnSync('pgrep', ['-P', String(child.pid), '-x', 'bash'], { encoding: 'utf8' });
+      const pids = r.stdout.trim().split('\n').filter(Boolean).map(Number);
+      return pids.length === 1 ? pids[0]! : null;
+    },
+    ready,
+    type: async (line: string) => {
+      const before = prompts();
+      child.stdin!.write(`${line}\n`);
+      await waitFor(`the prompt after '${line.slice(0, 40)}' (output: ${JSON.stringify(out.slice(-300))})`, () => prompts() > before, 20_000, 20);
+    },
+    /** Types `exit` (no prompt follows) and waits for script to end. */
+    exit: () => {
+      child.stdin!.end('exit\n');
+      return exited(child);
+    },
+  };
+}
+
+const isShell = (e: ProcEvent): e is ShellEvent => e.kind === 'shell';
+
+test('shell: a builtin, a pipeline and a redirection typed in an interactive bash appear exactly, with user, cwd and tty; a secret is redacted', { skip, timeout: 60_000 }, async () => {
+  const cwd = tempDir('pwcap-sh-');
+  chmodSync(cwd, 0o777); // nobody may write the redirection's file here
+  const lines = ['cd /tmp', `echo x > ${cwd}/out.txt`, 'echo hello | tr a-z A-Z | wc -c', 'export DB_PASSWORD=hunter2 MODE=fast', 'echo "two  spaces" ;  history -c'];
+  const cap = await startCapture({ shell: true, shellRedact: ['/(?:pass(?:word)?|secret)[A-Za-z0-9_]*=(\\S+)/i'] });
+  let bashPid: number | null = null;
+  try {
+    const sh = interactiveBash('/bin/bash', cwd);
+    await sh.ready;
+    for (const line of lines) await sh.type(line);
+    bashPid = sh.pid();
+    assert.equal(await sh.exit(), 0);
+    await waitFor('the exit line', () => cap.events.some((e) => isShell(e) && e.line === 'exit'), 10_000);
+  } finally {
+    await cap.stop();
+  }
+  const shell = cap.events.filter(isShell);
+  assert.deepEqual(shell.map((e) => e.line), [...lines.slice(0, 3), 'export DB_PASSWORD=[REDACTED] MODE=fast', lines[4], 'exit'], 'every line, exactly, in order');
+  assert.deepEqual(shell.map((e) => e.redacted), [false, false, false, true, false, false]);
+  const bash = shell[0]!.pid;
+  if (bashPid !== null) assert.equal(bash, bashPid, 'the lines are the bash process\'s');
+  for (const e of shell) {
+    assert.equal(e.pid, bash);
+    assert.equal(e.uid, 65534, 'the user typing: nobody');
+    assert.equal(e.euid, 65534);
+    assert.match(e.tty ?? '', /^pts\/\d+$/);
+    assert.equal(e.lineTruncated, false);
+  }
+  assert.equal(shell[0]!.cwd, realpathSync(cwd), 'cd /tmp was typed in the start directory');
+  assert.ok(shell.slice(1).every((e) => e.cwd === '/tmp'), 'and the later lines in /tmp');
+  const exec = cap.events.find((e): e is ExecEvent => e.kind === 'exec' && e.pid === bash && e.details.comm === 'bash');
+  assert.equal(shell[0]!.startTicks, exec?.details.startTicks, 'the shell is named by its instance');
+  assert.ok(!JSON.stringify(cap.events).includes('hunter2'), 'the secret never left the source');
+});
+
+test('shell: a binary without readline is reported, not guessed; a missing one too; a bash exec\'d after the start is watched', { skip, timeout: 60_000 }, async () => {
+  const dir = tempDir('pwcap-bash-');
+  chmodSync(dir, 0o755);
+  const fake = join(dir, 'fakebash');
+  copyFileSync('/bin/true', fake);
+  const copy = join(dir, 'bash');
+  copyFileSync('/bin/bash', copy); // another file (inode), found only when it runs
+  chmodSync(copy, 0o755);
+  const cap = await startCapture({ shell: true, shellBinaries: ['/bin/bash', fake, join(dir, 'missing')] });
+  try {
+    assert.ok(cap.problems.some((p) => p.includes(`${fake} has no readline symbol`)), cap.problems.join(' | '));
+    assert.ok(cap.problems.some((p) => p.includes(`${join(dir, 'missing')} not found`)), cap.problems.join(' | '));
+    const before = cap.counters().shellAttached!;
+    const sh = interactiveBash(copy, dir);
+    await sh.ready;
+    // The uprobe goes on when the exec is seen; the line being read at that moment began before it.
+    await waitFor('the new bash binary watched', () => cap.counters().shellAttached! > before, 10_000);
+    await sh.type('true first');
+    await sh.type('echo from the copy');
+    await sh.exit();
+    await waitFor('a line from the copy', () => cap.events.some((e) => isShell(e) && e.line === 'echo from the copy'), 10_000);
+  } finally {
+    await cap.stop();
+  }
+  const exec = cap.events.find((e): e is ExecEvent => e.kind === 'exec' && e.details.exe === copy);
+  assert.ok(exec, 'the copy ran');
+  assert.ok(cap.events.some((e) => isShell(e) && e.pid === exec.pid && e.line === 'exit'));
+});
+
+test('shell: a line longer than 4,095 bytes is cut there and marked', { skip, timeout: 60_000 }, async () => {
+  const cwd = tempDir('pwcap-long-');
+  chmodSync(cwd, 0o755);
+  const long = `: ${'x'.repeat(5000)}`;
+  const cap = await startCapture({ shell: true });
+  try {
+    const sh = interactiveBash('/bin/bash', cwd);
+    await sh.ready;
+    await sh.type(long);
+    await sh.exit();
+    await waitFor('the exit line', () => cap.events.some((e) => isShell(e) && e.line === 'exit'), 10_000);
+  } finally {
+    await cap.stop();
+  }
+  const cut = cap.events.find((e): e is ShellEvent => isShell(e) && e.line.startsWith(': x'));
+  assert.ok(cut);
+  assert.equal(cut.line, long.slice(0, 4095));
+  assert.equal(cut.lineTruncated, true);
 });
