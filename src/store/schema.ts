@@ -176,6 +176,22 @@ const MIGRATIONS: string[] = [
   CREATE INDEX events_time ON events(time);
   CREATE INDEX events_key ON events(key, boot) WHERE key IS NOT NULL;
   `,
+  // 4 (issue 18): syscall profiles, one row per process instance, replaced as its counts come
+  // (at an interval while it runs, at its exit), so a profile costs one row however long the
+  // process lives; `syscalls` events are not also kept as event rows. Self-contained: it
+  // touches no other table.
+  `
+  CREATE TABLE syscall_profiles (
+    boot         INTEGER NOT NULL,        -- boots.boot
+    key          TEXT NOT NULL,           -- the process (processes.key, same boot)
+    time         REAL NOT NULL,           -- wall clock of the counts, ms since the epoch
+    final        INTEGER NOT NULL,        -- 1: read at the process's exit (complete)
+    total        INTEGER NOT NULL,        -- syscalls counted
+    counts       TEXT NOT NULL,           -- JSON object: syscall name -> count
+    PRIMARY KEY (key, boot)
+  ) WITHOUT ROWID;
+  CREATE INDEX syscall_profiles_time ON syscall_profiles(time);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

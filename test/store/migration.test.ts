@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { EventStore, getProcess, latestByPid, migrate, queryEvents, queryHistory, queryLineage } from '../../src/store/index.js';
+import { EventStore, SCHEMA_VERSION, getProcess, latestByPid, migrate, queryEvents, queryHistory, queryLineage } from '../../src/store/index.js';
 import { exec } from '../table/events.js';
 
 const dirs: string[] = [];
@@ -94,10 +94,10 @@ test('migration 2 → 3 keeps every process, event (with its id) and run, in eve
   writeVersion2(path);
   const store = new EventStore({ path, bootId: BOOT_B });
   const db = store.db;
-  assert.equal(db.pragma('user_version', { simple: true }), 3);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
   assert.deepEqual((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name),
-    ['boots', 'events', 'processes', 'runs'], 'the version-2 tables are gone');
+    ['boots', 'events', 'processes', 'runs', 'syscall_profiles'], 'the version-2 tables are gone (syscall_profiles: schema 4)');
   // Boots: those of the runs first, in run order, then the others.
   assert.deepEqual(db.prepare('SELECT boot_id FROM boots ORDER BY boot').raw().all().flat(), [BOOT_A, BOOT_B, BOOT_C]);
 

@@ -144,14 +144,14 @@ const names = (db: Database.Database, type: string): string[] =>
 const columns = (db: Database.Database, table: string): string[] =>
   (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as Array<{ name: string }>).map((r) => r.name);
 
-/** The tables and indexes of schema 3, as a new file and every migration must leave them. */
-const V3_TABLES = ['boots', 'events', 'processes', 'runs'];
+/** The tables and indexes of the current schema (3, plus 4's syscall profiles), as a new file and every migration must leave them. */
+const V3_TABLES = ['boots', 'events', 'processes', 'runs', 'syscall_profiles'];
 const V3_INDEXES = ['events_key', 'events_time', 'processes_comm', 'processes_euid', 'processes_exe', 'processes_exit', 'processes_key',
-  'processes_parent', 'processes_start'];
+  'processes_parent', 'processes_start', 'syscall_profiles_time'];
 const userIndexes = (db: Database.Database): string[] => names(db, 'index').filter((n) => !n.startsWith('sqlite_autoindex_'));
 
 test('migration from version 0 (an empty file) creates every table, through versions 1 and 2 to 3', () => {
-  assert.equal(SCHEMA_VERSION, 3);
+  assert.equal(SCHEMA_VERSION, 4);
   const path = tempDb();
   const db = new Database(path);
   migrate(db, 1);
@@ -162,7 +162,7 @@ test('migration from version 0 (an empty file) creates every table, through vers
   assert.equal(db.pragma('user_version', { simple: true }), 2);
   assert.ok(names(db, 'index').includes('processes_exit'));
   migrate(db);
-  assert.equal(db.pragma('user_version', { simple: true }), 3);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.deepEqual(names(db, 'table'), V3_TABLES);
   assert.deepEqual(userIndexes(db), V3_INDEXES);
   db.close();
@@ -195,7 +195,7 @@ test('migration 1 → 3 keeps the rows of a version-1 file and adds the index, t
   v1.prepare("INSERT INTO events (boot_id, run, seq, time, ktime_ns, kind, pid, tid, key, provenance, data) VALUES ('b', 1, 1, 1500, 0, 'sid', 42, 42, '42:7', 'observed', '{}')").run();
   v1.close();
   const store = new EventStore({ path, bootId: 'b' });
-  assert.equal(store.db.pragma('user_version', { simple: true }), 3);
+  assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.deepEqual(userIndexes(store.db), V3_INDEXES);
   for (const c of ['suid', 'fsuid', 'sgid', 'fsgid']) assert.ok(columns(store.db, 'processes').includes(c), c);
   assert.ok(columns(store.db, 'runs').includes('last_event'));
