@@ -1020,8 +1020,9 @@ static void *reader_main(void *arg)
 			failed = 1;
 			break;
 		}
-		if (r > 0) {
-			/* Everything queued now; the callback packs records as it goes. */
+		if (r >= 0) {
+			/* Everything queued now; the callback packs records as it goes. On a timeout
+			 * too: some events are written without a wakeup (shell lines in a burst). */
 			int n = ring_buffer__consume(h->rb);
 			if (n < 0 && n != -EINTR) {
 				reader_fail(h, "ring buffer", -n);

@@ -1063,6 +1063,17 @@ int pw_session_accept(struct trace_event_raw_sys_exit *ctx)
 _Static_assert(sizeof(struct pwb_shell) + PWB_SHELL_LINE_MAX + PWB_TTY_NAME_MAX + PWB_WALK_MAX <= PWB_SCRATCH,
 	       "a shell event at every cap must fit the scratch buffer");
 
+/* When a shell line last woke the reader. Lines that follow within PW_SHELL_WAKE_NS (pasted or
+ * scripted input) do not wake it again: each wakeup is a context switch charged to the shell,
+ * twice the cost of the program itself. The reader finds them at its next wakeup or timeout. */
+#define PW_SHELL_WAKE_NS (5ull * 1000000ull)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} shell_woke SEC(".maps");
+
 SEC("uretprobe")
 int BPF_KRETPROBE(pw_shell_readline, const char *line)
 {
@@ -1126,6 +1137,15 @@ int BPF_KRETPROBE(pw_shell_readline, const char *line)
 		}
 	}
 	ev->h.size = pos;
-	emit(ev, pos);
+	__u32 zero = 0;
+	__u64 *woke = bpf_map_lookup_elem(&shell_woke, &zero), now = ev->h.ts, flags = 0;
+	if (woke) {
+		if (now - *woke < PW_SHELL_WAKE_NS)
+			flags = BPF_RB_NO_WAKEUP;
+		else
+			*woke = now;
+	}
+	if (pos <= sizeof(struct pw_scratch) && bpf_ringbuf_output(&events, ev, pos, flags) != 0)
+		drop_inc(PWB_DROP_RINGBUF);
 	return 0;
 }
