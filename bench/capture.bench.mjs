@@ -113,21 +113,39 @@ function cpuSeconds(pid) {
   }
 }
 
+/** Every tool started and not yet stopped: killed if the benchmark ends early. */
+const running = new Set();
+
+/**
+ * SIGINT, then again every second (a SIGINT that lands while bpftrace is still setting up is
+ * lost: seen once in ~20 runs), then SIGKILL after 10 s; resolves when it has exited.
+ */
+async function interrupt(child) {
+  const gone = new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.on('exit', r)));
+  for (let i = 0; i < 10 && child.exitCode === null && child.signalCode === null; i++) {
+    child.kill('SIGINT');
+    await Promise.race([gone, delay(1000)]);
+  }
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await gone;
+  running.delete(child);
+}
+
 /** bpftrace with `program`, output into a file; resolves once its probes are attached. */
 async function startBpftrace(dir, program) {
   const out = join(dir, `bpftrace-${Date.now()}.txt`);
   const fd = openSync(out, 'w');
   const child = spawn('bpftrace', ['-e', program], { stdio: ['ignore', fd, fd] });
+  running.add(child);
   closeSync(fd);
   const until = Date.now() + 60_000;
   while (!readFileSync(out, 'utf8').includes('Attaching') && child.exitCode === null && Date.now() < until) await delay(20);
   if (!readFileSync(out, 'utf8').includes('Attaching')) throw new Error(`bpftrace did not start: ${readFileSync(out, 'utf8')}`);
-  await delay(300); // "Attaching" comes before the probes are all in place
+  await delay(1000); // "Attaching" comes before the probes are all in place
   return {
     pid: child.pid,
     stop: async () => {
-      child.kill('SIGINT');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));
+      await interrupt(child);
       return [];
     },
   };
@@ -138,6 +156,7 @@ async function startWatcher(root, dir, flags, kinds) {
   const out = join(dir, `watch-${Date.now()}-${Math.random().toString(36).slice(2)}.ndjson`);
   const fd = openSync(out, 'w');
   const child = spawn(process.execPath, [join(root, 'bin/procwatch'), 'watch', '--source', 'ebpf', '--json', '--kind', kinds, ...flags], { stdio: ['ignore', fd, 'pipe'] });
+  running.add(child);
   closeSync(fd);
   let err = '';
   child.stderr.on('data', (d) => (err += d.toString()));
@@ -147,8 +166,7 @@ async function startWatcher(root, dir, flags, kinds) {
   return {
     pid: child.pid,
     stop: async () => {
-      child.kill('SIGINT');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));
+      await interrupt(child);
       return readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     },
   };
@@ -269,6 +287,7 @@ export async function run({ root }) {
     }
     return failures === 0;
   } finally {
+    for (const child of running) child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 }
