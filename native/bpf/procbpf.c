@@ -162,7 +162,7 @@ typedef struct {
 } pw_syscall_seen;
 
 #define PW_SHELL_LINKS_MAX 64 /* distinct bash binaries (inodes) with a uprobe */
-#define PW_SYSCALL_BATCH 64u  /* entries per bpf_map_lookup_batch() call */
+#define PW_SYSCALL_ROWS 64u   /* iterator rows per read() */
 
 typedef struct {
 	uint64_t lost_seen[PWB_CDROP_COUNT]; /* reader thread */
@@ -171,8 +171,8 @@ typedef struct {
 	uint64_t syscalls_every_ns, syscalls_read_ns;
 	pw_syscall_seen *seen, *next_seen; /* sorted by tgid */
 	uint32_t nseen, nnext, cap_seen;
-	uint32_t *keys;
-	struct pwb_syscall_counts *values;
+	struct bpf_link *iter_link;         /* pw_syscalls_iter, attached apart from the skeleton */
+	struct pwb_syscall_iter_row *rows;  /* PW_SYSCALL_ROWS read at a time */
 	struct pw_syscall_count *pairs;
 	/* shell: one uprobe link per bash binary; attached on the JS thread, destroyed under lock */
 	struct bpf_link *shell_links[PW_SHELL_LINKS_MAX];
@@ -760,64 +760,67 @@ static const pw_syscall_seen *capture_seen_find(pw_capture *c, uint32_t tgid)
 }
 
 /* Every `syscalls_every_ns` (or now, with force): a record for each running process whose
- * counts changed since the previous read. Hash-map batch reads walk buckets, so entries
- * that processes add or remove meanwhile do not make the walk restart or repeat. */
+ * counts changed since the previous read, read through the pw_syscalls_iter iterator (one
+ * read(2) loop walks every task in the kernel, under its own locking). */
 static void capture_read_syscalls(pw_handle *h, int force)
 {
 	pw_capture *c = &h->cap;
-	uint64_t now = now_ns(), in_batch = 0, out_batch = 0;
-	int fd, first = 1;
+	uint64_t now = now_ns();
+	size_t have = 0;
+	int fd;
 
-	if (!c->syscalls || !c->values || (!force && (c->syscalls_every_ns == 0 || now - c->syscalls_read_ns < c->syscalls_every_ns)))
+	if (!c->syscalls || !c->rows || !c->iter_link ||
+	    (!force && (c->syscalls_every_ns == 0 || now - c->syscalls_read_ns < c->syscalls_every_ns)))
 		return;
 	c->syscalls_read_ns = now;
 	c->nnext = 0;
-	fd = bpf_map__fd(h->skel->maps.syscall_counts);
+	fd = bpf_iter_create(bpf_link__fd(c->iter_link));
+	if (fd < 0)
+		return; /* read again at the next interval */
 	for (;;) {
-		uint32_t n = PW_SYSCALL_BATCH;
-		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		int err = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, c->keys, c->values, &n, &opts);
-		int end = err != 0 && errno == ENOENT;
-		if (err != 0 && !end)
-			break; /* read again at the next interval */
-		first = 0;
-		in_batch = out_batch;
+		ssize_t n = read(fd, (char *)c->rows + have, PW_SYSCALL_ROWS * sizeof *c->rows - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		size_t rows = have / sizeof *c->rows;
 		uint64_t ts = now_ns();
-		for (uint32_t i = 0; i < n; i++) {
-			const struct pwb_syscall_counts *v = &c->values[i];
+		for (size_t i = 0; i < rows; i++) {
+			const struct pwb_syscall_iter_row *row = &c->rows[i];
 			struct pwb_syscall_count pairs[PWB_SYSCALL_SLOTS];
 			uint32_t np = 0;
 			uint64_t total = 0;
-			if (v->start_ns == 0)
-				continue; /* created this instant, not filled in yet */
 			for (uint32_t nr = 0; nr < PWB_SYSCALL_SLOTS; nr++) {
-				if (v->counts[nr] == 0)
+				if (row->c.counts[nr] == 0)
 					continue;
-				pairs[np++] = (struct pwb_syscall_count){ nr, 0, v->counts[nr] };
-				total += v->counts[nr];
+				pairs[np++] = (struct pwb_syscall_count){ nr, 0, row->c.counts[nr] };
+				total += row->c.counts[nr];
 			}
 			if (c->nnext == c->cap_seen) {
 				uint32_t cap = c->cap_seen ? c->cap_seen * 2 : 1024;
 				pw_syscall_seen *a = realloc(c->seen, cap * sizeof *a), *b;
 				if (!a)
-					return;
+					break;
 				c->seen = a;
 				b = realloc(c->next_seen, cap * sizeof *b);
 				if (!b)
-					return;
+					break;
 				c->next_seen = b;
 				c->cap_seen = cap;
 			}
-			const pw_syscall_seen *was = capture_seen_find(c, c->keys[i]);
-			c->next_seen[c->nnext++] = (pw_syscall_seen){ c->keys[i], v->start_ns, total };
-			if (was && was->start_ns == v->start_ns && was->total == total)
+			const pw_syscall_seen *was = capture_seen_find(c, row->tgid);
+			c->next_seen[c->nnext++] = (pw_syscall_seen){ row->tgid, row->c.start_ns, total };
+			if (was && was->start_ns == row->c.start_ns && was->total == total)
 				continue; /* nothing new */
-			capture_syscalls_emit(h, c->keys[i], ts, PW_CPU_UNKNOWN, v->start_ns, pairs, np, 0);
+			capture_syscalls_emit(h, row->tgid, ts, PW_CPU_UNKNOWN, row->c.start_ns, pairs, np, 0);
 			count(h, C_SYSCALL_SNAPSHOTS);
 		}
-		if (end)
-			break;
+		/* A row split across reads: keep its start for the next one. */
+		memmove(c->rows, (char *)c->rows + rows * sizeof *c->rows, have - rows * sizeof *c->rows);
+		have -= rows * sizeof *c->rows;
 	}
+	close(fd);
 	qsort(c->next_seen, c->nnext, sizeof *c->next_seen, capture_seen_cmp);
 	pw_syscall_seen *t = c->seen;
 	c->seen = c->next_seen;
@@ -940,17 +943,21 @@ static int capture_alloc(pw_handle *h)
 	pw_capture *c = &h->cap;
 	if (!c->syscalls)
 		return 0;
-	c->keys = calloc(PW_SYSCALL_BATCH, sizeof *c->keys);
-	c->values = calloc(PW_SYSCALL_BATCH, sizeof *c->values);
+	c->rows = calloc(PW_SYSCALL_ROWS, sizeof *c->rows);
 	c->pairs = calloc(PWB_SYSCALL_SLOTS, sizeof *c->pairs);
-	return c->keys && c->values && c->pairs ? 0 : ENOMEM;
+	if (!c->rows || !c->pairs)
+		return ENOMEM;
+	/* Its own link, not the skeleton's: it must outlive the detach at stop (the last read). */
+	c->iter_link = bpf_program__attach_iter(h->skel->progs.pw_syscalls_iter, NULL);
+	return c->iter_link ? 0 : (errno ? errno : EINVAL);
 }
 
 static void capture_free(pw_handle *h)
 {
 	pw_capture *c = &h->cap;
-	free(c->keys);
-	free(c->values);
+	if (c->iter_link)
+		bpf_link__destroy(c->iter_link);
+	free(c->rows);
 	free(c->pairs);
 	free(c->seen);
 	free(c->next_seen);
@@ -1127,10 +1134,10 @@ static void capture_configure(pw_handle *h, struct procwatch_bpf *skel, const pw
 	bpf_program__set_autoload(skel->progs.pw_sys_enter, c->syscalls);
 	bpf_program__set_autoload(skel->progs.pw_syscalls_exit, c->syscalls && group_dead);
 	bpf_program__set_autoload(skel->progs.pw_syscalls_exit_live, c->syscalls && !group_dead);
-	if (!c->syscalls)
-		bpf_map__set_max_entries(skel->maps.syscall_counts, 1);
-	else if (o->syscall_table_max)
-		bpf_map__set_max_entries(skel->maps.syscall_counts, o->syscall_table_max);
+	bpf_program__set_autoload(skel->progs.pw_syscalls_iter, c->syscalls);
+	bpf_program__set_autoattach(skel->progs.pw_syscalls_iter, false);
+	if (o->syscall_table_max)
+		skel->rodata->pw_syscall_table_max = o->syscall_table_max;
 	bpf_program__set_autoload(skel->progs.pw_sock_state, o->sessions);
 	bpf_program__set_autoload(skel->progs.pw_session_accept, o->sessions);
 	bpf_program__set_autoload(skel->progs.pw_session_accept4, o->sessions);
@@ -1247,6 +1254,10 @@ static void bpf_stop(pw_handle *h)
 	if (h->rb) {
 		ring_buffer__free(h->rb);
 		h->rb = NULL;
+	}
+	if (h->cap.iter_link) { /* the skeleton does not know this link */
+		bpf_link__destroy(h->cap.iter_link);
+		h->cap.iter_link = NULL;
 	}
 	if (h->skel) {
 		procwatch_bpf__destroy(h->skel);

@@ -710,9 +710,10 @@ out:
 }
 
 /* ---- behaviour capture: syscall counts --------------------------------------------------------
- * One entry per process (tgid) in `syscall_counts`, created at its first syscall, one atomic
- * add per syscall, never an event per syscall. The process's exit sends its counts and
- * removes the entry; the loader also reads live entries at an interval. */
+ * One set of counts per process, in task-local storage on its thread-group leader (created at
+ * its first syscall; found from the task pointer, no hashing: the cheapest per-syscall path),
+ * one atomic add per syscall, never an event per syscall. The process's exit sends its counts
+ * and removes them; the loader reads running processes' counts through an iter/task program. */
 
 /* Events wanted but not counted or sent, by enum pwb_capture_drop (per CPU, like `lost`). */
 struct {
@@ -722,22 +723,22 @@ struct {
 	__type(value, __u64);
 } capture_lost SEC(".maps");
 
-/* Allocated as processes appear (4 KiB each), not up front: max_entries is a bound, not a cost. */
+/* Allocated as processes appear (4 KiB each), freed at their exit (or with the task). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384); /* the loader may resize before load */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
+	__type(key, int);
 	__type(value, struct pwb_syscall_counts);
 } syscall_counts SEC(".maps");
 
-/* A zeroed value to create entries from (never written). */
+/* Processes with counts now: task storage has no size limit of its own, so this bounds it. */
+const volatile __u64 pw_syscall_table_max = 16384;
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct pwb_syscall_counts);
-} syscall_zero SEC(".maps");
+	__type(value, __u64);
+} syscall_live SEC(".maps");
 
 static __always_inline void capture_drop_inc(__u32 why)
 {
@@ -748,36 +749,47 @@ static __always_inline void capture_drop_inc(__u32 why)
 
 #define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h: a 32-bit syscall is active */
 
+/* The counts of task's process, created if asked and the table has room; NULL otherwise. */
+static __always_inline struct pwb_syscall_counts *syscalls_of(struct task_struct *leader, bool create)
+{
+	struct pwb_syscall_counts *c = bpf_task_storage_get(&syscall_counts, leader, 0, 0);
+	__u32 zero = 0;
+	__u64 *live;
+
+	if (c || !create)
+		return c;
+	live = bpf_map_lookup_elem(&syscall_live, &zero);
+	if (!live || *live >= pw_syscall_table_max) {
+		capture_drop_inc(PWB_CDROP_SYSCALL_TABLE);
+		return NULL;
+	}
+	c = bpf_task_storage_get(&syscall_counts, leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c) {
+		capture_drop_inc(PWB_CDROP_SYSCALL_TABLE); /* out of memory */
+		return NULL;
+	}
+	/* Two threads can create it at once and get the same storage: one of them counts it. */
+	if (__sync_val_compare_and_swap(&c->start_ns, 0, leader->start_boottime) == 0)
+		__sync_fetch_and_add(live, 1);
+	return c;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(pw_sys_enter, struct pt_regs *regs, long id)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32, zero = 0, slot;
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct pwb_syscall_counts *c;
+	__u32 slot;
 
 	if (!task_wanted())
 		return 0;
-	c = bpf_map_lookup_elem(&syscall_counts, &tgid);
-	if (!c) {
-		struct pwb_syscall_counts *z = bpf_map_lookup_elem(&syscall_zero, &zero);
-		struct task_struct *task = bpf_get_current_task_btf();
-		long err;
-
-		if (!z)
-			return 0;
-		err = bpf_map_update_elem(&syscall_counts, &tgid, z, BPF_NOEXIST);
-		if (err != 0 && err != -EEXIST) { /* another thread may have just created it */
-			capture_drop_inc(PWB_CDROP_SYSCALL_TABLE);
-			return 0;
-		}
-		c = bpf_map_lookup_elem(&syscall_counts, &tgid);
-		if (!c)
-			return 0;
-		c->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	}
+	c = syscalls_of(task->group_leader, true);
+	if (!c)
+		return 0;
 	slot = id >= 0 && id < PWB_SYSCALL_NR_MAX ? (__u32)id : PWB_SYSCALL_OTHER;
 #if defined(__TARGET_ARCH_x86)
 	/* A 32-bit task's numbers are the i386 table's: not comparable, so counted apart. */
-	if (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT)
+	if (task->thread_info.status & TS_COMPAT)
 		slot = PWB_SYSCALL_OTHER;
 #endif
 	if (slot < PWB_SYSCALL_SLOTS)
@@ -813,14 +825,16 @@ static long syscalls_copy_one(__u32 i, struct pw_syscalls_copy *x)
 _Static_assert(sizeof(struct pwb_syscalls) + PWB_SYSCALL_SLOTS * sizeof(struct pwb_syscall_count) <= PWB_SCRATCH,
 	       "a syscall profile with every slot must fit the scratch buffer");
 
-/* Sends the counts of task's process (task is its last thread) and removes its entry. */
+/* Sends the counts of task's process (task is its last thread) and removes them. */
 static __always_inline int syscalls_send(struct task_struct *task)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-	struct pwb_syscall_counts *c = bpf_map_lookup_elem(&syscall_counts, &tgid);
+	struct task_struct *leader = task->group_leader;
+	struct pwb_syscall_counts *c = syscalls_of(leader, false);
 	struct pw_scratch *s = scratch_get();
 	struct pw_syscalls_copy x;
 	struct pwb_syscalls *ev;
+	__u32 tgid = task->tgid, zero = 0;
+	__u64 *live;
 
 	if (!c)
 		return 0;
@@ -839,7 +853,12 @@ static __always_inline int syscalls_send(struct task_struct *task)
 		ev->h.size = sizeof(*ev) + n * sizeof(struct pwb_syscall_count);
 		emit(ev, sizeof(*ev) + (__u64)n * sizeof(struct pwb_syscall_count));
 	}
-	bpf_map_delete_elem(&syscall_counts, &tgid);
+	/* Two last threads (pre-6.16 variant) can both get here: one delete succeeds. */
+	if (bpf_task_storage_delete(&syscall_counts, leader) == 0) {
+		live = bpf_map_lookup_elem(&syscall_live, &zero);
+		if (live)
+			__sync_fetch_and_add(live, -1);
+	}
 	return 0;
 }
 
@@ -853,8 +872,28 @@ int BPF_PROG(pw_syscalls_exit, struct task_struct *task, bool group_dead)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(pw_syscalls_exit_live, struct task_struct *task)
 {
-	/* Two last threads may both see 0: the first takes the entry, the second finds none. */
 	return BPF_CORE_READ(task, signal, live.counter) == 0 ? syscalls_send(task) : 0;
+}
+
+/* The running processes' counts, for the loader's interval read: one pwb_syscall_iter_row per
+ * process that has counts (read(2) on an iterator fd walks every task once). */
+SEC("iter/task")
+int pw_syscalls_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct pwb_syscall_counts *c;
+	__u32 head[2];
+
+	if (!task || task->pid != task->tgid) /* leaders only: the counts live there */
+		return 0;
+	c = bpf_task_storage_get(&syscall_counts, task, 0, 0);
+	if (!c || c->start_ns == 0)
+		return 0;
+	head[0] = task->tgid;
+	head[1] = 0;
+	bpf_seq_write(ctx->meta->seq, head, sizeof head);
+	bpf_seq_write(ctx->meta->seq, c, sizeof *c);
+	return 0;
 }
 
 /* ---- behaviour capture: TCP sessions ----------------------------------------------------------

@@ -155,10 +155,17 @@ enum pwb_capture_drop {
 #define PWB_SYSCALL_SLOTS (PWB_SYSCALL_NR_MAX + 1u)
 #define PWB_SYSCALL_OTHER PWB_SYSCALL_NR_MAX
 
-/* The value of the `syscall_counts` map (key: tgid): what the loader also reads each interval. */
+/* The value of the `syscall_counts` task storage (on each process's leader). */
 struct pwb_syscall_counts {
 	__u64 start_ns; /* the process's start_boottime: with the tgid, its key */
 	__u64 counts[PWB_SYSCALL_SLOTS];
+};
+
+/* One row of the pw_syscalls_iter output: the tgid, then its counts. */
+struct pwb_syscall_iter_row {
+	__u32 tgid;
+	__u32 reserved;
+	struct pwb_syscall_counts c;
 };
 
 struct pwb_syscall_count {
