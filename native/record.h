@@ -20,8 +20,14 @@
 #ifndef PROCWATCH_RECORD_H
 #define PROCWATCH_RECORD_H
 
+#ifndef __bpf__
 #include <stddef.h>
 #include <stdint.h>
+#else /* a BPF program (bpf/tasks.bpf.c writes pw_task): the types come from vmlinux.h, and
+       * bpf_helpers.h's offsetof is no constant expression for the asserts below */
+#undef offsetof
+#define offsetof(type, field) __builtin_offsetof(type, field)
+#endif
 
 /* Records are written in host byte order; the contract says little-endian, so refuse to
  * build where those differ rather than emit records the decoder would misread. */
@@ -58,6 +64,8 @@ enum pw_kind {
 	PW_KIND_CONNECT = 11, /* body pw_rec_sock */
 	PW_KIND_ACCEPT = 12,  /* body pw_rec_sock */
 	PW_KIND_OPEN = 13,    /* body pw_rec_open + path string */
+	/* Both readers: a process's resource totals once it ended (issue 12). */
+	PW_KIND_ACCT = 14,    /* body pw_rec_acct */
 };
 
 /* pw_rec_header.cpu when no CPU reported the record (LOST). */
@@ -226,6 +234,88 @@ struct pw_rec_open {
 	struct pw_str path;
 };
 
+/* ACCT: what a process used over its whole life, all its threads together, once it ended.
+ * pid/tid in the header are the process's (tgid); the record comes after its EXIT.
+ *  - eBPF: read at sched_process_free of the thread-group leader, after the parent reaped it
+ *    and the task ran for the last time: the signal struct then holds every thread's totals,
+ *    the figures the parent's cutime/cstime grew by. cpu_ns is the scheduler's exact runtime;
+ *    user/system split it in the kernel's tick-sampled proportion (as cputime_adjust does).
+ *  - netlink: read from /proc/PID/stat and /proc/PID/io of the zombie right after the exit
+ *    event, when it is still there, the same instance, and its last thread: CPU at clock-tick
+ *    resolution (PW_ACCT_CPU_TICKS); peak RSS and context switches cannot be read (unset).
+ * A field group is valid only with its flag; the others are unknown. */
+enum pw_acct_flag {
+	PW_ACCT_CPU = 1u << 0,       /* cpu_ns, user_ns, system_ns */
+	PW_ACCT_CPU_TICKS = 1u << 1, /* the CPU figures have clock-tick resolution (/proc) */
+	PW_ACCT_FAULTS = 1u << 2,    /* min_flt, maj_flt */
+	PW_ACCT_SWITCHES = 1u << 3,  /* nvcsw, nivcsw */
+	PW_ACCT_MAXRSS = 1u << 4,    /* max_rss_kib */
+	PW_ACCT_IO = 1u << 5,        /* rchar, wchar, read_bytes, write_bytes */
+};
+struct pw_rec_acct {
+	uint32_t flags;       /* enum pw_acct_flag */
+	uint32_t reserved;
+	uint64_t start_ticks; /* the instance (stat field 22), as in pw_rec_exec */
+	uint64_t cpu_ns;      /* user + system */
+	uint64_t user_ns;
+	uint64_t system_ns;
+	uint64_t min_flt;     /* page faults without and with I/O */
+	uint64_t maj_flt;
+	uint64_t nvcsw;       /* voluntary and involuntary context switches */
+	uint64_t nivcsw;
+	uint64_t max_rss_kib; /* peak resident set, as getrusage's ru_maxrss */
+	uint64_t rchar;       /* bytes through read/write syscalls (/proc/PID/io rchar, wchar) */
+	uint64_t wchar;
+	uint64_t read_bytes;  /* bytes fetched from / sent to storage (read_bytes, write_bytes) */
+	uint64_t write_bytes;
+};
+
+/* ---- task snapshot (issue 12) --------------------------------------------------------
+ * Not a batch: what the iter/task program (bpf/tasks.bpf.c) writes for one read of the task
+ * iterator, a plain array of pw_task, one per task (thread) in the system, in tid order.
+ * A process's figures are the sum over its tasks' records: the leader's record also carries
+ * what the signal struct holds of its ended threads, and its process-wide fields (ppid, ids,
+ * memory, fds, thread count). A leader without an address space or file table (a zombie
+ * leader whose threads run on) leaves those to the first of its threads that has them. */
+enum pw_task_flag {
+	PW_TASK_LEADER = 1u << 0,  /* the thread-group leader: its process's record */
+	PW_TASK_MM = 1u << 1,      /* vm_pages, rss_*, swap_ents valid: the process's memory */
+	PW_TASK_FILES = 1u << 2,   /* fds valid: the process's open files */
+	PW_TASK_KTHREAD = 1u << 3, /* a kernel thread */
+	PW_TASK_FDS_CUT = 1u << 4, /* the fd table was too large to count: fds unknown */
+};
+struct pw_task {
+	uint32_t flags;       /* enum pw_task_flag */
+	int32_t tgid;
+	int32_t tid;
+	int32_t ppid;         /* leader: the real parent's tgid */
+	uint64_t start_ns;    /* the leader's start_boottime: ns since boot (stat field 22 in ns) */
+	uint64_t runtime_ns;  /* se.sum_exec_runtime; the leader adds signal->sum_sched_runtime */
+	uint64_t utime_ns;    /* tick-sampled user and system time (the same sums), for the split */
+	uint64_t stime_ns;
+	uint64_t min_flt;     /* the same sums for faults, switches and I/O */
+	uint64_t maj_flt;
+	uint64_t nvcsw;
+	uint64_t nivcsw;
+	uint64_t rchar;
+	uint64_t wchar;
+	uint64_t read_bytes;
+	uint64_t write_bytes;
+	uint64_t vm_pages;    /* PW_TASK_MM: total_vm */
+	uint64_t rss_file;    /* PW_TASK_MM: resident pages by kind, as /proc/PID/status counts them */
+	uint64_t rss_anon;
+	uint64_t rss_shmem;
+	uint64_t swap_ents;   /* PW_TASK_MM: swapped-out pages */
+	uint64_t fds;         /* PW_TASK_FILES: open file descriptors */
+	uint64_t fd_limit;    /* leader: RLIMIT_NOFILE soft limit */
+	uint32_t uid;         /* leader: real and effective uid (objective credentials) */
+	uint32_t euid;
+	uint32_t threads;     /* leader: signal->nr_threads */
+	uint8_t state;        /* 'R' 'S' 'D' 'T' 't' 'X' 'Z' 'P' 'I', as /proc/PID/stat field 3 */
+	uint8_t reserved[3];
+	uint8_t comm[16];     /* NUL-padded */
+};
+
 /* ---- the layout, checked here and (via layout()) against record.ts ---------------- */
 #define PW_BATCH_HEADER_SIZE 16u
 #define PW_REC_HEADER_SIZE 40u
@@ -320,6 +410,53 @@ PW_ASSERT_LAYOUT(struct pw_rec_open, dir_fd, 16);
 PW_ASSERT_LAYOUT(struct pw_rec_open, uid, 20);
 PW_ASSERT_LAYOUT(struct pw_rec_open, cgroup_id, 24);
 PW_ASSERT_LAYOUT(struct pw_rec_open, path, 32);
+_Static_assert(sizeof(struct pw_rec_acct) == 112, "acct body size");
+PW_ASSERT_LAYOUT(struct pw_rec_acct, flags, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, reserved, 4);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, start_ticks, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, cpu_ns, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, user_ns, 24);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, system_ns, 32);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, min_flt, 40);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, maj_flt, 48);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, nvcsw, 56);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, nivcsw, 64);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, max_rss_kib, 72);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, rchar, 80);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, wchar, 88);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, read_bytes, 96);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, write_bytes, 104);
+_Static_assert(sizeof(struct pw_rec_acct) % PW_RECORD_ALIGN == 0, "acct body keeps alignment");
+_Static_assert(sizeof(struct pw_task) == 200, "task record size");
+PW_ASSERT_LAYOUT(struct pw_task, flags, 0);
+PW_ASSERT_LAYOUT(struct pw_task, tgid, 4);
+PW_ASSERT_LAYOUT(struct pw_task, tid, 8);
+PW_ASSERT_LAYOUT(struct pw_task, ppid, 12);
+PW_ASSERT_LAYOUT(struct pw_task, start_ns, 16);
+PW_ASSERT_LAYOUT(struct pw_task, runtime_ns, 24);
+PW_ASSERT_LAYOUT(struct pw_task, utime_ns, 32);
+PW_ASSERT_LAYOUT(struct pw_task, stime_ns, 40);
+PW_ASSERT_LAYOUT(struct pw_task, min_flt, 48);
+PW_ASSERT_LAYOUT(struct pw_task, maj_flt, 56);
+PW_ASSERT_LAYOUT(struct pw_task, nvcsw, 64);
+PW_ASSERT_LAYOUT(struct pw_task, nivcsw, 72);
+PW_ASSERT_LAYOUT(struct pw_task, rchar, 80);
+PW_ASSERT_LAYOUT(struct pw_task, wchar, 88);
+PW_ASSERT_LAYOUT(struct pw_task, read_bytes, 96);
+PW_ASSERT_LAYOUT(struct pw_task, write_bytes, 104);
+PW_ASSERT_LAYOUT(struct pw_task, vm_pages, 112);
+PW_ASSERT_LAYOUT(struct pw_task, rss_file, 120);
+PW_ASSERT_LAYOUT(struct pw_task, rss_anon, 128);
+PW_ASSERT_LAYOUT(struct pw_task, rss_shmem, 136);
+PW_ASSERT_LAYOUT(struct pw_task, swap_ents, 144);
+PW_ASSERT_LAYOUT(struct pw_task, fds, 152);
+PW_ASSERT_LAYOUT(struct pw_task, fd_limit, 160);
+PW_ASSERT_LAYOUT(struct pw_task, uid, 168);
+PW_ASSERT_LAYOUT(struct pw_task, euid, 172);
+PW_ASSERT_LAYOUT(struct pw_task, threads, 176);
+PW_ASSERT_LAYOUT(struct pw_task, state, 180);
+PW_ASSERT_LAYOUT(struct pw_task, reserved, 181);
+PW_ASSERT_LAYOUT(struct pw_task, comm, 184);
 /* Bodies keep the 8-byte rhythm so strings and the next record stay aligned. */
 _Static_assert(PW_REC_HEADER_SIZE % PW_RECORD_ALIGN == 0, "header keeps alignment");
 _Static_assert(sizeof(struct pw_rec_exec) % PW_RECORD_ALIGN == 0, "exec body keeps alignment");

@@ -52,6 +52,7 @@
 #include "../record.h"
 #include "procwatch.h"
 #include "procwatch.skel.h" /* generated at build time by bpftool gen skeleton */
+#include "tasksnap.h"
 
 /* ---- tunables -------------------------------------------------------------------------- */
 #define PW_DEFAULT_RING (8u << 20)          /* ~40k exec events: seconds of a storm */
@@ -214,6 +215,7 @@ typedef struct pw_handle {
 	int ncpus;
 	int stalled;
 	uint64_t ns_per_tick;
+	uint64_t page_kib; /* sysconf(_SC_PAGESIZE) / 1024: signal->maxrss is in pages */
 	char exe[PW_PATH_MAX + PW_EXE_SUFFIX_MAX], cwd[PW_PATH_MAX];
 	pw_capture cap;
 } pw_handle;
@@ -561,6 +563,43 @@ static void capture_check_lost(pw_handle *h, uint64_t now);
 static void capture_detach(pw_handle *h);
 
 /* libbpf's ring_buffer callback: one event. Never fails (a bad event is counted). */
+/* The user/system split of an exact runtime, in the proportion of the tick-sampled utime and
+ * stime, as the kernel's cputime_adjust() does for getrusage() and the parent's cutime/cstime:
+ * with no system ticks it is all user time, with no user ticks all system time. */
+static void ring_cpu_split(uint64_t runtime, uint64_t utime, uint64_t stime, struct pw_rec_acct *a)
+{
+	a->cpu_ns = runtime;
+	if (stime == 0)
+		a->system_ns = 0;
+	else if (utime == 0)
+		a->system_ns = runtime;
+	else
+		a->system_ns = (uint64_t)((unsigned __int128)stime * runtime / ((unsigned __int128)stime + utime));
+	a->user_ns = runtime - a->system_ns;
+}
+
+/* A process's totals (pwb_acct) as an ACCT record: every field known. */
+static void ring_acct(pw_handle *h, const struct pwb_acct *e)
+{
+	struct pw_rec_header rh;
+	struct pw_rec_acct a;
+	memset(&a, 0, sizeof a);
+	a.flags = PW_ACCT_CPU | PW_ACCT_FAULTS | PW_ACCT_SWITCHES | PW_ACCT_MAXRSS | PW_ACCT_IO;
+	a.start_ticks = e->start_ns / h->ns_per_tick;
+	ring_cpu_split(e->runtime_ns, e->utime_ns, e->stime_ns, &a);
+	a.min_flt = e->min_flt;
+	a.maj_flt = e->maj_flt;
+	a.nvcsw = e->nvcsw;
+	a.nivcsw = e->nivcsw;
+	a.max_rss_kib = e->maxrss_pages * h->page_kib;
+	a.rchar = e->rchar;
+	a.wchar = e->wchar;
+	a.read_bytes = e->read_bytes;
+	a.write_bytes = e->write_bytes;
+	ring_header(&rh, &e->h, PW_KIND_ACCT);
+	batch_emit(h, &rh, &a, sizeof a, NULL, 0);
+}
+
 static int ring_event(void *ctx, void *data, size_t size)
 {
 	pw_handle *h = ctx;
@@ -622,6 +661,12 @@ static int ring_event(void *ctx, void *data, size_t size)
 	case PWB_OPEN:
 		if (size >= sizeof(struct pwb_open)) {
 			ring_open(h, data, (uint32_t)size);
+			return 0;
+		}
+		break;
+	case PWB_ACCT:
+		if (size >= sizeof(struct pwb_acct)) {
+			ring_acct(h, data);
 			return 0;
 		}
 		break;
@@ -1280,6 +1325,8 @@ static pw_handle *handle_new(void)
 	h->cur = -1;
 	h->refs = 1; /* the JS wrapper (or open()'s failure path) */
 	h->ns_per_tick = 1000000000ull / (uint64_t)(hz > 0 ? hz : 100);
+	long page = sysconf(_SC_PAGESIZE);
+	h->page_kib = (uint64_t)(page >= 1024 ? page : 4096) / 1024u;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	for (int i = 0; i < PW_SLOTS; i++) {
@@ -1786,7 +1833,17 @@ static const struct {
 	{ "kind.gid", PW_KIND_GID }, { "kind.sid", PW_KIND_SID }, { "kind.ptrace", PW_KIND_PTRACE },
 	{ "kind.comm", PW_KIND_COMM }, { "kind.coredump", PW_KIND_COREDUMP }, { "kind.exit", PW_KIND_EXIT },
 	{ "kind.lost", PW_KIND_LOST }, { "kind.connect", PW_KIND_CONNECT }, { "kind.accept", PW_KIND_ACCEPT },
-	{ "kind.open", PW_KIND_OPEN },
+	{ "kind.open", PW_KIND_OPEN }, { "kind.acct", PW_KIND_ACCT },
+	{ "acctSize", sizeof(struct pw_rec_acct) },
+	L_OFF("acct.flags", struct pw_rec_acct, flags), L_OFF("acct.startTicks", struct pw_rec_acct, start_ticks),
+	L_OFF("acct.cpuNs", struct pw_rec_acct, cpu_ns), L_OFF("acct.userNs", struct pw_rec_acct, user_ns),
+	L_OFF("acct.systemNs", struct pw_rec_acct, system_ns), L_OFF("acct.minFlt", struct pw_rec_acct, min_flt),
+	L_OFF("acct.majFlt", struct pw_rec_acct, maj_flt), L_OFF("acct.nvcsw", struct pw_rec_acct, nvcsw),
+	L_OFF("acct.nivcsw", struct pw_rec_acct, nivcsw), L_OFF("acct.maxRssKib", struct pw_rec_acct, max_rss_kib),
+	L_OFF("acct.rchar", struct pw_rec_acct, rchar), L_OFF("acct.wchar", struct pw_rec_acct, wchar),
+	L_OFF("acct.readBytes", struct pw_rec_acct, read_bytes), L_OFF("acct.writeBytes", struct pw_rec_acct, write_bytes),
+	{ "acctFlag.cpu", PW_ACCT_CPU }, { "acctFlag.cpuTicks", PW_ACCT_CPU_TICKS }, { "acctFlag.faults", PW_ACCT_FAULTS },
+	{ "acctFlag.switches", PW_ACCT_SWITCHES }, { "acctFlag.maxRss", PW_ACCT_MAXRSS }, { "acctFlag.io", PW_ACCT_IO },
 	{ "execFlag.comm", PW_EXEC_COMM }, { "execFlag.stat", PW_EXEC_STAT }, { "execFlag.uids", PW_EXEC_UIDS },
 	{ "execFlag.gids", PW_EXEC_GIDS }, { "execFlag.argv", PW_EXEC_ARGV },
 	{ "execFlag.argvTruncated", PW_EXEC_ARGV_TRUNCATED }, { "execFlag.exe", PW_EXEC_EXE },
@@ -1940,6 +1997,33 @@ static uint32_t capture_encode_test(napi_env env, napi_value spec, pw_batch *b, 
 	return UINT32_MAX;
 }
 
+/* An ACCT body from a test spec: the fields by their record.ts names; with `runtimeNs` (and
+ * `utimeNs`, `stimeNs`), the CPU fields go through ring_cpu_split as the reader's would. */
+static void js_acct(napi_env env, napi_value spec, struct pw_rec_acct *a)
+{
+	napi_value v;
+	memset(a, 0, sizeof *a);
+	a->flags = (uint32_t)js_num(env, spec, "flags", 0);
+	a->start_ticks = (uint64_t)js_num(env, spec, "startTicks", 0);
+	if (js_get_prop(env, spec, "runtimeNs", napi_number, &v))
+		ring_cpu_split((uint64_t)js_num(env, spec, "runtimeNs", 0), (uint64_t)js_num(env, spec, "utimeNs", 0),
+			       (uint64_t)js_num(env, spec, "stimeNs", 0), a);
+	else {
+		a->cpu_ns = (uint64_t)js_num(env, spec, "cpuNs", 0);
+		a->user_ns = (uint64_t)js_num(env, spec, "userNs", 0);
+		a->system_ns = (uint64_t)js_num(env, spec, "systemNs", 0);
+	}
+	a->min_flt = (uint64_t)js_num(env, spec, "minFlt", 0);
+	a->maj_flt = (uint64_t)js_num(env, spec, "majFlt", 0);
+	a->nvcsw = (uint64_t)js_num(env, spec, "nvcsw", 0);
+	a->nivcsw = (uint64_t)js_num(env, spec, "nivcsw", 0);
+	a->max_rss_kib = (uint64_t)js_num(env, spec, "maxRssKib", 0);
+	a->rchar = (uint64_t)js_num(env, spec, "rchar", 0);
+	a->wchar = (uint64_t)js_num(env, spec, "wchar", 0);
+	a->read_bytes = (uint64_t)js_num(env, spec, "readBytes", 0);
+	a->write_bytes = (uint64_t)js_num(env, spec, "writeBytes", 0);
+}
+
 /* encodeTestRecords(specs[]) -> Buffer: test-only. Packs records of the kinds this reader
  * writes through its own batch_* writer, so the decoder can be checked against real C
  * output (exec is also compared byte for byte with procconn.c's writer). */
@@ -2019,6 +2103,12 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 						 (uint32_t)js_num(env, spec, "reason", PW_LOST_RINGBUF),
 						 (int32_t)js_num(env, spec, "err", 0), 0 };
 			ok = batch_put(&b, &rh, &l, sizeof l, NULL, 0);
+			break;
+		}
+		case PW_KIND_ACCT: {
+			struct pw_rec_acct a;
+			js_acct(env, spec, &a);
+			ok = batch_put(&b, &rh, &a, sizeof a, NULL, 0);
 			break;
 		}
 		case PW_KIND_EXIT: {
@@ -2117,7 +2207,7 @@ static napi_value module_init(napi_env env, napi_value exports)
 			      sizeof methods / sizeof methods[0], methods, &ctor) != napi_ok ||
 	    napi_create_reference(env, ctor, 1, ctor_ref) != napi_ok ||
 	    napi_set_instance_data(env, ctor_ref, module_instance_free, NULL) != napi_ok ||
-	    napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) {
+	    napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok || tasksnap_define(env, exports) != 0) {
 		free(ctor_ref);
 		return NULL;
 	}

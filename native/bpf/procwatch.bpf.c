@@ -462,6 +462,50 @@ int BPF_PROG(pw_exit_live, struct task_struct *task)
 	return exit_send(task);
 }
 
+/* ---- exit accounting (issue 12) ------------------------------------------------------------ */
+
+/* A process's resource totals, once it is gone. Not at sched_process_exit: there the exiting
+ * thread's runtime is only as fresh as its last scheduler update (a 1 ms /bin/true often shows
+ * none of it), and the address space and files are not torn down yet. sched_process_free runs
+ * an RCU grace period after the task was released (by its parent's wait, or by itself when
+ * nobody waits), after its last context switch: every thread's times, faults, switches and I/O
+ * are summed in the signal struct (__exit_signal adds each thread as it is released, the
+ * leader last), and maxrss holds the group's peak. Only the thread-group leader counts: a
+ * thread, or a leader replaced by an exec in another thread, is not a process ending. */
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(pw_free, struct task_struct *task)
+{
+	struct signal_struct *sig;
+	struct pwb_acct a;
+	__u32 tgid;
+
+	if (BPF_CORE_READ(task, group_leader) != task)
+		return 0;
+	sig = BPF_CORE_READ(task, signal);
+	if (!sig)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	__builtin_memset(&a, 0, sizeof a);
+	head_fill(&a.h, PWB_ACCT, tgid, tgid);
+	a.h.uid = 0; /* not the freed task's: this runs in whatever context RCU chose */
+	a.start_ns = BPF_CORE_READ(task, start_boottime);
+	a.runtime_ns = BPF_CORE_READ(sig, sum_sched_runtime);
+	a.utime_ns = BPF_CORE_READ(sig, utime);
+	a.stime_ns = BPF_CORE_READ(sig, stime);
+	a.min_flt = BPF_CORE_READ(sig, min_flt);
+	a.maj_flt = BPF_CORE_READ(sig, maj_flt);
+	a.nvcsw = BPF_CORE_READ(sig, nvcsw);
+	a.nivcsw = BPF_CORE_READ(sig, nivcsw);
+	a.maxrss_pages = BPF_CORE_READ(sig, maxrss);
+	a.rchar = BPF_CORE_READ(sig, ioac.rchar);
+	a.wchar = BPF_CORE_READ(sig, ioac.wchar);
+	a.read_bytes = BPF_CORE_READ(sig, ioac.read_bytes);
+	a.write_bytes = BPF_CORE_READ(sig, ioac.write_bytes);
+	a.h.size = sizeof a;
+	emit(&a, sizeof a);
+	return 0;
+}
+
 /* ---- network events ------------------------------------------------------------------------ */
 
 /* The socket behind fd in the current task, or NULL. */

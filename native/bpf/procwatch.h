@@ -29,6 +29,7 @@ enum pwb_type {
 	PWB_CONNECT = 4,
 	PWB_ACCEPT = 5,
 	PWB_OPEN = 6,
+	PWB_ACCT = 7,
 };
 
 /* pwb_head.flags */
@@ -129,6 +130,25 @@ struct pwb_open {
 	__u32 path_len; /* bytes of path, NUL excluded */
 	__u32 reserved;
 	char path[];
+};
+
+/* A process's totals once it is gone (sched_process_free of its leader): the signal
+ * struct's sums over every thread, which the leader's own release added last. */
+struct pwb_acct {
+	struct pwb_head h;   /* pid == tid == tgid */
+	__u64 start_ns;      /* the leader's start_boottime: the instance */
+	__u64 runtime_ns;    /* signal->sum_sched_runtime: exact CPU time */
+	__u64 utime_ns;      /* signal->utime, stime: tick-sampled, for the user/system split */
+	__u64 stime_ns;
+	__u64 min_flt;
+	__u64 maj_flt;
+	__u64 nvcsw;
+	__u64 nivcsw;
+	__u64 maxrss_pages;  /* signal->maxrss */
+	__u64 rchar;
+	__u64 wchar;
+	__u64 read_bytes;
+	__u64 write_bytes;
 };
 
 /* ---- behaviour capture: shell lines, TCP sessions, syscall counts ------------------------

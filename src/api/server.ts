@@ -9,6 +9,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { queryAlerts, type AlertQuery } from '../alerts/store.js';
+import type { Alert } from '../alerts/types.js';
 import { AlreadyRunning, socketAnswers } from '../daemon/instance.js';
 import { makeDirs, privateDirMode, socketSlotProblem } from '../daemon/paths.js';
 import type { Daemon } from '../daemon/daemon.js';
@@ -18,10 +20,15 @@ import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
 import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
+import { RESOURCE_PARAMS, ResourcesApi, resourceStats } from './resources.js';
+import { TextAnswer } from './text-answer.js';
+import { ResourceMetrics } from '../report/resource-metrics.js';
 import {
-  getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, querySessionTotals, queryStats, querySyscallProfile, type EventQuery,
+  getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, querySessionTotals, queryStats, querySyscallProfile, HISTORY_SORTS,
+  type EventQuery, type HistorySort,
 } from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
+import type { RulesService } from '../rules/service.js';
 import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
 import { recordJson, type ProcessJson } from './views.js';
@@ -43,6 +50,8 @@ const sha256 = (text: string): Buffer => createHash('sha256').update(text).diges
 export class ApiServer {
   private readonly users = new UserDb();
   private readonly metrics = new MetricsRenderer();
+  private readonly resources: ResourcesApi;
+  private readonly resourceMetrics = new ResourceMetrics();
   private readonly servers: Server[] = [];
   private readonly eventsByKind: Record<string, number> = {};
   private readonly maxBacklog: number;
@@ -51,6 +60,7 @@ export class ApiServer {
 
   constructor(private readonly daemon: Daemon, options: ApiOptions = {}) {
     this.maxBacklog = options.maxStreamBacklogBytes ?? 8 * 1024 * 1024;
+    this.resources = new ResourcesApi(daemon, this.users);
     daemon.on((events) => { for (const e of events) this.eventsByKind[e.kind] = (this.eventsByKind[e.kind] ?? 0) + 1; });
   }
 
@@ -65,6 +75,12 @@ export class ApiServer {
       [/^\/v1\/lineage\/([^/]+)$/, (u) => this.lineage(u)],
       [/^\/v1\/syscalls\/([^/]+)$/, (u) => this.syscalls(u)],
       [/^\/v1\/stats$/, (u) => this.stats(u)],
+      [/^\/v1\/alerts$/, (u, req, res) => this.alerts(u, req, res)],
+      [/^\/v1\/rules$/, (u) => this.rulesInfo(u)],
+      [/^\/v1\/checks$/, (u) => this.checksInfo(u)],
+      [/^\/v1\/baseline$/, (u) => this.baselineInfo(u)],
+      [/^\/v1\/resources$/, (u) => this.resources.resources(new Params(u.searchParams, RESOURCE_PARAMS))],
+      [/^\/v1\/resources\/([^/]+)$/, (u) => this.resourceSeries(u)],
       [/^\/metrics$/, (u, _req, res) => this.prometheus(u, res)],
     ];
   }
@@ -337,16 +353,115 @@ export class ApiServer {
     }
   }
 
+  private rulesRoom(): RulesService {
+    if (this.daemon.rules === null) throw new BadRequest('the rules room is not running', 404);
+    return this.daemon.rules;
+  }
+
+  /** Stored alerts (newest `limit`, oldest first), or with follow=1 a stream: the stored ones, then each new alert and resolution. */
+  private async alerts(url: URL, req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    const rules = this.rulesRoom();
+    const p = new Params(url.searchParams, ['since', 'until', 'name', 'source', 'limit', 'follow', 'format']);
+    const follow = p.boolean('follow');
+    const format = p.string('format') ?? (req.headers.accept === 'text/event-stream' ? 'sse' : follow ? 'ndjson' : 'json');
+    if (!['json', 'ndjson', 'sse'].includes(format)) throw new BadRequest(`parameter 'format' must be json, ndjson or sse, got '${format}'`);
+    if (format === 'json' && follow) throw new BadRequest("parameter 'follow' streams: use format=ndjson or format=sse");
+    const source = p.list('source', ['rule', 'check']);
+    if (source !== undefined && source.length > 1) throw new BadRequest("parameter 'source' takes one of rule, check");
+    const query: AlertQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), name: p.string('name'), source: source?.[0] as 'rule' | 'check' | undefined, limit: p.limit(1000) };
+    if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
+    if (follow && query.untilMs !== undefined) throw new BadRequest("parameter 'until' cannot be used with parameter 'follow': a follower has no end");
+    const db = this.daemon.store.db;
+    if (!follow) {
+      const alerts = queryAlerts(db, query);
+      if (format === 'json') return { alerts };
+      const stream = this.openStream(res, format);
+      for (const a of alerts) stream.write(a);
+      res.end();
+      return undefined;
+    }
+    // Subscribe first, then read the stored ones: an alert raised in between is sent once, after them.
+    const stream = this.openStream(res, format);
+    const pending: Alert[] = [];
+    let live = false;
+    let lastId = 0;
+    const matches = (a: Alert): boolean => (query.name === undefined || a.name === query.name) && (query.source === undefined || a.source === query.source);
+    const send = (a: Alert): void => {
+      if (!matches(a) || res.writableEnded) return;
+      stream.write(a);
+      if (res.writableLength > this.maxBacklog) {
+        stop();
+        stream.write({ kind: 'stream_closed', reason: `client too slow: over ${Math.round(this.maxBacklog / 1024)} KiB behind` });
+        res.end();
+      }
+    };
+    const stop = rules.center.on((a) => (live ? send(a) : pending.push(a)));
+    this.streamClients++;
+    try {
+      for (const a of queryAlerts(db, query)) { stream.write(a); lastId = Math.max(lastId, a.id); }
+      live = true;
+      // Raised while the stored ones were read: new ones only (a resolution of an older one is new news).
+      for (const a of pending.splice(0)) if (a.id > lastId || a.state === 'resolved') send(a);
+      await new Promise<void>((resolve) => (res.destroyed ? resolve() : res.on('close', () => resolve())));
+    } finally {
+      stop();
+      this.streamClients--;
+    }
+    return undefined;
+  }
+
+  private rulesInfo(url: URL): unknown {
+    new Params(url.searchParams, []);
+    const rules = this.rulesRoom();
+    const { ruleSet } = rules.current;
+    return {
+      reload: rules.reloadStatus,
+      sources: ruleSet.sources,
+      engine: rules.engine.counters,
+      rules: ruleSet.rules.map((r) => ({
+        name: r.name, description: r.description, severity: r.severity, enabled: r.enabled, mode: r.mode, actions: r.actions, tags: r.tags,
+        origin: `${r.file}:${r.line}`, condition: r.conditionText, kinds: r.kinds === null ? null : [...r.kinds], baseline: r.baseline === null ? null : { learn: r.baseline.learn, group: r.baseline.group, windowMs: r.baseline.windowMs },
+        exceptions: r.exceptionNames, rateLimit: r.rateLimit, ...rules.engine.perRule.get(r.name),
+      })),
+      lists: ruleSet.lists,
+      macros: ruleSet.macroNames,
+    };
+  }
+
+  private checksInfo(url: URL): unknown {
+    new Params(url.searchParams, []);
+    return { checks: this.rulesRoom().checks.states() };
+  }
+
+  private baselineInfo(url: URL): unknown {
+    const p = new Params(url.searchParams, ['group', 'rule', 'limit']);
+    const rules = this.rulesRoom();
+    const rule = p.string('rule');
+    if (rule !== undefined && !rules.current.ruleSet.rules.some((r) => r.name === rule && r.baseline !== null)) throw new BadRequest(`no baseline rule named '${rule}'`, 404);
+    return { baselines: rules.baseline.show(Date.now(), p.string('group'), rule, p.limit(1000, 100_000)) };
+  }
+
   private history(url: URL): unknown {
-    const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit']);
+    const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit', 'sort', 'min_cpu', 'min_rss', 'min_read', 'min_write']);
     const exe = p.string('exe');
     const name = p.string('name');
     this.glob(p, 'exe'); // the store matches with SQLite GLOB; a malformed glob is refused the same way
     this.glob(p, 'name');
-    const query = { sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000) };
+    const query = {
+      sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000),
+      sort: this.historySort(p),
+      minCpuSeconds: p.seconds('min_cpu'), minRssBytes: p.size('min_rss'), minReadBytes: p.size('min_read'), minWriteBytes: p.size('min_write'),
+    };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     this.flushStore();
     return { processes: queryHistory(this.daemon.store.db, query).map((p) => this.named(p)) };
+  }
+
+  private historySort(p: Params): HistorySort | undefined {
+    const sort = p.string('sort');
+    const known = ['start', ...Object.keys(HISTORY_SORTS)];
+    if (sort !== undefined && !known.includes(sort)) throw new BadRequest(`parameter 'sort' must be one of ${known.join(', ')}, got '${sort.slice(0, 40)}'`);
+    return sort as HistorySort | undefined;
   }
 
   /** Stored rows carry ids; users read names. */
@@ -365,7 +480,7 @@ export class ApiServer {
     return { ...lineage, process: this.named(lineage.process), ancestors: lineage.ancestors.map((p) => this.named(p)), descendants: lineage.descendants.map((p) => this.named(p)) };
   }
 
-  /** A process's syscall profile (schema 4) and its stored TCP sessions, summed. */
+  /** A process's syscall profile (schema 6) and its stored TCP sessions, summed. */
   private syscalls(url: URL): unknown {
     const p = new Params(url.searchParams, ['boot']);
     const boot = p.boot() ?? this.daemon.status.bootId;
@@ -377,11 +492,18 @@ export class ApiServer {
     return { key, bootId: boot, syscalls: querySyscallProfile(db, boot, key), sessions: querySessionTotals(db, boot, key) };
   }
 
+  /** GET /v1/resources/{pid|key}: a live pid, else the latest stored instance of this boot. */
+  private resourceSeries(url: URL): unknown {
+    const p = new Params(url.searchParams, ['since', 'until', 'limit']);
+    return this.resources.series(this.findKey(this.pathRef(url), this.daemon.status.bootId), p);
+  }
+
   private stats(url: URL): unknown {
     new Params(url.searchParams, []);
     const c = this.daemon.tracker.counters();
     const store = this.daemon.store.counters();
     return {
+      resources: resourceStats(this.daemon.resources),
       source: this.daemon.status.source,
       uptimeSeconds: (Date.now() - this.daemon.status.startedMs) / 1000,
       eventsByKind: this.eventsByKind,
@@ -390,6 +512,7 @@ export class ApiServer {
       table: c.table,
       store: { ...store, ...queryStats(this.daemon.store.db), retentionRuns: this.daemon.retentionRuns, retentionDeletedEvents: this.daemon.retentionDeleted },
       api: { streamClients: this.streamClients, ...this.requestErrors },
+      ...(this.daemon.rules === null ? {} : { rules: { ...this.daemon.rules.engine.counters, reload: this.daemon.rules.reloadStatus, alertStoreFailures: this.daemon.rules.alertStore.failures } }),
     };
   }
 
@@ -401,10 +524,10 @@ export class ApiServer {
       eventsByKind: this.eventsByKind, lost: c.source.lost, malformed: c.source.malformed, late: c.reorder.late, resyncs: c.table.resyncs,
       live: c.table.live, exitedCached: c.table.exited, threadEvents: c.table.threadEvents, storeQueued: s.queued, storeWritten: s.written,
       storeDropped: s.dropped, storeLagSeconds: s.lagMs / 1000, storeBytes: s.dbBytes, streamClients: this.streamClients,
-      uptimeSeconds: (Date.now() - this.daemon.status.startedMs) / 1000,
+      uptimeSeconds: (Date.now() - this.daemon.status.startedMs) / 1000, ...(this.daemon.rules === null ? {} : { rules: this.daemon.rules.metrics() }),
     });
     res.writeHead(200, { 'content-type': this.metrics.contentType });
-    res.end(text);
+    res.end(text + await this.resourceMetrics.render(this.daemon.resources));
     return undefined;
   }
 
@@ -476,10 +599,6 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-/** An answer that is text as the CLI prints it (`format=text`), not JSON. */
-class TextAnswer {
-  constructor(readonly text: string) {}
-}
 
 /** `format=json` (null) or `format=text` with the caller's clock (`tz_offset`: minutes east of UTC). */
 function textFormat(p: Params): WallClock | null {

@@ -3,6 +3,7 @@
 import type { ProcessFields } from '../events/types.js';
 import type { UserDb } from '../procfs/index.js';
 import type { Clock, ProcessRecord } from '../table/index.js';
+import { cgroupFields } from '../procfs/cgroup.js';
 
 export interface ProcessJson extends ProcessFields {
   /** The effective user's name. */
@@ -27,9 +28,9 @@ export function recordJson(r: ProcessRecord, clock: Clock, users: UserDb): Proce
     uid: r.uids?.[0] ?? null, euid: r.uids?.[1] ?? null, suid: r.uids?.[2] ?? null, fsuid: r.uids?.[3] ?? null,
     user: r.uids ? users.userName(r.uids[1]) : null,
     gid: r.gids?.[0] ?? null, egid: r.gids?.[1] ?? null, sgid: r.gids?.[2] ?? null, fsgid: r.gids?.[3] ?? null,
-    label: r.label, cgroup: r.cgroup,
+    label: r.label, cgroup: r.cgroup, ...cgroupFields(r.cgroup),
     exitCode: r.exit?.code ?? null, exitSignal: r.exit?.signal ?? null, coreDumped: r.exit === null ? null : r.exit.coreDumped || r.coreDumped,
-    origin: r.origin, exitOrigin: r.exitOrigin,
+    origin: r.origin, exitOrigin: r.exitOrigin, usage: r.usage,
     // Thread exits of threads made before the count began must not make it negative.
     threads: Math.max(0, r.threadsCreated - r.threadsExited), live: r.exitNs === null,
   };

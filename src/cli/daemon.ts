@@ -40,6 +40,9 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP (and `procwatch reload`) re-reads rules, alerts and checks once they run; before, it is ignored (never fatal).
+  let reload: (() => void) | null = null;
+  process.on('SIGHUP', () => reload?.());
 
   const config = await loadDaemonConfig(options.config);
   if (options.source !== undefined) config.source = options.source;
@@ -53,6 +56,13 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
     log(`procwatch daemon: refusing to start: ${(err as Error).message}`);
     return exitCodeFor(err);
   };
+  // Rules, alerts and checks are compiled before anything starts: a bad rule is exit 2, at once.
+  let rulesSetup;
+  try {
+    rulesSetup = await (await import('../rules/setup.js')).loadRulesSetup(options.config);
+  } catch (err) {
+    return refuse(err);
+  }
   const { dirname } = await import('node:path');
   const { lstatSync, unlinkSync } = await import('node:fs');
   const { makeDirs, privateDirMode, socketSlotProblem } = await import('../daemon/paths.js');
@@ -84,6 +94,11 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   // handled in the event loop's poll phase: let the loop pass one (the first immediate may
   // run in the current iteration, the second runs after the next poll) before listening.
   for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+  const { RulesService } = await import('../rules/service.js');
+  daemon.rules = new RulesService(daemon, rulesSetup, options.config, log);
+  const rules = daemon.rules;
+  log(`procwatch daemon: ${rulesSetup.ruleSet.rules.filter((r) => r.enabled).length} rule(s) enabled of ${rulesSetup.ruleSet.rules.length}, ${rulesSetup.checks.length} continuous check(s)`);
+  reload = () => void rules.reload(); // a bad file changes nothing: the running rules stay
   const api = new ApiServer(daemon);
   let code: number = EXIT.OK;
   let listening = false;

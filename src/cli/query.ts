@@ -10,7 +10,7 @@ import { print, printJson, withSocket } from './common.js';
 /** API parameters by the option that sets them: the daemon's errors then name the option. */
 const OPTION_NAMES: Record<string, string> = {
   since: '--since', until: '--until', kind: '--kind', pid: '--pid', limit: '--limit', follow: '--follow', exe: '--exe', name: '--name',
-  user: '--user', boot: '--boot',
+  user: '--user', boot: '--boot', sort: '--sort', min_cpu: '--min-cpu', min_rss: '--min-rss', min_read: '--min-read', min_write: '--min-write',
 };
 const names = { optionNames: OPTION_NAMES };
 
@@ -28,6 +28,11 @@ interface QueryOptions {
   user?: string;
   boot?: string;
   syscalls?: string;
+  sort?: string;
+  minCpu?: string;
+  minRss?: string;
+  minRead?: string;
+  minWrite?: string;
 }
 
 export function eventsCommand(): Command {
@@ -70,6 +75,12 @@ export function historyCommand(): Command {
     .option('--since <time>', 'alive at or after: 10m, 2h, 1d (ago), ISO date, epoch ms')
     .option('--until <time>', 'started at or before (same forms)')
     .option('--limit <n>', 'at most this many (default 1000, max 10000)')
+    .option('--sort <order>', 'start (newest first, the default), or largest first by what the process used over its life: ' +
+      'cpu, user, sys, rss (peak), majflt, minflt, nvcsw, nivcsw, read, write (storage bytes); processes without the figure (running, unknown) come last')
+    .option('--min-cpu <duration>', 'only processes that used at least this much CPU (500ms, 2s, 1m)')
+    .option('--min-rss <size>', 'only processes whose peak resident memory reached this (100MiB)')
+    .option('--min-read <size>', 'only processes that read at least this much from storage')
+    .option('--min-write <size>', 'only processes that wrote at least this much to storage')
     .option('--syscalls <pid-or-key>', 'instead: one process\'s syscall profile (counts by name) and its TCP sessions')
     .option('--boot <id>', 'with --syscalls: a process of an earlier boot')
     .option('--json', 'print JSON')
@@ -77,7 +88,9 @@ export function historyCommand(): Command {
       if (options.syscalls !== undefined) {
         const ref = options.syscalls;
         if (!/^\d+(:\??\d+)?$/.test(ref)) throw new InputError(`'${ref}' is neither a pid nor a process key (pid:starttime)`);
-        const others = (['exe', 'name', 'user', 'since', 'until', 'limit'] as const).filter((o) => options[o] !== undefined);
+        const flags: Record<string, string | undefined> = { exe: options.exe, name: options.name, user: options.user, since: options.since, until: options.until,
+          limit: options.limit, sort: options.sort, 'min-cpu': options.minCpu, 'min-rss': options.minRss, 'min-read': options.minRead, 'min-write': options.minWrite };
+        const others = Object.keys(flags).filter((o) => flags[o] !== undefined);
         if (others.length > 0) throw new InputError(`--syscalls shows one process: it takes no ${others.map((o) => `--${o}`).join(', ')}`);
         const profile = await apiGet<ProfileLike>(options.socket, `/v1/syscalls/${encodeURIComponent(ref)}`, { boot: options.boot }, names);
         if (options.json) printJson(profile);
@@ -87,9 +100,11 @@ export function historyCommand(): Command {
       if (options.boot !== undefined) throw new InputError('--boot goes with --syscalls (history already spans every boot)');
       const { processes } = await apiGet<{ processes: ProcessLike[] }>(options.socket, '/v1/history', {
         exe: options.exe, name: options.name, user: options.user, since: options.since, until: options.until, limit: options.limit,
+        sort: options.sort, min_cpu: options.minCpu, min_rss: options.minRss, min_read: options.minRead, min_write: options.minWrite,
       }, names);
+      const usage = [options.sort, options.minCpu, options.minRss, options.minRead, options.minWrite].some((o) => o !== undefined && o !== 'start');
       if (options.json) printJson({ processes });
-      else print(renderHistory(processes));
+      else print(renderHistory(processes, { usage }));
     });
 }
 

@@ -23,6 +23,8 @@ export interface ChecksConfig {
 }
 
 const CHECK_KINDS = ['spec', 'match', 'listen', 'banner', 'cpu'] as const;
+/** Keys only the daemon reads (continuous checks, README "Continuous checks"); `procwatch check` ignores them. */
+export const DAEMON_CHECK_KEYS = ['for', 'interval', 'severity', 'actions', 'daemon'];
 /** Delays and timeouts: Node's timers cannot hold more than ~24 days, and a day is plenty. */
 const WAIT = { max: MAX_WAIT_SECONDS };
 const CPU_KEYS = ['percent', 'warning', 'window', 'min_age', 'exempt_users', 'exempt_names', 'exempt_regular_users', 'include_kernel_threads'];
@@ -49,7 +51,7 @@ function cpuFrom(r: Reader, v: unknown, path: string): CpuSpec {
 function checkFrom(r: Reader, name: string, v: unknown, timeout: number): Check {
   const path = `checks.${name}`;
   if (!isPlain(v)) r.fail(path, `expected a mapping with one of: ${CHECK_KINDS.join(', ')}`);
-  r.keys(v, path, [...CHECK_KINDS, 'count', 'timeout']);
+  r.keys(v, path, [...CHECK_KINDS, 'count', 'timeout', ...DAEMON_CHECK_KEYS]);
   const kinds = CHECK_KINDS.filter((k) => v[k] !== undefined);
   if (kinds.length !== 1) r.fail(path, `needs exactly one of: ${CHECK_KINDS.join(', ')} (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
   if (v.count !== undefined && kinds[0] !== 'match') r.fail(`${path}.count`, "goes with 'match' (a spec carries its own range)");
@@ -109,7 +111,7 @@ export async function parseChecksConfig(text: string, file: string, only: string
   const r: Reader = new Reader(file);
   const doc = await parseYamlMapping(r, text);
   const defaults = defaultsFrom(r, doc.defaults, onFormat);
-  r.keys(doc, 'top level', ['defaults', 'checks', 'daemon']);
+  r.keys(doc, 'top level', ['defaults', 'checks', 'daemon', 'rules', 'alerts']);
   if (!isPlain(doc.checks)) r.fail('checks', 'expected a mapping of check names to checks');
   const names = Object.keys(doc.checks);
   for (const wanted of only) if (!names.includes(wanted)) r.fail('checks', `no check named '${wanted}' (have: ${names.join(', ') || 'none'})`);

@@ -8,6 +8,8 @@ import { UserDb } from '../procfs/users.js';
 import { DEFAULT_READER_PRIORITY, checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
 import { ConfigReader, isPlain, parseYamlMapping, readConfigText, type Plain } from './reader.js';
 import { parseDuration, parseSize } from './units.js';
+import { RESOURCES_DEFAULTS, parseResourcesConfig, type ResourcesConfig } from './resources.js';
+import { compileGroup } from '../resources/groups.js';
 
 export type SourceSetting = 'auto' | 'ebpf' | 'netlink' | 'poll';
 const SOURCES: readonly SourceSetting[] = ['auto', 'ebpf', 'netlink', 'poll'];
@@ -35,6 +37,8 @@ export interface DaemonConfig {
   flushIntervalMs: number;
   maxQueue: number;
   pollIntervalMs: number;
+  /** Resource snapshots, their history and the group metrics (issue 12; src/config/resources.ts). */
+  resources: ResourcesConfig;
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
@@ -55,6 +59,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   flushIntervalMs: 200,
   maxQueue: 200_000,
   pollIntervalMs: 1000,
+  resources: RESOURCES_DEFAULTS,
 };
 
 /**
@@ -78,12 +83,12 @@ export const DAEMON_SQLITE_CACHE_KIB = 2048;
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
+const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'resources'];
 
 export async function parseDaemonConfig(text: string, file: string): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
   const doc = await parseYamlMapping(r, text);
-  r.keys(doc, 'top level', ['daemon', 'checks', 'defaults']);
+  r.keys(doc, 'top level', ['daemon', 'checks', 'defaults', 'rules', 'alerts']);
   const config = { ...DAEMON_DEFAULTS };
   const d = doc.daemon;
   if (d === undefined) return config;
@@ -141,6 +146,11 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
   if (d.flush_interval_ms !== undefined) config.flushIntervalMs = timer(r.number(d.flush_interval_ms, 'daemon.flush_interval_ms', 10), 'daemon.flush_interval_ms');
   if (d.max_queue !== undefined) config.maxQueue = r.number(d.max_queue, 'daemon.max_queue', 1000);
   if (d.poll_interval_ms !== undefined) config.pollIntervalMs = timer(r.number(d.poll_interval_ms, 'daemon.poll_interval_ms', 50), 'daemon.poll_interval_ms');
+  if (d.resources !== undefined) {
+    const users = new UserDb();
+    config.resources = parseResourcesConfig(r, d.resources, duration, timer,
+      (group, path) => r.wrap(group.match === undefined ? `${path}.cgroup` : `${path}.match`, () => compileGroup(group, users)));
+  }
   const paths = daemonPathsProblem(config);
   if (paths !== null) r.fail(`daemon.${paths.key}`, paths.message);
   return config;

@@ -12,6 +12,8 @@ import { chooseSource, type SourceProblem } from '../sources/index.js';
 import { ProcessTracker, type ProcessRecord } from '../table/index.js';
 import { EventStore, applyRetention, asStoreError } from '../store/index.js';
 import { DAEMON_RING_BYTES, DAEMON_SQLITE_CACHE_KIB, type DaemonConfig } from '../config/daemon.js';
+import type { RulesService } from '../rules/service.js';
+import { ResourceService } from '../resources/service.js';
 
 export type EventListener = (events: readonly ProcEvent[]) => void;
 
@@ -52,9 +54,13 @@ export class Daemon {
   /** Why the source stopped on its own (its reader died), once it did. */
   private failure: string | null = null;
   private readonly failureListeners: Array<(message: string) => void> = [];
+  /** The rules room (rules, continuous checks, alerts), once started on this daemon's stream. */
+  rules: RulesService | null = null;
   /** Completed retention passes, and the events they deleted. */
   retentionRuns = 0;
   retentionDeleted = 0;
+  /** Resource snapshots, history and groups (issue 12); null when daemon.resources.source is off. */
+  resources: ResourceService | null = null;
 
   private constructor(readonly config: DaemonConfig, tracker: ProcessTracker, store: EventStore, status: DaemonStatus) {
     this.tracker = tracker;
@@ -96,12 +102,15 @@ export class Daemon {
     log(`procwatch daemon: source ${why}${source.limitations ? ` (${source.limitations})` : ''}`);
     try {
       store.beginRun(source.name);
+      // Before the source runs: loading the resource snapshots' BPF program blocks this thread.
+      daemon.resources = ResourceService.create(config.resources, { table: tracker.table, clock: tracker.clock, store, log });
       const subscribedNs = tracker.clock.nowNs();
       const known = source.limitations;
       await tracker.start();
       // Some limits are known only once the source runs (a reader priority the kernel refused).
       if (source.limitations !== known) log(`procwatch daemon: ${source.limitations}`);
       daemon.reconcile(log, subscribedNs);
+      daemon.resources?.start();
       daemon.timers.push(setInterval(() => daemon!.flush(log), config.flushIntervalMs));
       daemon.scheduleRetention(log, Math.min(1000, config.retentionIntervalMs)); // soon, once the API listens
     } catch (err) {
@@ -141,6 +150,7 @@ export class Daemon {
   private deliver(events: ProcEvent[]): void {
     const table = this.tracker.table;
     this.store.enqueue(events, (key) => table.get(key), (ns) => this.tracker.clock.wallMs(ns));
+    this.resources?.observe(events);
     this.notify(events);
   }
 
@@ -170,6 +180,8 @@ export class Daemon {
         const r = applyRetention(this.store.db, { maxAgeMs: this.config.retentionMaxAgeMs, maxBytes: this.config.retentionMaxBytes }, Date.now(), RETENTION_BUDGET);
         this.retentionDeleted += r.eventsDeleted;
         done = r.done;
+        // The resource samples' own age limit, and none older than the oldest event kept.
+        if (done && this.resources !== null) done = this.resources.retention(Date.now(), RETENTION_BUDGET);
         if (done) this.retentionRuns++;
       } catch (err) {
         log(`procwatch daemon: retention failed: ${(err as Error).message}`);
@@ -225,6 +237,13 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       for (const timer of this.timers) clearInterval(timer);
+      // Rules first: what they queued is evaluated and their alerts stored before the store closes.
+      try {
+        await this.rules?.stop();
+      } catch {
+        // actions that cannot finish must not keep the source loaded or the store open
+      }
+      this.resources?.stop();
       if (this.retentionTimer !== null) clearTimeout(this.retentionTimer);
       let failure: unknown = null;
       try {

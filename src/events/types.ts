@@ -10,6 +10,8 @@ export const EVENT_KINDS = [
   'lost', 'inferred_start', 'inferred_exit',
   // eBPF source only, when network or file capture is on:
   'connect', 'accept', 'open',
+  // a process's resource totals once it ended (eBPF; netlink when /proc still shows them)
+  'acct',
   // eBPF source only, behaviour capture (each off by default):
   'shell', 'session', 'syscalls',
 ] as const;
@@ -117,6 +119,12 @@ export interface LostEvent extends EventBase {
    */
   scope?: 'syscalls' | 'session' | 'shell';
 }
+/**
+ * A process's resource totals, once it ended: after its `exit`, when its parent reaped it
+ * (eBPF), or at once from the zombie's /proc files (netlink, when still there). `startTicks`
+ * names the instance; `pid` is the process's.
+ */
+export interface AcctEvent extends EventBase { kind: 'acct'; startTicks: number; usage: ProcessUsage }
 export interface InferredStartEvent extends EventBase { kind: 'inferred_start'; details: ExecDetails }
 export interface InferredExitEvent extends EventBase { kind: 'inferred_exit'; startTicks: number | null }
 
@@ -272,7 +280,37 @@ export type ProcEvent =
   | OpenEvent
   | ShellEvent
   | SessionEvent
-  | SyscallsEvent;
+  | SyscallsEvent
+  | AcctEvent;
+
+/**
+ * What a process used over its whole life, all its threads together: the kernel's own totals
+ * (what its parent's cutime/cstime grow by), known once it ended. `null`: unknown (the source
+ * could not see it), never a guess. Kept with the process instance (`usage` of a process).
+ */
+export interface ProcessUsage {
+  /** User + system CPU time. */
+  cpuSeconds: number | null;
+  userSeconds: number | null;
+  systemSeconds: number | null;
+  /**
+   * 'ns': the scheduler's exact runtime (eBPF); 'tick': /proc/PID/stat's clock ticks (1/100 s:
+   * netlink), so a process that lived a few ms shows 0. Null when the CPU time is unknown.
+   */
+  cpuResolution: 'ns' | 'tick' | null;
+  /** Peak resident set size (getrusage's ru_maxrss). */
+  maxRssBytes: number | null;
+  minorFaults: number | null;
+  majorFaults: number | null;
+  voluntarySwitches: number | null;
+  involuntarySwitches: number | null;
+  /** Bytes fetched from and sent to storage (/proc/PID/io read_bytes, write_bytes). */
+  readBytes: number | null;
+  writeBytes: number | null;
+  /** Bytes through read(2)/write(2) and the like, cache hits included (/proc/PID/io rchar, wchar). */
+  readChars: number | null;
+  writeChars: number | null;
+}
 
 /** Decodes a wait(2)-style status word as cn_proc and eBPF report it. */
 export function decodeExitStatus(raw: number): ExitStatus {
@@ -303,9 +341,15 @@ export interface ProcessFields {
   egid: number | null;
   label: string | null;
   cgroup: string | null;
+  /** From the cgroup, resolved at exec: the systemd unit, the container id and its runtime (null: none). */
+  unit: string | null;
+  container: string | null;
+  containerRuntime: string | null;
   exitCode: number | null;
   exitSignal: number | null;
   coreDumped: boolean | null;
   origin: string;
   exitOrigin: string | null;
+  /** Resource totals once it ended (its `acct` event); null while running, or when never known. */
+  usage: ProcessUsage | null;
 }

@@ -7,6 +7,7 @@ import type { AcceptEvent, ConnectEvent, OpenEvent, ProcEvent, SessionEvent, She
 import { escapeText } from './text.js';
 import type { ProcessRecord } from '../table/index.js';
 import type { UserDb } from '../procfs/index.js';
+import { formatBytes, usageText } from './usage.js';
 
 export interface EventView {
   event: ProcEvent;
@@ -58,22 +59,10 @@ function what(v: EventView): string {
     case 'coredump': return `dumping core: ${commandLine(r, e)}`;
     case 'lost': return `!! LOST ${e.count === null ? 'an unknown number of' : e.count} event(s): ${e.reason}; table resynced from /proc`;
     case 'connect': case 'accept': case 'open': return `${captureText(e)}: ${commandLine(r, e)}`;
+    case 'acct': return `${r?.comm ?? '(unknown)'} used ${usageText(e.usage)}`;
     case 'shell': return behaviourText(e);
     case 'session': case 'syscalls': return `${behaviourText(e)}: ${commandLine(r, e)}`;
   }
-}
-
-/** Bytes as people read them: 512 B, 1.5 KiB, 1.0 GiB. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** The syscalls a profile shows in one line: the most frequent. */

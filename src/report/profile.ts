@@ -1,6 +1,6 @@
 /** `history --syscalls`: a process's syscall profile and its TCP sessions, as text. */
 
-import { formatBytes } from './events.js';
+import { formatBytes } from './usage.js';
 
 export interface ProfileLike {
   key: string;

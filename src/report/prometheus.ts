@@ -18,6 +18,20 @@ export interface MetricsSnapshot {
   storeBytes: number;
   streamClients: number;
   uptimeSeconds: number;
+  /** Rules, checks and alerts (issue 11), when the rules room runs. */
+  rules?: RulesMetrics;
+}
+
+export interface RulesMetrics {
+  alerts: Array<{ name: string; severity: string; count: number }>;
+  /** Continuous checks: 1 while the check's verdict is failing (warning or critical), else 0. */
+  checks: Array<{ name: string; failing: boolean }>;
+  evaluated: number;
+  dropped: number;
+  suppressed: number;
+  duplicates: number;
+  errors: number;
+  actions: Array<{ name: string; type: string; sent: number; failed: number; dropped: number }>;
 }
 
 export class MetricsRenderer {
@@ -51,6 +65,34 @@ export class MetricsRenderer {
     gauge('procwatch_store_bytes', 'Size of the database file and its WAL', (s) => s.storeBytes);
     gauge('procwatch_stream_clients', 'API clients following the event stream', (s) => s.streamClients);
     gauge('procwatch_uptime_seconds', 'Seconds since the daemon started', (s) => s.uptimeSeconds);
+    const rules = (): RulesMetrics | undefined => snap().rules;
+    new Counter({
+      name: 'procwatch_alerts_total', help: 'Alerts raised, by rule (or continuous check) and severity', labelNames: ['rule', 'severity'], registers,
+      collect() { this.reset(); for (const a of rules()?.alerts ?? []) this.inc({ rule: a.name, severity: a.severity }, a.count); },
+    });
+    new Gauge({
+      name: 'procwatch_check_failing', help: 'Continuous checks: 1 while the verdict is failing (warning or critical), 0 when ok', labelNames: ['check'], registers,
+      collect() { this.reset(); for (const c of rules()?.checks ?? []) this.set({ check: c.name }, c.failing ? 1 : 0); },
+    });
+    const ruleCounter = (name: string, help: string, value: (r: RulesMetrics) => number): void => {
+      new Counter({ name, help, registers, collect() { this.reset(); const r = rules(); if (r !== undefined) this.inc(value(r)); } });
+    };
+    ruleCounter('procwatch_rule_evaluated_events_total', 'Events the rule engine evaluated', (r) => r.evaluated);
+    ruleCounter('procwatch_rule_dropped_events_total', 'Events not evaluated because the rule engine queue was full', (r) => r.dropped);
+    ruleCounter('procwatch_rule_suppressed_matches_total', 'Rule matches held back by rate limits (summarised in one alert per window)', (r) => r.suppressed);
+    ruleCounter('procwatch_rule_duplicate_matches_total', 'Rule matches of a rule and key that had alerted already', (r) => r.duplicates);
+    ruleCounter('procwatch_rule_errors_total', 'Rule evaluations that failed', (r) => r.errors);
+    new Counter({
+      name: 'procwatch_action_deliveries_total', help: 'Alerts handed to actions, by action, type and result (sent, failed, dropped)', labelNames: ['action', 'type', 'result'], registers,
+      collect() {
+        this.reset();
+        for (const a of rules()?.actions ?? []) {
+          this.inc({ action: a.name, type: a.type, result: 'sent' }, a.sent);
+          this.inc({ action: a.name, type: a.type, result: 'failed' }, a.failed);
+          this.inc({ action: a.name, type: a.type, result: 'dropped' }, a.dropped);
+        }
+      },
+    });
   }
 
   get contentType(): string {

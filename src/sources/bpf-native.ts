@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { InputError } from '../errors.js';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { packageRoot } from './native.js';
+import { packageRoot, type AcctTestFields } from './native.js';
 import { compileRedaction } from './shell.js';
 
 /** Counters the addon keeps (see native/bpf/procbpf.c, enum pw_counter). */
@@ -106,7 +106,11 @@ export interface BpfHandle {
 }
 
 /** Fields for encodeTestRecords(): `kind` is a record.h kind number; the rest per kind. */
-export interface BpfTestRecordSpec {
+export interface BpfTestRecordSpec extends AcctTestFields {
+  /** ACCT: instead of cpuNs/userNs/systemNs, the kernel's figures, split by the reader's own code. */
+  runtimeNs?: number;
+  utimeNs?: number;
+  stimeNs?: number;
   kind: number;
   timestampNs?: number;
   what?: number;
@@ -170,10 +174,27 @@ export interface BpfTestRecordSpec {
   path?: string | Buffer;
 }
 
+/** The task iterator of the resource snapshot (native/bpf/tasksnap.c). */
+export interface TaskIterHandle {
+  /**
+   * One walk of every task (record.h pw_task records, read by record.ts TaskReader) into the
+   * handle's own reused memory, copied into `buf`: resolves with the bytes the walk gave; when
+   * more than `buf` holds, `copyLast(bigger)` copies them. One at a time.
+   */
+  readInto(buf: Buffer): Promise<number>;
+  copyLast(buf: Buffer): number;
+  /** Unloads the program (after the reads in flight). Idempotent. */
+  close(): void;
+}
+
 export interface ProcBpfAddon {
   open(options: BpfOpenOptions): BpfHandle;
   layout(): Record<string, number>;
   encodeTestRecords(specs: readonly BpfTestRecordSpec[]): Buffer;
+  /** Loads and attaches the iter/task program; throws an Error naming the step and the kernel's reason. */
+  openTasks(): TaskIterHandle;
+  /** pw_task's sizes, offsets and flags (record.ts TASK), and the page size the page counts use. */
+  taskLayout(): Record<string, number>;
 }
 
 export type BpfNativeLoad =
@@ -190,7 +211,8 @@ export function bpfAddonPath(): string {
 function isAddon(value: unknown): value is ProcBpfAddon {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.open === 'function' && typeof v.layout === 'function' && typeof v.encodeTestRecords === 'function';
+  return typeof v.open === 'function' && typeof v.layout === 'function' && typeof v.encodeTestRecords === 'function' &&
+    typeof v.openTasks === 'function' && typeof v.taskLayout === 'function';
 }
 
 let cached: BpfNativeLoad | null = null;

@@ -9,7 +9,7 @@
 import { constants as osConstants } from 'node:os';
 import { constants as fsConstants } from 'node:fs';
 import { decodeExitStatus } from '../events/types.js';
-import type { ExecDetails, IdQuad, ProcEvent, SessionEvent, ShellEvent, SocketFields, SyscallsEvent } from '../events/types.js';
+import type { ExecDetails, IdQuad, ProcEvent, ProcessUsage, SessionEvent, ShellEvent, SocketFields, SyscallsEvent } from '../events/types.js';
 import { SYSCALL_OTHER, syscallName } from './syscall-names.js';
 
 export const RECORD_VERSION = 3;
@@ -36,10 +36,15 @@ export const SOCK = {
   uid: 48, fd: 52, cgroupId: 56, SIZE: 64,
 } as const;
 export const OPEN = { result: 0, openFlags: 4, mode: 8, flags: 12, dirFd: 16, uid: 20, cgroupId: 24, path: 32, SIZE: 40 } as const;
+export const ACCT = {
+  flags: 0, startTicks: 8, cpuNs: 16, userNs: 24, systemNs: 32, minFlt: 40, majFlt: 48, nvcsw: 56, nivcsw: 64,
+  maxRssKib: 72, rchar: 80, wchar: 88, readBytes: 96, writeBytes: 104, SIZE: 112,
+} as const;
+export const ACCT_FLAG = { cpu: 1 << 0, cpuTicks: 1 << 1, faults: 1 << 2, switches: 1 << 3, maxRss: 1 << 4, io: 1 << 5 } as const;
 
 export const KIND = {
   fork: 1, exec: 2, uid: 3, gid: 4, sid: 5, ptrace: 6, comm: 7, coredump: 8, exit: 9, lost: 10,
-  connect: 11, accept: 12, open: 13,
+  connect: 11, accept: 12, open: 13, acct: 14,
   syscalls: 20, session: 21, shell: 22,
 } as const;
 // Behaviour capture (record.h: pw_rec_syscalls, pw_rec_session, pw_rec_shell).
@@ -88,7 +93,7 @@ export function recordLayout(): Record<string, number> {
     version: RECORD_VERSION, batchMagic: BATCH_MAGIC, recordAlign: RECORD_ALIGN,
     batchHeaderSize: BATCH.SIZE, recordHeaderSize: REC.SIZE, forkSize: FORK.SIZE, idSize: ID.SIZE,
     ptraceSize: PTRACE.SIZE, commSize: COMM.SIZE, coredumpSize: COREDUMP.SIZE, exitSize: EXIT.SIZE,
-    lostSize: LOST.SIZE, strSize: STR.SIZE, execSize: EXEC.SIZE, sockSize: SOCK.SIZE, openSize: OPEN.SIZE,
+    lostSize: LOST.SIZE, strSize: STR.SIZE, execSize: EXEC.SIZE, sockSize: SOCK.SIZE, openSize: OPEN.SIZE, acctSize: ACCT.SIZE,
     parentKnown: PARENT_KNOWN, exitComm: EXIT_COMM, lostCountUnknown: LOST_COUNT_UNKNOWN, cpuUnknown: CPU_UNKNOWN,
     commEventLen: COMM_EVENT_LEN, cmdlineMax: CMDLINE_MAX, bpfArgvMax: BPF_ARGV_MAX, commMax: COMM_MAX, pathMax: PATH_MAX,
     sockLocal: SOCK_LOCAL, openPathTruncated: OPEN_PATH_TRUNCATED,
@@ -100,6 +105,7 @@ export function recordLayout(): Record<string, number> {
     batch: BATCH, rec: REC, fork: FORK, id: ID, ptrace: PTRACE, comm: COMM, coredump: COREDUMP, exit: EXIT,
     lost: LOST, str: STR, exec: EXEC, sock: SOCK, open: OPEN, kind: KIND, execFlag: EXEC_FLAG, lostReason: LOST_REASON,
     syscallCount: SYSCALL_COUNT, syscalls: SYSCALLS, session: SESSION, shell: SHELL,
+    acct: ACCT, acctFlag: ACCT_FLAG,
   };
   for (const [group, fields] of Object.entries(groups)) {
     for (const [field, value] of Object.entries(fields)) if (field !== 'SIZE') out[`${group}.${field}`] = value;
@@ -113,6 +119,7 @@ const BODY_SIZE: Readonly<Record<number, number>> = {
   [KIND.ptrace]: PTRACE.SIZE, [KIND.comm]: COMM.SIZE, [KIND.coredump]: COREDUMP.SIZE, [KIND.exit]: EXIT.SIZE,
   [KIND.lost]: LOST.SIZE, [KIND.connect]: SOCK.SIZE, [KIND.accept]: SOCK.SIZE, [KIND.open]: OPEN.SIZE,
   [KIND.syscalls]: SYSCALLS.SIZE, [KIND.session]: SESSION.SIZE, [KIND.shell]: SHELL.SIZE,
+  [KIND.acct]: ACCT.SIZE,
 };
 
 const LOST_REASON_TEXT: Readonly<Record<number, string>> = {
@@ -268,6 +275,8 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
     case KIND.connect:
     case KIND.accept:
       return { ...base, kind: kind === KIND.connect ? 'connect' : 'accept', ...socketFields(v, buf, start) };
+    case KIND.acct:
+      return { ...base, kind: 'acct', startTicks: v.u64(b + ACCT.startTicks), usage: usageFields(v) };
     case KIND.open: {
       const result = v.i32(b + OPEN.result);
       const openFlags = v.u32(b + OPEN.openFlags);
@@ -466,6 +475,31 @@ function shellFields(v: RecordView): Fields<ShellEvent> {
   };
 }
 
+/** An ACCT body: each field group only with its flag, else null (unknown). */
+function usageFields(v: RecordView): ProcessUsage {
+  const b = REC.SIZE;
+  const flags = v.u32(b + ACCT.flags);
+  const has = (f: number): boolean => (flags & f) !== 0;
+  const cpu = has(ACCT_FLAG.cpu);
+  const count = (f: number, off: number): number | null => (has(f) ? v.u64(b + off) : null);
+  const maxRssKib = count(ACCT_FLAG.maxRss, ACCT.maxRssKib);
+  return {
+    cpuSeconds: cpu ? v.u64(b + ACCT.cpuNs) / 1e9 : null,
+    userSeconds: cpu ? v.u64(b + ACCT.userNs) / 1e9 : null,
+    systemSeconds: cpu ? v.u64(b + ACCT.systemNs) / 1e9 : null,
+    cpuResolution: cpu ? (has(ACCT_FLAG.cpuTicks) ? 'tick' : 'ns') : null,
+    maxRssBytes: maxRssKib === null ? null : maxRssKib * 1024,
+    minorFaults: count(ACCT_FLAG.faults, ACCT.minFlt),
+    majorFaults: count(ACCT_FLAG.faults, ACCT.majFlt),
+    voluntarySwitches: count(ACCT_FLAG.switches, ACCT.nvcsw),
+    involuntarySwitches: count(ACCT_FLAG.switches, ACCT.nivcsw),
+    readBytes: count(ACCT_FLAG.io, ACCT.readBytes),
+    writeBytes: count(ACCT_FLAG.io, ACCT.writeBytes),
+    readChars: count(ACCT_FLAG.io, ACCT.rchar),
+    writeChars: count(ACCT_FLAG.io, ACCT.wchar),
+  };
+}
+
 function fail(stats: DecodeStats, why: string): void {
   stats.malformed++;
   stats.lastError = why;
@@ -543,5 +577,83 @@ export class RecordDecoder {
 
   decode(buf: Buffer): ProcEvent[] {
     return decodeBatch(buf, this.stats);
+  }
+}
+
+// ---- task snapshot records (record.h pw_task; issue 12) -------------------------------------
+
+/** Offsets within record.h's struct pw_task; SIZE is sizeof. Checked against the eBPF addon's taskLayout(). */
+export const TASK = {
+  flags: 0, tgid: 4, tid: 8, ppid: 12, startNs: 16, runtimeNs: 24, utimeNs: 32, stimeNs: 40, minFlt: 48, majFlt: 56, nvcsw: 64,
+  nivcsw: 72, rchar: 80, wchar: 88, readBytes: 96, writeBytes: 104, vmPages: 112, rssFile: 120, rssAnon: 128, rssShmem: 136,
+  swapEnts: 144, fds: 152, fdLimit: 160, uid: 168, euid: 172, threads: 176, state: 180, comm: 184, SIZE: 200,
+} as const;
+export const TASK_FLAG = { leader: 1 << 0, mm: 1 << 1, files: 1 << 2, kthread: 1 << 3, fdsCut: 1 << 4 } as const;
+
+/** The `taskLayout()` keys record.ts mirrors (flag.* are TASK_FLAG). */
+export function taskLayout(): Record<string, number> {
+  const out: Record<string, number> = { size: TASK.SIZE };
+  for (const [k, v] of Object.entries(TASK)) if (k !== 'SIZE') out[k] = v;
+  for (const [k, v] of Object.entries(TASK_FLAG)) out[`flag.${k}`] = v;
+  return out;
+}
+
+const STATE_LETTERS: ReadonlyMap<number, string> = new Map([...'RSDTtXZPI'].map((c) => [c.charCodeAt(0), c]));
+
+/**
+ * Reads a task iterator's records in place, without an object per task: the snapshot sums a
+ * process's tasks as it goes (20,000 tasks per read). Whole records only (`count`); a trailing
+ * partial one is never read. Fields by record.h's names, offsets from TASK.
+ */
+export class TaskReader {
+  readonly count: number;
+  private readonly u32: Uint32Array;
+  private readonly i32: Int32Array;
+
+  constructor(private readonly buf: Buffer) {
+    this.count = Math.floor(buf.length / TASK.SIZE);
+    // Records are 8-aligned; a buffer not on a 4-byte boundary is copied first.
+    const b = buf.byteOffset % 4 === 0 ? buf : Buffer.from(buf);
+    this.buf = b;
+    this.u32 = new Uint32Array(b.buffer, b.byteOffset, (this.count * TASK.SIZE) / 4);
+    this.i32 = new Int32Array(b.buffer, b.byteOffset, (this.count * TASK.SIZE) / 4);
+  }
+
+  /** A u32 field of task i (offset from TASK). */
+  u32At(i: number, off: number): number {
+    return this.u32[(i * TASK.SIZE + off) >> 2]!;
+  }
+
+  i32At(i: number, off: number): number {
+    return this.i32[(i * TASK.SIZE + off) >> 2]!;
+  }
+
+  /** A u64 field as a number (exact below 2^53). */
+  u64At(i: number, off: number): number {
+    const w = (i * TASK.SIZE + off) >> 2;
+    return this.u32[w]! + this.u32[w + 1]! * 0x1_0000_0000;
+  }
+
+  /** '?' when the byte is not a state letter. */
+  state(i: number): string {
+    return STATE_LETTERS.get(this.buf[i * TASK.SIZE + TASK.state]!) ?? '?';
+  }
+
+  /** Whether task i's comm is `name` (ASCII names compared in place: no string made for an unchanged name). */
+  commIs(i: number, name: string): boolean {
+    const start = i * TASK.SIZE + TASK.comm;
+    if (name.length > 15) return false;
+    for (let k = 0; k < name.length; k++) {
+      const c = name.charCodeAt(k);
+      if (c > 127 || this.buf[start + k] !== c) return false;
+    }
+    return name.length === 16 || this.buf[start + name.length] === 0;
+  }
+
+  comm(i: number): string {
+    const start = i * TASK.SIZE + TASK.comm;
+    let end = start;
+    while (end < start + 16 && this.buf[end] !== 0) end++;
+    return this.buf.toString('utf8', start, end);
   }
 }

@@ -4,8 +4,9 @@
  */
 
 import type Database from 'better-sqlite3';
-import type { ProcessFields } from '../events/types.js';
+import type { ProcessFields, ProcessUsage } from '../events/types.js';
 import { hasGlob } from '../util/glob.js';
+import { cgroupName } from '../procfs/cgroup.js';
 
 export interface StoredEvent {
   id: number;
@@ -53,6 +54,13 @@ export interface EventPage {
   truncated: boolean;
 }
 
+/** Orders of `history --sort` other than the start time, and the column each reads (largest first). */
+export const HISTORY_SORTS = {
+  cpu: 'cpu_ns', user: 'user_ns', sys: 'system_ns', rss: 'max_rss', majflt: 'maj_flt', minflt: 'min_flt',
+  nvcsw: 'nvcsw', nivcsw: 'nivcsw', read: 'read_bytes', write: 'write_bytes',
+} as const;
+export type HistorySort = 'start' | keyof typeof HISTORY_SORTS;
+
 export interface HistoryQuery {
   sinceMs?: number;
   untilMs?: number;
@@ -61,6 +69,13 @@ export interface HistoryQuery {
   name?: string;
   euid?: number;
   pid?: number;
+  /** Default 'start' (newest first); the others: largest first, processes without the figure last. */
+  sort?: HistorySort;
+  /** Only processes whose exit accounting shows at least this much. */
+  minCpuSeconds?: number;
+  minRssBytes?: number;
+  minReadBytes?: number;
+  minWriteBytes?: number;
   limit: number;
 }
 
@@ -98,7 +113,24 @@ function eventFromRow(r: unknown[]): StoredEvent {
 /** The columns of a process row (table alias t), in the order processFromRow reads them. */
 const PROCESS_COLUMNS = `${BOOT_ID}, t.key, t.pid, t.start_ticks, t.ppid, t.parent_key, t.start_time, t.exec_time, t.exit_time, t.comm, t.exe,
   t.argv, t.cwd, t.uid, t.euid, t.suid, t.fsuid, t.gid, t.egid, t.sgid, t.fsgid, t.label, t.cgroup, t.exit_code, t.exit_signal, t.core_dumped,
-  t.origin, t.exit_origin`;
+  t.origin, t.exit_origin, t.unit, t.container_id, t.container_runtime, t.acct_time, t.cpu_ns, t.user_ns, t.system_ns, t.cpu_resolution,
+  t.max_rss, t.min_flt, t.maj_flt, t.nvcsw, t.nivcsw, t.read_bytes, t.write_bytes, t.rchar, t.wchar`;
+
+/** How many columns PROCESS_COLUMNS selects (a query's own columns come after them). */
+const PROCESS_COLUMN_COUNT = 45;
+
+/** The exit accounting of a process row (columns 31 on of PROCESS_COLUMNS); null when none arrived. */
+function usageFromRow(r: unknown[]): ProcessUsage | null {
+  if (r[31] === null) return null;
+  const seconds = (v: unknown): number | null => (typeof v === 'number' ? v / 1e9 : null);
+  const resolution = r[35];
+  return {
+    cpuSeconds: seconds(r[32]), userSeconds: seconds(r[33]), systemSeconds: seconds(r[34]),
+    cpuResolution: resolution === 'ns' || resolution === 'tick' ? resolution : null,
+    maxRssBytes: num(r[36]), minorFaults: num(r[37]), majorFaults: num(r[38]), voluntarySwitches: num(r[39]), involuntarySwitches: num(r[40]),
+    readBytes: num(r[41]), writeBytes: num(r[42]), readChars: num(r[43]), writeChars: num(r[44]),
+  };
+}
 
 function processFromRow(r: unknown[]): StoredProcess {
   return {
@@ -107,8 +139,15 @@ function processFromRow(r: unknown[]): StoredProcess {
     argv: r[11] === null ? null : (JSON.parse(r[11] as string) as string[]), cwd: str(r[12]), uid: num(r[13]), euid: num(r[14]),
     suid: num(r[15]), fsuid: num(r[16]), gid: num(r[17]), egid: num(r[18]), sgid: num(r[19]), fsgid: num(r[20]), label: str(r[21]),
     cgroup: str(r[22]), exitCode: num(r[23]), exitSignal: num(r[24]), coreDumped: r[25] === null ? null : r[25] === 1,
-    origin: String(r[26]), exitOrigin: str(r[27]),
+    origin: String(r[26]), exitOrigin: str(r[27]), ...cgroupFields(str(r[22]), str(r[28]), str(r[29]), str(r[30])), usage: usageFromRow(r),
   };
+}
+
+/** Stored unit and container; rows stored before schema 4 have none: derived from the cgroup path. */
+function cgroupFields(cgroup: string | null, unit: string | null, container: string | null, runtime: string | null): Pick<ProcessFields, 'unit' | 'container' | 'containerRuntime'> {
+  if (unit !== null || container !== null || cgroup === null) return { unit, container, containerRuntime: runtime };
+  const names = cgroupName(cgroup);
+  return { unit: names.unit, container: names.containerId, containerRuntime: names.runtime };
 }
 
 /** Runs a SELECT of PROCESS_COLUMNS and decodes the rows. */
@@ -179,7 +218,36 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
   if (q.name !== undefined) match('comm', q.name);
   if (q.euid !== undefined) { where.push('t.euid = ?'); args.push(q.euid); }
   if (q.pid !== undefined) { where.push('t.key >= ? AND t.key < ? AND t.pid = ?'); args.push(...pidKeys(q.pid), q.pid); }
+  const atLeast = (column: string, value: number | undefined): void => {
+    if (value !== undefined) { where.push(`t.${column} >= ?`); args.push(value); }
+  };
+  atLeast('cpu_ns', q.minCpuSeconds === undefined ? undefined : Math.round(q.minCpuSeconds * 1e9));
+  atLeast('max_rss', q.minRssBytes);
+  atLeast('read_bytes', q.minReadBytes);
+  atLeast('write_bytes', q.minWriteBytes);
   return { where, args };
+}
+
+/**
+ * Processes that ran in the range, largest figure first (`sort`), then those without it (still
+ * running, or never accounted) newest first. CPU has an index (first the accounted ones,
+ * from it); the other figures are sorted from the rows in the range.
+ */
+function queryHistorySorted(db: Database.Database, q: HistoryQuery, column: string): StoredProcess[] {
+  const { where, args } = historyFilters(db, q);
+  const range: string[] = [];
+  const rangeArgs: unknown[] = [];
+  if (q.sinceMs !== undefined) { range.push('coalesce(t.exit_time, 9e15) >= ?'); rangeArgs.push(q.sinceMs); }
+  if (q.untilMs !== undefined) { range.push('coalesce(t.start_time, 0) <= ?'); rangeArgs.push(q.untilMs); }
+  const terms = [...range, ...where];
+  const rows = processes(db, `SELECT ${PROCESS_COLUMNS} FROM processes t WHERE t.${column} IS NOT NULL AND ${[...terms, '1'].join(' AND ')}
+    ORDER BY t.${column} DESC LIMIT ?`, [...rangeArgs, ...args, q.limit]);
+  const left = q.limit - rows.length;
+  // A minimum filters out what has no figure: nothing more to add then.
+  const hasMinimum = q.minCpuSeconds !== undefined || q.minRssBytes !== undefined || q.minReadBytes !== undefined || q.minWriteBytes !== undefined;
+  if (left <= 0 || hasMinimum) return rows;
+  return rows.concat(processes(db, `SELECT ${PROCESS_COLUMNS} FROM processes t WHERE t.${column} IS NULL AND ${[...terms, '1'].join(' AND ')}
+    ORDER BY t.start_time DESC LIMIT ?`, [...rangeArgs, ...args, left]));
 }
 
 /**
@@ -194,6 +262,7 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
  * no `since`, those whose start is unknown (an unknown start sorts last, as NULL does).
  */
 export function queryHistory(db: Database.Database, q: HistoryQuery): StoredProcess[] {
+  if (q.sort !== undefined && q.sort !== 'start') return queryHistorySorted(db, q, HISTORY_SORTS[q.sort]);
   const { where, args } = historyFilters(db, q);
   const started = [q.sinceMs === undefined ? 't.start_time IS NOT NULL' : 't.start_time >= ?'];
   const startedArgs: unknown[] = q.sinceMs === undefined ? [] : [q.sinceMs];
@@ -267,7 +336,7 @@ export function queryLineage(db: Database.Database, bootId: string, key: string,
     SELECT ${PROCESS_COLUMNS}, down.d FROM down CROSS JOIN processes t ON t.id = down.id ORDER BY down.d, down.start`)
     .raw().all({ boot, key, limit: maxDescendants + 1 }) as unknown[][];
   const truncated = rows.length > maxDescendants;
-  const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r[28] as number }));
+  const descendants = rows.slice(0, maxDescendants).map((r) => ({ ...processFromRow(r), depth: r[PROCESS_COLUMN_COUNT] as number }));
   return { process, ancestors, descendants, truncated };
 }
 

@@ -6,7 +6,7 @@
 
 import Database from 'better-sqlite3';
 import { chmodSync, chownSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
-import type { LostEvent, ProcEvent, SyscallsEvent } from '../events/types.js';
+import type { LostEvent, ProcEvent, ProcessUsage, SyscallsEvent } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
 import { ProcessRows } from './process-rows.js';
 import { bootNumber, migrate } from './schema.js';
@@ -67,6 +67,9 @@ export interface PreviousRun {
   watchEndedMs: number;
 }
 
+/** Exit accounting to write on process rows, by key (the last one wins). */
+type Usages = Map<string, { usage: ProcessUsage; wallMs: number }>;
+
 /** Events waiting for the disk and the wall time of each: two arrays, no object per event. */
 interface Queue {
   events: ProcEvent[];
@@ -97,6 +100,7 @@ export class EventStore {
   private queue: Queue = { events: [], wallMs: [] };
   private touched: Touched = new Map();
   private profiles: Profiles = new Map();
+  private usages: Usages = new Map();
   private readonly maxQueue: number;
   private droppedPending = 0;
   /** Kernel and wall time of the latest dropped event: where the `lost` row goes. */
@@ -233,6 +237,8 @@ export class EventStore {
       queue.wallMs.push(wallOf(event.ktimeNs));
       const record = event.key ? recordOf(event.key) : undefined;
       if (record !== undefined) this.touch(record, wallOf);
+      // By key: the process may be long gone from the table, its row is still there.
+      if (event.kind === 'acct' && event.key) this.usages.set(event.key, { usage: event.usage, wallMs: queue.wallMs[queue.wallMs.length - 1]! });
     }
   }
 
@@ -252,25 +258,28 @@ export class EventStore {
 
   /** Writes everything queued in one transaction; returns the number of events written. */
   flush(): number {
-    if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0 && this.profiles.size === 0) return 0;
+    if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0 && this.usages.size === 0 && this.profiles.size === 0) return 0;
     if (this.run === 0) throw new Error('the store run has not begun');
     const started = performance.now();
     const queued = this.queue;
     const touched = this.touched;
+    const usages = this.usages;
     const dropped = this.droppedPending;
     const profiles = this.profiles;
     this.queue = { events: [], wallMs: [] };
     this.touched = new Map();
+    this.usages = new Map();
     this.profiles = new Map();
     this.droppedPending = 0;
     let lost: LostEvent | null;
     try {
-      lost = this.writeBatch(queued, touched, dropped, profiles);
+      lost = this.writeBatch(queued, touched, usages, dropped, profiles);
     } catch (err) {
       for (const [key, p] of profiles) if (!this.profiles.has(key)) this.profiles.set(key, p);
       // Nothing is lost on a failed write (disk full, locked): put it back, still bounded.
       this.queue = { events: queued.events.concat(this.queue.events), wallMs: queued.wallMs.concat(this.queue.wallMs) };
       for (const [key, t] of touched) if (!this.touched.has(key)) this.touched.set(key, t);
+      for (const [key, u] of usages) if (!this.usages.has(key)) this.usages.set(key, u);
       this.droppedPending += dropped;
       const excess = this.queue.events.length - this.maxQueue;
       if (excess > 0) {
@@ -289,7 +298,7 @@ export class EventStore {
   }
 
   /** One transaction; returns the overflow `lost` event it wrote, if any. */
-  private writeBatch(queued: Queue, touched: Touched, dropped: number, profiles: Profiles): LostEvent | null {
+  private writeBatch(queued: Queue, touched: Touched, usages: Usages, dropped: number, profiles: Profiles): LostEvent | null {
     let lost: LostEvent | null = null;
     this.db.transaction(() => {
       let newest = 0;
@@ -311,6 +320,7 @@ export class EventStore {
       for (const [key, { event, wallMs }] of profiles) {
         this.upsertProfile.run(this.boot, key, wallMs, event.final ? 1 : 0, event.total, JSON.stringify(event.counts));
       }
+      for (const [key, { usage, wallMs }] of usages) this.processRows.writeUsage(this.boot, key, usage, wallMs);
       if (newest > 0) this.markLastEvent.run(newest, this.run);
     })();
     return lost;

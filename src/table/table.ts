@@ -31,6 +31,18 @@ export interface TableOptions {
    * Without it, the counts are trusted.
    */
   threadsOf?: (pid: number) => { startTicks: number; threads: number } | null;
+  /**
+   * The cgroup v2 path of a cgroup id (eBPF exec records carry only the id): the cgroup at the
+   * exec, so a process that systemd or a container runtime moved before exec shows its own
+   * unit and container, not its parent's. Null when not known.
+   */
+  cgroupPathOf?: (id: number) => string | null;
+  /**
+   * The cgroup path of a live process (from /proc/PID/cgroup) when its exec said neither path
+   * nor id (the netlink source): read when the event is released, so only if the pid still
+   * has the exec's start time; a process gone by then keeps the cgroup it inherited.
+   */
+  cgroupOfPid?: (pid: number, startTicks: number) => string | null;
 }
 
 export interface TableCounters {
@@ -45,6 +57,8 @@ export interface TableCounters {
   wrongInstance: number;
   /** Images read again by a resync (inherited at a fork whose exec may be lost, or renamed). */
   refreshed: number;
+  /** Exit accounting (`acct`) of a process instance not in memory: stored with its row only. */
+  acctUnmatched: number;
 }
 
 /** An image of which nothing is known. */
@@ -64,11 +78,13 @@ export class ProcessTable {
   private readonly clock: Clock | null;
   private readonly threadExits: boolean;
   private readonly threadsOf: TableOptions['threadsOf'];
+  private readonly cgroupPathOf: TableOptions['cgroupPathOf'];
+  private readonly cgroupOfPid: TableOptions['cgroupOfPid'];
   private provisional = 0;
   private readonly rekeyed = new Map<string, string>();
   /** Each applied event → a copy of its process record as it was right after that event. */
   private readonly asOf = new WeakMap<ProcEvent, ProcessRecord>();
-  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0 };
+  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0, acctUnmatched: 0 };
   /** Set by a `lost` event: the caller should resync from /proc. */
   needsResync = false;
 
@@ -78,6 +94,8 @@ export class ProcessTable {
     this.clock = options.clock ?? null;
     this.threadExits = options.threadExits ?? true;
     this.threadsOf = options.threadsOf;
+    this.cgroupPathOf = options.cgroupPathOf;
+    this.cgroupOfPid = options.cgroupOfPid;
   }
 
   get(key: string): ProcessRecord | undefined {
@@ -447,6 +465,9 @@ export class ProcessTable {
           this.stats.wrongInstance++;
           event.details = unknownDetails();
         }
+        const d = event.details;
+        if (d.cgroup === null && d.cgroupId != null && this.cgroupPathOf !== undefined) d.cgroup = this.cgroupPathOf(d.cgroupId);
+        else if (d.cgroup === null && d.cgroupId == null && d.startTicks !== null && this.cgroupOfPid !== undefined) d.cgroup = this.cgroupOfPid(pid, d.startTicks);
         return this.startOrExec(pid, event.details, ktimeNs, event.provenance, true);
       }
       case 'inferred_start':
@@ -472,6 +493,15 @@ export class ProcessTable {
         return null;
       case 'shell': case 'session': case 'syscalls':
         return this.instanceOf(event.pid, event.startTicks, ktimeNs);
+      case 'acct': {
+        // The totals name their instance: attach them wherever it is (live only when its exit
+        // was missed). Unknown to the table (long gone from memory): the store has its row.
+        const key = processKey(pid, event.startTicks);
+        const record = this.get(key);
+        if (record === undefined) this.stats.acctUnmatched++;
+        else record.usage = event.usage;
+        return key;
+      }
       default: {
         const record = this.owner(pid, ktimeNs);
         if (record === undefined) return null;

@@ -11,6 +11,7 @@ import type { EventSource, ProblemSink, SourceCounters, SourceProblem } from '..
 import { ReorderBuffer, type ReorderCounters } from './reorder.js';
 import { ProcessTable, type TableCounters } from './table.js';
 import { Clock } from './clock.js';
+import { CgroupPaths } from '../procfs/cgroup.js';
 
 export interface TrackerOptions {
   source: EventSource;
@@ -40,6 +41,7 @@ export class ProcessTracker {
   readonly clock: Clock;
   private readonly reader: ProcReader;
   private readonly reorder: ReorderBuffer;
+  private readonly cgroups = new CgroupPaths();
   /** The release timer: armed only while events wait, so an idle daemon never wakes up. */
   private timer: NodeJS.Timeout | null = null;
   private running = false;
@@ -57,6 +59,12 @@ export class ProcessTracker {
       startTicksOf: (pid) => this.reader.stat(pid)?.startTicks ?? null,
       // Only the proc connector reports each thread's exit; eBPF reports a process's end once.
       threadExits: options.source.name === 'netlink',
+      // The eBPF source reports an exec's cgroup as an id: its path (unit, container) is looked up.
+      cgroupPathOf: (id) => this.cgroups.pathOf(id),
+      cgroupOfPid: (pid, startTicks) => {
+        const cgroup = this.reader.cgroup(pid);
+        return cgroup !== null && this.reader.stat(pid)?.startTicks === startTicks ? cgroup : null;
+      },
       threadsOf: (pid) => {
         const stat = this.reader.stat(pid);
         return stat === null ? null : { startTicks: stat.startTicks, threads: stat.numThreads };

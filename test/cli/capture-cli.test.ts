@@ -142,7 +142,7 @@ test('daemon with shell, sessions and syscall counts: stored redacted, queryable
   assert.equal(c.direction, 'connect');
   assert.deepEqual([c.bytesSent, c.bytesReceived], [200_000, 50_000]);
   const sessionText = await procwatch(['events', '--socket', d.socket, '-k', 'session', '-p', String(client)]);
-  assert.match(sessionText.stdout, /tcp connected 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+, .*sent 195\.3 KiB, received 48\.8 KiB/);
+  assert.match(sessionText.stdout, /tcp connected 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+, .*sent 195KiB, received 48\.8KiB/);
 
   // history --syscalls KEY: the getpid loop's profile, and the client's session totals.
   const key = sql(d.db, `SELECT key FROM processes WHERE pid = ${getpids.pid} ORDER BY id DESC LIMIT 1`);

@@ -104,7 +104,7 @@ async function rejects(text: string, expected: string | RegExp, only: string[] =
 
 test('an unknown key, at any depth', async () => {
   await rejects('checks:\n  ssh:\n    spec: sshd\n    cuont: 1\n',
-    "config /etc/procwatch/checks.yaml: checks.ssh: unknown key 'cuont' (expected one of: spec, match, listen, banner, cpu, count, timeout)");
+    "config /etc/procwatch/checks.yaml: checks.ssh: unknown key 'cuont' (expected one of: spec, match, listen, banner, cpu, count, timeout, for, interval, severity, actions, daemon)");
   await rejects('checks:\n  hogs:\n    cpu:\n      percent: 80\n      exempt_user: [boinc]\n',
     /^config \/etc\/procwatch\/checks\.yaml: checks\.hogs\.cpu: unknown key 'exempt_user' \(expected one of: percent, /);
   await rejects('defaults:\n  fromat: mon\nchecks:\n  a:\n    spec: sshd\n', /^config \/etc\/procwatch\/checks\.yaml: defaults: unknown key 'fromat'/);

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { EventStore, SCHEMA_VERSION, getProcess, latestByPid, migrate, queryEvents, queryHistory, queryLineage } from '../../src/store/index.js';
+import { cgroupFields } from '../../src/procfs/cgroup.js';
+import { EventStore, getProcess, latestByPid, migrate, queryEvents, queryHistory, queryLineage, SCHEMA_VERSION } from '../../src/store/index.js';
 import { exec } from '../table/events.js';
 
 const dirs: string[] = [];
@@ -97,7 +98,7 @@ test('migration 2 → 3 keeps every process, event (with its id) and run, in eve
   assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
   assert.deepEqual((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name),
-    ['boots', 'events', 'processes', 'runs', 'syscall_profiles'], 'the version-2 tables are gone (syscall_profiles: schema 4)');
+    ['alerts', 'boots', 'events', 'processes', 'resource_samples', 'runs', 'syscall_profiles'], 'the version-2 tables are gone');
   // Boots: those of the runs first, in run order, then the others.
   assert.deepEqual(db.prepare('SELECT boot_id FROM boots ORDER BY boot').raw().all().flat(), [BOOT_A, BOOT_B, BOOT_C]);
 
@@ -110,7 +111,9 @@ test('migration 2 → 3 keeps every process, event (with its id) and run, in eve
       execTime: iso(p.exec_time), exitTime: iso(p.exit_time), comm: p.comm, exe: p.exe, argv: p.argv === null ? null : JSON.parse(p.argv) as string[],
       cwd: p.cwd, uid: p.uid, euid: p.euid, suid: p.suid, fsuid: p.fsuid, gid: p.gid, egid: p.egid, sgid: p.sgid, fsgid: p.fsgid, label: p.label,
       cgroup: p.cgroup, exitCode: p.exit_code, exitSignal: p.exit_signal, coreDumped: p.core_dumped === null ? null : p.core_dumped === 1,
-      origin: p.origin, exitOrigin: p.exit_origin,
+      origin: p.origin, exitOrigin: p.exit_origin, usage: null,
+      // Schema 4: rows stored before it have no unit/container columns; the reader derives them from the cgroup.
+      ...cgroupFields(p.cgroup),
     }, `${p.boot_id} ${p.key}`);
   }
   assert.equal(getProcess(db, BOOT_B, '1:10')?.startTime, iso(50_000), 'the same key in two boots stays two processes');

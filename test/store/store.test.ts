@@ -145,13 +145,16 @@ const columns = (db: Database.Database, table: string): string[] =>
   (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as Array<{ name: string }>).map((r) => r.name);
 
 /** The tables and indexes of the current schema (3, plus 4's syscall profiles), as a new file and every migration must leave them. */
-const V3_TABLES = ['boots', 'events', 'processes', 'runs', 'syscall_profiles'];
+const V3_TABLES = ['boots', 'events', 'processes', 'runs'];
 const V3_INDEXES = ['events_key', 'events_time', 'processes_comm', 'processes_euid', 'processes_exe', 'processes_exit', 'processes_key',
-  'processes_parent', 'processes_start', 'syscall_profiles_time'];
+  'processes_parent', 'processes_start'];
+/** Schema 4 (issue 11) adds the alerts table and its two indexes; schema 5 (issue 12) the resource samples and the CPU index; schema 6 (issue 18) the syscall profiles. */
+const CURRENT_TABLES = ['alerts', ...V3_TABLES, 'resource_samples', 'syscall_profiles'].sort();
+const CURRENT_INDEXES = ['alerts_name', 'alerts_time', ...V3_INDEXES, 'processes_cpu', 'resource_samples_key', 'resource_samples_time', 'syscall_profiles_time'].sort();
 const userIndexes = (db: Database.Database): string[] => names(db, 'index').filter((n) => !n.startsWith('sqlite_autoindex_'));
 
 test('migration from version 0 (an empty file) creates every table, through versions 1 and 2 to 3', () => {
-  assert.equal(SCHEMA_VERSION, 4);
+  assert.equal(SCHEMA_VERSION, 6);
   const path = tempDb();
   const db = new Database(path);
   migrate(db, 1);
@@ -161,13 +164,17 @@ test('migration from version 0 (an empty file) creates every table, through vers
   migrate(db, 2);
   assert.equal(db.pragma('user_version', { simple: true }), 2);
   assert.ok(names(db, 'index').includes('processes_exit'));
-  migrate(db);
-  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  migrate(db, 3);
+  assert.equal(db.pragma('user_version', { simple: true }), 3);
   assert.deepEqual(names(db, 'table'), V3_TABLES);
   assert.deepEqual(userIndexes(db), V3_INDEXES);
+  migrate(db);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  assert.deepEqual(names(db, 'table'), CURRENT_TABLES);
+  assert.deepEqual(userIndexes(db), CURRENT_INDEXES);
   db.close();
   const store = new EventStore({ path, bootId: 'b', source: 'test' });
-  assert.deepEqual(names(store.db, 'table'), V3_TABLES);
+  assert.deepEqual(names(store.db, 'table'), CURRENT_TABLES);
   store.close();
 });
 
@@ -177,8 +184,8 @@ test('migration 0 → 3 in one step: a new file gets schema 3, 8 KiB pages, and 
   const { table, events } = sampleTable();
   store.enqueue(events, (k) => table.get(k), wall);
   store.flush();
-  assert.deepEqual(names(store.db, 'table'), V3_TABLES);
-  assert.deepEqual(userIndexes(store.db), V3_INDEXES);
+  assert.deepEqual(names(store.db, 'table'), CURRENT_TABLES);
+  assert.deepEqual(userIndexes(store.db), CURRENT_INDEXES);
   assert.equal(store.db.pragma('page_size', { simple: true }), 8192);
   store.close();
   const cli = spawnSync('sqlite3', [path, "SELECT b.boot_id, p.key, p.comm FROM processes p JOIN boots b USING (boot) WHERE p.comm = 'bash'"], { encoding: 'utf8' });
@@ -196,7 +203,7 @@ test('migration 1 → 3 keeps the rows of a version-1 file and adds the index, t
   v1.close();
   const store = new EventStore({ path, bootId: 'b' });
   assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
-  assert.deepEqual(userIndexes(store.db), V3_INDEXES);
+  assert.deepEqual(userIndexes(store.db), CURRENT_INDEXES);
   for (const c of ['suid', 'fsuid', 'sgid', 'fsgid']) assert.ok(columns(store.db, 'processes').includes(c), c);
   assert.ok(columns(store.db, 'runs').includes('last_event'));
   const old = getProcess(store.db, 'b', '42:7')!;
