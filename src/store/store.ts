@@ -6,7 +6,7 @@
 
 import Database from 'better-sqlite3';
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
-import type { LostEvent, ProcEvent, ProcessUsage } from '../events/types.js';
+import type { LostEvent, ProcEvent, ProcessUsage, SyscallsEvent } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
 import { ProcessRows } from './process-rows.js';
 import { bootNumber, migrate } from './schema.js';
@@ -88,6 +88,9 @@ interface Queue {
 /** The process rows to write, by key: one entry per process, updated in place as events touch it. */
 type Touched = Map<string, { record: ProcessRecord; wallOf: (ns: number) => number }>;
 
+/** Syscall profiles to write (schema 4), by key: the newest of each process; a final one is kept. */
+type Profiles = Map<string, { event: SyscallsEvent; wallMs: number }>;
+
 /** The kind-specific fields of an event: everything but the common columns. */
 function eventData(e: ProcEvent): string {
   const { seq: _s, ktimeNs: _k, pid: _p, tid: _t, provenance: _v, key: _key, kind: _kind, ...rest } = e;
@@ -112,6 +115,7 @@ export class EventStore {
   readonly boot: number;
   private queue: Queue = { events: [], wallMs: [] };
   private touched: Touched = new Map();
+  private profiles: Profiles = new Map();
   private usages: Usages = new Map();
   private readonly maxQueue: number;
   private droppedPending = 0;
@@ -124,6 +128,7 @@ export class EventStore {
   private readonly processRows: ProcessRows;
   private readonly markLastEvent: Database.Statement;
   private readonly knowsKey: Database.Statement;
+  private readonly upsertProfile: Database.Statement;
   readonly previousRun: PreviousRun | null;
   /** Whether the previous run ended without closing the store (a crash, kill -9). */
   readonly previousRunCrashed: boolean;
@@ -176,6 +181,10 @@ export class EventStore {
     );
     this.markLastEvent = this.db.prepare('UPDATE runs SET last_event = max(coalesce(last_event, 0), ?) WHERE run = ?');
     this.knowsKey = this.db.prepare('SELECT 1 FROM processes WHERE key = ? AND boot = ?');
+    // A profile read at an interval never replaces the one read at the exit (they can cross).
+    this.upsertProfile = this.db.prepare(`INSERT INTO syscall_profiles (boot, key, time, final, total, counts) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (key, boot) DO UPDATE SET time = excluded.time, final = excluded.final, total = excluded.total, counts = excluded.counts
+      WHERE syscall_profiles.final = 0 OR excluded.final = 1`);
     this.processRows = new ProcessRows(this.db);
     if (options.source !== undefined) this.beginRun(options.source);
   }
@@ -265,6 +274,12 @@ export class EventStore {
   enqueue(events: readonly ProcEvent[], recordOf: (key: string) => ProcessRecord | undefined, wallOf: (ktimeNs: number) => number): void {
     const queue = this.queue;
     for (const event of events) {
+      if (event.kind === 'syscalls') {
+        // A profile, not an event row: one row per process, replaced as counts come.
+        const held = event.key ? this.profiles.get(event.key) : undefined;
+        if (event.key && !(held?.event.final === true && !event.final)) this.profiles.set(event.key, { event, wallMs: wallOf(event.ktimeNs) });
+        continue;
+      }
       if (queue.events.length >= this.maxQueue) {
         this.droppedPending++;
         this.stats.dropped++;
@@ -302,7 +317,7 @@ export class EventStore {
    * what fits, and writing resumes as soon as one chunk fits again, whatever the backlog.
    */
   flush(): number {
-    if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0 && this.usages.size === 0) return 0;
+    if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0 && this.usages.size === 0 && this.profiles.size === 0) return 0;
     if (this.run === 0) throw new Error('the store run has not begun');
     const started = performance.now();
     const queue = this.queue;
@@ -322,6 +337,7 @@ export class EventStore {
         if (overflow !== null) lost.push(overflow);
       }
       while (this.touched.size > 0) this.writeProcesses();
+      while (this.profiles.size > 0) this.writeProfiles();
       while (this.usages.size > 0) this.writeUsages();
     } catch (err) {
       const excess = queue.events.length - this.maxQueue;
@@ -364,6 +380,19 @@ export class EventStore {
       if (newest > 0) this.markLastEvent.run(newest, this.run);
     })();
     return lost;
+  }
+
+  /** One transaction: at most WRITE_CHUNK of the syscall profiles queued; they leave the map once written. */
+  private writeProfiles(): void {
+    const batch: Array<[string, { event: SyscallsEvent; wallMs: number }]> = [];
+    for (const entry of this.profiles) {
+      batch.push(entry);
+      if (batch.length >= WRITE_CHUNK) break;
+    }
+    this.db.transaction(() => {
+      for (const [key, { event, wallMs }] of batch) this.upsertProfile.run(this.boot, key, wallMs, event.final ? 1 : 0, event.total, JSON.stringify(event.counts));
+    })();
+    for (const [key, entry] of batch) if (this.profiles.get(key) === entry) this.profiles.delete(key);
   }
 
   /** One transaction: at most WRITE_CHUNK of the exit accountings queued; they leave the map once written. */
