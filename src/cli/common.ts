@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { DEFAULT_SOCKET } from '../api/client.js';
 import { InputError } from '../errors.js';
 import { fitText, paint, SGR, terminalStyle, type TextStyle, type TimeStyle } from '../report/index.js';
+import { compileRegExp, quoteShort } from '../util/regex.js';
 import { resolvedExePath } from '../util/resolve-path.js';
 
 export function withSocket(command: Command): Command {
@@ -41,17 +42,17 @@ export function withFilters(command: Command, subtree: boolean): Command {
  */
 export function checkFilters(options: FilterOptions): void {
   if (options.exe !== undefined && !/^[/*?[]/.test(options.exe)) {
-    throw new InputError(`--exe matches the whole executable path, so '${options.exe}' can never match: use '/usr/bin/${options.exe}', '*/${options.exe}', or --name ${options.exe}`);
+    throw new InputError(`--exe matches the whole executable path, so ${quoteShort(options.exe)} can never match: use '/usr/bin/${options.exe}', '*/${options.exe}', or --name ${options.exe}`);
   }
   if (options.exe !== undefined) options.exe = resolvedExePath(options.exe) ?? options.exe;
   if (options.args !== undefined) {
     try {
-      new RegExp(options.args);
+      compileRegExp(options.args);
     } catch (err) {
       throw new InputError(`--args is not a valid regular expression: ${(err as Error).message}`);
     }
   }
-  if (options.pid !== undefined && !/^[1-9]\d{0,9}$/.test(options.pid.trim())) throw new InputError(`--pid expects a positive integer (a pid), got '${options.pid}'`);
+  if (options.pid !== undefined && !/^[1-9]\d{0,9}$/.test(options.pid.trim())) throw new InputError(`--pid expects a positive integer (a pid), got ${quoteShort(options.pid)}`);
 }
 
 /** How text output looks: `--utc` and `-w` where the command has them, colours and width from the terminal. */

@@ -8,6 +8,7 @@ import { UserDb } from '../procfs/index.js';
 import { apiEventLine, eventLineHeader, escapeText, fitLine, type EventLineOptions } from '../report/index.js';
 import { renderStats, type StatsAnswer } from '../report/stats.js';
 import { renderHistory, renderLineage, type LineageLike, type ProcessLike } from '../report/processes.js';
+import { renderSyscallProfile, type ProfileLike } from '../report/profile.js';
 import { checkFilters, display, print, printFitted, printJson, withDisplay, withFilters, withSocket, type DisplayOptions, type FilterOptions } from './common.js';
 
 /** API parameters by the option that sets them: the daemon's errors then name the option. */
@@ -26,6 +27,7 @@ interface QueryOptions extends FilterOptions, DisplayOptions {
   follow?: boolean;
   limit?: string;
   boot?: string;
+  syscalls?: string;
   sort?: string;
   minCpu?: string;
   minRss?: string;
@@ -97,8 +99,23 @@ export function historyCommand(): Command {
     .option('--min-rss <size>', 'only processes whose peak resident memory reached this (100MiB)')
     .option('--min-read <size>', 'only processes that read at least this much from storage')
     .option('--min-write <size>', 'only processes that wrote at least this much to storage')
+    .option('--syscalls <pid-or-key>', 'instead: one process\'s syscall profile (counts by name) and its TCP sessions')
+    .option('--boot <id>', 'with --syscalls: a process of an earlier boot')
     .option('--json', 'print JSON')
     .action(async (options: QueryOptions) => {
+      if (options.syscalls !== undefined) {
+        const ref = options.syscalls;
+        if (!/^\d+(:\??\d+)?$/.test(ref)) throw new InputError(`'${ref}' is neither a pid nor a process key (pid:starttime)`);
+        const flags: Record<string, string | undefined> = { exe: options.exe, name: options.name, user: options.user, args: options.args, pid: options.pid, since: options.since, until: options.until,
+          limit: options.limit, sort: options.sort, 'min-cpu': options.minCpu, 'min-rss': options.minRss, 'min-read': options.minRead, 'min-write': options.minWrite };
+        const others = Object.keys(flags).filter((o) => flags[o] !== undefined);
+        if (others.length > 0) throw new InputError(`--syscalls shows one process: it takes no ${others.map((o) => `--${o}`).join(', ')}`);
+        const profile = await apiGet<ProfileLike>(options.socket, `/v1/syscalls/${encodeURIComponent(ref)}`, { boot: options.boot }, names);
+        if (options.json) printJson(profile);
+        else print(renderSyscallProfile(profile));
+        return;
+      }
+      if (options.boot !== undefined) throw new InputError('--boot goes with --syscalls (history already spans every boot)');
       const { processes } = await apiGet<{ processes: ProcessLike[] }>(options.socket, '/v1/history', {
         ...filterQuery(options), since: options.since, until: options.until, limit: options.limit,
         sort: options.sort, min_cpu: options.minCpu, min_rss: options.minRss, min_read: options.minRead, min_write: options.minWrite,

@@ -4,13 +4,13 @@
  * (README: Event fields). Every string a process controls is escaped (text.ts).
  */
 
-import type { AcceptEvent, ConnectEvent, OpenEvent, ProcEvent } from '../events/types.js';
+import type { AcceptEvent, ConnectEvent, OpenEvent, ProcEvent, SessionEvent, ShellEvent, SyscallsEvent } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
 import type { UserDb } from '../procfs/index.js';
 import { PLAIN, SGR, paint, type TextStyle } from './terminal.js';
 import { commandLine as quotedArgv, escapeOr, escapeText } from './text.js';
 import { LOCAL, clockTime, dateTime, formatDuration, signalName, type TimeStyle } from './time.js';
-import { usageText } from './usage.js';
+import { formatBytes, usageText } from './usage.js';
 
 export { formatDuration } from './time.js';
 
@@ -97,6 +97,8 @@ function what(e: ProcEvent, p: LineProcess | undefined): string {
     }
     case 'connect': case 'accept': case 'open': return `${captureText(e)}: ${eventCommand(e, p)}`;
     case 'acct': return `${escapeOr(p?.comm ?? null, '(unknown)')} used ${usageText(e.usage)}`;
+    case 'shell': return behaviourText(e);
+    case 'session': case 'syscalls': return `${behaviourText(e)}: ${eventCommand(e, p)}`;
   }
 }
 
@@ -109,6 +111,33 @@ function connectOutcome(e: ConnectEvent): string {
     case 'ETIMEDOUT': return 'timed out';
     case 'ENETUNREACH': case 'EHOSTUNREACH': return `unreachable (${e.error})`;
     default: return `failed: ${e.error}`;
+  }
+}
+
+/** The syscalls a profile shows in one line: the most frequent. */
+const TOP_SYSCALLS = 5;
+
+/**
+ * What a shell line, a TCP session or a syscall profile says, without the process (shared by
+ * `watch` and `events`). A shell line is text its user typed: escaped, never raw.
+ */
+export function behaviourText(e: ShellEvent | SessionEvent | SyscallsEvent): string {
+  switch (e.kind) {
+    case 'shell':
+      return `${e.tty === null ? 'no tty' : escapeText(e.tty)} ${e.cwd === null ? '?' : escapeText(e.cwd)} $ ${escapeText(e.line)}` +
+        `${e.lineTruncated ? ' …(cut)' : ''}${e.redacted ? ' (redacted)' : ''}`;
+    case 'session': {
+      const end = (a: string, p: number): string => (e.family === 'ipv6' ? `[${a}]:${p}` : `${a}:${p}`);
+      const arrow = `${end(e.localAddress, e.localPort)} ${e.direction === 'connect' ? '->' : e.direction === 'accept' ? '<-' : '--'} ${end(e.remoteAddress, e.remotePort)}`;
+      const how = e.establishedNs === null ? 'tcp (established before capture)' : `tcp ${e.direction === 'connect' ? 'connected' : 'accepted'}`;
+      return `${how} ${arrow}, ${e.durationNs === null ? 'duration unknown' : formatDuration(e.durationNs)}, sent ${formatBytes(e.bytesSent)}, received ${formatBytes(e.bytesReceived)}` +
+        `${e.retransmits > 0 ? `, ${e.retransmits} retransmits` : ''}`;
+    }
+    case 'syscalls': {
+      const top = Object.entries(e.counts).sort((a, b) => b[1] - a[1]).slice(0, TOP_SYSCALLS).map(([name, n]) => `${name} ${n}`);
+      const more = Object.keys(e.counts).length - top.length;
+      return `${e.total} syscalls${e.final ? '' : ' so far'}: ${top.join(', ')}${more > 0 ? `, ${more} more` : ''}`;
+    }
   }
 }
 

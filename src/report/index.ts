@@ -3,7 +3,7 @@ export { renderMon, type Rendered } from './mon.js';
 export { renderNagios, nagiosUnknown, formatPerf } from './nagios.js';
 export { renderJson } from './json.js';
 export {
-  apiEventLine, captureText, commandText, eventLine, eventLineHeader, eventJson, EVENT_LINE_HEADER, WATCH_LINE, formatDuration,
+  apiEventLine, behaviourText, captureText, commandText, eventLine, eventLineHeader, eventJson, EVENT_LINE_HEADER, WATCH_LINE, formatDuration,
   type EventLineOptions, type EventView,
 } from './events.js';
 export { escapeText, escapeOr, shellWord, commandLine } from './text.js';

@@ -62,6 +62,10 @@ export interface EventQuery extends ProcessFilter {
   bootId?: string;
   /** Only events with id greater than this (for following). */
   afterId?: number;
+  /** Only events with id at most this (a page fixed when its answer began). */
+  maxId?: number;
+  /** `lost` events pass the kind, pid and key filters (a stream's rule: the gap may hold what was filtered for). */
+  lostAlways?: boolean;
   limit: number;
 }
 
@@ -155,10 +159,10 @@ function eventFromRow(r: unknown[]): StoredEvent {
 const PROCESS_COLUMNS = `${BOOT_ID}, t.key, t.pid, t.start_ticks, t.ppid, t.parent_key, t.start_time, t.exec_time, t.exit_time, t.comm, t.exe,
   t.argv, t.cwd, t.uid, t.euid, t.suid, t.fsuid, t.gid, t.egid, t.sgid, t.fsgid, t.label, t.cgroup, t.exit_code, t.exit_signal, t.core_dumped,
   t.origin, t.exit_origin, t.unit, t.container_id, t.container_runtime, t.acct_time, t.cpu_ns, t.user_ns, t.system_ns, t.cpu_resolution,
-  t.max_rss, t.min_flt, t.maj_flt, t.nvcsw, t.nivcsw, t.read_bytes, t.write_bytes, t.rchar, t.wchar`;
+  t.max_rss, t.min_flt, t.maj_flt, t.nvcsw, t.nivcsw, t.read_bytes, t.write_bytes, t.rchar, t.wchar, t.filename`;
 
 /** How many columns PROCESS_COLUMNS selects (a query's own columns come after them). */
-const PROCESS_COLUMN_COUNT = 45;
+const PROCESS_COLUMN_COUNT = 46;
 
 /** The exit accounting of a process row (columns 31 on of PROCESS_COLUMNS); null when none arrived. */
 function usageFromRow(r: unknown[]): ProcessUsage | null {
@@ -180,7 +184,7 @@ function processFromRow(r: unknown[]): StoredProcess {
     argv: r[11] === null ? null : (JSON.parse(r[11] as string) as string[]), cwd: str(r[12]), uid: num(r[13]), euid: num(r[14]),
     suid: num(r[15]), fsuid: num(r[16]), gid: num(r[17]), egid: num(r[18]), sgid: num(r[19]), fsgid: num(r[20]), label: str(r[21]),
     cgroup: str(r[22]), exitCode: num(r[23]), exitSignal: num(r[24]), coreDumped: r[25] === null ? null : r[25] === 1,
-    origin: String(r[26]), exitOrigin: str(r[27]), ...cgroupFields(str(r[22]), str(r[28]), str(r[29]), str(r[30])), usage: usageFromRow(r),
+    origin: String(r[26]), exitOrigin: str(r[27]), ...cgroupFields(str(r[22]), str(r[28]), str(r[29]), str(r[30])), usage: usageFromRow(r), filename: str(r[45]),
   };
 }
 
@@ -276,11 +280,14 @@ function eventFilter(db: Database.Database, q: EventQuery): { from: string; wher
   const where: string[] = [];
   const args: unknown[] = [];
   if (q.afterId !== undefined) { where.push('t.id > ?'); args.push(q.afterId); }
+  if (q.maxId !== undefined) { where.push('t.id <= ?'); args.push(q.maxId); }
   if (q.sinceMs !== undefined) { where.push('t.time >= ?'); args.push(q.sinceMs); }
   if (q.untilMs !== undefined) { where.push('t.time <= ?'); args.push(q.untilMs); }
-  if (q.kinds !== undefined && q.kinds.length > 0) { where.push(`t.kind IN (${q.kinds.map(() => '?').join(',')})`); args.push(...q.kinds); }
-  if (q.pid !== undefined) { where.push('t.pid = ?'); args.push(q.pid); }
-  if (q.key !== undefined) { where.push('t.key = ?'); args.push(q.key); }
+  const filters: string[] = [];
+  if (q.kinds !== undefined && q.kinds.length > 0) { filters.push(`t.kind IN (${q.kinds.map(() => '?').join(',')})`); args.push(...q.kinds); }
+  if (q.pid !== undefined) { filters.push('t.pid = ?'); args.push(q.pid); }
+  if (q.key !== undefined) { filters.push('t.key = ?'); args.push(q.key); }
+  if (filters.length > 0) where.push(q.lostAlways === true ? `(${filters.join(' AND ')} OR t.kind = 'lost')` : filters.join(' AND '));
   if (q.bootId !== undefined) { where.push(`t.boot = ${BOOT_OF}`); args.push(q.bootId); }
   if (!hasProcessFilter(q)) return { from: 'events t', where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
   // An exec is searched by the command line it ran; other events by their process's last one.
@@ -308,6 +315,19 @@ export function latestEvents(db: Database.Database, q: EventQuery): EventPage {
   return { events: rows.slice(0, q.limit).reverse().map(eventFromRow), truncated };
 }
 
+/**
+ * Where the newest `limit` matching events are, without reading them: every matching event
+ * with afterId < id <= maxId (read it with queryEvents, a page at a time), and whether older
+ * ones matched too. Large answers are then written a page at a time (api/server.ts).
+ */
+export function latestEventBounds(db: Database.Database, q: EventQuery): { afterId: number; maxId: number; truncated: boolean } {
+  const { from, where, args } = eventFilter(db, q);
+  const ids = db.prepare(`SELECT t.id FROM ${from} ${where} ORDER BY t.id DESC LIMIT ?`).pluck().all(...args, q.limit + 1) as number[];
+  const maxId = ids[0] ?? 0;
+  if (ids.length <= q.limit) return { afterId: (ids.at(-1) ?? 1) - 1, maxId, truncated: false };
+  return { afterId: ids[q.limit]!, maxId, truncated: true };
+}
+
 /** At most this many distinct values of a column are matched against a glob one by one. */
 const MAX_GLOB_VALUES = 5000;
 
@@ -317,7 +337,8 @@ const MAX_GLOB_VALUES = 5000;
  * null when the column holds more than MAX_GLOB_VALUES distinct values: match row by row then.
  * The query then reads the column's index for exactly those values, instead of every row.
  */
-function globValues(db: Database.Database, column: 'exe' | 'comm', glob: string, matcher = 'x GLOB ?'): string | null {
+function globValues(db: Database.Database, column: 'exe' | 'comm', glob: string, matcher = 'pw_glob(?, x)'): string | null {
+  registerFunctions(db);
   const r = db.prepare(`
     WITH RECURSIVE v(x) AS (
       SELECT min(${column}) FROM processes
@@ -327,7 +348,6 @@ function globValues(db: Database.Database, column: 'exe' | 'comm', glob: string,
   return r.n > MAX_GLOB_VALUES ? null : r.matched;
 }
 
-/** WHERE terms (table alias t) for the exe, name, user and pid filters of a history query. */
 /**
  * WHERE terms (alias t) of a history query, and, for a name, its two index-driven alternatives
  * (the comm's candidates, the executable's): each reads its own index in start-time order, where
@@ -344,17 +364,21 @@ function historyFilters(db: Database.Database, q: HistoryQuery): HistoryFilters 
   const args: unknown[] = [];
   let alternatives: HistoryFilters['alternatives'] = null;
   const match = (column: 'exe' | 'comm', value: string): void => {
-    // SQLite GLOB: case-sensitive, * ? [..] like our specs.
-    const values = hasGlob(value) ? globValues(db, column, value) : null;
+    registerFunctions(db);
+    // A backslash escapes even without a wildcard: `a\b` is the name "ab".
+    const glob = hasGlob(value) || value.includes('\\');
+    const values = glob ? globValues(db, column, value) : null;
     if (values !== null) { where.push(`t.${column} IN (SELECT value FROM json_each(?))`); args.push(values); }
-    else { where.push(hasGlob(value) ? `t.${column} GLOB ?` : `t.${column} = ?`); args.push(value); }
+    else { where.push(glob ? `pw_glob(?, t.${column})` : `t.${column} = ?`); args.push(value); }
   };
   if (q.exe !== undefined) match('exe', q.exe);
   if (q.name !== undefined) {
     // The comm or the executable's basename (a comm is cut at 15 bytes): the index narrows to
     // the comm's candidates or the exe's ('*/' + glob), the matcher decides as everywhere else.
     registerFunctions(db);
-    const [comm, exe] = [hasGlob(q.name) ? globValues(db, 'comm', q.name, 'pw_glob(?, x)') : JSON.stringify([q.name]), globValues(db, 'exe', `*/${q.name}`, 'pw_glob(?, x)')];
+    // A backslash escapes even without a wildcard (as in `match`): then the comm is a glob too.
+    const nameGlob = hasGlob(q.name) || q.name.includes('\\');
+    const [comm, exe] = [nameGlob ? globValues(db, 'comm', q.name) : JSON.stringify([q.name]), globValues(db, 'exe', `*/${q.name}`)];
     if (comm !== null && exe !== null) {
       alternatives = [{ term: 't.comm IN (SELECT value FROM json_each(?))', arg: comm }, { term: 't.exe IN (SELECT value FROM json_each(?))', arg: exe }];
     }
@@ -518,4 +542,36 @@ export function queryStats(db: Database.Database): StoreStats {
   const byKind: Record<string, number> = {};
   for (const row of db.prepare('SELECT kind, count(*) AS n FROM events WHERE time >= ? GROUP BY kind').all(Date.now() - 60_000) as Array<{ kind: string; n: number }>) byKind[row.kind] = row.n;
   return { events: counts.events, processes: counts.processes, oldestEvent: iso(counts.oldest), newestEvent: iso(counts.newest), byKindLastMinute: byKind };
+}
+
+/** A process's syscall profile (schema 4), most frequent first. */
+export interface SyscallProfile {
+  time: string;
+  /** Read at the process's exit: complete. Otherwise the counts so far. */
+  final: boolean;
+  total: number;
+  counts: Array<{ name: string; count: number }>;
+}
+
+export function querySyscallProfile(db: Database.Database, bootId: string, key: string): SyscallProfile | null {
+  const row = db.prepare(`SELECT time, final, total, counts FROM syscall_profiles WHERE key = ? AND boot = ${BOOT_OF}`).get(key, bootId) as
+    { time: number; final: number; total: number; counts: string } | undefined;
+  if (row === undefined) return null;
+  const counts = Object.entries(JSON.parse(row.counts) as Record<string, number>).map(([name, count]) => ({ name, count }))
+    .sort((a, b) => b.count - a.count || a.name.localeCompare(b.name));
+  return { time: new Date(row.time).toISOString(), final: row.final === 1, total: row.total, counts };
+}
+
+/** A process's TCP sessions as stored (`session` events still within retention), summed. */
+export interface SessionTotals {
+  sessions: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export function querySessionTotals(db: Database.Database, bootId: string, key: string): SessionTotals {
+  const r = db.prepare(`SELECT count(*) AS n, coalesce(sum(json_extract(data, '$.bytesSent')), 0) AS sent,
+      coalesce(sum(json_extract(data, '$.bytesReceived')), 0) AS received
+    FROM events WHERE key = ? AND boot = ${BOOT_OF} AND kind = 'session'`).get(key, bootId) as { n: number; sent: number; received: number };
+  return { sessions: r.n, bytesSent: r.sent, bytesReceived: r.received };
 }

@@ -61,7 +61,8 @@ test('a restart records what happened while no daemon watched: ended unseen, bor
   try {
     const seeded = (await get(first.socket, `/v1/processes/${endsUnseen.pid}`)).json<{ process: Proc }>().process;
     assert.equal(seeded.origin, 'seeded');
-    assert.equal((first.daemon.store.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n, 0, 'the first run stored no events');
+    // (Zombies found at the seed are recorded as exited at once, issue 14: other tests may leave some.)
+    assert.equal((first.daemon.store.db.prepare("SELECT count(*) AS n FROM events WHERE kind != 'inferred_exit'").get() as { n: number }).n, 0, 'the first run stored no events');
     await first.stop(true);
     endsUnseen.kill();
     await exited(endsUnseen);
@@ -106,6 +107,7 @@ test('a restart records what happened while no daemon watched: ended unseen, bor
   } finally {
     endsUnseen.kill();
     bornUnseen?.kill();
+    await first.stop(); // again after a failed assertion: a running daemon would keep this file from ever ending
   }
 });
 
@@ -130,8 +132,14 @@ test('back-pressure: store overflow shows in /v1/stats, as a stored lost event, 
     const seen = await eventually('the lost event on the stream', () => stream.lines.find((e) => e.kind === 'lost'), { seen: () => stream.lines });
     assert.match(String(seen.reason), /store queue overflow/, 'followers see the overflow too, whatever their filters');
     stream.close();
-    const stats = (await get(h.socket, '/v1/stats')).json<{ eventsByKind: Record<string, number> }>();
-    assert.ok((stats.eventsByKind.lost ?? 0) >= 1, 'counted by kind');
+    // Counted by kind once written while the API listens (a lost row the start's reconcile wrote, when
+    // zombies of other tests gave it events to overflow with, came before): a query flushes the next drops.
+    let byKind: Record<string, number> | undefined;
+    await eventually('the lost rows counted by kind in /v1/stats', async () => {
+      await get(h.socket, '/v1/events?since=1m&kind=lost');
+      byKind = (await get(h.socket, '/v1/stats')).json<{ eventsByKind: Record<string, number> }>().eventsByKind;
+      return (byKind.lost ?? 0) >= 1 ? true : undefined;
+    }, { seen: () => byKind });
     const metrics = (await get(h.socket, '/metrics')).body;
     const droppedTotal = Number(/^procwatch_store_dropped_events_total (\d+)$/m.exec(metrics)?.[1]);
     assert.ok(droppedTotal >= 3, `procwatch_store_dropped_events_total ${droppedTotal}`);

@@ -60,7 +60,7 @@ test('command lines: words quoted as printf %q does, so one argument stays visib
 function hostileProcess(text: string): ProcessLike {
   return {
     key: '4242:100', pid: 4242, ppid: 1, parentKey: '1:1', startTicks: 100, startTime: '2026-11-23T12:00:00.000Z', exitTime: '2026-11-23T12:00:02.500Z',
-    comm: text.slice(0, 15), exe: `/tmp/${text}`, argv: [text, '60'], cwd: `/tmp/${text}`, uid: 0, euid: 0, gid: 0, egid: 0, label: text, cgroup: `/${text}`,
+    comm: text.slice(0, 15), exe: `/tmp/${text}`, filename: `/tmp/${text}`, argv: [text, '60'], cwd: `/tmp/${text}`, uid: 0, euid: 0, gid: 0, egid: 0, label: text, cgroup: `/${text}`,
     exitCode: null, exitSignal: 11, coreDumped: true, origin: 'observed', exitOrigin: 'observed', user: `u${text}`, threads: 0, live: false,
     unit: `${text}.service`, container: text, containerRuntime: 'docker', usage: null,
   };
@@ -109,6 +109,10 @@ test('check output: a hostile script name cannot add a line to mon or Nagios out
   assert.equal(nagios.split('\n').filter((l) => l !== '').length, 2, `a status line and one detail line: ${JSON.stringify(nagios)}`);
   assert.match(nagios, /^PROCS CRITICAL: x\\nPROCS OK: 1 check\(s\) ok ¦ procs=1\(4242\):99% \| 'x\\nPROCS OK: 1 check\(s\) ok _ procs_1'=99%;;80;0\n/);
   assertInert(nagios, 'nagios');
+  // nagios-plain (issue 14) drops the quotes around labels: its labels are escaped all the same.
+  const plain = renderNagios([{ ...cpu, perf: cpu.perf.map((p) => ({ ...p, label: `${HOSTILE[0]!}${p.label}` })) }], { plain: true }).text;
+  assert.equal(plain.split('\n').filter((l) => l !== '').length, 2, `nagios-plain: a status line and one detail line: ${JSON.stringify(plain)}`);
+  assertInert(plain, 'nagios-plain');
   const mon = renderMon([cpu]).text;
   assert.equal(mon.split('\n').filter((l) => l !== '').length, 2, JSON.stringify(mon));
   assertInert(mon, 'mon');
