@@ -26,7 +26,7 @@ import { TextAnswer } from './text-answer.js';
 import { ResourceMetrics } from '../report/resource-metrics.js';
 import {
   getProcess, latestByPid, latestEventBounds, latestEvents, queryEvents, queryHistory, queryLineage, querySessionTotals, queryStats, querySyscallProfile, HISTORY_SORTS,
-  SubtreeTooLarge, type EventQuery, type HistorySort, type ProcessFilter,
+  fixSubtree, SubtreeTooLarge, type EventQuery, type HistorySort, type ProcessFilter,
 } from '../store/index.js';
 import { PROCESS_KEY, type ProcessRecord } from '../table/index.js';
 import type { RulesService } from '../rules/service.js';
@@ -413,11 +413,12 @@ export class ApiServer {
     if (!follow) {
       // The newest `limit` events, oldest first: `events --since 1h` shows what just happened.
       // Written a page at a time, each read from the store when the client has taken the last.
-      const bounds = this.subtreeGuard(() => latestEventBounds(db, query));
+      const fixed = this.subtreeGuard(() => fixSubtree(db, query)); // one subtree for every page
+      const bounds = latestEventBounds(db, fixed);
       const pages = async function* (server: ApiServer): AsyncGenerator<unknown[]> {
         let afterId = bounds.afterId;
         for (;;) {
-          const page = server.subtreeGuard(() => queryEvents(db, { ...query, afterId, maxId: bounds.maxId, limit: ANSWER_PAGE }));
+          const page = queryEvents(db, { ...fixed, afterId, maxId: bounds.maxId, limit: ANSWER_PAGE });
           page.forEach((e) => server.nameProcess(e));
           if (page.length > 0) yield page;
           if (page.length < ANSWER_PAGE) return;

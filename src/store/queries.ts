@@ -49,6 +49,8 @@ export interface ProcessFilter {
   args?: string;
   /** This pid's instances and every process descended from them. */
   subtreePid?: number;
+  /** The subtree as `fixSubtree` listed it once, for a query read a page at a time (else listed per query). */
+  subtreeKeys?: string;
 }
 
 export interface EventQuery extends ProcessFilter {
@@ -253,6 +255,11 @@ function subtree(db: Database.Database, pid: number): string {
   return r.keys;
 }
 
+/** The filter with its subtree listed now: the pages of one answer then read the same processes, listed once. */
+export function fixSubtree<F extends ProcessFilter>(db: Database.Database, f: F): F {
+  return f.subtreePid === undefined || f.subtreeKeys !== undefined ? f : { ...f, subtreeKeys: subtree(db, f.subtreePid) };
+}
+
 /**
  * WHERE terms for a process filter over a process row (`alias`: p for an event's process, t in
  * history): user, name, exe, args, and the subtree. `argv` is the SQL of the command line to search.
@@ -266,7 +273,7 @@ function processFilterTerms(db: Database.Database, f: ProcessFilter, alias: stri
   if (f.args !== undefined) { where.push(`pw_args(?, ${argv})`); args.push(f.args); }
   if (f.subtreePid !== undefined) {
     where.push(`(${alias}.key || '@' || ${alias}.boot) IN (SELECT value FROM json_each(?))`);
-    args.push(subtree(db, f.subtreePid));
+    args.push(f.subtreeKeys ?? subtree(db, f.subtreePid));
   }
   if (where.length > 0) registerFunctions(db);
   return { where, args };

@@ -59,7 +59,7 @@ test('the CLI prints the same scripts and page; bash completes commands, options
     };
     assert.equal(complete(['procwatch', 'hi']), 'history');
     assert.equal(complete(['procwatch', 'events', '--ut']), '--utc');
-    assert.equal(complete(['procwatch', 'check', '-f', '']), 'mon nagios json');
+    assert.equal(complete(['procwatch', 'check', '-f', '']), 'mon nagios nagios-plain json');
     assert.equal(complete(['procwatch', 'watch', '--source', 'e']), 'ebpf');
     assert.equal(complete(['procwatch', 'completion', '']), 'bash zsh');
   } finally {
