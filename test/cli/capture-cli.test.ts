@@ -49,7 +49,7 @@ async function startDaemon(name: string, config: string): Promise<{ proc: ChildP
   const proc = spawn(process.execPath, [BIN, 'daemon', '--config', file, '--database', db, '--socket', socket], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(proc);
   proc.stderr!.on('data', (c: Buffer) => (log += c.toString()));
-  await waitFor(`the daemon's API (log: ${log})`, () => log.includes('API on') || proc.exitCode !== null, 20_000, 50);
+  await waitFor(`the daemon's API (log: ${log})`, () => log.includes('API on') || proc.exitCode !== null, 30_000, 50);
   assert.ok(log.includes('API on'), `daemon did not start: ${log}`);
   return { proc, socket, db, log: () => log };
 }
@@ -64,11 +64,11 @@ async function typeInBash(cwd: string, lines: string[]): Promise<void> {
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const prompts = (): number => out.split(PROMPT).length - 1;
-  await waitFor(`bash's first prompt (output: ${JSON.stringify(out.slice(-200))})`, () => prompts() >= 1, 20_000, 20);
+  await waitFor(`bash's first prompt (output: ${JSON.stringify(out.slice(-200))})`, () => prompts() >= 1, 30_000, 20);
   for (const line of lines) {
     const before = prompts();
     child.stdin!.write(`${line}\n`);
-    await waitFor(`the prompt after '${line}' (output: ${JSON.stringify(out.slice(-200))})`, () => prompts() > before, 20_000, 20);
+    await waitFor(`the prompt after '${line}' (output: ${JSON.stringify(out.slice(-200))})`, () => prompts() > before, 30_000, 20);
   }
   child.stdin!.end('exit\n');
   assert.equal(await exited(child), 0);
@@ -83,7 +83,7 @@ s.listen(0, '127.0.0.1', () => console.log(s.address().port));`], { stdio: ['ign
   children.push(server);
   let port = '';
   server.stdout!.on('data', (d: Buffer) => (port += d.toString()));
-  await waitFor('the listener', () => port.includes('\n'), 10_000);
+  await waitFor('the listener', () => port.includes('\n'), 30_000);
   const client = spawn(process.execPath, ['-e', `
 const c = require('net').connect(${Number(port)}, '127.0.0.1', () => c.write(Buffer.alloc(${send})));
 c.on('data', () => {}); c.on('end', () => c.end());`], { stdio: 'ignore' });
@@ -174,20 +174,20 @@ test('daemon with shell, sessions and syscall counts: stored redacted, queryable
   assert.equal(await exited(d.proc), 0, d.log());
 });
 
-test('watch --shell --sessions --syscalls: events as they happen, text escaped', { skip, timeout: 60_000 }, async () => {
+test('watch --shell --sessions --syscalls: events as they happen, text escaped', { skip, timeout: 120_000 }, async () => {
   const watch = spawn(process.execPath, [BIN, 'watch', '--source', 'ebpf', '--shell', '--syscalls', '-k', 'shell,syscalls', '--duration', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(watch);
   let out = '';
   let err = '';
   watch.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   watch.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  await waitFor(`watch started (stderr: ${err})`, () => err.includes('watching with'), 20_000, 20);
+  await waitFor(`watch started (stderr: ${err})`, () => err.includes('watching with'), 30_000, 20);
   const cwd = mkdtempSync(join(dir, 'w-'));
   chmodSync(cwd, 0o755);
   // Ctrl-V makes readline insert the next key as it is: here ESC, the start of a colour sequence.
   await typeInBash(cwd, ['echo "\u0016\u001b[31mred\u0016\u001b[0m"']);
-  await waitFor(`the line in watch's output (${out.slice(-300)})`, () => out.includes('echo "\\e[31mred\\e[0m"'), 20_000, 50);
-  await waitFor('a syscall profile line', () => /syscalls\s+\d+ .*\d+ syscalls: /.test(out), 20_000, 50);
+  await waitFor(`the line in watch's output (${out.slice(-300)})`, () => out.includes('echo "\\e[31mred\\e[0m"'), 30_000, 50);
+  await waitFor('a syscall profile line', () => /syscalls\s+\d+ .*\d+ syscalls: /.test(out), 30_000, 50);
   assert.ok(!out.includes('\u001b['), 'the escape sequence typed never reaches the terminal raw');
   watch.kill('SIGINT');
   assert.equal(await exited(watch), 0, err);
