@@ -189,11 +189,12 @@ test('alertmanager: the alert is in Alertmanager\'s own API', { ...t, ...(amMiss
 test('exec: an argv (no shell), the alert as JSON on stdin and PROCWATCH_* variables; a hung one is killed at its timeout', t, async () => {
   const p = runNamed(`pwexec-${TAG}`);
   const out = join(dir, 'exec-out.json');
-  const text = await until('the exec action\'s output', () => (existsSync(out) ? readFileSync(out, 'utf8') : undefined), 30_000, () => `; log: ${daemon!.log()}`);
-  const [json, env] = text.split('\n');
+  // The action creates its file, then writes it: read it once the action has exited (exit 0).
+  await daemon!.waitLog('the exec exit status', /action run \(exec [^)]+\) for alert \d+ \(t-exec\): exit 0/);
+  assert.ok(existsSync(out), `the exec action wrote ${out}; log: ${daemon!.log()}`);
+  const [json, env] = readFileSync(out, 'utf8').split('\n');
   assert.equal((JSON.parse(json!) as Alert).name, 't-exec');
   assert.equal(env, `t-exec ${p.pid} arg with spaces; $(not a shell)`);
-  await daemon!.waitLog('the exec exit status', /action run \(exec [^)]+\) for alert \d+ \(t-exec\): exit 0/);
   await daemon!.waitLog('the timeout', /action slow \(exec \/bin\/sleep\) for alert \d+ \(t-exec\): killed after the 1s timeout/);
 });
 
