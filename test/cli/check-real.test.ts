@@ -254,17 +254,19 @@ test('--cpu over a window flags busy loops; --cpu-exempt-name and --cpu-exempt-u
   const rootHog = `pwH${tag}`;
   const nobodyHog = `pwJ${tag}`;
   const loop = ['-c', 'while :; do :; done'];
+  const LIMIT = 10;
   const hogs: Started[] = [];
   try {
     hogs.push(await procs.start(procs.copy('/bin/sh', dir, rootHog), loop, { comm: rootHog }));
     hogs.push(await procs.start('setpriv', [...SETPRIV_NOBODY, procs.copy('/bin/sh', dir, nobodyHog), ...loop], { comm: nobodyHog }));
     // On a busy machine a loop at normal priority may get less than half a CPU. At nice -5 it
-    // gets about three times the weight of anything else (more than a third of a CPU even at a
-    // load of 6 on 2 cores), and far above the 25% limit, while procwatch still gets its share.
+    // gets about three times the weight of anything else in its cgroup; other sessions' cgroups
+    // share the CPUs whatever our nice, so beside `stress-ng --cpu 2` and other jobs a loop got
+    // 20-25% here. The limit is 10%: far below a busy loop, far above an idle process.
     for (const h of hogs) setPriority(h.pid, -5);
     const [root, nobody] = [hogs[0]!.pid, hogs[1]!.pid];
     const offenders = async (extra: string[]): Promise<number[]> => {
-      const { result, report } = await checkJson(['--cpu', '25', '--cpu-window', '1', ...extra]);
+      const { result, report } = await checkJson(['--cpu', String(LIMIT), '--cpu-window', '1', ...extra]);
       const cpu = checkById(report, 'cpu');
       const pids = (cpu.data as unknown as CpuData).offenders.map((o) => o.pid);
       // Other busy processes on the machine may be flagged too: only ours are asserted on.
@@ -279,18 +281,19 @@ test('--cpu over a window flags busy loops; --cpu-exempt-name and --cpu-exempt-u
     // cgroups share the CPUs whatever our nice): each verdict is asked for again until the hog
     // that should be flagged is (30 s at most). An exempted hog must never be flagged, in any try.
     let cpu: ReturnType<typeof checkById> | undefined;
-    await eventually('both hogs flagged over 25%', async () => {
-      const { result, report } = await checkJson(['--cpu', '25', '--cpu-window', '1']);
-      assert.equal(result.code, 1, show(result));
+    await eventually(`both hogs flagged over ${LIMIT}%`, async () => {
+      const { result, report } = await checkJson(['--cpu', String(LIMIT), '--cpu-window', '1']);
       cpu = checkById(report, 'cpu');
       const flagged = (cpu.data as unknown as CpuData).offenders.map((o) => o.pid);
-      return flagged.includes(root) && flagged.includes(nobody);
+      if (!(flagged.includes(root) && flagged.includes(nobody))) return false; // not this time: ask again
+      assert.equal(result.code, 1, show(result));
+      return true;
     }, { seen: () => cpu?.data });
     assert.equal(cpu!.status, 'critical');
     const seen = (cpu!.data as unknown as CpuData).offenders.filter((o) => o.pid === root || o.pid === nobody);
-    assert.ok(seen.every((o) => o.percent > 25 && o.percent < 110), JSON.stringify(seen));
+    assert.ok(seen.every((o) => o.percent > LIMIT && o.percent < 110), JSON.stringify(seen));
     assert.ok(pidsOf(cpu!).includes(root) && pidsOf(cpu!).includes(nobody), 'both listed in processes');
-    assert.ok(cpu!.details.some((d) => new RegExp(`^pid ${root} ${rootHog} \\(user root\\) used \\d+\\.\\d% CPU over the last 1s, limit 25%$`).test(d)), cpu!.details.join('\n'));
+    assert.ok(cpu!.details.some((d) => new RegExp(`^pid ${root} ${rootHog} \\(user root\\) used \\d+\\.\\d% CPU over the last 1s, limit ${LIMIT}%$`).test(d)), cpu!.details.join('\n'));
     assert.ok(cpu!.details.some((d) => d.startsWith(`pid ${nobody} ${nobodyHog} (user nobody) used `)), cpu!.details.join('\n'));
 
     const exempted = async (extra: string[], flagged: number, exempt: number, what: string): Promise<void> => {
