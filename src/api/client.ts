@@ -82,7 +82,9 @@ function timedOut(socket: string, ms: number): DaemonUnavailable {
 export async function apiGetText(socket: string, path: string, query: Record<string, string | number | boolean | undefined> = {}, options: CallOptions = {}): Promise<string> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path: url(path, query), method: 'GET' }, (res) => {
+    // agent: false, one connection per request: a kept-alive one that the daemon closes for idleness
+    // (5 s) just as `top` sends its next refresh on it would fail with ECONNRESET.
+    const req = request({ socketPath: socket, path: url(path, query), method: 'GET', agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', () => reject(new DaemonUnavailable(`the daemon at ${socket} closed the connection mid-answer`)));
@@ -112,7 +114,7 @@ export async function apiGet<T>(socket: string, path: string, query: Record<stri
 export async function apiStream(socket: string, path: string, query: Record<string, string | number | boolean | undefined>, onObject: (obj: Record<string, unknown>) => void, signal: AbortSignal, options: CallOptions = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path: url(path, { ...query, format: 'ndjson' }), method: 'GET', signal }, (res) => {
+    const req = request({ socketPath: socket, path: url(path, { ...query, format: 'ndjson' }), method: 'GET', signal, agent: false }, (res) => {
       req.setTimeout(0); // streaming: a quiet machine sends nothing for a long time, and that is fine
       if (res.statusCode !== 200) {
         const chunks: Buffer[] = [];

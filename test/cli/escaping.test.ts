@@ -169,11 +169,12 @@ test('check -x and the CPU check: a hostile process or script name never adds or
   const hog = spawn(python!, [script], { stdio: 'ignore' });
   children.push(hog);
   await eventually('the hog to run python', () => commOf(hog.pid!)?.startsWith('python'));
-  setPriority(hog.pid!, -5); // a busy machine still gives it well over 25% of a CPU
+  // Beside stress-ng --cpu 2 and other jobs a loop at nice -5 got 20-25% of a CPU here: the limit is 10%.
+  setPriority(hog.pid!, -5);
   try {
     let r: RunResult | null = null;
     await eventually('the hog flagged by --cpu', async () => {
-      r = await procwatch(['check', '-f', 'nagios', '--cpu', '25', '--cpu-window', '1']);
+      r = await procwatch(['check', '-f', 'nagios', '--cpu', '10', '--cpu-window', '1']);
       return r.stdout.includes(`pid ${hog.pid} `);
     }, { seen: () => r?.stdout });
     const nagios = r!;
@@ -182,7 +183,7 @@ test('check -x and the CPU check: a hostile process or script name never adds or
     assert.match(lines[0]!, /^PROCS CRITICAL: /);
     assert.equal(lines.filter((l) => l.startsWith('PROCS ')).length, 1, `one status line:\n${nagios.stdout}`);
     assert.ok(lines.some((l) => l.startsWith(`pid ${hog.pid} x\\nPROCS-OK:-forged¦procs=1 (user root) used `)), nagios.stdout);
-    const mon = await procwatch(['check', '--cpu', '25', '--cpu-window', '1']);
+    const mon = await procwatch(['check', '--cpu', '10', '--cpu-window', '1']);
     assertInert(mon, 'check --cpu (mon)');
   } finally {
     hog.kill('SIGKILL');

@@ -230,7 +230,7 @@ test('threads with the eBPF source: NLWP and the API count them as /proc does; /
       return proc > 7 && ps?.trim() === `${threaded.pid} ${proc}` && api === proc - 1;
     }, { seen: () => seen });
     const metrics = await new Promise<string>((resolve, reject) => {
-      request({ socketPath: socket, path: '/metrics' }, (res) => {
+      request({ socketPath: socket, path: '/metrics', agent: false }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));

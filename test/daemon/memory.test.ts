@@ -31,7 +31,7 @@ after(() => {
 
 function getJson(socket: string, path: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path }, (res) => {
+    const req = request({ socketPath: socket, path, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { body += d; });
