@@ -5,7 +5,9 @@
  *
  * What it adds over netlink: an exec carries argv, filename, exe, cwd, credentials and
  * cgroup id read by the kernel at the exec itself, so even a process that lives
- * microseconds is named exactly; an exit carries the process's comm. Whatever the kernel
+ * microseconds is named exactly; an exit carries the process's comm. uid, gid, sid, ptrace,
+ * comm and coredump events are the proc connector's, with the same fields (from the set*id,
+ * setsid and ptrace syscall tracepoints, task_rename and signal_deliver). Whatever the kernel
  * side could not send (ring buffer full, unreadable caller memory, too many calls in
  * flight) arrives as a `lost` event with an exact count and its reason (the table
  * resyncs). Threads are counted in the kernel (counters threadForks/threadExits), not
@@ -33,17 +35,19 @@ const TRACEFS = '/sys/kernel/tracing';
 
 /**
  * Whether the eBPF source can run here, and if not why: the addon, root, kernel BTF, and,
- * for network/file capture, a tracefs (mounted by the source itself when missing).
+ * for network/file capture and uid/gid/sid/ptrace events, a tracefs (mounted by the source itself when missing).
  */
 export function ebpfAvailability(capture: BpfCaptureOptions = {}): Availability {
   const load = loadBpfNative();
   if (!load.available) return { available: false, reason: load.reason };
   if (process.getuid?.() !== 0) return { available: false, reason: 'eBPF needs root (CAP_BPF and CAP_PERFMON)' };
   if (!existsSync(BTF)) return { available: false, reason: `the kernel has no BTF (${BTF}): CO-RE programs cannot be loaded` };
-  if (capture.network === true || capture.files === true || capture.sessions === true) {
+  if (capture.network === true || capture.files === true || capture.sessions === true || capture.idEvents !== false) {
     const haveTracefs = existsSync(`${TRACEFS}/events`) || existsSync('/sys/kernel/debug/tracing/events');
     const mountable = existsSync(TRACEFS) && statSync(TRACEFS).isDirectory();
-    if (!haveTracefs && !mountable) return { available: false, reason: `network/file/session capture needs tracefs, and ${TRACEFS} does not exist to mount it on` };
+    if (!haveTracefs && !mountable) {
+      return { available: false, reason: `network/file/session capture and uid/gid/sid/ptrace events (daemon.ebpf.id_events) need tracefs, and ${TRACEFS} does not exist to mount it on` };
+    }
   }
   return { available: true, reason: `eBPF addon ${load.path}` };
 }
@@ -60,7 +64,11 @@ interface ShellWatch {
 
 class EbpfSource implements EventSource {
   readonly name = 'ebpf' as const;
-  readonly limitations = 'threads are counted, not reported one by one';
+  private notices: string[] = [];
+  get limitations(): string {
+    const off = this.options.idEvents === false ? ['no uid, gid, sid or ptrace events (id_events off)'] : [];
+    return ['threads are counted, not reported one by one', ...off, ...this.notices].join('; ');
+  }
   private reader: BpfReader | null = null;
   private watch: ReaderWatch | null = null;
   private readonly intake = new NativeIntake();
@@ -85,6 +93,15 @@ class EbpfSource implements EventSource {
     });
     this.watch = watch;
     watch.follow(this.reader.closed);
+    // Optional programs the kernel would not run: said, never left out silently.
+    this.notices = this.reader.notices();
+    for (const notice of this.notices) {
+      try {
+        onProblem?.({ message: `eBPF: ${notice}`, fatal: false });
+      } catch {
+        // a problem handler that throws has nowhere left to report to
+      }
+    }
     if (this.shell !== null) {
       const found = findShellBinaries(this.options.shellBinaries ?? DEFAULT_SHELL_BINARIES);
       for (const problem of found.problems) this.shellProblem(problem);
