@@ -106,6 +106,17 @@ async function startWatcher(root, dir, args) {
   };
 }
 
+/**
+ * Syscall tracepoints with a program of anyone else's (other tools, other test runs): while
+ * one is attached, every task already takes the syscall-tracing path, which makes `off` pay
+ * part of what `on` adds. Counted from `bpftool perf list` (null without bpftool).
+ */
+function othersSyscallTracepoints(ours) {
+  const r = spawnSync('bpftool', ['perf', 'list'], { encoding: 'utf8' });
+  if (r.status !== 0) return null;
+  return r.stdout.split('\n').filter((l) => /tracepoint\s+sys_(enter|exit)/.test(l) && !ours.some((pid) => l.startsWith(`pid ${pid} `))).length;
+}
+
 const CASES = {
   none: null,
   off: ['--source', 'ebpf', '--no-id-events'],
@@ -135,6 +146,8 @@ export async function run({ root }) {
         const order = cases.map((_, i) => cases[(i + round) % cases.length]);
         for (const c of order) {
           const watcher = CASES[c] === null ? null : await startWatcher(root, dir, CASES[c]);
+          const others = othersSyscallTracepoints(watcher === null ? [] : [watcher.pid]);
+          if (others !== null && others > 0) console.log(`  round ${round} ${w.id}/${c}: ${others} syscall tracepoint program(s) of other processes attached`);
           const before = watcher === null ? 0 : cpuSeconds(watcher.pid);
           const m = measure(w.argv);
           const watcherCpu = watcher === null ? 0 : cpuSeconds(watcher.pid) - before;

@@ -183,7 +183,12 @@ test('alertmanager: the alert is in Alertmanager\'s own API', { ...t, ...(amMiss
 test('exec: an argv (no shell), the alert as JSON on stdin and PROCWATCH_* variables; a hung one is killed at its timeout', t, async () => {
   const p = runNamed(`pwexec-${TAG}`);
   const out = join(dir, 'exec-out.json');
-  const text = await until('the exec action\'s output', () => (existsSync(out) ? readFileSync(out, 'utf8') : undefined), 30_000, () => `; log: ${daemon!.log()}`);
+  // The file exists from the open() on, before the action's one write: wait for that write.
+  const written = (): string | undefined => {
+    const text = existsSync(out) ? readFileSync(out, 'utf8') : '';
+    return text.includes('\n') ? text : undefined;
+  };
+  const text = await until('the exec action\'s output', written, 30_000, () => `; log: ${daemon!.log()}`);
   const [json, env] = text.split('\n');
   assert.equal((JSON.parse(json!) as Alert).name, 't-exec');
   assert.equal(env, `t-exec ${p.pid} arg with spaces; $(not a shell)`);
