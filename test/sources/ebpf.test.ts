@@ -326,13 +326,16 @@ test('stop twice is fine, and afterwards the kernel no longer has our programs',
   const source = createEbpfSource({ network: true, files: true, pathPrefix: '/nonexistent-pw/' });
   await source.start(() => undefined);
   const ids = source.programIds();
-  // exec, fork, exit, free (exit accounting), connect x2, accept x2, openat x2; the process
-  // changes: set{,re,res,fs}{u,g}id x2 each, setsid, ptrace x2, comm, coredump.
-  assert.equal(ids.length, 10 + 16 + 1 + 2 + 1 + 1, 'the core, network, files and every process-change program');
   const bpftool = ['/usr/sbin/bpftool', '/usr/bin/bpftool', '/sbin/bpftool'].find((p) => existsSync(p));
-  if (bpftool !== undefined) assert.equal(spawnSync(bpftool, ['prog', 'show', 'id', String(ids[0])]).status, 0, 'bpftool sees it while running');
-  assert.ok(ids.every((id) => heldProgramIds().includes(id)));
-  await source.stop();
+  try {
+    // exec, fork, exit, free (exit accounting), connect x2, accept x2, openat x2; the process
+    // changes: set{,re,res,fs}{u,g}id x2 each, setsid, ptrace x2, comm, coredump.
+    assert.equal(ids.length, 10 + 16 + 1 + 2 + 1 + 1, 'the core, network, files and every process-change program');
+    if (bpftool !== undefined) assert.equal(spawnSync(bpftool, ['prog', 'show', 'id', String(ids[0])]).status, 0, 'bpftool sees it while running');
+    assert.ok(ids.every((id) => heldProgramIds().includes(id)));
+  } finally {
+    await source.stop(); // a failed assertion must not leave the programs loaded (and the test process alive)
+  }
   await source.stop();
   assert.deepEqual(source.programIds(), []);
   assert.ok(!heldProgramIds().some((id) => ids.includes(id)), 'no program fd left open');
