@@ -5,8 +5,8 @@
  * child's leader (PTRACE_ATTACH) and on one of its other threads (PTRACE_SEIZE), a child killed
  * by a core-dumping signal (no core file: limit 0) and one that handles that signal, a child
  * that calls setgid() and setuid(), then uid and gid changes, one of them a call that changes
- * nothing. Shared by the source contract and
- * the eBPF/netlink parity test. Run as root (ptrace, set*id).
+ * nothing. Shared by the source contract, for
+ * both sources (netlink.test.ts, ebpf.test.ts). Run as root (ptrace, set*id).
  */
 
 import { spawn } from 'node:child_process';
