@@ -32,6 +32,8 @@ interface WatchOptions extends FilterOptions, DisplayOptions {
   syscalls?: boolean;
   syscallsInterval?: string;
   shell?: boolean;
+  /** false with --no-id-events. */
+  idEvents?: boolean;
   shellBinary?: string[];
   shellRedact?: string[];
   hold: string;
@@ -140,6 +142,7 @@ function captureOptions(options: WatchOptions, users: UserDb): BpfCaptureOptions
     capture.syscallsIntervalMs = Math.round(positive(options.syscallsInterval, '--syscalls-interval', false)! * 1000);
   }
   if (options.shell === true) capture.shell = true;
+  if (options.idEvents === false) capture.idEvents = false;
   if (options.shellBinary !== undefined || options.shellRedact !== undefined) {
     if (options.shell !== true) throw new InputError('--shell-binary and --shell-redact go with --shell');
     if (options.shellBinary !== undefined) capture.shellBinaries = options.shellBinary;
@@ -182,6 +185,7 @@ export function watchCommand(): Command {
     .option('--shell', 'eBPF: lines typed in interactive bash shells (kind shell), redacted (--shell-redact)')
     .option('--shell-binary <path>', 'with --shell: also watch this bash binary (repeatable; default /bin/bash and the running shells)', collect)
     .option('--shell-redact <regex>', 'with --shell: redact what this matches, or its groups; /re/i for flags (repeatable; replaces the defaults)', collect)
+    .option('--no-id-events', 'eBPF: no uid, gid, sid and ptrace events (their syscall tracepoints cost every syscall of every process a little)')
     .option('--ring-buffer <bytes>', 'eBPF ring buffer size, a power of 2 (default 8 MiB)')
     .option('--hold <ms>', 'how long events wait for out-of-order stragglers', '20')
     .option('--duration <seconds>', 'stop after this many seconds (default: until interrupted)')

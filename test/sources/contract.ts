@@ -3,7 +3,9 @@
  * a real process started while the source runs is seen starting and ending, with the right
  * pid and arguments; sequence numbers increase; stop is idempotent and final. Sources that
  * can lose events show the loss (a `lost` event, the counter) and go on; sources that can die
- * say so (a last `lost` event naming why, and a fatal problem).
+ * say so (a last `lost` event naming why, and a fatal problem). Sources that report the proc
+ * connector's other events report each uid, gid, sid, ptrace, comm and coredump change of a real
+ * process once, with the same pids and fields, and nothing for a call that changed nothing.
  */
 
 import { test } from 'node:test';
@@ -14,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProcEvent } from '../../src/events/types.js';
 import type { EventSource, SourceProblem } from '../../src/sources/index.js';
+import { CHANGE_KINDS, changeView, expectedChanges, runChanges } from './changes.js';
 
 export interface ContractOptions {
   name: string;
@@ -32,6 +35,8 @@ export interface ContractOptions {
   /** A source whose reader fails after a moment (`failReason`: what its lost event must say). */
   failing?: () => EventSource | string;
   failReason?: RegExp;
+  /** The source reports uid, gid, sid, ptrace, comm and coredump events (the proc connector's set). */
+  changes?: boolean;
 }
 
 /** Starts `count` short processes at once and waits for them all. */
@@ -105,6 +110,31 @@ export function runSourceContract(options: ContractOptions): void {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(batches, after, 'no batches after stop');
   });
+
+  if (options.changes === true) {
+    test(`${options.name} source: contract (uid, gid, sid, ptrace, comm and coredump changes)`, async (t) => {
+      const made = options.create();
+      if (typeof made === 'string') {
+        t.skip(`SKIPPED: ${options.name} source cannot run here: ${made}`);
+        return;
+      }
+      const events: ProcEvent[] = [];
+      await made.start((batch) => events.push(...batch));
+      try {
+        const { run } = await runChanges();
+        const pids = new Set([run.pid, run.tracee, run.aborted, run.handled, run.straced, run.dropped]);
+        const expected = expectedChanges(run);
+        const mine = (): ProcEvent[] => events.filter((e) => CHANGE_KINDS.has(e.kind) && pids.has(e.pid));
+        await waitFor(() => mine().length >= expected.length, 5000);
+        await new Promise((r) => setTimeout(r, 200)); // anything extra would have come by now
+        const got = mine().sort((a, b) => a.ktimeNs - b.ktimeNs).map(changeView);
+        assert.deepEqual(got, expected);
+        assert.ok(!events.some((e) => e.kind === 'lost'), 'nothing lost');
+      } finally {
+        await made.stop();
+      }
+    });
+  }
 
   if (options.lossy !== undefined) {
     const lossy = options.lossy;

@@ -59,6 +59,7 @@ runSourceContract({
   lifetimeSeconds: 0.05,
   startKinds: ['exec'],
   endKinds: ['exit'],
+  changes: true,
 });
 
 
@@ -342,11 +343,16 @@ test('stop twice is fine, and afterwards the kernel no longer has our programs',
   const source = createEbpfSource({ network: true, files: true, pathPrefix: '/nonexistent-pw/' });
   await source.start(() => undefined);
   const ids = source.programIds();
-  assert.equal(ids.length, 10, 'exec, fork, exit, free (exit accounting), connect x2, accept x2, openat x2');
   const bpftool = ['/usr/sbin/bpftool', '/usr/bin/bpftool', '/sbin/bpftool'].find((p) => existsSync(p));
-  if (bpftool !== undefined) assert.equal(spawnSync(bpftool, ['prog', 'show', 'id', String(ids[0])]).status, 0, 'bpftool sees it while running');
-  assert.ok(ids.every((id) => heldProgramIds().includes(id)));
-  await source.stop();
+  try {
+    // exec, fork, exit, free (exit accounting), connect x2, accept x2, openat x2; the process
+    // changes: set{,re,res,fs}{u,g}id x2 each, setsid, ptrace x2, comm, coredump.
+    assert.equal(ids.length, 10 + 16 + 1 + 2 + 1 + 1, 'the core, network, files and every process-change program');
+    if (bpftool !== undefined) assert.equal(spawnSync(bpftool, ['prog', 'show', 'id', String(ids[0])]).status, 0, 'bpftool sees it while running');
+    assert.ok(ids.every((id) => heldProgramIds().includes(id)));
+  } finally {
+    await source.stop(); // a failed assertion must not leave the programs loaded (and the test process alive)
+  }
   await source.stop();
   assert.deepEqual(source.programIds(), []);
   assert.ok(!heldProgramIds().some((id) => ids.includes(id)), 'no program fd left open');
@@ -362,6 +368,60 @@ test('stop twice is fine, and afterwards the kernel no longer has our programs',
   }
   assert.deepEqual(still, [], 'bpftool prog show finds none of our programs');
 });
+
+test('process changes: id_events off loads none of the syscall programs, and says so in the limitations', { skip, timeout: 20_000 }, async () => {
+  const problems: string[] = [];
+  const source = createEbpfSource({ idEvents: false });
+  await source.start(() => undefined, (p) => problems.push(p.message));
+  try {
+    assert.equal(source.programIds().length, 4 + 2, 'the core (exec, fork, exit, free), comm and coredump');
+    assert.deepEqual(problems, [], 'switched off on purpose: no problem');
+    assert.match(source.limitations, /no uid, gid, sid or ptrace events \(id_events off\)/);
+  } finally {
+    await source.stop();
+  }
+});
+
+/** Runs a python snippet to its end; rejects with its stderr if it fails. */
+function python(code: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(child.pid!) : reject(new Error(`python3 failed (${code}): ${err.trim()}`))));
+  });
+}
+
+for (const group of ['uid', 'comm'] as const) {
+  test(`process changes: a ${group} program the kernel refuses to attach is a notice; that group is off, the others work`, { skip, timeout: 30_000 }, async () => {
+    const problems: Array<{ message: string; fatal: boolean }> = [];
+    const events: ProcEvent[] = [];
+    const source = createEbpfSource({ debugRefuseChange: group });
+    await source.start((batch) => events.push(...batch), (p) => problems.push(p));
+    try {
+      assert.equal(problems.length, 1, `one notice: ${JSON.stringify(problems)}`);
+      assert.equal(problems[0]!.fatal, false);
+      assert.match(problems[0]!.message, new RegExp(`^eBPF: no ${group} events: the kernel refused to attach \\S+ \\(`));
+      assert.ok(source.limitations.includes(problems[0]!.message.replace(/^eBPF: /, '')), source.limitations);
+      // uid and gid go together in a set*id call, comm and sid in a rename after a setsid.
+      const pid = await python(`import ctypes, os
+os.setsid()
+ctypes.CDLL(None).prctl(15, b'pw-refused', 0, 0, 0)
+os.setresgid(0, 0, 7)
+os.setresuid(0, 0, 7)`);
+      const other = group === 'uid' ? 'gid' : 'sid';
+      const until = Date.now() + 10_000;
+      while (!events.some((e) => e.pid === pid && e.kind === other) && Date.now() < until) await sleep(20);
+      await sleep(200); // what else the kernel sent for it has come by now
+      const kinds = events.filter((e) => e.pid === pid && ['uid', 'gid', 'sid', 'comm'].includes(e.kind)).map((e) => e.kind);
+      assert.ok(kinds.includes(other), `the ${other} program still works: ${kinds.join(' ')}`);
+      assert.ok(!kinds.includes(group), `nothing from the refused ${group} group: ${kinds.join(' ')}`);
+    } finally {
+      await source.stop();
+    }
+  });
+}
 
 const hostMounts = (): string[] => readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '');
 

@@ -32,6 +32,7 @@ runSourceContract({
   lifetimeSeconds: 0.05,
   startKinds: ['exec'],
   endKinds: ['exit'],
+  changes: true,
   // A 4 KiB buffer and a reader that sleeps a second after its first frame: the kernel drops.
   lossy: () => (availability.available ? createNetlinkSource({ rcvbufBytes: 4096, debugStallMs: 1000 }) : availability.reason),
   failing: () => (availability.available ? createNetlinkSource({ debugFailMs: 200 }) : availability.reason),
