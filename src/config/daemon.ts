@@ -6,6 +6,7 @@
 import { kernelFsProblem, pathClash, socketPathProblem } from '../daemon/paths.js';
 import { UserDb } from '../procfs/users.js';
 import { DEFAULT_READER_PRIORITY, checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
+import { parseExportSection, type NatsExportConfig } from '../export/config.js';
 import { ConfigReader, isPlain, parseYamlMapping, readConfigText, type Plain } from './reader.js';
 import { parseDuration, parseSize } from './units.js';
 
@@ -35,6 +36,8 @@ export interface DaemonConfig {
   flushIntervalMs: number;
   maxQueue: number;
   pollIntervalMs: number;
+  /** daemon.export.nats: ship stored events and alerts to NATS JetStream (src/export/); null: off. */
+  exportNats: NatsExportConfig | null;
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
@@ -55,6 +58,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   flushIntervalMs: 200,
   maxQueue: 200_000,
   pollIntervalMs: 1000,
+  exportNats: null,
 };
 
 /**
@@ -78,7 +82,7 @@ export const DAEMON_SQLITE_CACHE_KIB = 2048;
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms'];
+const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'export'];
 
 export async function parseDaemonConfig(text: string, file: string): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
@@ -134,6 +138,7 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
     config.httpToken = token;
   }
   if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size);
+  if (d.export !== undefined) config.exportNats = parseExportSection(r, d.export);
   if (d.rcvbuf !== undefined) config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
   if (d.reader_priority !== undefined) config.readerPriority = r.number(d.reader_priority, 'daemon.reader_priority', 0, { max: 99, integer: true });
   if (d.hold_ms !== undefined) config.holdMs = timer(r.number(d.hold_ms, 'daemon.hold_ms', 1), 'daemon.hold_ms');

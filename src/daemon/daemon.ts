@@ -13,6 +13,7 @@ import { ProcessTracker, type ProcessRecord } from '../table/index.js';
 import { EventStore, applyRetention, asStoreError } from '../store/index.js';
 import { DAEMON_RING_BYTES, DAEMON_SQLITE_CACHE_KIB, type DaemonConfig } from '../config/daemon.js';
 import type { RulesService } from '../rules/service.js';
+import type { NatsExporter } from '../export/index.js';
 
 export type EventListener = (events: readonly ProcEvent[]) => void;
 
@@ -55,9 +56,12 @@ export class Daemon {
   private readonly failureListeners: Array<(message: string) => void> = [];
   /** The rules room (rules, continuous checks, alerts), once started on this daemon's stream. */
   rules: RulesService | null = null;
-  /** Completed retention passes, and the events they deleted. */
+  /** The exporter (daemon.export.nats), once started: it reads the store as its outbox. */
+  exporter: NatsExporter | null = null;
+  /** Completed retention passes, and the events they deleted (of those: not yet exported). */
   retentionRuns = 0;
   retentionDeleted = 0;
+  retentionDeletedUnexported = 0;
 
   private constructor(readonly config: DaemonConfig, tracker: ProcessTracker, store: EventStore, status: DaemonStatus) {
     this.tracker = tracker;
@@ -170,8 +174,13 @@ export class Daemon {
       if (this.stopping !== null) return;
       let done = true;
       try {
-        const r = applyRetention(this.store.db, { maxAgeMs: this.config.retentionMaxAgeMs, maxBytes: this.config.retentionMaxBytes }, Date.now(), RETENTION_BUDGET);
+        const exportedUpTo = this.exporter?.exportedUpTo() ?? null;
+        const r = applyRetention(this.store.db, { maxAgeMs: this.config.retentionMaxAgeMs, maxBytes: this.config.retentionMaxBytes, exportedUpTo }, Date.now(), RETENTION_BUDGET);
         this.retentionDeleted += r.eventsDeleted;
+        if (r.unexportedDeleted > 0) {
+          this.retentionDeletedUnexported += r.unexportedDeleted;
+          log(`procwatch daemon: retention deleted ${r.unexportedDeleted} event(s) not yet exported (the export is behind by more than the local retention keeps); a lost record will say so`);
+        }
         done = r.done;
         if (done) this.retentionRuns++;
       } catch (err) {
@@ -235,6 +244,12 @@ export class Daemon {
         // actions that cannot finish must not keep the source loaded or the store open
       }
       if (this.retentionTimer !== null) clearTimeout(this.retentionTimer);
+      // The exporter reads the store: it ends before the file closes (what it did not send stays there).
+      try {
+        await this.exporter?.stop();
+      } catch {
+        // nothing it could not send is lost: the cursor is in the store
+      }
       let failure: unknown = null;
       try {
         await this.tracker.stop();

@@ -1,0 +1,383 @@
+/**
+ * The NATS JetStream exporter: publishes what the outbox (the store) holds after the last
+ * acknowledged id, in order, and moves the cursor only on the server's acknowledgements.
+ *
+ * Order and exactly-once, the way it is kept:
+ * - Windows: up to WINDOW messages are published at once, then every acknowledgement is
+ *   awaited before the next window is read. Nothing new is sent while an earlier message is
+ *   unresolved, so a later message can never be stored ahead of an earlier one's retry.
+ * - No client-side reconnect (`reconnect: false`): the client would otherwise replay its
+ *   buffer on a new connection while messages on the dead one are in doubt. On any failure the
+ *   connection is closed, a new one made after a backoff, and the window retried from its
+ *   first unacknowledged message with the same `Nats-Msg-Id`s: the stream's duplicate window
+ *   drops the ones it had stored.
+ * - After every (re)connect, before retrying, the stream's last message on each subject of
+ *   the window says how far the previous attempt got (its message id names the record); so an
+ *   outage longer than the duplicate window, or a kill -9 of the daemon, still yields no
+ *   duplicate. What one connection delivered is a prefix (a TCP stream, one stream leader).
+ */
+
+import type Database from 'better-sqlite3';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
+import { UserDb } from '../procfs/index.js';
+import type { NatsExportConfig } from './config.js';
+import { Outbox, type OutboxMessage, type OutboxStream } from './outbox.js';
+import { alertSubject, eventSubject, parseMsgId } from './records.js';
+
+export interface ExporterOptions {
+  /** How often an idle exporter looks for new rows (the store flushes every ~200 ms). */
+  pollMs?: number;
+  /** Messages published before their acknowledgements are awaited. */
+  window?: number;
+  /** Bytes of bodies per window, at most about this. */
+  windowBytes?: number;
+  ackTimeoutMs?: number;
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+}
+
+export interface ExportStats {
+  target: 'nats';
+  host: string;
+  stream: string;
+  storeId: string;
+  connected: boolean;
+  server: string | null;
+  /** Last ids the server acknowledged (events; alert records). */
+  cursor: { events: number; alerts: number };
+  /** Events stored but not yet acknowledged, and the age of the oldest of them. */
+  lagEvents: number;
+  lagSeconds: number;
+  alertsBehind: number;
+  published: { events: number; alerts: number; lost: number };
+  /** Acknowledged as duplicates (a retry of a message the stream had already stored). */
+  duplicates: number;
+  /** Records found already stored after a reconnect or restart, and skipped. */
+  skippedStored: number;
+  /** Events reported in exported `lost` records (deleted before they could be sent). */
+  lostEvents: number;
+  connects: number;
+  failures: number;
+  lastError: string | null;
+  lastErrorTime: string | null;
+}
+
+/** An error whose message is already the one line to log. */
+class ExportProblem extends Error {}
+
+interface Window {
+  stream: OutboxStream;
+  messages: OutboxMessage[];
+}
+
+interface Session {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  info: StreamInfo;
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve) => {
+  if (signal.aborted) return resolve();
+  const t = setTimeout(done, ms);
+  function done(): void {
+    clearTimeout(t);
+    signal.removeEventListener('abort', done);
+    resolve();
+  }
+  signal.addEventListener('abort', done);
+});
+
+/** NATS subject matching: `*` one token, `>` the rest. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return s.length > i;
+    if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+export class NatsExporter {
+  private readonly outbox: Outbox;
+  private readonly options: Required<ExporterOptions>;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | null = null;
+  private session: Session | null = null;
+  private pending: Window | null = null;
+  /** After a (re)connect: ask the stream how far the last attempt got before publishing. */
+  private reconcileFirst = true;
+  private lastProblem: string | null = null;
+  private readonly counters = {
+    published: { events: 0, alerts: 0, lost: 0 }, duplicates: 0, skippedStored: 0, lostEvents: 0, connects: 0, failures: 0,
+    lastErrorTime: null as string | null,
+  };
+
+  constructor(readonly config: NatsExportConfig, db: Database.Database, private readonly log: (line: string) => void, options: ExporterOptions = {}) {
+    this.outbox = new Outbox(db, { prefix: config.subjectPrefix, hostToken: config.hostToken }, config.host, new UserDb(), log);
+    this.options = {
+      pollMs: 200, window: 1000, windowBytes: 4 * 1024 * 1024, ackTimeoutMs: 10_000, backoffMinMs: 500, backoffMaxMs: 15_000, ...options,
+    };
+  }
+
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Ends the connection; what was not acknowledged stays in the store for the next start. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    const nc = this.session?.nc;
+    if (nc !== undefined) await nc.close().catch(() => undefined);
+    await this.running;
+  }
+
+  /** The highest event id the exporter holds (sent or about to be): retention counts deletions above it as lost. */
+  exportedUpTo(): number {
+    const p = this.pending;
+    const held = p !== null && p.stream === 'events' && p.messages.length > 0 ? p.messages[p.messages.length - 1]!.upTo : 0;
+    return Math.max(this.outbox.cursor('events'), held);
+  }
+
+  stats(): ExportStats {
+    const lag = this.outbox.lag();
+    return {
+      target: 'nats', host: this.config.host, stream: this.config.stream, storeId: this.outbox.storeId,
+      connected: this.session !== null, server: this.session?.nc.getServer() ?? null,
+      cursor: { events: this.outbox.cursor('events'), alerts: this.outbox.cursor('alerts') },
+      lagEvents: lag.events, lagSeconds: lag.seconds, alertsBehind: this.outbox.alertsBehind(),
+      published: { ...this.counters.published }, duplicates: this.counters.duplicates, skippedStored: this.counters.skippedStored,
+      lostEvents: this.counters.lostEvents, connects: this.counters.connects, failures: this.counters.failures,
+      lastError: this.lastProblem, lastErrorTime: this.counters.lastErrorTime,
+    };
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    let delay = this.options.backoffMinMs;
+    while (!signal.aborted) {
+      let published = false;
+      try {
+        const session = await this.connect();
+        this.session = session;
+        this.reconcileFirst = true;
+        if (this.lastProblem !== null || this.counters.connects === 1) {
+          const lag = this.outbox.lag();
+          this.log(`procwatch export: connected to ${session.nc.getServer()}, stream ${this.config.stream} (${session.info.config.num_replicas} replica(s)); ` +
+            `${lag.events} event(s) and ${this.outbox.alertsBehind()} alert record(s) to send`);
+        }
+        this.lastProblem = null;
+        published = await this.pump(session);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.counters.failures++;
+        const line = describe(err, this.config);
+        this.counters.lastErrorTime = new Date().toISOString();
+        if (line !== this.lastProblem) this.log(`procwatch export: ${line}; the daemon goes on storing locally and retries (backoff up to ${this.options.backoffMaxMs / 1000} s)`);
+        this.lastProblem = line;
+      } finally {
+        const nc = this.session?.nc;
+        this.session = null;
+        if (nc !== undefined) await nc.close().catch(() => undefined);
+      }
+      if (signal.aborted) break;
+      if (published) delay = this.options.backoffMinMs;
+      await sleep(delay * (0.75 + Math.random() * 0.5), signal);
+      delay = Math.min(this.options.backoffMaxMs, delay * 2);
+    }
+  }
+
+  private connectionOptions(): ConnectionOptions {
+    const c = this.config;
+    const o: ConnectionOptions = {
+      servers: c.servers, name: `procwatch ${c.host}`, reconnect: false, timeout: 5000, inboxPrefix: c.inboxPrefix,
+      pingInterval: 10_000, maxPingOut: 3, noEcho: true,
+    };
+    if (c.tls !== null) {
+      const tls: NonNullable<ConnectionOptions['tls']> = {};
+      if (c.tls.caFile !== null) tls.caFile = c.tls.caFile;
+      if (c.tls.certFile !== null) tls.certFile = c.tls.certFile;
+      if (c.tls.keyFile !== null) tls.keyFile = c.tls.keyFile;
+      o.tls = tls;
+    }
+    return o;
+  }
+
+  private async connect(): Promise<Session> {
+    const { connect, credsAuthenticator, nkeyAuthenticator } = await import('@nats-io/transport-node');
+    const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
+    const c = this.config;
+    const options = this.connectionOptions();
+    const auth = c.auth;
+    const file = (path: string): Uint8Array => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new ExportProblem(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    };
+    if (auth.kind === 'token') options.token = auth.token;
+    else if (auth.kind === 'user') { options.user = auth.user; options.pass = auth.password; }
+    else if (auth.kind === 'nkey') options.authenticator = nkeyAuthenticator(new TextEncoder().encode(new TextDecoder().decode(file(auth.seedFile)).trim()));
+    else if (auth.kind === 'credentials') options.authenticator = credsAuthenticator(file(auth.file));
+    const nc = await connect(options);
+    this.counters.connects++;
+    try {
+      const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: this.options.ackTimeoutMs });
+      const info = await this.ensureStream(jsm);
+      return { nc, jsm, info, js: jetstream(nc, { checkAPI: false, timeout: this.options.ackTimeoutMs }) };
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Creates the stream when allowed and missing; checks that it takes this host's subjects. */
+  private async ensureStream(jsm: JetStreamManager): Promise<StreamInfo> {
+    const c = this.config;
+    let info: StreamInfo;
+    try {
+      info = await jsm.streams.info(c.stream);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 10059) throw err;
+      if (!c.createStream) throw new ExportProblem(`stream ${c.stream} does not exist and daemon.export.nats.create_stream is false: create it on the server (README "Fleet export")`);
+      const { DiscardPolicy, RetentionPolicy, StorageType } = await import('@nats-io/jetstream');
+      const nanos = (ms: number): number => ms * 1_000_000;
+      info = await jsm.streams.add({
+        name: c.stream, subjects: [`${c.subjectPrefix}.>`], num_replicas: c.replicas, storage: StorageType.File,
+        retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, max_age: c.maxAgeMs === null ? 0 : nanos(c.maxAgeMs),
+        max_bytes: c.maxBytes ?? -1, duplicate_window: nanos(c.duplicateWindowMs), allow_direct: true,
+      });
+      this.log(`procwatch export: created stream ${c.stream} (subjects ${c.subjectPrefix}.>, ${c.replicas} replica(s))`);
+    }
+    const subjects = info.config.subjects ?? [];
+    const ours = [eventSubject({ prefix: c.subjectPrefix, hostToken: c.hostToken }, 'exec'), alertSubject({ prefix: c.subjectPrefix, hostToken: c.hostToken })];
+    for (const s of ours) {
+      if (!subjects.some((p) => subjectMatches(p, s))) {
+        throw new ExportProblem(`stream ${c.stream} does not take subject ${s} (its subjects: ${subjects.join(', ') || 'none'}): add ${c.subjectPrefix}.> to it`);
+      }
+    }
+    return info;
+  }
+
+  /** Publishes windows until the connection fails (throws) or the exporter stops; true if anything was acknowledged. */
+  private async pump(session: Session): Promise<boolean> {
+    const signal = this.abort.signal;
+    let acked = false;
+    while (!signal.aborted) {
+      this.pending ??= this.nextWindow();
+      if (this.pending === null) {
+        await sleep(this.options.pollMs, signal);
+        continue;
+      }
+      if (this.reconcileFirst) {
+        await this.reconcile(session, this.pending);
+        this.reconcileFirst = false;
+        if (this.pending.messages.length === 0) {
+          this.pending = null;
+          continue;
+        }
+      }
+      await this.publish(session, this.pending);
+      this.pending = null;
+      acked = true;
+    }
+    return acked;
+  }
+
+  /** Alert records first (few, and people wait for them), then events. */
+  private nextWindow(): Window | null {
+    const alerts = this.outbox.nextAlerts(this.outbox.cursor('alerts'), 100);
+    if (alerts.length > 0) return { stream: 'alerts', messages: alerts };
+    const events = this.outbox.nextEvents(this.outbox.cursor('events'), this.options.window, this.options.windowBytes);
+    return events.length > 0 ? { stream: 'events', messages: events } : null;
+  }
+
+  /**
+   * Which messages of the window the stream has already (an earlier attempt stored them but
+   * its acknowledgements were lost): the last message of each subject the window uses names
+   * the newest record stored; those up to it are acknowledged without sending them again.
+   */
+  private async reconcile(session: Session, window: Window): Promise<void> {
+    const index = new Map(window.messages.map((m, i) => [m.msgId, i]));
+    let stored = -1;
+    for (const subject of new Set(window.messages.map((m) => m.subject))) {
+      let msgId: string | null = null;
+      try {
+        const query = { last_by_subj: subject };
+        const m = session.info.config.allow_direct ? await session.jsm.direct.getMessage(this.config.stream, query) : await session.jsm.streams.getMessage(this.config.stream, query);
+        msgId = m?.header?.get('Nats-Msg-Id') ?? null;
+      } catch (err) {
+        if ((err as { code?: number }).code === 10037) continue; // no message on that subject
+        // Not allowed to read it back (server permissions): the duplicate window still covers short outages.
+        if (/permission/i.test((err as Error).message)) return;
+        throw err;
+      }
+      const i = msgId === null ? undefined : index.get(msgId);
+      if (i !== undefined && i > stored) stored = i;
+      const parsed = msgId === null ? null : parseMsgId(msgId);
+      if (i === undefined && parsed !== null && parsed.store === this.outbox.storeId && parsed.hostToken === this.config.hostToken) {
+        // Newer than the whole window: cannot be (a window is never passed before its end is acknowledged).
+        const last = window.messages[window.messages.length - 1]!;
+        if (parsed.id > last.upTo && (parsed.type === 'e' || parsed.type === 'lost') === (window.stream === 'events')) stored = window.messages.length - 1;
+      }
+    }
+    if (stored < 0) return;
+    const done = window.messages.splice(0, stored + 1);
+    this.counters.skippedStored += done.length;
+    this.outbox.ack(window.stream, done[done.length - 1]!.upTo);
+  }
+
+  /** Publishes the window; acknowledges the longest acknowledged prefix; throws if any failed. */
+  private async publish(session: Session, window: Window): Promise<void> {
+    const timeout = this.options.ackTimeoutMs;
+    const messages = window.messages;
+    const results = await Promise.allSettled(messages.map((m) => session.js.publish(m.subject, m.body, { msgID: m.msgId, timeout })));
+    let prefix = 0;
+    let failure: unknown = null;
+    for (; prefix < results.length; prefix++) {
+      const r = results[prefix]!;
+      if (r.status === 'rejected') {
+        failure = r.reason;
+        break;
+      }
+      if (r.value.stream !== this.config.stream) {
+        failure = new ExportProblem(`subject ${messages[prefix]!.subject} was stored by stream ${r.value.stream}, not ${this.config.stream}: the streams' subjects overlap`);
+        break;
+      }
+      const m = messages[prefix]!;
+      if (r.value.duplicate) this.counters.duplicates++;
+      if (m.type === 'event') this.counters.published.events++;
+      else if (m.type === 'alert') this.counters.published.alerts++;
+      else {
+        this.counters.published.lost++;
+        this.counters.lostEvents += window.stream === 'events' ? m.lostCount : 0;
+      }
+    }
+    if (prefix > 0) this.outbox.ack(window.stream, messages[prefix - 1]!.upTo);
+    if (failure !== null) {
+      messages.splice(0, prefix);
+      throw failure;
+    }
+  }
+}
+
+/** One line for what went wrong, with what to do where it is clear. */
+function describe(err: unknown, c: NatsExportConfig): string {
+  if (err instanceof ExportProblem) return err.message;
+  const e = err as Error & { code?: unknown; cause?: unknown };
+  const cause = e.cause as (Error & { code?: unknown }) | undefined;
+  const text = `${e.message ?? String(err)}${cause?.message !== undefined && !e.message.includes(cause.message) ? `: ${cause.message}` : ''}`.split('\n')[0]!;
+  const servers = c.servers.join(', ');
+  if (/authorization violation|authentication/i.test(text) || e.name === 'AuthorizationError') return `NATS (${servers}) refused the credentials: ${text}`;
+  if (/does not support 'tls'/.test(text)) return `TLS is configured but the server does not offer it (nothing was sent): ${servers}`;
+  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|connection refused|timeout/i.test(text) && /connect|ECONN|ENOTFOUND|EHOST/i.test(`${text} ${String(e.code ?? cause?.code ?? '')}`)) {
+    return `cannot reach NATS at ${servers}: ${text}`;
+  }
+  if (/no responders|503/i.test(text)) return `JetStream did not answer (no stream leader, or JetStream not enabled for this account): ${text}`;
+  if (/permission/i.test(text)) return `NATS denied a permission (README "Fleet export", server-side permissions): ${text}`;
+  return `export to ${servers} failed: ${text}`;
+}
