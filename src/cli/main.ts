@@ -21,6 +21,7 @@ const COMMANDS: [names: string[], load: () => Promise<Command[]>][] = [
   [['ps', 'tree'], async () => { const m = await import('./ps.js'); return [m.psCommand(), m.treeCommand()]; }],
   [['rules'], async () => [(await import('./rules.js')).rulesCommand()]],
   [['alerts', 'reload', 'baseline'], async () => { const m = await import('./alerts.js'); return [m.alertsCommand(), m.reloadCommand(), m.baselineCommand()]; }],
+  [['fleet'], async () => [(await import('./fleet.js')).fleetCommand()]],
   [['events', 'history', 'lineage', 'stats'], async () => {
     const m = await import('./query.js');
     return [m.eventsCommand(), m.historyCommand(), m.lineageCommand(), m.statsCommand()];
@@ -69,7 +70,11 @@ export async function main(argv: string[]): Promise<void> {
     .configureOutput({ writeErr: () => {} }) // errors are printed once, below, as one line
     .exitOverride();
   for (const command of await loadCommands(argv)) program.addCommand(command);
-  for (const command of program.commands) command.exitOverride().configureOutput({ writeErr: () => {} });
+  const quiet = (command: Command): void => {
+    command.exitOverride().configureOutput({ writeErr: () => {} });
+    command.commands.forEach(quiet); // subcommands (fleet events, rules check, ...)
+  };
+  program.commands.forEach(quiet);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
@@ -80,7 +85,7 @@ export async function main(argv: string[]): Promise<void> {
       fail(err.message, argv, EXIT.USAGE);
     } else if (err instanceof Error && err.name === 'NotFound') {
       fail(err.message, argv, EXIT.PROBLEM);
-    } else if (err instanceof Error && (err.name === 'DaemonUnavailable' || err.name === 'ProcTreeError' || err.name === 'SourceStartError')) {
+    } else if (err instanceof Error && (err.name === 'DaemonUnavailable' || err.name === 'FleetUnavailable' || err.name === 'ProcTreeError' || err.name === 'SourceStartError')) {
       fail(err.message, argv, EXIT.FAILURE); // cannot run: the daemon or /proc is out of reach
     } else {
       fail(`internal error: ${(err as Error).message}`, argv, EXIT.FAILURE);

@@ -87,7 +87,7 @@ const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'r
 export async function parseDaemonConfig(text: string, file: string): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
   const doc = await parseYamlMapping(r, text);
-  r.keys(doc, 'top level', ['daemon', 'checks', 'defaults', 'rules', 'alerts']);
+  r.keys(doc, 'top level', ['daemon', 'checks', 'defaults', 'rules', 'alerts', 'fleet']);
   const config = { ...DAEMON_DEFAULTS };
   const d = doc.daemon;
   if (d === undefined) return config;

@@ -111,6 +111,7 @@ export class NatsExporter {
   /** After a (re)connect: ask the stream how far the last attempt got before publishing. */
   private reconcileFirst = true;
   private lastProblem: string | null = null;
+  private readBackDenied = false;
   private readonly counters = {
     published: { events: 0, alerts: 0, lost: 0 }, duplicates: 0, skippedStored: 0, lostEvents: 0, connects: 0, failures: 0,
     lastErrorTime: null as string | null,
@@ -298,35 +299,34 @@ export class NatsExporter {
 
   /**
    * Which messages of the window the stream has already (an earlier attempt stored them but
-   * its acknowledgements were lost): the last message of each subject the window uses names
-   * the newest record stored; those up to it are acknowledged without sending them again.
+   * its acknowledgements were lost, or the daemon was killed before it saved the cursor): the
+   * stream's last message on this host's events (or alerts) subjects names the newest record
+   * stored, and everything up to it is acknowledged without being sent again. The request
+   * names the subjects (`$JS.API.DIRECT.GET.STREAM.PREFIX.HOST.events.>`), so a host can be
+   * allowed to read back its own records only.
    */
   private async reconcile(session: Session, window: Window): Promise<void> {
-    const index = new Map(window.messages.map((m, i) => [m.msgId, i]));
-    let stored = -1;
-    for (const subject of new Set(window.messages.map((m) => m.subject))) {
-      let msgId: string | null = null;
-      try {
-        const query = { last_by_subj: subject };
-        const m = session.info.config.allow_direct ? await session.jsm.direct.getMessage(this.config.stream, query) : await session.jsm.streams.getMessage(this.config.stream, query);
-        msgId = m?.header?.get('Nats-Msg-Id') ?? null;
-      } catch (err) {
-        if ((err as { code?: number }).code === 10037) continue; // no message on that subject
-        // Not allowed to read it back (server permissions): the duplicate window still covers short outages.
-        if (/permission/i.test((err as Error).message)) return;
-        throw err;
-      }
-      const i = msgId === null ? undefined : index.get(msgId);
-      if (i !== undefined && i > stored) stored = i;
-      const parsed = msgId === null ? null : parseMsgId(msgId);
-      if (i === undefined && parsed !== null && parsed.store === this.outbox.storeId && parsed.hostToken === this.config.hostToken) {
-        // Newer than the whole window: cannot be (a window is never passed before its end is acknowledged).
-        const last = window.messages[window.messages.length - 1]!;
-        if (parsed.id > last.upTo && (parsed.type === 'e' || parsed.type === 'lost') === (window.stream === 'events')) stored = window.messages.length - 1;
-      }
+    const s = { prefix: this.config.subjectPrefix, hostToken: this.config.hostToken };
+    const subject = window.stream === 'events' ? `${s.prefix}.${s.hostToken}.events.>` : alertSubject(s);
+    let msgId: string | null = null;
+    try {
+      const query = { last_by_subj: subject };
+      const m = session.info.config.allow_direct ? await session.jsm.direct.getMessage(this.config.stream, query) : await session.jsm.streams.getMessage(this.config.stream, query);
+      msgId = m?.header?.get('Nats-Msg-Id') ?? null;
+    } catch (err) {
+      if ((err as { code?: number }).code === 10037) return; // nothing stored for this host yet
+      if (!/permission/i.test((err as Error).message)) throw err;
+      // Not allowed to read back: the stream's duplicate window still covers outages shorter than it.
+      if (!this.readBackDenied) this.log(`procwatch export: not allowed to read back this host's last record (${(err as Error).message}); retries rely on the stream's duplicate window alone`);
+      this.readBackDenied = true;
+      return;
     }
-    if (stored < 0) return;
-    const done = window.messages.splice(0, stored + 1);
+    const stored = msgId === null ? null : parseMsgId(msgId);
+    if (stored === null || stored.store !== this.outbox.storeId || stored.hostToken !== this.config.hostToken) return;
+    let n = 0;
+    while (n < window.messages.length && window.messages[n]!.upTo <= stored.id) n++;
+    if (n === 0) return;
+    const done = window.messages.splice(0, n);
     this.counters.skippedStored += done.length;
     this.outbox.ack(window.stream, done[done.length - 1]!.upTo);
   }
@@ -372,12 +372,16 @@ function describe(err: unknown, c: NatsExportConfig): string {
   const cause = e.cause as (Error & { code?: unknown }) | undefined;
   const text = `${e.message ?? String(err)}${cause?.message !== undefined && !e.message.includes(cause.message) ? `: ${cause.message}` : ''}`.split('\n')[0]!;
   const servers = c.servers.join(', ');
+  // Which server a refusal came from changes from try to try: the line says it once.
+  const plain = text.replace(/\s*\(?(?:\d{1,3}\.){3}\d{1,3}:\d+\)?|\s*\[[0-9a-fA-F:.]+\]:\d+/g, '').trim();
   if (/authorization violation|authentication/i.test(text) || e.name === 'AuthorizationError') return `NATS (${servers}) refused the credentials: ${text}`;
   if (/does not support 'tls'/.test(text)) return `TLS is configured but the server does not offer it (nothing was sent): ${servers}`;
-  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|connection refused|timeout/i.test(text) && /connect|ECONN|ENOTFOUND|EHOST/i.test(`${text} ${String(e.code ?? cause?.code ?? '')}`)) {
-    return `cannot reach NATS at ${servers}: ${text}`;
+  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|connection refused/i.test(`${text} ${String(e.code ?? cause?.code ?? '')}`)) {
+    return `cannot reach NATS at ${servers}: ${plain}`;
   }
+  if (/clos/i.test(text) && /connection/i.test(text)) return `the connection to NATS closed (a server stopped or restarted)`;
+  if (e.name === 'TimeoutError' || /^timeout$/i.test(text)) return `JetStream did not answer in time (a stream leader election, or servers down or overloaded)`;
   if (/no responders|503/i.test(text)) return `JetStream did not answer (no stream leader, or JetStream not enabled for this account): ${text}`;
   if (/permission/i.test(text)) return `NATS denied a permission (README "Fleet export", server-side permissions): ${text}`;
-  return `export to ${servers} failed: ${text}`;
+  return `export to ${servers} failed: ${plain}`;
 }
