@@ -7,7 +7,7 @@
  * id order per host. Then `procwatch fleet` reads the same stream.
  */
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,7 +19,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { get } from '../api/harness.js';
 import { procwatch } from '../helpers/cli.js';
 import { sourceProblem, startRulesDaemon, type RulesDaemon } from '../rules/harness.js';
-import { checkExactlyOnceInOrder, NatsCluster, natsServerProblem, readStream } from './nats-harness.js';
+import { checkExactlyOnceInOrder, NatsCluster, destroyAllClusters, natsServerProblem, readStream } from './nats-harness.js';
+
+after(destroyAllClusters);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const STREAM = 'FLEETTEST';

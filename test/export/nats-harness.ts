@@ -3,10 +3,9 @@
  * node or a JetStream cluster of three, on loopback ports picked at run time (below the
  * ephemeral range, checked free: other test runs may be going on), data in a temp dir. Nodes
  * can be killed, stopped and started again on the same ports and data. And a consumer that
- * reads every record back, as the fleet's own consumers would.
+ * reads every record back, as the fleet's own consumers would. Also used by bench/export.bench.mjs.
  */
 
-import { after } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -169,9 +168,11 @@ export class NatsCluster {
 }
 
 const clusters = new Set<NatsCluster>();
-after(async () => {
+
+/** Kills every node this process started and removes their data (test files call it in `after`; the benchmark at its end). */
+export async function destroyAllClusters(): Promise<void> {
   for (const c of [...clusters]) await c.destroy();
-});
+}
 
 export interface ReadBack {
   /** Records by host, in stream order. */

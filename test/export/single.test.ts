@@ -8,7 +8,7 @@
  * events that local retention deletes before they are exported become a `lost` record.
  */
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,9 @@ import { get } from '../api/harness.js';
 import { which } from '../helpers/spawn.js';
 import { startRulesDaemon, type RulesDaemon } from '../rules/harness.js';
 import { exec, exit } from '../table/events.js';
-import { checkExactlyOnceInOrder, freePort, NatsCluster, natsServerProblem, readStream } from './nats-harness.js';
+import { checkExactlyOnceInOrder, freePort, NatsCluster, destroyAllClusters, natsServerProblem, readStream } from './nats-harness.js';
+
+after(destroyAllClusters);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
