@@ -148,13 +148,13 @@ const columns = (db: Database.Database, table: string): string[] =>
 const V3_TABLES = ['boots', 'events', 'processes', 'runs'];
 const V3_INDEXES = ['events_key', 'events_time', 'processes_comm', 'processes_euid', 'processes_exe', 'processes_exit', 'processes_key',
   'processes_parent', 'processes_start'];
-/** Schema 4 (issue 11) adds the alerts table and its two indexes. */
-const CURRENT_TABLES = ['alerts', ...V3_TABLES];
+/** Schema 4 (issue 11) adds the alerts table and its two indexes; schema 5 (issue 15) the export outbox's two tables. */
+const CURRENT_TABLES = ['alert_changes', 'alerts', ...V3_TABLES, 'export_state'].sort();
 const CURRENT_INDEXES = ['alerts_name', 'alerts_time', ...V3_INDEXES];
 const userIndexes = (db: Database.Database): string[] => names(db, 'index').filter((n) => !n.startsWith('sqlite_autoindex_'));
 
 test('migration from version 0 (an empty file) creates every table, through versions 1 and 2 to 3', () => {
-  assert.equal(SCHEMA_VERSION, 4);
+  assert.equal(SCHEMA_VERSION, 5);
   const path = tempDb();
   const db = new Database(path);
   migrate(db, 1);
