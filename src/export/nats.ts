@@ -19,8 +19,8 @@
 
 import type Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
-import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
-import type { JetStreamClient, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
+import type { ConnectionOptions, Msg, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import { UserDb } from '../procfs/index.js';
 import type { NatsExportConfig } from './config.js';
 import { Outbox, type OutboxMessage, type OutboxStream } from './outbox.js';
@@ -74,9 +74,35 @@ interface Window {
 
 interface Session {
   nc: NatsConnection;
-  js: JetStreamClient;
   jsm: JetStreamManager;
   info: StreamInfo;
+  /** Replies to this session's publishes arrive under `ackPrefix.WINDOW.INDEX` (one subscription). */
+  ackPrefix: string;
+  onAck: ((msg: Msg) => void) | null;
+  makeHeaders: () => MsgHdrs;
+  /** The last error the server reported on the connection (a permissions violation on publish). */
+  serverError: string | null;
+  closed: Promise<void | Error>;
+  windows: number;
+}
+
+/** What JetStream answers a publish: where it stored it, or why not. */
+interface PubAck {
+  stream: string;
+  seq: number;
+  duplicate: boolean;
+}
+
+function parseAck(msg: Msg): PubAck | Error {
+  if (msg.headers?.code === 503) return new Error('no responders: no stream leader takes this subject (an election, or JetStream unavailable)');
+  try {
+    const a = JSON.parse(new TextDecoder().decode(msg.data)) as Partial<PubAck> & { error?: { description?: string; err_code?: number } };
+    if (a.error !== undefined) return new Error(`JetStream refused a record: ${a.error.description ?? 'unknown error'} (${a.error.err_code ?? '?'})`);
+    if (typeof a.stream !== 'string' || typeof a.seq !== 'number') return new Error('JetStream sent an acknowledgement procwatch cannot read');
+    return { stream: a.stream, seq: a.seq, duplicate: a.duplicate === true };
+  } catch {
+    return new Error('JetStream sent an acknowledgement procwatch cannot read');
+  }
 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve) => {
@@ -161,6 +187,7 @@ export class NatsExporter {
     let delay = this.options.backoffMinMs;
     while (!signal.aborted) {
       let published = false;
+      const began = Date.now();
       try {
         const session = await this.connect();
         this.session = session;
@@ -185,7 +212,8 @@ export class NatsExporter {
         if (nc !== undefined) await nc.close().catch(() => undefined);
       }
       if (signal.aborted) break;
-      if (published) delay = this.options.backoffMinMs;
+      // A session that sent something, or lasted, was a recovery: the next failure starts the backoff again.
+      if (published || Date.now() - began > 30_000) delay = this.options.backoffMinMs;
       await sleep(delay * (0.75 + Math.random() * 0.5), signal);
       delay = Math.min(this.options.backoffMaxMs, delay * 2);
     }
@@ -208,8 +236,8 @@ export class NatsExporter {
   }
 
   private async connect(): Promise<Session> {
-    const { connect, credsAuthenticator, nkeyAuthenticator } = await import('@nats-io/transport-node');
-    const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
+    const { connect, createInbox, credsAuthenticator, headers, nkeyAuthenticator } = await import('@nats-io/transport-node');
+    const { jetstreamManager } = await import('@nats-io/jetstream');
     const c = this.config;
     const options = this.connectionOptions();
     const auth = c.auth;
@@ -229,7 +257,17 @@ export class NatsExporter {
     try {
       const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: this.options.ackTimeoutMs });
       const info = await this.ensureStream(jsm);
-      return { nc, jsm, info, js: jetstream(nc, { checkAPI: false, timeout: this.options.ackTimeoutMs }) };
+      const session: Session = {
+        nc, jsm, info, ackPrefix: createInbox(c.inboxPrefix), onAck: null, makeHeaders: () => headers(), serverError: null, windows: 0,
+        closed: nc.closed(),
+      };
+      nc.subscribe(`${session.ackPrefix}.>`, { callback: (_err, msg) => session.onAck?.(msg) });
+      void (async () => {
+        for await (const status of nc.status()) {
+          if (status.type === 'error') session.serverError = String((status as { error?: Error }).error?.message ?? 'server error');
+        }
+      })().catch(() => undefined);
+      return session;
     } catch (err) {
       await nc.close().catch(() => undefined);
       throw err;
@@ -331,25 +369,59 @@ export class NatsExporter {
     this.outbox.ack(window.stream, done[done.length - 1]!.upTo);
   }
 
-  /** Publishes the window; acknowledges the longest acknowledged prefix; throws if any failed. */
+  /**
+   * Publishes the window and waits for every acknowledgement (or the first sign that some will
+   * not come); acknowledges the longest acknowledged prefix; throws if any failed. Publishes are
+   * plain messages with a reply subject, their acknowledgements gathered by one subscription and
+   * one timer per window: the client's request API builds two Error objects and a timer per
+   * message, which cost more CPU than everything else the exporter does.
+   */
   private async publish(session: Session, window: Window): Promise<void> {
-    const timeout = this.options.ackTimeoutMs;
     const messages = window.messages;
-    const results = await Promise.allSettled(messages.map((m) => session.js.publish(m.subject, m.body, { msgID: m.msgId, timeout })));
+    const n = messages.length;
+    const results: Array<PubAck | Error | undefined> = new Array<PubAck | Error | undefined>(n);
+    const base = `${session.ackPrefix}.${++session.windows}.`;
+    let left = n;
+    let settle!: () => void;
+    const all = new Promise<void>((resolve) => { settle = resolve; });
+    session.onAck = (msg) => {
+      if (!msg.subject.startsWith(base)) return; // a late answer to an earlier window
+      const i = Number(msg.subject.slice(base.length));
+      if (!(i >= 0 && i < n) || results[i] !== undefined) return;
+      const ack = parseAck(msg);
+      results[i] = ack;
+      if (--left === 0 || ack instanceof Error) settle();
+    };
+    for (let i = 0; i < n; i++) {
+      const m = messages[i]!;
+      const h = session.makeHeaders();
+      h.set('Nats-Msg-Id', m.msgId);
+      session.nc.publish(m.subject, m.body, { reply: base + i, headers: h });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, this.options.ackTimeoutMs); });
+    await Promise.race([all, timeout, session.closed]);
+    clearTimeout(timer);
+    session.onAck = null;
     let prefix = 0;
     let failure: unknown = null;
-    for (; prefix < results.length; prefix++) {
-      const r = results[prefix]!;
-      if (r.status === 'rejected') {
-        failure = r.reason;
+    for (; prefix < n; prefix++) {
+      const r = results[prefix];
+      if (r === undefined) {
+        failure = session.serverError !== null ? new Error(session.serverError)
+          : session.nc.isClosed() ? new Error('connection closed') : new ExportProblem(`JetStream did not acknowledge within ${this.options.ackTimeoutMs / 1000} s (a stream leader election, or servers down or overloaded)`);
         break;
       }
-      if (r.value.stream !== this.config.stream) {
-        failure = new ExportProblem(`subject ${messages[prefix]!.subject} was stored by stream ${r.value.stream}, not ${this.config.stream}: the streams' subjects overlap`);
+      if (r instanceof Error) {
+        failure = r;
+        break;
+      }
+      if (r.stream !== this.config.stream) {
+        failure = new ExportProblem(`subject ${messages[prefix]!.subject} was stored by stream ${r.stream}, not ${this.config.stream}: the streams' subjects overlap`);
         break;
       }
       const m = messages[prefix]!;
-      if (r.value.duplicate) this.counters.duplicates++;
+      if (r.duplicate) this.counters.duplicates++;
       if (m.type === 'event') this.counters.published.events++;
       else if (m.type === 'alert') this.counters.published.alerts++;
       else {
