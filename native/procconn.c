@@ -49,6 +49,7 @@
 #define PW_STAT_BYTES 2048            /* /proc/PID/stat is < 1 KiB even with a 64-byte comm */
 #define PW_STATUS_BYTES 4096          /* Uid:/Gid: sit in the first ~600 bytes of status */
 #define PW_PENDING 4096               /* exec records remembered for verify_* (power of 2) */
+#define PW_GROUPS 256                 /* processes whose leader left before its threads (power of 2) */
 #define PW_ACK_TIMEOUT_MS 1000
 #define PW_ERROR_EVERY_NS 1000000000ull /* a persistent recv error is reported at most once a second */
 #ifndef SO_MEMINFO
@@ -114,12 +115,13 @@ enum pw_counter {
 	C_DROPPED_BATCHES,   /* batches that could not be queued (tsfn closing) */
 	C_EXEC_REUSED,       /* exec: /proc showed a process started after the event (pid reused) */
 	C_KERNEL_DROPS,      /* events the kernel dropped for this socket (SO_MEMINFO drops) */
+	C_ACCT,              /* ACCT records read from a zombie's /proc files after its exit */
 	C_COUNT
 };
 static const char *const pw_counter_names[C_COUNT] = {
 	"received", "events", "batches", "malformed", "ignored", "enobufs", "recvErrors",
 	"procReadFailures", "execGone", "execZombie", "execChanged", "execRaced",
-	"verifyLate", "verifyEvicted", "slotWaits", "droppedBatches", "execReused", "kernelDrops",
+	"verifyLate", "verifyEvicted", "slotWaits", "droppedBatches", "execReused", "kernelDrops", "acct",
 };
 
 /* ---- types ------------------------------------------------------------------------- */
@@ -220,6 +222,7 @@ typedef struct pw_handle {
 	uint32_t errors_held;   /* recv errors not posted since */
 	uint64_t tick_ns;       /* one clock tick of /proc/PID/stat start times */
 	pw_pending pending[PW_PENDING];
+	struct { int32_t pid; uint64_t start; } groups[PW_GROUPS]; /* acct_*: leader gone, threads left */
 	pw_exec_info exec;
 	uint8_t recv_buf[PW_RECV_BYTES];
 	char scratch[PW_STATUS_BYTES];
@@ -892,6 +895,135 @@ done:
 	}
 }
 
+/* ---- acct_*: a process's totals at its exit, from what /proc still shows ------------------ */
+
+/* The numbers of /proc/PID/stat this reader keeps for accounting: fields 3 (state), 10 and 12
+ * (minor and major faults), 14 and 15 (user and system time, ticks), 20 (threads), 22 (start).
+ * For a thread-group leader they are the whole group's (do_task_stat with whole = 1). */
+typedef struct {
+	char state;
+	uint64_t min_flt, maj_flt, utime, stime, threads, start;
+} pw_acct_stat;
+
+static int acct_stat(pw_handle *h, int dfd, pw_acct_stat *st)
+{
+	size_t n = 0;
+	int err = procread_file(dfd, "stat", h->scratch, PW_STAT_BYTES - 1, &n);
+	char *p;
+	if (err)
+		return err;
+	h->scratch[n] = '\0';
+	p = memrchr(h->scratch, ')', n); /* the comm may hold ")": it ends at the last one */
+	if (!p || p[1] != ' ' || p[2] == '\0')
+		return EINVAL;
+	st->state = p[2];
+	p += 3;
+	for (int field = 4; field <= 22; field++) {
+		char *end;
+		unsigned long long v = strtoull(p, &end, 10);
+		if (end == p)
+			return EINVAL;
+		switch (field) {
+		case 10: st->min_flt = v; break;
+		case 12: st->maj_flt = v; break;
+		case 14: st->utime = v; break;
+		case 15: st->stime = v; break;
+		case 20: st->threads = v; break;
+		case 22: st->start = v; break;
+		}
+		p = end;
+	}
+	return 0;
+}
+
+/* /proc/PID/io: "rchar: N\nwchar: N\n...read_bytes: N\nwrite_bytes: N\n...". */
+static int acct_io(pw_handle *h, int dfd, struct pw_rec_acct *a)
+{
+	static const char *const keys[4] = { "rchar: ", "wchar: ", "read_bytes: ", "write_bytes: " };
+	uint64_t *dst[4] = { &a->rchar, &a->wchar, &a->read_bytes, &a->write_bytes };
+	size_t n = 0;
+	if (procread_file(dfd, "io", h->scratch, PW_STATUS_BYTES - 1, &n) != 0)
+		return -1;
+	h->scratch[n] = '\0';
+	for (int i = 0; i < 4; i++) {
+		const char *at = strstr(h->scratch, keys[i]);
+		char *end;
+		if (!at)
+			return -1;
+		*dst[i] = strtoull(at + strlen(keys[i]), &end, 10);
+		if (end == at + strlen(keys[i]))
+			return -1;
+	}
+	return 0;
+}
+
+static void acct_group_forget(pw_handle *h, int32_t pid)
+{
+	if (h->groups[(uint32_t)pid & (PW_GROUPS - 1)].pid == pid)
+		h->groups[(uint32_t)pid & (PW_GROUPS - 1)].pid = 0;
+}
+
+/* After the exit of thread tid of process pid (event time ts): when that ended the process
+ * and its leader is still a zombie of the same instance, an ACCT record with what stat and
+ * io show: the CPU at clock-tick resolution, faults and I/O. Peak RSS and context switches
+ * are gone with the address space and the threads: left unknown. A process already reaped
+ * (its parent waited at once) gets no ACCT. A leader that left before its other threads is
+ * remembered, and the process is read again at the exit of a later thread. */
+static void acct_exit(pw_handle *h, int32_t pid, int32_t tid, uint64_t ts)
+{
+	char path[32];
+	pw_acct_stat st;
+	struct pw_rec_acct a;
+	struct pw_rec_header rh;
+	uint32_t slot = (uint32_t)pid & (PW_GROUPS - 1);
+	int dfd;
+
+	if (pid <= 0 || (tid != pid && h->groups[slot].pid != pid))
+		return;
+	snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	/* A /proc/PID directory fd stays with this process: once it is reaped, reads through it
+	 * fail (ESRCH), never show a later process that took the pid. */
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		acct_group_forget(h, pid);
+		return;
+	}
+	if (acct_stat(h, dfd, &st) != 0 || procread_started_after(h, st.start, ts) ||
+	    (tid != pid && h->groups[slot].start != st.start)) {
+		acct_group_forget(h, pid);
+		close(dfd);
+		return;
+	}
+	if (st.state != 'Z' || st.threads > 1) {
+		/* The leader left, other threads run on: the process ends with the last of them. */
+		if (tid == pid && st.state == 'Z') {
+			h->groups[slot].pid = pid;
+			h->groups[slot].start = st.start;
+		}
+		close(dfd);
+		return;
+	}
+	acct_group_forget(h, pid);
+	memset(&a, 0, sizeof a);
+	a.flags = PW_ACCT_CPU | PW_ACCT_CPU_TICKS | PW_ACCT_FAULTS;
+	a.start_ticks = st.start;
+	a.user_ns = st.utime * h->tick_ns;
+	a.system_ns = st.stime * h->tick_ns;
+	a.cpu_ns = a.user_ns + a.system_ns;
+	a.min_flt = st.min_flt;
+	a.maj_flt = st.maj_flt;
+	if (acct_io(h, dfd, &a) == 0)
+		a.flags |= PW_ACCT_IO;
+	close(dfd);
+	memset(&rh, 0, sizeof rh);
+	rh.kind = PW_KIND_ACCT;
+	rh.timestamp_ns = ts; /* sorts right after its exit (same time, later seq) */
+	rh.cpu = PW_CPU_UNKNOWN;
+	rh.pid = rh.tid = pid;
+	if (batch_emit(h, &rh, &a, sizeof a, NULL))
+		count(h, C_ACCT);
+}
+
 /* ---- netlink_*: the socket and the kernel's frames ------------------------------------ */
 
 /* Steps to the next whole netlink message of a datagram: 1 with its header and payload, 0 at
@@ -1148,6 +1280,7 @@ static void netlink_event(pw_handle *h, const uint8_t *ev, uint32_t len)
 		}
 		rh.kind = PW_KIND_EXIT;
 		batch_emit(h, &rh, &x, sizeof x, NULL);
+		acct_exit(h, rh.pid, rh.tid, rh.timestamp_ns);
 		return;
 	}
 	}
@@ -1757,7 +1890,17 @@ static const struct {
 	{ "kind.fork", PW_KIND_FORK }, { "kind.exec", PW_KIND_EXEC }, { "kind.uid", PW_KIND_UID },
 	{ "kind.gid", PW_KIND_GID }, { "kind.sid", PW_KIND_SID }, { "kind.ptrace", PW_KIND_PTRACE },
 	{ "kind.comm", PW_KIND_COMM }, { "kind.coredump", PW_KIND_COREDUMP }, { "kind.exit", PW_KIND_EXIT },
-	{ "kind.lost", PW_KIND_LOST },
+	{ "kind.lost", PW_KIND_LOST }, { "kind.acct", PW_KIND_ACCT },
+	{ "acctSize", sizeof(struct pw_rec_acct) },
+	L_OFF("acct.flags", struct pw_rec_acct, flags), L_OFF("acct.startTicks", struct pw_rec_acct, start_ticks),
+	L_OFF("acct.cpuNs", struct pw_rec_acct, cpu_ns), L_OFF("acct.userNs", struct pw_rec_acct, user_ns),
+	L_OFF("acct.systemNs", struct pw_rec_acct, system_ns), L_OFF("acct.minFlt", struct pw_rec_acct, min_flt),
+	L_OFF("acct.majFlt", struct pw_rec_acct, maj_flt), L_OFF("acct.nvcsw", struct pw_rec_acct, nvcsw),
+	L_OFF("acct.nivcsw", struct pw_rec_acct, nivcsw), L_OFF("acct.maxRssKib", struct pw_rec_acct, max_rss_kib),
+	L_OFF("acct.rchar", struct pw_rec_acct, rchar), L_OFF("acct.wchar", struct pw_rec_acct, wchar),
+	L_OFF("acct.readBytes", struct pw_rec_acct, read_bytes), L_OFF("acct.writeBytes", struct pw_rec_acct, write_bytes),
+	{ "acctFlag.cpu", PW_ACCT_CPU }, { "acctFlag.cpuTicks", PW_ACCT_CPU_TICKS }, { "acctFlag.faults", PW_ACCT_FAULTS },
+	{ "acctFlag.switches", PW_ACCT_SWITCHES }, { "acctFlag.maxRss", PW_ACCT_MAXRSS }, { "acctFlag.io", PW_ACCT_IO },
 	{ "execFlag.comm", PW_EXEC_COMM }, { "execFlag.stat", PW_EXEC_STAT }, { "execFlag.uids", PW_EXEC_UIDS },
 	{ "execFlag.gids", PW_EXEC_GIDS }, { "execFlag.argv", PW_EXEC_ARGV },
 	{ "execFlag.argvTruncated", PW_EXEC_ARGV_TRUNCATED }, { "execFlag.exe", PW_EXEC_EXE },
@@ -1893,6 +2036,26 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 						 .parent_tid = (int32_t)js_num(env, spec, "parentTid", 0),
 						 .flags = (uint32_t)js_num(env, spec, "flags", 0) };
 			ok = batch_put(&b, &rh, &e, sizeof e);
+			break;
+		}
+		case PW_KIND_ACCT: {
+			struct pw_rec_acct a = {
+				.flags = (uint32_t)js_num(env, spec, "flags", 0),
+				.start_ticks = (uint64_t)js_num(env, spec, "startTicks", 0),
+				.cpu_ns = (uint64_t)js_num(env, spec, "cpuNs", 0),
+				.user_ns = (uint64_t)js_num(env, spec, "userNs", 0),
+				.system_ns = (uint64_t)js_num(env, spec, "systemNs", 0),
+				.min_flt = (uint64_t)js_num(env, spec, "minFlt", 0),
+				.maj_flt = (uint64_t)js_num(env, spec, "majFlt", 0),
+				.nvcsw = (uint64_t)js_num(env, spec, "nvcsw", 0),
+				.nivcsw = (uint64_t)js_num(env, spec, "nivcsw", 0),
+				.max_rss_kib = (uint64_t)js_num(env, spec, "maxRssKib", 0),
+				.rchar = (uint64_t)js_num(env, spec, "rchar", 0),
+				.wchar = (uint64_t)js_num(env, spec, "wchar", 0),
+				.read_bytes = (uint64_t)js_num(env, spec, "readBytes", 0),
+				.write_bytes = (uint64_t)js_num(env, spec, "writeBytes", 0),
+			};
+			ok = batch_put(&b, &rh, &a, sizeof a);
 			break;
 		}
 		case PW_KIND_LOST: {

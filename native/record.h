@@ -20,8 +20,14 @@
 #ifndef PROCWATCH_RECORD_H
 #define PROCWATCH_RECORD_H
 
+#ifndef __bpf__
 #include <stddef.h>
 #include <stdint.h>
+#else /* a BPF program (bpf/tasks.bpf.c writes pw_task): the types come from vmlinux.h, and
+       * bpf_helpers.h's offsetof is no constant expression for the asserts below */
+#undef offsetof
+#define offsetof(type, field) __builtin_offsetof(type, field)
+#endif
 
 /* Records are written in host byte order; the contract says little-endian, so refuse to
  * build where those differ rather than emit records the decoder would misread. */
@@ -58,6 +64,8 @@ enum pw_kind {
 	PW_KIND_CONNECT = 11, /* body pw_rec_sock */
 	PW_KIND_ACCEPT = 12,  /* body pw_rec_sock */
 	PW_KIND_OPEN = 13,    /* body pw_rec_open + path string */
+	/* Both readers: a process's resource totals once it ended (issue 12). */
+	PW_KIND_ACCT = 14,    /* body pw_rec_acct */
 };
 
 /* pw_rec_header.cpu when no CPU reported the record (LOST). */
@@ -226,6 +234,88 @@ struct pw_rec_open {
 	struct pw_str path;
 };
 
+/* ACCT: what a process used over its whole life, all its threads together, once it ended.
+ * pid/tid in the header are the process's (tgid); the record comes after its EXIT.
+ *  - eBPF: read at sched_process_free of the thread-group leader, after the parent reaped it
+ *    and the task ran for the last time: the signal struct then holds every thread's totals,
+ *    the figures the parent's cutime/cstime grew by. cpu_ns is the scheduler's exact runtime;
+ *    user/system split it in the kernel's tick-sampled proportion (as cputime_adjust does).
+ *  - netlink: read from /proc/PID/stat and /proc/PID/io of the zombie right after the exit
+ *    event, when it is still there, the same instance, and its last thread: CPU at clock-tick
+ *    resolution (PW_ACCT_CPU_TICKS); peak RSS and context switches cannot be read (unset).
+ * A field group is valid only with its flag; the others are unknown. */
+enum pw_acct_flag {
+	PW_ACCT_CPU = 1u << 0,       /* cpu_ns, user_ns, system_ns */
+	PW_ACCT_CPU_TICKS = 1u << 1, /* the CPU figures have clock-tick resolution (/proc) */
+	PW_ACCT_FAULTS = 1u << 2,    /* min_flt, maj_flt */
+	PW_ACCT_SWITCHES = 1u << 3,  /* nvcsw, nivcsw */
+	PW_ACCT_MAXRSS = 1u << 4,    /* max_rss_kib */
+	PW_ACCT_IO = 1u << 5,        /* rchar, wchar, read_bytes, write_bytes */
+};
+struct pw_rec_acct {
+	uint32_t flags;       /* enum pw_acct_flag */
+	uint32_t reserved;
+	uint64_t start_ticks; /* the instance (stat field 22), as in pw_rec_exec */
+	uint64_t cpu_ns;      /* user + system */
+	uint64_t user_ns;
+	uint64_t system_ns;
+	uint64_t min_flt;     /* page faults without and with I/O */
+	uint64_t maj_flt;
+	uint64_t nvcsw;       /* voluntary and involuntary context switches */
+	uint64_t nivcsw;
+	uint64_t max_rss_kib; /* peak resident set, as getrusage's ru_maxrss */
+	uint64_t rchar;       /* bytes through read/write syscalls (/proc/PID/io rchar, wchar) */
+	uint64_t wchar;
+	uint64_t read_bytes;  /* bytes fetched from / sent to storage (read_bytes, write_bytes) */
+	uint64_t write_bytes;
+};
+
+/* ---- task snapshot (issue 12) --------------------------------------------------------
+ * Not a batch: what the iter/task program (bpf/tasks.bpf.c) writes for one read of the task
+ * iterator, a plain array of pw_task, one per task (thread) in the system, in tid order.
+ * A process's figures are the sum over its tasks' records: the leader's record also carries
+ * what the signal struct holds of its ended threads, and its process-wide fields (ppid, ids,
+ * memory, fds, thread count). A leader without an address space or file table (a zombie
+ * leader whose threads run on) leaves those to the first of its threads that has them. */
+enum pw_task_flag {
+	PW_TASK_LEADER = 1u << 0,  /* the thread-group leader: its process's record */
+	PW_TASK_MM = 1u << 1,      /* vm_pages, rss_*, swap_ents valid: the process's memory */
+	PW_TASK_FILES = 1u << 2,   /* fds valid: the process's open files */
+	PW_TASK_KTHREAD = 1u << 3, /* a kernel thread */
+	PW_TASK_FDS_CUT = 1u << 4, /* the fd table was too large to count: fds unknown */
+};
+struct pw_task {
+	uint32_t flags;       /* enum pw_task_flag */
+	int32_t tgid;
+	int32_t tid;
+	int32_t ppid;         /* leader: the real parent's tgid */
+	uint64_t start_ns;    /* the leader's start_boottime: ns since boot (stat field 22 in ns) */
+	uint64_t runtime_ns;  /* se.sum_exec_runtime; the leader adds signal->sum_sched_runtime */
+	uint64_t utime_ns;    /* tick-sampled user and system time (the same sums), for the split */
+	uint64_t stime_ns;
+	uint64_t min_flt;     /* the same sums for faults, switches and I/O */
+	uint64_t maj_flt;
+	uint64_t nvcsw;
+	uint64_t nivcsw;
+	uint64_t rchar;
+	uint64_t wchar;
+	uint64_t read_bytes;
+	uint64_t write_bytes;
+	uint64_t vm_pages;    /* PW_TASK_MM: total_vm */
+	uint64_t rss_file;    /* PW_TASK_MM: resident pages by kind, as /proc/PID/status counts them */
+	uint64_t rss_anon;
+	uint64_t rss_shmem;
+	uint64_t swap_ents;   /* PW_TASK_MM: swapped-out pages */
+	uint64_t fds;         /* PW_TASK_FILES: open file descriptors */
+	uint64_t fd_limit;    /* leader: RLIMIT_NOFILE soft limit */
+	uint32_t uid;         /* leader: real and effective uid (objective credentials) */
+	uint32_t euid;
+	uint32_t threads;     /* leader: signal->nr_threads */
+	uint8_t state;        /* 'R' 'S' 'D' 'T' 't' 'X' 'Z' 'P' 'I', as /proc/PID/stat field 3 */
+	uint8_t reserved[3];
+	uint8_t comm[16];     /* NUL-padded */
+};
+
 /* ---- the layout, checked here and (via layout()) against record.ts ---------------- */
 #define PW_BATCH_HEADER_SIZE 16u
 #define PW_REC_HEADER_SIZE 40u
@@ -320,6 +410,53 @@ PW_ASSERT_LAYOUT(struct pw_rec_open, dir_fd, 16);
 PW_ASSERT_LAYOUT(struct pw_rec_open, uid, 20);
 PW_ASSERT_LAYOUT(struct pw_rec_open, cgroup_id, 24);
 PW_ASSERT_LAYOUT(struct pw_rec_open, path, 32);
+_Static_assert(sizeof(struct pw_rec_acct) == 112, "acct body size");
+PW_ASSERT_LAYOUT(struct pw_rec_acct, flags, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, reserved, 4);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, start_ticks, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, cpu_ns, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, user_ns, 24);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, system_ns, 32);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, min_flt, 40);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, maj_flt, 48);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, nvcsw, 56);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, nivcsw, 64);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, max_rss_kib, 72);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, rchar, 80);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, wchar, 88);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, read_bytes, 96);
+PW_ASSERT_LAYOUT(struct pw_rec_acct, write_bytes, 104);
+_Static_assert(sizeof(struct pw_rec_acct) % PW_RECORD_ALIGN == 0, "acct body keeps alignment");
+_Static_assert(sizeof(struct pw_task) == 200, "task record size");
+PW_ASSERT_LAYOUT(struct pw_task, flags, 0);
+PW_ASSERT_LAYOUT(struct pw_task, tgid, 4);
+PW_ASSERT_LAYOUT(struct pw_task, tid, 8);
+PW_ASSERT_LAYOUT(struct pw_task, ppid, 12);
+PW_ASSERT_LAYOUT(struct pw_task, start_ns, 16);
+PW_ASSERT_LAYOUT(struct pw_task, runtime_ns, 24);
+PW_ASSERT_LAYOUT(struct pw_task, utime_ns, 32);
+PW_ASSERT_LAYOUT(struct pw_task, stime_ns, 40);
+PW_ASSERT_LAYOUT(struct pw_task, min_flt, 48);
+PW_ASSERT_LAYOUT(struct pw_task, maj_flt, 56);
+PW_ASSERT_LAYOUT(struct pw_task, nvcsw, 64);
+PW_ASSERT_LAYOUT(struct pw_task, nivcsw, 72);
+PW_ASSERT_LAYOUT(struct pw_task, rchar, 80);
+PW_ASSERT_LAYOUT(struct pw_task, wchar, 88);
+PW_ASSERT_LAYOUT(struct pw_task, read_bytes, 96);
+PW_ASSERT_LAYOUT(struct pw_task, write_bytes, 104);
+PW_ASSERT_LAYOUT(struct pw_task, vm_pages, 112);
+PW_ASSERT_LAYOUT(struct pw_task, rss_file, 120);
+PW_ASSERT_LAYOUT(struct pw_task, rss_anon, 128);
+PW_ASSERT_LAYOUT(struct pw_task, rss_shmem, 136);
+PW_ASSERT_LAYOUT(struct pw_task, swap_ents, 144);
+PW_ASSERT_LAYOUT(struct pw_task, fds, 152);
+PW_ASSERT_LAYOUT(struct pw_task, fd_limit, 160);
+PW_ASSERT_LAYOUT(struct pw_task, uid, 168);
+PW_ASSERT_LAYOUT(struct pw_task, euid, 172);
+PW_ASSERT_LAYOUT(struct pw_task, threads, 176);
+PW_ASSERT_LAYOUT(struct pw_task, state, 180);
+PW_ASSERT_LAYOUT(struct pw_task, reserved, 181);
+PW_ASSERT_LAYOUT(struct pw_task, comm, 184);
 /* Bodies keep the 8-byte rhythm so strings and the next record stay aligned. */
 _Static_assert(PW_REC_HEADER_SIZE % PW_RECORD_ALIGN == 0, "header keeps alignment");
 _Static_assert(sizeof(struct pw_rec_exec) % PW_RECORD_ALIGN == 0, "exec body keeps alignment");
@@ -333,5 +470,118 @@ _Static_assert(sizeof(struct pw_rec_open) % PW_RECORD_ALIGN == 0, "open body kee
 	(PW_REC_HEADER_SIZE + (uint32_t)sizeof(struct pw_rec_exec) + PW_COMM_MAX + \
 	 (PW_BPF_ARGV_MAX > PW_CMDLINE_MAX ? PW_BPF_ARGV_MAX : PW_CMDLINE_MAX) + 3u * PW_PATH_MAX + \
 	 PW_EXE_SUFFIX_MAX + PW_RECORD_ALIGN)
+
+/* ---- behaviour capture (eBPF, each only when asked for): syscall counts, TCP sessions,
+ * shell lines. Their own enums, so the contract above keeps its numbers. ------------------ */
+enum pw_capture_kind {
+	PW_KIND_SYSCALLS = 20, /* body pw_rec_syscalls + counts array */
+	PW_KIND_SESSION = 21,  /* body pw_rec_session */
+	PW_KIND_SHELL = 22,    /* body pw_rec_shell + strings */
+};
+enum pw_capture_lost_reason {
+	PW_LOST_SYSCALL_TABLE = 20,    /* syscalls not counted: the kernel's table of processes was full */
+	PW_LOST_SESSION_TABLE = 21,    /* TCP connections not followed: the kernel's table of sessions was full */
+	PW_LOST_SHELL_UNREADABLE = 22, /* shell lines that could not be read from the shell's memory */
+};
+
+/* SYSCALLS: one process's syscall counts since its first syscall (pid = tid = its tgid). At
+ * its exit (PW_SYSCALLS_FINAL) or, while it runs, at the reader's interval when they changed. */
+#define PW_SYSCALLS_FINAL 0x1u
+#define PW_SYSCALL_OTHER 0xffffffffu /* pw_syscall_count.nr: numbers past the table, 32-bit calls */
+struct pw_syscall_count {
+	uint32_t nr;
+	uint32_t reserved;
+	uint64_t count;
+};
+struct pw_rec_syscalls {
+	uint64_t start_ticks; /* the process's start (stat field 22): with pid, its key */
+	uint64_t total;       /* sum of every count */
+	uint32_t flags;       /* PW_SYSCALLS_FINAL */
+	uint32_t reserved;
+	struct pw_str counts; /* non-zero pw_syscall_count entries, nr ascending (len: 16 each) */
+};
+
+/* SESSION: a TCP connection, when it closed. pid/tid: its owner (the process that connected
+ * or accepted it), 0 when not known (PW_SESSION_OWNER unset). Addresses as in pw_rec_sock. */
+#define PW_SESSION_ACCEPTED 0x1u /* accepted from a listener (else: an outbound connect) */
+#define PW_SESSION_OWNER 0x2u    /* pid, start_ticks, uid and cgroup_id name the owner */
+#define PW_SESSION_EARLIER 0x4u  /* established before capture began: established_ns unknown (0) */
+struct pw_rec_session {
+	uint64_t start_ticks;    /* the owner's start */
+	uint64_t established_ns; /* CLOCK_MONOTONIC when it became ESTABLISHED (timestamp_ns: closed) */
+	uint64_t bytes_sent;     /* bytes the peer acknowledged */
+	uint64_t bytes_received; /* bytes received in order */
+	uint64_t bytes_retrans;  /* bytes sent again */
+	uint64_t cgroup_id;
+	uint32_t flags;          /* PW_SESSION_* */
+	uint32_t uid;            /* the owner's real uid */
+	uint32_t retransmits;    /* segments sent again */
+	uint16_t family;         /* AF_INET or AF_INET6 */
+	uint16_t local_port;
+	uint16_t remote_port;
+	uint16_t close_state;    /* the TCP state it closed from (include/net/tcp_states.h) */
+	uint32_t reserved;
+	uint8_t local_addr[16];
+	uint8_t remote_addr[16];
+};
+
+/* SHELL: a line an interactive bash read (readline's return), as typed. pid/tid: the shell. */
+#define PW_SHELL_TRUNCATED 0x1u /* the line was cut at PW_SHELL_LINE_MAX bytes */
+#define PW_SHELL_TTY 0x2u       /* tty valid */
+#define PW_SHELL_CWD 0x4u       /* cwd valid */
+#define PW_SHELL_LINE_MAX 4095u
+#define PW_ID_UNSET 0xffffffffu /* pw_rec_shell.login_uid / session_id: not set (no audit login) */
+struct pw_rec_shell {
+	uint64_t start_ticks; /* the shell's start */
+	uint32_t flags;       /* PW_SHELL_* */
+	uint32_t uid;         /* real uid */
+	uint32_t euid;
+	uint32_t login_uid;   /* audit login uid (who logged in, across su/sudo), PW_ID_UNSET */
+	uint32_t session_id;  /* audit session id, PW_ID_UNSET */
+	uint32_t reserved;
+	struct pw_str line;
+	struct pw_str tty;    /* "pts/3", "tty1" */
+	struct pw_str cwd;
+};
+
+_Static_assert(sizeof(struct pw_syscall_count) == 16, "syscall count size");
+PW_ASSERT_LAYOUT(struct pw_syscall_count, nr, 0);
+PW_ASSERT_LAYOUT(struct pw_syscall_count, count, 8);
+_Static_assert(sizeof(struct pw_rec_syscalls) == 32, "syscalls body size");
+PW_ASSERT_LAYOUT(struct pw_rec_syscalls, start_ticks, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_syscalls, total, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_syscalls, flags, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_syscalls, counts, 24);
+_Static_assert(sizeof(struct pw_rec_session) == 104, "session body size");
+PW_ASSERT_LAYOUT(struct pw_rec_session, start_ticks, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_session, established_ns, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_session, bytes_sent, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_session, bytes_received, 24);
+PW_ASSERT_LAYOUT(struct pw_rec_session, bytes_retrans, 32);
+PW_ASSERT_LAYOUT(struct pw_rec_session, cgroup_id, 40);
+PW_ASSERT_LAYOUT(struct pw_rec_session, flags, 48);
+PW_ASSERT_LAYOUT(struct pw_rec_session, uid, 52);
+PW_ASSERT_LAYOUT(struct pw_rec_session, retransmits, 56);
+PW_ASSERT_LAYOUT(struct pw_rec_session, family, 60);
+PW_ASSERT_LAYOUT(struct pw_rec_session, local_port, 62);
+PW_ASSERT_LAYOUT(struct pw_rec_session, remote_port, 64);
+PW_ASSERT_LAYOUT(struct pw_rec_session, close_state, 66);
+PW_ASSERT_LAYOUT(struct pw_rec_session, local_addr, 72);
+PW_ASSERT_LAYOUT(struct pw_rec_session, remote_addr, 88);
+_Static_assert(sizeof(struct pw_rec_shell) == 56, "shell body size");
+PW_ASSERT_LAYOUT(struct pw_rec_shell, start_ticks, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, flags, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, uid, 12);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, euid, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, login_uid, 20);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, session_id, 24);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, line, 32);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, tty, 40);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, cwd, 48);
+/* Every capture record fits a batch with room to spare (PW_REC_MAX_SIZE bounds them all). */
+_Static_assert(PW_REC_HEADER_SIZE + sizeof(struct pw_rec_syscalls) + 513u * sizeof(struct pw_syscall_count) <= PW_REC_MAX_SIZE,
+	       "a full syscall profile fits a record");
+_Static_assert(PW_REC_HEADER_SIZE + sizeof(struct pw_rec_shell) + PW_SHELL_LINE_MAX + 64u + PW_PATH_MAX <= PW_REC_MAX_SIZE,
+	       "a shell line fits a record");
 
 #endif /* PROCWATCH_RECORD_H */

@@ -161,6 +161,13 @@ function buildBpfSteps() {
   const skel = run('bpftool gen skeleton', bpftool.path, ['gen', 'skeleton', obj, 'name', 'procwatch_bpf']);
   if (!skel.ok) return [false, `eBPF addon not built: ${skel.why}`];
   writeFileSync(join(gen, 'procwatch.skel.h'), skel.stdout);
+  // The resource snapshot's task iterator (issue 12): its own object and skeleton.
+  const tasksObj = join(gen, 'tasks.bpf.o');
+  const tasksCc = run('clang -target bpf (tasks)', clang.path, ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-Wall', '-I', gen, '-c', 'tasks.bpf.c', '-o', tasksObj]);
+  if (!tasksCc.ok) return [false, `eBPF addon not built: ${tasksCc.why}`];
+  const tasksSkel = run('bpftool gen skeleton (tasks)', bpftool.path, ['gen', 'skeleton', tasksObj, 'name', 'tasks_bpf']);
+  if (!tasksSkel.ok) return [false, `eBPF addon not built: ${tasksSkel.why}`];
+  writeFileSync(join(gen, 'tasks.skel.h'), tasksSkel.stdout);
   for (const step of ['configure', 'build']) {
     const r = gyp(bpfDir, [step]);
     if (r.status !== 0) return [false, `eBPF addon build failed: ${firstError(r, `node-gyp ${step} exited ${r.status}`)}`];

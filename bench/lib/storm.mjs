@@ -26,13 +26,16 @@ export function buildStorm(root) {
 }
 
 /**
- * Runs `storm TOTAL WORKERS PIDFILE` to completion in its own process group (so an abort can
+ * Runs `storm TOTAL WORKERS PIDFILE [RUSAGE]` (RUSAGE: where the driver writes its children's
+ * getrusage totals, "USER_US SYSTEM_US") to completion in its own process group (so an abort can
  * kill every worker with one signal). Returns the wall time and the processes it made: a Map
  * pid → argv[1] ("storm-W-I"), from the PIDFILE.W files the workers wrote. Throws when the
  * driver fails or its files do not list exactly TOTAL processes.
  */
-export async function runStorm(bin, { total, workers, pidfile, onSpawn }) {
-  const child = spawn(bin, [String(total), String(workers), pidfile], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+export async function runStorm(bin, { total, workers, pidfile, onSpawn, rusage, exec }) {
+  const args = [String(total), String(workers), pidfile, ...(rusage === undefined ? [] : [rusage])];
+  const env = exec === undefined ? process.env : { ...process.env, STORM_EXEC: exec };
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
   onSpawn?.(child);
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });

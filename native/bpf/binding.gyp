@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "procbpf",
-      "sources": ["procbpf.c"],
+      "sources": ["procbpf.c", "tasksnap.c"],
       "include_dirs": ["build/gen"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

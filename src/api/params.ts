@@ -1,6 +1,6 @@
 /** Query-string validation: unknown or malformed parameters are a 400 with one clear line. */
 
-import { parseTimePoint } from '../config/units.js';
+import { parseDuration, parseSize, parseTimePoint } from '../config/units.js';
 
 export class BadRequest extends Error {
   override readonly name = 'BadRequest';
@@ -45,6 +45,24 @@ export class Params {
     if (t === null) throw new BadRequest(`parameter '${key}' must be a time: 10m, 2h, 1d (ago), an ISO date, or epoch ms; got '${v}'`);
     if (t === 'out of range') throw new BadRequest(`parameter '${key}' is out of range: '${v.length > 40 ? `${v.slice(0, 40)}…` : v}' is before 1970 or beyond the year 275760`);
     return t;
+  }
+
+  /** A duration (`500ms`, `2s`, `1h`; a bare number is seconds), in seconds. */
+  seconds(key: string): number | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    const ms = parseDuration(v);
+    if (ms === null) throw new BadRequest(`parameter '${key}' must be a duration such as 500ms, 2s or 1h, got '${v.slice(0, 40)}'`);
+    return ms / 1000;
+  }
+
+  /** A size (`512KiB`, `1GB`, bytes). */
+  size(key: string): number | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    const n = parseSize(v);
+    if (n === null || n > Number.MAX_SAFE_INTEGER) throw new BadRequest(`parameter '${key}' must be a size such as 100MiB, 1GB or 4096, got '${v.slice(0, 40)}'`);
+    return n;
   }
 
   boolean(key: string): boolean {

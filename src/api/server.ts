@@ -20,7 +20,13 @@ import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
 import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
-import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, type EventQuery } from '../store/index.js';
+import { RESOURCE_PARAMS, ResourcesApi, resourceStats } from './resources.js';
+import { TextAnswer } from './text-answer.js';
+import { ResourceMetrics } from '../report/resource-metrics.js';
+import {
+  getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, querySessionTotals, queryStats, querySyscallProfile, HISTORY_SORTS,
+  type EventQuery, type HistorySort,
+} from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
 import type { RulesService } from '../rules/service.js';
 import { globToRegExp } from '../util/glob.js';
@@ -44,6 +50,8 @@ const sha256 = (text: string): Buffer => createHash('sha256').update(text).diges
 export class ApiServer {
   private readonly users = new UserDb();
   private readonly metrics = new MetricsRenderer();
+  private readonly resources: ResourcesApi;
+  private readonly resourceMetrics = new ResourceMetrics();
   private readonly servers: Server[] = [];
   private readonly eventsByKind: Record<string, number> = {};
   private readonly maxBacklog: number;
@@ -52,6 +60,7 @@ export class ApiServer {
 
   constructor(private readonly daemon: Daemon, options: ApiOptions = {}) {
     this.maxBacklog = options.maxStreamBacklogBytes ?? 8 * 1024 * 1024;
+    this.resources = new ResourcesApi(daemon, this.users);
     daemon.on((events) => { for (const e of events) this.eventsByKind[e.kind] = (this.eventsByKind[e.kind] ?? 0) + 1; });
   }
 
@@ -64,11 +73,14 @@ export class ApiServer {
       [/^\/v1\/events$/, (u, req, res) => this.events(u, req, res)],
       [/^\/v1\/history$/, (u) => this.history(u)],
       [/^\/v1\/lineage\/([^/]+)$/, (u) => this.lineage(u)],
+      [/^\/v1\/syscalls\/([^/]+)$/, (u) => this.syscalls(u)],
       [/^\/v1\/stats$/, (u) => this.stats(u)],
       [/^\/v1\/alerts$/, (u, req, res) => this.alerts(u, req, res)],
       [/^\/v1\/rules$/, (u) => this.rulesInfo(u)],
       [/^\/v1\/checks$/, (u) => this.checksInfo(u)],
       [/^\/v1\/baseline$/, (u) => this.baselineInfo(u)],
+      [/^\/v1\/resources$/, (u) => this.resources.resources(new Params(u.searchParams, RESOURCE_PARAMS))],
+      [/^\/v1\/resources\/([^/]+)$/, (u) => this.resourceSeries(u)],
       [/^\/metrics$/, (u, _req, res) => this.prometheus(u, res)],
     ];
   }
@@ -245,15 +257,16 @@ export class ApiServer {
   }
 
   private async events(url: URL, req: IncomingMessage, res: ServerResponse): Promise<unknown> {
-    const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'limit', 'follow', 'format']);
+    const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'user', 'limit', 'follow', 'format']);
     const kinds = p.list('kind', EVENT_KINDS);
     const pid = p.pid('pid', 0);
+    const euid = this.uidParam(p);
     const key = p.string('key');
     const follow = p.boolean('follow');
     const format = p.string('format') ?? (req.headers.accept === 'text/event-stream' ? 'sse' : follow ? 'ndjson' : 'json');
     if (!['json', 'ndjson', 'sse'].includes(format)) throw new BadRequest(`parameter 'format' must be json, ndjson or sse, got '${format}'`);
     if (format === 'json' && follow) throw new BadRequest("parameter 'follow' streams: use format=ndjson or format=sse");
-    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, limit: p.limit(1000) };
+    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, euid, limit: p.limit(1000) };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     if (follow && query.untilMs !== undefined) throw new BadRequest("parameter 'until' cannot be used with parameter 'follow': a follower has no end");
     const db = this.daemon.store.db;
@@ -328,6 +341,7 @@ export class ApiServer {
         if (q.key !== undefined && e.key !== q.key) continue;
       }
       const record = tracker.table.recordAt(e); // as of this event, as `watch` shows it
+      if (e.kind !== 'lost' && q.euid !== undefined && record?.uids?.[1] !== q.euid) continue;
       stream.write({ bootId: status.bootId, run: store.run, ...eventJson({ event: e, record, wallMs: tracker.clock.wallMs(e.ktimeNs) }, this.users) });
     }
     if (res.writableLength > this.maxBacklog) {
@@ -428,15 +442,26 @@ export class ApiServer {
   }
 
   private history(url: URL): unknown {
-    const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit']);
+    const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit', 'sort', 'min_cpu', 'min_rss', 'min_read', 'min_write']);
     const exe = p.string('exe');
     const name = p.string('name');
     this.glob(p, 'exe'); // the store matches with SQLite GLOB; a malformed glob is refused the same way
     this.glob(p, 'name');
-    const query = { sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000) };
+    const query = {
+      sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000),
+      sort: this.historySort(p),
+      minCpuSeconds: p.seconds('min_cpu'), minRssBytes: p.size('min_rss'), minReadBytes: p.size('min_read'), minWriteBytes: p.size('min_write'),
+    };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     this.flushStore();
     return { processes: queryHistory(this.daemon.store.db, query).map((p) => this.named(p)) };
+  }
+
+  private historySort(p: Params): HistorySort | undefined {
+    const sort = p.string('sort');
+    const known = ['start', ...Object.keys(HISTORY_SORTS)];
+    if (sort !== undefined && !known.includes(sort)) throw new BadRequest(`parameter 'sort' must be one of ${known.join(', ')}, got '${sort.slice(0, 40)}'`);
+    return sort as HistorySort | undefined;
   }
 
   /** Stored rows carry ids; users read names. */
@@ -455,11 +480,30 @@ export class ApiServer {
     return { ...lineage, process: this.named(lineage.process), ancestors: lineage.ancestors.map((p) => this.named(p)), descendants: lineage.descendants.map((p) => this.named(p)) };
   }
 
+  /** A process's syscall profile (schema 6) and its stored TCP sessions, summed. */
+  private syscalls(url: URL): unknown {
+    const p = new Params(url.searchParams, ['boot']);
+    const boot = p.boot() ?? this.daemon.status.bootId;
+    const key = this.findKey(this.pathRef(url), boot);
+    this.flushStore();
+    const db = this.daemon.store.db;
+    const known = (boot === this.daemon.status.bootId && this.daemon.tracker.table.get(key) !== undefined) || getProcess(db, boot, key) !== null;
+    if (!known) throw new BadRequest(`no process with key ${key} is known${this.bootNote(boot)}`, 404);
+    return { key, bootId: boot, syscalls: querySyscallProfile(db, boot, key), sessions: querySessionTotals(db, boot, key) };
+  }
+
+  /** GET /v1/resources/{pid|key}: a live pid, else the latest stored instance of this boot. */
+  private resourceSeries(url: URL): unknown {
+    const p = new Params(url.searchParams, ['since', 'until', 'limit']);
+    return this.resources.series(this.findKey(this.pathRef(url), this.daemon.status.bootId), p);
+  }
+
   private stats(url: URL): unknown {
     new Params(url.searchParams, []);
     const c = this.daemon.tracker.counters();
     const store = this.daemon.store.counters();
     return {
+      resources: resourceStats(this.daemon.resources),
       source: this.daemon.status.source,
       uptimeSeconds: (Date.now() - this.daemon.status.startedMs) / 1000,
       eventsByKind: this.eventsByKind,
@@ -488,7 +532,7 @@ export class ApiServer {
       ...(this.daemon.exporter === null ? {} : { export: { ...this.daemon.exporter.stats(), retentionDeletedUnexported: this.daemon.retentionDeletedUnexported } }),
     });
     res.writeHead(200, { 'content-type': this.metrics.contentType });
-    res.end(text);
+    res.end(text + await this.resourceMetrics.render(this.daemon.resources));
     return undefined;
   }
 
@@ -560,10 +604,6 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-/** An answer that is text as the CLI prints it (`format=text`), not JSON. */
-class TextAnswer {
-  constructor(readonly text: string) {}
-}
 
 /** `format=json` (null) or `format=text` with the caller's clock (`tz_offset`: minutes east of UTC). */
 function textFormat(p: Params): WallClock | null {

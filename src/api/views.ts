@@ -30,7 +30,7 @@ export function recordJson(r: ProcessRecord, clock: Clock, users: UserDb): Proce
     gid: r.gids?.[0] ?? null, egid: r.gids?.[1] ?? null, sgid: r.gids?.[2] ?? null, fsgid: r.gids?.[3] ?? null,
     label: r.label, cgroup: r.cgroup, ...cgroupFields(r.cgroup),
     exitCode: r.exit?.code ?? null, exitSignal: r.exit?.signal ?? null, coreDumped: r.exit === null ? null : r.exit.coreDumped || r.coreDumped,
-    origin: r.origin, exitOrigin: r.exitOrigin,
+    origin: r.origin, exitOrigin: r.exitOrigin, usage: r.usage,
     // Thread exits of threads made before the count began must not make it negative.
     threads: Math.max(0, r.threadsCreated - r.threadsExited), live: r.exitNs === null,
   };

@@ -19,6 +19,7 @@ const COMMANDS: [names: string[], load: () => Promise<Command[]>][] = [
   [['watch'], async () => [(await import('./watch.js')).watchCommand()]],
   [['daemon'], async () => [(await import('./daemon.js')).daemonCommand()]],
   [['ps', 'tree'], async () => { const m = await import('./ps.js'); return [m.psCommand(), m.treeCommand()]; }],
+  [['top'], async () => [(await import('./top.js')).topCommand()]],
   [['rules'], async () => [(await import('./rules.js')).rulesCommand()]],
   [['alerts', 'reload', 'baseline'], async () => { const m = await import('./alerts.js'); return [m.alertsCommand(), m.reloadCommand(), m.baselineCommand()]; }],
   [['fleet'], async () => [(await import('./fleet.js')).fleetCommand()]],

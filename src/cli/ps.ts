@@ -39,7 +39,7 @@ function fromProc(): ProcessLike[] {
       uid: d.uids?.[0] ?? null, euid: d.uids?.[1] ?? null, suid: d.uids?.[2] ?? null, fsuid: d.uids?.[3] ?? null,
       user: d.uids ? users.userName(d.uids[1]) : null,
       gid: d.gids?.[0] ?? null, egid: d.gids?.[1] ?? null, sgid: d.gids?.[2] ?? null, fsgid: d.gids?.[3] ?? null,
-      label: d.label, cgroup: d.cgroup, ...cgroupFields(d.cgroup), exitCode: null, exitSignal: null, coreDumped: null, origin: 'scanned', exitOrigin: null,
+      label: d.label, cgroup: d.cgroup, ...cgroupFields(d.cgroup), exitCode: null, exitSignal: null, coreDumped: null, origin: 'scanned', exitOrigin: null, usage: null,
       threads: Math.max(0, nlwp - 1), live: true,
     });
   }

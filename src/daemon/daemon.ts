@@ -14,6 +14,7 @@ import { EventStore, applyRetention, asStoreError } from '../store/index.js';
 import { DAEMON_RING_BYTES, DAEMON_SQLITE_CACHE_KIB, type DaemonConfig } from '../config/daemon.js';
 import type { RulesService } from '../rules/service.js';
 import type { NatsExporter } from '../export/index.js';
+import { ResourceService } from '../resources/service.js';
 
 export type EventListener = (events: readonly ProcEvent[]) => void;
 
@@ -62,6 +63,8 @@ export class Daemon {
   retentionRuns = 0;
   retentionDeleted = 0;
   retentionDeletedUnexported = 0;
+  /** Resource snapshots, history and groups (issue 12); null when daemon.resources.source is off. */
+  resources: ResourceService | null = null;
 
   private constructor(readonly config: DaemonConfig, tracker: ProcessTracker, store: EventStore, status: DaemonStatus) {
     this.tracker = tracker;
@@ -103,12 +106,15 @@ export class Daemon {
     log(`procwatch daemon: source ${why}${source.limitations ? ` (${source.limitations})` : ''}`);
     try {
       store.beginRun(source.name);
+      // Before the source runs: loading the resource snapshots' BPF program blocks this thread.
+      daemon.resources = ResourceService.create(config.resources, { table: tracker.table, clock: tracker.clock, store, log });
       const subscribedNs = tracker.clock.nowNs();
       const known = source.limitations;
       await tracker.start();
       // Some limits are known only once the source runs (a reader priority the kernel refused).
       if (source.limitations !== known) log(`procwatch daemon: ${source.limitations}`);
       daemon.reconcile(log, subscribedNs);
+      daemon.resources?.start();
       daemon.timers.push(setInterval(() => daemon!.flush(log), config.flushIntervalMs));
       daemon.scheduleRetention(log, Math.min(1000, config.retentionIntervalMs)); // soon, once the API listens
     } catch (err) {
@@ -148,6 +154,7 @@ export class Daemon {
   private deliver(events: ProcEvent[]): void {
     const table = this.tracker.table;
     this.store.enqueue(events, (key) => table.get(key), (ns) => this.tracker.clock.wallMs(ns));
+    this.resources?.observe(events);
     this.notify(events);
   }
 
@@ -182,6 +189,8 @@ export class Daemon {
           log(`procwatch daemon: retention deleted ${r.unexportedDeleted} event(s) not yet exported (the export is behind by more than the local retention keeps); a lost record will say so`);
         }
         done = r.done;
+        // The resource samples' own age limit, and none older than the oldest event kept.
+        if (done && this.resources !== null) done = this.resources.retention(Date.now(), RETENTION_BUDGET);
         if (done) this.retentionRuns++;
       } catch (err) {
         log(`procwatch daemon: retention failed: ${(err as Error).message}`);
@@ -243,6 +252,7 @@ export class Daemon {
       } catch {
         // actions that cannot finish must not keep the source loaded or the store open
       }
+      this.resources?.stop();
       if (this.retentionTimer !== null) clearTimeout(this.retentionTimer);
       // The exporter reads the store: it ends before the file closes (what it did not send stays there).
       try {

@@ -11,6 +11,9 @@ export interface ProcStat {
   ttyNr: number;
   /** The kernel's per-task PF_* flags (field 9). */
   flags: number;
+  /** Page faults without and with I/O (fields 10, 12): the whole process's for a leader's stat. */
+  minFlt: number;
+  majFlt: number;
   /** User and system CPU time in clock ticks. */
   utime: number;
   stime: number;
@@ -56,6 +59,8 @@ export function parseStat(text: string): ProcStat | null {
     session: num(6),
     ttyNr: num(7),
     flags: num(9),
+    minFlt: num(10),
+    majFlt: num(12),
     utime: num(14),
     stime: num(15),
     numThreads: num(20),

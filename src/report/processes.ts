@@ -1,8 +1,9 @@
 /** Text renderings of processes for the query commands: ps columns, trees, history, lineage, events. */
 
 import { InputError } from '../errors.js';
-import type { AcceptEvent, ConnectEvent, OpenEvent, ProcessFields } from '../events/types.js';
-import { captureText } from './events.js';
+import type { AcceptEvent, ConnectEvent, OpenEvent, ProcessFields, ProcessUsage, SessionEvent, ShellEvent, SyscallsEvent } from '../events/types.js';
+import { behaviourText, captureText } from './events.js';
+import { formatBytes, formatCpu, usageText } from './usage.js';
 
 /**
  * What the renderers need: the shared process fields, plus what the live table, the store and
@@ -116,10 +117,22 @@ function exitText(p: ProcessLike): string {
   return p.exitCode === null ? 'exited' : `exit ${p.exitCode}`;
 }
 
-export function renderHistory(processes: ProcessLike[]): string {
+/** `usage`: also what each used over its life (history --sort or --min-*): CPU, peak RSS, storage I/O; "-" while running or unknown. */
+export function renderHistory(processes: ProcessLike[], options: { usage?: boolean } = {}): string {
+  const headers = ['START', 'END', 'USER', 'PID', 'PPID', 'STATUS'];
+  if (options.usage) headers.push('CPU', 'MAXRSS', 'READ', 'WRITE');
   return renderColumns(
-    ['START', 'END', 'USER', 'PID', 'PPID', 'STATUS', 'CMD'],
-    processes.map((p) => [p.startTime ?? '?', p.exitTime ?? '-', String(p.user ?? p.euid ?? '?'), String(p.pid), String(p.ppid ?? '?'), exitText(p), commandText(p)]),
+    [...headers, 'CMD'],
+    processes.map((p) => {
+      const row = [p.startTime ?? '?', p.exitTime ?? '-', String(p.user ?? p.euid ?? '?'), String(p.pid), String(p.ppid ?? '?'), exitText(p)];
+      if (options.usage) {
+        const u = p.usage;
+        row.push(u === null ? '-' : formatCpu(u.cpuSeconds), u === null ? '-' : formatBytes(u.maxRssBytes),
+          u === null ? '-' : formatBytes(u.readBytes), u === null ? '-' : formatBytes(u.writeBytes));
+      }
+      row.push(commandText(p));
+      return row;
+    }),
   );
 }
 
@@ -159,6 +172,8 @@ export function eventObjectLine(e: Record<string, unknown>): string {
     case 'lost': what = `!! ${e.count === null ? '?' : String(e.count)} lost: ${String(e.reason)}`; break;
     // The API sends these with the event model's own field names.
     case 'connect': case 'accept': case 'open': what = captureText(e as unknown as ConnectEvent | AcceptEvent | OpenEvent); break;
+    case 'shell': case 'session': case 'syscalls': what = behaviourText(e as unknown as ShellEvent | SessionEvent | SyscallsEvent); break;
+    case 'acct': what = e.usage === undefined ? '' : usageText(e.usage as ProcessUsage); break;
     default: what = '';
   }
   return `${String(e.time)} ${String(e.kind).padEnd(14)} ${String(e.pid).padStart(7)} ${String(e.key ?? '-').padEnd(16)} ${what}`;

@@ -30,6 +30,7 @@ export const NATIVE_COUNTER_NAMES = [
   'droppedBatches', // batches that could not be queued (runtime shutting down)
   'execReused', // exec: /proc showed a process started after the event (pid reused): nothing kept
   'kernelDrops', // events the kernel dropped for this socket (each reported in a LOST record's count)
+  'acct', // ACCT records: a process's totals read from its zombie's /proc files after its exit (not a kernel frame)
 ] as const;
 export type NativeCounterName = (typeof NATIVE_COUNTER_NAMES)[number];
 export type NativeCounters = Record<NativeCounterName, number>;
@@ -68,7 +69,23 @@ export interface NativeHandle {
 }
 
 /** Fields for encodeTestRecords(): `kind` is a record.h kind number; the rest per kind. */
-export interface TestRecordSpec {
+/** The fields of an ACCT test record (record.h pw_rec_acct), named as record.ts's ACCT names them. */
+export interface AcctTestFields {
+  cpuNs?: number;
+  userNs?: number;
+  systemNs?: number;
+  minFlt?: number;
+  majFlt?: number;
+  nvcsw?: number;
+  nivcsw?: number;
+  maxRssKib?: number;
+  rchar?: number;
+  wchar?: number;
+  readBytes?: number;
+  writeBytes?: number;
+}
+
+export interface TestRecordSpec extends AcctTestFields {
   kind: number;
   timestampNs?: number;
   what?: number;

@@ -8,6 +8,7 @@
  */
 
 import type Database from 'better-sqlite3';
+import type { ProcessUsage } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
 import { cgroupName } from '../procfs/cgroup.js';
 
@@ -20,8 +21,19 @@ const INDEXED = ['parent_key', 'start_time', 'comm', 'exe', 'euid'];
 const NO_IDS = [null, null, null, null] as const;
 const assign = (columns: string[]): string => columns.map((c) => `${c} = ?`).join(', ');
 
+/** Exit accounting columns (schema: issue 12), in the order usageValues() gives them. */
+const USAGE = ['cpu_ns', 'user_ns', 'system_ns', 'cpu_resolution', 'max_rss', 'min_flt', 'maj_flt', 'nvcsw', 'nivcsw',
+  'read_bytes', 'write_bytes', 'rchar', 'wchar', 'acct_time'];
+const ns = (seconds: number | null): number | null => (seconds === null ? null : Math.round(seconds * 1e9));
+
+function usageValues(u: ProcessUsage, wallMs: number): unknown[] {
+  return [ns(u.cpuSeconds), ns(u.userSeconds), ns(u.systemSeconds), u.cpuResolution, u.maxRssBytes, u.minorFaults, u.majorFaults,
+    u.voluntarySwitches, u.involuntarySwitches, u.readBytes, u.writeBytes, u.readChars, u.writeChars, wallMs];
+}
+
 export class ProcessRows {
   private readonly insert: Database.Statement;
+  private readonly setUsage: Database.Statement;
   private readonly updateLight: Database.Statement;
   private readonly updateFull: Database.Statement;
 
@@ -32,6 +44,15 @@ export class ProcessRows {
       VALUES (${Array(4 + INDEXED.length + LIGHT.length).fill('?').join(', ')}) ON CONFLICT (key, boot) DO NOTHING`);
     this.updateLight = db.prepare(`UPDATE processes SET ${assign(LIGHT)} WHERE key = ? AND boot = ? AND ${INDEXED.map((c) => `${c} IS ?`).join(' AND ')}`);
     this.updateFull = db.prepare(`UPDATE processes SET ${assign(LIGHT)}, ${assign(INDEXED)} WHERE key = ? AND boot = ?`);
+    this.setUsage = db.prepare(`UPDATE processes SET ${assign(USAGE)} WHERE key = ? AND boot = ?`);
+  }
+
+  /**
+   * A process's exit accounting, on its row (written after the row itself, which may be new
+   * in the same batch). Kept apart from write(): the totals arrive once, after the exit.
+   */
+  writeUsage(boot: number, key: string, usage: ProcessUsage, wallMs: number): void {
+    this.setUsage.run(...usageValues(usage, wallMs), key, boot);
   }
 
   /** Writes the record as this boot's row, new or updated. */

@@ -4,7 +4,7 @@
  */
 
 import type Database from 'better-sqlite3';
-import type { ProcessFields } from '../events/types.js';
+import type { ProcessFields, ProcessUsage } from '../events/types.js';
 import { hasGlob } from '../util/glob.js';
 import { cgroupName } from '../procfs/cgroup.js';
 
@@ -43,6 +43,8 @@ export interface EventQuery {
   bootId?: string;
   /** Only events with id greater than this (for following). */
   afterId?: number;
+  /** Only events of processes running as this effective uid (as the store last saw them). */
+  euid?: number;
   limit: number;
 }
 
@@ -52,6 +54,13 @@ export interface EventPage {
   truncated: boolean;
 }
 
+/** Orders of `history --sort` other than the start time, and the column each reads (largest first). */
+export const HISTORY_SORTS = {
+  cpu: 'cpu_ns', user: 'user_ns', sys: 'system_ns', rss: 'max_rss', majflt: 'maj_flt', minflt: 'min_flt',
+  nvcsw: 'nvcsw', nivcsw: 'nivcsw', read: 'read_bytes', write: 'write_bytes',
+} as const;
+export type HistorySort = 'start' | keyof typeof HISTORY_SORTS;
+
 export interface HistoryQuery {
   sinceMs?: number;
   untilMs?: number;
@@ -60,6 +69,13 @@ export interface HistoryQuery {
   name?: string;
   euid?: number;
   pid?: number;
+  /** Default 'start' (newest first); the others: largest first, processes without the figure last. */
+  sort?: HistorySort;
+  /** Only processes whose exit accounting shows at least this much. */
+  minCpuSeconds?: number;
+  minRssBytes?: number;
+  minReadBytes?: number;
+  minWriteBytes?: number;
   limit: number;
 }
 
@@ -97,10 +113,24 @@ function eventFromRow(r: unknown[]): StoredEvent {
 /** The columns of a process row (table alias t), in the order processFromRow reads them. */
 const PROCESS_COLUMNS = `${BOOT_ID}, t.key, t.pid, t.start_ticks, t.ppid, t.parent_key, t.start_time, t.exec_time, t.exit_time, t.comm, t.exe,
   t.argv, t.cwd, t.uid, t.euid, t.suid, t.fsuid, t.gid, t.egid, t.sgid, t.fsgid, t.label, t.cgroup, t.exit_code, t.exit_signal, t.core_dumped,
-  t.origin, t.exit_origin, t.unit, t.container_id, t.container_runtime`;
+  t.origin, t.exit_origin, t.unit, t.container_id, t.container_runtime, t.acct_time, t.cpu_ns, t.user_ns, t.system_ns, t.cpu_resolution,
+  t.max_rss, t.min_flt, t.maj_flt, t.nvcsw, t.nivcsw, t.read_bytes, t.write_bytes, t.rchar, t.wchar`;
 
 /** How many columns PROCESS_COLUMNS selects (a query's own columns come after them). */
-const PROCESS_COLUMN_COUNT = 31;
+const PROCESS_COLUMN_COUNT = 45;
+
+/** The exit accounting of a process row (columns 31 on of PROCESS_COLUMNS); null when none arrived. */
+function usageFromRow(r: unknown[]): ProcessUsage | null {
+  if (r[31] === null) return null;
+  const seconds = (v: unknown): number | null => (typeof v === 'number' ? v / 1e9 : null);
+  const resolution = r[35];
+  return {
+    cpuSeconds: seconds(r[32]), userSeconds: seconds(r[33]), systemSeconds: seconds(r[34]),
+    cpuResolution: resolution === 'ns' || resolution === 'tick' ? resolution : null,
+    maxRssBytes: num(r[36]), minorFaults: num(r[37]), majorFaults: num(r[38]), voluntarySwitches: num(r[39]), involuntarySwitches: num(r[40]),
+    readBytes: num(r[41]), writeBytes: num(r[42]), readChars: num(r[43]), writeChars: num(r[44]),
+  };
+}
 
 function processFromRow(r: unknown[]): StoredProcess {
   return {
@@ -109,7 +139,7 @@ function processFromRow(r: unknown[]): StoredProcess {
     argv: r[11] === null ? null : (JSON.parse(r[11] as string) as string[]), cwd: str(r[12]), uid: num(r[13]), euid: num(r[14]),
     suid: num(r[15]), fsuid: num(r[16]), gid: num(r[17]), egid: num(r[18]), sgid: num(r[19]), fsgid: num(r[20]), label: str(r[21]),
     cgroup: str(r[22]), exitCode: num(r[23]), exitSignal: num(r[24]), coreDumped: r[25] === null ? null : r[25] === 1,
-    origin: String(r[26]), exitOrigin: str(r[27]), ...cgroupFields(str(r[22]), str(r[28]), str(r[29]), str(r[30])),
+    origin: String(r[26]), exitOrigin: str(r[27]), ...cgroupFields(str(r[22]), str(r[28]), str(r[29]), str(r[30])), usage: usageFromRow(r),
   };
 }
 
@@ -135,6 +165,7 @@ function eventFilter(q: EventQuery): { where: string; args: unknown[] } {
   if (q.pid !== undefined) { where.push('pid = ?'); args.push(q.pid); }
   if (q.key !== undefined) { where.push('key = ?'); args.push(q.key); }
   if (q.bootId !== undefined) { where.push(`boot = ${BOOT_OF}`); args.push(q.bootId); }
+  if (q.euid !== undefined) { where.push('EXISTS (SELECT 1 FROM processes p WHERE p.key = events.key AND p.boot = events.boot AND p.euid = ?)'); args.push(q.euid); }
   return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
 }
 
@@ -187,7 +218,36 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
   if (q.name !== undefined) match('comm', q.name);
   if (q.euid !== undefined) { where.push('t.euid = ?'); args.push(q.euid); }
   if (q.pid !== undefined) { where.push('t.key >= ? AND t.key < ? AND t.pid = ?'); args.push(...pidKeys(q.pid), q.pid); }
+  const atLeast = (column: string, value: number | undefined): void => {
+    if (value !== undefined) { where.push(`t.${column} >= ?`); args.push(value); }
+  };
+  atLeast('cpu_ns', q.minCpuSeconds === undefined ? undefined : Math.round(q.minCpuSeconds * 1e9));
+  atLeast('max_rss', q.minRssBytes);
+  atLeast('read_bytes', q.minReadBytes);
+  atLeast('write_bytes', q.minWriteBytes);
   return { where, args };
+}
+
+/**
+ * Processes that ran in the range, largest figure first (`sort`), then those without it (still
+ * running, or never accounted) newest first. CPU has an index (first the accounted ones,
+ * from it); the other figures are sorted from the rows in the range.
+ */
+function queryHistorySorted(db: Database.Database, q: HistoryQuery, column: string): StoredProcess[] {
+  const { where, args } = historyFilters(db, q);
+  const range: string[] = [];
+  const rangeArgs: unknown[] = [];
+  if (q.sinceMs !== undefined) { range.push('coalesce(t.exit_time, 9e15) >= ?'); rangeArgs.push(q.sinceMs); }
+  if (q.untilMs !== undefined) { range.push('coalesce(t.start_time, 0) <= ?'); rangeArgs.push(q.untilMs); }
+  const terms = [...range, ...where];
+  const rows = processes(db, `SELECT ${PROCESS_COLUMNS} FROM processes t WHERE t.${column} IS NOT NULL AND ${[...terms, '1'].join(' AND ')}
+    ORDER BY t.${column} DESC LIMIT ?`, [...rangeArgs, ...args, q.limit]);
+  const left = q.limit - rows.length;
+  // A minimum filters out what has no figure: nothing more to add then.
+  const hasMinimum = q.minCpuSeconds !== undefined || q.minRssBytes !== undefined || q.minReadBytes !== undefined || q.minWriteBytes !== undefined;
+  if (left <= 0 || hasMinimum) return rows;
+  return rows.concat(processes(db, `SELECT ${PROCESS_COLUMNS} FROM processes t WHERE t.${column} IS NULL AND ${[...terms, '1'].join(' AND ')}
+    ORDER BY t.start_time DESC LIMIT ?`, [...rangeArgs, ...args, left]));
 }
 
 /**
@@ -202,6 +262,7 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
  * no `since`, those whose start is unknown (an unknown start sorts last, as NULL does).
  */
 export function queryHistory(db: Database.Database, q: HistoryQuery): StoredProcess[] {
+  if (q.sort !== undefined && q.sort !== 'start') return queryHistorySorted(db, q, HISTORY_SORTS[q.sort]);
   const { where, args } = historyFilters(db, q);
   const started = [q.sinceMs === undefined ? 't.start_time IS NOT NULL' : 't.start_time >= ?'];
   const startedArgs: unknown[] = q.sinceMs === undefined ? [] : [q.sinceMs];
@@ -292,4 +353,36 @@ export function queryStats(db: Database.Database): StoreStats {
   const byKind: Record<string, number> = {};
   for (const row of db.prepare('SELECT kind, count(*) AS n FROM events WHERE time >= ? GROUP BY kind').all(Date.now() - 60_000) as Array<{ kind: string; n: number }>) byKind[row.kind] = row.n;
   return { events: counts.events, processes: counts.processes, oldestEvent: iso(counts.oldest), newestEvent: iso(counts.newest), byKindLastMinute: byKind };
+}
+
+/** A process's syscall profile (schema 4), most frequent first. */
+export interface SyscallProfile {
+  time: string;
+  /** Read at the process's exit: complete. Otherwise the counts so far. */
+  final: boolean;
+  total: number;
+  counts: Array<{ name: string; count: number }>;
+}
+
+export function querySyscallProfile(db: Database.Database, bootId: string, key: string): SyscallProfile | null {
+  const row = db.prepare(`SELECT time, final, total, counts FROM syscall_profiles WHERE key = ? AND boot = ${BOOT_OF}`).get(key, bootId) as
+    { time: number; final: number; total: number; counts: string } | undefined;
+  if (row === undefined) return null;
+  const counts = Object.entries(JSON.parse(row.counts) as Record<string, number>).map(([name, count]) => ({ name, count }))
+    .sort((a, b) => b.count - a.count || a.name.localeCompare(b.name));
+  return { time: new Date(row.time).toISOString(), final: row.final === 1, total: row.total, counts };
+}
+
+/** A process's TCP sessions as stored (`session` events still within retention), summed. */
+export interface SessionTotals {
+  sessions: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export function querySessionTotals(db: Database.Database, bootId: string, key: string): SessionTotals {
+  const r = db.prepare(`SELECT count(*) AS n, coalesce(sum(json_extract(data, '$.bytesSent')), 0) AS sent,
+      coalesce(sum(json_extract(data, '$.bytesReceived')), 0) AS received
+    FROM events WHERE key = ? AND boot = ${BOOT_OF} AND kind = 'session'`).get(key, bootId) as { n: number; sent: number; received: number };
+  return { sessions: r.n, bytesSent: r.sent, bytesReceived: r.received };
 }

@@ -4,11 +4,12 @@
  * the sqlite3 CLI: plain tables, JSON in TEXT columns; `.schema` shows the current tables
  * with the comments below.
  *
- * Schema 5 (issue 15) adds `export_state` (this database's id, the export cursors) and
- * `alert_changes` (the alerts' outbox, filled by triggers): src/export/outbox.ts.
- *
  * Schema 4 (issue 11) adds `processes.unit`, `container_id`, `container_runtime` and the
- * `alerts` table (src/alerts/store.ts).
+ * `alerts` table (src/alerts/store.ts). Schema 5 (issue 12) adds each process's exit accounting
+ * (`cpu_ns` ... `acct_time`, index `processes_cpu`) and `resource_samples` (src/store/resources.ts).
+ * Schema 6 (issue 18) adds `syscall_profiles`: one row per process, its syscall counts by name.
+ * Schema 7 (issue 15) adds `export_state` (this database's id, the export cursors) and
+ * `alert_changes` (the alerts' outbox, filled by triggers): src/export/outbox.ts.
  *
  * Schema 3, in short:
  * - `boots(boot, boot_id)`: one row per boot seen; `boot` is the small integer that events and
@@ -205,7 +206,62 @@ const MIGRATIONS: string[] = [
   CREATE INDEX alerts_time ON alerts(time);
   CREATE INDEX alerts_name ON alerts(name, time);
   `,
-  // 5 (issue 15): the store is the outbox of export/ (NATS JetStream). `export_state` holds this
+  // 5 (issue 12, resource accounting): each process's totals once it ended (the `acct` event: NULL while running, or when never known) with an
+  // index for `history --sort cpu`; and `resource_samples`, the coarse history of live
+  // processes' resources (`top --at`, `/v1/resources`), bounded in rows per minute and by
+  // retention (`daemon.resources.history`).
+  `
+  ALTER TABLE processes ADD COLUMN cpu_ns INTEGER;        -- user + system CPU time, all threads, ns
+  ALTER TABLE processes ADD COLUMN user_ns INTEGER;
+  ALTER TABLE processes ADD COLUMN system_ns INTEGER;
+  ALTER TABLE processes ADD COLUMN cpu_resolution TEXT;   -- ns (eBPF) | tick (netlink: /proc/PID/stat); NULL: CPU unknown
+  ALTER TABLE processes ADD COLUMN max_rss INTEGER;       -- peak resident set, bytes
+  ALTER TABLE processes ADD COLUMN min_flt INTEGER;       -- page faults without / with I/O
+  ALTER TABLE processes ADD COLUMN maj_flt INTEGER;
+  ALTER TABLE processes ADD COLUMN nvcsw INTEGER;         -- voluntary / involuntary context switches
+  ALTER TABLE processes ADD COLUMN nivcsw INTEGER;
+  ALTER TABLE processes ADD COLUMN read_bytes INTEGER;    -- storage I/O (/proc/PID/io read_bytes, write_bytes)
+  ALTER TABLE processes ADD COLUMN write_bytes INTEGER;
+  ALTER TABLE processes ADD COLUMN rchar INTEGER;         -- read(2)/write(2) bytes (/proc/PID/io rchar, wchar)
+  ALTER TABLE processes ADD COLUMN wchar INTEGER;
+  ALTER TABLE processes ADD COLUMN acct_time REAL;        -- when the totals arrived (wall ms); NULL: none
+  CREATE INDEX processes_cpu ON processes(cpu_ns) WHERE cpu_ns IS NOT NULL;
+
+  CREATE TABLE resource_samples (
+    time        REAL NOT NULL,            -- wall clock of the snapshot, ms since the epoch
+    boot        INTEGER NOT NULL,         -- boots.boot
+    key         TEXT NOT NULL,            -- processes.key, same boot
+    cpu_ns      INTEGER,                  -- CPU time used so far (user + system, all threads), ns
+    cpu_pct     REAL,                     -- % of one CPU since this instance's previous snapshot
+    rss         INTEGER,                  -- resident set, bytes
+    vsize       INTEGER,                  -- virtual size, bytes
+    swap        INTEGER,                  -- swapped out, bytes
+    threads     INTEGER,
+    fds         INTEGER,                  -- open file descriptors
+    read_bytes  INTEGER,                  -- storage I/O so far
+    write_bytes INTEGER,
+    state       TEXT                      -- R S D Z T ... as /proc/PID/stat field 3
+  );
+  CREATE INDEX resource_samples_time ON resource_samples(time);
+  CREATE INDEX resource_samples_key ON resource_samples(key, boot, time);
+  `,
+  // 6 (issue 18): syscall profiles, one row per process instance, replaced as its counts come
+  // (at an interval while it runs, at its exit), so a profile costs one row however long the
+  // process lives; `syscalls` events are not also kept as event rows. Self-contained: it
+  // touches no other table.
+  `
+  CREATE TABLE syscall_profiles (
+    boot         INTEGER NOT NULL,        -- boots.boot
+    key          TEXT NOT NULL,           -- the process (processes.key, same boot)
+    time         REAL NOT NULL,           -- wall clock of the counts, ms since the epoch
+    final        INTEGER NOT NULL,        -- 1: read at the process's exit (complete)
+    total        INTEGER NOT NULL,        -- syscalls counted
+    counts       TEXT NOT NULL,           -- JSON object: syscall name -> count
+    PRIMARY KEY (key, boot)
+  ) WITHOUT ROWID;
+  CREATE INDEX syscall_profiles_time ON syscall_profiles(time);
+  `,
+  // 7 (issue 15): the store is the outbox of export/ (NATS JetStream). `export_state` holds this
   // database's random id (in every exported record and message id, so a replaced database never
   // collides with what its predecessor sent) and, per target, the last id the server acknowledged.
   // Alert records change (a check's alert resolves): the triggers append each insert and state

@@ -1,6 +1,6 @@
 /** One process instance as the table knows it. */
 
-import type { ExecDetails, ExitStatus, IdQuad } from '../events/types.js';
+import type { ExecDetails, ExitStatus, IdQuad, ProcessUsage } from '../events/types.js';
 
 /** How the table learned that the process started. */
 export type Origin = 'seeded' | 'observed' | 'inferred';
@@ -40,6 +40,8 @@ export interface ProcessRecord {
    * in main, or the first of a group exit): the process ends with its last thread.
    */
   leaderExit: ExitStatus | null;
+  /** Its resource totals, from its `acct` event once it ended; null until then or when never known. */
+  usage: ProcessUsage | null;
 }
 
 export function processKey(pid: number, startTicks: number): string {
@@ -51,7 +53,7 @@ export function newRecord(pid: number, startTicks: number | null, key: string, o
     key, pid, startTicks, ppid: null, parentKey: null, comm: null, exe: null, argv: null, argvTruncated: false,
     cwd: null, uids: null, gids: null, label: null, cgroup: null, inheritedImage: false, startNs: null, execNs: null,
     exitNs: null, exit: null, origin, exitOrigin: null, tracerPid: null, coreDumped: false, threadsCreated: 0, threadsExited: 0,
-    leaderExit: null,
+    leaderExit: null, usage: null,
   };
 }
 

@@ -57,6 +57,8 @@ export interface TableCounters {
   wrongInstance: number;
   /** Images read again by a resync (inherited at a fork whose exec may be lost, or renamed). */
   refreshed: number;
+  /** Exit accounting (`acct`) of a process instance not in memory: stored with its row only. */
+  acctUnmatched: number;
 }
 
 /** An image of which nothing is known. */
@@ -82,7 +84,7 @@ export class ProcessTable {
   private readonly rekeyed = new Map<string, string>();
   /** Each applied event → a copy of its process record as it was right after that event. */
   private readonly asOf = new WeakMap<ProcEvent, ProcessRecord>();
-  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0 };
+  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0, acctUnmatched: 0 };
   /** Set by a `lost` event: the caller should resync from /proc. */
   needsResync = false;
 
@@ -271,6 +273,21 @@ export class ProcessTable {
     const key = this.lastExitByPid.get(pid);
     const record = key === undefined ? undefined : this.exited.get(key);
     return record !== undefined && record.exitNs !== null && ktimeNs <= record.exitNs && (evenIfLive || !this.live.has(pid)) ? record : undefined;
+  }
+
+  /**
+   * The key of the process instance a capture event names itself (pid and start time): the
+   * event may come after the process's exit (a socket closed later, a final syscall count),
+   * or its pid may have been reused since. Known to the table or not, the key is the key.
+   */
+  private instanceOf(pid: number, startTicks: number | null, ktimeNs: number): string | null {
+    if (pid <= 0) return null;
+    if (startTicks === null) return this.owner(pid, ktimeNs)?.key ?? null;
+    const key = processKey(pid, startTicks);
+    const live = this.live.get(pid);
+    // A record still keyed provisionally (pid:?N) with this start time is the same instance.
+    if (live !== undefined && live.startTicks === null && !this.startedAfter(live, ktimeNs)) return live.key;
+    return key;
   }
 
   /** The record an event of pid at ktimeNs is about: the live one, unless it started later. */
@@ -471,8 +488,20 @@ export class ProcessTable {
         return record.key;
       }
       case 'lost':
-        this.needsResync = true;
+        // A loss confined to one capture (syscall counts, sessions, shell lines) left the table whole.
+        if (event.scope === undefined) this.needsResync = true;
         return null;
+      case 'shell': case 'session': case 'syscalls':
+        return this.instanceOf(event.pid, event.startTicks, ktimeNs);
+      case 'acct': {
+        // The totals name their instance: attach them wherever it is (live only when its exit
+        // was missed). Unknown to the table (long gone from memory): the store has its row.
+        const key = processKey(pid, event.startTicks);
+        const record = this.get(key);
+        if (record === undefined) this.stats.acctUnmatched++;
+        else record.usage = event.usage;
+        return key;
+      }
       default: {
         const record = this.owner(pid, ktimeNs);
         if (record === undefined) return null;

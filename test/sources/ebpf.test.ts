@@ -325,7 +325,7 @@ test('stop twice is fine, and afterwards the kernel no longer has our programs',
   const source = createEbpfSource({ network: true, files: true, pathPrefix: '/nonexistent-pw/' });
   await source.start(() => undefined);
   const ids = source.programIds();
-  assert.equal(ids.length, 9, 'exec, fork, exit, connect x2, accept x2, openat x2');
+  assert.equal(ids.length, 10, 'exec, fork, exit, free (exit accounting), connect x2, accept x2, openat x2');
   const bpftool = ['/usr/sbin/bpftool', '/usr/bin/bpftool', '/sbin/bpftool'].find((p) => existsSync(p));
   if (bpftool !== undefined) assert.equal(spawnSync(bpftool, ['prog', 'show', 'id', String(ids[0])]).status, 0, 'bpftool sees it while running');
   assert.ok(ids.every((id) => heldProgramIds().includes(id)));

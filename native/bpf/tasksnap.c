@@ -1,0 +1,375 @@
+/*
+ * tasksnap.c - the resource snapshot by eBPF task iterator (issue 12): loads tasks.bpf.c (its
+ * own skeleton, apart from the event programs: a snapshot does not need the event source),
+ * attaches the iter/task program once, and reads it on demand. Each read creates an iterator
+ * instance and reads it to the end: one pw_task (record.h) per task in the system, read by
+ * src/sources/record.ts (TaskReader).
+ *
+ * The read runs on libuv's thread pool (napi_async_work), so the JS thread does not wait for
+ * the kernel walk of every task. close() waits for no read: the handle is freed when the last
+ * read in flight completes.
+ *
+ * JavaScript API: openTasks() -> handle { readInto(buf): Promise<n>, copyLast(buf), close() };
+ * throws an Error whose message names the step that failed (load, attach) and the kernel's
+ * reason. readInto reads into the handle's own memory, kept and reused from one read to the
+ * next, and copies it into buf: the daemon's snapshot every 2 s allocates nothing (a new 1 MB
+ * Buffer per read made V8 run full garbage collections for it). It resolves with the bytes
+ * read; when that is more than buf holds, copyLast(bigger) copies them. One read at a time.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <node_api.h>
+
+#include "../record.h"
+#include "tasks.skel.h" /* generated at build time by bpftool gen skeleton */
+#include "tasksnap.h"
+
+#define TS_FIRST_BYTES (256u << 10) /* grown by doubling: ~1,300 tasks per 256 KiB */
+#define TS_LOG_BYTES 512
+
+/* Lives until its JS wrapper is finalized and no read is in flight; the BPF program and link
+ * go at close() (or then), once no read uses them. JS thread only. */
+typedef struct {
+	struct tasks_bpf *skel; /* NULL once released */
+	int link_fd;
+	int reads;     /* reads in flight */
+	int closed;    /* close() was called: no new reads */
+	int finalized; /* the JS wrapper is gone */
+	uint8_t *keep; /* readInto's memory, reused; its last read's bytes */
+	size_t keep_cap, keep_len;
+	int into_busy; /* a readInto in flight (one at a time: they share `keep`) */
+} ts_handle;
+
+typedef struct {
+	ts_handle *h;
+	napi_async_work work;
+	napi_deferred deferred;
+	uint8_t *buf;
+	size_t len, cap;
+	int err;          /* errno of the failed step, 0 on success */
+	const char *what; /* the failed step */
+	napi_ref into;    /* the caller's Buffer (kept alive until the copy) */
+} ts_read;
+
+static __thread char ts_last_log[TS_LOG_BYTES];
+static int ts_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char *nl;
+	if (level == LIBBPF_DEBUG || ts_last_log[0])
+		return 0;
+	vsnprintf(ts_last_log, sizeof ts_last_log, fmt, ap);
+	if ((nl = strchr(ts_last_log, '\n')) != NULL)
+		*nl = '\0';
+	return 0;
+}
+
+/* Releases what can go now: the program once closed and idle, the handle once also finalized. */
+static void ts_settle(ts_handle *h)
+{
+	if (h->reads > 0)
+		return;
+	if (h->closed && h->skel) {
+		tasks_bpf__destroy(h->skel); /* detaches the link too */
+		h->skel = NULL;
+	}
+	if (h->finalized) {
+		free(h->keep);
+		free(h);
+	}
+}
+
+/* ---- the read, on a pool thread ------------------------------------------------------------ */
+
+static void ts_execute(napi_env env, void *data)
+{
+	ts_read *r = data;
+	size_t cap = r->buf ? r->cap : TS_FIRST_BYTES;
+	int fd;
+	(void)env;
+	r->what = "create the task iterator";
+	fd = bpf_iter_create(r->h->link_fd);
+	if (fd < 0) {
+		r->err = errno;
+		return;
+	}
+	r->what = "read the task iterator";
+	if (!r->buf)
+		r->buf = malloc(cap);
+	if (!r->buf) {
+		r->err = ENOMEM;
+		close(fd);
+		return;
+	}
+	for (;;) {
+		ssize_t n;
+		if (r->len == cap) {
+			uint8_t *bigger = realloc(r->buf, cap * 2);
+			if (!bigger) {
+				r->err = ENOMEM;
+				break;
+			}
+			r->buf = bigger;
+			cap *= 2;
+		}
+		n = read(fd, r->buf + r->len, cap - r->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			/* EAGAIN: the kernel restarts a walk that raced too much; the caller may retry. */
+			r->err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		r->len += (size_t)n;
+	}
+	r->cap = cap;
+	close(fd);
+}
+
+static void ts_reject(napi_env env, ts_read *r)
+{
+	char msg[160];
+	napi_value text, error;
+	snprintf(msg, sizeof msg, "task snapshot: cannot %s: %s", r->what ? r->what : "read", strerror(r->err ? r->err : EIO));
+	napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+	napi_create_error(env, NULL, text, &error);
+	napi_reject_deferred(env, r->deferred, error);
+}
+
+/* readInto's end: the bytes stay in the handle's memory; as many as fit go into the caller's. */
+static void ts_complete_into(napi_env env, napi_status status, ts_read *r)
+{
+	ts_handle *h = r->h;
+	napi_value target, result;
+	void *dst = NULL;
+	size_t dst_len = 0;
+	h->keep = r->buf; /* realloc'd or not, it is the handle's again */
+	h->keep_cap = r->cap;
+	h->keep_len = 0;
+	h->into_busy = 0;
+	if (status == napi_ok && r->err == 0 && r->len % sizeof(struct pw_task) != 0) {
+		r->what = "read the task iterator (a partial record)";
+		r->err = EIO;
+	}
+	if (status != napi_ok || r->err != 0) {
+		ts_reject(env, r);
+	} else {
+		h->keep_len = r->len;
+		if (napi_get_reference_value(env, r->into, &target) == napi_ok &&
+		    napi_get_buffer_info(env, target, &dst, &dst_len) == napi_ok)
+			memcpy(dst, h->keep, r->len < dst_len ? r->len : dst_len);
+		napi_create_double(env, (double)r->len, &result);
+		napi_resolve_deferred(env, r->deferred, result);
+	}
+	napi_delete_reference(env, r->into);
+}
+
+static void ts_complete(napi_env env, napi_status status, void *data)
+{
+	ts_read *r = data;
+	ts_complete_into(env, status, r);
+	napi_delete_async_work(env, r->work);
+	r->h->reads--;
+	ts_settle(r->h);
+	free(r);
+}
+
+/* ---- JavaScript ---------------------------------------------------------------------------- */
+
+static ts_handle *ts_this(napi_env env, napi_callback_info info)
+{
+	napi_value self;
+	void *h = NULL;
+	if (napi_get_cb_info(env, info, NULL, NULL, &self, NULL) != napi_ok || napi_unwrap(env, self, &h) != napi_ok || !h)
+		return NULL;
+	return h;
+}
+
+/* readInto(buf) -> Promise<bytes>: see the top of the file. */
+static napi_value ts_js_read_into(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value arg, self, promise, name;
+	void *h_ptr = NULL;
+	bool is_buffer = false;
+	ts_handle *h;
+	ts_read *r;
+	if (napi_get_cb_info(env, info, &argc, &arg, &self, NULL) != napi_ok || napi_unwrap(env, self, &h_ptr) != napi_ok || !h_ptr)
+		return napi_throw_error(env, NULL, "task snapshot: not a handle"), NULL;
+	h = h_ptr;
+	if (h->closed)
+		return napi_throw_error(env, NULL, "task snapshot: the handle is closed"), NULL;
+	if (argc < 1 || napi_is_buffer(env, arg, &is_buffer) != napi_ok || !is_buffer)
+		return napi_throw_type_error(env, NULL, "task snapshot: readInto(buffer) takes a Buffer"), NULL;
+	if (h->into_busy)
+		return napi_throw_error(env, NULL, "task snapshot: a readInto is already in flight"), NULL;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return napi_throw_error(env, NULL, "task snapshot: out of memory"), NULL;
+	r->h = h;
+	r->buf = h->keep; /* NULL the first time: ts_execute allocates */
+	r->cap = h->keep_cap;
+	h->keep = NULL;
+	if (napi_create_reference(env, arg, 1, &r->into) != napi_ok || napi_create_promise(env, &r->deferred, &promise) != napi_ok ||
+	    napi_create_string_utf8(env, "procwatch:tasks", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_async_work(env, NULL, name, ts_execute, ts_complete, r, &r->work) != napi_ok ||
+	    napi_queue_async_work(env, r->work) != napi_ok) {
+		h->keep = r->buf;
+		free(r);
+		return napi_throw_error(env, NULL, "task snapshot: cannot queue the read"), NULL;
+	}
+	h->into_busy = 1;
+	h->reads++;
+	return promise;
+}
+
+/* copyLast(buf) -> bytes copied: the last readInto's bytes, for a caller whose buffer was short. */
+static napi_value ts_js_copy_last(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value arg, self, result;
+	void *h_ptr = NULL, *dst = NULL;
+	size_t dst_len = 0, n;
+	ts_handle *h;
+	if (napi_get_cb_info(env, info, &argc, &arg, &self, NULL) != napi_ok || napi_unwrap(env, self, &h_ptr) != napi_ok || !h_ptr)
+		return napi_throw_error(env, NULL, "task snapshot: not a handle"), NULL;
+	h = h_ptr;
+	if (argc < 1 || napi_get_buffer_info(env, arg, &dst, &dst_len) != napi_ok)
+		return napi_throw_type_error(env, NULL, "task snapshot: copyLast(buffer) takes a Buffer"), NULL;
+	n = h->into_busy || !h->keep ? 0 : (h->keep_len < dst_len ? h->keep_len : dst_len);
+	if (n)
+		memcpy(dst, h->keep, n);
+	napi_create_double(env, (double)n, &result);
+	return result;
+}
+
+static napi_value ts_js_close(napi_env env, napi_callback_info info)
+{
+	ts_handle *h = ts_this(env, info);
+	if (h && !h->closed) {
+		h->closed = 1;
+		ts_settle(h);
+	}
+	return NULL;
+}
+
+/* The wrapper was collected (closed or not). */
+static void ts_finalize(napi_env env, void *data, void *hint)
+{
+	ts_handle *h = data;
+	(void)env;
+	(void)hint;
+	h->closed = 1;
+	h->finalized = 1;
+	ts_settle(h);
+}
+
+static napi_value ts_js_open(napi_env env, napi_callback_info info)
+{
+	ts_handle *h = calloc(1, sizeof *h);
+	napi_value obj, fn;
+	struct bpf_link *link;
+	const char *what;
+	int err;
+	(void)info;
+	if (!h)
+		return napi_throw_error(env, NULL, "task snapshot: out of memory"), NULL;
+	libbpf_set_print(ts_log);
+	ts_last_log[0] = '\0';
+	what = "open the task iterator program";
+	h->skel = tasks_bpf__open();
+	if (!h->skel) {
+		err = errno ? errno : EINVAL;
+		goto fail;
+	}
+	what = "count CPUs";
+	err = libbpf_num_possible_cpus();
+	if (err <= 0) {
+		err = -err;
+		goto fail;
+	}
+	h->skel->rodata->pw_ncpus = (uint32_t)err;
+	what = "load the task iterator program";
+	if ((err = tasks_bpf__load(h->skel)) != 0) {
+		err = -err;
+		goto fail;
+	}
+	what = "attach the task iterator";
+	link = bpf_program__attach_iter(h->skel->progs.pw_tasks, NULL);
+	if (!link) {
+		err = errno ? errno : EINVAL;
+		goto fail;
+	}
+	h->skel->links.pw_tasks = link;
+	h->link_fd = bpf_link__fd(link);
+	if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, h, ts_finalize, NULL, NULL) != napi_ok) {
+		h->closed = h->finalized = 1;
+		ts_settle(h);
+		return napi_throw_error(env, NULL, "task snapshot: cannot create the handle"), NULL;
+	}
+	napi_create_function(env, "close", NAPI_AUTO_LENGTH, ts_js_close, NULL, &fn);
+	napi_set_named_property(env, obj, "close", fn);
+	napi_create_function(env, "readInto", NAPI_AUTO_LENGTH, ts_js_read_into, NULL, &fn);
+	napi_set_named_property(env, obj, "readInto", fn);
+	napi_create_function(env, "copyLast", NAPI_AUTO_LENGTH, ts_js_copy_last, NULL, &fn);
+	napi_set_named_property(env, obj, "copyLast", fn);
+	return obj;
+fail: {
+	char msg[TS_LOG_BYTES + 160];
+	snprintf(msg, sizeof msg, "task snapshot: cannot %s: %s%s%s", what, strerror(err), ts_last_log[0] ? ": " : "", ts_last_log);
+	tasks_bpf__destroy(h->skel);
+	free(h);
+	return napi_throw_error(env, NULL, msg), NULL;
+}
+}
+
+/* Sizes and offsets of pw_task for record.test.ts (the decoder's constants must match). */
+#define TS_OFF(name, field) { name, offsetof(struct pw_task, field) }
+static const struct {
+	const char *name;
+	uint32_t value;
+} ts_layout[] = {
+	{ "size", sizeof(struct pw_task) }, TS_OFF("flags", flags), TS_OFF("tgid", tgid), TS_OFF("tid", tid), TS_OFF("ppid", ppid),
+	TS_OFF("startNs", start_ns), TS_OFF("runtimeNs", runtime_ns), TS_OFF("utimeNs", utime_ns), TS_OFF("stimeNs", stime_ns),
+	TS_OFF("minFlt", min_flt), TS_OFF("majFlt", maj_flt), TS_OFF("nvcsw", nvcsw), TS_OFF("nivcsw", nivcsw),
+	TS_OFF("rchar", rchar), TS_OFF("wchar", wchar), TS_OFF("readBytes", read_bytes), TS_OFF("writeBytes", write_bytes),
+	TS_OFF("vmPages", vm_pages), TS_OFF("rssFile", rss_file), TS_OFF("rssAnon", rss_anon), TS_OFF("rssShmem", rss_shmem),
+	TS_OFF("swapEnts", swap_ents), TS_OFF("fds", fds), TS_OFF("fdLimit", fd_limit), TS_OFF("uid", uid), TS_OFF("euid", euid),
+	TS_OFF("threads", threads), TS_OFF("state", state), TS_OFF("comm", comm),
+	{ "flag.leader", PW_TASK_LEADER }, { "flag.mm", PW_TASK_MM }, { "flag.files", PW_TASK_FILES },
+	{ "flag.kthread", PW_TASK_KTHREAD }, { "flag.fdsCut", PW_TASK_FDS_CUT },
+};
+
+static napi_value ts_js_layout(napi_env env, napi_callback_info info)
+{
+	napi_value out, v;
+	(void)info;
+	napi_create_object(env, &out);
+	for (size_t i = 0; i < sizeof ts_layout / sizeof ts_layout[0]; i++) {
+		napi_create_uint32(env, ts_layout[i].value, &v);
+		napi_set_named_property(env, out, ts_layout[i].name, v);
+	}
+	/* Not layout, but what the page counts are counted in. */
+	napi_create_uint32(env, (uint32_t)sysconf(_SC_PAGESIZE), &v);
+	napi_set_named_property(env, out, "pageSize", v);
+	return out;
+}
+
+int tasksnap_define(napi_env env, napi_value exports)
+{
+	napi_property_descriptor fns[] = {
+		{ "openTasks", NULL, ts_js_open, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "taskLayout", NULL, ts_js_layout, NULL, NULL, NULL, napi_enumerable, NULL },
+	};
+	return napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) == napi_ok ? 0 : -1;
+}
