@@ -35,6 +35,8 @@ const PEER = positiveInt(env.BENCH_EXPORT_PEER, 200_000);
 const STORM = positiveInt(env.BENCH_STORM, 10_000);
 const ROUNDS = positiveInt(env.BENCH_EXPORT_ROUNDS, 2);
 const PARTS = ['backlog', 'storm'];
+/** A directory for `node --cpu-prof` profiles of the storm daemons with export on (BENCH_EXPORT_PROF=DIR). */
+const PROF = env.BENCH_EXPORT_PROF ?? null;
 
 function positiveInt(text, fallback) {
   if (text === undefined || text === '') return fallback;
@@ -131,7 +133,8 @@ async function clientAlone(cluster, n, window) {
 async function stormRound(root, dir, storm, cluster, withExport, round) {
   const config = join(dir, `storm-${withExport}-${round}.yaml`);
   writeFileSync(config, `daemon:\n  source: netlink\n${withExport ? exportYaml(cluster.urls, `bench-storm-${round}`, 'BENCHSTORM') : ''}`);
-  const d = new DaemonProcess({ root, database: join(dir, `storm-${withExport}-${round}.db`), socket: join(dir, `storm-${withExport}-${round}.sock`), config });
+  const nodeArgs = PROF !== null && withExport ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : [];
+  const d = new DaemonProcess({ root, database: join(dir, `storm-${withExport}-${round}.db`), socket: join(dir, `storm-${withExport}-${round}.sock`), config, nodeArgs });
   await d.start();
   if (withExport) {
     try {
