@@ -28,6 +28,8 @@ export interface OutboxMessage {
 export type OutboxStream = 'events' | 'alerts';
 
 const EVENTS_CURSOR = 'nats.events';
+/** The real and effective uids at the start of `"uids":[...]`. */
+const UIDS = /^\d+,(\d+)[,\]]/;
 const ALERTS_CURSOR = 'nats.alerts';
 
 export class Outbox {
@@ -39,6 +41,10 @@ export class Outbox {
   private readonly readChanges: Database.Statement;
   private readonly setCursor: Database.Statement;
   private readonly dropChanges: Database.Statement;
+  /** Subject and `"kind":"…"` text per event kind, and a boot id's JSON text per boot: made once. */
+  private readonly kinds = new Map<string, { subject: string; kindJson: string }>();
+  /** `HOST:STORE:e`, the start of every event's message id. */
+  private eventIdPrefix = '';
   /** What the cursors hold now (the store has the same; read once, then kept here). */
   private cursors = { events: 0, alerts: 0 };
 
@@ -84,6 +90,7 @@ export class Outbox {
     })();
     this.storeId = this.readStoreId();
     this.head = recordHead('event', this.host, this.storeId);
+    this.eventIdPrefix = eventMsgId(this.subjects.hostToken, this.storeId, 0).slice(0, -1);
     this.cursors = { events: Number(get.get(EVENTS_CURSOR)), alerts: Number(get.get(ALERTS_CURSOR)) };
   }
 
@@ -101,17 +108,28 @@ export class Outbox {
     this.cursors[stream] = upTo;
   }
 
-  private bootId(boot: number): string {
+  /** The boot id as JSON text (quoted). */
+  private bootIdJson(boot: number): string {
     let id = this.bootIds.get(boot);
     if (id === undefined) {
-      id = (this.db.prepare('SELECT boot_id FROM boots WHERE boot = ?').pluck().get(boot) as string | undefined) ?? 'unknown-boot';
+      id = JSON.stringify((this.db.prepare('SELECT boot_id FROM boots WHERE boot = ?').pluck().get(boot) as string | undefined) ?? 'unknown-boot');
       this.bootIds.set(boot, id);
     }
     return id;
   }
 
-  /** The effective user's name of an exec, from its details (parsed: argv and paths come before and after the ids). */
+  /**
+   * The effective user's name of an exec, from its details. The stored text is compact JSON
+   * (JSON.stringify), in which a string can never hold an unescaped `"`: so `,"uids":[` is the
+   * key itself, whatever argv and paths say, and the number after its first comma is the
+   * effective uid. Parsing the whole text for it cost more than building the record.
+   */
   private execUser(data: string): string | null {
+    const at = data.indexOf(',"uids":[', data.indexOf('"details":{'));
+    if (at >= 0) {
+      const m = UIDS.exec(data.slice(at + 9, at + 60));
+      if (m !== null) return this.users.userName(Number(m[1]));
+    } else if (data.includes(',"uids":null')) return null;
     try {
       const uid = (JSON.parse(data) as { details?: { uids?: number[] | null } }).details?.uids?.[1];
       return typeof uid === 'number' ? this.users.userName(uid) : null;
@@ -133,17 +151,22 @@ export class Outbox {
     const out: OutboxMessage[] = [];
     let expected = after + 1;
     let bytes = 0;
-    const { hostToken } = this.subjects;
     for (const r of rows) {
       const id = r[0] as number;
       if (id > expected) out.push(this.gap('events', expected, id - 1, id - expected));
+      const kind = r[6] as string;
+      let k = this.kinds.get(kind);
+      if (k === undefined) {
+        k = { subject: eventSubject(this.subjects, kind), kindJson: JSON.stringify(kind) };
+        this.kinds.set(kind, k);
+      }
       const row: EventRow = {
-        id, bootId: this.bootId(r[1] as number), run: r[2] as number, seq: r[3] as number, timeMs: r[4] as number, ktimeNs: r[5] as number,
-        kind: r[6] as string, pid: r[7] as number, tid: r[8] as number, key: r[9] as string | null, provenance: r[10] as string, data: r[11] as string,
+        id, bootIdJson: this.bootIdJson(r[1] as number), run: r[2] as number, seq: r[3] as number, timeMs: r[4] as number, ktimeNs: r[5] as number,
+        kindJson: k.kindJson, pid: r[7] as number, tid: r[8] as number, key: r[9] as string | null, provenance: r[10] as string, data: r[11] as string,
       };
-      const user = row.kind === 'exec' || row.kind === 'inferred_start' ? this.execUser(row.data) : null;
+      const user = kind === 'exec' || kind === 'inferred_start' ? this.execUser(row.data) : null;
       const body = eventRecord(this.head, row, user);
-      out.push({ subject: eventSubject(this.subjects, row.kind), msgId: eventMsgId(hostToken, this.storeId, id), body, upTo: id, type: 'event', lostCount: 0 });
+      out.push({ subject: k.subject, msgId: this.eventIdPrefix + id, body, upTo: id, type: 'event', lostCount: 0 });
       expected = id + 1;
       bytes += body.length;
       if (bytes >= maxBytes) break;

@@ -40,12 +40,14 @@ export function parseMsgId(msgId: string): { hostToken: string; store: string; t
 /** A stored event as the exporter reads it: the `events` row's columns, and its boot id. */
 export interface EventRow {
   id: number;
-  bootId: string;
+  /** The boot id as JSON text (quoted): the exporter makes it once per boot. */
+  bootIdJson: string;
   run: number;
   seq: number;
   timeMs: number;
   ktimeNs: number;
-  kind: string;
+  /** The kind as JSON text (quoted). */
+  kindJson: string;
   pid: number;
   tid: number;
   key: string | null;
@@ -62,11 +64,13 @@ export interface EventRow {
  */
 export function eventRecord(head: string, row: EventRow, user: string | null): string {
   const data = row.data.length > 2 ? `,${row.data.slice(1)}` : '}';
-  return `${head},"id":${row.id},"bootId":${JSON.stringify(row.bootId)},"run":${row.run},"seq":${row.seq},` +
-    `"time":"${new Date(row.timeMs).toISOString()}","ktimeNs":${row.ktimeNs},"kind":${JSON.stringify(row.kind)},"pid":${row.pid},` +
-    `"tid":${row.tid},"key":${row.key === null ? 'null' : JSON.stringify(row.key)},"provenance":${JSON.stringify(row.provenance)}` +
+  return `${head},"id":${row.id},"bootId":${row.bootIdJson},"run":${row.run},"seq":${row.seq},` +
+    `"time":"${new Date(row.timeMs).toISOString()}","ktimeNs":${row.ktimeNs},"kind":${row.kindJson},"pid":${row.pid},` +
+    `"tid":${row.tid},"key":${row.key === null ? 'null' : JSON.stringify(row.key)},"provenance":${PROVENANCE_JSON[row.provenance] ?? JSON.stringify(row.provenance)}` +
     `${user === null ? '' : `,"user":${JSON.stringify(user)}`}${data}`;
 }
+
+const PROVENANCE_JSON: Record<string, string> = { observed: '"observed"', inferred: '"inferred"' };
 
 /** `{"type":TYPE,"host":...,"store":...` — the start every record shares (no closing brace). */
 export function recordHead(type: 'event' | 'alert' | 'lost', host: string, store: string): string {
