@@ -79,16 +79,24 @@ interface Session {
   /** Replies to this session's publishes arrive under `ackPrefix.WINDOW.INDEX` (one subscription). */
   ackPrefix: string;
   onAck: ((msg: Msg) => void) | null;
-  /**
-   * One header set for every publish of the session: the client encodes it inside `publish`,
-   * so setting the message id before each call is enough (no header object per message).
-   */
-  headers: MsgHdrs;
+  /** One header set for every publish of the session (see `PreparedHeaders`). */
+  headers: PreparedHeaders;
   /** The last error the server reported on the connection (a permissions violation on publish). */
   serverError: string | null;
   closed: Promise<void | Error>;
   windows: number;
 }
+
+/**
+ * Headers whose wire form the exporter writes itself, next to the body in the window's buffer:
+ * the client asks a message's headers for their bytes (`encode()`) inside `publish` and keeps
+ * nothing else of them, so one object serves every publish of a session, its bytes set before
+ * each call. (Otherwise every message costs a header object, its map, a string and an array.)
+ */
+type PreparedHeaders = MsgHdrs & { bytes: Uint8Array };
+
+/** `NATS/1.0` headers with the message id alone, as the client would encode them. */
+const headerText = (msgId: string): string => `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\n\r\n`;
 
 /** What JetStream answers a publish: where it stored it, or why not. */
 interface PubAck {
@@ -251,7 +259,7 @@ export class NatsExporter {
   }
 
   private async connect(): Promise<Session> {
-    const { connect, createInbox, credsAuthenticator, headers, nkeyAuthenticator } = await import('@nats-io/transport-node');
+    const { connect, createInbox, credsAuthenticator, MsgHdrsImpl, nkeyAuthenticator } = await import('@nats-io/transport-node');
     const { jetstreamManager } = await import('@nats-io/jetstream');
     const c = this.config;
     const options = this.connectionOptions();
@@ -272,8 +280,14 @@ export class NatsExporter {
     try {
       const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: this.options.ackTimeoutMs });
       const info = await this.ensureStream(jsm);
+      const prepared = class extends MsgHdrsImpl {
+        bytes = new Uint8Array(0);
+        override encode(): Uint8Array {
+          return this.bytes;
+        }
+      };
       const session: Session = {
-        nc, jsm, info, ackPrefix: createInbox(c.inboxPrefix), onAck: null, headers: headers(), serverError: null, windows: 0,
+        nc, jsm, info, ackPrefix: createInbox(c.inboxPrefix), onAck: null, headers: new prepared(), serverError: null, windows: 0,
         closed: nc.closed(),
       };
       nc.subscribe(`${session.ackPrefix}.>`, { callback: (_err, msg) => session.onAck?.(msg) });
@@ -411,20 +425,24 @@ export class NatsExporter {
     // a new array per message. A body takes at most 3 bytes per UTF-16 unit; records are
     // mostly ASCII, so the buffer is sized for that and a new one started when one could overflow.
     let chars = 0;
-    for (let i = 0; i < n; i++) chars += messages[i]!.body.length;
+    for (let i = 0; i < n; i++) chars += messages[i]!.body.length + messages[i]!.msgId.length + 32;
     let bytes = Buffer.allocUnsafe(0);
     const h = session.headers;
     const options = { reply: '', headers: h };
     let at = 0;
     for (let i = 0; i < n; i++) {
       const m = messages[i]!;
-      if (bytes.length - at < m.body.length * 3) {
-        bytes = Buffer.allocUnsafe(Math.max(Math.ceil(chars * 1.125) + 65_536, m.body.length * 3));
+      const head = headerText(m.msgId);
+      const most = (head.length + m.body.length) * 3;
+      if (bytes.length - at < most) {
+        bytes = Buffer.allocUnsafe(Math.max(Math.ceil(chars * 1.125) + 65_536, most));
         at = 0;
       }
-      chars -= m.body.length;
+      chars -= m.body.length + m.msgId.length + 32;
+      const headLen = bytes.write(head, at, 'latin1'); // message ids are ASCII (records.ts)
+      h.bytes = bytes.subarray(at, at + headLen);
+      at += headLen;
       const len = bytes.write(m.body, at, 'utf8');
-      h.set('Nats-Msg-Id', m.msgId);
       options.reply = base + i;
       session.nc.publish(m.subject, bytes.subarray(at, at + len), options);
       at += len;
