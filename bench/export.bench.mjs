@@ -49,8 +49,8 @@ const int = (n) => Math.round(n).toLocaleString('en-US');
 const verdict = (ok) => (ok ? 'MET ' : 'MISS');
 const loadavg = async () => (await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-function exportYaml(urls, host, stream, replicas = 3) {
-  return `  export:\n    nats:\n      servers: [${urls.join(', ')}]\n      host: ${host}\n      stream: ${stream}\n      replicas: ${replicas}\n      max_age: 1h\n`;
+function exportYaml(urls, host, stream, replicas = 3, prefix = 'procwatch') {
+  return `  export:\n    nats:\n      servers: [${urls.join(', ')}]\n      host: ${host}\n      stream: ${stream}\n      subject_prefix: ${prefix}\n      replicas: ${replicas}\n      max_age: 1h\n`;
 }
 
 /** A store of `n` events: fork + exec + exit of short commands with the argv an exec storm has. */
@@ -89,7 +89,7 @@ function copyStore(from, to) {
 async function backlog(root, cluster, dir, db, replicas) {
   await cluster.stopAll(); // the outage
   const config = join(dir, `backlog-r${replicas}.yaml`);
-  writeFileSync(config, `daemon:\n  source: poll\n  poll_interval_ms: 5000\n${exportYaml(cluster.urls, `bench-backlog-r${replicas}`, `BENCHBACKLOGR${replicas}`, replicas)}`);
+  writeFileSync(config, `daemon:\n  source: poll\n  poll_interval_ms: 5000\n${exportYaml(cluster.urls, `bench-backlog-r${replicas}`, `BENCHBACKLOGR${replicas}`, replicas, `backlog-r${replicas}`)}`);
   const d = new DaemonProcess({ root, database: db, socket: join(dir, `backlog-r${replicas}.sock`), config, nodeArgs: PROF === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROF}`] });
   await d.start();
   await waitForStats(d, (s) => s.export.failures >= 1, { what: 'the exporter to find the cluster down' });
