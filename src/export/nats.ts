@@ -79,6 +79,7 @@ interface Session {
   /** Replies to this session's publishes arrive under `ackPrefix.WINDOW.INDEX` (one subscription). */
   ackPrefix: string;
   onAck: ((msg: Msg) => void) | null;
+  readAck: (msg: Msg) => PubAck | Error;
   /** One header set for every publish of the session (see `PreparedHeaders`). */
   headers: PreparedHeaders;
   /** The last error the server reported on the connection (a permissions violation on publish). */
@@ -98,31 +99,49 @@ type PreparedHeaders = MsgHdrs & { bytes: Uint8Array };
 /** `NATS/1.0` headers with the message id alone, as the client would encode them. */
 const headerText = (msgId: string): string => `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\n\r\n`;
 
-/** What JetStream answers a publish: where it stored it, or why not. */
+/** What JetStream answers a publish: which stream stored it (again, for a duplicate), or why not. */
 interface PubAck {
   stream: string;
-  seq: number;
   duplicate: boolean;
+}
+
+function parseAck(msg: Msg): PubAck | Error {
+  if (msg.headers?.code === 503) return new Error('no responders: no stream leader takes this subject (an election, or JetStream unavailable)');
+  try {
+    const a = JSON.parse(utf8.decode(msg.data)) as Partial<PubAck> & { seq?: unknown; error?: { description?: string; err_code?: number } };
+    if (a.error !== undefined) return new Error(`JetStream refused a record: ${a.error.description ?? 'unknown error'} (${a.error.err_code ?? '?'})`);
+    if (typeof a.stream !== 'string' || typeof a.seq !== 'number') return new Error('JetStream sent an acknowledgement procwatch cannot read');
+    return { stream: a.stream, duplicate: a.duplicate === true };
+  } catch {
+    return new Error('JetStream sent an acknowledgement procwatch cannot read');
+  }
 }
 
 const utf8 = new TextDecoder();
 
-/** The usual acknowledgement, `{"stream":"S","seq":N}` (S never needs escaping: stream names are tokens). */
-const PLAIN_ACK = /^\{"stream":"([^"\\]+)","seq":(\d+)(?:,"duplicate":(true|false))?\}$/;
-
-function parseAck(msg: Msg): PubAck | Error {
-  if (msg.headers?.code === 503) return new Error('no responders: no stream leader takes this subject (an election, or JetStream unavailable)');
-  const text = utf8.decode(msg.data);
-  const plain = PLAIN_ACK.exec(text);
-  if (plain !== null) return { stream: plain[1]!, seq: Number(plain[2]), duplicate: plain[3] === 'true' };
-  try {
-    const a = JSON.parse(text) as Partial<PubAck> & { error?: { description?: string; err_code?: number } };
-    if (a.error !== undefined) return new Error(`JetStream refused a record: ${a.error.description ?? 'unknown error'} (${a.error.err_code ?? '?'})`);
-    if (typeof a.stream !== 'string' || typeof a.seq !== 'number') return new Error('JetStream sent an acknowledgement procwatch cannot read');
-    return { stream: a.stream, seq: a.seq, duplicate: a.duplicate === true };
-  } catch {
-    return new Error('JetStream sent an acknowledgement procwatch cannot read');
-  }
+/**
+ * Reads the acknowledgements of a session's publishes to `stream`. The usual ones,
+ * `{"stream":"STREAM","seq":N}` and `{"stream":"STREAM","seq":N,"duplicate":true}`, are
+ * recognised from their bytes (one per exported record: decoding and parsing each cost more
+ * than the rest of reading it); anything else is parsed and judged by `parseAck`.
+ */
+function ackReader(stream: string): (msg: Msg) => PubAck | Error {
+  const head = Buffer.from(`{"stream":"${stream}","seq":`);
+  const tail = Buffer.from(',"duplicate":true}');
+  const stored: PubAck = { stream, duplicate: false };
+  const again: PubAck = { stream, duplicate: true };
+  return (msg) => {
+    const d = msg.data;
+    if (d.length > head.length + 1 && d[d.length - 1] === 0x7d && head.compare(d, 0, head.length) === 0) {
+      let i = head.length;
+      while (i < d.length && d[i]! >= 0x30 && d[i]! <= 0x39) i++;
+      if (i > head.length) {
+        if (i === d.length - 1) return stored;
+        if (d.length - i === tail.length && tail.compare(d, i) === 0) return again;
+      }
+    }
+    return parseAck(msg);
+  };
 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve) => {
@@ -287,7 +306,7 @@ export class NatsExporter {
         }
       };
       const session: Session = {
-        nc, jsm, info, ackPrefix: createInbox(c.inboxPrefix), onAck: null, headers: new prepared(), serverError: null, windows: 0,
+        nc, jsm, info, ackPrefix: createInbox(c.inboxPrefix), onAck: null, readAck: ackReader(c.stream), headers: new prepared(), serverError: null, windows: 0,
         closed: nc.closed(),
       };
       nc.subscribe(`${session.ackPrefix}.>`, { callback: (_err, msg) => session.onAck?.(msg) });
@@ -417,7 +436,7 @@ export class NatsExporter {
       if (!msg.subject.startsWith(base)) return; // a late answer to an earlier window
       const i = Number(msg.subject.slice(base.length));
       if (!(i >= 0 && i < n) || results[i] !== undefined) return;
-      const ack = parseAck(msg);
+      const ack = session.readAck(msg);
       results[i] = ack;
       if (--left === 0 || ack instanceof Error) settle();
     };
@@ -439,12 +458,11 @@ export class NatsExporter {
         at = 0;
       }
       chars -= m.body.length + m.msgId.length + 32;
-      const headLen = bytes.write(head, at, 'latin1'); // message ids are ASCII (records.ts)
-      h.bytes = bytes.subarray(at, at + headLen);
-      at += headLen;
-      const len = bytes.write(m.body, at, 'utf8');
+      // One write for both: the headers are ASCII (message ids are, records.ts), so as many bytes as characters.
+      const len = bytes.write(head + m.body, at, 'utf8');
+      h.bytes = bytes.subarray(at, at + head.length);
       options.reply = base + i;
-      session.nc.publish(m.subject, bytes.subarray(at, at + len), options);
+      session.nc.publish(m.subject, bytes.subarray(at + head.length, at + len), options);
       at += len;
     }
     let timer: NodeJS.Timeout | undefined;
