@@ -159,7 +159,12 @@ test('export to a 3-node JetStream cluster: exactly once, in order per host, thr
       assert.ok(ids.length > 10_000, `${host}: a real storm was stored (${ids.length} events)`);
       const problem = checkExactlyOnceInOrder(records, ids, upTo[host]);
       assert.equal(problem, null, `${host}: ${problem}`);
-      const sample = records.find((r) => r.type === 'event' && r.kind === 'exec')!;
+      // An exec whose ids could not be read (the process was gone first) has no user: the rest must.
+      const uidsOf = (r: (typeof records)[number]): unknown => (r.details as { uids?: unknown } | undefined)?.uids ?? null;
+      const execs = records.filter((r) => r.type === 'event' && r.kind === 'exec');
+      const withoutUser = execs.filter((r) => ('user' in r) !== (uidsOf(r) !== null));
+      assert.deepEqual(withoutUser.slice(0, 3).map((r) => [r.id, r.user, uidsOf(r)]), [], `${host}: exec records have a user exactly when their uids are known`);
+      const sample = execs.find((r) => uidsOf(r) !== null)!;
       assert.equal(sample._subject, `procwatch.${host.replace(/\./g, '_')}.events.exec`);
       assert.match(String(sample._msgId), /^[a-z_]+:[0-9a-f]{16}:e\d+$/);
       for (const field of ['host', 'store', 'id', 'bootId', 'run', 'seq', 'time', 'kind', 'pid', 'key', 'details', 'user']) assert.ok(field in sample, `${host}: exec record has ${field}`);
