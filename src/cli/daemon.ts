@@ -79,7 +79,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   if (slot !== null) return refuse(new InputError(slot));
   let instance;
   try {
-    instance = await claimInstance(config.database, config.socket); // before anything is loaded
+    instance = await claimInstance(config.database, config.socket, config.followSymlinks); // before anything is loaded
   } catch (err) {
     return refuse(err);
   }
@@ -107,7 +107,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
     daemon.exporter.start();
     log(`procwatch daemon: exporting events and alerts as host ${nats.host} to NATS ${nats.servers.join(', ')}, stream ${nats.stream}, subjects ${nats.subjectPrefix}.${nats.hostToken}.>`);
   }
-  const api = new ApiServer(daemon);
+  const api = new ApiServer(daemon, { limits: config.apiLimits, log });
   let code: number = EXIT.OK;
   let listening = false;
   // A source that stops on its own (its reader died) leaves nothing to watch: stop, exit 4.
@@ -120,13 +120,13 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
     if (!stopRequested) {
       await api.listenUnix(config.socket, config.socketGroup);
       listening = true;
-      if (config.httpListen !== null && config.httpToken !== null) await api.listenTcp(config.httpListen, config.httpToken);
+      if (config.httpListen !== null) await api.listenTcp(config.httpListen, { token: config.httpToken, scrapeToken: config.httpScrapeToken }, config.httpTls);
     }
   } catch (err) {
     code = refuse(err);
   }
   if (code === EXIT.OK && !stopRequested && !failed) {
-    log(`procwatch daemon: pid ${process.pid}, database ${config.database}, API on ${config.socket}${config.httpListen ? ` and http://${config.httpListen}` : ''}`);
+    log(`procwatch daemon: pid ${process.pid}, database ${config.database}, API on ${config.socket}${config.httpListen ? ` and ${config.httpTls === null ? 'http' : 'https'}://${config.httpListen}` : ''}`);
     await new Promise<void>((resolve) => {
       wake = resolve;
     });

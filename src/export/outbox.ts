@@ -1,5 +1,5 @@
 /**
- * The store as the exporter's outbox (schema 5): what comes after the last acknowledged id,
+ * The store as the exporter's outbox (schema 8): what comes after the last acknowledged id,
  * as messages ready to publish, and the cursors that say how far the server has confirmed.
  * Event ids are the store's row ids: one writer appends them in order, one by one, and only
  * retention deletes (the oldest; never the newest, so ids are never reused). A hole in the
@@ -33,7 +33,7 @@ const UIDS = /^\d+,(\d+)[,\]]/;
 const ALERTS_CURSOR = 'nats.alerts';
 
 export class Outbox {
-  /** This database's export identity (schema 5's `store_id`). */
+  /** This database's export identity (schema 8's `store_id`). */
   storeId: string;
   private head: string;
   private readonly bootIds = new Map<number, string>();

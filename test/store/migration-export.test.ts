@@ -1,5 +1,5 @@
 /**
- * Schema 7 (issue 15: the store as the export outbox) from a version-6 file with events and
+ * Schema 8 (issue 15: the store as the export outbox) from a version-7 file with events and
  * alerts: every row stays, the database gets its export id, and the outbox then turns the
  * stored events and alerts into records (the API's stored-event fields plus host and store),
  * notices ids that retention deleted, and keeps its cursors across a reopen.
@@ -20,7 +20,7 @@ import { exec, exit, fork } from '../table/events.js';
 
 const dirs: string[] = [];
 function tempDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pw-migrate5-'));
+  const dir = mkdtempSync(join(tmpdir(), 'pw-migrate8-'));
   dirs.push(dir);
   return join(dir, 'events.db');
 }
@@ -37,10 +37,10 @@ function alert(over: Partial<Alert> = {}): Alert {
   };
 }
 
-function version6(path: string): void {
+function version7(path: string): void {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
-  migrate(db, 6);
+  migrate(db, 7);
   db.prepare("INSERT INTO boots (boot_id) VALUES ('b1')").run();
   db.prepare("INSERT INTO runs (boot_id, started, source) VALUES ('b1', 1, 'netlink')").run();
   const ins = db.prepare('INSERT INTO events (boot, run, seq, time, ktime_ns, kind, pid, tid, key, provenance, data) VALUES (1, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
@@ -50,12 +50,12 @@ function version6(path: string): void {
   db.close();
 }
 
-test('migration 6 → 7 keeps events and alerts, gives the database an export id, and records alert changes only once export is set up', () => {
+test('migration 7 → 8 keeps events and alerts, gives the database an export id, and records alert changes only once export is set up', () => {
   const path = tempDb();
-  version6(path);
+  version7(path);
   const store = new EventStore({ path, bootId: 'b1', source: 'test' });
   assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
-  assert.equal(SCHEMA_VERSION, 7);
+  assert.equal(SCHEMA_VERSION, 8);
   assert.equal(queryEvents(store.db, { limit: 10 }).length, 2);
   const storeId = store.db.prepare("SELECT value FROM export_state WHERE name = 'store_id'").pluck().get() as string;
   assert.match(storeId, /^[0-9a-f]{16}$/);
