@@ -9,11 +9,16 @@
  *    per 1,000 exported events. Peer: the NATS client alone (@nats-io/jetstream `publish`, the
  *    same bodies and message ids prepared in memory, in windows of 1,000 like the exporter's, and
  *    of 10,000) publishing BENCH_EXPORT_PEER (200,000) to the same cluster: what the
- *    library and the servers allow on this machine, without the store or procwatch.
+ *    library and the servers allow on this machine, without the store or procwatch. The same
+ *    drain and peer again with a 1-replica stream on the same cluster, and with one standalone
+ *    server (no cluster): which part of the drain time is the servers'.
  * 2. storm: a daemon (netlink) during an exec storm of BENCH_STORM (10,000) `/bin/true` from two
  *    workers (bench/storm/storm.c: the machine's maximum exec rate), with export on and off,
  *    alternated BENCH_EXPORT_ROUNDS (2) times: the daemon's CPU time for the storm, the CPU the
- *    export adds, and the export lag when the storm ends and how long it takes to reach zero.
+ *    export adds (per storm, and per stored event: the storm's events include every other
+ *    process of the shared machine), and the export lag when the storm ends and how long it
+ *    takes to reach zero. BENCH_EXPORT_PROF=DIR: `node --cpu-prof` profiles of the daemons with
+ *    export on (their CPU figures then include the profiler).
  *
  * `npm run bench -- export [--only=backlog,storm]`. Needs root (the proc connector) and
  * nats-server. Goals (issue 15): export keeps up with the maximum exec rate with under 10% added
@@ -86,11 +91,11 @@ function copyStore(from, to) {
   for (const suffix of ['-wal', '-shm']) if (existsSync(from + suffix)) copyFileSync(from + suffix, to + suffix);
 }
 
-async function backlog(root, cluster, dir, db, replicas) {
+async function backlog(root, cluster, dir, db, replicas, name = `r${replicas}`) {
   await cluster.stopAll(); // the outage
-  const config = join(dir, `backlog-r${replicas}.yaml`);
-  writeFileSync(config, `daemon:\n  source: poll\n  poll_interval_ms: 5000\n${exportYaml(cluster.urls, `bench-backlog-r${replicas}`, `BENCHBACKLOGR${replicas}`, replicas, `backlog-r${replicas}`)}`);
-  const d = new DaemonProcess({ root, database: db, socket: join(dir, `backlog-r${replicas}.sock`), config, nodeArgs: PROF === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROF}`] });
+  const config = join(dir, `backlog-${name}.yaml`);
+  writeFileSync(config, `daemon:\n  source: poll\n  poll_interval_ms: 5000\n${exportYaml(cluster.urls, `bench-backlog-${name}`, `BENCHBACKLOG${name.toUpperCase()}`, replicas, `backlog-${name}`)}`);
+  const d = new DaemonProcess({ root, database: db, socket: join(dir, `backlog-${name}.sock`), config, nodeArgs: PROF === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROF}`] });
   await d.start();
   await waitForStats(d, (s) => s.export.failures >= 1, { what: 'the exporter to find the cluster down' });
   await cluster.startAll();
@@ -185,11 +190,12 @@ export async function run({ root, args }) {
     console.log(`3-node JetStream cluster on ${cluster.urls.join(', ')} (nats-server ${(await import('node:child_process')).execFileSync('nats-server', ['--version'], { encoding: 'utf8' }).trim()})`);
     const goals = [];
     if (want('backlog')) {
-      console.log(`\n## Backlog of ${int(BACKLOG)} events drained after an outage (stream with 3 replicas; then with 1, same cluster)`);
+      console.log(`\n## Backlog of ${int(BACKLOG)} events drained after an outage (stream with 3 replicas; then with 1, same cluster; then one standalone server)`);
       const db = join(dir, 'backlog-r3.db');
       const t0 = performance.now();
       await fillStore(root, db, BACKLOG);
       copyStore(db, join(dir, 'backlog-r1.db'));
+      copyStore(db, join(dir, 'backlog-single.db'));
       console.log(`  store filled with ${int(BACKLOG)} events in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       const rows = [];
       for (const replicas of [3, 1]) {
@@ -204,7 +210,23 @@ export async function run({ root, args }) {
         );
         goals.push(`${verdict(b.drain < 60)} a ${int(BACKLOG)}-event backlog drains in under 60 s (stream R${replicas}): ${b.drain.toFixed(1)} s`);
       }
-      console.log(markdownTable(['publisher', 'events', 'drain', 'events/s', 'CPU s per 1,000 events', 'vs client alone (windows of 1,000, same replicas)'], rows, ['l', 'r', 'r', 'r', 'r', 'r']));
+      // The same drain to one standalone server (no cluster, no replication), started for it and stopped
+      // after: what the exporter does when the servers are not the bound on this machine.
+      const single = await NatsCluster.start(1);
+      try {
+        await single.ready();
+        const b = await backlog(root, single, dir, join(dir, 'backlog-single.db'), 1, 'single');
+        console.log(`  one standalone server: drain ${b.drain.toFixed(1)} s: ${int(b.rate)} events/s, daemon CPU ${b.cpu.toFixed(1)} s (${b.cpuPerK.toFixed(3)} s per 1,000)`);
+        const peer = await clientAlone(single, PEER, 1000, 1);
+        rows.push(
+          ['procwatch daemon (store → JetStream, windows of 1,000), one standalone server', int(BACKLOG), `${b.drain.toFixed(1)} s`, int(b.rate), b.cpuPerK.toFixed(3), ratio(b.rate, peer.rate)],
+          ['NATS client alone, windows of 1,000, one standalone server', int(PEER), '—', int(peer.rate), peer.cpuPerK.toFixed(3), '1.00×'],
+        );
+        goals.push(`${verdict(b.drain < 60)} a ${int(BACKLOG)}-event backlog drains in under 60 s (one standalone server): ${b.drain.toFixed(1)} s`);
+      } finally {
+        await single.stopAll();
+      }
+      console.log(markdownTable(['publisher', 'events', 'drain', 'events/s', 'CPU s per 1,000 events', 'vs client alone (windows of 1,000, same servers and replicas)'], rows, ['l', 'r', 'r', 'r', 'r', 'r']));
     }
     if (want('storm')) {
       // A fresh cluster: the backlog's million messages (three copies) are not the storm's business.
