@@ -84,7 +84,8 @@ interface Session {
   headers: PreparedHeaders;
   /** The last error the server reported on the connection (a permissions violation on publish). */
   serverError: string | null;
-  closed: Promise<void | Error>;
+  /** Called once when the connection closes: ends the wait of the window in flight. */
+  onClosed: (() => void) | null;
   windows: number;
 }
 
@@ -307,8 +308,11 @@ export class NatsExporter {
       };
       const session: Session = {
         nc, jsm, info, ackPrefix: createInbox(c.inboxPrefix), onAck: null, readAck: ackReader(c.stream), headers: new prepared(), serverError: null, windows: 0,
-        closed: nc.closed(),
+        onClosed: null,
       };
+      // One reaction to the close for the whole session (a race against the promise in every
+      // window would pile one up per window until the connection ends).
+      void nc.closed().then(() => session.onClosed?.());
       nc.subscribe(`${session.ackPrefix}.>`, { callback: (_err, msg) => session.onAck?.(msg) });
       void (async () => {
         for await (const status of nc.status()) {
@@ -465,11 +469,14 @@ export class NatsExporter {
       session.nc.publish(m.subject, bytes.subarray(at + head.length, at + len), options);
       at += len;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, this.options.ackTimeoutMs); });
-    await Promise.race([all, timeout, session.closed]);
+    // The wait ends at the last acknowledgement, a refusal, the connection's end or the timeout.
+    session.onClosed = settle;
+    if (session.nc.isClosed()) settle();
+    const timer = setTimeout(settle, this.options.ackTimeoutMs);
+    await all;
     clearTimeout(timer);
     session.onAck = null;
+    session.onClosed = null;
     let prefix = 0;
     let failure: unknown = null;
     for (; prefix < n; prefix++) {
