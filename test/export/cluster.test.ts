@@ -181,7 +181,8 @@ test('export to a 3-node JetStream cluster: exactly once, in order per host, thr
     assert.equal(events.code, 0, events.stderr);
     const lines = events.stdout.trim().split('\n');
     assert.equal(lines.length, 5, events.stdout);
-    assert.ok(lines.every((l) => /^beta\.example\s+\S+Z exec\s/.test(l)), events.stdout);
+    // The local `events` line (issue 17: local date and time, then the kind) after the HOST.
+    assert.ok(lines.every((l) => /^beta\.example\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} exec\s/.test(l)), events.stdout);
     const history = await procwatch(['fleet', 'history', ...conn, '-n', 'true', '--since', '1h', '--limit', '3']);
     assert.equal(history.code, 0, history.stderr);
     assert.match(history.stdout, /^START\s+END\s+HOST\s+USER\s+PID\s+PPID\s+STATUS\s+CMD\n/);
