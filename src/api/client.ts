@@ -30,6 +30,8 @@ export interface CallOptions {
   timeoutMs?: number;
   /** API parameter → the CLI option that set it: errors then name what the user typed. */
   optionNames?: Record<string, string>;
+  /** GET unless said (POST: the one non-GET path, /v1/web/login-links). */
+  method?: 'GET' | 'POST';
 }
 
 /** "parameter 'since' must be a time" → "--since must be a time", for the options the command maps. */
@@ -65,7 +67,7 @@ function timedOut(socket: string, ms: number): DaemonUnavailable {
 export async function apiGetText(socket: string, path: string, query: Record<string, string | number | boolean | undefined> = {}, options: CallOptions = {}): Promise<string> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path: url(path, query), method: 'GET' }, (res) => {
+    const req = request({ socketPath: socket, path: url(path, query), method: options.method ?? 'GET' }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', () => reject(new DaemonUnavailable(`the daemon at ${socket} closed the connection mid-answer`)));

@@ -15,12 +15,14 @@ import { AlreadyRunning, socketAnswers } from '../daemon/instance.js';
 import { makeDirs, privateDirMode, socketSlotProblem } from '../daemon/paths.js';
 import type { Daemon } from '../daemon/daemon.js';
 import { InputError } from '../errors.js';
+import { DAEMON_RING_BYTES } from '../config/daemon.js';
 import { EVENT_KINDS, type ProcEvent } from '../events/types.js';
 import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
 import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
 import { RESOURCE_PARAMS, ResourcesApi, resourceStats } from './resources.js';
+import { ProcessFollower } from './process-stream.js';
 import { TextAnswer } from './text-answer.js';
 import { ResourceMetrics } from '../report/resource-metrics.js';
 import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, HISTORY_SORTS, type EventQuery, type HistorySort } from '../store/index.js';
@@ -29,6 +31,11 @@ import type { RulesService } from '../rules/service.js';
 import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
 import { recordJson, type ProcessJson } from './views.js';
+
+/** What mints the web console's one-time login links (POST /v1/web/login-links, unix socket only). */
+export interface LoginLinks {
+  loginLink(): { url: string; expiresAt: string };
+}
 
 export interface ApiOptions {
   /** A follower this far behind is disconnected rather than buffered without bound (default 8 MiB). */
@@ -54,6 +61,8 @@ export class ApiServer {
   private readonly maxBacklog: number;
   private streamClients = 0;
   readonly requestErrors = { badRequests: 0, internal: 0 };
+  /** The web console, when daemon.web is on (issue 13). */
+  console: LoginLinks | null = null;
 
   constructor(private readonly daemon: Daemon, options: ApiOptions = {}) {
     this.maxBacklog = options.maxStreamBacklogBytes ?? 8 * 1024 * 1024;
@@ -64,7 +73,7 @@ export class ApiServer {
   private routes(): Array<[RegExp, Handler]> {
     return [
       [/^\/v1\/health$/, () => this.health()],
-      [/^\/v1\/processes$/, (u) => this.processes(u)],
+      [/^\/v1\/processes$/, (u, req, res) => this.processes(u, req, res)],
       [/^\/v1\/processes\/([^/]+)$/, (u) => this.process(u)],
       [/^\/v1\/tree$/, (u) => this.tree(u)],
       [/^\/v1\/events$/, (u, req, res) => this.events(u, req, res)],
@@ -151,8 +160,9 @@ export class ApiServer {
     }
   }
 
-  private processes(url: URL): unknown {
-    const p = new Params(url.searchParams, ['user', 'name', 'exe', 'pid', 'ppid', 'limit', 'format', 'fields', 'tz_offset']);
+  private processes(url: URL, req: IncomingMessage, res: ServerResponse): unknown {
+    const p = new Params(url.searchParams, ['user', 'name', 'exe', 'pid', 'ppid', 'limit', 'format', 'fields', 'tz_offset', 'follow']);
+    if (p.boolean('follow')) return this.followProcesses(p, req, res);
     const text = textFormat(p);
     const fields = p.string('fields');
     if (fields !== undefined && text === null) throw new BadRequest("parameter 'fields' chooses the columns of format=text");
@@ -177,6 +187,23 @@ export class ApiServer {
     // answer is ~2.6 MB to send, parse and render; the text is a tenth of that).
     if (text !== null) return new TextAnswer(renderPs(processes, fields === undefined ? PS_DEFAULT_FIELDS : parsePsFields(fields), text));
     return { processes };
+  }
+
+  /** GET /v1/processes?follow=1: the live table, then its changes (process-stream.ts). */
+  private async followProcesses(p: Params, req: IncomingMessage, res: ServerResponse): Promise<undefined> {
+    const format = p.string('format') ?? (req.headers.accept === 'text/event-stream' ? 'sse' : 'ndjson');
+    if (format !== 'ndjson' && format !== 'sse') throw new BadRequest("parameter 'follow' streams: use format=ndjson or format=sse");
+    for (const other of ['user', 'name', 'exe', 'pid', 'ppid', 'limit', 'fields', 'tz_offset']) {
+      if (p.string(other) !== undefined) throw new BadRequest(`parameter '${other}' cannot be used with parameter 'follow': the stream is the whole table`);
+    }
+    const stream = this.openStream(res, format);
+    this.streamClients++;
+    try {
+      await new ProcessFollower(this.daemon, this.users, stream.write, res).run();
+    } finally {
+      this.streamClients--;
+    }
+    return undefined;
   }
 
   private uidParam(p: Params): number | undefined {
@@ -481,10 +508,20 @@ export class ApiServer {
   }
 
   private stats(url: URL): unknown {
-    new Params(url.searchParams, []);
+    const p = new Params(url.searchParams, ['counts']);
+    // counts=0 skips counting the stored rows (a scan of the events table): for pages that poll every second.
+    const counts = url.searchParams.has('counts') ? p.boolean('counts') : true;
     const c = this.daemon.tracker.counters();
     const store = this.daemon.store.counters();
+    const cfg = this.daemon.config;
     return {
+      limits: {
+        ringBufferBytes: this.daemon.status.source === 'ebpf' ? cfg.ebpf.ringBytes ?? DAEMON_RING_BYTES : null,
+        rcvbufBytes: this.daemon.status.source === 'netlink' ? cfg.rcvbufBytes : null,
+        pollIntervalMs: this.daemon.status.source === 'poll' ? cfg.pollIntervalMs : null,
+        holdMs: cfg.holdMs, maxQueue: cfg.maxQueue, maxExited: cfg.maxExited,
+        retentionMaxAgeSeconds: cfg.retentionMaxAgeMs === null ? null : cfg.retentionMaxAgeMs / 1000, retentionMaxBytes: cfg.retentionMaxBytes,
+      },
       resources: resourceStats(this.daemon.resources),
       source: this.daemon.status.source,
       uptimeSeconds: (Date.now() - this.daemon.status.startedMs) / 1000,
@@ -492,7 +529,7 @@ export class ApiServer {
       sourceCounters: c.source,
       reorder: c.reorder,
       table: c.table,
-      store: { ...store, ...queryStats(this.daemon.store.db), retentionRuns: this.daemon.retentionRuns, retentionDeletedEvents: this.daemon.retentionDeleted },
+      store: { ...store, ...(counts ? queryStats(this.daemon.store.db) : {}), retentionRuns: this.daemon.retentionRuns, retentionDeletedEvents: this.daemon.retentionDeleted },
       api: { streamClients: this.streamClients, ...this.requestErrors },
       ...(this.daemon.rules === null ? {} : { rules: { ...this.daemon.rules.engine.counters, reload: this.daemon.rules.reloadStatus, alertStoreFailures: this.daemon.rules.alertStore.failures } }),
     };
@@ -515,9 +552,26 @@ export class ApiServer {
 
   private newServer(token: string | null): Server {
     const expected = token === null ? null : sha256(`Bearer ${token}`);
-    const server = createServer((req, res) => void this.handle(req, res, expected));
+    const server = createServer((req, res) => {
+      // The one request that is not a GET: a login link for the web console, on the unix socket only (whoever may open it is trusted).
+      if (token === null && req.method === 'POST' && req.url === '/v1/web/login-links') return this.loginLink(res);
+      void this.handle(req, res, expected);
+    });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
     return server;
+  }
+
+  /** Requests of a browser the web console has logged in: the same handler as the unix socket's. */
+  serveAuthenticated(req: IncomingMessage, res: ServerResponse): void {
+    void this.handle(req, res, null);
+  }
+
+  private loginLink(res: ServerResponse): void {
+    if (this.console === null) {
+      this.requestErrors.badRequests++;
+      return send(res, 404, { error: 'the web console is off: set daemon.web.listen in the config (README: "Web console")' });
+    }
+    send(res, 200, this.console.loginLink());
   }
 
   /**

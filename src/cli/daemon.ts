@@ -100,6 +100,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   log(`procwatch daemon: ${rulesSetup.ruleSet.rules.filter((r) => r.enabled).length} rule(s) enabled of ${rulesSetup.ruleSet.rules.length}, ${rulesSetup.checks.length} continuous check(s)`);
   reload = () => void rules.reload(); // a bad file changes nothing: the running rules stay
   const api = new ApiServer(daemon);
+  let web: { listen(): Promise<void>; close(): Promise<void>; origin: string } | null = null;
   let code: number = EXIT.OK;
   let listening = false;
   // A source that stops on its own (its reader died) leaves nothing to watch: stop, exit 4.
@@ -113,6 +114,14 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
       await api.listenUnix(config.socket, config.socketGroup);
       listening = true;
       if (config.httpListen !== null && config.httpToken !== null) await api.listenTcp(config.httpListen, config.httpToken);
+      if (config.web.listen !== null) {
+        const { WebConsole } = await import('../web/console.js');
+        const consoleServer = new WebConsole({ ...config.web, listen: config.web.listen }, api);
+        await consoleServer.listen();
+        web = consoleServer;
+        api.console = consoleServer;
+        log(`procwatch daemon: web console on ${consoleServer.origin} (log in with the link \`procwatch web\` prints)`);
+      }
     }
   } catch (err) {
     code = refuse(err);
@@ -126,6 +135,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   if (failed && code === EXIT.OK) code = EXIT.FAILURE;
   if (code === EXIT.OK || failed) log('procwatch daemon: stopping, flushing the store');
   try {
+    await web?.close();
     await api.close();
     await daemon.stop();
   } catch (err) {

@@ -10,6 +10,7 @@ import { ConfigReader, isPlain, parseYamlMapping, readConfigText, type Plain } f
 import { parseDuration, parseSize } from './units.js';
 import { RESOURCES_DEFAULTS, parseResourcesConfig, type ResourcesConfig } from './resources.js';
 import { compileGroup } from '../resources/groups.js';
+import { WEB_DEFAULTS, parseWebConfig, type WebConfig } from './web.js';
 
 export type SourceSetting = 'auto' | 'ebpf' | 'netlink' | 'poll';
 const SOURCES: readonly SourceSetting[] = ['auto', 'ebpf', 'netlink', 'poll'];
@@ -39,6 +40,8 @@ export interface DaemonConfig {
   pollIntervalMs: number;
   /** Resource snapshots, their history and the group metrics (issue 12; src/config/resources.ts). */
   resources: ResourcesConfig;
+  /** The web console (issue 13; src/config/web.ts): off unless daemon.web.listen is set. */
+  web: WebConfig;
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
@@ -60,6 +63,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   maxQueue: 200_000,
   pollIntervalMs: 1000,
   resources: RESOURCES_DEFAULTS,
+  web: WEB_DEFAULTS,
 };
 
 /**
@@ -83,7 +87,7 @@ export const DAEMON_SQLITE_CACHE_KIB = 2048;
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'resources'];
+const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'resources', 'web'];
 
 export async function parseDaemonConfig(text: string, file: string): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
@@ -151,6 +155,7 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
     config.resources = parseResourcesConfig(r, d.resources, duration, timer,
       (group, path) => r.wrap(group.match === undefined ? `${path}.cgroup` : `${path}.match`, () => compileGroup(group, users)));
   }
+  if (d.web !== undefined) config.web = parseWebConfig(r, d.web, duration);
   const paths = daemonPathsProblem(config);
   if (paths !== null) r.fail(`daemon.${paths.key}`, paths.message);
   return config;
