@@ -33,7 +33,8 @@ const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': CONTENT_SECURITY_POLICY,
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer a form POST's Origin is 'null' and could not be checked.
+  'referrer-policy': 'same-origin',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
 };
@@ -107,6 +108,11 @@ export class WebConsole {
       const url = new URL(`http://console${target}`);
       const path = url.pathname;
       if (path === '/login') return this.login(req, res, url);
+      // Browsers ask for it unprompted; nothing, rather than an error in the console.
+      if (path === '/favicon.ico') {
+        res.writeHead(204, { 'cache-control': 'public, max-age=86400' });
+        return void res.end();
+      }
       if (path === this.assets.loginCss && req.method === 'GET') return this.asset(req, res, this.assets.get(path)!);
       const session = cookie(req, SESSION_COOKIE);
       const authenticated = this.sessions.valid(session);
@@ -180,6 +186,8 @@ export class WebConsole {
 
   /** A POST from a page of this console (Origin, when the browser sends one, must be ours). */
   private sameOrigin(req: IncomingMessage): boolean {
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
     const origin = req.headers.origin;
     if (origin === undefined) return true;
     return origin.startsWith('http://') && this.hostAllowed(origin.slice('http://'.length));

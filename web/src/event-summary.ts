@@ -4,7 +4,7 @@
  * is text made visible (text.ts); none of it is ever markup.
  */
 
-import { commandLine, duration, visible } from './text.js';
+import { bytes, commandLine, duration, visible } from './text.js';
 import type { ApiEvent } from './types.js';
 
 /** Fields every event has, shown in their own columns. */
@@ -25,6 +25,10 @@ export function eventSummary(e: ApiEvent): string {
       const how = s?.signal != null ? `signal ${s.signal}${s.coreDumped ? ' (core dumped)' : ''}` : `code ${String(s?.code ?? '?')}`;
       const life = typeof e.lifetimeNs === 'number' ? `, lived ${duration(e.lifetimeNs / 1e9)}` : '';
       return `${how}${life}`;
+    }
+    case 'acct': {
+      const u = e.usage as { cpuSeconds?: number | null; maxRssBytes?: number | null } | undefined;
+      return `used ${duration(u?.cpuSeconds ?? null)} CPU, peak RSS ${bytes(u?.maxRssBytes ?? null)}`;
     }
     case 'lost':
       return `${e.count == null ? 'an unknown number of' : String(e.count)} events lost: ${visible(e.reason ?? '')}`;

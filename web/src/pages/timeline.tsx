@@ -6,7 +6,7 @@
  */
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError, getJson, openStream, type Query } from '../api.js';
+import { getJson, openStream, type Query } from '../api.js';
 import { eventName, eventSummary } from '../event-summary.js';
 import { Link, processPath } from '../router.js';
 import { clock, count, visible } from '../text.js';
@@ -15,9 +15,13 @@ import type { ApiEvent } from '../types.js';
 import { VirtualList } from '../virtual-list.js';
 
 const KINDS = ['fork', 'exec', 'exit', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'coredump', 'lost', 'inferred_start', 'inferred_exit', 'acct', 'connect', 'accept', 'open'];
-/** Filters the daemon may apply itself (newer APIs); the rest the page applies. */
+/** The CLI's process filters: the page applies them to the events it receives (live events carry their process). */
 const OPTIONAL_SERVER = ['user', 'name', 'exe', 'subtree'] as const;
-let knownParams: Set<string> | null = null;
+/**
+ * Those of them /v1/events applies itself in this API (none yet: it filters by kind, pid, key and
+ * time). When it learns them, name them here and the page sends them instead of filtering.
+ */
+const SERVER_FILTERS: ReadonlySet<string> = new Set<string>();
 
 interface DrawStats {
   frames: number;
@@ -56,7 +60,11 @@ export function Timeline() {
       });
       if (plan === null || cancelled) return;
       const filter = pageFilter(applied, plan.serverSide);
-      if (filter !== null) setNote(`filtered in the page (this daemon's API does not filter by ${OPTIONAL_SERVER.filter((k) => applied[k] !== '' && !plan.serverSide.has(k)).join(', ')})`);
+      if (filter !== null) {
+        const inPage = OPTIONAL_SERVER.filter((k) => applied[k] !== '' && !plan.serverSide.has(k)).join(', ');
+        setNote(mode === 'live' ? `${inPage}: filtered in the page as events arrive`
+          : `${inPage}: filtered in the page, among the newest 10,000 stored events of the range (a stored event names its process only at exec: narrow the range for older ones)`);
+      }
       if (mode === 'history') {
         setStatus({ text: 'loading history…', ok: false });
         try {
@@ -185,24 +193,14 @@ function splitKinds(text: string): string[] {
 }
 
 /**
- * The query for the daemon: everything it can filter itself. A daemon whose API does not know
- * a filter says which parameters it knows; those it lacks are then applied in the page.
- * A bad value (a malformed glob, an unknown user or time) is the user's error, shown as such.
+ * The query for the daemon: what /v1/events filters itself (kind, time range, and the names in
+ * SERVER_FILTERS); the rest the page applies to what arrives. A probe of one event checks the
+ * parameters first, so a bad value (an unknown time form) is shown as the daemon's one-line error
+ * instead of a stream that cannot say why it failed.
  */
 async function planQuery(f: Filters, mode: 'live' | 'history'): Promise<{ query: Query; serverSide: Set<string> }> {
-  const base: Query = { kind: f.kinds.length > 0 ? f.kinds.join(',') : undefined, since: f.since === '' ? (mode === 'history' ? '10m' : undefined) : f.since, until: mode === 'history' && f.until !== '' ? f.until : undefined };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const optional: Query = {};
-    for (const k of OPTIONAL_SERVER) if (f[k] !== '' && (knownParams === null || knownParams.has(k))) optional[k] = f[k];
-    try {
-      // A probe of one event checks every parameter before a stream opens (a stream cannot say why it failed).
-      await getJson('/v1/events', { ...base, ...optional, since: base.since ?? String(Date.now()), limit: 1 });
-      return { query: { ...base, ...optional }, serverSide: new Set(Object.keys(optional)) };
-    } catch (err) {
-      const known = err instanceof ApiError && err.status === 400 ? /unknown parameter '\w+' \(known: ([^)]*)\)/.exec(err.message) : null;
-      if (known === null || knownParams !== null) throw err;
-      knownParams = new Set(known[1]!.split(/,\s*/));
-    }
-  }
-  throw new Error('the daemon refused the filters');
+  const query: Query = { kind: f.kinds.length > 0 ? f.kinds.join(',') : undefined, since: f.since === '' ? (mode === 'history' ? '10m' : undefined) : f.since, until: mode === 'history' && f.until !== '' ? f.until : undefined };
+  for (const k of OPTIONAL_SERVER) if (f[k] !== '' && SERVER_FILTERS.has(k)) query[k] = f[k];
+  await getJson('/v1/events', { ...query, since: query.since ?? String(Date.now()), limit: 1 });
+  return { query, serverSide: new Set(OPTIONAL_SERVER.filter((k) => query[k] !== undefined)) };
 }
