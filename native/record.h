@@ -471,4 +471,117 @@ _Static_assert(sizeof(struct pw_rec_open) % PW_RECORD_ALIGN == 0, "open body kee
 	 (PW_BPF_ARGV_MAX > PW_CMDLINE_MAX ? PW_BPF_ARGV_MAX : PW_CMDLINE_MAX) + 3u * PW_PATH_MAX + \
 	 PW_EXE_SUFFIX_MAX + PW_RECORD_ALIGN)
 
+/* ---- behaviour capture (eBPF, each only when asked for): syscall counts, TCP sessions,
+ * shell lines. Their own enums, so the contract above keeps its numbers. ------------------ */
+enum pw_capture_kind {
+	PW_KIND_SYSCALLS = 20, /* body pw_rec_syscalls + counts array */
+	PW_KIND_SESSION = 21,  /* body pw_rec_session */
+	PW_KIND_SHELL = 22,    /* body pw_rec_shell + strings */
+};
+enum pw_capture_lost_reason {
+	PW_LOST_SYSCALL_TABLE = 20,    /* syscalls not counted: the kernel's table of processes was full */
+	PW_LOST_SESSION_TABLE = 21,    /* TCP connections not followed: the kernel's table of sessions was full */
+	PW_LOST_SHELL_UNREADABLE = 22, /* shell lines that could not be read from the shell's memory */
+};
+
+/* SYSCALLS: one process's syscall counts since its first syscall (pid = tid = its tgid). At
+ * its exit (PW_SYSCALLS_FINAL) or, while it runs, at the reader's interval when they changed. */
+#define PW_SYSCALLS_FINAL 0x1u
+#define PW_SYSCALL_OTHER 0xffffffffu /* pw_syscall_count.nr: numbers past the table, 32-bit calls */
+struct pw_syscall_count {
+	uint32_t nr;
+	uint32_t reserved;
+	uint64_t count;
+};
+struct pw_rec_syscalls {
+	uint64_t start_ticks; /* the process's start (stat field 22): with pid, its key */
+	uint64_t total;       /* sum of every count */
+	uint32_t flags;       /* PW_SYSCALLS_FINAL */
+	uint32_t reserved;
+	struct pw_str counts; /* non-zero pw_syscall_count entries, nr ascending (len: 16 each) */
+};
+
+/* SESSION: a TCP connection, when it closed. pid/tid: its owner (the process that connected
+ * or accepted it), 0 when not known (PW_SESSION_OWNER unset). Addresses as in pw_rec_sock. */
+#define PW_SESSION_ACCEPTED 0x1u /* accepted from a listener (else: an outbound connect) */
+#define PW_SESSION_OWNER 0x2u    /* pid, start_ticks, uid and cgroup_id name the owner */
+#define PW_SESSION_EARLIER 0x4u  /* established before capture began: established_ns unknown (0) */
+struct pw_rec_session {
+	uint64_t start_ticks;    /* the owner's start */
+	uint64_t established_ns; /* CLOCK_MONOTONIC when it became ESTABLISHED (timestamp_ns: closed) */
+	uint64_t bytes_sent;     /* bytes the peer acknowledged */
+	uint64_t bytes_received; /* bytes received in order */
+	uint64_t bytes_retrans;  /* bytes sent again */
+	uint64_t cgroup_id;
+	uint32_t flags;          /* PW_SESSION_* */
+	uint32_t uid;            /* the owner's real uid */
+	uint32_t retransmits;    /* segments sent again */
+	uint16_t family;         /* AF_INET or AF_INET6 */
+	uint16_t local_port;
+	uint16_t remote_port;
+	uint16_t close_state;    /* the TCP state it closed from (include/net/tcp_states.h) */
+	uint32_t reserved;
+	uint8_t local_addr[16];
+	uint8_t remote_addr[16];
+};
+
+/* SHELL: a line an interactive bash read (readline's return), as typed. pid/tid: the shell. */
+#define PW_SHELL_TRUNCATED 0x1u /* the line was cut at PW_SHELL_LINE_MAX bytes */
+#define PW_SHELL_TTY 0x2u       /* tty valid */
+#define PW_SHELL_CWD 0x4u       /* cwd valid */
+#define PW_SHELL_LINE_MAX 4095u
+#define PW_ID_UNSET 0xffffffffu /* pw_rec_shell.login_uid / session_id: not set (no audit login) */
+struct pw_rec_shell {
+	uint64_t start_ticks; /* the shell's start */
+	uint32_t flags;       /* PW_SHELL_* */
+	uint32_t uid;         /* real uid */
+	uint32_t euid;
+	uint32_t login_uid;   /* audit login uid (who logged in, across su/sudo), PW_ID_UNSET */
+	uint32_t session_id;  /* audit session id, PW_ID_UNSET */
+	uint32_t reserved;
+	struct pw_str line;
+	struct pw_str tty;    /* "pts/3", "tty1" */
+	struct pw_str cwd;
+};
+
+_Static_assert(sizeof(struct pw_syscall_count) == 16, "syscall count size");
+PW_ASSERT_LAYOUT(struct pw_syscall_count, nr, 0);
+PW_ASSERT_LAYOUT(struct pw_syscall_count, count, 8);
+_Static_assert(sizeof(struct pw_rec_syscalls) == 32, "syscalls body size");
+PW_ASSERT_LAYOUT(struct pw_rec_syscalls, start_ticks, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_syscalls, total, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_syscalls, flags, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_syscalls, counts, 24);
+_Static_assert(sizeof(struct pw_rec_session) == 104, "session body size");
+PW_ASSERT_LAYOUT(struct pw_rec_session, start_ticks, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_session, established_ns, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_session, bytes_sent, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_session, bytes_received, 24);
+PW_ASSERT_LAYOUT(struct pw_rec_session, bytes_retrans, 32);
+PW_ASSERT_LAYOUT(struct pw_rec_session, cgroup_id, 40);
+PW_ASSERT_LAYOUT(struct pw_rec_session, flags, 48);
+PW_ASSERT_LAYOUT(struct pw_rec_session, uid, 52);
+PW_ASSERT_LAYOUT(struct pw_rec_session, retransmits, 56);
+PW_ASSERT_LAYOUT(struct pw_rec_session, family, 60);
+PW_ASSERT_LAYOUT(struct pw_rec_session, local_port, 62);
+PW_ASSERT_LAYOUT(struct pw_rec_session, remote_port, 64);
+PW_ASSERT_LAYOUT(struct pw_rec_session, close_state, 66);
+PW_ASSERT_LAYOUT(struct pw_rec_session, local_addr, 72);
+PW_ASSERT_LAYOUT(struct pw_rec_session, remote_addr, 88);
+_Static_assert(sizeof(struct pw_rec_shell) == 56, "shell body size");
+PW_ASSERT_LAYOUT(struct pw_rec_shell, start_ticks, 0);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, flags, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, uid, 12);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, euid, 16);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, login_uid, 20);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, session_id, 24);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, line, 32);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, tty, 40);
+PW_ASSERT_LAYOUT(struct pw_rec_shell, cwd, 48);
+/* Every capture record fits a batch with room to spare (PW_REC_MAX_SIZE bounds them all). */
+_Static_assert(PW_REC_HEADER_SIZE + sizeof(struct pw_rec_syscalls) + 513u * sizeof(struct pw_syscall_count) <= PW_REC_MAX_SIZE,
+	       "a full syscall profile fits a record");
+_Static_assert(PW_REC_HEADER_SIZE + sizeof(struct pw_rec_shell) + PW_SHELL_LINE_MAX + 64u + PW_PATH_MAX <= PW_REC_MAX_SIZE,
+	       "a shell line fits a record");
+
 #endif /* PROCWATCH_RECORD_H */

@@ -752,3 +752,483 @@ out:
 	bpf_map_delete_elem(&opens, &id);
 	return 0;
 }
+
+/* ---- behaviour capture: syscall counts --------------------------------------------------------
+ * One set of counts per process, in task-local storage on its thread-group leader (created at
+ * its first syscall; found from the task pointer, no hashing: the cheapest per-syscall path),
+ * one atomic add per syscall, never an event per syscall. The process's exit sends its counts
+ * and removes them; the loader reads running processes' counts through an iter/task program. */
+
+/* Events wanted but not counted or sent, by enum pwb_capture_drop (per CPU, like `lost`). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PWB_CDROP_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} capture_lost SEC(".maps");
+
+/* Allocated as processes appear (4 KiB each), freed at their exit (or with the task). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pwb_syscall_counts);
+} syscall_counts SEC(".maps");
+
+/* Processes with counts now: task storage has no size limit of its own, so this bounds it. */
+const volatile __u64 pw_syscall_table_max = 16384;
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} syscall_live SEC(".maps");
+
+static __always_inline void capture_drop_inc(__u32 why)
+{
+	__u64 *v = bpf_map_lookup_elem(&capture_lost, &why);
+	if (v)
+		*v += 1;
+}
+
+#define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h: a 32-bit syscall is active */
+
+/* The counts of task's process, created if asked and the table has room; NULL otherwise. */
+static __always_inline struct pwb_syscall_counts *syscalls_of(struct task_struct *leader, bool create)
+{
+	struct pwb_syscall_counts *c = bpf_task_storage_get(&syscall_counts, leader, 0, 0);
+	__u32 zero = 0;
+	__u64 *live;
+
+	if (c || !create)
+		return c;
+	live = bpf_map_lookup_elem(&syscall_live, &zero);
+	if (!live || *live >= pw_syscall_table_max) {
+		capture_drop_inc(PWB_CDROP_SYSCALL_TABLE);
+		return NULL;
+	}
+	c = bpf_task_storage_get(&syscall_counts, leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c) {
+		capture_drop_inc(PWB_CDROP_SYSCALL_TABLE); /* out of memory */
+		return NULL;
+	}
+	/* Two threads can create it at once and get the same storage: one of them counts it. */
+	if (__sync_val_compare_and_swap(&c->start_ns, 0, leader->start_boottime) == 0)
+		__sync_fetch_and_add(live, 1);
+	return c;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(pw_sys_enter, struct pt_regs *regs, long id)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pwb_syscall_counts *c;
+	__u32 slot;
+
+	if (!task_wanted())
+		return 0;
+	c = syscalls_of(task->group_leader, true);
+	if (!c)
+		return 0;
+	slot = id >= 0 && id < PWB_SYSCALL_NR_MAX ? (__u32)id : PWB_SYSCALL_OTHER;
+#if defined(__TARGET_ARCH_x86)
+	/* A 32-bit task's numbers are the i386 table's: not comparable, so counted apart. */
+	if (task->thread_info.status & TS_COMPAT)
+		slot = PWB_SYSCALL_OTHER;
+#endif
+	if (slot < PWB_SYSCALL_SLOTS)
+		__sync_fetch_and_add(&c->counts[slot], 1);
+	return 0;
+}
+
+/* Copies one non-zero count into the event being built (bpf_loop callback). */
+struct pw_syscalls_copy {
+	struct pwb_syscall_counts *c;
+	struct pwb_syscalls *ev;
+};
+static long syscalls_copy_one(__u32 i, struct pw_syscalls_copy *x)
+{
+	__u64 n;
+	__u32 at;
+
+	if (i >= PWB_SYSCALL_SLOTS)
+		return 1;
+	n = x->c->counts[i];
+	if (n == 0)
+		return 0;
+	at = x->ev->n;
+	if (at >= PWB_SYSCALL_SLOTS)
+		return 1;
+	x->ev->counts[at].nr = i;
+	x->ev->counts[at].reserved = 0;
+	x->ev->counts[at].count = n;
+	x->ev->n = at + 1;
+	return 0;
+}
+
+_Static_assert(sizeof(struct pwb_syscalls) + PWB_SYSCALL_SLOTS * sizeof(struct pwb_syscall_count) <= PWB_SCRATCH,
+	       "a syscall profile with every slot must fit the scratch buffer");
+
+/* Sends the counts of task's process (task is its last thread) and removes them. */
+static __always_inline int syscalls_send(struct task_struct *task)
+{
+	struct task_struct *leader = task->group_leader;
+	struct pwb_syscall_counts *c = syscalls_of(leader, false);
+	struct pw_scratch *s = scratch_get();
+	struct pw_syscalls_copy x;
+	struct pwb_syscalls *ev;
+	__u32 tgid = task->tgid, zero = 0;
+	__u64 *live;
+
+	if (!c)
+		return 0;
+	if (s) {
+		ev = (struct pwb_syscalls *)s->buf;
+		head_fill(&ev->h, PWB_SYSCALLS, tgid, tgid);
+		ev->start_ns = c->start_ns;
+		ev->n = 0;
+		ev->reserved = 0;
+		x.c = c;
+		x.ev = ev;
+		bpf_loop(PWB_SYSCALL_SLOTS, syscalls_copy_one, &x, 0);
+		__u32 n = ev->n;
+		if (n > PWB_SYSCALL_SLOTS)
+			n = PWB_SYSCALL_SLOTS;
+		ev->h.size = sizeof(*ev) + n * sizeof(struct pwb_syscall_count);
+		emit(ev, sizeof(*ev) + (__u64)n * sizeof(struct pwb_syscall_count));
+	}
+	/* Two last threads (pre-6.16 variant) can both get here: one delete succeeds. */
+	if (bpf_task_storage_delete(&syscall_counts, leader) == 0) {
+		live = bpf_map_lookup_elem(&syscall_live, &zero);
+		if (live)
+			__sync_fetch_and_add(live, -1);
+	}
+	return 0;
+}
+
+/* The same two variants as the process exit programs (6.16+ group_dead, or the live count). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pw_syscalls_exit, struct task_struct *task, bool group_dead)
+{
+	return group_dead ? syscalls_send(task) : 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pw_syscalls_exit_live, struct task_struct *task)
+{
+	return BPF_CORE_READ(task, signal, live.counter) == 0 ? syscalls_send(task) : 0;
+}
+
+/* The running processes' counts, for the loader's interval read: one pwb_syscall_iter_row per
+ * process that has counts (read(2) on an iterator fd walks every task once). */
+SEC("iter/task")
+int pw_syscalls_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct pwb_syscall_counts *c;
+	__u32 head[2];
+
+	if (!task || task->pid != task->tgid) /* leaders only: the counts live there */
+		return 0;
+	c = bpf_task_storage_get(&syscall_counts, task, 0, 0);
+	if (!c || c->start_ns == 0)
+		return 0;
+	head[0] = task->tgid;
+	head[1] = 0;
+	bpf_seq_write(ctx->meta->seq, head, sizeof head);
+	bpf_seq_write(ctx->meta->seq, c, sizeof *c);
+	return 0;
+}
+
+/* ---- behaviour capture: TCP sessions ----------------------------------------------------------
+ * One entry per TCP socket (its address) in `sessions` from the connect (TCP_SYN_SENT, in the
+ * connecting task) or the handshake's end (SYN_RECV -> ESTABLISHED, in softirq: the owner is
+ * the task whose accept(2) returns it). At TCP_CLOSE, one event with the socket's own byte
+ * counters: nothing runs per packet. */
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+#define TCP_LISTEN 10
+#define IPPROTO_TCP 6
+#define PW_SESSION_IGNORED 0x8000u /* pw_session.flags: filtered out (kept so its close is not taken for an earlier one) */
+
+struct pw_session {
+	__u64 owner_start_ns;
+	__u64 established_ns;
+	__u64 cgroup_id;
+	__u32 owner_tgid;
+	__u32 owner_tid;
+	__u32 uid;
+	__u32 flags; /* PWB_F_SESSION_* */
+	/* the ends, read at ESTABLISHED: at TCP_CLOSE the local port may already be released */
+	__u16 lport;
+	__u16 rport;
+	__u32 reserved;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* the loader may resize before load */
+	__type(key, __u64);
+	__type(value, struct pw_session);
+} sessions SEC(".maps");
+
+/* The current task becomes the session's owner. */
+static __always_inline void session_own(struct pw_session *s)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 id = bpf_get_current_pid_tgid();
+
+	s->owner_tgid = id >> 32;
+	s->owner_tid = (__u32)id;
+	s->owner_start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	s->uid = (__u32)bpf_get_current_uid_gid();
+	s->cgroup_id = bpf_get_current_cgroup_id();
+	s->flags |= PWB_F_SESSION_OWNER;
+}
+
+/* The connection's ends as the socket holds them. */
+static __always_inline void session_ends(const struct sock *sk, __u16 family, __u16 *lport, __u16 *rport, __u8 *laddr, __u8 *raddr)
+{
+	/* inet_sport, not skc_num: releasing the port at close clears skc_num, not inet_sport. */
+	*lport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	*rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		bpf_core_read(laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(raddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+/* Sends the session of sk, which is closing from old_state. s is NULL for a connection
+ * established before capture began (its counters are still the whole connection's). The
+ * counters count sequence numbers: the loader takes out the SYN and FINs they include. */
+static __always_inline void session_send(const struct sock *sk, const struct pw_session *s, int old_state, __u16 family)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	struct pwb_session ev = {};
+	unsigned long sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+
+	head_fill(&ev.h, PWB_SESSION, 0, 0);
+	ev.h.uid = 0;
+	if (s) {
+		ev.h.pid = s->owner_tgid;
+		ev.h.tid = s->owner_tid;
+		ev.h.uid = s->uid;
+		ev.h.flags = s->flags & (PWB_F_SESSION_ACCEPTED | PWB_F_SESSION_OWNER);
+		ev.owner_start_ns = s->owner_start_ns;
+		ev.established_ns = s->established_ns;
+		ev.cgroup_id = s->cgroup_id;
+		ev.lport = s->lport;
+		ev.rport = s->rport;
+		__builtin_memcpy(ev.laddr, s->laddr, sizeof ev.laddr);
+		__builtin_memcpy(ev.raddr, s->raddr, sizeof ev.raddr);
+	} else {
+		ev.h.flags = PWB_F_SESSION_EARLIER;
+		session_ends(sk, family, &ev.lport, &ev.rport, ev.laddr, ev.raddr);
+	}
+	/* SOCK_DONE: set by tcp_fin() when the peer's FIN arrived. */
+	if (sk_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE)))
+		ev.h.flags |= PWB_F_SESSION_FIN_IN;
+	ev.bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	ev.bytes_received = BPF_CORE_READ(tp, bytes_received);
+	ev.bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
+	ev.total_retrans = BPF_CORE_READ(tp, total_retrans);
+	ev.snd_una = BPF_CORE_READ(tp, snd_una);
+	ev.write_seq = BPF_CORE_READ(tp, write_seq);
+	ev.family = family;
+	ev.old_state = (__u16)old_state;
+	ev.h.size = sizeof ev;
+	emit(&ev, sizeof ev);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(pw_sock_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u64 key = (__u64)sk;
+	struct pw_session *s;
+	__u16 family;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if (newstate == TCP_SYN_SENT) { /* connect(2), in the connecting task */
+		struct pw_session n = {};
+		if (task_wanted())
+			session_own(&n);
+		else
+			n.flags = PW_SESSION_IGNORED;
+		if (bpf_map_update_elem(&sessions, &key, &n, BPF_ANY) != 0)
+			capture_drop_inc(PWB_CDROP_SESSION_TABLE);
+		return 0;
+	}
+	if (newstate == TCP_ESTABLISHED) {
+		if (oldstate == TCP_SYN_SENT) {
+			s = bpf_map_lookup_elem(&sessions, &key);
+			if (s) {
+				s->established_ns = bpf_ktime_get_ns();
+				session_ends(sk, family, &s->lport, &s->rport, s->laddr, s->raddr);
+			}
+		} else if (oldstate == TCP_SYN_RECV) { /* a listener's new connection; accept(2) names the owner */
+			struct pw_session n = { .established_ns = bpf_ktime_get_ns(), .flags = PWB_F_SESSION_ACCEPTED };
+			session_ends(sk, family, &n.lport, &n.rport, n.laddr, n.raddr);
+			if (bpf_map_update_elem(&sessions, &key, &n, BPF_ANY) != 0)
+				capture_drop_inc(PWB_CDROP_SESSION_TABLE);
+		}
+		return 0;
+	}
+	if (newstate != TCP_CLOSE)
+		return 0;
+	s = bpf_map_lookup_elem(&sessions, &key);
+	if (!s) {
+		/* Established before capture began: still one record, from the socket's own
+		 * counters, unless a filter asks for owners this record cannot name. */
+		if (oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV && oldstate != TCP_LISTEN && oldstate != TCP_CLOSE &&
+		    pw_uid == (__u32)-1 && !pw_cgroup_filter)
+			session_send(sk, NULL, oldstate, family);
+		return 0;
+	}
+	/* A connect that never connected is not a session (the connect event says it failed);
+	 * an accepted connection nobody accepted cannot be checked against the filters. */
+	if (s->established_ns != 0 && !(s->flags & PW_SESSION_IGNORED) &&
+	    ((s->flags & PWB_F_SESSION_OWNER) || (pw_uid == (__u32)-1 && !pw_cgroup_filter)))
+		session_send(sk, s, oldstate, family);
+	bpf_map_delete_elem(&sessions, &key);
+	return 0;
+}
+
+/* accept(2) hands a connection to a task: it becomes the owner (unless a filter excludes it). */
+static __always_inline int session_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pw_session *s;
+	struct sock *sk;
+	__u64 key;
+
+	if (ctx->ret < 0)
+		return 0;
+	sk = fd_sock((__u32)ctx->ret);
+	if (!sk)
+		return 0;
+	key = (__u64)sk;
+	s = bpf_map_lookup_elem(&sessions, &key);
+	if (!s || (s->flags & (PWB_F_SESSION_OWNER | PW_SESSION_IGNORED)))
+		return 0;
+	if (task_wanted())
+		session_own(s);
+	else
+		s->flags |= PW_SESSION_IGNORED;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int pw_session_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return session_accept(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int pw_session_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return session_accept(ctx);
+}
+
+/* ---- behaviour capture: shell lines -----------------------------------------------------------
+ * A uretprobe on readline() in each bash binary the loader finds (it attaches this program
+ * once per binary, at the offset it resolved from the binary's own symbol table): the line
+ * readline returns is what the user typed, before history or alias expansion, builtins and
+ * pipelines included. The loader attaches it; nothing here names a binary. */
+_Static_assert(sizeof(struct pwb_shell) + PWB_SHELL_LINE_MAX + PWB_TTY_NAME_MAX + PWB_WALK_MAX <= PWB_SCRATCH,
+	       "a shell event at every cap must fit the scratch buffer");
+
+/* When a shell line last woke the reader. Lines that follow within PW_SHELL_WAKE_NS (pasted or
+ * scripted input) do not wake it again: each wakeup is a context switch charged to the shell,
+ * twice the cost of the program itself. The reader finds them at its next wakeup or timeout. */
+#define PW_SHELL_WAKE_NS (5ull * 1000000ull)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} shell_woke SEC(".maps");
+
+SEC("uretprobe")
+int BPF_KRETPROBE(pw_shell_readline, const char *line)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pw_scratch *s;
+	struct pwb_shell *ev;
+	struct tty_struct *tty;
+	struct fs_struct *fs;
+	char next = 0;
+	__u32 pos;
+	long n;
+
+	if (!line || !task_wanted()) /* NULL: end of input (Ctrl-D) */
+		return 0;
+	s = scratch_get();
+	if (!s)
+		return 0;
+	ev = (struct pwb_shell *)s->buf;
+	head_fill(&ev->h, PWB_SHELL, id >> 32, (__u32)id);
+	ev->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	ev->euid = BPF_CORE_READ(task, cred, euid.val);
+	ev->login_uid = BPF_CORE_READ(task, loginuid.val);
+	ev->session_id = BPF_CORE_READ(task, sessionid);
+	ev->tty_len = 0;
+	ev->cwd_len = 0;
+	/* readline() returns a buffer it just wrote with malloc'd memory: resident, readable. */
+	n = bpf_probe_read_user_str(ev->data, PWB_SHELL_LINE_MAX, line);
+	if (n <= 0) {
+		capture_drop_inc(PWB_CDROP_SHELL_UNREADABLE);
+		return 0;
+	}
+	if (n == 1) /* an empty line: nothing was entered */
+		return 0;
+	ev->line_len = (__u32)n - 1;
+	/* A full buffer holds a line of exactly the cap or the start of a longer one. */
+	if ((__u32)n >= PWB_SHELL_LINE_MAX &&
+	    (bpf_probe_read_user(&next, 1, line + PWB_SHELL_LINE_MAX - 1) != 0 || next != '\0'))
+		ev->h.flags |= PWB_F_SHELL_TRUNCATED;
+	pos = sizeof(*ev) + (ev->line_len & (PWB_SHELL_LINE_MAX - 1));
+	tty = BPF_CORE_READ(task, signal, tty);
+	if (tty) {
+		n = bpf_probe_read_kernel_str(s->buf + (pos & PWB_SCRATCH_MASK), PWB_TTY_NAME_MAX, &tty->name);
+		if (n > 1) {
+			ev->tty_len = (__u32)n - 1;
+			ev->h.flags |= PWB_F_SHELL_TTY;
+			pos += ev->tty_len;
+		}
+	}
+	fs = BPF_CORE_READ(task, fs);
+	if (fs) {
+		/* Through memory, so the walk starts from a position the verifier does not track
+		 * exactly: with a known range, each bpf_loop step would be a new state to verify. */
+		ev->h.size = pos;
+		pos = *(volatile __u32 *)&ev->h.size;
+		int w = walk_path(pos, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt));
+		if (w >= 0) {
+			ev->cwd_len = w;
+			ev->h.flags |= PWB_F_SHELL_CWD;
+			pos += w;
+		}
+	}
+	ev->h.size = pos;
+	__u32 zero = 0;
+	__u64 *woke = bpf_map_lookup_elem(&shell_woke, &zero), now = ev->h.ts, flags = 0;
+	if (woke) {
+		if (now - *woke < PW_SHELL_WAKE_NS)
+			flags = BPF_RB_NO_WAKEUP;
+		else
+			*woke = now;
+	}
+	if (pos <= sizeof(struct pw_scratch) && bpf_ringbuf_output(&events, ev, pos, flags) != 0)
+		drop_inc(PWB_DROP_RINGBUF);
+	return 0;
+}

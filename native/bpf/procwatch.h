@@ -151,4 +151,104 @@ struct pwb_acct {
 	__u64 write_bytes;
 };
 
+/* ---- behaviour capture: shell lines, TCP sessions, syscall counts ------------------------
+ * Kept in their own enums and maps, after everything above, so they add to the contract
+ * without renumbering it. Each is loaded only when asked for (the loader's autoload). */
+enum pwb_capture_type {
+	PWB_SYSCALLS = 20, /* pwb_syscalls: a process's syscall counts, at its exit */
+	PWB_SESSION = 21,  /* pwb_session: a TCP connection that closed */
+	PWB_SHELL = 22,    /* pwb_shell: a line an interactive bash read with readline() */
+};
+
+/* Why a capture event could not be counted or sent: keys of the per-CPU `capture_lost` map.
+ * A full ring buffer is PWB_DROP_RINGBUF, as for every other event. */
+enum pwb_capture_drop {
+	PWB_CDROP_SYSCALL_TABLE = 0, /* syscalls not counted: the table of processes was full */
+	PWB_CDROP_SESSION_TABLE = 1, /* TCP connections not followed: the table of sessions was full */
+	PWB_CDROP_SHELL_UNREADABLE = 2, /* a shell line could not be read from the shell's memory */
+	PWB_CDROP_COUNT
+};
+
+/* Syscall numbers counted one by one; larger ones (and 32-bit compat calls, whose numbers
+ * are another table's) share the last slot. x86-64 and arm64 stay under 512 in 6.18. */
+#define PWB_SYSCALL_NR_MAX 512u
+#define PWB_SYSCALL_SLOTS (PWB_SYSCALL_NR_MAX + 1u)
+#define PWB_SYSCALL_OTHER PWB_SYSCALL_NR_MAX
+
+/* The value of the `syscall_counts` task storage (on each process's leader). */
+struct pwb_syscall_counts {
+	__u64 start_ns; /* the process's start_boottime: with the tgid, its key */
+	__u64 counts[PWB_SYSCALL_SLOTS];
+};
+
+/* One row of the pw_syscalls_iter output: the tgid, then its counts. */
+struct pwb_syscall_iter_row {
+	__u32 tgid;
+	__u32 reserved;
+	struct pwb_syscall_counts c;
+};
+
+struct pwb_syscall_count {
+	__u32 nr; /* PWB_SYSCALL_OTHER for the shared slot */
+	__u32 reserved;
+	__u64 count;
+};
+
+/* pid/tid: the process (tgid); sent at its exit with every non-zero count, nr ascending. */
+struct pwb_syscalls {
+	struct pwb_head h;
+	__u64 start_ns;
+	__u32 n; /* entries in counts[] */
+	__u32 reserved;
+	struct pwb_syscall_count counts[];
+};
+
+/* pwb_head.flags of PWB_SESSION */
+#define PWB_F_SESSION_ACCEPTED 0x1000u /* the connection was accepted (else: connected) */
+#define PWB_F_SESSION_OWNER 0x2000u    /* pid/start_ns/uid name the owner */
+#define PWB_F_SESSION_EARLIER 0x4000u  /* established before capture began: start time and owner unknown */
+#define PWB_F_SESSION_FIN_IN 0x0800u   /* the peer's FIN arrived (SOCK_DONE): bytes_received counts it */
+
+/* A TCP connection that was established, sent when the socket reaches TCP_CLOSE. pid/tid and
+ * uid: the owner (the process that connected, or that accepted it), zero when unknown. */
+struct pwb_session {
+	struct pwb_head h;
+	__u64 owner_start_ns;
+	__u64 established_ns; /* bpf_ktime_get_ns() at TCP_ESTABLISHED */
+	__u64 bytes_acked;    /* tcp_sock: bytes sent that the peer acknowledged */
+	__u64 bytes_received; /* tcp_sock: bytes received in order */
+	__u64 bytes_retrans;
+	__u64 cgroup_id;      /* the owner's, when known */
+	__u32 total_retrans;  /* segments retransmitted */
+	__u16 family;
+	__u16 lport; /* host order */
+	__u16 rport; /* host order */
+	__u16 old_state; /* the TCP state it closed from */
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u32 snd_una;   /* with write_seq: whether our FIN was acknowledged (bytes_acked counts it) */
+	__u32 write_seq;
+};
+
+/* pwb_head.flags of PWB_SHELL */
+#define PWB_F_SHELL_TRUNCATED 0x1000u /* the line is longer than PWB_SHELL_LINE_MAX - 1 bytes */
+#define PWB_F_SHELL_CWD 0x2000u       /* the cwd walk reached the namespace's root */
+#define PWB_F_SHELL_TTY 0x4000u       /* the shell has a controlling terminal */
+#define PWB_SHELL_LINE_MAX 4096u      /* bytes of a line kept, NUL included */
+#define PWB_TTY_NAME_MAX 64u          /* tty_struct.name */
+
+/* data[]: the line (line_len bytes, no NUL), the tty name (tty_len), the cwd walk (cwd_len,
+ * as in pwb_exec). pid/tid: the shell; h.uid its real uid. */
+struct pwb_shell {
+	struct pwb_head h;
+	__u64 start_ns;
+	__u32 euid;
+	__u32 login_uid;  /* audit login uid, (u32)-1 when unset */
+	__u32 session_id; /* audit session id, (u32)-1 when unset */
+	__u32 line_len;
+	__u32 tty_len;
+	__u32 cwd_len;
+	char data[];
+};
+
 #endif /* PROCWATCH_BPF_H */

@@ -25,7 +25,10 @@ import { RESOURCE_PARAMS, ResourcesApi, resourceStats } from './resources.js';
 import { ProcessFollower } from './process-stream.js';
 import { TextAnswer } from './text-answer.js';
 import { ResourceMetrics } from '../report/resource-metrics.js';
-import { getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, queryStats, HISTORY_SORTS, type EventQuery, type HistorySort } from '../store/index.js';
+import {
+  getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, querySessionTotals, queryStats, querySyscallProfile, HISTORY_SORTS,
+  type EventQuery, type HistorySort,
+} from '../store/index.js';
 import type { ProcessRecord } from '../table/index.js';
 import type { RulesService } from '../rules/service.js';
 import { globToRegExp } from '../util/glob.js';
@@ -79,6 +82,7 @@ export class ApiServer {
       [/^\/v1\/events$/, (u, req, res) => this.events(u, req, res)],
       [/^\/v1\/history$/, (u) => this.history(u)],
       [/^\/v1\/lineage\/([^/]+)$/, (u) => this.lineage(u)],
+      [/^\/v1\/syscalls\/([^/]+)$/, (u) => this.syscalls(u)],
       [/^\/v1\/stats$/, (u) => this.stats(u)],
       [/^\/v1\/alerts$/, (u, req, res) => this.alerts(u, req, res)],
       [/^\/v1\/rules$/, (u) => this.rulesInfo(u)],
@@ -280,15 +284,16 @@ export class ApiServer {
   }
 
   private async events(url: URL, req: IncomingMessage, res: ServerResponse): Promise<unknown> {
-    const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'limit', 'follow', 'format']);
+    const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'user', 'limit', 'follow', 'format']);
     const kinds = p.list('kind', EVENT_KINDS);
     const pid = p.pid('pid', 0);
+    const euid = this.uidParam(p);
     const key = p.string('key');
     const follow = p.boolean('follow');
     const format = p.string('format') ?? (req.headers.accept === 'text/event-stream' ? 'sse' : follow ? 'ndjson' : 'json');
     if (!['json', 'ndjson', 'sse'].includes(format)) throw new BadRequest(`parameter 'format' must be json, ndjson or sse, got '${format}'`);
     if (format === 'json' && follow) throw new BadRequest("parameter 'follow' streams: use format=ndjson or format=sse");
-    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, limit: p.limit(1000) };
+    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, euid, limit: p.limit(1000) };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     if (follow && query.untilMs !== undefined) throw new BadRequest("parameter 'until' cannot be used with parameter 'follow': a follower has no end");
     const db = this.daemon.store.db;
@@ -363,6 +368,7 @@ export class ApiServer {
         if (q.key !== undefined && e.key !== q.key) continue;
       }
       const record = tracker.table.recordAt(e); // as of this event, as `watch` shows it
+      if (e.kind !== 'lost' && q.euid !== undefined && record?.uids?.[1] !== q.euid) continue;
       stream.write({ bootId: status.bootId, run: store.run, ...eventJson({ event: e, record, wallMs: tracker.clock.wallMs(e.ktimeNs) }, this.users) });
     }
     if (res.writableLength > this.maxBacklog) {
@@ -499,6 +505,18 @@ export class ApiServer {
     const lineage = queryLineage(this.daemon.store.db, boot, key, limit);
     if (lineage === null) throw new BadRequest(`no process with key ${key} is known${this.bootNote(boot)}`, 404);
     return { ...lineage, process: this.named(lineage.process), ancestors: lineage.ancestors.map((p) => this.named(p)), descendants: lineage.descendants.map((p) => this.named(p)) };
+  }
+
+  /** A process's syscall profile (schema 6) and its stored TCP sessions, summed. */
+  private syscalls(url: URL): unknown {
+    const p = new Params(url.searchParams, ['boot']);
+    const boot = p.boot() ?? this.daemon.status.bootId;
+    const key = this.findKey(this.pathRef(url), boot);
+    this.flushStore();
+    const db = this.daemon.store.db;
+    const known = (boot === this.daemon.status.bootId && this.daemon.tracker.table.get(key) !== undefined) || getProcess(db, boot, key) !== null;
+    if (!known) throw new BadRequest(`no process with key ${key} is known${this.bootNote(boot)}`, 404);
+    return { key, bootId: boot, syscalls: querySyscallProfile(db, boot, key), sessions: querySessionTotals(db, boot, key) };
   }
 
   /** GET /v1/resources/{pid|key}: a live pid, else the latest stored instance of this boot. */

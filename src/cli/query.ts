@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { apiGet, apiStream } from '../api/client.js';
 import { InputError } from '../errors.js';
 import { eventObjectLine, renderHistory, renderLineage, type LineageLike, type ProcessLike } from '../report/processes.js';
+import { renderSyscallProfile, type ProfileLike } from '../report/profile.js';
 import { print, printJson, withSocket } from './common.js';
 
 /** API parameters by the option that sets them: the daemon's errors then name the option. */
@@ -26,6 +27,7 @@ interface QueryOptions {
   name?: string;
   user?: string;
   boot?: string;
+  syscalls?: string;
   sort?: string;
   minCpu?: string;
   minRss?: string;
@@ -40,11 +42,12 @@ export function eventsCommand(): Command {
     .option('--until <time>', 'to (same forms)')
     .option('-k, --kind <kinds>', 'only these kinds, comma-separated')
     .option('-p, --pid <pid>', 'only events of this pid')
+    .option('-u, --user <user>', 'only events of processes running as this effective user, name or uid')
     .option('-f, --follow', 'keep streaming new events until interrupted')
     .option('--limit <n>', 'the newest this many stored events (default 1000, max 10000; with -f: all stored events in range unless given)')
     .option('--json', 'one JSON object per line')
     .action(async (options: QueryOptions) => {
-      const query = { since: options.since, until: options.until, kind: options.kind, pid: options.pid, limit: options.limit };
+      const query = { since: options.since, until: options.until, kind: options.kind, pid: options.pid, user: options.user, limit: options.limit };
       const show = (e: Record<string, unknown>): void => {
         // The stream's own last line is not an event: it goes to stderr.
         if (e.kind === 'stream_closed') process.stderr.write(`procwatch: the daemon ended the stream: ${String(e.reason)}\n`);
@@ -78,8 +81,23 @@ export function historyCommand(): Command {
     .option('--min-rss <size>', 'only processes whose peak resident memory reached this (100MiB)')
     .option('--min-read <size>', 'only processes that read at least this much from storage')
     .option('--min-write <size>', 'only processes that wrote at least this much to storage')
+    .option('--syscalls <pid-or-key>', 'instead: one process\'s syscall profile (counts by name) and its TCP sessions')
+    .option('--boot <id>', 'with --syscalls: a process of an earlier boot')
     .option('--json', 'print JSON')
     .action(async (options: QueryOptions) => {
+      if (options.syscalls !== undefined) {
+        const ref = options.syscalls;
+        if (!/^\d+(:\??\d+)?$/.test(ref)) throw new InputError(`'${ref}' is neither a pid nor a process key (pid:starttime)`);
+        const flags: Record<string, string | undefined> = { exe: options.exe, name: options.name, user: options.user, since: options.since, until: options.until,
+          limit: options.limit, sort: options.sort, 'min-cpu': options.minCpu, 'min-rss': options.minRss, 'min-read': options.minRead, 'min-write': options.minWrite };
+        const others = Object.keys(flags).filter((o) => flags[o] !== undefined);
+        if (others.length > 0) throw new InputError(`--syscalls shows one process: it takes no ${others.map((o) => `--${o}`).join(', ')}`);
+        const profile = await apiGet<ProfileLike>(options.socket, `/v1/syscalls/${encodeURIComponent(ref)}`, { boot: options.boot }, names);
+        if (options.json) printJson(profile);
+        else print(renderSyscallProfile(profile));
+        return;
+      }
+      if (options.boot !== undefined) throw new InputError('--boot goes with --syscalls (history already spans every boot)');
       const { processes } = await apiGet<{ processes: ProcessLike[] }>(options.socket, '/v1/history', {
         exe: options.exe, name: options.name, user: options.user, since: options.since, until: options.until, limit: options.limit,
         sort: options.sort, min_cpu: options.minCpu, min_rss: options.minRss, min_read: options.minRead, min_write: options.minWrite,

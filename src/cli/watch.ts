@@ -31,6 +31,12 @@ interface WatchOptions {
   captureUser?: string;
   cgroup?: string;
   ringBuffer?: string;
+  sessions?: boolean;
+  syscalls?: boolean;
+  syscallsInterval?: string;
+  shell?: boolean;
+  shellBinary?: string[];
+  shellRedact?: string[];
   hold: string;
   procRoot: string;
   etcRoot: string;
@@ -124,13 +130,31 @@ function captureOptions(options: WatchOptions, users: UserDb): BpfCaptureOptions
     capture.uid = uid;
   }
   if (options.cgroup !== undefined) capture.cgroupPath = options.cgroup;
-  if ((capture.uid !== undefined || capture.cgroupPath !== undefined) && options.network !== true && options.files !== true) {
-    throw new InputError('--capture-user and --cgroup narrow network/file capture: add --network or --files');
+  if (options.sessions === true) capture.sessions = true;
+  if (options.syscalls === true) capture.syscalls = true;
+  if (options.syscallsInterval !== undefined) {
+    if (options.syscalls !== true) throw new InputError('--syscalls-interval goes with --syscalls');
+    capture.syscallsIntervalMs = Math.round(positive(options.syscallsInterval, '--syscalls-interval', false)! * 1000);
+  }
+  if (options.shell === true) capture.shell = true;
+  if (options.shellBinary !== undefined || options.shellRedact !== undefined) {
+    if (options.shell !== true) throw new InputError('--shell-binary and --shell-redact go with --shell');
+    if (options.shellBinary !== undefined) capture.shellBinaries = options.shellBinary;
+    if (options.shellRedact !== undefined) capture.shellRedact = options.shellRedact;
+  }
+  const captures = capture.network === true || capture.files === true || capture.sessions === true || capture.syscalls === true || capture.shell === true;
+  if ((capture.uid !== undefined || capture.cgroupPath !== undefined) && !captures) {
+    throw new InputError('--capture-user and --cgroup narrow network/file capture: add --network or --files (or --sessions, --syscalls, --shell)');
   }
   const ring = positive(options.ringBuffer, '--ring-buffer', true);
   if (ring !== undefined) capture.ringBytes = ring;
   checkCaptureOptions(capture);
   return capture;
+}
+
+/** A repeatable option's values, in order. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 export function watchCommand(): Command {
@@ -151,6 +175,12 @@ export function watchCommand(): Command {
     .option('--path-prefix <prefix>', 'eBPF: only opens of paths starting with this (filtered in the kernel)')
     .option('--capture-user <user>', 'eBPF: network/file events only from this real user (filtered in the kernel)')
     .option('--cgroup <dir>', 'eBPF: network/file events only from this cgroup v2 directory and below')
+    .option('--sessions', 'eBPF: one event per TCP connection when it closes, with its bytes each way (kind session)')
+    .option('--syscalls', 'eBPF: per-process syscall counts, counted in the kernel, shown at each exit (kind syscalls)')
+    .option('--syscalls-interval <seconds>', 'with --syscalls: also show running processes\' counts this often, when they changed')
+    .option('--shell', 'eBPF: lines typed in interactive bash shells (kind shell), redacted (--shell-redact)')
+    .option('--shell-binary <path>', 'with --shell: also watch this bash binary (repeatable; default /bin/bash and the running shells)', collect)
+    .option('--shell-redact <regex>', 'with --shell: redact what this matches, or its groups; /re/i for flags (repeatable; replaces the defaults)', collect)
     .option('--ring-buffer <bytes>', 'eBPF ring buffer size, a power of 2 (default 8 MiB)')
     .option('--hold <ms>', 'how long events wait for out-of-order stragglers', '20')
     .option('--duration <seconds>', 'stop after this many seconds (default: until interrupted)')

@@ -142,7 +142,7 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
     config.httpListen = listen;
     config.httpToken = token;
   }
-  if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size);
+  if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size, duration);
   if (d.rcvbuf !== undefined) config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
   if (d.reader_priority !== undefined) config.readerPriority = r.number(d.reader_priority, 'daemon.reader_priority', 0, { max: 99, integer: true });
   if (d.hold_ms !== undefined) config.holdMs = timer(r.number(d.hold_ms, 'daemon.hold_ms', 1), 'daemon.hold_ms');
@@ -174,15 +174,55 @@ export function daemonPathsProblem(config: DaemonConfig): { key: 'socket' | 'dat
   return clash === null ? null : { key: 'socket', message: clash };
 }
 
-const EBPF_KEYS = ['network', 'files', 'path_prefix', 'user', 'cgroup', 'ring_buffer'];
+const EBPF_KEYS = ['network', 'files', 'path_prefix', 'user', 'cgroup', 'ring_buffer', 'syscalls', 'syscalls_interval', 'shell', 'shell_binaries', 'shell_redact'];
+
+/**
+ * How often the daemon reads running processes' syscall counts (daemon.ebpf.syscalls_interval):
+ * a profile is stored for a process that runs long before it exits, at one row per process.
+ */
+export const DEFAULT_SYSCALLS_INTERVAL_MS = 60_000;
+
+/** daemon.ebpf.network: true (or connections): connect/accept events; sessions: one event per TCP connection at its close; or both, as a list. */
+function parseNetwork(r: ConfigReader, v: unknown, capture: BpfCaptureOptions): void {
+  const path = 'daemon.ebpf.network';
+  if (typeof v === 'boolean') {
+    capture.network = v;
+    return;
+  }
+  const items = Array.isArray(v) ? r.strings(v, path) : [r.string(v, path)];
+  for (const item of items) {
+    if (item === 'connections') capture.network = true;
+    else if (item === 'sessions') capture.sessions = true;
+    else r.fail(path, `expected true or false (connect/accept events), connections, sessions, or a list of those, got '${item}'`);
+  }
+}
 
 /** daemon.ebpf: what the eBPF source captures besides process events, filtered in the kernel. */
-function parseEbpf(r: ConfigReader, v: unknown, size: (v: unknown, path: string) => number): BpfCaptureOptions {
+function parseEbpf(r: ConfigReader, v: unknown, size: (v: unknown, path: string) => number, duration: (v: unknown, path: string) => number): BpfCaptureOptions {
   if (!isPlain(v)) r.fail('daemon.ebpf', `expected a mapping with some of: ${EBPF_KEYS.join(', ')}`);
   const e: Plain = v;
   r.keys(e, 'daemon.ebpf', EBPF_KEYS);
   const capture: BpfCaptureOptions = {};
-  if (e.network !== undefined) capture.network = r.boolean(e.network, 'daemon.ebpf.network');
+  if (e.network !== undefined) parseNetwork(r, e.network, capture);
+  if (e.syscalls !== undefined && e.syscalls !== false) {
+    if (e.syscalls !== 'counts') r.fail('daemon.ebpf.syscalls', `expected counts or false, got '${String(e.syscalls)}'`);
+    capture.syscalls = true;
+    capture.syscallsIntervalMs = DEFAULT_SYSCALLS_INTERVAL_MS;
+  }
+  if (e.syscalls_interval !== undefined) {
+    if (capture.syscalls !== true) r.fail('daemon.ebpf.syscalls_interval', 'applies to syscall counts: set daemon.ebpf.syscalls: counts');
+    const ms = e.syscalls_interval === 'none' || e.syscalls_interval === 0 ? 0 : duration(e.syscalls_interval, 'daemon.ebpf.syscalls_interval');
+    if (ms > 86_400_000) r.fail('daemon.ebpf.syscalls_interval', 'at most a day (1d)');
+    if (ms !== 0 && ms < 1000) r.fail('daemon.ebpf.syscalls_interval', 'at least 1s (or none: only at exits)');
+    capture.syscallsIntervalMs = ms;
+  }
+  if (e.shell !== undefined) capture.shell = r.boolean(e.shell, 'daemon.ebpf.shell');
+  for (const [key, field] of [['shell_binaries', 'shellBinaries'], ['shell_redact', 'shellRedact']] as const) {
+    if (e[key] === undefined) continue;
+    if (capture.shell !== true) r.fail(`daemon.ebpf.${key}`, 'applies to shell capture: set daemon.ebpf.shell: true');
+    // An empty redaction list is allowed (redact nothing); an empty list of binaries still watches the running shells.
+    capture[field] = Array.isArray(e[key]) && e[key].length === 0 ? [] : r.strings(e[key], `daemon.ebpf.${key}`);
+  }
   if (e.files !== undefined) capture.files = r.boolean(e.files, 'daemon.ebpf.files');
   if (e.path_prefix !== undefined) capture.pathPrefix = r.string(e.path_prefix, 'daemon.ebpf.path_prefix');
   if (e.user !== undefined) {

@@ -12,6 +12,8 @@ export const EVENT_KINDS = [
   'connect', 'accept', 'open',
   // a process's resource totals once it ended (eBPF; netlink when /proc still shows them)
   'acct',
+  // eBPF source only, behaviour capture (each off by default):
+  'shell', 'session', 'syscalls',
 ] as const;
 
 export type EventKind = (typeof EVENT_KINDS)[number];
@@ -106,7 +108,17 @@ export interface PtraceEvent extends EventBase { kind: 'ptrace'; tracerPid: numb
 export interface CommEvent extends EventBase { kind: 'comm'; comm: string }
 export interface CoredumpEvent extends EventBase { kind: 'coredump'; parentPid: number | null }
 /** Events the source knows it missed (netlink ENOBUFS, ring buffer reservation failures). */
-export interface LostEvent extends EventBase { kind: 'lost'; count: number | null; reason: string }
+export interface LostEvent extends EventBase {
+  kind: 'lost';
+  count: number | null;
+  reason: string;
+  /**
+   * Set when only one kind of capture lost something, so the process table was complete and
+   * needs no resync: 'syscalls' (count is syscalls not counted), 'session' (connections not
+   * followed) or 'shell' (lines not read). Absent: process events may be missing.
+   */
+  scope?: 'syscalls' | 'session' | 'shell';
+}
 /**
  * A process's resource totals, once it ended: after its `exit`, when its parent reaped it
  * (eBPF), or at once from the zombie's /proc files (netlink, when still there). `startTicks`
@@ -166,6 +178,90 @@ export interface OpenEvent extends EventBase {
   cgroupId: number;
 }
 
+/**
+ * A line an interactive bash read with readline() (eBPF source, `shell` capture on): what the
+ * user typed, builtins and pipelines included, after redaction. The shell is the event's
+ * process (pid, key).
+ */
+export interface ShellEvent extends EventBase {
+  kind: 'shell';
+  /** The line as typed (before history and alias expansion), with redacted parts replaced by `[REDACTED]`. */
+  line: string;
+  /** True when the line was longer than 4,095 bytes and cut there. */
+  lineTruncated: boolean;
+  /** True when a redaction pattern matched and replaced part of the line. */
+  redacted: boolean;
+  /** The shell's start time (clock ticks since boot): with pid, its key. */
+  startTicks: number;
+  uid: number;
+  euid: number;
+  /** Audit login uid (who logged in, kept across su and sudo); null when not set. */
+  loginUid: number | null;
+  /** Audit session id; null when not set. */
+  sessionId: number | null;
+  /** Controlling terminal ("pts/3"), null when none. */
+  tty: string | null;
+  /** The shell's working directory when the line was read; null when it cannot be named. */
+  cwd: string | null;
+}
+
+/**
+ * A TCP connection that was established, reported once when it closed (eBPF source, network
+ * `sessions` capture on), with the socket's own counters. pid and key are the owner's: the
+ * process that connected, or that accepted it (pid 0 and key null when not known).
+ */
+export interface SessionEvent extends EventBase {
+  kind: 'session';
+  /** Null for a connection established before capture began. */
+  direction: 'connect' | 'accept' | null;
+  /** The owner's start time (clock ticks since boot), null when the owner is not known. */
+  startTicks: number | null;
+  family: 'ipv4' | 'ipv6';
+  protocol: 'tcp';
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  /**
+   * Kernel time (ns since boot) it became ESTABLISHED; ktimeNs is when it closed. Null for a
+   * connection established before capture began (its byte counts are still the whole
+   * connection's; its owner is not known).
+   */
+  establishedNs: number | null;
+  durationNs: number | null;
+  /** Bytes sent that the peer acknowledged (tcp_sock.bytes_acked). */
+  bytesSent: number;
+  /** Bytes received in order (tcp_sock.bytes_received). */
+  bytesReceived: number;
+  /** Bytes and segments sent again (retransmissions). */
+  bytesRetransmitted: number;
+  retransmits: number;
+  /** The TCP state it closed from: 'FIN_WAIT2', 'TIME_WAIT' path, 'LAST_ACK', 'ESTABLISHED' (a reset), ... */
+  closedFrom: string;
+  /** The owner's real uid and cgroup v2 id, null when the owner is not known. */
+  uid: number | null;
+  cgroupId: number | null;
+}
+
+/**
+ * A process's syscall counts (eBPF source, `syscalls: counts`), counted in the kernel: at
+ * its exit (`final`), and while it runs, at the reader's interval when they changed. Counts
+ * are since the process's first syscall (a fork child's count includes what it did before
+ * its exec).
+ */
+export interface SyscallsEvent extends EventBase {
+  kind: 'syscalls';
+  /** The process's start time (clock ticks since boot): with pid, its key. */
+  startTicks: number;
+  final: boolean;
+  total: number;
+  /**
+   * Count by syscall name ("read", "getpid"; "syscall_N" for a number without a name here;
+   * "other" for numbers past the kernel side's table and 32-bit compat calls).
+   */
+  counts: Record<string, number>;
+}
+
 export type ProcEvent =
   | ForkEvent
   | ExecEvent
@@ -182,6 +278,9 @@ export type ProcEvent =
   | ConnectEvent
   | AcceptEvent
   | OpenEvent
+  | ShellEvent
+  | SessionEvent
+  | SyscallsEvent
   | AcctEvent;
 
 /**

@@ -3,10 +3,11 @@
  * later the API). Field names of the JSON form are a public interface (README: Event fields).
  */
 
-import type { AcceptEvent, ConnectEvent, OpenEvent, ProcEvent } from '../events/types.js';
+import type { AcceptEvent, ConnectEvent, OpenEvent, ProcEvent, SessionEvent, ShellEvent, SyscallsEvent } from '../events/types.js';
+import { escapeText } from './text.js';
 import type { ProcessRecord } from '../table/index.js';
 import type { UserDb } from '../procfs/index.js';
-import { usageText } from './usage.js';
+import { formatBytes, usageText } from './usage.js';
 
 export interface EventView {
   event: ProcEvent;
@@ -59,6 +60,35 @@ function what(v: EventView): string {
     case 'lost': return `!! LOST ${e.count === null ? 'an unknown number of' : e.count} event(s): ${e.reason}; table resynced from /proc`;
     case 'connect': case 'accept': case 'open': return `${captureText(e)}: ${commandLine(r, e)}`;
     case 'acct': return `${r?.comm ?? '(unknown)'} used ${usageText(e.usage)}`;
+    case 'shell': return behaviourText(e);
+    case 'session': case 'syscalls': return `${behaviourText(e)}: ${commandLine(r, e)}`;
+  }
+}
+
+/** The syscalls a profile shows in one line: the most frequent. */
+const TOP_SYSCALLS = 5;
+
+/**
+ * What a shell line, a TCP session or a syscall profile says, without the process (shared by
+ * `watch` and `events`). A shell line is text its user typed: escaped, never raw.
+ */
+export function behaviourText(e: ShellEvent | SessionEvent | SyscallsEvent): string {
+  switch (e.kind) {
+    case 'shell':
+      return `${e.tty === null ? 'no tty' : escapeText(e.tty)} ${e.cwd === null ? '?' : escapeText(e.cwd)} $ ${escapeText(e.line)}` +
+        `${e.lineTruncated ? ' …(cut)' : ''}${e.redacted ? ' (redacted)' : ''}`;
+    case 'session': {
+      const end = (a: string, p: number): string => (e.family === 'ipv6' ? `[${a}]:${p}` : `${a}:${p}`);
+      const arrow = `${end(e.localAddress, e.localPort)} ${e.direction === 'connect' ? '->' : e.direction === 'accept' ? '<-' : '--'} ${end(e.remoteAddress, e.remotePort)}`;
+      const how = e.establishedNs === null ? 'tcp (established before capture)' : `tcp ${e.direction === 'connect' ? 'connected' : 'accepted'}`;
+      return `${how} ${arrow}, ${e.durationNs === null ? 'duration unknown' : formatDuration(e.durationNs)}, sent ${formatBytes(e.bytesSent)}, received ${formatBytes(e.bytesReceived)}` +
+        `${e.retransmits > 0 ? `, ${e.retransmits} retransmits` : ''}`;
+    }
+    case 'syscalls': {
+      const top = Object.entries(e.counts).sort((a, b) => b[1] - a[1]).slice(0, TOP_SYSCALLS).map(([name, n]) => `${name} ${n}`);
+      const more = Object.keys(e.counts).length - top.length;
+      return `${e.total} syscalls${e.final ? '' : ' so far'}: ${top.join(', ')}${more > 0 ? `, ${more} more` : ''}`;
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 /** Text renderings of processes for the query commands: ps columns, trees, history, lineage, events. */
 
 import { InputError } from '../errors.js';
-import type { AcceptEvent, ConnectEvent, OpenEvent, ProcessFields, ProcessUsage } from '../events/types.js';
-import { captureText } from './events.js';
+import type { AcceptEvent, ConnectEvent, OpenEvent, ProcessFields, ProcessUsage, SessionEvent, ShellEvent, SyscallsEvent } from '../events/types.js';
+import { behaviourText, captureText } from './events.js';
 import { formatBytes, formatCpu, usageText } from './usage.js';
 
 /**
@@ -172,6 +172,7 @@ export function eventObjectLine(e: Record<string, unknown>): string {
     case 'lost': what = `!! ${e.count === null ? '?' : String(e.count)} lost: ${String(e.reason)}`; break;
     // The API sends these with the event model's own field names.
     case 'connect': case 'accept': case 'open': what = captureText(e as unknown as ConnectEvent | AcceptEvent | OpenEvent); break;
+    case 'shell': case 'session': case 'syscalls': what = behaviourText(e as unknown as ShellEvent | SessionEvent | SyscallsEvent); break;
     case 'acct': what = e.usage === undefined ? '' : usageText(e.usage as ProcessUsage); break;
     default: what = '';
   }

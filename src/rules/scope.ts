@@ -125,6 +125,10 @@ export const EVENT_FIELDS = {
   count: 'int', reason: 'string',
   family: 'string', protocol: 'string', localAddress: 'string', localPort: 'int', remoteAddress: 'string', remotePort: 'int',
   fd: 'int', result: 'int', error: 'string', path: 'string', flags: 'list<string>', mode: 'int',
+  // behaviour capture (issue 18): shell lines, TCP sessions, syscall counts
+  line: 'string', redacted: 'bool', tty: 'string', cwd: 'string',
+  direction: 'string', bytesSent: 'int', bytesReceived: 'int', duration: 'double',
+  syscalls: 'list<string>', syscallTotal: 'int', final: 'bool',
 } as const;
 
 /** The event as conditions see it: getters over the event (fields of other kinds read as unknown). */
@@ -157,18 +161,30 @@ export class EventValue {
   get tracerPid(): bigint { return this.e.kind === 'ptrace' ? int(this.e.tracerPid) : -1n; }
   get count(): bigint { return this.e.kind === 'lost' ? intOr(this.e.count) : -1n; }
   get reason(): string { return this.e.kind === 'lost' ? this.e.reason : ''; }
-  get family(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? e.family : ''; }
-  get protocol(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? e.protocol ?? '' : ''; }
-  get localAddress(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? e.localAddress ?? '' : ''; }
-  get localPort(): bigint { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? intOr(e.localPort) : -1n; }
-  get remoteAddress(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? e.remoteAddress : ''; }
-  get remotePort(): bigint { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? int(e.remotePort) : -1n; }
+  get family(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' || e.kind === 'session' ? e.family : ''; }
+  get protocol(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' || e.kind === 'session' ? e.protocol ?? '' : ''; }
+  get localAddress(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' || e.kind === 'session' ? e.localAddress ?? '' : ''; }
+  get localPort(): bigint { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' || e.kind === 'session' ? intOr(e.localPort) : -1n; }
+  get remoteAddress(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' || e.kind === 'session' ? e.remoteAddress : ''; }
+  get remotePort(): bigint { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' || e.kind === 'session' ? int(e.remotePort) : -1n; }
   get fd(): bigint { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' ? int(e.fd) : e.kind === 'open' ? BigInt(e.result) : -1n; }
   get result(): bigint { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' || e.kind === 'open' ? BigInt(e.result) : 0n; }
   get error(): string { const e = this.e; return e.kind === 'connect' || e.kind === 'accept' || e.kind === 'open' ? e.error ?? '' : ''; }
   get path(): string { return this.e.kind === 'open' ? this.e.path : ''; }
   get flags(): readonly string[] { return this.e.kind === 'open' ? this.e.flagNames : NO_ARGV; }
   get mode(): bigint { return this.e.kind === 'open' ? int(this.e.mode) : 0n; }
+  get line(): string { return this.e.kind === 'shell' ? this.e.line : ''; }
+  get redacted(): boolean { return this.e.kind === 'shell' && this.e.redacted; }
+  get tty(): string { return this.e.kind === 'shell' ? this.e.tty ?? '' : ''; }
+  get cwd(): string { return this.e.kind === 'shell' ? this.e.cwd ?? '' : ''; }
+  get direction(): string { return this.e.kind === 'session' ? this.e.direction ?? '' : ''; }
+  get bytesSent(): bigint { return this.e.kind === 'session' ? int(this.e.bytesSent) : -1n; }
+  get bytesReceived(): bigint { return this.e.kind === 'session' ? int(this.e.bytesReceived) : -1n; }
+  get duration(): number { return this.e.kind === 'session' && this.e.durationNs !== null ? this.e.durationNs / 1e9 : -1; }
+  /** The syscalls a profile counted (names with a non-zero count). */
+  get syscalls(): readonly string[] { return this.e.kind === 'syscalls' ? Object.keys(this.e.counts) : NO_ARGV; }
+  get syscallTotal(): bigint { return this.e.kind === 'syscalls' ? int(this.e.total) : -1n; }
+  get final(): boolean { return this.e.kind === 'syscalls' && this.e.final; }
 }
 
 /** `previous`: the process's uids before this event (uid events), when known. */

@@ -10,6 +10,7 @@ import { InputError } from '../errors.js';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { packageRoot, type AcctTestFields } from './native.js';
+import { compileRedaction } from './shell.js';
 
 /** Counters the addon keeps (see native/bpf/procbpf.c, enum pw_counter). */
 export const BPF_COUNTER_NAMES = [
@@ -29,6 +30,12 @@ export const BPF_COUNTER_NAMES = [
   'cwdUnknown', // exec: the same for the cwd
   'slotWaits', // the reader waited for JavaScript to take a batch
   'droppedBatches', // batches that could not be queued (runtime shutting down)
+  // behaviour capture
+  'syscallTableLost', // syscalls not counted: the kernel's table of processes was full; LOST records (scope syscalls)
+  'sessionTableLost', // TCP connections not followed: the table of sessions was full; LOST records (scope session)
+  'shellUnreadableLost', // shell lines that could not be read from the shell's memory; LOST records (scope shell)
+  'syscallSnapshots', // syscall records of running processes, read at the interval
+  'shellAttached', // bash binaries with a uprobe on readline
 ] as const;
 export type BpfCounterName = (typeof BPF_COUNTER_NAMES)[number];
 export type BpfCounters = Record<BpfCounterName, number>;
@@ -47,6 +54,18 @@ export interface BpfCaptureOptions {
   pathPrefix?: string;
   /** Ring buffer size in bytes: a power of 2, at least 4096 (default 8 MiB). */
   ringBytes?: number;
+  /** Per-process syscall counts, kept in a kernel map: `syscalls` events at each exit. */
+  syscalls?: boolean;
+  /** With syscalls: also read running processes' counts this often (ms; 0 or absent: only at exits). */
+  syscallsIntervalMs?: number;
+  /** TCP sessions: one `session` event per connection when it closes, with its byte counts. */
+  sessions?: boolean;
+  /** Lines entered in interactive bash shells (a uprobe on readline's return): `shell` events. */
+  shell?: boolean;
+  /** Bash binaries to watch besides the running ones (default /bin/bash). */
+  shellBinaries?: string[];
+  /** Redaction patterns for shell lines (see sources/shell.ts; default DEFAULT_SHELL_REDACT). */
+  shellRedact?: string[];
 }
 
 /** Test hooks: each makes a rare path happen on demand. Never set them in production. */
@@ -61,6 +80,10 @@ export interface BpfDebugOptions {
   debugPrefixAtExit?: boolean;
   /** The reader fails at its first event as if the ring buffer had returned an error. */
   debugReaderFault?: boolean;
+  /** Processes the kernel counts syscalls for at once (default 16384), to fill the table in a test. */
+  debugSyscallTableMax?: number;
+  /** TCP sockets the kernel follows at once (default 65536), to fill the table in a test. */
+  debugSessionTableMax?: number;
 }
 
 export interface BpfOpenOptions extends BpfCaptureOptions, BpfDebugOptions {
@@ -71,6 +94,8 @@ export interface BpfOpenOptions extends BpfCaptureOptions, BpfDebugOptions {
 
 export interface BpfHandle {
   readonly ringBytes: number;
+  /** A uretprobe on the function at `offset` (file offset) of the ELF binary at `path` (shell capture). */
+  attachShell(path: string, offset: number): void;
   /** Joins the reader, detaches every program and frees the maps. Idempotent. */
   stop(): void;
   counters(): BpfCounters;
@@ -122,6 +147,22 @@ export interface BpfTestRecordSpec extends AcctTestFields {
   localAddr?: Buffer;
   remoteAddr?: Buffer;
   fd?: number;
+  // syscalls (flags, startTicks too)
+  total?: number;
+  counts?: ReadonlyArray<readonly [number, number]>;
+  // session (flags, startTicks, family, ports, addresses, uid, cgroupId too)
+  establishedNs?: number;
+  bytesSent?: number;
+  bytesReceived?: number;
+  bytesRetrans?: number;
+  retransmits?: number;
+  closeState?: number;
+  // shell (flags, startTicks, uid too)
+  euid?: number;
+  loginUid?: number;
+  sessionId?: number;
+  line?: string | Buffer;
+  tty?: string | Buffer;
   // connect, accept, open (cgroupId: exec too)
   result?: number;
   uid?: number;
@@ -221,6 +262,7 @@ export function loadBpfNative(): BpfNativeLoad {
 /** A running set of programs, with a promise for "stopped and every batch delivered". */
 export interface BpfReader {
   readonly ringBytes: number;
+  attachShell(path: string, offset: number): void;
   readonly closed: Promise<void>;
   stop(): void;
   counters(): BpfCounters;
@@ -239,7 +281,15 @@ export interface BpfReaderOptions extends BpfCaptureOptions, BpfDebugOptions {
  * line naming what is wrong. The kernel would refuse some of these less clearly, or later.
  */
 export function checkCaptureOptions(o: BpfCaptureOptions): void {
-  const { ringBytes, uid, pathPrefix, cgroupPath } = o;
+  const { ringBytes, uid, pathPrefix, cgroupPath, syscallsIntervalMs, shellBinaries, shellRedact } = o;
+  if ((shellBinaries !== undefined || shellRedact !== undefined) && o.shell !== true) throw new InputError('shell binaries and redaction patterns apply to shell capture: turn it on');
+  for (const path of shellBinaries ?? []) {
+    if (!path.startsWith('/') || path.includes('\0')) throw new InputError(`a shell binary must be an absolute path, got '${path}'`);
+  }
+  if (shellRedact !== undefined) compileRedaction(shellRedact);
+  if (syscallsIntervalMs !== undefined && !(Number.isInteger(syscallsIntervalMs) && syscallsIntervalMs >= 0 && syscallsIntervalMs <= 86_400_000)) {
+    throw new InputError(`the syscall count interval must be from 0 to 86400000 ms (a day), got ${syscallsIntervalMs}`);
+  }
   if (ringBytes !== undefined && !(Number.isInteger(ringBytes) && ringBytes >= 4096 && ringBytes <= 2 ** 30 && (ringBytes & (ringBytes - 1)) === 0)) {
     throw new InputError(`the eBPF ring buffer size must be a power of 2 from 4096 to ${2 ** 30} bytes, got ${ringBytes}`);
   }
@@ -261,7 +311,13 @@ export function checkCaptureOptions(o: BpfCaptureOptions): void {
 
 function checkOptions(o: BpfReaderOptions): void {
   checkCaptureOptions(o);
-  const { debugStallMs, debugInflightMax } = o;
+  const { debugStallMs, debugInflightMax, debugSyscallTableMax, debugSessionTableMax } = o;
+  if (debugSessionTableMax !== undefined && !(Number.isInteger(debugSessionTableMax) && debugSessionTableMax >= 1 && debugSessionTableMax <= 1e7)) {
+    throw new RangeError(`debugSessionTableMax must be an integer from 1 to 10000000, got ${debugSessionTableMax}`);
+  }
+  if (debugSyscallTableMax !== undefined && !(Number.isInteger(debugSyscallTableMax) && debugSyscallTableMax >= 1 && debugSyscallTableMax <= 1e6)) {
+    throw new RangeError(`debugSyscallTableMax must be an integer from 1 to 1000000, got ${debugSyscallTableMax}`);
+  }
   if (debugStallMs !== undefined && !(Number.isInteger(debugStallMs) && debugStallMs >= 0 && debugStallMs <= 60000)) {
     throw new RangeError(`debugStallMs must be an integer from 0 to 60000, got ${debugStallMs}`);
   }
@@ -305,6 +361,7 @@ export function openBpf(options: BpfReaderOptions): BpfReader {
   });
   return {
     ringBytes: handle.ringBytes,
+    attachShell: (path, offset) => handle.attachShell(path, offset),
     closed,
     stop: () => handle.stop(),
     counters: () => handle.counters(),

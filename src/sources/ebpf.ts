@@ -12,9 +12,15 @@
  * reported.
  */
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readlinkSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { ProcEvent } from '../events/types.js';
 import { openBpf, loadBpfNative, type BpfCaptureOptions, type BpfDebugOptions, type BpfReader } from './bpf-native.js';
 import { NativeIntake } from './intake.js';
+import {
+  DEFAULT_SHELL_BINARIES, DEFAULT_SHELL_REDACT, READLINE_SYMBOL, compileRedaction, fileId, findShellBinaries, functionOffset, redactLine, shellNames,
+  type ShellBinary,
+} from './shell.js';
 import { ReaderWatch, type Availability, type BatchSink, type EventSource, type ProblemSink, type SourceCounters } from './source.js';
 
 export type { BpfCaptureOptions } from './bpf-native.js';
@@ -34,12 +40,22 @@ export function ebpfAvailability(capture: BpfCaptureOptions = {}): Availability 
   if (!load.available) return { available: false, reason: load.reason };
   if (process.getuid?.() !== 0) return { available: false, reason: 'eBPF needs root (CAP_BPF and CAP_PERFMON)' };
   if (!existsSync(BTF)) return { available: false, reason: `the kernel has no BTF (${BTF}): CO-RE programs cannot be loaded` };
-  if (capture.network === true || capture.files === true) {
+  if (capture.network === true || capture.files === true || capture.sessions === true) {
     const haveTracefs = existsSync(`${TRACEFS}/events`) || existsSync('/sys/kernel/debug/tracing/events');
     const mountable = existsSync(TRACEFS) && statSync(TRACEFS).isDirectory();
-    if (!haveTracefs && !mountable) return { available: false, reason: `network/file capture needs tracefs, and ${TRACEFS} does not exist to mount it on` };
+    if (!haveTracefs && !mountable) return { available: false, reason: `network/file/session capture needs tracefs, and ${TRACEFS} does not exist to mount it on` };
   }
   return { available: true, reason: `eBPF addon ${load.path}` };
+}
+
+/** Shell capture's state in the source: the binaries watched, the names that make a shell, the redaction. */
+interface ShellWatch {
+  names: Set<string>;
+  redact: RegExp[];
+  /** Files (dev:ino) with a uprobe, or known to have no readline: looked at once. */
+  done: Set<string>;
+  watched: ShellBinary[];
+  onProblem: ProblemSink | undefined;
 }
 
 class EbpfSource implements EventSource {
@@ -48,6 +64,7 @@ class EbpfSource implements EventSource {
   private reader: BpfReader | null = null;
   private watch: ReaderWatch | null = null;
   private readonly intake = new NativeIntake();
+  private shell: ShellWatch | null = null;
 
   constructor(private readonly options: EbpfOptions) {}
 
@@ -55,13 +72,84 @@ class EbpfSource implements EventSource {
     if (this.reader !== null) throw new Error('ebpf source already started');
     // Reader errors go to onProblem; a reader that ends before stop() is a `lost` event and fatal.
     const watch = new ReaderWatch('the eBPF reader', sink, onProblem, () => this.intake.lastSeq, () => this.intake.countFailure());
+    // Shell lines are redacted here, before any consumer (table, store, API, rules) sees them.
+    const deliver: BatchSink = this.options.shell === true ? (batch) => { this.shellBatch(batch); sink(batch); } : sink;
+    if (this.options.shell === true) {
+      const binaries = this.options.shellBinaries ?? [...DEFAULT_SHELL_BINARIES];
+      this.shell = { names: shellNames(binaries), redact: compileRedaction(this.options.shellRedact ?? DEFAULT_SHELL_REDACT), done: new Set(), watched: [], onProblem };
+    }
     this.reader = openBpf({
       ...this.options,
-      onBatch: (buffer) => this.intake.take(buffer, sink),
+      onBatch: (buffer) => this.intake.take(buffer, deliver),
       onError: (message) => watch.error(message),
     });
     this.watch = watch;
     watch.follow(this.reader.closed);
+    if (this.shell !== null) {
+      const found = findShellBinaries(this.options.shellBinaries ?? DEFAULT_SHELL_BINARIES);
+      for (const problem of found.problems) this.shellProblem(problem);
+      for (const binary of found.binaries) this.attachShell(binary);
+      if (this.shell.watched.length === 0) this.shellProblem('shell capture is on, but no bash binary could be watched: no shell lines will be seen');
+    }
+  }
+
+  /** The bash binaries whose readline has a uprobe (shell capture). */
+  shellBinaries(): ShellBinary[] {
+    return [...(this.shell?.watched ?? [])];
+  }
+
+  private shellProblem(message: string): void {
+    try {
+      this.shell?.onProblem?.({ message: `shell capture: ${message}`, fatal: false });
+    } catch {
+      // a problem handler that throws has nowhere left to report to
+    }
+  }
+
+  /** One uprobe per file: the offset of readline in that very file, or a problem said once. */
+  private attachShell(binary: ShellBinary): void {
+    const shell = this.shell;
+    if (shell === null || this.reader === null || shell.done.has(binary.id)) return;
+    shell.done.add(binary.id);
+    const found = functionOffset(binary.open, READLINE_SYMBOL);
+    if ('problem' in found) {
+      this.shellProblem(found.problem.replace(binary.open, binary.path));
+      return;
+    }
+    try {
+      this.reader.attachShell(binary.open, found.offset);
+      shell.watched.push(binary);
+    } catch (err) {
+      this.shellProblem(`${binary.path}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Redacts shell lines; a bash binary not seen before, exec'd now, gets its uprobe. */
+  private shellBatch(batch: ProcEvent[]): void {
+    const shell = this.shell!;
+    for (const event of batch) {
+      if (event.kind === 'shell') {
+        const { line, redacted } = redactLine(event.line, shell.redact);
+        event.line = line;
+        event.redacted = redacted;
+      } else if (event.kind === 'exec' && event.details.exe !== null) {
+        const exe = event.details.exe.replace(/ \(deleted\)$/, '');
+        if (!shell.names.has(basename(exe))) continue;
+        // A deleted file (replaced by an upgrade) is still reachable through the process, if it
+        // still runs that image.
+        let open = exe;
+        if (exe !== event.details.exe) {
+          open = `/proc/${event.pid}/exe`;
+          try {
+            if (readlinkSync(open) !== event.details.exe) continue;
+          } catch {
+            continue;
+          }
+        }
+        const id = fileId(open);
+        if (id !== null && !shell.done.has(id)) this.attachShell({ path: event.details.exe, open, id });
+      }
+    }
   }
 
   async stop(): Promise<void> {

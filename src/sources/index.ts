@@ -61,12 +61,14 @@ async function ebpf(options: SourceOptions, probe: boolean): Promise<Candidate> 
 export async function chooseSource(choice: SourceChoice, options: SourceOptions = {}): Promise<ChosenSource> {
   const poll = (): EventSource => new PollSource({ procRoot: options.procRoot, intervalMs: options.pollIntervalMs });
   if (choice === 'poll') return { source: poll(), why: 'poll source, as asked' };
-  const wantsCapture = options.ebpf?.network === true || options.ebpf?.files === true;
+  const e0 = options.ebpf;
+  const wantsCapture = e0?.network === true || e0?.files === true || e0?.sessions === true || e0?.syscalls === true || e0?.shell === true;
+  const needs = e0?.network === true || e0?.files === true ? 'network/file capture needs' : 'session, syscall and shell capture need';
   if (choice === 'ebpf' || choice === 'auto') {
     const e = await ebpf(options, choice === 'auto');
     if (e.source !== null) return { source: e.source, why: choice === 'ebpf' ? 'eBPF, as asked' : 'eBPF (the best source available here)' };
     if (choice === 'ebpf') throw new InputError(`eBPF source unavailable: ${e.availability.reason}`);
-    if (wantsCapture) throw new InputError(`network/file capture needs the eBPF source, which is unavailable: ${e.availability.reason}`);
+    if (wantsCapture) throw new InputError(`${needs} the eBPF source, which is unavailable: ${e.availability.reason}`);
     const n = await netlink(options);
     if (n.source !== null) return { source: n.source, why: `netlink proc connector (eBPF unavailable: ${e.availability.reason})` };
     return {
@@ -74,7 +76,7 @@ export async function chooseSource(choice: SourceChoice, options: SourceOptions 
       why: `netlink unavailable (${n.availability.reason}); eBPF unavailable (${e.availability.reason}); falling back to polling /proc`,
     };
   }
-  if (wantsCapture) throw new InputError('network/file capture needs the eBPF source (use --source ebpf or auto)');
+  if (wantsCapture) throw new InputError(`${needs} the eBPF source (use --source ebpf or auto)`);
   const { source, availability } = await netlink(options);
   if (source !== null) return { source, why: 'netlink proc connector, as asked' };
   throw new InputError(`netlink source unavailable: ${availability.reason}`);

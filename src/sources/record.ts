@@ -9,7 +9,8 @@
 import { constants as osConstants } from 'node:os';
 import { constants as fsConstants } from 'node:fs';
 import { decodeExitStatus } from '../events/types.js';
-import type { ExecDetails, IdQuad, ProcEvent, ProcessUsage, SocketFields } from '../events/types.js';
+import type { ExecDetails, IdQuad, ProcEvent, ProcessUsage, SessionEvent, ShellEvent, SocketFields, SyscallsEvent } from '../events/types.js';
+import { SYSCALL_OTHER, syscallName } from './syscall-names.js';
 
 export const RECORD_VERSION = 3;
 export const BATCH_MAGIC = 0x31425750; // 'PWB1'
@@ -44,7 +45,26 @@ export const ACCT_FLAG = { cpu: 1 << 0, cpuTicks: 1 << 1, faults: 1 << 2, switch
 export const KIND = {
   fork: 1, exec: 2, uid: 3, gid: 4, sid: 5, ptrace: 6, comm: 7, coredump: 8, exit: 9, lost: 10,
   connect: 11, accept: 12, open: 13, acct: 14,
+  syscalls: 20, session: 21, shell: 22,
 } as const;
+// Behaviour capture (record.h: pw_rec_syscalls, pw_rec_session, pw_rec_shell).
+export const SYSCALL_COUNT = { nr: 0, count: 8, SIZE: 16 } as const;
+export const SYSCALLS = { startTicks: 0, total: 8, flags: 16, counts: 24, SIZE: 32 } as const;
+export const SESSION = {
+  startTicks: 0, establishedNs: 8, bytesSent: 16, bytesReceived: 24, bytesRetrans: 32, cgroupId: 40, flags: 48, uid: 52,
+  retransmits: 56, family: 60, localPort: 62, remotePort: 64, closeState: 66, localAddr: 72, remoteAddr: 88, SIZE: 104,
+} as const;
+export const SHELL = { startTicks: 0, flags: 8, uid: 12, euid: 16, loginUid: 20, sessionId: 24, line: 32, tty: 40, cwd: 48, SIZE: 56 } as const;
+export const SYSCALLS_FINAL = 0x1;
+export const SYSCALL_OTHER_NR = 0xffffffff;
+export const SESSION_ACCEPTED = 0x1;
+export const SESSION_OWNER = 0x2;
+export const SESSION_EARLIER = 0x4;
+export const SHELL_TRUNCATED = 0x1;
+export const SHELL_TTY = 0x2;
+export const SHELL_CWD = 0x4;
+export const SHELL_LINE_MAX = 4095;
+export const ID_UNSET = 0xffffffff;
 export const EXEC_FLAG = {
   comm: 1 << 0, stat: 1 << 1, uids: 1 << 2, gids: 1 << 3, argv: 1 << 4, argvTruncated: 1 << 5,
   exe: 1 << 6, cwd: 1 << 7, zombie: 1 << 8, gone: 1 << 9, changed: 1 << 10, raced: 1 << 11,
@@ -53,7 +73,7 @@ export const EXEC_FLAG = {
 export const PARENT_KNOWN = 0x1;
 export const EXIT_COMM = 0x2;
 export const LOST_COUNT_UNKNOWN = 0xffffffff;
-export const LOST_REASON = { enobufs: 1, ringbuf: 2, unreadable: 3, inflight: 4 } as const;
+export const LOST_REASON = { enobufs: 1, ringbuf: 2, unreadable: 3, inflight: 4, syscallTable: 20, sessionTable: 21, shellUnreadable: 22 } as const;
 export const CPU_UNKNOWN = 0xffffffff;
 export const COMM_EVENT_LEN = 16;
 export const CMDLINE_MAX = 4096;
@@ -77,10 +97,14 @@ export function recordLayout(): Record<string, number> {
     parentKnown: PARENT_KNOWN, exitComm: EXIT_COMM, lostCountUnknown: LOST_COUNT_UNKNOWN, cpuUnknown: CPU_UNKNOWN,
     commEventLen: COMM_EVENT_LEN, cmdlineMax: CMDLINE_MAX, bpfArgvMax: BPF_ARGV_MAX, commMax: COMM_MAX, pathMax: PATH_MAX,
     sockLocal: SOCK_LOCAL, openPathTruncated: OPEN_PATH_TRUNCATED,
+    syscallCountSize: SYSCALL_COUNT.SIZE, syscallsSize: SYSCALLS.SIZE, sessionSize: SESSION.SIZE, shellSize: SHELL.SIZE,
+    syscallsFinal: SYSCALLS_FINAL, syscallOther: SYSCALL_OTHER_NR, sessionAccepted: SESSION_ACCEPTED, sessionOwner: SESSION_OWNER, sessionEarlier: SESSION_EARLIER,
+    shellTruncated: SHELL_TRUNCATED, shellTty: SHELL_TTY, shellCwd: SHELL_CWD, shellLineMax: SHELL_LINE_MAX, idUnset: ID_UNSET,
   };
   const groups: Record<string, Record<string, number>> = {
     batch: BATCH, rec: REC, fork: FORK, id: ID, ptrace: PTRACE, comm: COMM, coredump: COREDUMP, exit: EXIT,
     lost: LOST, str: STR, exec: EXEC, sock: SOCK, open: OPEN, kind: KIND, execFlag: EXEC_FLAG, lostReason: LOST_REASON,
+    syscallCount: SYSCALL_COUNT, syscalls: SYSCALLS, session: SESSION, shell: SHELL,
     acct: ACCT, acctFlag: ACCT_FLAG,
   };
   for (const [group, fields] of Object.entries(groups)) {
@@ -94,6 +118,7 @@ const BODY_SIZE: Readonly<Record<number, number>> = {
   [KIND.fork]: FORK.SIZE, [KIND.exec]: EXEC.SIZE, [KIND.uid]: ID.SIZE, [KIND.gid]: ID.SIZE, [KIND.sid]: 0,
   [KIND.ptrace]: PTRACE.SIZE, [KIND.comm]: COMM.SIZE, [KIND.coredump]: COREDUMP.SIZE, [KIND.exit]: EXIT.SIZE,
   [KIND.lost]: LOST.SIZE, [KIND.connect]: SOCK.SIZE, [KIND.accept]: SOCK.SIZE, [KIND.open]: OPEN.SIZE,
+  [KIND.syscalls]: SYSCALLS.SIZE, [KIND.session]: SESSION.SIZE, [KIND.shell]: SHELL.SIZE,
   [KIND.acct]: ACCT.SIZE,
 };
 
@@ -102,6 +127,14 @@ const LOST_REASON_TEXT: Readonly<Record<number, string>> = {
   [LOST_REASON.ringbuf]: 'eBPF ring buffer full: the kernel could not queue these events',
   [LOST_REASON.unreadable]: 'eBPF: the address or path of these connect/open calls could not be read from the caller\'s memory',
   [LOST_REASON.inflight]: 'eBPF: too many connect/open calls in progress at once; these were not tracked',
+  [LOST_REASON.syscallTable]: 'eBPF: syscalls not counted: the kernel\'s table of processes was full (daemon.ebpf.syscalls)',
+  [LOST_REASON.sessionTable]: 'eBPF: TCP connections not followed: the kernel\'s table of sessions was full',
+  [LOST_REASON.shellUnreadable]: 'eBPF: shell lines that could not be read from the shell\'s memory',
+};
+
+/** Losses confined to one kind of capture: the process table is complete (LostEvent.scope). */
+const LOST_SCOPE: Readonly<Record<number, 'syscalls' | 'session' | 'shell'>> = {
+  [LOST_REASON.syscallTable]: 'syscalls', [LOST_REASON.sessionTable]: 'session', [LOST_REASON.shellUnreadable]: 'shell',
 };
 
 export interface DecodeStats {
@@ -263,14 +296,22 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
         cgroupId: v.u64(b + OPEN.cgroupId),
       };
     }
+    case KIND.syscalls:
+      return { ...base, kind: 'syscalls', ...syscallsFields(v) };
+    case KIND.session:
+      return { ...base, kind: 'session', ...sessionFields(v, buf, start, base.ktimeNs) };
+    case KIND.shell:
+      return { ...base, kind: 'shell', ...shellFields(v) };
     default: { // KIND.lost (BODY_SIZE admitted nothing else)
       const count = v.u32(b + LOST.count);
       const reason = v.u32(b + LOST.reason);
+      const scope = LOST_SCOPE[reason];
       return {
         ...base,
         kind: 'lost',
         count: count === LOST_COUNT_UNKNOWN ? null : count,
         reason: LOST_REASON_TEXT[reason] ?? `lost (reason ${reason})`,
+        ...(scope === undefined ? {} : { scope }),
       };
     }
   }
@@ -353,6 +394,84 @@ function socketFields(v: RecordView, buf: Buffer, start: number): SocketFields {
     error: errnoName(result),
     uid: v.u32(b + SOCK.uid),
     cgroupId: v.u64(b + SOCK.cgroupId),
+  };
+}
+
+// ---- behaviour capture ----------------------------------------------------------------------
+
+type Fields<E> = Omit<E, 'kind' | 'seq' | 'ktimeNs' | 'pid' | 'tid' | 'cpu' | 'provenance' | 'key'>;
+
+function syscallsFields(v: RecordView): Fields<SyscallsEvent> {
+  const b = REC.SIZE;
+  const pairs = v.bytes(b + SYSCALLS.counts);
+  if (pairs.length % SYSCALL_COUNT.SIZE !== 0) throw new Corrupt(`syscall counts of ${pairs.length} bytes, not whole entries`);
+  const counts: Record<string, number> = {};
+  let total = 0;
+  for (let off = 0; off < pairs.length; off += SYSCALL_COUNT.SIZE) {
+    const nr = pairs.readUInt32LE(off + SYSCALL_COUNT.nr);
+    const n = pairs.readUInt32LE(off + SYSCALL_COUNT.count) + pairs.readUInt32LE(off + SYSCALL_COUNT.count + 4) * 0x1_0000_0000;
+    const name = nr === SYSCALL_OTHER_NR ? SYSCALL_OTHER : syscallName(nr);
+    counts[name] = (counts[name] ?? 0) + n;
+    total += n;
+  }
+  return { startTicks: v.u64(b + SYSCALLS.startTicks), final: (v.u32(b + SYSCALLS.flags) & SYSCALLS_FINAL) !== 0, total, counts };
+}
+
+/** include/net/tcp_states.h */
+const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT',
+  'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV', 'BOUND_INACTIVE'];
+
+function sessionFields(v: RecordView, buf: Buffer, start: number, closedNs: number): Fields<SessionEvent> {
+  const b = REC.SIZE;
+  const family = v.u16(b + SESSION.family);
+  if (family !== AF_INET && family !== AF_INET6) throw new Corrupt(`session record of family ${family}`);
+  v.u8(b + SESSION.remoteAddr + 15); // bounds of both addresses
+  const addr = (off: number): Buffer => buf.subarray(start + b + off, start + b + off + 16);
+  const flags = v.u32(b + SESSION.flags);
+  const owned = (flags & SESSION_OWNER) !== 0;
+  const earlier = (flags & SESSION_EARLIER) !== 0;
+  const establishedNs = earlier ? null : v.u64(b + SESSION.establishedNs);
+  const state = v.u16(b + SESSION.closeState);
+  return {
+    direction: earlier ? null : (flags & SESSION_ACCEPTED) !== 0 ? 'accept' : 'connect',
+    startTicks: owned ? v.u64(b + SESSION.startTicks) : null,
+    family: family === AF_INET ? 'ipv4' : 'ipv6',
+    protocol: 'tcp',
+    localAddress: formatAddress(family, addr(SESSION.localAddr)),
+    localPort: v.u16(b + SESSION.localPort),
+    remoteAddress: formatAddress(family, addr(SESSION.remoteAddr)),
+    remotePort: v.u16(b + SESSION.remotePort),
+    establishedNs,
+    durationNs: establishedNs === null ? null : Math.max(0, closedNs - establishedNs),
+    bytesSent: v.u64(b + SESSION.bytesSent),
+    bytesReceived: v.u64(b + SESSION.bytesReceived),
+    bytesRetransmitted: v.u64(b + SESSION.bytesRetrans),
+    retransmits: v.u32(b + SESSION.retransmits),
+    closedFrom: TCP_STATES[state] || `state ${state}`,
+    uid: owned ? v.u32(b + SESSION.uid) : null,
+    cgroupId: owned ? v.u64(b + SESSION.cgroupId) : null,
+  };
+}
+
+function shellFields(v: RecordView): Fields<ShellEvent> {
+  const b = REC.SIZE;
+  const flags = v.u32(b + SHELL.flags);
+  const id = (off: number): number | null => {
+    const n = v.u32(b + off);
+    return n === ID_UNSET ? null : n;
+  };
+  return {
+    line: v.bytes(b + SHELL.line).toString('utf8'),
+    lineTruncated: (flags & SHELL_TRUNCATED) !== 0,
+    redacted: false, // set by the source, which applies the redaction patterns
+    startTicks: v.u64(b + SHELL.startTicks),
+    uid: v.u32(b + SHELL.uid),
+    euid: v.u32(b + SHELL.euid),
+    loginUid: id(SHELL.loginUid),
+    sessionId: id(SHELL.sessionId),
+    // The kernel names a pty "pts3"; ps and who say "pts/3".
+    tty: (flags & SHELL_TTY) !== 0 ? v.bytes(b + SHELL.tty).toString('utf8').replace(/^pts(\d+)$/, 'pts/$1') : null,
+    cwd: (flags & SHELL_CWD) !== 0 ? v.bytes(b + SHELL.cwd).toString('utf8') : null,
   };
 }
 

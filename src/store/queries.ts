@@ -43,6 +43,8 @@ export interface EventQuery {
   bootId?: string;
   /** Only events with id greater than this (for following). */
   afterId?: number;
+  /** Only events of processes running as this effective uid (as the store last saw them). */
+  euid?: number;
   limit: number;
 }
 
@@ -163,6 +165,7 @@ function eventFilter(q: EventQuery): { where: string; args: unknown[] } {
   if (q.pid !== undefined) { where.push('pid = ?'); args.push(q.pid); }
   if (q.key !== undefined) { where.push('key = ?'); args.push(q.key); }
   if (q.bootId !== undefined) { where.push(`boot = ${BOOT_OF}`); args.push(q.bootId); }
+  if (q.euid !== undefined) { where.push('EXISTS (SELECT 1 FROM processes p WHERE p.key = events.key AND p.boot = events.boot AND p.euid = ?)'); args.push(q.euid); }
   return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
 }
 
@@ -350,4 +353,36 @@ export function queryStats(db: Database.Database): StoreStats {
   const byKind: Record<string, number> = {};
   for (const row of db.prepare('SELECT kind, count(*) AS n FROM events WHERE time >= ? GROUP BY kind').all(Date.now() - 60_000) as Array<{ kind: string; n: number }>) byKind[row.kind] = row.n;
   return { events: counts.events, processes: counts.processes, oldestEvent: iso(counts.oldest), newestEvent: iso(counts.newest), byKindLastMinute: byKind };
+}
+
+/** A process's syscall profile (schema 4), most frequent first. */
+export interface SyscallProfile {
+  time: string;
+  /** Read at the process's exit: complete. Otherwise the counts so far. */
+  final: boolean;
+  total: number;
+  counts: Array<{ name: string; count: number }>;
+}
+
+export function querySyscallProfile(db: Database.Database, bootId: string, key: string): SyscallProfile | null {
+  const row = db.prepare(`SELECT time, final, total, counts FROM syscall_profiles WHERE key = ? AND boot = ${BOOT_OF}`).get(key, bootId) as
+    { time: number; final: number; total: number; counts: string } | undefined;
+  if (row === undefined) return null;
+  const counts = Object.entries(JSON.parse(row.counts) as Record<string, number>).map(([name, count]) => ({ name, count }))
+    .sort((a, b) => b.count - a.count || a.name.localeCompare(b.name));
+  return { time: new Date(row.time).toISOString(), final: row.final === 1, total: row.total, counts };
+}
+
+/** A process's TCP sessions as stored (`session` events still within retention), summed. */
+export interface SessionTotals {
+  sessions: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export function querySessionTotals(db: Database.Database, bootId: string, key: string): SessionTotals {
+  const r = db.prepare(`SELECT count(*) AS n, coalesce(sum(json_extract(data, '$.bytesSent')), 0) AS sent,
+      coalesce(sum(json_extract(data, '$.bytesReceived')), 0) AS received
+    FROM events WHERE key = ? AND boot = ${BOOT_OF} AND kind = 'session'`).get(key, bootId) as { n: number; sent: number; received: number };
+  return { sessions: r.n, bytesSent: r.sent, bytesReceived: r.received };
 }

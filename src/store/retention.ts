@@ -42,15 +42,21 @@ export function applyRetention(db: Database.Database, policy: RetentionPolicy, n
   // Exited processes go by their exit time (indexed since schema 2); chunked like events.
   const deleteExited = db.prepare(`DELETE FROM processes WHERE id IN
     (SELECT id FROM processes WHERE exit_time < ? LIMIT ?)`);
+  // Syscall profiles (schema 4) go with their time: a running process's is renewed as it runs.
+  const deleteProfiles = db.prepare(`DELETE FROM syscall_profiles WHERE (key, boot) IN
+    (SELECT key, boot FROM syscall_profiles WHERE time < ? LIMIT ?)`);
   /** Deletes processes that exited before `cutoff`; false when the budget ran out first. */
   const exitedBefore = (cutoff: number): boolean => {
-    for (;;) {
-      const size = chunk(CHUNK);
-      if (size === 0) return false;
-      const n = deleteExited.run(cutoff, size).changes;
-      processesDeleted += n;
-      if (n < size) return true;
+    for (const stmt of [deleteExited, deleteProfiles]) {
+      for (;;) {
+        const size = chunk(CHUNK);
+        if (size === 0) return false;
+        const n = stmt.run(cutoff, size).changes;
+        processesDeleted += n;
+        if (n < size) break;
+      }
     }
+    return true;
   };
   let done = true;
   if (policy.maxAgeMs !== null) {

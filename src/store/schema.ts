@@ -7,6 +7,7 @@
  * Schema 4 (issue 11) adds `processes.unit`, `container_id`, `container_runtime` and the
  * `alerts` table (src/alerts/store.ts). Schema 5 (issue 12) adds each process's exit accounting
  * (`cpu_ns` ... `acct_time`, index `processes_cpu`) and `resource_samples` (src/store/resources.ts).
+ * Schema 6 (issue 18) adds `syscall_profiles`: one row per process, its syscall counts by name.
  *
  * Schema 3, in short:
  * - `boots(boot, boot_id)`: one row per boot seen; `boot` is the small integer that events and
@@ -241,6 +242,22 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX resource_samples_time ON resource_samples(time);
   CREATE INDEX resource_samples_key ON resource_samples(key, boot, time);
+  `,
+  // 6 (issue 18): syscall profiles, one row per process instance, replaced as its counts come
+  // (at an interval while it runs, at its exit), so a profile costs one row however long the
+  // process lives; `syscalls` events are not also kept as event rows. Self-contained: it
+  // touches no other table.
+  `
+  CREATE TABLE syscall_profiles (
+    boot         INTEGER NOT NULL,        -- boots.boot
+    key          TEXT NOT NULL,           -- the process (processes.key, same boot)
+    time         REAL NOT NULL,           -- wall clock of the counts, ms since the epoch
+    final        INTEGER NOT NULL,        -- 1: read at the process's exit (complete)
+    total        INTEGER NOT NULL,        -- syscalls counted
+    counts       TEXT NOT NULL,           -- JSON object: syscall name -> count
+    PRIMARY KEY (key, boot)
+  ) WITHOUT ROWID;
+  CREATE INDEX syscall_profiles_time ON syscall_profiles(time);
   `,
 ];
 

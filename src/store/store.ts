@@ -6,7 +6,7 @@
 
 import Database from 'better-sqlite3';
 import { chmodSync, chownSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
-import type { LostEvent, ProcEvent, ProcessUsage } from '../events/types.js';
+import type { LostEvent, ProcEvent, ProcessUsage, SyscallsEvent } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
 import { ProcessRows } from './process-rows.js';
 import { bootNumber, migrate } from './schema.js';
@@ -79,6 +79,9 @@ interface Queue {
 /** The process rows to write, by key: one entry per process, updated in place as events touch it. */
 type Touched = Map<string, { record: ProcessRecord; wallOf: (ns: number) => number }>;
 
+/** Syscall profiles to write (schema 4), by key: the newest of each process; a final one is kept. */
+type Profiles = Map<string, { event: SyscallsEvent; wallMs: number }>;
+
 /** The kind-specific fields of an event: everything but the common columns. */
 function eventData(e: ProcEvent): string {
   const { seq: _s, ktimeNs: _k, pid: _p, tid: _t, provenance: _v, key: _key, kind: _kind, ...rest } = e;
@@ -96,6 +99,7 @@ export class EventStore {
   readonly boot: number;
   private queue: Queue = { events: [], wallMs: [] };
   private touched: Touched = new Map();
+  private profiles: Profiles = new Map();
   private usages: Usages = new Map();
   private readonly maxQueue: number;
   private droppedPending = 0;
@@ -106,6 +110,7 @@ export class EventStore {
   private readonly processRows: ProcessRows;
   private readonly markLastEvent: Database.Statement;
   private readonly knowsKey: Database.Statement;
+  private readonly upsertProfile: Database.Statement;
   readonly previousRun: PreviousRun | null;
   /** Whether the previous run ended without closing the store (a crash, kill -9). */
   readonly previousRunCrashed: boolean;
@@ -151,6 +156,10 @@ export class EventStore {
     );
     this.markLastEvent = this.db.prepare('UPDATE runs SET last_event = max(coalesce(last_event, 0), ?) WHERE run = ?');
     this.knowsKey = this.db.prepare('SELECT 1 FROM processes WHERE key = ? AND boot = ?');
+    // A profile read at an interval never replaces the one read at the exit (they can cross).
+    this.upsertProfile = this.db.prepare(`INSERT INTO syscall_profiles (boot, key, time, final, total, counts) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (key, boot) DO UPDATE SET time = excluded.time, final = excluded.final, total = excluded.total, counts = excluded.counts
+      WHERE syscall_profiles.final = 0 OR excluded.final = 1`);
     this.processRows = new ProcessRows(this.db);
     if (options.source !== undefined) this.beginRun(options.source);
   }
@@ -212,6 +221,12 @@ export class EventStore {
   enqueue(events: readonly ProcEvent[], recordOf: (key: string) => ProcessRecord | undefined, wallOf: (ktimeNs: number) => number): void {
     const queue = this.queue;
     for (const event of events) {
+      if (event.kind === 'syscalls') {
+        // A profile, not an event row: one row per process, replaced as counts come.
+        const held = event.key ? this.profiles.get(event.key) : undefined;
+        if (event.key && !(held?.event.final === true && !event.final)) this.profiles.set(event.key, { event, wallMs: wallOf(event.ktimeNs) });
+        continue;
+      }
       if (queue.events.length >= this.maxQueue) {
         this.droppedPending++;
         this.stats.dropped++;
@@ -243,21 +258,24 @@ export class EventStore {
 
   /** Writes everything queued in one transaction; returns the number of events written. */
   flush(): number {
-    if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0 && this.usages.size === 0) return 0;
+    if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0 && this.usages.size === 0 && this.profiles.size === 0) return 0;
     if (this.run === 0) throw new Error('the store run has not begun');
     const started = performance.now();
     const queued = this.queue;
     const touched = this.touched;
     const usages = this.usages;
     const dropped = this.droppedPending;
+    const profiles = this.profiles;
     this.queue = { events: [], wallMs: [] };
     this.touched = new Map();
     this.usages = new Map();
+    this.profiles = new Map();
     this.droppedPending = 0;
     let lost: LostEvent | null;
     try {
-      lost = this.writeBatch(queued, touched, usages, dropped);
+      lost = this.writeBatch(queued, touched, usages, dropped, profiles);
     } catch (err) {
+      for (const [key, p] of profiles) if (!this.profiles.has(key)) this.profiles.set(key, p);
       // Nothing is lost on a failed write (disk full, locked): put it back, still bounded.
       this.queue = { events: queued.events.concat(this.queue.events), wallMs: queued.wallMs.concat(this.queue.wallMs) };
       for (const [key, t] of touched) if (!this.touched.has(key)) this.touched.set(key, t);
@@ -280,7 +298,7 @@ export class EventStore {
   }
 
   /** One transaction; returns the overflow `lost` event it wrote, if any. */
-  private writeBatch(queued: Queue, touched: Touched, usages: Usages, dropped: number): LostEvent | null {
+  private writeBatch(queued: Queue, touched: Touched, usages: Usages, dropped: number, profiles: Profiles): LostEvent | null {
     let lost: LostEvent | null = null;
     this.db.transaction(() => {
       let newest = 0;
@@ -299,6 +317,9 @@ export class EventStore {
         if (wallMs > newest) newest = wallMs;
       }
       for (const { record, wallOf } of touched.values()) this.processRows.write(this.boot, record, wallOf);
+      for (const [key, { event, wallMs }] of profiles) {
+        this.upsertProfile.run(this.boot, key, wallMs, event.final ? 1 : 0, event.total, JSON.stringify(event.counts));
+      }
       for (const [key, { usage, wallMs }] of usages) this.processRows.writeUsage(this.boot, key, usage, wallMs);
       if (newest > 0) this.markLastEvent.run(newest, this.run);
     })();

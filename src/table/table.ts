@@ -275,6 +275,21 @@ export class ProcessTable {
     return record !== undefined && record.exitNs !== null && ktimeNs <= record.exitNs && (evenIfLive || !this.live.has(pid)) ? record : undefined;
   }
 
+  /**
+   * The key of the process instance a capture event names itself (pid and start time): the
+   * event may come after the process's exit (a socket closed later, a final syscall count),
+   * or its pid may have been reused since. Known to the table or not, the key is the key.
+   */
+  private instanceOf(pid: number, startTicks: number | null, ktimeNs: number): string | null {
+    if (pid <= 0) return null;
+    if (startTicks === null) return this.owner(pid, ktimeNs)?.key ?? null;
+    const key = processKey(pid, startTicks);
+    const live = this.live.get(pid);
+    // A record still keyed provisionally (pid:?N) with this start time is the same instance.
+    if (live !== undefined && live.startTicks === null && !this.startedAfter(live, ktimeNs)) return live.key;
+    return key;
+  }
+
   /** The record an event of pid at ktimeNs is about: the live one, unless it started later. */
   private owner(pid: number, ktimeNs: number): ProcessRecord | undefined {
     const live = this.live.get(pid);
@@ -473,8 +488,11 @@ export class ProcessTable {
         return record.key;
       }
       case 'lost':
-        this.needsResync = true;
+        // A loss confined to one capture (syscall counts, sessions, shell lines) left the table whole.
+        if (event.scope === undefined) this.needsResync = true;
         return null;
+      case 'shell': case 'session': case 'syscalls':
+        return this.instanceOf(event.pid, event.startTicks, ktimeNs);
       case 'acct': {
         // The totals name their instance: attach them wherever it is (live only when its exit
         // was missed). Unknown to the table (long gone from memory): the store has its row.

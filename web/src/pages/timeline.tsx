@@ -18,10 +18,10 @@ const KINDS = ['fork', 'exec', 'exit', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'c
 /** The CLI's process filters: the page applies them to the events it receives (live events carry their process). */
 const OPTIONAL_SERVER = ['user', 'name', 'exe', 'subtree'] as const;
 /**
- * Those of them /v1/events applies itself in this API (none yet: it filters by kind, pid, key and
- * time). When it learns them, name them here and the page sends them instead of filtering.
+ * Those of them /v1/events applies itself (besides kind, pid, key and time): `user`. When it
+ * learns the others, name them here and the page sends them instead of filtering.
  */
-const SERVER_FILTERS: ReadonlySet<string> = new Set<string>();
+const SERVER_FILTERS: ReadonlySet<string> = new Set<string>(['user']);
 
 interface DrawStats {
   frames: number;
