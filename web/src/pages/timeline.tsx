@@ -14,7 +14,8 @@ import { NO_FILTERS, pageFilter, TimelineModel, type Filters } from '../timeline
 import type { ApiEvent } from '../types.js';
 import { VirtualList } from '../virtual-list.js';
 
-const KINDS = ['fork', 'exec', 'exit', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'coredump', 'lost', 'inferred_start', 'inferred_exit', 'acct', 'connect', 'accept', 'open'];
+/** Suggestions for the kinds field (any kind the API knows is accepted; the API says which it does not). */
+const KINDS = ['fork', 'exec', 'exit', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'coredump', 'lost', 'inferred_start', 'inferred_exit', 'acct', 'connect', 'accept', 'open', 'session', 'shell', 'syscalls'];
 /** The CLI's process filters: the page applies them to the events it receives (live events carry their process). */
 const OPTIONAL_SERVER = ['user', 'name', 'exe', 'subtree'] as const;
 /**
