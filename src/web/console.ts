@@ -41,6 +41,8 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 /** Page paths of the single-page console (each serves index.html; the page routes itself). */
 const PAGE = /^\/(?:|overview|tree|timeline|alerts|checks|process\/[^/]+)$/;
+/** Open connections to the console at most (several browsers' worth). */
+export const MAX_CONNECTIONS = 64;
 /** A login form is small: anything longer is not one. */
 const MAX_FORM_BYTES = 4096;
 
@@ -60,6 +62,11 @@ export class WebConsole {
     const host = this.config.listen.slice(0, colon).replace(/^\[|\]$/g, '');
     const server = createServer((req, res) => this.handle(req, res));
     server.on('clientError', (_err, socket: Socket) => socket.destroy());
+    // A browser opens a handful of connections (six at most per host, two streams among them);
+    // more is not a browser. Slow or idle senders of a request are cut.
+    server.maxConnections = MAX_CONNECTIONS;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(Number(this.config.listen.slice(colon + 1)), host, () => resolve());
