@@ -13,8 +13,9 @@ export interface ConsoleHarness extends Harness {
   link(): string;
 }
 
-export async function startConsole(over: Partial<DaemonConfig> = {}): Promise<ConsoleHarness> {
-  const h = await startDaemon(over);
+/** `dir`: reuse that directory and its database (a restart of the daemon). */
+export async function startConsole(over: Partial<DaemonConfig> = {}, dir?: string): Promise<ConsoleHarness> {
+  const h = await startDaemon(over, dir === undefined ? {} : { dir });
   // The rules room as `procwatch daemon` runs it (the shipped pack, no checks): alerts and checks have their API.
   const { loadRulesSetup } = await import('../../src/rules/setup.js');
   const { RulesService } = await import('../../src/rules/service.js');
