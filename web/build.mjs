@@ -17,7 +17,9 @@ if (tsc.status !== 0) {
   process.exit(1);
 }
 
-rmSync(out, { recursive: true, force: true });
+// Only what this build writes: tsc puts the unit-tested modules of web/src under dist/web/src.
+rmSync(join(out, 'assets'), { recursive: true, force: true });
+rmSync(join(out, 'index.html'), { force: true });
 mkdirSync(join(out, 'assets'), { recursive: true });
 const result = await build({
   entryPoints: { app: join(here, 'src', 'main.tsx'), login: join(here, 'src', 'login.css') },
