@@ -87,3 +87,12 @@ test('timeline filters applied in the page: name and exe globs, user, subtree; l
   assert.ok(subtree(ev({ pid: 102, ...proc(102, 101, 'cc') })), 'a grandchild too');
   assert.ok(!subtree(ev({ pid: 103, ...proc(103, 1, 'cron') })));
 });
+
+test('timeline model: beyond MAX_KEPT the oldest are trimmed in chunks, counted, never silently', () => {
+  const m = new TimelineModel();
+  for (let i = 0; i < 215_000; i++) m.add(ev({ seq: i }));
+  assert.equal(m.received, 215_000);
+  assert.equal(m.trimmed + m.events.length, 215_000);
+  assert.ok(m.events.length >= 200_000 && m.events.length <= 210_000);
+  assert.equal(m.events[0]!.seq, m.trimmed);
+});

@@ -7,8 +7,10 @@
 
 import type { ApiEvent } from './types.js';
 
-/** Events kept in the page: over 3 minutes of a 1,000/s storm (~1 KiB each); older ones are trimmed, counted, and still in the store. */
+/** Events kept in the page: over 3 minutes of a 1,000/s storm (~1 KiB each); past MAX_KEPT + 10,000 the oldest are trimmed back to MAX_KEPT, counted, and still in the store. */
 export const MAX_KEPT = 200_000;
+/** Identities remembered for spotting repeats: a resumed stream repeats at most its last moment. */
+const RECENT_MAX = 20_000;
 
 export interface Filters {
   kinds: string[];
@@ -31,7 +33,9 @@ export class TimelineModel {
   trimmed = 0;
   /** Identities of recent events: a resumed stream repeats the last moment; nothing is shown twice. */
   private readonly recent = new Set<string>();
-  private readonly recentOrder: string[] = [];
+  /** The same identities in arrival order, a ring of RECENT_MAX (no shifting of a long array per event). */
+  private readonly recentRing: string[] = [];
+  private recentNext = 0;
   version = 0;
 
   clear(): void {
@@ -41,7 +45,8 @@ export class TimelineModel {
     this.lostCount = 0;
     this.trimmed = 0;
     this.recent.clear();
-    this.recentOrder.length = 0;
+    this.recentRing.length = 0;
+    this.recentNext = 0;
     this.version++;
   }
 
@@ -51,8 +56,10 @@ export class TimelineModel {
       const id = `${e.bootId ?? ''}:${e.run}:${e.seq}`;
       if (this.recent.has(id)) return false;
       this.recent.add(id);
-      this.recentOrder.push(id);
-      if (this.recentOrder.length > 20_000) this.recent.delete(this.recentOrder.shift()!);
+      const old = this.recentRing[this.recentNext];
+      if (old !== undefined) this.recent.delete(old);
+      this.recentRing[this.recentNext] = id;
+      this.recentNext = (this.recentNext + 1) % RECENT_MAX;
     }
     this.received++;
     if (e.kind === 'lost') {
@@ -60,7 +67,8 @@ export class TimelineModel {
       this.lostCount += typeof e.count === 'number' ? e.count : 0;
     }
     this.events.push(e);
-    if (this.events.length > MAX_KEPT) {
+    // Trimmed in chunks: one splice per 10,000 events, not a shift of 200,000 per event.
+    if (this.events.length > MAX_KEPT + 10_000) {
       const cut = this.events.length - MAX_KEPT;
       this.events.splice(0, cut);
       this.trimmed += cut;

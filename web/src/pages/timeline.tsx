@@ -129,9 +129,11 @@ export function Timeline() {
     return () => cancelAnimationFrame(raf);
   }, [model]);
 
+  // Counted in positions since the stream began (trimming the oldest events shifts the list's indices).
   const onDrawn = (first: number, end: number): void => {
-    if (first > drawnUpTo.current) draw.current.notDrawn += first - drawnUpTo.current;
-    drawnUpTo.current = Math.max(drawnUpTo.current, end);
+    const from = model.trimmed + first;
+    if (from > drawnUpTo.current) draw.current.notDrawn += from - drawnUpTo.current;
+    drawnUpTo.current = Math.max(drawnUpTo.current, model.trimmed + end);
   };
 
   const submit = (e: Event): void => {
@@ -140,7 +142,7 @@ export function Timeline() {
     setApplied({ ...form });
   };
   const d = draw.current;
-  const shown = paused ?? model.events.length;
+  const shown = paused === null ? model.events.length : Math.max(0, paused - model.trimmed);
   return (
     <section class="timeline-page" data-testid="timeline" data-received={model.received} data-in-model={model.events.length} data-lost-markers={model.lostMarkers}
       data-frames={d.frames} data-skipped-frames={d.skippedFrames} data-not-drawn={d.notDrawn} data-version={version}>
@@ -162,8 +164,8 @@ export function Timeline() {
       </form>
       <div class="toolbar">
         <span class={`status ${status.ok ? 'ok' : 'bad'}`} data-testid="timeline-status">{status.text}</span>
-        {mode === 'live' && <button type="button" data-testid="pause" onClick={() => setPaused(paused === null ? model.events.length : null)}>{paused === null ? 'pause' : 'resume'}</button>}
-        <span data-testid="timeline-counts">{count(model.received)} events{paused !== null ? `, ${count(model.events.length - paused)} new while paused` : ''}</span>
+        {mode === 'live' && <button type="button" data-testid="pause" onClick={() => setPaused(paused === null ? model.trimmed + model.events.length : null)}>{paused === null ? 'pause' : 'resume'}</button>}
+        <span data-testid="timeline-counts">{count(model.received)} events{paused !== null ? `, ${count(model.trimmed + model.events.length - paused)} new while paused` : ''}</span>
         <span class={model.lostMarkers > 0 ? 'warn-text' : 'muted'}>{count(model.lostMarkers)} lost markers ({count(model.lostCount)} events lost)</span>
         <span class="muted" data-testid="draw-stats">{count(d.frames)} frames drawn, {count(d.skippedFrames)} skipped; {count(d.notDrawn)} events never on screen (all kept)</span>
         {model.trimmed > 0 && <span class="warn-text">{count(model.trimmed)} oldest events trimmed from the page (still stored)</span>}
