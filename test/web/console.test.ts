@@ -54,6 +54,13 @@ function clean(m: Misdeeds): void {
   assert.deepEqual(m.errors, [], 'no page or console error');
 }
 
+/** Nothing a process wrote became markup: no image, no element with an event handler, one script (the console's own). */
+async function noMarkup(page: Page): Promise<void> {
+  assert.equal(await page.locator('img').count(), 0, 'no <img> element');
+  assert.equal(await page.locator('[onerror], [onload]').count(), 0, 'no element with an onerror/onload attribute');
+  assert.equal(await page.locator('script').count(), 1, 'only the console\'s own script');
+}
+
 /** The texts of every row of a virtual list, scrolled through from top to bottom (only a window is in the DOM). */
 async function allRows(page: Page, list: string, row: string): Promise<string[]> {
   return page.evaluate(async ([listSel, rowSel]) => {
@@ -259,11 +266,23 @@ describe('web console in Chromium', { skip, timeout: 600_000 }, () => {
     await page.locator('[data-testid=process-comm]').waitFor({ timeout: WAIT_MS });
     assert.equal(await page.locator('[data-testid=process-comm]').textContent(), hostile.slice(0, 15));
     assert.equal(await page.locator('[data-testid=process-argv]').textContent(), shown);
+    assert.equal(await page.locator('[data-testid=process-exe]').textContent(), join(dir, hostile));
+    // The lineage graph draws the name as SVG text (clipped to 18 characters), not as SVG markup.
+    await page.locator('[data-testid=lineage-graph] g.node.self').waitFor({ timeout: WAIT_MS });
+    assert.equal(await page.locator('[data-testid=lineage-graph] g.node.self text.node-name').textContent(), hostile.slice(0, 15));
     await screenshot(page, 'hostile-process');
-    // Nothing became markup: no image, no svg beyond the console's own graph, one script (the console's).
-    assert.equal(await page.locator('img').count(), 0);
-    assert.equal(await page.locator('svg[onload]').count(), 0);
-    assert.equal(await page.locator('script').count(), 1);
+    await noMarkup(page);
+
+    // The shipped pack's exec-from-writable-dir rule fires on it: the alert's message and process are text too.
+    await page.click('text=Alerts');
+    const alert = page.locator('[data-testid=alerts-page] tbody tr', { hasText: 'exec-from-writable-dir' }).filter({ hasText: hostile });
+    await alert.first().waitFor({ timeout: WAIT_MS });
+    const message = await alert.first().locator('td.cmd').nth(0).textContent() ?? '';
+    assert.ok(message.includes(`directory: ${join(dir, hostile)} `), `message shown as text: ${message}`);
+    assert.ok(!/[\x00-\x1f]/.test(message), `no control character reaches the page: ${JSON.stringify(message)}`);
+    assert.equal(await alert.first().locator('td.cmd').nth(1).textContent(), `${proc.pid} ${shown}`);
+    await screenshot(page, 'hostile-alerts');
+    await noMarkup(page);
     proc.kill('SIGKILL');
     await page.close();
     clean(misdeeds);

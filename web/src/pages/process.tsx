@@ -35,7 +35,7 @@ export function ProcessPage({ processKey }: { processKey: string }) {
       <div class="columns">
         <dl class="facts">
           <dt>command line</dt><dd class="cmd" data-testid="process-argv">{commandLine(p.argv, p.comm)}</dd>
-          <dt>executable</dt><dd>{visible(p.exe) || '–'}</dd>
+          <dt>executable</dt><dd data-testid="process-exe">{visible(p.exe) || '–'}</dd>
           <dt>cwd</dt><dd>{visible(p.cwd) || '–'}</dd>
           <dt>parent</dt><dd>{p.parentKey === null ? (p.ppid ?? '–') : <Link href={processPath(p.parentKey)}>{p.ppid} ({visible(p.parentKey)})</Link>}</dd>
           <dt>user</dt><dd>{visible(p.user) || '–'} (uid {ids(p.uid, p.euid, p.suid, p.fsuid)}; gid {ids(p.gid, p.egid, p.sgid, p.fsgid)})</dd>
