@@ -255,20 +255,40 @@ test('--cpu over a window flags busy loops; --cpu-exempt-name and --cpu-exempt-u
       return pids.filter((p) => p === root || p === nobody).sort((a, b) => a - b);
     };
 
-    const { result, report } = await checkJson(['--cpu', '50', '--cpu-window', '1']);
+    // Both in one window of 1 s: a few tries, as a busy machine may starve one of them for a second.
+    const tries: string[] = [];
+    let found: { result: Awaited<ReturnType<typeof checkJson>>['result']; cpu: ReturnType<typeof checkById>; seen: CpuData['offenders'] } | null = null;
+    for (let attempt = 0; attempt < 10 && found === null; attempt++) {
+      const { result, report } = await checkJson(['--cpu', '50', '--cpu-window', '1']);
+      const cpu = checkById(report, 'cpu');
+      const seen = (cpu.data as unknown as CpuData).offenders.filter((o) => o.pid === root || o.pid === nobody);
+      tries.push(JSON.stringify(cpu.data));
+      if (seen.length === 2) found = { result, cpu, seen };
+    }
+    assert.ok(found !== null, `both loops over 50% in one window of 1 s, in 10 tries: ${tries.join('\n')}`);
+    const { result, cpu, seen } = found;
     assert.equal(result.code, 1, show(result));
-    const cpu = checkById(report, 'cpu');
     assert.equal(cpu.status, 'critical');
-    const seen = (cpu.data as unknown as CpuData).offenders.filter((o) => o.pid === root || o.pid === nobody);
-    assert.deepEqual(seen.map((o) => o.pid).sort((a, b) => a - b), sorted([root, nobody]), JSON.stringify(cpu.data));
     assert.ok(seen.every((o) => o.percent > 50 && o.percent < 110), JSON.stringify(seen));
     assert.ok(pidsOf(cpu).includes(root) && pidsOf(cpu).includes(nobody), 'both listed in processes');
     assert.ok(cpu.details.some((d) => new RegExp(`^pid ${root} ${rootHog} \\(user root\\) used \\d+\\.\\d% CPU over the last 1s, limit 50%$`).test(d)), cpu.details.join('\n'));
     assert.ok(cpu.details.some((d) => d.startsWith(`pid ${nobody} ${nobodyHog} (user nobody) used `)), cpu.details.join('\n'));
 
-    assert.deepEqual(await offenders(['--cpu-exempt-name', rootHog]), [nobody], 'exempt by name');
-    assert.deepEqual(await offenders(['--cpu-exempt-user', 'root']), [nobody], 'exempt by user name');
-    assert.deepEqual(await offenders(['--cpu-exempt-user', '65534']), [root], 'exempt by uid');
+    // On a busy machine a loop may get under 50% of a CPU in some second: the exempt hog must never
+    // be flagged, the other must be at least once in a few windows (each attempt is reported).
+    const flaggedOnly = async (extra: string[], expected: number, what: string): Promise<void> => {
+      const seen: number[][] = [];
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const got = await offenders(extra);
+        seen.push(got);
+        assert.ok(got.every((p) => p === expected), `${what}: the exempt one was flagged (${JSON.stringify(seen)})`);
+        if (got.length === 1) return;
+      }
+      assert.fail(`${what}: pid ${expected} was not flagged in ${seen.length} windows of 1 s: ${JSON.stringify(seen)}`);
+    };
+    await flaggedOnly(['--cpu-exempt-name', rootHog], nobody, 'exempt by name');
+    await flaggedOnly(['--cpu-exempt-user', 'root'], nobody, 'exempt by user name');
+    await flaggedOnly(['--cpu-exempt-user', '65534'], root, 'exempt by uid');
   } finally {
     for (const h of hogs) await procs.stop(h); // do not leave loops eating the CPU for the other tests
   }
