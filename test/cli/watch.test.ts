@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netlinkAvailability } from '../../src/sources/netlink.js';
 import { ebpfAvailability } from '../../src/sources/ebpf.js';
+import { waitFor } from '../helpers/spawn.js';
 
 const BIN = join(resolve(fileURLToPath(import.meta.url), '../../../..'), 'bin/procwatch');
 const netlink = netlinkAvailability();
@@ -140,15 +141,23 @@ test('capture options without eBPF, or without what they narrow: one line, exit 
 
 test('text lines: time, event, pid, parent, user, command; signals and lifetimes on exits', { skip }, async () => {
   const w = await watch(['--kind', 'exec,exit', '--source', 'netlink']);
-  const pid = await runShell('kill -KILL $$', 'pwwatch-text');
-  await new Promise((r) => setTimeout(r, 300));
+  // The shell kills itself once told to: after the watcher has printed its exec. A shell that died
+  // at once could be gone before the netlink reader read its command line on a busy machine (the
+  // proc connector gives no argv): that is the poll-race the source reports as "(unknown)".
+  const shell = spawn('/bin/sh', ['-c', 'read x; kill -KILL $$', 'pwwatch-text'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  running.push(shell);
+  const pid = shell.pid!;
+  const gone = new Promise((r) => shell.on('exit', r));
+  const lineOf = (kind: string): string | undefined => w.stdout().split('\n').find((l) => new RegExp(`^\\S+ ${kind}\\s+${pid}\\s`).test(l));
+  const exec = await waitFor(`the exec line of pid ${pid}`, () => lineOf('exec'), 60_000).catch((err: Error) => assert.fail(`${err.message}: ${w.stdout()}`));
+  shell.stdin!.end('go\n');
+  await gone;
+  const exit = await waitFor(`the exit line of pid ${pid}`, () => lineOf('exit'), 60_000).catch((err: Error) => assert.fail(`${err.message}: ${w.stdout()}`));
   await w.stop();
   const lines = w.stdout().split('\n');
   assert.match(lines[0]!, /^TIME\s+EVENT\s+PID\s+PPID\s+USER\s+WHAT$/);
-  const exec = lines.find((l) => new RegExp(`^\\S+ exec\\s+${pid}\\s`).test(l));
-  assert.match(exec ?? '', new RegExp(`exec\\s+${pid}\\s+${process.pid} root\\s+/bin/sh -c kill -KILL \\$\\$ pwwatch-text$`));
-  const exit = lines.find((l) => new RegExp(`^\\S+ exit\\s+${pid}\\s`).test(l));
-  assert.match(exit ?? '', /sh killed by signal 9, lived \d/);
+  assert.match(exec, new RegExp(`exec\\s+${pid}\\s+${process.pid} root\\s+/bin/sh -c read x; kill -KILL \\$\\$ pwwatch-text$`));
+  assert.match(exit, /sh killed by signal 9, lived \d/);
   assert.ok(!lines.some((l) => / fork /.test(l)), '--kind filters');
 });
 
