@@ -1207,7 +1207,7 @@ static void netlink_event(pw_handle *h, const uint8_t *ev, uint32_t len)
 	}
 	if (what == CN_WHAT_FORK) {
 		/* parent_pid(tid), parent_tgid, child_pid(tid), child_tgid */
-		struct pw_rec_fork f = { rd_i32(d + 4), rd_i32(d + 0), PW_TICKS_UNKNOWN };
+		struct pw_rec_fork f = { rd_i32(d + 4), rd_i32(d + 0), PW_TICKS_UNKNOWN, 0 };
 		rh.kind = PW_KIND_FORK;
 		rh.tid = rd_i32(d + 8);
 		rh.pid = rd_i32(d + 12);
@@ -1861,7 +1861,7 @@ static const struct {
 	L_OFF("rec.tid", struct pw_rec_header, tid),
 	{ "forkSize", sizeof(struct pw_rec_fork) },
 	L_OFF("fork.parentPid", struct pw_rec_fork, parent_pid), L_OFF("fork.parentTid", struct pw_rec_fork, parent_tid),
-	L_OFF("fork.childStartTicks", struct pw_rec_fork, child_start_ticks),
+	L_OFF("fork.childStartTicks", struct pw_rec_fork, child_start_ticks), L_OFF("fork.childStartNs", struct pw_rec_fork, child_start_ns),
 	{ "idSize", sizeof(struct pw_rec_id) },
 	L_OFF("id.real", struct pw_rec_id, real), L_OFF("id.effective", struct pw_rec_id, effective),
 	{ "ptraceSize", sizeof(struct pw_rec_ptrace) },
@@ -2000,7 +2000,7 @@ static napi_value js_encode_test_records(napi_env env, napi_callback_info info)
 		case PW_KIND_FORK: {
 			double ticks = js_num(env, spec, "childStartTicks", -1);
 			struct pw_rec_fork f = { (int32_t)js_num(env, spec, "parentPid", 0), (int32_t)js_num(env, spec, "parentTid", 0),
-						 ticks < 0 ? PW_TICKS_UNKNOWN : (uint64_t)ticks };
+						 ticks < 0 ? PW_TICKS_UNKNOWN : (uint64_t)ticks, (uint64_t)js_num(env, spec, "childStartNs", 0) };
 			ok = batch_put(&b, &rh, &f, sizeof f);
 			break;
 		}

@@ -35,7 +35,7 @@
 #error "procwatch records are little-endian: big-endian hosts are not supported"
 #endif
 
-#define PW_RECORD_VERSION 3u /* 2: exec cgroup_id and filename, exit comm; 3: fork child_start_ticks */
+#define PW_RECORD_VERSION 4u /* 2: exec cgroup_id and filename, exit comm; 3: fork child_start_ticks; 4: start_ns */
 #define PW_BATCH_MAGIC 0x31425750u /* bytes 'P' 'W' 'B' '1' */
 #define PW_RECORD_ALIGN 8u
 
@@ -91,6 +91,8 @@ struct pw_rec_fork {
 	int32_t parent_tid;          /* parent thread id */
 	uint64_t child_start_ticks;  /* the new process's start time (/proc/PID/stat field 22), or
 	                              * PW_TICKS_UNKNOWN (a thread, or a child already gone) */
+	uint64_t child_start_ns;     /* the same in ns (start_boottime): tells apart two processes
+	                              * of one pid started in the same tick; 0 when unknown (netlink) */
 };
 
 /* pw_rec_fork.child_start_ticks when the start time is not known. */
@@ -199,6 +201,7 @@ struct pw_rec_exec {
 	struct pw_str cwd;
 	uint64_t cgroup_id;   /* cgroup v2 id (the cgroup directory's inode number); PW_EXEC_CGROUP */
 	struct pw_str filename; /* PW_EXEC_FILENAME */
+	uint64_t start_ns;    /* start_boottime in ns (eBPF), 0 when unknown: see pw_rec_fork */
 };
 
 /* CONNECT and ACCEPT (eBPF): an outbound connect(2) as it returned, or a connection
@@ -340,10 +343,11 @@ PW_ASSERT_LAYOUT(struct pw_rec_header, cpu, 28);
 PW_ASSERT_LAYOUT(struct pw_rec_header, pid, 32);
 PW_ASSERT_LAYOUT(struct pw_rec_header, tid, 36);
 
-_Static_assert(sizeof(struct pw_rec_fork) == 16, "fork body size");
+_Static_assert(sizeof(struct pw_rec_fork) == 24, "fork body size");
 PW_ASSERT_LAYOUT(struct pw_rec_fork, parent_pid, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_fork, parent_tid, 4);
 PW_ASSERT_LAYOUT(struct pw_rec_fork, child_start_ticks, 8);
+PW_ASSERT_LAYOUT(struct pw_rec_fork, child_start_ns, 16);
 _Static_assert(sizeof(struct pw_rec_id) == 8, "id body size");
 PW_ASSERT_LAYOUT(struct pw_rec_id, real, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_id, effective, 4);
@@ -373,7 +377,7 @@ PW_ASSERT_LAYOUT(struct pw_rec_lost, reserved, 12);
 _Static_assert(sizeof(struct pw_str) == 8, "string ref size");
 PW_ASSERT_LAYOUT(struct pw_str, off, 0);
 PW_ASSERT_LAYOUT(struct pw_str, len, 4);
-_Static_assert(sizeof(struct pw_rec_exec) == 112, "exec body size");
+_Static_assert(sizeof(struct pw_rec_exec) == 120, "exec body size");
 PW_ASSERT_LAYOUT(struct pw_rec_exec, flags, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, ppid, 4);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, start_ticks, 8);
@@ -389,6 +393,7 @@ PW_ASSERT_LAYOUT(struct pw_rec_exec, exe, 80);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, cwd, 88);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, cgroup_id, 96);
 PW_ASSERT_LAYOUT(struct pw_rec_exec, filename, 104);
+PW_ASSERT_LAYOUT(struct pw_rec_exec, start_ns, 112);
 _Static_assert(sizeof(struct pw_rec_sock) == 64, "sock body size");
 PW_ASSERT_LAYOUT(struct pw_rec_sock, family, 0);
 PW_ASSERT_LAYOUT(struct pw_rec_sock, protocol, 2);

@@ -2,6 +2,7 @@
 
 import { request } from 'node:http';
 import { InputError } from '../errors.js';
+import { own } from '../util/own.js';
 
 export const DEFAULT_SOCKET = process.env.PROCWATCH_SOCKET ?? '/run/procwatch/procwatch.sock';
 
@@ -37,7 +38,7 @@ export interface CallOptions {
 /** "parameter 'since' must be a time" → "--since must be a time", for the options the command maps. */
 function renamed(message: string, names: Record<string, string> | undefined): string {
   if (names === undefined) return message;
-  return message.replace(/parameter '(\w+)'/g, (whole, key: string) => names[key] ?? whole);
+  return message.replace(/parameter '(\w+)'/g, (whole, key: string) => own(names, key) ?? whole);
 }
 
 function failure(status: number, text: string, names?: Record<string, string>): Error {

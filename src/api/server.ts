@@ -6,8 +6,9 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { queryAlerts, type AlertQuery } from '../alerts/store.js';
 import type { Alert } from '../alerts/types.js';
@@ -26,13 +27,14 @@ import { ProcessFollower } from './process-stream.js';
 import { TextAnswer } from './text-answer.js';
 import { ResourceMetrics } from '../report/resource-metrics.js';
 import {
-  getProcess, latestByPid, latestEvents, queryEvents, queryHistory, queryLineage, querySessionTotals, queryStats, querySyscallProfile, HISTORY_SORTS,
+  getProcess, latestByPid, latestEventBounds, latestEvents, queryEvents, queryHistory, queryLineage, querySessionTotals, queryStats, querySyscallProfile, HISTORY_SORTS,
   type EventQuery, type HistorySort,
 } from '../store/index.js';
-import type { ProcessRecord } from '../table/index.js';
+import { PROCESS_KEY, type ProcessRecord } from '../table/index.js';
 import type { RulesService } from '../rules/service.js';
 import { globToRegExp } from '../util/glob.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
+import { ConnectionGuard, DEFAULT_API_LIMITS, fitToDescriptors, LimitLog, type ApiLimits } from './limits.js';
 import { recordJson, type ProcessJson } from './views.js';
 
 /** What mints the web console's one-time login links (POST /v1/web/login-links, unix socket only). */
@@ -41,16 +43,53 @@ export interface LoginLinks {
 }
 
 export interface ApiOptions {
-  /** A follower this far behind is disconnected rather than buffered without bound (default 8 MiB). */
+  /** A follower this far behind is disconnected rather than buffered without bound (default: limits.streamBufferBytes, 1 MiB). */
   maxStreamBacklogBytes?: number;
+  /** Bounds on connections, heavy answers and streams (daemon.api; limits.ts). */
+  limits?: Partial<ApiLimits>;
+  /** Where the API logs a limit being hit or cleared (the daemon's log). */
+  log?: (line: string) => void;
+  /** An SSE stream gets a comment line this often, so that idle proxies keep it open (default 15 s). */
+  sseHeartbeatMs?: number;
 }
 
-/** Stored events a follower receives per query while it catches up. */
-const FOLLOW_PAGE = 1000;
+/**
+ * Stored events a follower receives per query while it catches up. 100, not 1,000: nine
+ * followers that did not read, catching up on 20,000 events, took the daemon from 92 to 168 MB
+ * with pages of 1,000 and to 101 MB with pages of 100 (bigger pages outlive the young generation).
+ */
+const FOLLOW_PAGE = 100;
+/**
+ * Events (or array items) per piece of a large answer. Building 10,000 events as one string
+ * took ~90 MB for a moment (objects, the 5 MB text, its copy for the socket). Pieces of 100
+ * (~50 KB of text) die young: V8 puts a string over 128 KiB straight into the old generation,
+ * where it waits for a full GC (pieces of 500 still peaked 60 MB above idle; 100: ~25 MB).
+ * Each piece waits for the client to take the last one (issue 14: memory whatever clients do).
+ */
+const ANSWER_PAGE = 100;
 /** A disconnected slow follower gets this long to read its last lines before the socket is cut. */
 const SLOW_CLIENT_GRACE_MS = 10_000;
 
 type Handler = (url: URL, req: IncomingMessage, res: ServerResponse) => Promise<unknown> | unknown;
+
+/** A limit was reached: 503 with Retry-After. */
+class Busy extends BadRequest {
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super(message, 503);
+  }
+}
+
+/** The bearer tokens a TCP listener takes: the whole API, and /metrics only (daemon.http). */
+export interface TcpTokens {
+  token?: string | null;
+  scrapeToken?: string | null;
+}
+
+/** SHA-256 of `Bearer TOKEN` for each token a listener takes; null on the unix socket (no token). */
+interface Access {
+  full: Buffer | null;
+  scrape: Buffer | null;
+}
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -62,60 +101,110 @@ export class ApiServer {
   private readonly servers: Server[] = [];
   private readonly eventsByKind: Record<string, number> = {};
   private readonly maxBacklog: number;
+  private readonly heartbeatMs: number;
   private streamClients = 0;
-  readonly requestErrors = { badRequests: 0, internal: 0 };
+  readonly requestErrors = { badRequests: 0, internal: 0, busy: 0 };
   /** The web console, when daemon.web is on (issue 13). */
   console: LoginLinks | null = null;
+  readonly limits: ApiLimits;
+  private readonly log: (line: string) => void;
+  private readonly guards = new Map<Server, ConnectionGuard>();
+  /** Heavy answers being computed or sent now. */
+  private heavyInFlight = 0;
+  private readonly heavyLog: LimitLog;
+  /** Each live event's NDJSON line, made once for every follower. */
+  private readonly liveLines = new WeakMap<ProcEvent, string>();
+  private readonly streamsLog: LimitLog;
 
   constructor(private readonly daemon: Daemon, options: ApiOptions = {}) {
-    this.maxBacklog = options.maxStreamBacklogBytes ?? 8 * 1024 * 1024;
+    this.log = options.log ?? (() => undefined);
+    const fitted = fitToDescriptors({ ...DEFAULT_API_LIMITS, ...options.limits }, 2);
+    this.limits = fitted.limits;
+    if (fitted.note !== null) this.log(`procwatch daemon: ${fitted.note}`);
+    this.heavyLog = new LimitLog(`${this.limits.maxHeavy} large answers (events, history, lineage, processes, tree) at once`, this.log);
+    this.streamsLog = new LimitLog(`${this.limits.maxStreams} event streams`, this.log);
+    this.maxBacklog = options.maxStreamBacklogBytes ?? this.limits.streamBufferBytes;
+    this.heartbeatMs = options.sseHeartbeatMs ?? 15_000;
     this.resources = new ResourcesApi(daemon, this.users);
     daemon.on((events) => { for (const e of events) this.eventsByKind[e.kind] = (this.eventsByKind[e.kind] ?? 0) + 1; });
   }
 
-  private routes(): Array<[RegExp, Handler]> {
+  /** Path, handler, and whether the answer can be large (bounded by limits.maxHeavy). */
+  private routes(): Array<[RegExp, Handler, boolean]> {
     return [
-      [/^\/v1\/health$/, () => this.health()],
-      [/^\/v1\/processes$/, (u, req, res) => this.processes(u, req, res)],
-      [/^\/v1\/processes\/([^/]+)$/, (u) => this.process(u)],
-      [/^\/v1\/tree$/, (u) => this.tree(u)],
-      [/^\/v1\/events$/, (u, req, res) => this.events(u, req, res)],
-      [/^\/v1\/history$/, (u) => this.history(u)],
-      [/^\/v1\/lineage\/([^/]+)$/, (u) => this.lineage(u)],
-      [/^\/v1\/syscalls\/([^/]+)$/, (u) => this.syscalls(u)],
-      [/^\/v1\/stats$/, (u) => this.stats(u)],
-      [/^\/v1\/alerts$/, (u, req, res) => this.alerts(u, req, res)],
-      [/^\/v1\/rules$/, (u) => this.rulesInfo(u)],
-      [/^\/v1\/checks$/, (u) => this.checksInfo(u)],
-      [/^\/v1\/baseline$/, (u) => this.baselineInfo(u)],
-      [/^\/v1\/resources$/, (u) => this.resources.resources(new Params(u.searchParams, RESOURCE_PARAMS))],
-      [/^\/v1\/resources\/([^/]+)$/, (u) => this.resourceSeries(u)],
-      [/^\/metrics$/, (u, _req, res) => this.prometheus(u, res)],
+      [/^\/v1\/health$/, (u) => this.health(u), false],
+      [/^\/v1\/processes$/, (u, req, res) => this.processes(u, req, res), true],
+      [/^\/v1\/processes\/([^/]+)$/, (u) => this.process(u), false],
+      [/^\/v1\/tree$/, (u) => this.tree(u), true],
+      [/^\/v1\/events$/, (u, req, res) => this.events(u, req, res), true],
+      [/^\/v1\/history$/, (u) => this.history(u), true],
+      [/^\/v1\/lineage\/([^/]+)$/, (u) => this.lineage(u), true],
+      [/^\/v1\/syscalls\/([^/]+)$/, (u) => this.syscalls(u), false],
+      [/^\/v1\/stats$/, (u) => this.stats(u), false],
+      // The rules room's answers are small or streams of their own (issue 11).
+      [/^\/v1\/alerts$/, (u, req, res) => this.alerts(u, req, res), false],
+      [/^\/v1\/rules$/, (u) => this.rulesInfo(u), false],
+      [/^\/v1\/checks$/, (u) => this.checksInfo(u), false],
+      [/^\/v1\/baseline$/, (u) => this.baselineInfo(u), false],
+      [/^\/v1\/resources$/, (u) => this.resources.resources(new Params(u.searchParams, RESOURCE_PARAMS)), true],
+      [/^\/v1\/resources\/([^/]+)$/, (u) => this.resourceSeries(u), false],
+      [/^\/metrics$/, (u, _req, res) => this.prometheus(u, res), false],
     ];
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse, token: Buffer | null): Promise<void> {
+  /**
+   * Takes one of the limits.maxHeavy slots until the answer has been sent (or the client went
+   * away): 3,000 clients that asked for 10,000 events each and never read once held 4 GB.
+   */
+  private takeHeavySlot(res: ServerResponse): void {
+    if (this.heavyInFlight >= this.limits.maxHeavy) {
+      this.heavyLog.refuse('503 with Retry-After');
+      throw new Busy(`busy: ${this.heavyInFlight} large answers are being sent; retry in ${this.limits.retryAfterSeconds} s`, this.limits.retryAfterSeconds);
+    }
+    this.heavyInFlight++;
+    res.once('close', () => {
+      this.heavyInFlight--;
+      if (this.heavyInFlight < this.limits.maxHeavy) this.heavyLog.clear();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse, access: Access | null, guard: ConnectionGuard | null): Promise<void> {
     try {
       // Hashes have one length, so the comparison takes the same time whatever was sent.
-      if (token !== null && !timingSafeEqual(sha256(req.headers.authorization ?? ''), token)) throw new BadRequest('missing or wrong bearer token', 401);
+      let scrapeOnly = false;
+      if (access !== null) {
+        const sent = sha256(req.headers.authorization ?? '');
+        const full = access.full !== null && timingSafeEqual(sent, access.full);
+        scrapeOnly = !full && access.scrape !== null && timingSafeEqual(sent, access.scrape);
+        if (!full && !scrapeOnly) throw new BadRequest('missing or wrong bearer token', 401);
+      }
+      guard?.accepted(req.socket); // a valid request: no longer bound by the first-request limits
       if (req.method !== 'GET') throw new BadRequest(`method ${req.method ?? '?'} not allowed: the API is read-only and answers GET only`, 405);
       const target = req.url ?? '';
       if (!target.startsWith('/')) throw new BadRequest(`the request target must be a path such as /v1/health, got '${target.slice(0, 100)}'`);
       // Parsed as a path, never as a URL: '//v1/x' would otherwise be host 'v1', path '/x'.
       const url = new URL(`http://procwatch${target}`);
+      // The scrape token is Prometheus's: the metrics, never the command lines under /v1.
+      if (scrapeOnly && url.pathname !== '/metrics') throw new BadRequest('this token opens /metrics only', 403);
       const route = this.routes().find(([re]) => re.test(url.pathname));
       if (route === undefined) throw new BadRequest(`no such path ${url.pathname} (see the README's API reference)`, 404);
+      // A stream (follow=1 of /v1/events or /v1/processes) pages with back-pressure and has its
+      // own bound (limits.maxStreams): it would otherwise hold a heavy slot for its whole life.
+      if (route[2] && !isStream(url)) this.takeHeavySlot(res);
       const body = await route[1](url, req, res);
       if (body instanceof TextAnswer) sendText(res, body.text);
+      else if (body !== undefined && route[2]) await sendJsonPaged(res, body as Record<string, unknown>);
       else if (body !== undefined) send(res, 200, body);
     } catch (err) {
       const bad = err instanceof BadRequest ? err
         : err instanceof InputError ? new BadRequest(err.message)
           : err instanceof URIError ? new BadRequest(`malformed percent-encoding in ${(req.url ?? '').slice(0, 100)}`)
             : null;
-      if (bad !== null) this.requestErrors.badRequests++;
+      if (bad instanceof Busy) this.requestErrors.busy++;
+      else if (bad !== null) this.requestErrors.badRequests++;
       else this.requestErrors.internal++;
       if (res.headersSent) res.end();
+      else if (bad instanceof Busy) send(res, 503, { error: bad.message }, { 'retry-after': String(bad.retryAfterSeconds) });
       else if (bad !== null) send(res, bad.status, { error: bad.message });
       else send(res, 500, { error: `internal error: ${oneLine((err as Error).message)}` });
     }
@@ -148,7 +237,8 @@ export class ApiServer {
     }
   }
 
-  private health(): unknown {
+  private health(url: URL): unknown {
+    new Params(url.searchParams, []);
     const { status } = this.daemon;
     return { ok: true, source: status.source, sourceWhy: status.sourceWhy, bootId: status.bootId, startedAt: new Date(status.startedMs).toISOString(), pid: process.pid };
   }
@@ -200,12 +290,17 @@ export class ApiServer {
     for (const other of ['user', 'name', 'exe', 'pid', 'ppid', 'limit', 'fields', 'tz_offset']) {
       if (p.string(other) !== undefined) throw new BadRequest(`parameter '${other}' cannot be used with parameter 'follow': the stream is the whole table`);
     }
+    if (this.streamClients >= this.limits.maxStreams) {
+      this.streamsLog.refuse('503 with Retry-After');
+      throw new Busy(`busy: ${this.streamClients} event streams are open (the most allowed); retry in ${this.limits.retryAfterSeconds} s`, this.limits.retryAfterSeconds);
+    }
     const stream = this.openStream(res, format);
     this.streamClients++;
     try {
       await new ProcessFollower(this.daemon, this.users, stream.write, res).run();
     } finally {
       this.streamClients--;
+      if (this.streamClients < this.limits.maxStreams) this.streamsLog.clear();
     }
     return undefined;
   }
@@ -228,8 +323,8 @@ export class ApiServer {
    * (default: the current boot; another boot is looked up in the store only).
    */
   private findKey(ref: string, boot: string): string {
-    if (/^\d+:(\d+|\?\d+)$/.test(ref)) return ref;
-    if (!/^\d+$/.test(ref)) throw new BadRequest(`'${ref.slice(0, 100)}' is neither a pid nor a process key (pid:starttime)`);
+    if (PROCESS_KEY.test(ref)) return ref;
+    if (!/^\d+$/.test(ref)) throw new BadRequest(`'${ref.slice(0, 100)}' is neither a pid nor a process key (pid:starttime, or pid:starttime.N)`);
     if (boot === this.daemon.status.bootId) {
       const live = this.daemon.tracker.table.live.get(Number(ref));
       if (live !== undefined) return live.key;
@@ -296,25 +391,48 @@ export class ApiServer {
     const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, euid, limit: p.limit(1000) };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     if (follow && query.untilMs !== undefined) throw new BadRequest("parameter 'until' cannot be used with parameter 'follow': a follower has no end");
+    if (follow && this.streamClients >= this.limits.maxStreams) {
+      this.streamsLog.refuse('503 with Retry-After');
+      throw new Busy(`busy: ${this.streamClients} event streams are open (the most allowed); retry in ${this.limits.retryAfterSeconds} s`, this.limits.retryAfterSeconds);
+    }
     const db = this.daemon.store.db;
     this.flushStore(); // answer with everything received so far
     if (!follow) {
       // The newest `limit` events, oldest first: `events --since 1h` shows what just happened.
-      const page = latestEvents(db, query);
-      if (format === 'json') return page;
-      const stream = this.openStream(res, format);
-      for (const e of page.events) stream.write(e);
-      if (page.truncated) stream.write({ kind: 'truncated', limit: query.limit, reason: 'older events matched too: narrow the range or raise limit' });
+      // Written a page at a time, each read from the store when the client has taken the last.
+      const bounds = latestEventBounds(db, query);
+      const pages = async function* (): AsyncGenerator<unknown[]> {
+        let afterId = bounds.afterId;
+        for (;;) {
+          const page = queryEvents(db, { ...query, afterId, maxId: bounds.maxId, limit: ANSWER_PAGE });
+          if (page.length > 0) yield page;
+          if (page.length < ANSWER_PAGE) return;
+          afterId = page.at(-1)!.id;
+        }
+      };
+      if (format === 'json') {
+        await writeJsonPaged(res, 'events', pages(), `"truncated":${bounds.truncated}`);
+        return undefined;
+      }
+      const stream = this.openStream(res, format, true);
+      for await (const page of pages()) {
+        let full = false;
+        for (const e of page) full = !stream.write(e) || full;
+        if (full) await drained(res);
+        if (res.destroyed) return undefined;
+      }
+      if (bounds.truncated) stream.write({ kind: 'truncated', limit: query.limit, reason: 'older events matched too: narrow the range or raise limit' });
       res.end();
       return undefined;
     }
-    return this.follow(url, res, format, query);
+    return this.follow(url, req, res, format, query);
   }
 
-  private openStream(res: ServerResponse, format: string): { write(obj: unknown): boolean } {
+  /** `eventFields`: SSE frames of stored events carry `id:` and `event:` (the alerts stream's do not). */
+  private openStream(res: ServerResponse, format: string, eventFields = false): { write(obj: unknown): boolean } {
     res.writeHead(200, { 'content-type': format === 'sse' ? 'text/event-stream' : 'application/x-ndjson', 'cache-control': 'no-store' });
     res.flushHeaders(); // a follower with nothing to read yet still learns that the stream is open
-    return { write: (obj) => res.write(format === 'sse' ? `data: ${JSON.stringify(obj)}\n\n` : `${JSON.stringify(obj)}\n`) };
+    return { write: (obj) => res.write(format !== 'sse' ? `${JSON.stringify(obj)}\n` : eventFields ? sseMessage(obj) : `data: ${JSON.stringify(obj)}\n\n`) };
   }
 
   /**
@@ -322,43 +440,97 @@ export class ApiServer {
    * bounded however long the range); then, in the same tick as the last page, the live
    * stream: nothing is skipped or sent twice. With `limit`, only the newest `limit` stored
    * events come first (like `tail -n N -f`).
+   *
+   * An SSE stream stays on the store instead: after the stored events it reads on after each
+   * flush (every daemon.flush_interval_ms, 200 ms by default), so every event it sends has its
+   * store id (`id:`), and a client that reconnects with `Last-Event-ID` resumes exactly after
+   * it. Its memory is one page whatever the client does: a client that does not read only
+   * falls behind in the store. A comment line every 15 s keeps idle proxies from closing it.
    */
-  private async follow(url: URL, res: ServerResponse, format: string, query: EventQuery): Promise<undefined> {
+  private async follow(url: URL, req: IncomingMessage, res: ServerResponse, format: string, query: EventQuery): Promise<undefined> {
     const db = this.daemon.store.db;
-    const stream = this.openStream(res, format);
+    const sse = format === 'sse';
+    const resumeAfter = sse ? lastEventId(req) : undefined;
+    const stream = this.openStream(res, format, true);
     let closed = false;
     res.on('close', () => { closed = true; });
     this.streamClients++;
+    const heartbeat = sse ? setInterval(() => {
+      if (res.writableLength > this.maxBacklog) res.destroy(); // it has not read for that long: let it reconnect with Last-Event-ID
+      else res.write(': heartbeat\n\n');
+    }, this.heartbeatMs) : null;
     try {
       let afterId = 0;
       let full = false; // a write returned false: wait for 'drain' before the next page
-      if (url.searchParams.has('limit')) {
-        const newest = latestEvents(db, query).events;
+      // Resuming: the id is the position; `since` and `limit` were for the first connection.
+      // `lost` passes the filters in the stored part too: a gap written while the stream opens must not slip between.
+      const q: EventQuery = resumeAfter !== undefined ? { ...query, sinceMs: undefined, lostAlways: true } : { ...query, lostAlways: true };
+      if (resumeAfter !== undefined) afterId = resumeAfter;
+      else if (url.searchParams.has('limit')) {
+        const newest = latestEvents(db, q).events;
         for (const e of newest) full = !stream.write(e) || full;
         afterId = newest.at(-1)?.id ?? (db.prepare('SELECT max(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
       }
+      let readAt = -1; // SSE: the store's flush count when it was last read to its end
       for (;;) {
         if (full) await drained(res);
         if (closed) return undefined;
         full = false;
-        this.flushStore();
-        const page = queryEvents(db, { ...query, afterId, limit: FOLLOW_PAGE });
+        if (!sse) this.flushStore();
+        else if (readAt === this.daemon.store.flushCount) {
+          await this.nextFlush(res); // nothing new stored since: wait for the next write
+          if (closed) return undefined;
+        }
+        const flushes = this.daemon.store.flushCount;
+        const page = queryEvents(db, { ...q, afterId, limit: FOLLOW_PAGE });
         for (const e of page) full = !stream.write(e) || full;
         afterId = page.at(-1)?.id ?? afterId;
-        if (page.length < FOLLOW_PAGE) break; // caught up: no await from here to the subscription
+        if (page.length < FOLLOW_PAGE) {
+          if (!sse) break; // caught up: no await from here to the subscription
+          readAt = flushes;
+        }
       }
       const stop = this.daemon.on((events) => this.sendLive(events, query, stream, res, stop));
       await new Promise<void>((resolve) => (closed ? resolve() : res.on('close', () => resolve())));
       stop();
     } finally {
+      if (heartbeat !== null) clearInterval(heartbeat);
       this.streamClients--;
+      if (this.streamClients < this.limits.maxStreams) this.streamsLog.clear();
     }
     return undefined;
   }
 
+  /** Resolves after the store's next flush that wrote events, or when the client goes away. */
+  private nextFlush(res: ServerResponse): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        stop();
+        res.off('close', done);
+        resolve();
+      };
+      const stop = this.daemon.store.onFlush(done);
+      res.on('close', done);
+    });
+  }
+
+  /**
+   * A live event as followers get it, serialized once for all of them (each follower costs a
+   * write, not a JSON.stringify of the event and its process).
+   */
+  private liveLine(e: ProcEvent): string {
+    let line = this.liveLines.get(e);
+    if (line === undefined) {
+      const { tracker, status, store } = this.daemon;
+      const record = tracker.table.recordAt(e); // as of this event, as `watch` shows it
+      line = `${JSON.stringify({ bootId: status.bootId, run: store.run, ...eventJson({ event: e, record, wallMs: tracker.clock.wallMs(e.ktimeNs) }, this.users) })}\n`;
+      this.liveLines.set(e, line);
+    }
+    return line;
+  }
+
   private sendLive(events: readonly ProcEvent[], q: EventQuery, stream: { write(obj: unknown): boolean }, res: ServerResponse, stop: () => void): void {
     if (res.writableEnded) return;
-    const { tracker, status, store } = this.daemon;
     const kinds = q.kinds === undefined ? null : new Set<string>(q.kinds);
     for (const e of events) {
       // `lost` always passes the filters: the gap may hold the very events filtered for.
@@ -367,16 +539,18 @@ export class ApiServer {
         if (q.pid !== undefined && e.pid !== q.pid) continue;
         if (q.key !== undefined && e.key !== q.key) continue;
       }
-      const record = tracker.table.recordAt(e); // as of this event, as `watch` shows it
-      if (e.kind !== 'lost' && q.euid !== undefined && record?.uids?.[1] !== q.euid) continue;
-      stream.write({ bootId: status.bootId, run: store.run, ...eventJson({ event: e, record, wallMs: tracker.clock.wallMs(e.ktimeNs) }, this.users) });
-    }
-    if (res.writableLength > this.maxBacklog) {
-      // The last line says why; ending (not destroying) lets a slow client still read it.
-      stop();
-      stream.write({ kind: 'stream_closed', reason: `client too slow: over ${Math.round(this.maxBacklog / 1024)} KiB behind` });
-      res.end();
-      setTimeout(() => res.destroy(), SLOW_CLIENT_GRACE_MS).unref();
+      // The user filter needs the record as of the event (lost events pass, as above).
+      if (e.kind !== 'lost' && q.euid !== undefined && this.daemon.tracker.table.recordAt(e)?.uids?.[1] !== q.euid) continue;
+      res.write(this.liveLine(e)); // live events go to NDJSON followers only: SSE ones read the store
+      // Checked per event: one batch of a storm can hold thousands.
+      if (res.writableLength > this.maxBacklog) {
+        // The last line says why; ending (not destroying) lets a slow client still read it.
+        stop();
+        stream.write({ kind: 'stream_closed', reason: `client too slow: over ${Math.round(this.maxBacklog / 1024)} KiB behind` });
+        res.end();
+        setTimeout(() => res.destroy(), SLOW_CLIENT_GRACE_MS).unref();
+        return;
+      }
     }
   }
 
@@ -472,7 +646,7 @@ export class ApiServer {
     const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit', 'sort', 'min_cpu', 'min_rss', 'min_read', 'min_write']);
     const exe = p.string('exe');
     const name = p.string('name');
-    this.glob(p, 'exe'); // the store matches with SQLite GLOB; a malformed glob is refused the same way
+    this.glob(p, 'exe'); // the store matches with the same globs; a malformed one is refused here, as a 400
     this.glob(p, 'name');
     const query = {
       sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000),
@@ -548,7 +722,11 @@ export class ApiServer {
       reorder: c.reorder,
       table: c.table,
       store: { ...store, ...(counts ? queryStats(this.daemon.store.db) : {}), retentionRuns: this.daemon.retentionRuns, retentionDeletedEvents: this.daemon.retentionDeleted },
-      api: { streamClients: this.streamClients, ...this.requestErrors },
+      api: {
+        streamClients: this.streamClients, ...this.requestErrors, heavyInFlight: this.heavyInFlight,
+        refusedConnections: [...this.guards.values()].reduce((n, g) => n + g.counters().refusedConnections, 0),
+        listeners: this.listenerCounters(),
+      },
       ...(this.daemon.rules === null ? {} : { rules: { ...this.daemon.rules.engine.counters, reload: this.daemon.rules.reloadStatus, alertStoreFailures: this.daemon.rules.alertStore.failures } }),
     };
   }
@@ -568,20 +746,32 @@ export class ApiServer {
     return undefined;
   }
 
-  private newServer(token: string | null): Server {
-    const expected = token === null ? null : sha256(`Bearer ${token}`);
-    const server = createServer((req, res) => {
+  private newServer(name: string, tokens: TcpTokens | null, tls: { cert: Buffer; key: Buffer } | null = null): Server {
+    const hash = (t: string | null | undefined): Buffer | null => (t === null || t === undefined ? null : sha256(`Bearer ${t}`));
+    const access = tokens === null ? null : { full: hash(tokens.token), scrape: hash(tokens.scrapeToken) };
+    let guard: ConnectionGuard | null = null;
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       // The one request that is not a GET: a login link for the web console, on the unix socket only (whoever may open it is trusted).
-      if (token === null && req.method === 'POST' && req.url === '/v1/web/login-links') return this.loginLink(res);
-      void this.handle(req, res, expected);
-    });
+      if (tokens === null && req.method === 'POST' && req.url === '/v1/web/login-links') {
+        guard?.accepted(req.socket);
+        return this.loginLink(res);
+      }
+      void this.handle(req, res, access, guard);
+    };
+    const server: Server = tls === null ? createServer(handler)
+      : createHttpsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: this.limits.firstRequestMs }, handler);
+    // The unix socket (root, or the socket group) is not held to the tighter bound of TCP clients without a token.
+    guard = new ConnectionGuard(server, name, this.limits, tokens === null ? this.limits.maxConnections : this.limits.maxUnauthenticated, this.log);
+    this.guards.set(server, guard);
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
+    // A failed TLS handshake (a scanner, a client without our CA) is the client's problem.
+    server.on('tlsClientError', (_err: Error, socket: Socket) => { this.requestErrors.badRequests++; socket.destroy(); });
     return server;
   }
 
   /** Requests of a browser the web console has logged in: the same handler as the unix socket's. */
   serveAuthenticated(req: IncomingMessage, res: ServerResponse): void {
-    void this.handle(req, res, null);
+    void this.handle(req, res, null, null);
   }
 
   private loginLink(res: ServerResponse): void {
@@ -604,19 +794,53 @@ export class ApiServer {
       if (await socketAnswers(path)) throw new AlreadyRunning(`another procwatch daemon is already running (it answers on ${path})`);
       if (lstatSync(path).isSocket()) unlinkSync(path); // stale socket from a crashed run (checked again: time passed)
     }
-    const server = this.newServer(null);
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => resolve()); });
+    const server = this.newServer(path, null);
+    // bind() creates the socket file with 0777 less the umask: under a restrictive umask it is
+    // born 0600, so nobody can connect between its creation and the chmod (with umask 000 a
+    // user who connected in that window kept the connection). The bind happens synchronously
+    // inside listen(), and no other JavaScript runs in between. The group is given access
+    // only after the group owner is set.
+    const listening = new Promise<void>((resolve, reject) => { server.once('error', reject); server.once('listening', () => resolve()); });
+    const umask = process.umask(0o177);
+    try {
+      server.listen(path);
+    } finally {
+      process.umask(umask);
+    }
+    await listening;
     this.servers.push(server); // before anything else can fail: close() must find it
-    chmodSync(path, group === null ? 0o600 : 0o660);
     if (group !== null) chownSync(path, -1, group);
+    chmodSync(path, group === null ? 0o600 : 0o660);
   }
 
-  async listenTcp(listen: string, token: string): Promise<void> {
+  /**
+   * The API on TCP, with bearer tokens, and HTTPS when `tls` names a certificate and key
+   * (PEM files, read now: a file that cannot be read is a one-line InputError).
+   */
+  async listenTcp(listen: string, tokens: string | TcpTokens, tls: { cert: string; key: string } | null = null): Promise<void> {
     const colon = listen.lastIndexOf(':');
     const host = listen.slice(0, colon).replace(/^\[|\]$/g, '');
-    const server = this.newServer(token);
+    const read = (path: string, key: string): Buffer => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new InputError(`daemon.http.tls.${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    };
+    const pem = tls === null ? null : { cert: read(tls.cert, 'cert'), key: read(tls.key, 'key') };
+    let server: Server;
+    try {
+      server = this.newServer(listen, typeof tokens === 'string' ? { token: tokens } : tokens, pem);
+    } catch (err) {
+      throw new InputError(`daemon.http.tls: the certificate and key cannot be used: ${oneLine((err as Error).message)}`);
+    }
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(Number(listen.slice(colon + 1)), host, () => resolve()); });
     this.servers.push(server);
+  }
+
+  /** Each listener's connection counters, in the order they began listening (the unix socket first). */
+  listenerCounters(): Array<{ listener: string } & ReturnType<ConnectionGuard['counters']>> {
+    return [...this.guards.values()].map((g) => ({ listener: g.name, ...g.counters() }));
   }
 
   /** The TCP port actually bound (for a listen address with port 0, as in tests); null without TCP. */
@@ -636,8 +860,10 @@ export class ApiServer {
   }
 }
 
+/** One line, and short: a message may quote a client's whole parameter. */
 function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ');
+  const line = text.replace(/\s*\n\s*/g, ' ');
+  return line.length <= 300 ? line : `${line.slice(0, 300)}...`;
 }
 
 /** Resolves when the response's buffer has been written out, or the client went away. */
@@ -653,6 +879,63 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
+/**
+ * One server-sent event: a stored event's id as `id:` (what `Last-Event-ID` gives back) and
+ * its kind as `event:`; lines that are not events (truncated, stream_closed) have no id, so a
+ * reconnecting client resumes after the last real event.
+ */
+function sseMessage(obj: unknown): string {
+  const o = obj as { id?: unknown; kind?: unknown };
+  const id = typeof o.id === 'number' ? `id: ${o.id}\n` : '';
+  const kind = typeof o.kind === 'string' ? `event: ${o.kind}\n` : '';
+  return `${id}${kind}data: ${JSON.stringify(obj)}\n\n`;
+}
+
+/** The `Last-Event-ID` header of a reconnecting SSE client: an event id, or a 400. */
+function lastEventId(req: IncomingMessage): number | undefined {
+  const v = req.headers['last-event-id'];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d{1,16}$/.test(v) || !Number.isSafeInteger(n)) throw new BadRequest(`header Last-Event-ID must be an event id (a whole number), got '${String(v).slice(0, 40)}'`);
+  return n;
+}
+
+/**
+ * `{"KEY":[...pages...],TAIL}`, each page written when the client has read the one before, so
+ * a client that does not read holds one page, not the answer.
+ */
+async function writeJsonPaged(res: ServerResponse, key: string, pages: AsyncIterable<unknown[]> | Iterable<unknown[]>, tail: string): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.write(`{${JSON.stringify(key)}:[`);
+  let first = true;
+  for await (const page of pages) {
+    const text = page.map((item) => JSON.stringify(item)).join(',');
+    const ok = res.write(first ? text : `,${text}`);
+    first = false;
+    if (!ok) await drained(res);
+    if (res.destroyed) return;
+  }
+  res.end(`]${tail === '' ? '' : `,${tail}`}}`);
+}
+
+/**
+ * A JSON answer whose first array-valued key is large: written as writeJsonPaged does, the
+ * other keys as they are. Same text as JSON.stringify(body).
+ */
+async function sendJsonPaged(res: ServerResponse, body: Record<string, unknown>): Promise<void> {
+  const keys = Object.keys(body);
+  const arrayKey = keys.find((k) => Array.isArray(body[k]));
+  if (arrayKey === undefined || keys[0] !== arrayKey) {
+    send(res, 200, body);
+    return;
+  }
+  const items = body[arrayKey] as unknown[];
+  const pages = function* (): Generator<unknown[]> {
+    for (let i = 0; i < items.length; i += ANSWER_PAGE) yield items.slice(i, i + ANSWER_PAGE);
+  };
+  const tail = keys.slice(1).map((k) => `${JSON.stringify(k)}:${JSON.stringify(body[k])}`).join(',');
+  await writeJsonPaged(res, arrayKey, pages(), tail);
+}
 
 /** `format=json` (null) or `format=text` with the caller's clock (`tz_offset`: minutes east of UTC). */
 function textFormat(p: Params): WallClock | null {
@@ -675,8 +958,14 @@ function sendText(res: ServerResponse, text: string): void {
   res.end(text);
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
+}
+
+/** A long-lived stream (follow=1 of /v1/events or /v1/processes): counted in limits.maxStreams, not in the heavy slots. */
+function isStream(url: URL): boolean {
+  const follow = url.searchParams.get('follow');
+  return (url.pathname === '/v1/events' || url.pathname === '/v1/processes') && follow !== null && follow !== '0' && follow !== 'false';
 }

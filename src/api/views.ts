@@ -24,7 +24,7 @@ export function recordJson(r: ProcessRecord, clock: Clock, users: UserDb): Proce
   const iso = (ns: number | null): string | null => (ns === null ? null : new Date(clock.wallMs(ns)).toISOString());
   return {
     key: r.key, pid: r.pid, ppid: r.ppid, parentKey: r.parentKey, startTicks: r.startTicks, startTime: iso(r.startNs), execTime: iso(r.execNs),
-    exitTime: iso(r.exitNs), comm: r.comm, exe: r.exe, argv: r.argv, cwd: r.cwd,
+    exitTime: iso(r.exitNs), comm: r.comm, exe: r.exe, filename: r.filename, argv: r.argv, cwd: r.cwd,
     uid: r.uids?.[0] ?? null, euid: r.uids?.[1] ?? null, suid: r.uids?.[2] ?? null, fsuid: r.uids?.[3] ?? null,
     user: r.uids ? users.userName(r.uids[1]) : null,
     gid: r.gids?.[0] ?? null, egid: r.gids?.[1] ?? null, sgid: r.gids?.[2] ?? null, fsgid: r.gids?.[3] ?? null,

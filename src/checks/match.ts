@@ -15,6 +15,7 @@ import { globToRegExp, hasGlob } from '../util/glob.js';
 import type { CheckEnv } from './check.js';
 import type { ProcessView, Snapshot } from './snapshot.js';
 import type { Selector, SelectorKey } from './spec.js';
+import { compileRegExp } from '../util/regex.js';
 
 export type Verdict = boolean | null;
 /** The snapshot is the one `proc` comes from: `parent=` looks the parent up in it. */
@@ -27,7 +28,7 @@ const isRegex = (sel: Selector): boolean => sel.op === '~' || sel.op === '!~';
 function stringTest(sel: Selector): (value: string) => boolean {
   if (isRegex(sel)) {
     try {
-      const re = new RegExp(sel.value);
+      const re = compileRegExp(sel.value);
       return (v) => re.test(v);
     } catch (err) {
       throw new InputError(`bad regular expression for '${sel.key}': ${(err as Error).message}`);

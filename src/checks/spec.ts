@@ -12,6 +12,7 @@
 
 import { InputError } from '../errors.js';
 import { validateSelector } from './match.js';
+import { own } from '../util/own.js';
 
 export const SELECTOR_KEYS = [
   'name', 'comm', 'exe', 'args', 'user', 'ruser', 'anyuid', 'group', 'rgroup', 'anygid',
@@ -69,8 +70,14 @@ export function builtinNames(): string[] {
 function parseRangePart(text: string, spec: string): Range {
   const m = RANGE_PART.exec(text);
   if (m === null) throw new InputError(`bad range '${text}' in ${spec} (expected MIN-MAX, MIN-, -MAX or N)`);
-  if (m[3] !== undefined) return { min: Number(m[3]), max: Number(m[3]) };
-  const range = { min: m[1] === '' ? null : Number(m[1]), max: m[2] === '' ? null : Number(m[2]) };
+  // Counts are whole numbers a double holds exactly: 99999999999999999999 would compare as 1e20.
+  const bound = (digits: string): number => {
+    const n = Number(digits);
+    if (!Number.isSafeInteger(n)) throw new InputError(`bad range '${text.slice(0, 40)}' in ${spec}: ${digits.slice(0, 30)} is above the largest bound, ${Number.MAX_SAFE_INTEGER}`);
+    return n;
+  };
+  if (m[3] !== undefined) return { min: bound(m[3]), max: bound(m[3]) };
+  const range = { min: m[1] === '' ? null : bound(m[1]!), max: m[2] === '' ? null : bound(m[2]!) };
   if (range.min !== null && range.max !== null && range.min > range.max) {
     throw new InputError(`bad range '${text}' in ${spec}: minimum is above maximum`);
   }
@@ -140,7 +147,7 @@ export function parseSpec(text: string): CountSpec {
   if (text.startsWith('@')) {
     const eq = text.indexOf('=');
     const name = text.slice(1, eq < 0 ? undefined : eq);
-    const expand = BUILTINS[name];
+    const expand = own(BUILTINS, name);
     if (expand === undefined) throw new InputError(`unknown builtin check '${text}' (known: ${builtinNames().map((n) => '@' + n).join(', ')})`);
     return { text, label: text, warning: null, ...expand(eq < 0 ? undefined : text.slice(eq + 1), text) };
   }

@@ -10,8 +10,9 @@ import { cpuSpecDefaults, loadChecksConfig, type CheckDefaults } from '../config
 import { ProcReader } from '../procfs/index.js';
 import { renderJson, renderMon, renderNagios, type Rendered } from '../report/index.js';
 import { EXIT } from './exit-codes.js';
+import { monContext, monHostHint, splitMonHosts } from './mon-hosts.js';
 
-export type Format = 'mon' | 'nagios' | 'json';
+export type Format = 'mon' | 'nagios' | 'nagios-plain' | 'json';
 
 /** How `check` tells main.ts, where errors are printed, the output format once it is known. */
 export interface CheckCommandHooks {
@@ -86,7 +87,7 @@ export function checkCommand(hooks?: CheckCommandHooks): Command {
   return new Command('check')
     .description('check processes and ports once against /proc; exit like a mon monitor or a Nagios plugin')
     .argument('[specs...]', 'count specs, e.g. sshd:1- or exe=/usr/sbin/cron:1-1')
-    .addOption(new Option('-f, --format <format>', 'output: mon (summary line + details, exit 0/1), nagios, json').choices(['mon', 'nagios', 'json']))
+    .addOption(new Option('-f, --format <format>', 'output: mon (summary line + details, exit 0/1), nagios, nagios-plain (nagios without the characters Nagios strips from notifications), json').choices(['mon', 'nagios', 'nagios-plain', 'json']))
     .option('-c, --config <file>', 'YAML file with named checks (README: "Config file")')
     .option('--only <names>', 'run only these named checks from the config (comma-separated)', collect, [])
     .option('-x, --name-of <pid>', 'print the name a process has for specs (ps.monitor -x) and exit')
@@ -154,7 +155,10 @@ async function runCheckCommand(specs: string[], options: CheckOptions, hooks?: C
   const format: Format = options.format ?? defaults.format ?? 'mon';
   const interpreters = new Set([...PS_MONITOR_INTERPRETERS, ...(defaults.interpreters ?? []), ...options.interpreter]);
   if (options.nameOf !== undefined) return emit(nameOf(options, interpreters));
-  const checks = [...(config?.checks ?? []), ...buildChecks(specs, options, defaults)];
+  // Run by mon: the host names it appended to the monitor line are not specs.
+  const mon = monContext();
+  const specArgs = mon === null ? specs : splitMonHosts(specs, mon).specs;
+  const checks = [...(config?.checks ?? []), ...buildChecks(specArgs, options, defaults)];
   if (checks.length === 0) throw new InputError('nothing to check: give specs (e.g. sshd:1-), --listen, --banner, --cpu or --config FILE');
   const recheck = number(options.recheck, '--recheck', 0, WAIT) ?? defaults.recheck ?? 0;
   const results = await runChecks(checks, {
@@ -168,7 +172,17 @@ async function runCheckCommand(specs: string[], options: CheckOptions, hooks?: C
       if (process.stderr.isTTY) process.stderr.write(`procwatch: ${failing.length} check(s) failing, re-check ${attempt} in ${delay}s…\n`);
     },
   });
-  const render = format === 'nagios' ? renderNagios : format === 'json' ? renderJson : renderMon;
+  if (mon !== null) {
+    // A failing bare word at the end may be a host mon appended that we did not know of.
+    const trailing = new Set<string>();
+    for (let i = specArgs.length - 1; i >= 0 && /^[A-Za-z0-9_.-]+$/.test(specArgs[i]!); i--) trailing.add(specArgs[i]!);
+    for (const r of results) {
+      const hint = r.kind === 'count' && r.status !== 'ok' && trailing.has(r.id) ? monHostHint(r.id, mon) : null;
+      if (hint !== null) r.details.push(hint);
+    }
+  }
+  const render = format === 'nagios' || format === 'nagios-plain' ? (r: typeof results) => renderNagios(r, { plain: format === 'nagios-plain' })
+    : format === 'json' ? renderJson : renderMon;
   return emit(render(results));
 }
 

@@ -79,7 +79,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   if (slot !== null) return refuse(new InputError(slot));
   let instance;
   try {
-    instance = await claimInstance(config.database, config.socket); // before anything is loaded
+    instance = await claimInstance(config.database, config.socket, config.followSymlinks); // before anything is loaded
   } catch (err) {
     return refuse(err);
   }
@@ -99,7 +99,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   const rules = daemon.rules;
   log(`procwatch daemon: ${rulesSetup.ruleSet.rules.filter((r) => r.enabled).length} rule(s) enabled of ${rulesSetup.ruleSet.rules.length}, ${rulesSetup.checks.length} continuous check(s)`);
   reload = () => void rules.reload(); // a bad file changes nothing: the running rules stay
-  const api = new ApiServer(daemon);
+  const api = new ApiServer(daemon, { limits: config.apiLimits, log });
   let web: { listen(): Promise<void>; close(): Promise<void>; origin: string } | null = null;
   let code: number = EXIT.OK;
   let listening = false;
@@ -113,7 +113,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
     if (!stopRequested) {
       await api.listenUnix(config.socket, config.socketGroup);
       listening = true;
-      if (config.httpListen !== null && config.httpToken !== null) await api.listenTcp(config.httpListen, config.httpToken);
+      if (config.httpListen !== null) await api.listenTcp(config.httpListen, { token: config.httpToken, scrapeToken: config.httpScrapeToken }, config.httpTls);
       if (config.web.listen !== null) {
         const { WebConsole } = await import('../web/console.js');
         const consoleServer = new WebConsole({ ...config.web, listen: config.web.listen }, api);
@@ -127,7 +127,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
     code = refuse(err);
   }
   if (code === EXIT.OK && !stopRequested && !failed) {
-    log(`procwatch daemon: pid ${process.pid}, database ${config.database}, API on ${config.socket}${config.httpListen ? ` and http://${config.httpListen}` : ''}`);
+    log(`procwatch daemon: pid ${process.pid}, database ${config.database}, API on ${config.socket}${config.httpListen ? ` and ${config.httpTls === null ? 'http' : 'https'}://${config.httpListen}` : ''}`);
     await new Promise<void>((resolve) => {
       wake = resolve;
     });

@@ -41,15 +41,29 @@ async function loadCommands(argv: string[]): Promise<Command[]> {
  */
 let outputFormat: string | null = null;
 
-/** Nagios plugins must answer UNKNOWN (3) on bad input; find out if that is the mode asked for. */
-function nagiosRequested(argv: string[]): boolean {
-  if (outputFormat !== null) return outputFormat === 'nagios';
-  return argv.some((a, i) => a === '--format=nagios' || a === '-fnagios' || ((a === '-f' || a === '--format') && argv[i + 1] === 'nagios'));
+/** Nagios plugins must answer UNKNOWN (3) on bad input; find out if that is the mode asked for (and which style). */
+function nagiosRequested(argv: string[]): 'nagios' | 'nagios-plain' | null {
+  const nagios = (f: string | null | undefined): 'nagios' | 'nagios-plain' | null => (f === 'nagios' || f === 'nagios-plain' ? f : null);
+  if (outputFormat !== null) return nagios(outputFormat);
+  let found: 'nagios' | 'nagios-plain' | null = null;
+  argv.forEach((a, i) => {
+    const value = a.startsWith('--format=') ? a.slice(9) : a.startsWith('-f') && a.length > 2 ? a.slice(2) : (a === '-f' || a === '--format') ? argv[i + 1] : undefined;
+    if (value !== undefined) found = nagios(value);
+  });
+  return found;
 }
 
-function fail(message: string, argv: string[], code: number): void {
-  if (nagiosRequested(argv)) {
-    process.stdout.write(nagiosUnknown(message).text);
+/** Every error is one line, and a short one: a message may quote a huge argument. */
+function oneLine(message: string): string {
+  const line = message.replace(/\s*\n\s*/g, ' ');
+  return line.length <= 500 ? line : `${line.slice(0, 500)}...`;
+}
+
+function fail(text: string, argv: string[], code: number): void {
+  const message = oneLine(text);
+  const nagios = nagiosRequested(argv);
+  if (nagios !== null) {
+    process.stdout.write(nagiosUnknown(message, { plain: nagios === 'nagios-plain' }).text);
     process.exitCode = EXIT.NAGIOS_UNKNOWN;
   } else {
     process.stderr.write(`procwatch: ${message}\n`);

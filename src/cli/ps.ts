@@ -35,7 +35,7 @@ function fromProc(): ProcessLike[] {
     const startTime = boot === null ? null : new Date(boot + (d.startTicks * 1000) / CLOCK_TICKS_PER_SECOND).toISOString();
     out.push({
       key: `${pid}:${d.startTicks}`, pid, ppid: d.ppid, parentKey: null, startTicks: d.startTicks, startTime, execTime: null, exitTime: null,
-      comm: d.comm, exe: d.exe, argv: d.argv, cwd: d.cwd,
+      comm: d.comm, exe: d.exe, filename: null, argv: d.argv, cwd: d.cwd,
       uid: d.uids?.[0] ?? null, euid: d.uids?.[1] ?? null, suid: d.uids?.[2] ?? null, fsuid: d.uids?.[3] ?? null,
       user: d.uids ? users.userName(d.uids[1]) : null,
       gid: d.gids?.[0] ?? null, egid: d.gids?.[1] ?? null, sgid: d.gids?.[2] ?? null, fsgid: d.gids?.[3] ?? null,

@@ -10,7 +10,7 @@ import {
 } from '../checks/index.js';
 
 export interface CheckDefaults {
-  format?: 'mon' | 'nagios' | 'json';
+  format?: 'mon' | 'nagios' | 'nagios-plain' | 'json';
   recheck?: number;
   recheckTimes?: number;
   timeout?: number;
@@ -89,7 +89,7 @@ export type FormatListener = (format: NonNullable<CheckDefaults['format']>) => v
 function defaultsFrom(r: Reader, v: unknown, onFormat?: FormatListener): CheckDefaults {
   if (v === undefined) return {};
   if (!isPlain(v)) r.fail('defaults', 'expected a mapping');
-  if (v.format !== undefined && v.format !== 'mon' && v.format !== 'nagios' && v.format !== 'json') r.fail('defaults.format', 'expected mon, nagios or json');
+  if (v.format !== undefined && v.format !== 'mon' && v.format !== 'nagios' && v.format !== 'nagios-plain' && v.format !== 'json') r.fail('defaults.format', 'expected mon, nagios, nagios-plain or json');
   const d: CheckDefaults = {};
   if (v.format !== undefined) {
     d.format = v.format;

@@ -6,7 +6,11 @@
 import { kernelFsProblem, pathClash, socketPathProblem } from '../daemon/paths.js';
 import { UserDb } from '../procfs/users.js';
 import { DEFAULT_READER_PRIORITY, checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
-import { ConfigReader, isPlain, parseYamlMapping, readConfigText, type Plain } from './reader.js';
+import { MAX_RCVBUF_BYTES } from '../sources/native.js';
+import { DEFAULT_API_LIMITS, type ApiLimits } from '../api/limits.js';
+import { statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { ConfigReader, isPlain, parseYamlMapping, readConfigText, stderrWarnings, type Plain, type WarningSink } from './reader.js';
 import { parseDuration, parseSize } from './units.js';
 import { RESOURCES_DEFAULTS, parseResourcesConfig, type ResourcesConfig } from './resources.js';
 import { compileGroup } from '../resources/groups.js';
@@ -20,12 +24,21 @@ export interface DaemonConfig {
   /** eBPF source: network/file capture and their in-kernel filters, ring buffer size. */
   ebpf: BpfCaptureOptions;
   database: string;
+  /** Whether the database and its companions may be symbolic links (default: refused). */
+  followSymlinks: boolean;
   socket: string;
   /** Group (gid, resolved from the name in the file) that may also open the socket; root always can. */
   socketGroup: number | null;
-  /** Optional loopback TCP listener for the API and /metrics; needs a token. */
+  /** Optional TCP listener for the API and /metrics; needs a token (and TLS off loopback). */
   httpListen: string | null;
+  /** Opens the whole API (`Authorization: Bearer TOKEN`). */
   httpToken: string | null;
+  /** Opens /metrics only: what a Prometheus server is given. */
+  httpScrapeToken: string | null;
+  /** PEM certificate chain and private key: the listener speaks HTTPS (Node's https). */
+  httpTls: { cert: string; key: string } | null;
+  /** Bounds on API clients (daemon.api): connections, heavy answers, streams. */
+  apiLimits: ApiLimits;
   retentionMaxAgeMs: number | null;
   retentionMaxBytes: number | null;
   /** How often retention runs (it also runs soon after start). */
@@ -48,10 +61,14 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   source: 'auto',
   ebpf: {},
   database: '/var/lib/procwatch/events.db',
+  followSymlinks: false,
   socket: '/run/procwatch/procwatch.sock',
   socketGroup: null,
   httpListen: null,
   httpToken: null,
+  httpScrapeToken: null,
+  httpTls: null,
+  apiLimits: { ...DEFAULT_API_LIMITS },
   retentionMaxAgeMs: 30 * 86_400_000,
   retentionMaxBytes: 1024 ** 3,
   retentionIntervalMs: 60_000,
@@ -87,11 +104,11 @@ export const DAEMON_SQLITE_CACHE_KIB = 2048;
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KEYS = ['source', 'ebpf', 'database', 'socket', 'socket_group', 'http', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'resources', 'web'];
+const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'api', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'resources', 'web'];
 
-export async function parseDaemonConfig(text: string, file: string): Promise<DaemonConfig> {
+export async function parseDaemonConfig(text: string, file: string, warn: WarningSink = stderrWarnings): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
-  const doc = await parseYamlMapping(r, text);
+  const doc = await parseYamlMapping(r, text, warn);
   r.keys(doc, 'top level', ['daemon', 'checks', 'defaults', 'rules', 'alerts']);
   const config = { ...DAEMON_DEFAULTS };
   const d = doc.daemon;
@@ -103,6 +120,7 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
     config.source = d.source as SourceSetting;
   }
   if (d.database !== undefined) config.database = r.string(d.database, 'daemon.database');
+  if (d.follow_symlinks !== undefined) config.followSymlinks = r.boolean(d.follow_symlinks, 'daemon.follow_symlinks');
   if (d.socket !== undefined) config.socket = r.string(d.socket, 'daemon.socket');
   if (d.socket_group !== undefined) {
     const group = r.string(d.socket_group, 'daemon.socket_group');
@@ -131,24 +149,19 @@ export async function parseDaemonConfig(text: string, file: string): Promise<Dae
     if (d.retention.max_size !== undefined) config.retentionMaxBytes = d.retention.max_size === 'none' ? null : size(d.retention.max_size, 'daemon.retention.max_size');
     if (d.retention.interval !== undefined) config.retentionIntervalMs = timer(duration(d.retention.interval, 'daemon.retention.interval'), 'daemon.retention.interval');
   }
-  if (d.http !== undefined) {
-    if (!isPlain(d.http)) r.fail('daemon.http', 'expected a mapping with listen and token');
-    r.keys(d.http, 'daemon.http', ['listen', 'token']);
-    const listen = r.string(d.http.listen, 'daemon.http.listen');
-    const m = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):(\d+)$/.exec(listen);
-    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) r.fail('daemon.http.listen', `expected a loopback address and port such as 127.0.0.1:9465, got '${listen}'`);
-    const token = r.string(d.http.token, 'daemon.http.token');
-    if (token.length < 16) r.fail('daemon.http.token', 'expected at least 16 characters');
-    config.httpListen = listen;
-    config.httpToken = token;
-  }
+  if (d.http !== undefined) Object.assign(config, parseHttp(r, d.http));
+  if (d.api !== undefined) config.apiLimits = parseApiLimits(r, d.api, size, duration);
   if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size, duration);
-  if (d.rcvbuf !== undefined) config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
+  if (d.rcvbuf !== undefined) {
+    config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
+    // The kernel takes an int: a larger size would fail only at start, naming the native option.
+    if (config.rcvbufBytes > MAX_RCVBUF_BYTES) r.fail('daemon.rcvbuf', `at most ${MAX_RCVBUF_BYTES} bytes (2 GiB - 1), got '${String(d.rcvbuf)}'`);
+  }
   if (d.reader_priority !== undefined) config.readerPriority = r.number(d.reader_priority, 'daemon.reader_priority', 0, { max: 99, integer: true });
   if (d.hold_ms !== undefined) config.holdMs = timer(r.number(d.hold_ms, 'daemon.hold_ms', 1), 'daemon.hold_ms');
-  if (d.max_exited !== undefined) config.maxExited = r.number(d.max_exited, 'daemon.max_exited', 100);
+  if (d.max_exited !== undefined) config.maxExited = r.number(d.max_exited, 'daemon.max_exited', 100, { max: 10_000_000, integer: true });
   if (d.flush_interval_ms !== undefined) config.flushIntervalMs = timer(r.number(d.flush_interval_ms, 'daemon.flush_interval_ms', 10), 'daemon.flush_interval_ms');
-  if (d.max_queue !== undefined) config.maxQueue = r.number(d.max_queue, 'daemon.max_queue', 1000);
+  if (d.max_queue !== undefined) config.maxQueue = r.number(d.max_queue, 'daemon.max_queue', 1000, { max: 100_000_000, integer: true });
   if (d.poll_interval_ms !== undefined) config.pollIntervalMs = timer(r.number(d.poll_interval_ms, 'daemon.poll_interval_ms', 50), 'daemon.poll_interval_ms');
   if (d.resources !== undefined) {
     const users = new UserDb();
@@ -172,6 +185,77 @@ export function daemonPathsProblem(config: DaemonConfig): { key: 'socket' | 'dat
   if (database !== null) return { key: 'database', message: database };
   const clash = pathClash(config.socket, config.database);
   return clash === null ? null : { key: 'socket', message: clash };
+}
+
+const API_KEYS = ['max_connections', 'max_unauthenticated', 'first_request_timeout', 'max_heavy_queries', 'max_streams', 'stream_buffer'];
+
+/** daemon.api: what clients of the API can make the daemon hold (README "Security"). */
+function parseApiLimits(r: ConfigReader, v: unknown, size: (v: unknown, path: string) => number, duration: (v: unknown, path: string) => number): ApiLimits {
+  if (!isPlain(v)) r.fail('daemon.api', `expected a mapping with some of: ${API_KEYS.join(', ')}`);
+  r.keys(v, 'daemon.api', API_KEYS);
+  const limits = { ...DEFAULT_API_LIMITS };
+  const count = (key: string, max: number): number | undefined => (v[key] === undefined ? undefined : r.number(v[key], `daemon.api.${key}`, 1, { max, integer: true }));
+  limits.maxConnections = count('max_connections', 100_000) ?? limits.maxConnections;
+  limits.maxUnauthenticated = count('max_unauthenticated', 100_000) ?? limits.maxUnauthenticated;
+  limits.maxHeavy = count('max_heavy_queries', 10_000) ?? limits.maxHeavy;
+  limits.maxStreams = count('max_streams', 100_000) ?? limits.maxStreams;
+  if (v.first_request_timeout !== undefined) {
+    limits.firstRequestMs = duration(v.first_request_timeout, 'daemon.api.first_request_timeout');
+    if (limits.firstRequestMs > 600_000) r.fail('daemon.api.first_request_timeout', 'at most 10m');
+  }
+  if (v.stream_buffer !== undefined) {
+    limits.streamBufferBytes = size(v.stream_buffer, 'daemon.api.stream_buffer');
+    if (limits.streamBufferBytes < 64 * 1024 || limits.streamBufferBytes > 1024 ** 3) r.fail('daemon.api.stream_buffer', 'from 64KiB to 1GiB');
+  }
+  if (limits.maxUnauthenticated > limits.maxConnections) r.fail('daemon.api.max_unauthenticated', `at most daemon.api.max_connections (${limits.maxConnections})`);
+  if (limits.maxStreams > limits.maxConnections) r.fail('daemon.api.max_streams', `at most daemon.api.max_connections (${limits.maxConnections})`);
+  return limits;
+}
+
+const HTTP_KEYS = ['listen', 'token', 'scrape_token', 'tls'];
+
+/**
+ * daemon.http: the API on TCP. On a loopback address plain HTTP with a token; on any other
+ * address only HTTPS (tls.cert, tls.key) with a token, so that a central Prometheus can
+ * scrape without a proxy and no command line crosses the network in clear. `scrape_token`
+ * opens /metrics and nothing else (the command lines under /v1 stay closed to it).
+ */
+function parseHttp(r: ConfigReader, v: unknown): Pick<DaemonConfig, 'httpListen' | 'httpToken' | 'httpScrapeToken' | 'httpTls'> {
+  if (!isPlain(v)) r.fail('daemon.http', `expected a mapping with some of: ${HTTP_KEYS.join(', ')}`);
+  r.keys(v, 'daemon.http', HTTP_KEYS);
+  const listen = r.string(v.listen, 'daemon.http.listen');
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d+\.\d+\.\d+\.\d+|localhost)):(\d+)$/.exec(listen);
+  const host = m === null ? null : (m[1] ?? m[2])!;
+  const port = m === null ? NaN : Number(m[3]);
+  if (host === null || (host !== 'localhost' && isIP(host) === 0) || !(port >= 1 && port <= 65535)) {
+    r.fail('daemon.http.listen', `expected an address and port such as 127.0.0.1:9465, 0.0.0.0:9465 or [::]:9465, got '${listen}'`);
+  }
+  const token = (key: 'token' | 'scrape_token'): string | null => {
+    if (v[key] === undefined) return null;
+    const t = r.string(v[key], `daemon.http.${key}`);
+    if (t.length < 16) r.fail(`daemon.http.${key}`, 'expected at least 16 characters');
+    if (/[\s\x00-\x1f\x7f]/.test(t)) r.fail(`daemon.http.${key}`, 'expected no spaces or control characters (it travels in an HTTP header)');
+    return t;
+  };
+  const full = token('token');
+  const scrape = token('scrape_token');
+  if (full === null && scrape === null) r.fail('daemon.http', 'needs token (the whole API) or scrape_token (/metrics only), or both');
+  if (full !== null && full === scrape) r.fail('daemon.http.scrape_token', 'must differ from daemon.http.token');
+  let tls: { cert: string; key: string } | null = null;
+  if (v.tls !== undefined) {
+    if (!isPlain(v.tls)) r.fail('daemon.http.tls', 'expected a mapping with cert and key (PEM files)');
+    r.keys(v.tls, 'daemon.http.tls', ['cert', 'key']);
+    tls = { cert: r.string(v.tls.cert, 'daemon.http.tls.cert'), key: r.string(v.tls.key, 'daemon.http.tls.key') };
+  }
+  if (!isLoopback(host) && tls === null) {
+    r.fail('daemon.http.listen', `${listen} is not a loopback address: listening there needs daemon.http.tls (cert and key), so that tokens and command lines do not cross the network in clear`);
+  }
+  return { httpListen: listen, httpToken: full, httpScrapeToken: scrape, httpTls: tls };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1' || host === '0:0:0:0:0:0:0:1' || /^::ffff:127\.\d+\.\d+\.\d+$/i.test(host);
 }
 
 const EBPF_KEYS = ['network', 'files', 'path_prefix', 'user', 'cgroup', 'ring_buffer', 'syscalls', 'syscalls_interval', 'shell', 'shell_binaries', 'shell_redact'];
@@ -237,7 +321,23 @@ function parseEbpf(r: ConfigReader, v: unknown, size: (v: unknown, path: string)
   return capture;
 }
 
-export async function loadDaemonConfig(file: string | undefined): Promise<DaemonConfig> {
+export async function loadDaemonConfig(file: string | undefined, warn: WarningSink = stderrWarnings): Promise<DaemonConfig> {
   if (file === undefined) return { ...DAEMON_DEFAULTS };
-  return parseDaemonConfig(readConfigText(file), file);
+  const config = await parseDaemonConfig(readConfigText(file), file, warn);
+  const secret = secretWarning(file, config);
+  if (secret !== null) warn(secret);
+  return config;
+}
+
+/** A warning when the file holds a token but anyone on the machine may read it. */
+export function secretWarning(file: string, config: DaemonConfig): string | null {
+  if (config.httpToken === null && config.httpScrapeToken === null) return null;
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch {
+    return null;
+  }
+  if ((mode & 0o004) === 0) return null;
+  return `config ${file}: warning: the file holds a daemon.http token and is readable by every user (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod o-r it`;
 }

@@ -31,7 +31,7 @@ export class ConfigReader {
   /** A number ≥ min; with `max`, at most that; with `integer`, a whole number. */
   number(v: unknown, path: string, min = 0, limits: { max?: number; integer?: boolean } = {}): number {
     const { max = Infinity, integer = false } = limits;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isSafeInteger(v))) {
       this.fail(path, `expected ${integer ? 'an integer' : 'a number'} ≥ ${min}${max === Infinity ? '' : ` and ≤ ${max}`}`);
     }
     return v;
@@ -58,15 +58,31 @@ export class ConfigReader {
   }
 }
 
-/** Parses YAML text into a plain mapping, or fails with one line. */
-export async function parseYamlMapping(r: ConfigReader, text: string): Promise<Plain> {
-  const { parse } = await import('yaml'); // loaded only when a config is used: it costs startup time
+/** Where config warnings go: one line each on stderr, naming the file. */
+export type WarningSink = (line: string) => void;
+export const stderrWarnings: WarningSink = (line) => void process.stderr.write(`procwatch: ${line}\n`);
+
+/** The yaml library's first line ends in ':' before a multi-line excerpt that is left out here. */
+function firstLine(message: string): string {
+  return message.split('\n')[0]?.replace(/:$/, '') ?? message;
+}
+
+/**
+ * Parses YAML text into a plain mapping, or fails with one line. The library's warnings (an
+ * unknown tag, ...) become one line each through `warn`, never Node's multi-line
+ * "(node:PID) YAMLWarning" text.
+ */
+export async function parseYamlMapping(r: ConfigReader, text: string, warn: WarningSink = stderrWarnings): Promise<Plain> {
+  const { parseDocument } = await import('yaml'); // loaded only when a config is used: it costs startup time
   let doc: unknown;
   try {
-    doc = parse(text);
+    const parsed = parseDocument(text, { logLevel: 'silent' });
+    const error = parsed.errors[0];
+    if (error !== undefined) throw error;
+    for (const w of parsed.warnings) warn(`config ${r.file}: YAML warning: ${firstLine(w.message)}`);
+    doc = parsed.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    // The yaml library's first line ends in ':' before a multi-line excerpt that is left out here.
-    return r.fail('YAML', (err as Error).message.split('\n')[0]?.replace(/:$/, '') ?? 'cannot parse');
+    return r.fail('YAML', firstLine((err as Error).message) || 'cannot parse');
   }
   if (doc === null || doc === undefined) r.fail('top level', 'the file is empty');
   if (!isPlain(doc)) r.fail('top level', 'expected a mapping');

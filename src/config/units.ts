@@ -1,5 +1,7 @@
 /** Durations (`90s`, `10m`, `12h`, `30d`) and sizes (`512MiB`, `1GB`, `1048576`) as users write them. */
 
+import { own } from '../util/own.js';
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const SIZE_UNITS: Record<string, number> = {
   '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3,
@@ -9,13 +11,13 @@ const SIZE_UNITS: Record<string, number> = {
 export function parseDuration(text: string): number | null {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(text);
   if (m === null) return null;
-  const ms = Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!;
+  const ms = Number(m[1]) * own(DURATION_UNITS, m[2] ?? 's')!;
   return Number.isFinite(ms) ? ms : null; // 400 digits of days is not a duration
 }
 
 export function parseSize(text: string): number | null {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
-  const unit = m === null ? undefined : SIZE_UNITS[m[2]!.toLowerCase()];
+  const unit = m === null ? undefined : own(SIZE_UNITS, m[2]!.toLowerCase());
   const bytes = m === null || unit === undefined ? null : Math.floor(Number(m[1]) * unit);
   return bytes !== null && Number.isFinite(bytes) ? bytes : null;
 }

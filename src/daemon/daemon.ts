@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { ExecDetails, LostEvent, ProcEvent } from '../events/types.js';
 import { chooseSource, type SourceProblem } from '../sources/index.js';
-import { ProcessTracker, type ProcessRecord } from '../table/index.js';
+import { ProcessTracker, processKey, type ProcessRecord } from '../table/index.js';
 import { EventStore, applyRetention, asStoreError } from '../store/index.js';
 import { DAEMON_RING_BYTES, DAEMON_SQLITE_CACHE_KIB, type DaemonConfig } from '../config/daemon.js';
 import type { RulesService } from '../rules/service.js';
@@ -54,6 +54,8 @@ export class Daemon {
   /** Why the source stopped on its own (its reader died), once it did. */
   private failure: string | null = null;
   private readonly failureListeners: Array<(message: string) => void> = [];
+  /** Since when, and with how many drops, the store has been failing to write; null while it writes. */
+  private storeFailing: { sinceMs: number; dropped: number } | null = null;
   /** The rules room (rules, continuous checks, alerts), once started on this daemon's stream. */
   rules: RulesService | null = null;
   /** Completed retention passes, and the events they deleted. */
@@ -78,7 +80,7 @@ export class Daemon {
     let daemon: Daemon | null = null;
     // The file first: a damaged or too-new database is refused before anything is loaded.
     const store = new EventStore({
-      path: config.database, bootId, maxQueue: config.maxQueue, group: config.socketGroup,
+      path: config.database, bootId, maxQueue: config.maxQueue, group: config.socketGroup, followSymlinks: config.followSymlinks,
       onLost: (event) => daemon?.notify([event]),
     });
     store.db.pragma(`cache_size = -${DAEMON_SQLITE_CACHE_KIB}`);
@@ -159,11 +161,23 @@ export class Daemon {
     for (const listener of this.listeners) listener(events);
   }
 
+  /**
+   * The flush timer. A failing store (disk full) is logged when it starts failing and when it
+   * writes again, each time with the backlog, not at every retry (5 lines a second before).
+   */
   private flush(log: (line: string) => void): void {
     try {
-      this.store.flush();
+      const written = this.store.flush();
+      if (this.storeFailing !== null) {
+        const seconds = ((Date.now() - this.storeFailing.sinceMs) / 1000).toFixed(1);
+        log(`procwatch daemon: store writes again after ${seconds} s: ${written} waiting events written; ${this.store.counters().dropped - this.storeFailing.dropped} dropped meanwhile (recorded as lost)`);
+        this.storeFailing = null;
+      }
     } catch (err) {
-      log(`procwatch daemon: store write failed, will retry: ${(err as Error).message}`);
+      if (this.storeFailing !== null) return;
+      const c = this.store.counters();
+      this.storeFailing = { sinceMs: Date.now(), dropped: c.dropped };
+      log(`procwatch daemon: store write failed: ${(err as Error).message}; ${c.queued} events wait in memory (at most daemon.max_queue, then dropped and recorded as lost); retrying at every flush, the next line says when it writes again`);
     }
   }
 
@@ -200,6 +214,14 @@ export class Daemon {
     const wall = (ns: number): number => clock.wallMs(ns);
     const previous = this.store.previousRun;
     const events: ProcEvent[] = [];
+    // A live process whose key the store has for one that exited: its pid was reused within
+    // one clock tick while nobody watched (or before). A new instance: the next free ordinal.
+    for (const record of [...table.live.values()]) {
+      if (record.startTicks === null || !this.store.exitedKey(record.key)) continue;
+      let ordinal = 2;
+      while (this.store.knows(processKey(record.pid, record.startTicks, ordinal)) || table.get(processKey(record.pid, record.startTicks, ordinal)) !== undefined) ordinal++;
+      table.renameKey(record, processKey(record.pid, record.startTicks, ordinal));
+    }
     // Born while nobody watched: after the previous run stopped watching, before this one listened.
     let bornUnseen = 0;
     if (previous !== null) {
@@ -216,6 +238,12 @@ export class Daemon {
     this.store.closeProcesses(gone.map((p) => p.key), Date.now());
     for (const p of gone) {
       events.push({ seq: 0, ktimeNs: now, pid: p.pid, tid: p.pid, cpu: -1, provenance: 'inferred', kind: 'inferred_exit', startTicks: p.start_ticks, key: p.key });
+    }
+    // Zombies at the seed: already exited (their status read from /proc), stored as such.
+    const closed = new Set(gone.map((p) => p.key));
+    for (const record of table.seededExits) {
+      this.store.enqueueRecord(record, wall);
+      if (!closed.has(record.key)) events.push({ seq: 0, ktimeNs: now, pid: record.pid, tid: record.pid, cpu: -1, provenance: 'inferred', kind: 'inferred_exit', startTicks: record.startTicks, key: record.key });
     }
     const otherBoots = this.store.closeOtherBoots();
     if (previous !== null) {

@@ -55,6 +55,12 @@ export interface ExecDetails {
    * interpreter. Set by the eBPF source; null from netlink, absent from /proc scans.
    */
   filename?: string | null;
+  /**
+   * The process's start time in ns since boot (start_boottime; /proc's startTicks in ns).
+   * Set by the eBPF source: it tells apart two processes of one pid started within one clock
+   * tick (same startTicks). Null from netlink, absent from /proc scans.
+   */
+  startBootNs?: number | null;
 }
 
 export interface ExitStatus {
@@ -89,6 +95,8 @@ export interface ForkEvent extends EventBase {
   thread: boolean;
   /** The new process's start time (clock ticks since boot): null for a thread, or a child gone before it could be read. */
   startTicks?: number | null;
+  /** The same in ns since boot (eBPF only; see ExecDetails.startBootNs). */
+  startBootNs?: number | null;
 }
 export interface ExecEvent extends EventBase { kind: 'exec'; details: ExecDetails }
 export interface ExitEvent extends EventBase {
@@ -333,6 +341,12 @@ export interface ProcessFields {
   exitTime: string | null;
   comm: string | null;
   exe: string | null;
+  /**
+   * What was given to execve (eBPF source only; null from netlink, /proc scans and before the
+   * first exec seen): `/bin/true` where `exe`, the resolved image, is `/usr/bin/true`; for a
+   * `#!` script, the script while `exe` is its interpreter.
+   */
+  filename: string | null;
   argv: string[] | null;
   cwd: string | null;
   uid: number | null;

@@ -24,6 +24,11 @@ export interface ProcStat {
   rssPages: number;
   /** Address of the bottom of the stack (field 28): a new one on every exec; null when absent or hidden (0). */
   startStack: number | null;
+  /**
+   * The exit status in wait(2) form (field 52, Linux 3.5+): meaningful for a zombie, which has
+   * exited and waits to be reaped. Null when absent (older kernels, or no permission).
+   */
+  exitCode: number | null;
 }
 
 /** PF_KTHREAD (include/linux/sched.h): set on kernel threads, and only on them. */
@@ -68,6 +73,7 @@ export function parseStat(text: string): ProcStat | null {
     vsizeBytes: num(23),
     rssPages: num(24),
     startStack: rest.length >= 26 && num(28) > 0 ? num(28) : null,
+    exitCode: rest.length >= 50 && Number.isInteger(num(52)) ? num(52) : null,
   };
   return Number.isFinite(stat.startTicks) && Number.isFinite(stat.ppid) && Number.isFinite(stat.flags) ? stat : null;
 }

@@ -3,6 +3,7 @@
 import { InputError } from '../errors.js';
 import type { AcceptEvent, ConnectEvent, OpenEvent, ProcessFields, ProcessUsage, SessionEvent, ShellEvent, SyscallsEvent } from '../events/types.js';
 import { behaviourText, captureText } from './events.js';
+import { own } from '../util/own.js';
 import { formatBytes, formatCpu, usageText } from './usage.js';
 
 /**
@@ -76,7 +77,7 @@ export const PS_DEFAULT_FIELDS = ['user', 'pid', 'ppid', 'start', 'args'];
 
 export function parsePsFields(text: string): string[] {
   const fields = text.split(',').map((f) => f.trim()).filter((f) => f !== '');
-  for (const f of fields) if (!(f in FIELDS)) throw new InputError(`unknown field '${f}' for -o (known: ${PS_FIELDS.join(', ')})`);
+  for (const f of fields) if (own(FIELDS, f) === undefined) throw new InputError(`unknown field '${f}' for -o (known: ${PS_FIELDS.join(', ')})`);
   if (fields.length === 0) throw new InputError('-o needs at least one field');
   return fields;
 }
@@ -92,7 +93,7 @@ export function renderColumns(headers: string[], rows: string[][]): string {
 }
 
 export function renderPs(processes: ProcessLike[], fields: string[], clock: WallClock = localClock()): string {
-  const columns = fields.map((f) => FIELDS[f]!);
+  const columns = fields.map((f) => own(FIELDS, f)!);
   return renderColumns(columns.map((c) => c.header), processes.map((p) => columns.map((c) => c.get(p, clock))));
 }
 

@@ -121,6 +121,8 @@ export interface BpfTestRecordSpec extends AcctTestFields {
   flags?: number;
   ppid?: number;
   startTicks?: number;
+  /** exec: start_boottime in ns (0 or absent: unknown). */
+  startNs?: number;
   readNs?: number;
   state?: number;
   err?: number;

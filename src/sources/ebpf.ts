@@ -12,7 +12,8 @@
  * reported.
  */
 
-import { existsSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { otherPidNamespace } from './namespace.js';
 import { basename } from 'node:path';
 import type { ProcEvent } from '../events/types.js';
 import { openBpf, loadBpfNative, type BpfCaptureOptions, type BpfDebugOptions, type BpfReader } from './bpf-native.js';
@@ -21,7 +22,7 @@ import {
   DEFAULT_SHELL_BINARIES, DEFAULT_SHELL_REDACT, READLINE_SYMBOL, compileRedaction, fileId, findShellBinaries, functionOffset, redactLine, shellNames,
   type ShellBinary,
 } from './shell.js';
-import { ReaderWatch, type Availability, type BatchSink, type EventSource, type ProblemSink, type SourceCounters } from './source.js';
+import { ReaderWatch, SourceStartError, type Availability, type BatchSink, type EventSource, type ProblemSink, type SourceCounters } from './source.js';
 
 export type { BpfCaptureOptions } from './bpf-native.js';
 
@@ -31,6 +32,34 @@ export interface EbpfOptions extends BpfCaptureOptions, BpfDebugOptions {}
 const BTF = '/sys/kernel/btf/vmlinux';
 const TRACEFS = '/sys/kernel/tracing';
 
+/** Capability bits (linux/capability.h). */
+const CAP_SYS_ADMIN = 21;
+const CAP_PERFMON = 38;
+const CAP_BPF = 39;
+
+/**
+ * Why this process lacks the capabilities to load and attach the programs, or null when it
+ * has them: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN (which covers both). Being uid 0 is
+ * not enough: a container or `setpriv --bounding-set` can take them away from root, and the
+ * kernel then answers EPERM, which libbpf blames on RLIMIT_MEMLOCK (a limit that no longer
+ * applies to BPF since Linux 5.11).
+ */
+export function bpfCapabilityProblem(statusText?: string): string | null {
+  let text = statusText;
+  try {
+    text ??= readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return null; // cannot tell: let the kernel say
+  }
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(text)?.[1];
+  if (hex === undefined) return null;
+  const eff = BigInt(`0x${hex}`);
+  const has = (cap: number): boolean => (eff & (1n << BigInt(cap))) !== 0n;
+  if (has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))) return null;
+  const missing = [has(CAP_BPF) ? null : 'CAP_BPF', has(CAP_PERFMON) ? null : 'CAP_PERFMON'].filter((c) => c !== null).join(' and ');
+  return `eBPF needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); this process lacks ${missing} (effective capabilities ${hex})`;
+}
+
 /**
  * Whether the eBPF source can run here, and if not why: the addon, root, kernel BTF, and,
  * for network/file capture, a tracefs (mounted by the source itself when missing).
@@ -39,6 +68,12 @@ export function ebpfAvailability(capture: BpfCaptureOptions = {}): Availability 
   const load = loadBpfNative();
   if (!load.available) return { available: false, reason: load.reason };
   if (process.getuid?.() !== 0) return { available: false, reason: 'eBPF needs root (CAP_BPF and CAP_PERFMON)' };
+  const caps = bpfCapabilityProblem();
+  if (caps !== null) return { available: false, reason: caps };
+  const ns = otherPidNamespace();
+  // The programs read the host's pids (task->tgid), while the seed scan, --pid and the API use
+  // this namespace's: every event would name the wrong process. Refused, as netlink is.
+  if (ns !== null) return { available: false, reason: `eBPF reports the host's pids, and procwatch runs in another pid namespace (${ns}) whose pids differ: run it in the host's pid namespace (e.g. a container with --pid=host), or use the poll source` };
   if (!existsSync(BTF)) return { available: false, reason: `the kernel has no BTF (${BTF}): CO-RE programs cannot be loaded` };
   if (capture.network === true || capture.files === true || capture.sessions === true) {
     const haveTracefs = existsSync(`${TRACEFS}/events`) || existsSync('/sys/kernel/debug/tracing/events');
@@ -78,11 +113,16 @@ class EbpfSource implements EventSource {
       const binaries = this.options.shellBinaries ?? [...DEFAULT_SHELL_BINARIES];
       this.shell = { names: shellNames(binaries), redact: compileRedaction(this.options.shellRedact ?? DEFAULT_SHELL_REDACT), done: new Set(), watched: [], onProblem };
     }
-    this.reader = openBpf({
-      ...this.options,
-      onBatch: (buffer) => this.intake.take(buffer, deliver),
-      onError: (message) => watch.error(message),
-    });
+    try {
+      this.reader = openBpf({
+        ...this.options,
+        onBatch: (buffer) => this.intake.take(buffer, deliver),
+        onError: (message) => watch.error(message),
+      });
+    } catch (err) {
+      if (!(err instanceof Error) || err instanceof RangeError || err.name === 'InputError') throw err;
+      throw new SourceStartError(`cannot start the eBPF source: ${bpfStartMessage(err)}`);
+    }
     this.watch = watch;
     watch.follow(this.reader.closed);
     if (this.shell !== null) {
@@ -180,6 +220,20 @@ class EbpfSource implements EventSource {
 }
 
 export type { EbpfSource };
+
+/**
+ * The kernel's refusal in one line. libbpf's advice to raise RLIMIT_MEMLOCK is dropped: BPF
+ * memory is charged to the cgroup since Linux 5.11, so on EPERM the cause is a capability.
+ */
+function bpfStartMessage(err: Error): string {
+  let message = err.message.replace(/^procbpf: /, '').replace(/\s*\n\s*/g, ' ');
+  if ((err as NodeJS.ErrnoException).code === 'EPERM') {
+    message = message.replace(/ \(libbpf: [^)]*RLIMIT_MEMLOCK[^)]*\)?/, '');
+    const caps = bpfCapabilityProblem();
+    if (caps !== null) message += `: ${caps}`;
+  }
+  return message;
+}
 
 export function createEbpfSource(options: EbpfOptions = {}): EbpfSource {
   return new EbpfSource(options);

@@ -3,7 +3,7 @@
 import { InputError } from '../errors.js';
 import { PollSource } from './poll.js';
 import type { BpfCaptureOptions } from './bpf-native.js';
-import type { Availability, EventSource } from './source.js';
+import { SourceStartError, type Availability, type EventSource } from './source.js';
 
 export type { EventSource, SourceCounters, BatchSink, SourceName, Availability, SourceProblem, ProblemSink } from './source.js';
 export { SourceStartError } from './source.js';
@@ -67,8 +67,8 @@ export async function chooseSource(choice: SourceChoice, options: SourceOptions 
   if (choice === 'ebpf' || choice === 'auto') {
     const e = await ebpf(options, choice === 'auto');
     if (e.source !== null) return { source: e.source, why: choice === 'ebpf' ? 'eBPF, as asked' : 'eBPF (the best source available here)' };
-    if (choice === 'ebpf') throw new InputError(`eBPF source unavailable: ${e.availability.reason}`);
-    if (wantsCapture) throw new InputError(`${needs} the eBPF source, which is unavailable: ${e.availability.reason}`);
+    if (choice === 'ebpf') throw new SourceStartError(`eBPF source unavailable: ${e.availability.reason}`);
+    if (wantsCapture) throw new SourceStartError(`${needs} the eBPF source, which is unavailable: ${e.availability.reason}`);
     const n = await netlink(options);
     if (n.source !== null) return { source: n.source, why: `netlink proc connector (eBPF unavailable: ${e.availability.reason})` };
     return {
@@ -79,7 +79,7 @@ export async function chooseSource(choice: SourceChoice, options: SourceOptions 
   if (wantsCapture) throw new InputError(`${needs} the eBPF source (use --source ebpf or auto)`);
   const { source, availability } = await netlink(options);
   if (source !== null) return { source, why: 'netlink proc connector, as asked' };
-  throw new InputError(`netlink source unavailable: ${availability.reason}`);
+  throw new SourceStartError(`netlink source unavailable: ${availability.reason}`);
 }
 
 export function parseSourceChoice(text: string): SourceChoice {

@@ -6,6 +6,7 @@
  */
 
 import { existsSync } from 'node:fs';
+import { otherPidNamespace } from './namespace.js';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,6 +97,8 @@ export interface TestRecordSpec extends AcctTestFields {
   parentTid?: number;
   /** fork: the child's start ticks (omitted: unknown) */
   childStartTicks?: number;
+  /** fork: the child's start in ns since boot (0 or absent: unknown). */
+  childStartNs?: number;
   real?: number;
   effective?: number;
   tracerPid?: number;
@@ -189,6 +192,8 @@ export function procConnectorAvailability(): { available: boolean; reason: strin
   const load = loadNative();
   if (!load.available) return { available: false, reason: load.reason };
   if (process.getuid?.() !== 0) return { available: false, reason: 'the proc connector needs root (CAP_NET_ADMIN in the initial namespaces)' };
+  const ns = otherPidNamespace();
+  if (ns !== null) return { available: false, reason: `the kernel serves the proc connector only in the initial pid namespace, and procwatch runs in ${ns}` };
   return { available: true, reason: `native addon ${load.path}` };
 }
 

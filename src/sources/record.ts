@@ -12,14 +12,14 @@ import { decodeExitStatus } from '../events/types.js';
 import type { ExecDetails, IdQuad, ProcEvent, ProcessUsage, SessionEvent, ShellEvent, SocketFields, SyscallsEvent } from '../events/types.js';
 import { SYSCALL_OTHER, syscallName } from './syscall-names.js';
 
-export const RECORD_VERSION = 3;
+export const RECORD_VERSION = 4;
 export const BATCH_MAGIC = 0x31425750; // 'PWB1'
 export const RECORD_ALIGN = 8;
 
 /** Offsets within each struct of record.h; SIZE is sizeof. */
 export const BATCH = { magic: 0, version: 4, headerSize: 6, count: 8, bytes: 12, SIZE: 16 } as const;
 export const REC = { size: 0, kind: 4, reserved: 6, seq: 8, timestampNs: 16, what: 24, cpu: 28, pid: 32, tid: 36, SIZE: 40 } as const;
-export const FORK = { parentPid: 0, parentTid: 4, childStartTicks: 8, SIZE: 16 } as const;
+export const FORK = { parentPid: 0, parentTid: 4, childStartTicks: 8, childStartNs: 16, SIZE: 24 } as const;
 export const ID = { real: 0, effective: 4, SIZE: 8 } as const;
 export const PTRACE = { tracerPid: 0, tracerTid: 4, SIZE: 8 } as const;
 export const COMM = { comm: 0, SIZE: 16 } as const;
@@ -29,7 +29,7 @@ export const LOST = { count: 0, reason: 4, err: 8, SIZE: 16 } as const;
 export const STR = { off: 0, len: 4, SIZE: 8 } as const;
 export const EXEC = {
   flags: 0, ppid: 4, startTicks: 8, readNs: 16, uid: 24, gid: 40, state: 56, err: 60,
-  comm: 64, cmdline: 72, exe: 80, cwd: 88, cgroupId: 96, filename: 104, SIZE: 112,
+  comm: 64, cmdline: 72, exe: 80, cwd: 88, cgroupId: 96, filename: 104, startNs: 112, SIZE: 120,
 } as const;
 export const SOCK = {
   family: 0, protocol: 2, localPort: 4, remotePort: 6, result: 8, flags: 12, localAddr: 16, remoteAddr: 32,
@@ -214,7 +214,13 @@ function execDetails(v: RecordView): ExecDetails {
     cgroup: null, // the path: known from /proc scans; the readers give cgroupId
     cgroupId: has(EXEC_FLAG.cgroup) ? v.u64(b + EXEC.cgroupId) : null,
     filename: has(EXEC_FLAG.filename) ? v.bytes(b + EXEC.filename).toString('utf8') : null,
+    startBootNs: nonZero(v.u64(b + EXEC.startNs)),
   };
+}
+
+/** A start time in ns, null when the reader did not know it (0). */
+function nonZero(ns: number): number | null {
+  return ns === 0 ? null : ns;
 }
 
 /** One record at `start` of `size` bytes (already checked to lie within the batch). */
@@ -242,7 +248,7 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
       // All ones (PW_TICKS_UNKNOWN): a thread, or a child gone before the reader could look.
       const unknown = v.u32(b + FORK.childStartTicks) === 0xffff_ffff && v.u32(b + FORK.childStartTicks + 4) === 0xffff_ffff;
       const startTicks = unknown ? null : v.u64(b + FORK.childStartTicks);
-      return { ...base, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread: base.pid !== base.tid, startTicks };
+      return { ...base, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread: base.pid !== base.tid, startTicks, startBootNs: unknown ? null : nonZero(v.u64(b + FORK.childStartNs)) };
     }
     case KIND.exec:
       return { ...base, kind: 'exec', details: execDetails(v) };

@@ -14,7 +14,7 @@ import { cgroupName } from '../procfs/cgroup.js';
 
 /** Columns in no index but the exit time's (which changes when the process ends). */
 const LIGHT = ['start_ticks', 'ppid', 'exec_time', 'exit_time', 'argv', 'cwd', 'uid', 'suid', 'fsuid', 'gid', 'egid', 'sgid', 'fsgid', 'label',
-  'cgroup', 'exit_code', 'exit_signal', 'core_dumped', 'exit_origin', 'unit', 'container_id', 'container_runtime'];
+  'cgroup', 'exit_code', 'exit_signal', 'core_dumped', 'exit_origin', 'unit', 'container_id', 'container_runtime', 'filename'];
 /** The other indexed columns (with key and boot, which identify the row; see schema.ts). */
 const INDEXED = ['parent_key', 'start_time', 'comm', 'exe', 'euid'];
 /** The four ids of a record that has none known. */
@@ -69,7 +69,7 @@ export class ProcessRows {
     // In the order of LIGHT and INDEXED above.
     const light = [r.startTicks, r.ppid, execTime, exitTime, argv, r.cwd, uid, suid, fsuid, gid, egid, sgid, fsgid,
       r.label, r.cgroup, exit === null ? null : exit.code, exit === null ? null : exit.signal, coreDumped, r.exitOrigin,
-      names.unit, names.containerId, names.runtime];
+      names.unit, names.containerId, names.runtime, r.filename];
     const indexed = [r.parentKey, startTime, r.comm, r.exe, euid];
     if (this.insert.run(boot, r.key, r.pid, r.origin, ...indexed, ...light).changes === 1) return;
     if (this.updateLight.run(...light, r.key, boot, ...indexed).changes === 1) return;

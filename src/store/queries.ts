@@ -5,7 +5,7 @@
 
 import type Database from 'better-sqlite3';
 import type { ProcessFields, ProcessUsage } from '../events/types.js';
-import { hasGlob } from '../util/glob.js';
+import { globToRegExp, hasGlob } from '../util/glob.js';
 import { cgroupName } from '../procfs/cgroup.js';
 
 export interface StoredEvent {
@@ -43,6 +43,10 @@ export interface EventQuery {
   bootId?: string;
   /** Only events with id greater than this (for following). */
   afterId?: number;
+  /** Only events with id at most this (a page fixed when its answer began). */
+  maxId?: number;
+  /** `lost` events pass the kind, pid and key filters (a stream's rule: the gap may hold what was filtered for). */
+  lostAlways?: boolean;
   /** Only events of processes running as this effective uid (as the store last saw them). */
   euid?: number;
   limit: number;
@@ -114,10 +118,10 @@ function eventFromRow(r: unknown[]): StoredEvent {
 const PROCESS_COLUMNS = `${BOOT_ID}, t.key, t.pid, t.start_ticks, t.ppid, t.parent_key, t.start_time, t.exec_time, t.exit_time, t.comm, t.exe,
   t.argv, t.cwd, t.uid, t.euid, t.suid, t.fsuid, t.gid, t.egid, t.sgid, t.fsgid, t.label, t.cgroup, t.exit_code, t.exit_signal, t.core_dumped,
   t.origin, t.exit_origin, t.unit, t.container_id, t.container_runtime, t.acct_time, t.cpu_ns, t.user_ns, t.system_ns, t.cpu_resolution,
-  t.max_rss, t.min_flt, t.maj_flt, t.nvcsw, t.nivcsw, t.read_bytes, t.write_bytes, t.rchar, t.wchar`;
+  t.max_rss, t.min_flt, t.maj_flt, t.nvcsw, t.nivcsw, t.read_bytes, t.write_bytes, t.rchar, t.wchar, t.filename`;
 
 /** How many columns PROCESS_COLUMNS selects (a query's own columns come after them). */
-const PROCESS_COLUMN_COUNT = 45;
+const PROCESS_COLUMN_COUNT = 46;
 
 /** The exit accounting of a process row (columns 31 on of PROCESS_COLUMNS); null when none arrived. */
 function usageFromRow(r: unknown[]): ProcessUsage | null {
@@ -139,7 +143,7 @@ function processFromRow(r: unknown[]): StoredProcess {
     argv: r[11] === null ? null : (JSON.parse(r[11] as string) as string[]), cwd: str(r[12]), uid: num(r[13]), euid: num(r[14]),
     suid: num(r[15]), fsuid: num(r[16]), gid: num(r[17]), egid: num(r[18]), sgid: num(r[19]), fsgid: num(r[20]), label: str(r[21]),
     cgroup: str(r[22]), exitCode: num(r[23]), exitSignal: num(r[24]), coreDumped: r[25] === null ? null : r[25] === 1,
-    origin: String(r[26]), exitOrigin: str(r[27]), ...cgroupFields(str(r[22]), str(r[28]), str(r[29]), str(r[30])), usage: usageFromRow(r),
+    origin: String(r[26]), exitOrigin: str(r[27]), ...cgroupFields(str(r[22]), str(r[28]), str(r[29]), str(r[30])), usage: usageFromRow(r), filename: str(r[45]),
   };
 }
 
@@ -159,13 +163,16 @@ function eventFilter(q: EventQuery): { where: string; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
   if (q.afterId !== undefined) { where.push('id > ?'); args.push(q.afterId); }
+  if (q.maxId !== undefined) { where.push('id <= ?'); args.push(q.maxId); }
   if (q.sinceMs !== undefined) { where.push('time >= ?'); args.push(q.sinceMs); }
   if (q.untilMs !== undefined) { where.push('time <= ?'); args.push(q.untilMs); }
-  if (q.kinds !== undefined && q.kinds.length > 0) { where.push(`kind IN (${q.kinds.map(() => '?').join(',')})`); args.push(...q.kinds); }
-  if (q.pid !== undefined) { where.push('pid = ?'); args.push(q.pid); }
-  if (q.key !== undefined) { where.push('key = ?'); args.push(q.key); }
+  const filters: string[] = [];
+  if (q.kinds !== undefined && q.kinds.length > 0) { filters.push(`kind IN (${q.kinds.map(() => '?').join(',')})`); args.push(...q.kinds); }
+  if (q.pid !== undefined) { filters.push('pid = ?'); args.push(q.pid); }
+  if (q.key !== undefined) { filters.push('key = ?'); args.push(q.key); }
+  if (q.euid !== undefined) { filters.push('EXISTS (SELECT 1 FROM processes p WHERE p.key = events.key AND p.boot = events.boot AND p.euid = ?)'); args.push(q.euid); }
+  if (filters.length > 0) where.push(q.lostAlways === true ? `(${filters.join(' AND ')} OR kind = 'lost')` : filters.join(' AND '));
   if (q.bootId !== undefined) { where.push(`boot = ${BOOT_OF}`); args.push(q.bootId); }
-  if (q.euid !== undefined) { where.push('EXISTS (SELECT 1 FROM processes p WHERE p.key = events.key AND p.boot = events.boot AND p.euid = ?)'); args.push(q.euid); }
   return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
 }
 
@@ -185,6 +192,39 @@ export function latestEvents(db: Database.Database, q: EventQuery): EventPage {
   return { events: rows.slice(0, q.limit).reverse().map(eventFromRow), truncated };
 }
 
+/**
+ * Where the newest `limit` matching events are, without reading them: every matching event
+ * with afterId < id <= maxId (read it with queryEvents, a page at a time), and whether older
+ * ones matched too. Large answers are then written a page at a time (api/server.ts).
+ */
+export function latestEventBounds(db: Database.Database, q: EventQuery): { afterId: number; maxId: number; truncated: boolean } {
+  const { where, args } = eventFilter(q);
+  const ids = db.prepare(`SELECT id FROM events ${where} ORDER BY id DESC LIMIT ?`).pluck().all(...args, q.limit + 1) as number[];
+  const maxId = ids[0] ?? 0;
+  if (ids.length <= q.limit) return { afterId: (ids.at(-1) ?? 1) - 1, maxId, truncated: false };
+  return { afterId: ids[q.limit]!, maxId, truncated: true };
+}
+
+/** Connections that have the `procwatch_glob` SQL function. */
+const withGlob = new WeakSet<Database.Database>();
+
+/**
+ * `procwatch_glob(pattern, value)`: the glob as every other filter reads it (util/glob.ts,
+ * fnmatch's rules: `[!a]` negates, `[[:digit:]]` classes, `\*` escapes). SQLite's own GLOB
+ * reads `[!a]` as "! or a" and knows no classes or escapes, so `/v1/history?exe=[!a]*`
+ * disagreed with `/v1/processes?exe=[!a]*`.
+ */
+function globFunction(db: Database.Database): void {
+  if (withGlob.has(db)) return;
+  let last: { pattern: string; re: RegExp } | null = null;
+  db.function('procwatch_glob', { deterministic: true }, (pattern: unknown, value: unknown) => {
+    if (typeof pattern !== 'string' || typeof value !== 'string') return 0;
+    if (last?.pattern !== pattern) last = { pattern, re: globToRegExp(pattern) };
+    return last.re.test(value) ? 1 : 0;
+  });
+  withGlob.add(db);
+}
+
 /** At most this many distinct values of a column are matched against a glob one by one. */
 const MAX_GLOB_VALUES = 5000;
 
@@ -200,7 +240,7 @@ function globValues(db: Database.Database, column: 'exe' | 'comm', glob: string)
       SELECT min(${column}) FROM processes
       UNION ALL SELECT (SELECT min(${column}) FROM processes WHERE ${column} > v.x) FROM v WHERE v.x IS NOT NULL LIMIT ${MAX_GLOB_VALUES + 1}
     )
-    SELECT count(*) AS n, json_group_array(x) FILTER (WHERE x GLOB ?) AS matched FROM v WHERE x IS NOT NULL`).get(glob) as { n: number; matched: string };
+    SELECT count(*) AS n, json_group_array(x) FILTER (WHERE procwatch_glob(?, x)) AS matched FROM v WHERE x IS NOT NULL`).get(glob) as { n: number; matched: string };
   return r.n > MAX_GLOB_VALUES ? null : r.matched;
 }
 
@@ -209,10 +249,12 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
   const where: string[] = [];
   const args: unknown[] = [];
   const match = (column: 'exe' | 'comm', value: string): void => {
-    // SQLite GLOB: case-sensitive, * ? [..] like our specs.
-    const values = hasGlob(value) ? globValues(db, column, value) : null;
+    globFunction(db);
+    // A backslash escapes even without a wildcard: `a\b` is the name "ab".
+    const glob = hasGlob(value) || value.includes('\\');
+    const values = glob ? globValues(db, column, value) : null;
     if (values !== null) { where.push(`t.${column} IN (SELECT value FROM json_each(?))`); args.push(values); }
-    else { where.push(hasGlob(value) ? `t.${column} GLOB ?` : `t.${column} = ?`); args.push(value); }
+    else { where.push(glob ? `procwatch_glob(?, t.${column})` : `t.${column} = ?`); args.push(value); }
   };
   if (q.exe !== undefined) match('exe', q.exe);
   if (q.name !== undefined) match('comm', q.name);

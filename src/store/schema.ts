@@ -8,6 +8,8 @@
  * `alerts` table (src/alerts/store.ts). Schema 5 (issue 12) adds each process's exit accounting
  * (`cpu_ns` ... `acct_time`, index `processes_cpu`) and `resource_samples` (src/store/resources.ts).
  * Schema 6 (issue 18) adds `syscall_profiles`: one row per process, its syscall counts by name.
+ * Schema 7 (issue 14) adds `processes.filename` (what execve was given) and a comment on every
+ * column of `runs`.
  *
  * Schema 3, in short:
  * - `boots(boot, boot_id)`: one row per boot seen; `boot` is the small integer that events and
@@ -258,6 +260,31 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (key, boot)
   ) WITHOUT ROWID;
   CREATE INDEX syscall_profiles_time ON syscall_profiles(time);
+  `,
+  // 7: forensics (issue 14). The path given to execve becomes a column of the process, filled
+  // for stored processes from their last stored exec event (eBPF events carry it); `exe` is
+  // the resolved image, so on merged-/usr Debian exe = '/bin/true' finds nothing while
+  // filename = '/bin/true' does. No index: a column only forensics reads, and every index
+  // costs the write path (README "SQLite"). `runs` is rebuilt so that every column,
+  // last_event too, has its comment in `.schema` (comments only survive inside a statement).
+  `
+  ALTER TABLE processes ADD COLUMN filename TEXT /* the path given to execve (eBPF source only; NULL when unknown); exe is the resolved image */;
+  UPDATE processes SET filename = (
+    SELECT json_extract(e.data, '$.details.filename') FROM events e
+    WHERE e.key = processes.key AND e.boot = processes.boot AND e.kind = 'exec' ORDER BY e.id DESC LIMIT 1
+  ) WHERE origin != 'seeded' OR exec_time IS NOT NULL;
+
+  CREATE TABLE runs_v7 (
+    run         INTEGER PRIMARY KEY,      -- daemon run number (events.run)
+    boot_id     TEXT NOT NULL,            -- /proc/sys/kernel/random/boot_id of the run
+    started     REAL NOT NULL,            -- wall clock, ms since the epoch
+    stopped     REAL,                     -- NULL: the run did not stop cleanly
+    source      TEXT NOT NULL,            -- ebpf | netlink | poll
+    last_event  REAL                      -- wall time of the newest event this run stored (ms since the epoch); NULL: none
+  );
+  INSERT INTO runs_v7 (run, boot_id, started, stopped, source, last_event) SELECT run, boot_id, started, stopped, source, last_event FROM runs;
+  DROP TABLE runs;
+  ALTER TABLE runs_v7 RENAME TO runs;
   `,
 ];
 

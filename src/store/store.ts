@@ -5,7 +5,7 @@
  */
 
 import Database from 'better-sqlite3';
-import { chmodSync, chownSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { LostEvent, ProcEvent, ProcessUsage, SyscallsEvent } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
 import { ProcessRows } from './process-rows.js';
@@ -43,7 +43,16 @@ export interface StoreOptions {
   group?: number | null;
   /** Called after a store-overflow `lost` row was written, so followers and counters see it too. */
   onLost?: (event: LostEvent) => void;
+  /**
+   * Whether the database (and its -wal and -shm) may be symbolic links (daemon.follow_symlinks).
+   * Default false: a link is refused, never followed (in a directory others can write to, a
+   * link would make the daemon create or change the mode of a file of their choosing).
+   */
+  followSymlinks?: boolean;
 }
+
+/** The first 16 bytes of every SQLite 3 database file. */
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
 export interface StoreCounters {
   queued: number;
@@ -88,6 +97,13 @@ function eventData(e: ProcEvent): string {
   return JSON.stringify(rest);
 }
 
+/**
+ * Events per write transaction. Large enough that a batch costs little more than one big
+ * transaction (~695k rows/s at 1,000 per transaction, DESIGN.md), small enough that a nearly
+ * full disk still takes a chunk (about 0.5 MiB of pages and WAL).
+ */
+const WRITE_CHUNK = 2000;
+
 /** At most this many problems are listed by the integrity check; the message shows the first. */
 const CHECK_LIMIT = 100;
 
@@ -106,6 +122,8 @@ export class EventStore {
   /** Kernel and wall time of the latest dropped event: where the `lost` row goes. */
   private droppedAt = { ktimeNs: 0, wallMs: 0 };
   private readonly stats = { written: 0, dropped: 0, flushes: 0, lastFlushMs: 0 };
+  /** Called after each flush that wrote events: followers of the store (SSE streams) read on. */
+  private readonly flushListeners = new Set<() => void>();
   private readonly insertEvent: Database.Statement;
   private readonly processRows: ProcessRows;
   private readonly markLastEvent: Database.Statement;
@@ -121,8 +139,15 @@ export class EventStore {
     this.maxQueue = options.maxQueue ?? 200_000;
     const path = options.path;
     try {
-      this.restrictFile(path);
+      for (const suffix of ['-wal', '-shm']) this.restrictFile(path + suffix, false); // before SQLite opens them
+      const checked = this.restrictFile(path)!;
       this.db = new Database(path);
+      // The file SQLite opened must be the one checked: refuse if the path was swapped meanwhile.
+      const now = (this.options.followSymlinks === true ? statSync : lstatSync)(path);
+      if (now.dev !== checked.dev || now.ino !== checked.ino) {
+        this.db.close();
+        throw new Error('the file was replaced while it was being opened');
+      }
     } catch (err) {
       throw new StoreError(`cannot open database ${path}: ${(err as Error).message}`);
     }
@@ -136,7 +161,7 @@ export class EventStore {
       // Checkpoint at 16 MiB of WAL (SQLite's default is 1,000 pages): pages that every batch
       // touches (the ends of the tables and indexes) go to the database file less often.
       this.db.pragma('wal_autocheckpoint = 2000');
-      for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) this.restrictFile(path + suffix);
+      for (const suffix of ['-wal', '-shm']) this.restrictFile(path + suffix, false);
       // Every start, not only after a crash: damage from a disk or a copy shows up here, as
       // one line, before any source is loaded (and not halfway through reconciling).
       this.check();
@@ -167,12 +192,40 @@ export class EventStore {
   /**
    * Creates the file 0600 (0640 for the group) before SQLite does, so its -wal and -shm,
    * which SQLite creates with the database's mode, are private too; tightens an existing one.
+   * In that order: the path is opened without following a symbolic link (unless configured),
+   * must be a regular file that is empty or begins as a SQLite database, and only then is
+   * the mode changed, on the opened file itself (fchmod): a non-database keeps its mode, and
+   * no link makes the daemon create or change another file. `create` false: only an
+   * existing file is checked (the -wal and -shm, which SQLite creates).
    */
-  private restrictFile(path: string): void {
+  private restrictFile(path: string, create = true): { dev: number; ino: number } | null {
     const mode = this.options.group == null ? 0o600 : 0o640;
-    if (!existsSync(path)) closeSync(openSync(path, 'a', mode));
-    chmodSync(path, mode);
-    if (this.options.group != null) chownSync(path, -1, this.options.group);
+    const follow = this.options.followSymlinks === true;
+    // O_NONBLOCK: a FIFO at the path must not hang the start.
+    const flags = constants.O_RDWR | constants.O_NONBLOCK | (create ? constants.O_CREAT : 0) | (follow ? 0 : constants.O_NOFOLLOW);
+    let fd: number;
+    try {
+      fd = openSync(path, flags, mode);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !create) return null;
+      if (code === 'ELOOP') throw new Error(`${path} is a symbolic link: refusing to follow it (daemon.follow_symlinks: true allows it)`);
+      throw err;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+      if (create && st.size > 0) {
+        const head = Buffer.alloc(SQLITE_MAGIC.length);
+        const n = readSync(fd, head, 0, head.length, 0);
+        if (n < head.length || !head.equals(SQLITE_MAGIC)) throw new Error('file is not a database (it does not begin with "SQLite format 3"); its mode was left as it is');
+      }
+      fchmodSync(fd, mode);
+      if (this.options.group != null) fchownSync(fd, -1, this.options.group);
+      return { dev: st.dev, ino: st.ino };
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /**
@@ -256,54 +309,62 @@ export class EventStore {
     }
   }
 
-  /** Writes everything queued in one transaction; returns the number of events written. */
+  /**
+   * Writes everything queued, in transactions of at most WRITE_CHUNK events (then the process
+   * rows, WRITE_CHUNK at a time); returns the number of events written. A chunk that fails
+   * (disk full, locked) ends the flush: the chunks before it stay written, the rest stays
+   * queued (still bounded by maxQueue) and the error is thrown. So a nearly full disk takes
+   * what fits, and writing resumes as soon as one chunk fits again, whatever the backlog.
+   */
   flush(): number {
     if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0 && this.usages.size === 0 && this.profiles.size === 0) return 0;
     if (this.run === 0) throw new Error('the store run has not begun');
     const started = performance.now();
-    const queued = this.queue;
-    const touched = this.touched;
-    const usages = this.usages;
-    const dropped = this.droppedPending;
-    const profiles = this.profiles;
-    this.queue = { events: [], wallMs: [] };
-    this.touched = new Map();
-    this.usages = new Map();
-    this.profiles = new Map();
-    this.droppedPending = 0;
-    let lost: LostEvent | null;
+    const queue = this.queue;
+    let written = 0;
+    const lost: LostEvent[] = [];
     try {
-      lost = this.writeBatch(queued, touched, usages, dropped, profiles);
+      while (queue.events.length > 0 || this.droppedPending > 0) {
+        const n = Math.min(WRITE_CHUNK, queue.events.length);
+        const dropped = this.droppedPending;
+        const overflow = this.writeEvents(queue.events, queue.wallMs, n, dropped);
+        // Written: out of the queue (splice is cheap next to the transaction it follows).
+        queue.events.splice(0, n);
+        queue.wallMs.splice(0, n);
+        this.droppedPending -= dropped;
+        written += n;
+        this.stats.written += n;
+        if (overflow !== null) lost.push(overflow);
+      }
+      while (this.touched.size > 0) this.writeProcesses();
+      while (this.profiles.size > 0) this.writeProfiles();
+      while (this.usages.size > 0) this.writeUsages();
     } catch (err) {
-      for (const [key, p] of profiles) if (!this.profiles.has(key)) this.profiles.set(key, p);
-      // Nothing is lost on a failed write (disk full, locked): put it back, still bounded.
-      this.queue = { events: queued.events.concat(this.queue.events), wallMs: queued.wallMs.concat(this.queue.wallMs) };
-      for (const [key, t] of touched) if (!this.touched.has(key)) this.touched.set(key, t);
-      for (const [key, u] of usages) if (!this.usages.has(key)) this.usages.set(key, u);
-      this.droppedPending += dropped;
-      const excess = this.queue.events.length - this.maxQueue;
+      const excess = queue.events.length - this.maxQueue;
       if (excess > 0) {
-        this.queue.events.splice(0, excess);
-        this.queue.wallMs.splice(0, excess);
+        queue.events.splice(0, excess);
+        queue.wallMs.splice(0, excess);
         this.droppedPending += excess;
         this.stats.dropped += excess;
       }
       throw asStoreError(err, this.options.path);
+    } finally {
+      if (written > 0 || lost.length > 0) {
+        this.stats.flushes++;
+        this.stats.lastFlushMs = performance.now() - started;
+        for (const event of lost) this.options.onLost?.(event);
+        for (const listener of this.flushListeners) listener();
+      }
     }
-    this.stats.written += queued.events.length;
-    this.stats.flushes++;
-    this.stats.lastFlushMs = performance.now() - started;
-    if (lost !== null) this.options.onLost?.(lost);
-    return queued.events.length;
+    return written;
   }
 
-  /** One transaction; returns the overflow `lost` event it wrote, if any. */
-  private writeBatch(queued: Queue, touched: Touched, usages: Usages, dropped: number, profiles: Profiles): LostEvent | null {
+  /** One transaction: the first n queued events (and the overflow `lost` row, if any); returns that row. */
+  private writeEvents(events: ProcEvent[], walls: number[], n: number, dropped: number): LostEvent | null {
     let lost: LostEvent | null = null;
     this.db.transaction(() => {
       let newest = 0;
-      const { events, wallMs: walls } = queued;
-      for (let i = 0; i < events.length; i++) {
+      for (let i = 0; i < n; i++) {
         const e = events[i]!;
         const wallMs = walls[i]!;
         this.insertEvent.run(this.boot, this.run, e.seq, wallMs, Math.round(e.ktimeNs), e.kind, e.pid, e.tid, e.key ?? null, e.provenance, eventData(e));
@@ -316,14 +377,59 @@ export class EventStore {
         this.insertEvent.run(this.boot, this.run, 0, wallMs, Math.round(ktimeNs), 'lost', 0, 0, null, 'observed', eventData(lost));
         if (wallMs > newest) newest = wallMs;
       }
-      for (const { record, wallOf } of touched.values()) this.processRows.write(this.boot, record, wallOf);
-      for (const [key, { event, wallMs }] of profiles) {
-        this.upsertProfile.run(this.boot, key, wallMs, event.final ? 1 : 0, event.total, JSON.stringify(event.counts));
-      }
-      for (const [key, { usage, wallMs }] of usages) this.processRows.writeUsage(this.boot, key, usage, wallMs);
       if (newest > 0) this.markLastEvent.run(newest, this.run);
     })();
     return lost;
+  }
+
+  /** One transaction: at most WRITE_CHUNK of the syscall profiles queued; they leave the map once written. */
+  private writeProfiles(): void {
+    const batch: Array<[string, { event: SyscallsEvent; wallMs: number }]> = [];
+    for (const entry of this.profiles) {
+      batch.push(entry);
+      if (batch.length >= WRITE_CHUNK) break;
+    }
+    this.db.transaction(() => {
+      for (const [key, { event, wallMs }] of batch) this.upsertProfile.run(this.boot, key, wallMs, event.final ? 1 : 0, event.total, JSON.stringify(event.counts));
+    })();
+    for (const [key, entry] of batch) if (this.profiles.get(key) === entry) this.profiles.delete(key);
+  }
+
+  /** One transaction: at most WRITE_CHUNK of the exit accountings queued; they leave the map once written. */
+  private writeUsages(): void {
+    const batch: Array<[string, { usage: ProcessUsage; wallMs: number }]> = [];
+    for (const entry of this.usages) {
+      batch.push(entry);
+      if (batch.length >= WRITE_CHUNK) break;
+    }
+    this.db.transaction(() => {
+      for (const [key, { usage, wallMs }] of batch) this.processRows.writeUsage(this.boot, key, usage, wallMs);
+    })();
+    for (const [key, entry] of batch) if (this.usages.get(key) === entry) this.usages.delete(key);
+  }
+
+  /** One transaction: at most WRITE_CHUNK of the process rows events touched; they leave the map once written. */
+  private writeProcesses(): void {
+    const batch: Array<[string, { record: ProcessRecord; wallOf: (ns: number) => number }]> = [];
+    for (const entry of this.touched) {
+      batch.push(entry);
+      if (batch.length >= WRITE_CHUNK) break;
+    }
+    this.db.transaction(() => {
+      for (const [, { record, wallOf }] of batch) this.processRows.write(this.boot, record, wallOf);
+    })();
+    for (const [key, entry] of batch) if (this.touched.get(key) === entry) this.touched.delete(key);
+  }
+
+  /** Write transactions so far: a follower compares it to know whether a flush happened since it last read. */
+  get flushCount(): number {
+    return this.stats.flushes;
+  }
+
+  /** Calls `listener` after every flush that stored events; returns the unsubscribe. */
+  onFlush(listener: () => void): () => void {
+    this.flushListeners.add(listener);
+    return () => this.flushListeners.delete(listener);
   }
 
   counters(): StoreCounters {
@@ -350,6 +456,11 @@ export class EventStore {
   /** Processes of this boot the store believes alive (for reconciling after a restart). */
   openProcesses(): Array<{ key: string; pid: number; start_ticks: number | null }> {
     return this.db.prepare('SELECT key, pid, start_ticks FROM processes WHERE exit_time IS NULL AND boot = ?').all(this.boot) as Array<{ key: string; pid: number; start_ticks: number | null }>;
+  }
+
+  /** Whether the store has this key, in this boot, for a process that has exited. */
+  exitedKey(key: string): boolean {
+    return this.db.prepare('SELECT 1 FROM processes WHERE key = ? AND boot = ? AND exit_time IS NOT NULL').get(key, this.boot) !== undefined;
   }
 
   /** Whether the store has a row for this process instance of this boot. */

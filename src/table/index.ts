@@ -4,4 +4,4 @@ export { ProcessTracker, type TrackerCounters, type TrackerOptions } from './tra
 export { ReorderBuffer } from './reorder.js';
 export { Clock } from './clock.js';
 export type { ProcessRecord, Origin } from './record.js';
-export { processKey } from './record.js';
+export { processKey, PROCESS_KEY } from './record.js';

@@ -14,6 +14,8 @@ export interface ProcessRecord {
   parentKey: string | null;
   comm: string | null;
   exe: string | null;
+  /** The path given to execve (eBPF only), null when unknown. */
+  filename: string | null;
   argv: string[] | null;
   argvTruncated: boolean;
   cwd: string | null;
@@ -25,6 +27,8 @@ export interface ProcessRecord {
   inheritedImage: boolean;
   /** Monotonic ns of the fork (or the start time converted), null when unknown. */
   startNs: number | null;
+  /** Exact start (start_boottime, ns since boot) when the eBPF source gave it: tells same-tick instances apart. */
+  startBootNs: number | null;
   execNs: number | null;
   exitNs: number | null;
   exit: ExitStatus | null;
@@ -44,14 +48,23 @@ export interface ProcessRecord {
   usage: ProcessUsage | null;
 }
 
-export function processKey(pid: number, startTicks: number): string {
-  return `${pid}:${startTicks}`;
+/**
+ * A process instance's key: `pid:startTicks`, or `pid:startTicks.N` (N = 2, 3, ...) for the
+ * Nth instance of one pid started within one clock tick (10 ms) that this table (or the store)
+ * has seen: a pid reused that fast needs pid_max wrapping in 10 ms or a write to ns_last_pid.
+ * Keys without a suffix keep their meaning. README: "Process keys".
+ */
+export function processKey(pid: number, startTicks: number, ordinal = 1): string {
+  return ordinal <= 1 ? `${pid}:${startTicks}` : `${pid}:${startTicks}.${ordinal}`;
 }
+
+/** What a key looks like: `pid:startTicks`, `pid:startTicks.N` or (start unknown) `pid:?N`. */
+export const PROCESS_KEY = /^\d+:(\d+(\.\d+)?|\?\d+)$/;
 
 export function newRecord(pid: number, startTicks: number | null, key: string, origin: Origin): ProcessRecord {
   return {
-    key, pid, startTicks, ppid: null, parentKey: null, comm: null, exe: null, argv: null, argvTruncated: false,
-    cwd: null, uids: null, gids: null, label: null, cgroup: null, inheritedImage: false, startNs: null, execNs: null,
+    key, pid, startTicks, ppid: null, parentKey: null, comm: null, exe: null, filename: null, argv: null, argvTruncated: false,
+    cwd: null, uids: null, gids: null, label: null, cgroup: null, inheritedImage: false, startNs: null, startBootNs: null, execNs: null,
     exitNs: null, exit: null, origin, exitOrigin: null, tracerPid: null, coreDumped: false, threadsCreated: 0, threadsExited: 0,
     leaderExit: null, usage: null,
   };
@@ -152,6 +165,7 @@ export const shared = new SharedValues();
 export function applyImage(record: ProcessRecord, d: ExecDetails): void {
   record.comm = shared.string(d.comm);
   record.exe = shared.string(d.exe);
+  record.filename = shared.string(d.filename ?? null);
   record.argv = shared.argv(d.argv);
   record.argvTruncated = d.argvTruncated;
   record.cwd = shared.string(d.cwd);

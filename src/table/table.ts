@@ -8,7 +8,7 @@
  */
 
 import { readDetails, type ProcReader, type ProcStat } from '../procfs/index.js';
-import type { ExecDetails, ExitEvent, ProcEvent } from '../events/types.js';
+import { decodeExitStatus, type ExecDetails, type ExitEvent, type ProcEvent } from '../events/types.js';
 import { applyImage, newRecord, processKey, shared, type Origin, type ProcessRecord } from './record.js';
 import type { Clock } from './clock.js';
 
@@ -57,6 +57,10 @@ export interface TableCounters {
   wrongInstance: number;
   /** Images read again by a resync (inherited at a fork whose exec may be lost, or renamed). */
   refreshed: number;
+  /** Processes found gone from /proc without an exit event (periodic sweep), closed as inferred. */
+  vanished: number;
+  /** Processes the seed found already exited (zombies), recorded as exited at once. */
+  seededZombies: number;
   /** Exit accounting (`acct`) of a process instance not in memory: stored with its row only. */
   acctUnmatched: number;
 }
@@ -84,7 +88,7 @@ export class ProcessTable {
   private readonly rekeyed = new Map<string, string>();
   /** Each applied event → a copy of its process record as it was right after that event. */
   private readonly asOf = new WeakMap<ProcEvent, ProcessRecord>();
-  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0, acctUnmatched: 0 };
+  private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0, acctUnmatched: 0, vanished: 0, seededZombies: 0 };
   /** Set by a `lost` event: the caller should resync from /proc. */
   needsResync = false;
 
@@ -136,8 +140,16 @@ export class ProcessTable {
     return { live: this.live.size, exited: this.exited.size, ...this.stats };
   }
 
+  /**
+   * Processes the seed found already exited: zombies waiting for their parent's wait(). Their
+   * exit happened before we listened and their reaping sends no event, so they are recorded
+   * as exited (inferred) at once, with the status /proc shows, never kept live.
+   */
+  readonly seededExits: ProcessRecord[] = [];
+
   /** Fills the table from /proc before the live stream starts. */
   seed(reader: ProcReader): void {
+    const zombies: ProcessRecord[] = [];
     for (const pid of reader.listPids()) {
       const details = readDetails(reader, pid);
       if (details === null || details.startTicks === null) continue;
@@ -145,9 +157,43 @@ export class ProcessTable {
       applyImage(record, details);
       if (this.clock !== null) record.startNs = this.clock.startTicksToNs(details.startTicks);
       const stat = reader.stat(pid);
-      if (stat !== null && stat.startTicks === details.startTicks) this.countThreads(record, stat);
+      if (stat === null || stat.startTicks !== details.startTicks) continue;
+      this.countThreads(record, stat);
+      // A zombie leader whose other threads still run is a running process (state Z, threads > 1).
+      if (stat.state === 'Z' && stat.numThreads <= 1) {
+        if (stat.exitCode !== null) record.exit = decodeExitStatus(stat.exitCode);
+        zombies.push(record);
+      }
     }
     for (const record of this.live.values()) this.link(record, record.ppid);
+    const nowNs = this.clock?.nowNs() ?? 0;
+    for (const record of zombies) {
+      this.retire(record, nowNs, 'inferred');
+      this.seededExits.push(record);
+      this.stats.seededZombies++;
+    }
+  }
+
+  /**
+   * Processes the table holds live whose pid /proc no longer lists: they ended without an
+   * exit event (a zombie reaped before we listened, an exit lost without a loss report).
+   * The caller passes the live keys it found missing at its previous sweep, so that an exit
+   * still on its way (in a buffer, in the reorder window) is never overtaken; those still
+   * live and still missing now are returned as `inferred_exit` events to apply.
+   */
+  vanished(presentPids: ReadonlySet<number>, missingBefore: ReadonlySet<string>, nowNs: number): { events: ProcEvent[]; missing: Set<string> } {
+    const missing = new Set<string>();
+    const events: ProcEvent[] = [];
+    for (const record of this.live.values()) {
+      if (presentPids.has(record.pid)) continue;
+      if (missingBefore.has(record.key)) {
+        events.push({ seq: 0, ktimeNs: nowNs, pid: record.pid, tid: record.pid, cpu: -1, provenance: 'inferred', kind: 'inferred_exit', startTicks: record.startTicks });
+      } else {
+        missing.add(record.key);
+      }
+    }
+    this.stats.vanished += events.length;
+    return { events, missing };
   }
 
   /** Applies events in order; sets `key` on each. */
@@ -177,7 +223,7 @@ export class ProcessTable {
   private rekey(record: ProcessRecord, startTicks: number): void {
     const old = record.key;
     record.startTicks = startTicks;
-    record.key = processKey(record.pid, startTicks);
+    record.key = this.freeKey(record.pid, startTicks);
     this.rekeyed.set(old, record.key);
     const kids = this.children.get(old);
     if (kids !== undefined) {
@@ -242,10 +288,36 @@ export class ProcessTable {
   }
 
   private create(pid: number, startTicks: number | null, origin: Origin): ProcessRecord {
-    const key = startTicks === null ? `${pid}:?${++this.provisional}` : processKey(pid, startTicks);
+    const key = startTicks === null ? `${pid}:?${++this.provisional}` : this.freeKey(pid, startTicks);
     const record = newRecord(pid, startTicks, key, origin);
     this.live.set(pid, record);
     return record;
+  }
+
+  /**
+   * `pid:startTicks`, or with the first free ordinal when an instance of this pid and tick is
+   * already known (exited, in memory): a pid reused within one clock tick is a new process,
+   * never merged into the old one. (The store checks its own rows at start: Daemon.reconcile.)
+   */
+  private freeKey(pid: number, startTicks: number): string {
+    const taken = (key: string): boolean => this.exited.has(key) || this.live.get(pid)?.key === key;
+    let ordinal = 1;
+    while (taken(processKey(pid, startTicks, ordinal))) ordinal++;
+    return processKey(pid, startTicks, ordinal);
+  }
+
+  /** Gives a record another key everywhere it is referenced (a same-tick instance the store already has). */
+  renameKey(record: ProcessRecord, key: string): void {
+    const old = record.key;
+    record.key = key;
+    const kids = this.children.get(old);
+    if (kids !== undefined) {
+      this.children.delete(old);
+      this.children.set(key, kids);
+      for (const k of kids) { const kid = this.get(k); if (kid !== undefined) kid.parentKey = key; }
+    }
+    const siblings = record.parentKey === null ? undefined : this.children.get(record.parentKey);
+    if (siblings?.delete(old)) siblings.add(key);
   }
 
   private link(record: ProcessRecord, ppid: number | null): void {
@@ -297,11 +369,15 @@ export class ProcessTable {
     return this.lateFor(pid, ktimeNs, true);
   }
 
-  /** The live record for pid if it is the same instance; a stale one is closed first. */
-  private current(pid: number, startTicks: number | null, ktimeNs: number): ProcessRecord | undefined {
+  /**
+   * The live record for pid if it is the same instance; a stale one is closed first. With the
+   * eBPF source's exact start times, two instances of one tick are told apart too.
+   */
+  private current(pid: number, startTicks: number | null, ktimeNs: number, startBootNs: number | null = null): ProcessRecord | undefined {
     const record = this.live.get(pid);
     if (record === undefined) return undefined;
-    if (startTicks === null || record.startTicks === null || record.startTicks === startTicks) return record;
+    const sameTick = startTicks === null || record.startTicks === null || record.startTicks === startTicks;
+    if (sameTick && (startBootNs === null || record.startBootNs === null || record.startBootNs === startBootNs)) return record;
     // Same pid, another start time: we missed the old instance's exit.
     this.stats.staleReplaced++;
     this.retire(record, ktimeNs, 'inferred');
@@ -328,21 +404,25 @@ export class ProcessTable {
   /** `isExec`: a new image (observed, or found by a scan) replaces the known one; else only an unknown process is added. */
   private startOrExec(pid: number, details: ExecDetails, ktimeNs: number, origin: Origin, isExec: boolean): string {
     const late = this.lateFor(pid, ktimeNs);
-    if (late !== undefined && (details.startTicks === null || late.startTicks === null || late.startTicks === details.startTicks)) {
+    const bootNs = details.startBootNs ?? null;
+    if (late !== undefined && (details.startTicks === null || late.startTicks === null || late.startTicks === details.startTicks) &&
+        (bootNs === null || late.startBootNs === null || late.startBootNs === bootNs)) {
       this.stats.lateAttached++;
       applyImage(late, details);
       return late.key;
     }
-    let record = this.current(pid, details.startTicks, ktimeNs);
+    let record = this.current(pid, details.startTicks, ktimeNs, bootNs);
     if (record !== undefined && !isExec) return record.key; // already known
     if (record === undefined) {
       record = this.create(pid, details.startTicks, origin);
+      record.startBootNs = bootNs;
       this.link(record, details.ppid);
       record.startNs = details.startTicks !== null && this.clock !== null ? this.clock.startTicksToNs(details.startTicks) : ktimeNs;
     } else if (record.startTicks === null && details.startTicks !== null) {
       this.rekey(record, details.startTicks);
     }
     applyImage(record, details);
+    record.startBootNs ??= bootNs;
     if (isExec && origin === 'observed') {
       record.execNs = ktimeNs;
       if (record.leaderExit !== null) {
@@ -378,16 +458,21 @@ export class ProcessTable {
       this.stats.wrongInstance++;
       ticks = null;
     }
-    const existing = this.current(pid, ticks, ktimeNs);
-    if (existing !== undefined && existing.startTicks === ticks && ticks !== null) return existing.key; // duplicate
+    const bootNs = event.startBootNs ?? null;
+    const existing = this.current(pid, ticks, ktimeNs, bootNs);
+    if (existing !== undefined && existing.startTicks === ticks && ticks !== null) { // a second sighting (seed and event)
+      existing.startBootNs ??= bootNs;
+      return existing.key;
+    }
     if (existing !== undefined) { this.stats.staleReplaced++; this.retire(existing, ktimeNs, 'inferred'); }
     const child = this.create(pid, ticks, 'observed');
+    child.startBootNs = bootNs;
     const parent = this.live.get(event.parentPid);
     this.link(child, event.parentPid);
     child.startNs = ktimeNs;
     if (parent !== undefined) {
       // Until it execs, a fork child runs its parent's image.
-      Object.assign(child, { comm: parent.comm, exe: parent.exe, argv: parent.argv, cwd: parent.cwd, uids: parent.uids, gids: parent.gids, label: parent.label, cgroup: parent.cgroup, inheritedImage: true });
+      Object.assign(child, { comm: parent.comm, exe: parent.exe, filename: parent.filename, argv: parent.argv, cwd: parent.cwd, uids: parent.uids, gids: parent.gids, label: parent.label, cgroup: parent.cgroup, inheritedImage: true });
     }
     return child.key;
   }

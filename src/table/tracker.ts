@@ -27,6 +27,12 @@ export interface TrackerOptions {
    * the failure is on its way through onEvents). A fatal one is also kept in `failure`.
    */
   onProblem?: ProblemSink;
+  /**
+   * How often live processes are checked against /proc's pid list (default 30 s; 0: never).
+   * A process gone for two checks in a row ended without an exit event: it is closed as
+   * `inferred`. Without this, a zombie reaped before we listened stayed live forever.
+   */
+  sweepMs?: number;
 }
 
 export interface TrackerCounters {
@@ -47,6 +53,9 @@ export class ProcessTracker {
   private running = false;
   private seq = 0;
   private released = 0;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  /** Live keys /proc did not list at the previous sweep. */
+  private missing: ReadonlySet<string> = new Set();
   /** The source's fatal problem, once it had one. */
   failure: SourceProblem | null = null;
 
@@ -82,10 +91,34 @@ export class ProcessTracker {
       this.options.onProblem?.(problem);
     });
     this.table.seed(this.reader);
+    const sweepMs = this.options.sweepMs ?? 30_000;
+    if (sweepMs > 0) {
+      this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** One check of the live table against /proc's pid list (see TrackerOptions.sweepMs). */
+  sweep(): void {
+    if (!this.running) return;
+    let present: Set<number>;
+    try {
+      present = new Set(this.reader.listPids());
+    } catch {
+      return; // /proc unreadable now: the source reports that itself
+    }
+    const { events, missing } = this.table.vanished(present, this.missing, this.clock.nowNs());
+    this.missing = missing;
+    if (events.length === 0) return;
+    // Through the reorder window like every event: after anything older still held.
+    this.reorder.push(events);
+    this.arm();
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     await this.options.source.stop();

@@ -6,6 +6,8 @@
  */
 
 import { InputError } from '../errors.js';
+import { own } from './own.js';
+import { compileRegExp, quoteShort } from './regex.js';
 
 /** POSIX classes that `[...]` may hold, as JavaScript class contents (ASCII, as in the C locale). */
 const POSIX_CLASSES: Record<string, string> = {
@@ -36,8 +38,8 @@ function translateSet(glob: string, open: number): [source: string, next: number
       const close = glob.indexOf(':]', i + 2);
       if (close >= 0) {
         const name = glob.slice(i + 2, close);
-        const members = POSIX_CLASSES[name];
-        if (members === undefined) throw new InputError(`bad glob '${glob}': unknown character class '[:${name}:]'`);
+        const members = own(POSIX_CLASSES, name);
+        if (members === undefined) throw new InputError(`bad glob ${quoteShort(glob)}: unknown character class ${quoteShort(`[:${name}:]`)}`);
         body += members;
         i = close + 1;
         continue;
@@ -50,7 +52,7 @@ function translateSet(glob: string, open: number): [source: string, next: number
     }
     body += classChar(c);
   }
-  throw new InputError(`bad glob '${glob}': '[' at position ${open + 1} is never closed by ']'`);
+  throw new InputError(`bad glob ${quoteShort(glob)}: '[' at position ${open + 1} is never closed by ']'`);
 }
 
 /** Throws InputError for a pattern that is not a glob (an unclosed `[`, a reversed range). */
@@ -77,10 +79,10 @@ export function globToRegExp(glob: string): RegExp {
     }
   }
   try {
-    return new RegExp(`^${source}$`, 's');
+    return compileRegExp(`^${source}$`, 's');
   } catch (err) {
     // A set such as [z-a]: the regex engine names the fault ("Range out of order").
-    throw new InputError(`bad glob '${glob}': ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, '')}`);
+    throw new InputError(`bad glob ${quoteShort(glob)}: ${(err as Error).message}`);
   }
 }
 

@@ -225,8 +225,12 @@ test('GET /v1/events?format=sse, and a followed SSE stream', async () => {
   assert.equal(stored.type, 'text/event-stream');
   const frames = stored.body.split('\n\n').filter(Boolean);
   assert.ok(frames.length >= 2, stored.body);
-  for (const f of frames) assert.match(f, /^data: \{.*\}$/);
-  const kinds = frames.map((f) => (JSON.parse(f.slice(6)) as { kind: string }).kind);
+  // Issue 14: each stored event has its id and kind as SSE fields (the `truncated` line would have no id).
+  for (const f of frames) assert.match(f, /^id: \d+\nevent: [a-z_]+\ndata: \{.*\}$/);
+  const data = (f: string): { kind: string; id: number } => JSON.parse(f.slice(f.indexOf('data: ') + 6)) as { kind: string; id: number };
+  for (const f of frames) assert.equal(f.split('\n')[0], `id: ${data(f).id}`);
+  for (const f of frames) assert.equal(f.split('\n')[1], `event: ${data(f).kind}`);
+  const kinds = frames.map((f) => data(f).kind);
   assert.equal(kinds[0], 'inferred_start', kinds.join());
   assert.equal(kinds.at(-1), 'inferred_exit', kinds.join());
 
@@ -239,7 +243,8 @@ test('GET /v1/events?format=sse, and a followed SSE stream', async () => {
       res.on('data', (c: string) => {
         buf += c;
         for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
-          live.push(JSON.parse(buf.slice(0, end).replace(/^data: /, '')));
+          const frame = buf.slice(0, end);
+          if (!frame.startsWith(':')) live.push(JSON.parse(frame.slice(frame.indexOf('data: ') + 6)));
           buf = buf.slice(end + 2);
         }
       });
@@ -252,8 +257,8 @@ test('GET /v1/events?format=sse, and a followed SSE stream', async () => {
   const found = await waitFor(() => live.find((e) => e.pid === child.pid), 3000);
   req.destroy();
   assert.equal(found?.kind, 'inferred_start');
-  assert.ok(found?.process, 'live events carry the process');
-  assert.equal(found?.id, undefined, 'live events are not stored yet: no id');
+  // Issue 14: an SSE stream follows the store, so its new events have their store id too.
+  assert.equal(typeof found?.id, 'number', 'SSE events are sent once stored, with their id');
   assert.equal(found?.run, h.daemon.store.run);
 });
 

@@ -31,7 +31,7 @@ export async function startDaemon(over: Partial<DaemonConfig> = {}, options: Har
   const socket = join(dir, 'api.sock');
   const config: DaemonConfig = { ...DAEMON_DEFAULTS, source: 'poll', pollIntervalMs: 100, database: join(dir, 'events.db'), socket, flushIntervalMs: 50, ...over };
   const daemon = await Daemon.start(config, options.log ?? (() => {}));
-  const api = new ApiServer(daemon, options.api);
+  const api = new ApiServer(daemon, { log: options.log, ...options.api });
   await api.listenUnix(socket, null);
   if (options.tcpToken !== undefined) await api.listenTcp('127.0.0.1:0', options.tcpToken);
   return {

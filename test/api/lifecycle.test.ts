@@ -59,7 +59,8 @@ test('a restart records what happened while no daemon watched: ended unseen, bor
   try {
     const seeded = (await get(first.socket, `/v1/processes/${endsUnseen.pid}`)).json<{ process: Proc }>().process;
     assert.equal(seeded.origin, 'seeded');
-    assert.equal((first.daemon.store.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n, 0, 'the first run stored no events');
+    // (Zombies found at the seed are recorded as exited at once, issue 14: other tests may leave some.)
+    assert.equal((first.daemon.store.db.prepare("SELECT count(*) AS n FROM events WHERE kind != 'inferred_exit'").get() as { n: number }).n, 0, 'the first run stored no events');
     await first.stop(true);
     endsUnseen.kill();
     await exited(endsUnseen);
@@ -103,6 +104,7 @@ test('a restart records what happened while no daemon watched: ended unseen, bor
   } finally {
     endsUnseen.kill();
     bornUnseen?.kill();
+    await first.stop(); // again after a failed assertion: a running daemon would keep this file from ever ending
   }
 });
 
@@ -117,17 +119,25 @@ test('back-pressure: store overflow shows in /v1/stats, as a stored lost event, 
       return s.dropped >= 3 ? s : undefined;
     }, 3000);
     assert.ok(dropped, 'dropped events are counted before anything is written');
-    assert.equal(dropped.queued, 1);
-    const [lost] = (await get(h.socket, '/v1/events?since=1m&kind=lost')).json<{ events: Ev[] & Array<{ count: number }> }>().events;
+    assert.ok(dropped.queued <= 1, 'the queue stays within max_queue (a catch-up of a follower may have flushed it)');
+    const losts = (await get(h.socket, '/v1/events?since=1m&kind=lost')).json<{ events: Array<Ev & { count: number }> }>().events;
+    const [lost] = losts;
     assert.match(String(lost?.reason), /store queue overflow/);
-    assert.ok((lost as unknown as { count: number }).count >= 3);
+    // One row per write that followed drops: a follower's catch-up may have written one between them.
+    assert.ok(losts.reduce((n, e) => n + e.count, 0) >= 3, JSON.stringify(losts.map((e) => e.count)));
     const seen = await waitFor(() => stream.lines.find((e) => e.kind === 'lost'), 2000);
     assert.match(String(seen?.reason), /store queue overflow/, 'followers see the overflow too, whatever their filters');
     stream.close();
-    const stats = (await get(h.socket, '/v1/stats')).json<{ eventsByKind: Record<string, number> }>();
-    assert.ok((stats.eventsByKind.lost ?? 0) >= 1, 'counted by kind');
+    // Counted by kind once written while the API listens (a lost row the start's reconcile wrote, when
+    // zombies of other tests gave it events to overflow with, came before): a query flushes the next drops.
+    const counted = await waitFor(async () => {
+      await get(h.socket, '/v1/events?since=1m&kind=lost');
+      const stats = (await get(h.socket, '/v1/stats')).json<{ eventsByKind: Record<string, number> }>();
+      return (stats.eventsByKind.lost ?? 0) >= 1 ? true : undefined;
+    }, 10_000);
+    assert.ok(counted, 'counted by kind');
     const metrics = (await get(h.socket, '/metrics')).body;
-    assert.match(metrics, /^procwatch_store_dropped_events_total [3-9]\d*$/m);
+    assert.match(metrics, /^procwatch_store_dropped_events_total ([3-9]|[1-9]\d+)$/m); // 3 or more (11 on a busy machine)
   } finally {
     shell.kill();
     await h.stop();

@@ -48,13 +48,13 @@ test.before(async () => {
 test('the file\'s format is Nagios; a failing check is re-checked recheck_times times, recheck seconds apart', async () => {
   const r = await check(['-c', config]);
   assert.equal(r.code, 2, show(r));
-  assert.equal(r.stdout, `PROCS CRITICAL: missing:0 | 'script'=1;;1:1;0 'present'=1;;1:1;0 'missing'=0;;1:;0\nmissing:0 < 1 (1-0)\n`);
+  assert.equal(r.stdout, `PROCS CRITICAL: missing:0 | 'script'=1;;1:1;0 'present'=1;;1:1;0 'missing'=0;;1:;0\nmissing:0 < 1 (1-0)\nmissing: still failing after 3 checks\n`);
   assert.ok(r.ms >= 1000, `two re-checks 0.5 s apart (${r.ms.toFixed(0)} ms)`);
 });
 
 test('--only runs the named checks, in the file\'s order', async () => {
   const r = await check(['-c', config, '--only', 'present,script']);
-  assert.deepEqual([r.code, r.stdout], [0, "PROCS OK: 2 check(s) ok | 'script'=1;;1:1;0 'present'=1;;1:1;0\n"], show(r));
+  assert.deepEqual([r.code, r.stdout], [0, "PROCS OK: script: 1 process, present: 1 process | 'script'=1;;1:1;0 'present'=1;;1:1;0\n"], show(r));
 });
 
 test('-f on the command line wins over defaults.format; JSON shows the attempts and the interpreter naming', async () => {

@@ -31,7 +31,7 @@ test('--cpu alone: lifetime mode, every process above the limit and older than 6
     '',
   ].join('\n'));
   const nagios = await check(onFixture(['-f', 'nagios', '--cpu', '99.5']));
-  assert.deepEqual([nagios.code, nagios.stdout], [0, "PROCS OK: 1 check(s) ok | 'cpu_max'=99%;;99.5;0\n"], show(nagios));
+  assert.deepEqual([nagios.code, nagios.stdout], [0, "PROCS OK: cpu: highest CPU 99.0% | 'cpu_max'=99%;;99.5;0\n"], show(nagios));
 });
 
 test('--cpu-warning: between the levels is a WARNING (exit 1 in Nagios, 0 in mon); above critical is CRITICAL', async () => {
@@ -81,7 +81,7 @@ test('--cpu-kernel-threads: kworker/0:1 (92%) is included; kernel threads are to
 
 test('cpu_max perfdata leaves out what the check leaves out: exempt processes and kernel threads', async () => {
   const r = await check(onFixture(['-f', 'nagios', '--cpu', '90', '--cpu-exempt-user', 'boinc,bob', '--cpu-exempt-name', 'gzip,hog']));
-  assert.deepEqual([r.code, r.stdout], [0, "PROCS OK: 1 check(s) ok | 'cpu_max'=60%;;90;0\n"], show(r));
+  assert.deepEqual([r.code, r.stdout], [0, "PROCS OK: cpu: highest CPU 60.0% | 'cpu_max'=60%;;90;0\n"], show(r));
 });
 
 test('a tree without /proc/uptime: CPU use is UNKNOWN, never OK', async () => {
@@ -98,9 +98,9 @@ test('a tree without /proc/uptime: CPU use is UNKNOWN, never OK', async () => {
 test('unreadable processes: UNKNOWN when they could change the verdict, the verdict otherwise', async () => {
   const unknown = await check(onFixture(['-f', 'nagios', 'exe=*/x:1-1'], EDGE_ROOT));
   assert.equal(unknown.code, 3, show(unknown));
-  assert.equal(unknown.stdout, "PROCS UNKNOWN: exe=*/x:unknown | 'exe_*/x'=1;;1:1;0\nexe=*/x: 2 process(es) could not be read (vanished or hidden): the count is between 1 and 3, which changes the verdict\n");
+  assert.equal(unknown.stdout, "PROCS UNKNOWN: exe=*/x:unknown | 'exe_*/x'=U;;1:1;0\nexe=*/x: 2 process(es) could not be read (vanished or hidden): the count is between 1 and 3, which changes the verdict\n");
   const ok = await check(onFixture(['-f', 'nagios', 'exe=*/x:1-'], EDGE_ROOT));
-  assert.deepEqual([ok.code, ok.stdout], [0, "PROCS OK: 1 check(s) ok | 'exe_*/x'=1;;1:;0\n"], show(ok));
+  assert.deepEqual([ok.code, ok.stdout], [0, "PROCS OK: exe=*/x: 1 process | 'exe_*/x'=1;;1:;0\n"], show(ok));
   const critical = await check(onFixture(['-f', 'nagios', 'comm=x,exe=*/x:3-'], EDGE_ROOT));
   assert.equal(critical.code, 2, `at most 2 could match 3-: CRITICAL whatever they are\n${show(critical)}`);
 });

@@ -384,7 +384,7 @@ test('output formats: nagios status lines and exit codes 0/1/2, JSON that parses
   const one = await procs.start(sleepCopy(name), ['120'], { comm: name });
 
   const ok = await check(['-f', 'nagios', `${name}:1-1`]);
-  assert.deepEqual([ok.code, ok.stdout], [0, `PROCS OK: 1 check(s) ok | '${name}'=1;;1:1;0\n`], show(ok));
+  assert.deepEqual([ok.code, ok.stdout], [0, `PROCS OK: ${name}: 1 process | '${name}'=1;;1:1;0\n`], show(ok));
   const warning = await check(['-f', 'nagios', `${name}:1-/2-`]);
   assert.deepEqual([warning.code, warning.stdout], [1, `PROCS WARNING: ${name}:1 | '${name}'=1;2:;1:;0\n${name}:1 < 2 (2-1) warning\n`], show(warning));
   const critical = await check(['--format', 'nagios', `${name}:2-`, `${name}x:0-`]);

@@ -128,7 +128,7 @@ test('bad ranges and bad specs name the check', async () => {
   await rejects('checks:\n  smtp:\n    listen: 99999/tcp\n', /^config \/etc\/procwatch\/checks\.yaml: checks\.smtp\.listen: bad port '99999'/);
   await rejects('checks:\n  hogs:\n    cpu:\n      warning: 50\n', 'config /etc/procwatch/checks.yaml: checks.hogs.cpu.percent: expected a number ≥ 0');
   await rejects('checks:\n  hogs:\n    cpu:\n      percent: "lots"\n', 'config /etc/procwatch/checks.yaml: checks.hogs.cpu.percent: expected a number ≥ 0');
-  await rejects('defaults:\n  format: xml\nchecks:\n  a:\n    spec: sshd\n', 'config /etc/procwatch/checks.yaml: defaults.format: expected mon, nagios or json');
+  await rejects('defaults:\n  format: xml\nchecks:\n  a:\n    spec: sshd\n', 'config /etc/procwatch/checks.yaml: defaults.format: expected mon, nagios, nagios-plain or json');
 });
 
 test('bad YAML, an empty file, a file that is not a mapping', async () => {

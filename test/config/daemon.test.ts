@@ -70,7 +70,7 @@ test('each mistake is one InputError line naming the file and the key', async ()
     ['daemon:\n  ebpf: { ring_buffer: lots }\n', /daemon\.ebpf\.ring_buffer: expected a size/],
     ['daemon:\n  ebpf: { path_prefix: "' + 'x'.repeat(300) + '" }\n', /daemon\.ebpf: the path prefix must be 1 to 255 bytes/],
     ['daemon:\n  ebpf: { cgroup: /no/such/dir }\n', /daemon\.ebpf: the cgroup '\/no\/such\/dir' is not a directory/],
-    ['daemon:\n  http: { listen: "0.0.0.0:80", token: "0123456789abcdef" }\n', /daemon\.http\.listen: expected a loopback address/],
+    ['daemon:\n  http: { listen: "0.0.0.0:80", token: "0123456789abcdef" }\n', /daemon\.http\.listen: 0\.0\.0\.0:80 is not a loopback address: listening there needs daemon\.http\.tls/],
     ['daemon:\n  http: { listen: "127.0.0.1:9465", token: short }\n', /daemon\.http\.token: expected at least 16 characters/],
     ['daemon:\n  hold_ms: 0\n', /daemon\.hold_ms: expected a number ≥ 1/],
     ['daemon:\n  reader_priority: 100\n', /daemon\.reader_priority: expected an integer ≥ 0 and ≤ 99/],

@@ -58,7 +58,8 @@ test('nagios: WARNING exits 1, OK exits 0', async () => {
   assert.equal(warning.text, "PROCS WARNING: sshd:2 | 'sshd'=2;3:;1:;0 'cron'=1;;1:5;0\nsshd:2 < 3 (3-2) warning\n");
   assert.equal(warning.exitCode, 1);
   const ok = renderNagios(await run(['sshd:2', 'master:-5']));
-  assert.equal(ok.text, "PROCS OK: 2 check(s) ok | 'sshd'=2;;2:2;0 'master'=2;;5;0\n");
+  // Issue 14: the OK line says what was counted, as check_procs does.
+  assert.equal(ok.text, "PROCS OK: sshd: 2 processes, master: 2 processes | 'sshd'=2;;2:2;0 'master'=2;;5;0\n");
   assert.equal(ok.exitCode, 0);
 });
 
@@ -119,7 +120,7 @@ test('nagios: a "|" in text would start perfdata, so text shows "¦" and labels 
 test('nagios and mon: a count the unreadable processes could change is UNKNOWN (exit 3 / 1), with the reason', async () => {
   const [result] = await runOnFixture([new CountCheck(parseSpec('exe=*/x:1-1'))], { procRoot: EDGE_ROOT });
   assert.deepEqual(renderNagios([result!]), {
-    text: "PROCS UNKNOWN: exe=*/x:unknown | 'exe=*/x'=1;;1:1;0\nexe=*/x: 2 process(es) could not be read (vanished or hidden): the count is between 1 and 3, which changes the verdict\n".replace("'exe=", "'exe_"),
+    text: "PROCS UNKNOWN: exe=*/x:unknown | 'exe=*/x'=U;;1:1;0\nexe=*/x: 2 process(es) could not be read (vanished or hidden): the count is between 1 and 3, which changes the verdict\n".replace("'exe=", "'exe_"),
     exitCode: 3,
   });
   assert.deepEqual(renderMon([result!]), {

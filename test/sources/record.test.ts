@@ -87,12 +87,13 @@ function encodeTs(records: readonly TsRecord[]): Buffer {
 }
 
 type ExecString = 'comm' | 'cmdline' | 'exe' | 'cwd' | 'filename';
-function execBody(o: { flags: number; ppid: number; start: number; uid: number[]; gid: number[]; cgroupId?: number; strings: Partial<Record<ExecString, string | null>> }): Buffer {
+function execBody(o: { flags: number; ppid: number; start: number; uid: number[]; gid: number[]; cgroupId?: number; startNs?: number; strings: Partial<Record<ExecString, string | null>> }): Buffer {
   const fixed = Buffer.alloc(EXEC.SIZE);
   fixed.writeUInt32LE(o.flags, EXEC.flags);
   fixed.writeInt32LE(o.ppid, EXEC.ppid);
   u64(fixed, EXEC.startTicks, o.start);
   u64(fixed, EXEC.cgroupId, o.cgroupId ?? 0);
+  u64(fixed, EXEC.startNs, o.startNs ?? 0);
   o.uid.forEach((v, i) => fixed.writeUInt32LE(v, EXEC.uid + 4 * i));
   o.gid.forEach((v, i) => fixed.writeUInt32LE(v, EXEC.gid + 4 * i));
   const strings: Buffer[] = [];
@@ -124,7 +125,7 @@ const ALL_FLAGS = EXEC_FLAG.comm | EXEC_FLAG.stat | EXEC_FLAG.uids | EXEC_FLAG.g
 /** One record of every kind, in both encoders' terms, and the events they must decode to. */
 function sampleTs(): TsRecord[] {
   return [
-    { kind: KIND.fork, seq: 1, ts: 1000, what: 1, cpu: 1, pid: 200, tid: 200, body: body([[FORK.parentPid, 'i32', 100], [FORK.parentTid, 'i32', 101], [FORK.childStartTicks, 'u64', 4242]], FORK.SIZE) },
+    { kind: KIND.fork, seq: 1, ts: 1000, what: 1, cpu: 1, pid: 200, tid: 200, body: body([[FORK.parentPid, 'i32', 100], [FORK.parentTid, 'i32', 101], [FORK.childStartTicks, 'u64', 4242], [FORK.childStartNs, 'u64', 42_420_000_123]], FORK.SIZE) },
     {
       kind: KIND.exec, seq: 2, ts: 2000, what: 2, cpu: 0, pid: 200, tid: 200,
       body: execBody({ flags: ALL_FLAGS, ppid: 100, start: 123456, uid: [0, 1, 2, 3], gid: [4, 5, 6, 7],
@@ -143,7 +144,7 @@ function sampleTs(): TsRecord[] {
 }
 
 const sampleSpecs: TestRecordSpec[] = [
-  { kind: KIND.fork, timestampNs: 1000, what: 1, cpu: 1, pid: 200, tid: 200, parentPid: 100, parentTid: 101, childStartTicks: 4242 },
+  { kind: KIND.fork, timestampNs: 1000, what: 1, cpu: 1, pid: 200, tid: 200, parentPid: 100, parentTid: 101, childStartTicks: 4242, childStartNs: 42_420_000_123 },
   { kind: KIND.exec, timestampNs: 2000, what: 2, cpu: 0, pid: 200, tid: 200, flags: ALL_FLAGS, ppid: 100, startTicks: 123456,
     uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], comm: 'sh', cmdline: Buffer.from('/bin/sh\0-c\0exit 7\0'), exe: '/usr/bin/dash', cwd: '/tmp/é' },
   { kind: KIND.uid, timestampNs: 3000, pid: 200, tid: 201, real: 65534, effective: 0 },
@@ -159,9 +160,9 @@ const sampleSpecs: TestRecordSpec[] = [
 
 const base = (seq: number, ktimeNs: number, pid: number, tid: number, cpu = 0) => ({ seq, ktimeNs, pid, tid, cpu, provenance: 'observed' as const });
 const expected: ProcEvent[] = [
-  { ...base(1, 1000, 200, 200, 1), kind: 'fork', parentPid: 100, parentTid: 101, thread: false, startTicks: 4242 },
+  { ...base(1, 1000, 200, 200, 1), kind: 'fork', parentPid: 100, parentTid: 101, thread: false, startTicks: 4242, startBootNs: 42_420_000_123 },
   { ...base(2, 2000, 200, 200), kind: 'exec', details: { comm: 'sh', exe: '/usr/bin/dash', argv: ['/bin/sh', '-c', 'exit 7'], argvTruncated: false,
-    cwd: '/tmp/é', ppid: 100, uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], startTicks: 123456, label: null, cgroup: null, cgroupId: null, filename: null } },
+    cwd: '/tmp/é', ppid: 100, uids: [0, 1, 2, 3], gids: [4, 5, 6, 7], startTicks: 123456, label: null, cgroup: null, cgroupId: null, filename: null, startBootNs: null } },
   { ...base(3, 3000, 200, 201), kind: 'uid', ruid: 65534, euid: 0 },
   { ...base(4, 4000, 200, 200), kind: 'gid', rgid: 65534, egid: 65533 },
   { ...base(5, 5000, 200, 200), kind: 'sid' },
@@ -190,7 +191,7 @@ test('layout: the proc connector addon agrees on every field it writes', { skip:
   for (const [key, value] of Object.entries(c)) assert.equal(ts[key], value, `record.ts ${key} = ${ts[key]}, procconn's record.h says ${value}`);
   // Fields only the eBPF reader writes (netlink has no cgroup id, filename or exit comm).
   const missing = Object.keys(ts).filter((k) => !(k in c));
-  const bpfOnly = /^(sock|open|openPathTruncated|sockLocal|lostReason\.(ringbuf|unreadable|inflight)|kind\.(connect|accept|open)|exec\.(cgroupId|filename)|execFlag\.(filename|cgroup)|exit\.comm|exitComm|bpfArgvMax)/;
+  const bpfOnly = /^(sock|open|openPathTruncated|sockLocal|lostReason\.(ringbuf|unreadable|inflight)|kind\.(connect|accept|open)|exec\.(cgroupId|filename|startNs)|execFlag\.(filename|cgroup)|exit\.comm|exitComm|bpfArgvMax)/;
   // Behaviour capture (issue 18): eBPF only, checked against procbpf.c above.
   const captureOnly = /^(syscall|session|shell|idUnset|kind\.(syscalls|session|shell)|lostReason\.(syscallTable|sessionTable|shellUnreadable))/;
   const unchecked = missing.filter((k) => !bpfOnly.test(k) && !captureOnly.test(k));
@@ -251,7 +252,7 @@ test('exec: unset flags are unknown (null), never guessed; truncated argv is fla
   ]);
   const [raced, cut, gone] = decodeBatch(buf);
   assert.ok(raced?.kind === 'exec' && cut?.kind === 'exec' && gone?.kind === 'exec');
-  assert.deepEqual(raced.details, { comm: null, exe: null, argv: null, argvTruncated: false, cwd: null, ppid: 1, uids: null, gids: null, startTicks: 9, label: null, cgroup: null, cgroupId: null, filename: null });
+  assert.deepEqual(raced.details, { comm: null, exe: null, argv: null, argvTruncated: false, cwd: null, ppid: 1, uids: null, gids: null, startTicks: 9, label: null, cgroup: null, cgroupId: null, filename: null, startBootNs: null });
   assert.ok(!buf.includes('wrong'), 'unflagged strings are not in the record');
   assert.deepEqual(cut.details.argv, ['a', 'b', 'partial']);
   assert.equal(cut.details.argvTruncated, true);
@@ -433,7 +434,7 @@ const bpfTs: TsRecord[] = [
   // What only the eBPF reader fills: an exec's filename and cgroup id, an exit's comm, drop reasons.
   {
     kind: KIND.exec, seq: 7, ts: 700, pid: 600, tid: 600,
-    body: execBody({ flags: BPF_EXEC_FLAGS, ppid: 1, start: 777, uid: [0, 0, 0, 0], gid: [0, 0, 0, 0], cgroupId: 2 ** 40 + 5,
+    body: execBody({ flags: BPF_EXEC_FLAGS, ppid: 1, start: 777, uid: [0, 0, 0, 0], gid: [0, 0, 0, 0], cgroupId: 2 ** 40 + 5, startNs: 7_770_000_042,
       strings: { comm: 'pw.sh', cmdline: '/bin/sh\0/tmp/pw.sh\0', exe: '/usr/bin/dash (deleted)', cwd: '/', filename: '/tmp/pw.sh' } }),
   },
   { kind: KIND.exit, seq: 8, ts: 800, pid: 600, tid: 600, body: Buffer.concat([body([[EXIT.exitCode, 'u32', 3 << 8], [EXIT.exitSignal, 'u32', 17], [EXIT.parentPid, 'i32', 1], [EXIT.flags, 'u32', PARENT_KNOWN | EXIT_COMM]], EXIT.comm), Buffer.from('pw.sh'), Buffer.alloc(COMM.SIZE - 5)]) },
@@ -448,7 +449,7 @@ const bpfSpecs: BpfTestRecordSpec[] = [
   { kind: KIND.open, timestampNs: 400, pid: 500, tid: 500, result: 3, openFlags: 0o1101, mode: 0o644, dirFd: -100, cgroupId: 7, path: '/tmp/é/a.txt' },
   { kind: KIND.open, timestampNs: 500, pid: 500, tid: 500, result: -2, flags: OPEN_PATH_TRUNCATED, dirFd: 4, uid: 65534, cgroupId: 7, path: 'rel/x' },
   { kind: KIND.lost, timestampNs: 600, cpu: CPU_UNKNOWN, count: 1234, reason: LOST_REASON.ringbuf },
-  { kind: KIND.exec, timestampNs: 700, pid: 600, tid: 600, flags: BPF_EXEC_FLAGS, ppid: 1, startTicks: 777, uids: [0, 0, 0, 0], gids: [0, 0, 0, 0],
+  { kind: KIND.exec, timestampNs: 700, pid: 600, tid: 600, flags: BPF_EXEC_FLAGS, ppid: 1, startTicks: 777, startNs: 7_770_000_042, uids: [0, 0, 0, 0], gids: [0, 0, 0, 0],
     cgroupId: 2 ** 40 + 5, comm: 'pw.sh', cmdline: Buffer.from('/bin/sh\0/tmp/pw.sh\0'), exe: '/usr/bin/dash (deleted)', cwd: '/', filename: '/tmp/pw.sh' },
   { kind: KIND.exit, timestampNs: 800, pid: 600, tid: 600, exitCode: 3 << 8, exitSignal: 17, parentPid: 1, flags: PARENT_KNOWN | EXIT_COMM, comm: 'pw.sh' },
   { kind: KIND.lost, timestampNs: 900, cpu: CPU_UNKNOWN, count: 3, reason: LOST_REASON.unreadable },
@@ -463,7 +464,7 @@ const bpfExpected: ProcEvent[] = [
   { ...base(5, 500, 500, 500), kind: 'open', path: 'rel/x', pathTruncated: true, dirFd: 4, flags: 0, flagNames: ['O_RDONLY'], mode: 0, result: -2, error: 'ENOENT', uid: 65534, cgroupId: 7 },
   { ...base(6, 600, 0, 0, -1), kind: 'lost', count: 1234, reason: 'eBPF ring buffer full: the kernel could not queue these events' },
   { ...base(7, 700, 600, 600), kind: 'exec', details: { comm: 'pw.sh', exe: '/usr/bin/dash (deleted)', argv: ['/bin/sh', '/tmp/pw.sh'], argvTruncated: false,
-    cwd: '/', ppid: 1, uids: [0, 0, 0, 0], gids: [0, 0, 0, 0], startTicks: 777, label: null, cgroup: null, cgroupId: 2 ** 40 + 5, filename: '/tmp/pw.sh' } },
+    cwd: '/', ppid: 1, uids: [0, 0, 0, 0], gids: [0, 0, 0, 0], startTicks: 777, label: null, cgroup: null, cgroupId: 2 ** 40 + 5, filename: '/tmp/pw.sh', startBootNs: 7_770_000_042 } },
   { ...base(8, 800, 600, 600), kind: 'exit', status: { code: 3, signal: null, coreDumped: false }, rawCode: 3 << 8, parentPid: 1, comm: 'pw.sh' },
   { ...base(9, 900, 0, 0, -1), kind: 'lost', count: 3, reason: 'eBPF: the address or path of these connect/open calls could not be read from the caller\'s memory' },
   { ...base(10, 1000, 0, 0, -1), kind: 'lost', count: 2, reason: 'eBPF: too many connect/open calls in progress at once; these were not tracked' },

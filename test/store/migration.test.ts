@@ -95,7 +95,7 @@ test('migration 2 → 3 keeps every process, event (with its id) and run, in eve
   writeVersion2(path);
   const store = new EventStore({ path, bootId: BOOT_B });
   const db = store.db;
-  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'and on to the current schema');
   assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
   assert.deepEqual((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name),
     ['alerts', 'boots', 'events', 'processes', 'resource_samples', 'runs', 'syscall_profiles'], 'the version-2 tables are gone');
@@ -111,7 +111,7 @@ test('migration 2 → 3 keeps every process, event (with its id) and run, in eve
       execTime: iso(p.exec_time), exitTime: iso(p.exit_time), comm: p.comm, exe: p.exe, argv: p.argv === null ? null : JSON.parse(p.argv) as string[],
       cwd: p.cwd, uid: p.uid, euid: p.euid, suid: p.suid, fsuid: p.fsuid, gid: p.gid, egid: p.egid, sgid: p.sgid, fsgid: p.fsgid, label: p.label,
       cgroup: p.cgroup, exitCode: p.exit_code, exitSignal: p.exit_signal, coreDumped: p.core_dumped === null ? null : p.core_dumped === 1,
-      origin: p.origin, exitOrigin: p.exit_origin, usage: null,
+      origin: p.origin, exitOrigin: p.exit_origin, usage: null, filename: null, // schema 6: none of these exec events carries one
       // Schema 4: rows stored before it have no unit/container columns; the reader derives them from the cgroup.
       ...cgroupFields(p.cgroup),
     }, `${p.boot_id} ${p.key}`);

@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { SseFrames } from '../../web/src/api.js';
 import { commandLine, visible } from '../../web/src/text.js';
 import { TreeModel } from '../../web/src/tree-model.js';
 import { globRegExp, NO_FILTERS, pageFilter, TimelineModel } from '../../web/src/timeline-model.js';
@@ -95,4 +96,17 @@ test('timeline model: beyond MAX_KEPT the oldest are trimmed in chunks, counted,
   assert.equal(m.trimmed + m.events.length, 215_000);
   assert.ok(m.events.length >= 200_000 && m.events.length <= 210_000);
   assert.equal(m.events[0]!.seq, m.trimmed);
+});
+
+test('SSE frames: any event name, ids kept, heartbeats skipped, frames split anywhere across chunks', () => {
+  const got: Array<[string, string | null]> = [];
+  const frames = new SseFrames((data, id) => got.push([data, id]));
+  const text = 'id: 41\nevent: exec\ndata: {"kind":"exec"}\n\n: heartbeat\n\nevent: some_new_kind\ndata: {"a":1}\n\ndata: line1\ndata: line2\n\nid: 42\r\nevent: lost\r\ndata: {"kind":"lost"}\r\n\r\n';
+  // Every split point, one character at a time: a frame never depends on how the socket cut it.
+  for (let cut = 0; cut <= text.length; cut++) {
+    got.length = 0;
+    frames.push(text.slice(0, cut));
+    frames.push(text.slice(cut));
+    assert.deepEqual(got, [['{"kind":"exec"}', '41'], ['{"a":1}', null], ['line1\nline2', null], ['{"kind":"lost"}', '42']], `cut at ${cut}`);
+  }
 });

@@ -266,6 +266,39 @@ describe('API additions for the console', () => {
   });
 });
 
+describe('the processes stream and the API limits (issue 14)', () => {
+  it('is a stream (counted in max_streams), never a heavy slot: open tree pages leave large answers free', async () => {
+    const lim = await startDaemon({ source: 'poll' }, { api: { limits: { maxHeavy: 1, maxStreams: 2 } } });
+    const open: Array<ReturnType<typeof request>> = [];
+    const stats = async () => (await get(lim.socket, '/v1/stats?counts=0')).json<{ api: { streamClients: number; heavyInFlight: number } }>().api;
+    const follow = (): void => {
+      const req = request({ socketPath: lim.socket, path: '/v1/processes?follow=1' }, (res) => res.resume());
+      req.on('error', () => {});
+      req.end();
+      open.push(req);
+    };
+    try {
+      follow();
+      follow();
+      let seen = await stats();
+      for (const until = Date.now() + 30_000; seen.streamClients !== 2 && Date.now() < until;) seen = await stats();
+      assert.equal(seen.streamClients, 2, JSON.stringify(seen));
+      assert.equal(seen.heavyInFlight, 0, 'the streams hold no heavy slot');
+      assert.equal((await get(lim.socket, '/v1/processes?limit=5')).status, 200, 'the one heavy slot is free for a large answer');
+      const third = await get(lim.socket, '/v1/processes?follow=1');
+      assert.equal(third.status, 503);
+      assert.match(third.json<{ error: string }>().error, /^busy: 2 event streams are open \(the most allowed\); retry in \d+ s$/);
+      assert.equal((await get(lim.socket, '/v1/events?follow=1&format=sse')).status, 503, 'events and processes streams share the bound');
+      open.shift()!.destroy();
+      for (const until = Date.now() + 30_000; seen.streamClients !== 1 && Date.now() < until;) seen = await stats();
+      assert.equal(seen.streamClients, 1, JSON.stringify(seen));
+    } finally {
+      for (const r of open) r.destroy();
+      await lim.stop();
+    }
+  });
+});
+
 async function waitUntil(what: string, ok: () => boolean, ms: number, seen: () => string): Promise<void> {
   const until = Date.now() + ms;
   while (!ok()) {

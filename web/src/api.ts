@@ -39,23 +39,78 @@ export async function getJson<T>(path: string, query: Query = {}, signal?: Abort
 }
 
 export interface StreamHandlers<T> {
-  message(m: T): void;
+  /** A message; `id` is its SSE id (a stored event's id), null when it has none. */
+  message(m: T, id: string | null): void;
   /** The stream opened (true) or broke (false: the page reconnects itself when it wants). */
   state(open: boolean): void;
 }
 
 /**
- * An SSE stream (EventSource; the cookie goes along). EventSource would reconnect on its own
- * and replay from the same URL; instead the stream is closed on error and the caller decides
- * how to resume (from the last event it has), so nothing is shown twice or silently skipped.
+ * An SSE stream, read with fetch (the cookie goes along). Not EventSource: the daemon names each
+ * event's frame by its kind (`event: exec`), which EventSource hands only to a listener for that
+ * very name, and any kind may come. Comment lines (the daemon's heartbeat) are skipped. On an
+ * error the stream ends and the caller decides how to resume: with `lastEventId` (the id of the
+ * last message it has) the daemon goes on exactly after it, so nothing is shown twice or skipped.
  */
-export function openStream<T>(path: string, query: Query, h: StreamHandlers<T>): () => void {
-  const source = new EventSource(apiUrl(path, { ...query, format: 'sse' }));
-  source.onopen = () => h.state(true);
-  source.onmessage = (e: MessageEvent<string>) => h.message(JSON.parse(e.data) as T);
-  source.onerror = () => {
-    source.close();
+export function openStream<T>(path: string, query: Query, h: StreamHandlers<T>, lastEventId: string | null = null): () => void {
+  const abort = new AbortController();
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
     h.state(false);
   };
-  return () => source.close();
+  void (async () => {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (lastEventId !== null) headers['last-event-id'] = lastEventId;
+    const res = await fetch(apiUrl(path, { ...query, format: 'sse' }), { credentials: 'same-origin', signal: abort.signal, headers });
+    if (res.status === 401) loggedOut();
+    if (!res.ok || res.body === null) return end();
+    h.state(true);
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    const frames = new SseFrames((data, id) => h.message(JSON.parse(data) as T, id));
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return end();
+      frames.push(value);
+    }
+  })().catch(() => {
+    if (!abort.signal.aborted) end();
+  });
+  return () => {
+    ended = true;
+    abort.abort();
+  };
+}
+
+/** Splits SSE text into frames (text/event-stream): data lines joined, the id kept, comments and event names skipped. */
+export class SseFrames {
+  private buffer = '';
+
+  constructor(private readonly onFrame: (data: string, id: string | null) => void) {}
+
+  push(text: string): void {
+    this.buffer += text;
+    const blank = /\r\n\r\n|\n\n|\r\r/g;
+    let from = 0;
+    for (let m = blank.exec(this.buffer); m !== null; m = blank.exec(this.buffer)) {
+      this.frame(this.buffer.slice(from, m.index));
+      from = m.index + m[0].length;
+    }
+    this.buffer = this.buffer.slice(from);
+  }
+
+  private frame(block: string): void {
+    const data: string[] = [];
+    let id: string | null = null;
+    for (const line of block.split(/\r\n|\n|\r/)) {
+      if (line === '' || line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'data') data.push(value);
+      else if (field === 'id') id = value;
+    }
+    if (data.length > 0) this.onFrame(data.join('\n'), id);
+  }
 }

@@ -80,9 +80,12 @@ export function Timeline() {
         return;
       }
       let since = applied.since === '' ? String(Date.now()) : applied.since;
+      // The store id of the last event received: a reconnection resumes exactly after it (Last-Event-ID).
+      let lastId: string | null = null;
       const connect = (): void => {
         stop = openStream<ApiEvent>('/v1/events', { ...plan.query, since, follow: 1 }, {
-          message: (e) => {
+          message: (e, id) => {
+            if (id !== null) lastId = id;
             if (e.kind === 'stream_closed') {
               model.mark('gap', `the daemon closed the stream: ${String(e.reason ?? '')}; resuming`);
               return;
@@ -97,7 +100,7 @@ export function Timeline() {
             model.mark('gap', 'disconnected from the daemon; resuming from the last event shown');
             retry = window.setTimeout(connect, 1000);
           },
-        });
+        }, lastId);
       };
       connect();
     })();
