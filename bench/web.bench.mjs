@@ -50,25 +50,35 @@ function loginLink(socket) {
   });
 }
 
-/** A reference follower of the same stream (NDJSON over the unix socket): the events the daemon sent. */
+/**
+ * A reference follower of the same stream the page reads (SSE over the unix socket): the events
+ * the daemon sent. SSE, as the page: an NDJSON follower of a busy benchmark process may fall
+ * `daemon.api.stream_buffer` behind in a storm and be cut (`stream_closed`), and then says
+ * nothing about the page; an SSE stream reads on from the store at its own pace.
+ */
 function follow(socket, since) {
   const ids = new Set();
+  const closed = [];
   let buffer = '';
-  const req = request({ socketPath: socket, path: `/v1/events?follow=1&format=ndjson&since=${since}` }, (res) => {
+  const req = request({ socketPath: socket, path: `/v1/events?follow=1&format=sse&since=${since}` }, (res) => {
     res.setEncoding('utf8');
     res.on('data', (chunk) => {
       buffer += chunk;
-      let nl;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const e = JSON.parse(buffer.slice(0, nl));
-        buffer = buffer.slice(nl + 1);
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+        if (data === '') continue; // a heartbeat comment
+        const e = JSON.parse(data);
+        if (e.kind === 'stream_closed') closed.push(String(e.reason));
         if (e.run !== undefined) ids.add(`${e.bootId}:${e.run}:${e.seq}`);
       }
     });
   });
   req.on('error', () => {});
   req.end();
-  return { ids, close: () => req.destroy() };
+  return { ids, closed, close: () => req.destroy() };
 }
 
 async function waitUntil(what, probe, timeoutMs) {
@@ -187,6 +197,7 @@ export async function run({ root, args }) {
     ], ['l', 'r']));
     const dropped = refCount - pageCount;
     console.log(`goal, no event dropped from the page's model: ${dropped <= 0 ? 'met' : `NOT met (${dropped} missing)`}`);
+    if (reference.closed.length > 0) console.log(`the reference stream was closed by the daemon: ${reference.closed.join('; ')}`);
     if (misdeeds.errors.length > 0) console.log(`page errors: ${misdeeds.errors.join('; ')}`);
     console.log(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     await page.close();
