@@ -41,8 +41,8 @@ export async function getJson<T>(path: string, query: Query = {}, signal?: Abort
 export interface StreamHandlers<T> {
   /** A message; `id` is its SSE id (a stored event's id), null when it has none. */
   message(m: T, id: string | null): void;
-  /** The stream opened (true) or broke (false: the page reconnects itself when it wants). */
-  state(open: boolean): void;
+  /** The stream opened (true) or broke (false: the page reconnects itself when it wants); why, when the daemon said. */
+  state(open: boolean, reason?: string): void;
 }
 
 /**
@@ -55,17 +55,21 @@ export interface StreamHandlers<T> {
 export function openStream<T>(path: string, query: Query, h: StreamHandlers<T>, lastEventId: string | null = null): () => void {
   const abort = new AbortController();
   let ended = false;
-  const end = (): void => {
+  const end = (reason?: string): void => {
     if (ended) return;
     ended = true;
-    h.state(false);
+    h.state(false, reason);
   };
   void (async () => {
     const headers: Record<string, string> = { accept: 'text/event-stream' };
     if (lastEventId !== null) headers['last-event-id'] = lastEventId;
     const res = await fetch(apiUrl(path, { ...query, format: 'sse' }), { credentials: 'same-origin', signal: abort.signal, headers });
     if (res.status === 401) loggedOut();
-    if (!res.ok || res.body === null) return end();
+    if (!res.ok || res.body === null) {
+      // The daemon's one-line error (a 503 when daemon.api.max_streams streams are open).
+      const error = await res.json().then((b: { error?: unknown }) => (typeof b.error === 'string' ? b.error : null), () => null);
+      return end(error ?? `HTTP ${res.status}`);
+    }
     h.state(true);
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     const frames = new SseFrames((data, id) => h.message(JSON.parse(data) as T, id));

@@ -79,6 +79,9 @@ export class TimelineModel {
 
   /** A marker of the page's own (a disconnection), drawn like an event. */
   mark(kind: 'gap', reason: string): void {
+    // Failed reconnections one after another are one gap.
+    const last = this.events.at(-1);
+    if (last?.kind === kind && last.reason === reason) return;
     this.events.push({ seq: -1, time: new Date().toISOString(), kind, pid: 0, tid: 0, key: null, reason });
     this.version++;
   }

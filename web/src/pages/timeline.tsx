@@ -93,10 +93,10 @@ export function Timeline() {
             if (filter !== null && !filter(e)) return;
             if (model.add(e)) since = String(Date.parse(e.time));
           },
-          state: (open) => {
+          state: (open, reason) => {
             if (open) return setStatus({ text: 'live', ok: true });
             if (cancelled) return;
-            setStatus({ text: 'disconnected: resuming', ok: false });
+            setStatus({ text: reason === undefined ? 'disconnected: resuming' : `${visible(reason)}: resuming`, ok: false });
             model.mark('gap', 'disconnected from the daemon; resuming from the last event shown');
             retry = window.setTimeout(connect, 1000);
           },

@@ -40,9 +40,9 @@ export function Tree() {
           else if (m.type === 'stream_closed') setStatus({ connected: false, synced: false, note: visible(m.reason) });
           if (m.type !== 'synced') redraw();
         },
-        state: (open) => {
+        state: (open, reason) => {
           if (open) return setStatus((s) => ({ ...s, connected: true }));
-          setStatus({ connected: false, synced: false, note: 'disconnected from the daemon; reconnecting' });
+          setStatus({ connected: false, synced: false, note: `${reason === undefined ? 'disconnected from the daemon' : visible(reason)}; reconnecting` });
           retry = window.setTimeout(connect, 2000);
         },
       });
