@@ -16,13 +16,13 @@ import { VirtualList } from '../virtual-list.js';
 
 /** Suggestions for the kinds field (any kind the API knows is accepted; the API says which it does not). */
 const KINDS = ['fork', 'exec', 'exit', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'coredump', 'lost', 'inferred_start', 'inferred_exit', 'acct', 'connect', 'accept', 'open', 'session', 'shell', 'syscalls'];
-/** The CLI's process filters: the page applies them to the events it receives (live events carry their process). */
+/** The CLI's process filters (README "Filters"). */
 const OPTIONAL_SERVER = ['user', 'name', 'exe', 'subtree'] as const;
 /**
- * Those of them /v1/events applies itself (besides kind, pid, key and time): `user`. When it
- * learns the others, name them here and the page sends them instead of filtering.
+ * Those of them /v1/events applies itself (besides kind, pid, key and time): all of them since
+ * issue 17. The page's own filtering (timeline-model.ts) applies to any left out of this set.
  */
-const SERVER_FILTERS: ReadonlySet<string> = new Set<string>(['user']);
+const SERVER_FILTERS: ReadonlySet<string> = new Set<string>(['user', 'name', 'exe', 'subtree']);
 
 interface DrawStats {
   frames: number;
@@ -205,7 +205,8 @@ function splitKinds(text: string): string[] {
  * instead of a stream that cannot say why it failed.
  */
 async function planQuery(f: Filters, mode: 'live' | 'history'): Promise<{ query: Query; serverSide: Set<string> }> {
-  const query: Query = { kind: f.kinds.length > 0 ? f.kinds.join(',') : undefined, since: f.since === '' ? (mode === 'history' ? '10m' : undefined) : f.since, until: mode === 'history' && f.until !== '' ? f.until : undefined };
+  // process=1: stored events (history, and the SSE stream, which reads the store) carry their process, as live ones do.
+  const query: Query = { process: 1, kind: f.kinds.length > 0 ? f.kinds.join(',') : undefined, since: f.since === '' ? (mode === 'history' ? '10m' : undefined) : f.since, until: mode === 'history' && f.until !== '' ? f.until : undefined };
   for (const k of OPTIONAL_SERVER) if (f[k] !== '' && SERVER_FILTERS.has(k)) query[k] = f[k];
   await getJson('/v1/events', { ...query, since: query.since ?? String(Date.now()), limit: 1 });
   return { query, serverSide: new Set(OPTIONAL_SERVER.filter((k) => query[k] !== undefined)) };
