@@ -110,3 +110,11 @@ test('SSE frames: any event name, ids kept, heartbeats skipped, frames split any
     assert.deepEqual(got, [['{"kind":"exec"}', '41'], ['{"a":1}', null], ['line1\nline2', null], ['{"kind":"lost"}', '42']], `cut at ${cut}`);
   }
 });
+
+test('timeline filters applied in the page: args is a regex over the command line (an exec by the one it ran)', () => {
+  const f = pageFilter({ ...NO_FILTERS, args: ' -c read x$' }, new Set())!;
+  assert.ok(f(ev({ kind: 'exec', details: { argv: ['/bin/sh', '-c', 'read x'] } })));
+  assert.ok(!f(ev({ kind: 'exec', details: { argv: ['/bin/sh', '-c', 'read y'] } })));
+  assert.ok(f(ev({ kind: 'lost' })), 'lost events always pass');
+  assert.equal(pageFilter({ ...NO_FILTERS, args: 'x' }, new Set(['args'])), null, 'applied by the daemon: nothing left for the page');
+});

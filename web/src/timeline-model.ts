@@ -17,12 +17,14 @@ export interface Filters {
   user: string;
   name: string;
   exe: string;
+  /** A regular expression searched in the command line (argv joined by spaces). */
+  args: string;
   subtree: string;
   since: string;
   until: string;
 }
 
-export const NO_FILTERS: Filters = { kinds: [], user: '', name: '', exe: '', subtree: '', since: '', until: '' };
+export const NO_FILTERS: Filters = { kinds: [], user: '', name: '', exe: '', args: '', subtree: '', since: '', until: '' };
 
 export class TimelineModel {
   events: ApiEvent[] = [];
@@ -128,6 +130,14 @@ export function pageFilter(f: Filters, serverSide: ReadonlySet<string>): ((e: Ap
     tests.push((e) => {
       const exe = proc(e)?.exe ?? e.details?.exe ?? null;
       return exe !== null && re.test(exe);
+    });
+  }
+  if (f.args !== '' && !serverSide.has('args')) {
+    const re = new RegExp(f.args);
+    tests.push((e) => {
+      // An exec is searched by the command line it ran.
+      const argv = e.details?.argv ?? proc(e)?.argv ?? null;
+      return argv !== null && re.test(argv.join(' '));
     });
   }
   if (f.subtree !== '' && !serverSide.has('subtree')) {

@@ -17,12 +17,12 @@ import { VirtualList } from '../virtual-list.js';
 /** Suggestions for the kinds field (any kind the API knows is accepted; the API says which it does not). */
 const KINDS = ['fork', 'exec', 'exit', 'uid', 'gid', 'sid', 'ptrace', 'comm', 'coredump', 'lost', 'inferred_start', 'inferred_exit', 'acct', 'connect', 'accept', 'open', 'session', 'shell', 'syscalls'];
 /** The CLI's process filters (README "Filters"). */
-const OPTIONAL_SERVER = ['user', 'name', 'exe', 'subtree'] as const;
+const OPTIONAL_SERVER = ['user', 'name', 'exe', 'args', 'subtree'] as const;
 /**
  * Those of them /v1/events applies itself (besides kind, pid, key and time): all of them since
  * issue 17. The page's own filtering (timeline-model.ts) applies to any left out of this set.
  */
-const SERVER_FILTERS: ReadonlySet<string> = new Set<string>(['user', 'name', 'exe', 'subtree']);
+const SERVER_FILTERS: ReadonlySet<string> = new Set<string>(['user', 'name', 'exe', 'args', 'subtree']);
 
 interface DrawStats {
   frames: number;
@@ -160,6 +160,7 @@ export function Timeline() {
         <label>user <input name="user" value={form.user} onInput={(e) => setForm({ ...form, user: (e.target as HTMLInputElement).value })} /></label>
         <label>name <input name="name" placeholder="glob" value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} /></label>
         <label>exe <input name="exe" placeholder="glob" value={form.exe} onInput={(e) => setForm({ ...form, exe: (e.target as HTMLInputElement).value })} /></label>
+        <label>args <input name="args" placeholder="regex" value={form.args} onInput={(e) => setForm({ ...form, args: (e.target as HTMLInputElement).value })} /></label>
         <label>pid subtree <input name="subtree" inputMode="numeric" value={form.subtree} onInput={(e) => setForm({ ...form, subtree: (e.target as HTMLInputElement).value })} /></label>
         <label>since <input name="since" placeholder={mode === 'live' ? 'now' : '10m'} value={form.since} onInput={(e) => setForm({ ...form, since: (e.target as HTMLInputElement).value })} /></label>
         {mode === 'history' && <label>until <input name="until" placeholder="now" value={form.until} onInput={(e) => setForm({ ...form, until: (e.target as HTMLInputElement).value })} /></label>}
