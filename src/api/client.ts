@@ -32,6 +32,8 @@ export interface CallOptions {
   timeoutMs?: number;
   /** API parameter → the CLI option that set it: errors then name what the user typed. */
   optionNames?: Record<string, string>;
+  /** GET unless said (POST: the one non-GET path, /v1/web/login-links). */
+  method?: 'GET' | 'POST';
 }
 
 /** "parameter 'since' must be a time" → "--since must be a time", for the options the command maps. */
@@ -84,7 +86,7 @@ export async function apiGetText(socket: string, path: string, query: Record<str
   return new Promise((resolve, reject) => {
     // agent: false, one connection per request: a kept-alive one that the daemon closes for idleness
     // (5 s) just as `top` sends its next refresh on it would fail with ECONNRESET.
-    const req = request({ socketPath: socket, path: url(path, query), method: 'GET', agent: false }, (res) => {
+    const req = request({ socketPath: socket, path: url(path, query), method: options.method ?? 'GET', agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', () => reject(new DaemonUnavailable(`the daemon at ${socket} closed the connection mid-answer`)));

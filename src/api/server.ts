@@ -16,12 +16,14 @@ import { AlreadyRunning, socketAnswers } from '../daemon/instance.js';
 import { makeDirs, privateDirMode, socketSlotProblem } from '../daemon/paths.js';
 import type { Daemon } from '../daemon/daemon.js';
 import { InputError } from '../errors.js';
+import { DAEMON_RING_BYTES } from '../config/daemon.js';
 import { EVENT_KINDS, type ProcEvent } from '../events/types.js';
 import { UserDb } from '../procfs/index.js';
 import { eventJson } from '../report/index.js';
 import { localClock, parsePsFields, PS_DEFAULT_FIELDS, renderPs, renderTree, type WallClock } from '../report/processes.js';
 import { MetricsRenderer } from '../report/prometheus.js';
 import { RESOURCE_PARAMS, ResourcesApi, resourceStats } from './resources.js';
+import { ProcessFollower } from './process-stream.js';
 import { TextAnswer } from './text-answer.js';
 import { ResourceMetrics } from '../report/resource-metrics.js';
 import {
@@ -35,6 +37,11 @@ import { compileRegExp } from '../util/regex.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
 import { ConnectionGuard, DEFAULT_API_LIMITS, fitToDescriptors, LimitLog, type ApiLimits } from './limits.js';
 import { recordJson, type ProcessJson } from './views.js';
+
+/** What mints the web console's one-time login links (POST /v1/web/login-links, unix socket only). */
+export interface LoginLinks {
+  loginLink(): { url: string; expiresAt: string };
+}
 
 export interface ApiOptions {
   /** A follower this far behind is disconnected rather than buffered without bound (default: limits.streamBufferBytes, 1 MiB). */
@@ -98,6 +105,8 @@ export class ApiServer {
   private readonly heartbeatMs: number;
   private streamClients = 0;
   readonly requestErrors = { badRequests: 0, internal: 0, busy: 0 };
+  /** The web console, when daemon.web is on (issue 13). */
+  console: LoginLinks | null = null;
   readonly limits: ApiLimits;
   private readonly log: (line: string) => void;
   private readonly guards = new Map<Server, ConnectionGuard>();
@@ -125,7 +134,7 @@ export class ApiServer {
   private routes(): Array<[RegExp, Handler, boolean]> {
     return [
       [/^\/v1\/health$/, (u) => this.health(u), false],
-      [/^\/v1\/processes$/, (u) => this.processes(u), true],
+      [/^\/v1\/processes$/, (u, req, res) => this.processes(u, req, res), true],
       [/^\/v1\/processes\/([^/]+)$/, (u) => this.process(u), false],
       [/^\/v1\/tree$/, (u) => this.tree(u), true],
       [/^\/v1\/events$/, (u, req, res) => this.events(u, req, res), true],
@@ -180,8 +189,9 @@ export class ApiServer {
       if (scrapeOnly && url.pathname !== '/metrics') throw new BadRequest('this token opens /metrics only', 403);
       const route = this.routes().find(([re]) => re.test(url.pathname));
       if (route === undefined) throw new BadRequest(`no such path ${url.pathname} (see the README's API reference)`, 404);
-      // A stream (follow=1) pages with back-pressure and has its own bound (limits.maxStreams).
-      if (route[2] && !(url.pathname === '/v1/events' && url.searchParams.has('follow') && url.searchParams.get('follow') !== '0' && url.searchParams.get('follow') !== 'false')) this.takeHeavySlot(res);
+      // A stream (follow=1 of /v1/events or /v1/processes) pages with back-pressure and has its
+      // own bound (limits.maxStreams): it would otherwise hold a heavy slot for its whole life.
+      if (route[2] && !isStream(url)) this.takeHeavySlot(res);
       const body = await route[1](url, req, res);
       if (body instanceof TextAnswer) sendText(res, body.text);
       else if (body !== undefined && route[2]) await sendJsonPaged(res, body as Record<string, unknown>);
@@ -245,8 +255,9 @@ export class ApiServer {
     }
   }
 
-  private processes(url: URL): unknown {
-    const p = new Params(url.searchParams, ['user', 'name', 'exe', 'args', 'pid', 'ppid', 'subtree', 'limit', 'format', 'fields', 'tz_offset']);
+  private processes(url: URL, req: IncomingMessage, res: ServerResponse): unknown {
+    const p = new Params(url.searchParams, ['user', 'name', 'exe', 'args', 'pid', 'ppid', 'subtree', 'limit', 'format', 'fields', 'tz_offset', 'follow']);
+    if (p.boolean('follow')) return this.followProcesses(p, req, res);
     const text = textFormat(p);
     const fields = p.string('fields');
     if (fields !== undefined && text === null) throw new BadRequest("parameter 'fields' chooses the columns of format=text");
@@ -270,6 +281,28 @@ export class ApiServer {
     // answer is ~2.6 MB to send, parse and render; the text is a tenth of that).
     if (text !== null) return new TextAnswer(renderPs(processes, fields === undefined ? PS_DEFAULT_FIELDS : parsePsFields(fields), text));
     return { processes };
+  }
+
+  /** GET /v1/processes?follow=1: the live table, then its changes (process-stream.ts). */
+  private async followProcesses(p: Params, req: IncomingMessage, res: ServerResponse): Promise<undefined> {
+    const format = p.string('format') ?? (req.headers.accept === 'text/event-stream' ? 'sse' : 'ndjson');
+    if (format !== 'ndjson' && format !== 'sse') throw new BadRequest("parameter 'follow' streams: use format=ndjson or format=sse");
+    for (const other of ['user', 'name', 'exe', 'args', 'pid', 'ppid', 'subtree', 'limit', 'fields', 'tz_offset']) {
+      if (p.string(other) !== undefined) throw new BadRequest(`parameter '${other}' cannot be used with parameter 'follow': the stream is the whole table`);
+    }
+    if (this.streamClients >= this.limits.maxStreams) {
+      this.streamsLog.refuse('503 with Retry-After');
+      throw new Busy(`busy: ${this.streamClients} event streams are open (the most allowed); retry in ${this.limits.retryAfterSeconds} s`, this.limits.retryAfterSeconds);
+    }
+    const stream = this.openStream(res, format);
+    this.streamClients++;
+    try {
+      await new ProcessFollower(this.daemon, this.users, stream.write, res).run();
+    } finally {
+      this.streamClients--;
+      if (this.streamClients < this.limits.maxStreams) this.streamsLog.clear();
+    }
+    return undefined;
   }
 
   /**
@@ -739,10 +772,20 @@ export class ApiServer {
   }
 
   private stats(url: URL): unknown {
-    new Params(url.searchParams, []);
+    const p = new Params(url.searchParams, ['counts']);
+    // counts=0 skips counting the stored rows (a scan of the events table): for pages that poll every second.
+    const counts = url.searchParams.has('counts') ? p.boolean('counts') : true;
     const c = this.daemon.tracker.counters();
     const store = this.daemon.store.counters();
+    const cfg = this.daemon.config;
     return {
+      limits: {
+        ringBufferBytes: this.daemon.status.source === 'ebpf' ? cfg.ebpf.ringBytes ?? DAEMON_RING_BYTES : null,
+        rcvbufBytes: this.daemon.status.source === 'netlink' ? cfg.rcvbufBytes : null,
+        pollIntervalMs: this.daemon.status.source === 'poll' ? cfg.pollIntervalMs : null,
+        holdMs: cfg.holdMs, maxQueue: cfg.maxQueue, maxExited: cfg.maxExited,
+        retentionMaxAgeSeconds: cfg.retentionMaxAgeMs === null ? null : cfg.retentionMaxAgeMs / 1000, retentionMaxBytes: cfg.retentionMaxBytes,
+      },
       resources: resourceStats(this.daemon.resources),
       source: this.daemon.status.source,
       uptimeSeconds: (Date.now() - this.daemon.status.startedMs) / 1000,
@@ -751,7 +794,7 @@ export class ApiServer {
       reorder: c.reorder,
       table: c.table,
       store: {
-        ...store, ...queryStats(this.daemon.store.db), retentionRuns: this.daemon.retentionRuns, retentionDeletedEvents: this.daemon.retentionDeleted,
+        ...store, ...(counts ? queryStats(this.daemon.store.db) : {}), retentionRuns: this.daemon.retentionRuns, retentionDeletedEvents: this.daemon.retentionDeleted,
         retentionDeletedUnexported: this.daemon.retentionDeletedUnexported,
       },
       api: {
@@ -784,7 +827,14 @@ export class ApiServer {
     const hash = (t: string | null | undefined): Buffer | null => (t === null || t === undefined ? null : sha256(`Bearer ${t}`));
     const access = tokens === null ? null : { full: hash(tokens.token), scrape: hash(tokens.scrapeToken) };
     let guard: ConnectionGuard | null = null;
-    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res, access, guard);
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      // The one request that is not a GET: a login link for the web console, on the unix socket only (whoever may open it is trusted).
+      if (tokens === null && req.method === 'POST' && req.url === '/v1/web/login-links') {
+        guard?.accepted(req.socket);
+        return this.loginLink(res);
+      }
+      void this.handle(req, res, access, guard);
+    };
     const server: Server = tls === null ? createServer(handler)
       : createHttpsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: this.limits.firstRequestMs }, handler);
     // The unix socket (root, or the socket group) is not held to the tighter bound of TCP clients without a token.
@@ -794,6 +844,19 @@ export class ApiServer {
     // A failed TLS handshake (a scanner, a client without our CA) is the client's problem.
     server.on('tlsClientError', (_err: Error, socket: Socket) => { this.requestErrors.badRequests++; socket.destroy(); });
     return server;
+  }
+
+  /** Requests of a browser the web console has logged in: the same handler as the unix socket's. */
+  serveAuthenticated(req: IncomingMessage, res: ServerResponse): void {
+    void this.handle(req, res, null, null);
+  }
+
+  private loginLink(res: ServerResponse): void {
+    if (this.console === null) {
+      this.requestErrors.badRequests++;
+      return send(res, 404, { error: 'the web console is off: set daemon.web.listen in the config (README: "Web console")' });
+    }
+    send(res, 200, this.console.loginLink());
   }
 
   /**
@@ -998,4 +1061,10 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
+}
+
+/** A long-lived stream (follow=1 of /v1/events or /v1/processes): counted in limits.maxStreams, not in the heavy slots. */
+function isStream(url: URL): boolean {
+  const follow = url.searchParams.get('follow');
+  return (url.pathname === '/v1/events' || url.pathname === '/v1/processes') && follow !== null && follow !== '0' && follow !== 'false';
 }

@@ -4,7 +4,7 @@ import { compileSelectors, type Predicate } from './match.js';
 import { processName } from './naming.js';
 import { inRange, nagiosRange, type CountSpec, type Range } from './spec.js';
 import { emptyResult, type Check, type CheckEnv, type Round } from './check.js';
-import type { ProcessView } from './snapshot.js';
+import type { ProcessView, Snapshot } from './snapshot.js';
 import type { CheckResult, CheckStatus, ProcessBrief } from './types.js';
 
 /** Processes listed per result; enough to act on without flooding a pager. */
@@ -62,7 +62,7 @@ export class CountCheck implements Check {
     for (const proc of snapshot.processes) {
       const verdict = matches(proc, snapshot);
       if (verdict === true) matched.push(proc);
-      else if (verdict === null) unknown++;
+      else if (verdict === null && !vanished(proc, snapshot)) unknown++;
     }
     const count = matched.length;
     const { critical, warning } = this.spec;
@@ -90,6 +90,17 @@ export class CountCheck implements Check {
     result.details.push(`${this.id}: ${unknown} process(es) could not be read (vanished or hidden) and were not counted`);
     return result;
   }
+}
+
+/**
+ * A process that could not be read because it has exited since the snapshot (its /proc entry is
+ * gone, or the pid is another process's now) is not running: it is not counted, and it cannot
+ * make the verdict unknown. On a busy host some process always exits mid-scan; only a process
+ * still there and unreadable (hidden from this user) leaves its match in doubt.
+ */
+function vanished(proc: ProcessView, snapshot: Snapshot): boolean {
+  const now = snapshot.reader.stat(proc.pid);
+  return now === null || now.startTicks !== proc.stat.startTicks;
 }
 
 /** The verdict cannot be given: say why instead of a count that may be wrong. */

@@ -108,6 +108,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
     log(`procwatch daemon: exporting events and alerts as host ${nats.host} to NATS ${nats.servers.join(', ')}, stream ${nats.stream}, subjects ${nats.subjectPrefix}.${nats.hostToken}.>`);
   }
   const api = new ApiServer(daemon, { limits: config.apiLimits, log });
+  let web: { listen(): Promise<void>; close(): Promise<void>; origin: string } | null = null;
   let code: number = EXIT.OK;
   let listening = false;
   // A source that stops on its own (its reader died) leaves nothing to watch: stop, exit 4.
@@ -121,6 +122,14 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
       await api.listenUnix(config.socket, config.socketGroup);
       listening = true;
       if (config.httpListen !== null) await api.listenTcp(config.httpListen, { token: config.httpToken, scrapeToken: config.httpScrapeToken }, config.httpTls);
+      if (config.web.listen !== null) {
+        const { WebConsole } = await import('../web/console.js');
+        const consoleServer = new WebConsole({ ...config.web, listen: config.web.listen }, api);
+        await consoleServer.listen();
+        web = consoleServer;
+        api.console = consoleServer;
+        log(`procwatch daemon: web console on ${consoleServer.origin} (log in with the link \`procwatch web\` prints)`);
+      }
     }
   } catch (err) {
     code = refuse(err);
@@ -134,6 +143,7 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   if (failed && code === EXIT.OK) code = EXIT.FAILURE;
   if (code === EXIT.OK || failed) log('procwatch daemon: stopping, flushing the store');
   try {
+    await web?.close();
     await api.close();
     await daemon.stop();
   } catch (err) {

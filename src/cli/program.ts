@@ -16,6 +16,7 @@ const COMMANDS: [names: string[], load: (hooks?: CheckCommandHooks) => Promise<C
   [['daemon'], async () => [(await import('./daemon.js')).daemonCommand()]],
   [['ps', 'tree'], async () => { const m = await import('./ps.js'); return [m.psCommand(), m.treeCommand()]; }],
   [['top'], async () => [(await import('./top.js')).topCommand()]],
+  [['web'], async () => [(await import('./web.js')).webCommand()]],
   [['rules'], async () => [(await import('./rules.js')).rulesCommand()]],
   [['alerts', 'reload', 'baseline'], async () => { const m = await import('./alerts.js'); return [m.alertsCommand(), m.reloadCommand(), m.baselineCommand()]; }],
   [['fleet'], async () => [(await import('./fleet.js')).fleetCommand()]],

@@ -15,6 +15,7 @@ import { ConfigReader, isPlain, parseYamlMapping, readConfigText, stderrWarnings
 import { parseDuration, parseSize } from './units.js';
 import { RESOURCES_DEFAULTS, parseResourcesConfig, type ResourcesConfig } from './resources.js';
 import { compileGroup } from '../resources/groups.js';
+import { WEB_DEFAULTS, parseWebConfig, type WebConfig } from './web.js';
 
 export type SourceSetting = 'auto' | 'ebpf' | 'netlink' | 'poll';
 const SOURCES: readonly SourceSetting[] = ['auto', 'ebpf', 'netlink', 'poll'];
@@ -55,6 +56,8 @@ export interface DaemonConfig {
   exportNats: NatsExportConfig | null;
   /** Resource snapshots, their history and the group metrics (issue 12; src/config/resources.ts). */
   resources: ResourcesConfig;
+  /** The web console (issue 13; src/config/web.ts): off unless daemon.web.listen is set. */
+  web: WebConfig;
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
@@ -81,6 +84,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   pollIntervalMs: 1000,
   exportNats: null,
   resources: RESOURCES_DEFAULTS,
+  web: WEB_DEFAULTS,
 };
 
 /**
@@ -104,7 +108,7 @@ export const DAEMON_SQLITE_CACHE_KIB = 2048;
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'api', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'resources', 'export'];
+const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'api', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'resources', 'export', 'web'];
 
 export async function parseDaemonConfig(text: string, file: string, warn: WarningSink = stderrWarnings): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
@@ -169,6 +173,7 @@ export async function parseDaemonConfig(text: string, file: string, warn: Warnin
     config.resources = parseResourcesConfig(r, d.resources, duration, timer,
       (group, path) => r.wrap(group.match === undefined ? `${path}.cgroup` : `${path}.match`, () => compileGroup(group, users)));
   }
+  if (d.web !== undefined) config.web = parseWebConfig(r, d.web, duration);
   const paths = daemonPathsProblem(config);
   if (paths !== null) r.fail(`daemon.${paths.key}`, paths.message);
   return config;

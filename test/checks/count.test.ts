@@ -6,10 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CountCheck, ListenCheck, CpuCheck, parseListenSpec, parseSpec, processName, takeSnapshot, PS_MONITOR_INTERPRETERS, type Check, type CheckResult } from '../../src/checks/index.js';
-import { ProcReader } from '../../src/procfs/index.js';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProcReader, UserDb } from '../../src/procfs/index.js';
 import { InputError } from '../../src/errors.js';
 import { cpuSpecDefaults } from '../../src/config/checks.js';
-import { EDGE_ROOT, PROC_ROOT, runOnFixture } from '../fixtures/paths.js';
+import { EDGE_ROOT, ETC_ROOT, PROC_ROOT, runOnFixture } from '../fixtures/paths.js';
 
 async function evaluate(spec: string, excludePids: number[] = []): Promise<CheckResult> {
   const [result] = await runOnFixture([new CountCheck(parseSpec(spec))], { excludePids: new Set(excludePids) });
@@ -231,6 +234,42 @@ test('a process that vanished after its stat was read: named from stat, unknown 
   assert.deepEqual([asRoot.status, asRoot.data.count, asRoot.data.unknown], ['unknown', 0, 1], 'its user cannot be read: neither counted nor excluded');
   const args = await onEdge('args~^/usr/bin/gone:0');
   assert.equal(args.status, 'unknown');
+});
+
+test('a process that exits between the snapshot and the read is not running: neither counted nor unknown', async () => {
+  // A copy of the edge tree where a process whose exe cannot be read has exited by then (its /proc
+  // entry is gone), as on a busy host where something always exits mid-scan.
+  const root = mkdtempSync(join(tmpdir(), 'pw-vanish-'));
+  try {
+    cpSync(EDGE_ROOT, root, { recursive: true });
+    class ExitingReader extends ProcReader {
+      override exe(pid: number): string | null {
+        const exe = super.exe(pid);
+        if (exe === null && pid === 11) rmSync(join(root, '11'), { recursive: true, force: true });
+        return exe;
+      }
+    }
+    const reader = new ExitingReader(root);
+    const check = new CountCheck(parseSpec('exe=*/x:1-1'));
+    const snapshot = takeSnapshot(reader);
+    const round = { reader, users: new UserDb(ETC_ROOT), interpreters: new Set<string>(), snapshot: () => snapshot, freshSnapshot: () => snapshot };
+    check.prepare(round);
+    const result = await check.evaluate(round);
+    // Pid 10's exe is unreadable but it is still listed (stat readable): still unknown. Pid 11 left.
+    assert.deepEqual([result.data.count, result.data.unknown], [1, 1]);
+    assert.equal(result.status, 'unknown', 'pid 10 could still make it 2');
+    // Pid 10 reused by another process (a later start time) after a snapshot that saw the first one.
+    const before = takeSnapshot(new ProcReader(EDGE_ROOT));
+    const stat10 = join(root, '10', 'stat');
+    writeFileSync(stat10, readFileSync(stat10, 'utf8').replace(/^(\d+ \(.*\)(?: \S+){19}) (\d+)/, (_m, head: string, start: string) => `${head} ${Number(start) + 1}`));
+    const second = new CountCheck(parseSpec('exe=*/x:1-1'));
+    const round2 = { ...round, reader: new ProcReader(root), snapshot: () => ({ ...before, reader: new ProcReader(root) }) };
+    second.prepare(round2);
+    const after = await second.evaluate(round2);
+    assert.deepEqual([after.status, after.data.count, after.data.unknown], ['ok', 1, 0], JSON.stringify(after.details));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('kernel threads are told by the PF_KTHREAD flag, not by being pid 2 or its child', async () => {
