@@ -415,10 +415,16 @@ export class EventStore {
       batch.push(entry);
       if (batch.length >= WRITE_CHUNK) break;
     }
+    // Exit accountings written with their (new) rows; they leave the usages once committed.
+    const usagesWritten: Array<[string, { usage: ProcessUsage; wallMs: number }]> = [];
     this.db.transaction(() => {
-      for (const [, { record, wallOf }] of batch) this.processRows.write(this.boot, record, wallOf);
+      for (const [key, { record, wallOf }] of batch) {
+        const usage = this.usages.get(key);
+        if (this.processRows.write(this.boot, record, wallOf, usage) && usage !== undefined) usagesWritten.push([key, usage]);
+      }
     })();
     for (const [key, entry] of batch) if (this.touched.get(key) === entry) this.touched.delete(key);
+    for (const [key, entry] of usagesWritten) if (this.usages.get(key) === entry) this.usages.delete(key);
   }
 
   /** Write transactions so far: a follower compares it to know whether a flush happened since it last read. */
