@@ -25,7 +25,7 @@ import { copyFileSync, existsSync, mkdtempSync, openSync, closeSync, readFileSyn
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { DaemonProcess, waitForStats } from './lib/daemon.mjs';
+import { DaemonProcess, memoryOf, waitForStats } from './lib/daemon.mjs';
 import { machineLine, markdownTable, ms } from './lib/report.mjs';
 import { whichReal } from './lib/sleepers.mjs';
 import { CLK_TCK, buildStorm, cpuTicks, runStorm, threadTicks } from './lib/storm.mjs';
@@ -108,12 +108,13 @@ async function stormRound(label, root, ctx, { prof = false } = {}) {
   const fCpu = (cpuTicks(fs.pid) - f0) / CLK_TCK;
   const fEvents = forkstatLines(dir) - fl0;
   fs.kill('SIGTERM');
+  const memory = memoryOf(daemon.pid); // VmRSS after the storm, VmHWM its peak since the start
   const events = sumKinds(s1) - sumKinds(s0);
   const exit = await daemon.stop();
   if (exit?.code !== 0) throw new Error(`${label}: daemon ended badly: ${JSON.stringify(exit)}`);
   const round = {
     label, stormS: r.wallMs / 1000, rate: STORM / (r.wallMs / 1000), wall, events, lost: s1.sourceCounters.lost - lost0,
-    execs: (s1.eventsByKind.exec ?? 0) - exec0, dCpu, mainCpu, fCpu, fEvents,
+    execs: (s1.eventsByKind.exec ?? 0) - exec0, dCpu, mainCpu, fCpu, fEvents, memory,
     dUsPerEvent: (dCpu * 1e6) / events, fUsPerEvent: (fCpu * 1e6) / fEvents,
     // At the storm's rate (this machine's max with 2 workers): CPU per second of storm.
     dCore: dCpu / (r.wallMs / 1000), load: load(),
@@ -175,8 +176,8 @@ async function stormPart(ctx, trees, prof) {
 function stormReport({ rounds, profiles }, trees) {
   console.log(`\n### Daemon CPU per event in an exec storm (eBPF, default config) vs forkstat beside it\n`);
   console.log(markdownTable(
-    ['tree', 'storm s', 'execs/s', 'daemon events', 'lost', 'daemon CPU s', 'of which main thread', 'daemon µs/event', 'forkstat events', 'forkstat CPU s', 'forkstat µs/event', 'ratio', 'daemon % core', 'load'],
-    rounds.map((r) => [r.label, r.stormS.toFixed(2), Math.round(r.rate), r.events, r.lost, r.dCpu.toFixed(2), r.mainCpu.toFixed(2), r.dUsPerEvent.toFixed(1), r.fEvents, r.fCpu.toFixed(2), r.fUsPerEvent.toFixed(1), `${(r.dUsPerEvent / r.fUsPerEvent).toFixed(2)}×`, `${(100 * r.dCore).toFixed(1)}%`, r.load]),
+    ['tree', 'storm s', 'execs/s', 'daemon events', 'lost', 'daemon CPU s', 'of which main thread', 'daemon µs/event', 'forkstat events', 'forkstat CPU s', 'forkstat µs/event', 'ratio', 'daemon % core', 'RSS after MiB', 'peak RSS MiB', 'load'],
+    rounds.map((r) => [r.label, r.stormS.toFixed(2), Math.round(r.rate), r.events, r.lost, r.dCpu.toFixed(2), r.mainCpu.toFixed(2), r.dUsPerEvent.toFixed(1), r.fEvents, r.fCpu.toFixed(2), r.fUsPerEvent.toFixed(1), `${(r.dUsPerEvent / r.fUsPerEvent).toFixed(2)}×`, `${(100 * r.dCore).toFixed(1)}%`, r.memory?.rssMiB.toFixed(0) ?? '—', r.memory?.hwmMiB.toFixed(0) ?? '—', r.load]),
   ));
   const summary = new Map();
   for (const [label] of trees) {
@@ -270,10 +271,12 @@ export async function run({ root, args }) {
       ctx.storm = buildStorm(root);
       const trees = [['this tree', root]];
       if (beforeArg !== undefined) trees.unshift(['before', resolve(beforeArg)]);
-      // BENCH_PERF_NODE_ARGS="--flag ..." runs this tree a second time with those node options (experiments).
-      if (env.BENCH_PERF_NODE_ARGS) {
-        trees.push(['this tree + node args', root]);
-        ctx.nodeArgs['this tree + node args'] = env.BENCH_PERF_NODE_ARGS.split(/\s+/).filter((a) => a !== '');
+      // BENCH_PERF_NODE_ARGS="--flag ...[; --flag ...]" runs this tree again with those node options (experiments).
+      // Several variants: separated by ';'.
+      for (const variant of (env.BENCH_PERF_NODE_ARGS ?? '').split(';').map((v) => v.trim()).filter((v) => v !== '')) {
+        const label = `this tree ${variant}`;
+        trees.push([label, root]);
+        ctx.nodeArgs[label] = variant.split(/\s+/);
       }
       console.log('\n-- exec storms: daemon (eBPF, default config) with forkstat beside it');
       stormReport(await stormPart(ctx, trees, prof), trees);
