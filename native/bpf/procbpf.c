@@ -565,19 +565,38 @@ static void capture_check_lost(pw_handle *h, uint64_t now);
 static void capture_detach(pw_handle *h);
 
 /* libbpf's ring_buffer callback: one event. Never fails (a bad event is counted). */
-/* The user/system split of an exact runtime, in the proportion of the tick-sampled utime and
- * stime, as the kernel's cputime_adjust() does for getrusage() and the parent's cutime/cstime:
- * with no system ticks it is all user time, with no user ticks all system time. */
-static void ring_cpu_split(uint64_t runtime, uint64_t utime, uint64_t stime, struct pw_rec_acct *a)
+/* The user/system split of an exact runtime, as the kernel's cputime_adjust() gives it to
+ * getrusage() and to the parent's cutime/cstime: in the proportion of the tick-sampled utime and
+ * stime (no system ticks: all user time; no user ticks: all system time), then kept monotonic
+ * against signal->prev_cputime, the split the kernel last handed out for this process (any
+ * reader of /proc/PID/stat or the parent's wait updates it). Without the clamp a process that
+ * another tool sampled while it ran would be split differently from what its parent saw. */
+static void ring_cpu_split(uint64_t runtime, uint64_t utime, uint64_t stime, uint64_t prev_utime,
+			   uint64_t prev_stime, struct pw_rec_acct *a)
 {
+	uint64_t sys;
+
 	a->cpu_ns = runtime;
+	if (prev_utime + prev_stime >= runtime) { /* the kernel's "goto out": the last split stands */
+		a->user_ns = prev_utime;
+		a->system_ns = prev_stime;
+		a->cpu_ns = prev_utime + prev_stime;
+		return;
+	}
 	if (stime == 0)
-		a->system_ns = 0;
+		sys = 0;
 	else if (utime == 0)
-		a->system_ns = runtime;
+		sys = runtime;
 	else
-		a->system_ns = (uint64_t)((unsigned __int128)stime * runtime / ((unsigned __int128)stime + utime));
-	a->user_ns = runtime - a->system_ns;
+		sys = (uint64_t)((unsigned __int128)stime * runtime / ((unsigned __int128)stime + utime));
+	if (sys < prev_stime)
+		sys = prev_stime;
+	a->user_ns = runtime - sys;
+	if (a->user_ns < prev_utime) {
+		a->user_ns = prev_utime;
+		sys = runtime - prev_utime;
+	}
+	a->system_ns = sys;
 }
 
 /* A process's totals (pwb_acct) as an ACCT record: every field known. */
@@ -588,7 +607,7 @@ static void ring_acct(pw_handle *h, const struct pwb_acct *e)
 	memset(&a, 0, sizeof a);
 	a.flags = PW_ACCT_CPU | PW_ACCT_FAULTS | PW_ACCT_SWITCHES | PW_ACCT_MAXRSS | PW_ACCT_IO;
 	a.start_ticks = e->start_ns / h->ns_per_tick;
-	ring_cpu_split(e->runtime_ns, e->utime_ns, e->stime_ns, &a);
+	ring_cpu_split(e->runtime_ns, e->utime_ns, e->stime_ns, e->prev_utime_ns, e->prev_stime_ns, &a);
 	a.min_flt = e->min_flt;
 	a.maj_flt = e->maj_flt;
 	a.nvcsw = e->nvcsw;
@@ -2028,7 +2047,7 @@ static uint32_t capture_encode_test(napi_env env, napi_value spec, pw_batch *b, 
 }
 
 /* An ACCT body from a test spec: the fields by their record.ts names; with `runtimeNs` (and
- * `utimeNs`, `stimeNs`), the CPU fields go through ring_cpu_split as the reader's would. */
+ * `utimeNs`, `stimeNs`, `prevUtimeNs`, `prevStimeNs`), the CPU fields go through ring_cpu_split as the reader's would. */
 static void js_acct(napi_env env, napi_value spec, struct pw_rec_acct *a)
 {
 	napi_value v;
@@ -2037,7 +2056,8 @@ static void js_acct(napi_env env, napi_value spec, struct pw_rec_acct *a)
 	a->start_ticks = (uint64_t)js_num(env, spec, "startTicks", 0);
 	if (js_get_prop(env, spec, "runtimeNs", napi_number, &v))
 		ring_cpu_split((uint64_t)js_num(env, spec, "runtimeNs", 0), (uint64_t)js_num(env, spec, "utimeNs", 0),
-			       (uint64_t)js_num(env, spec, "stimeNs", 0), a);
+			       (uint64_t)js_num(env, spec, "stimeNs", 0), (uint64_t)js_num(env, spec, "prevUtimeNs", 0),
+			       (uint64_t)js_num(env, spec, "prevStimeNs", 0), a);
 	else {
 		a->cpu_ns = (uint64_t)js_num(env, spec, "cpuNs", 0);
 		a->user_ns = (uint64_t)js_num(env, spec, "userNs", 0);

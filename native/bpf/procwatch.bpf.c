@@ -501,6 +501,8 @@ int BPF_PROG(pw_free, struct task_struct *task)
 	a.wchar = BPF_CORE_READ(sig, ioac.wchar);
 	a.read_bytes = BPF_CORE_READ(sig, ioac.read_bytes);
 	a.write_bytes = BPF_CORE_READ(sig, ioac.write_bytes);
+	a.prev_utime_ns = BPF_CORE_READ(sig, prev_cputime.utime);
+	a.prev_stime_ns = BPF_CORE_READ(sig, prev_cputime.stime);
 	a.h.size = sizeof a;
 	emit(&a, sizeof a);
 	return 0;

@@ -149,6 +149,8 @@ struct pwb_acct {
 	__u64 wchar;
 	__u64 read_bytes;
 	__u64 write_bytes;
+	__u64 prev_utime_ns; /* signal->prev_cputime: the split the kernel last gave out (cputime_adjust) */
+	__u64 prev_stime_ns;
 };
 
 /* ---- behaviour capture: shell lines, TCP sessions, syscall counts ------------------------

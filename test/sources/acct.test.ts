@@ -90,6 +90,12 @@ test('eBPF reader: the exact runtime is split in the proportion of the sampled u
     { runtimeNs: 1_000_000, utimeNs: 0, stimeNs: 8_000_000, user: 0, sys: 1_000_000 },
     // Large values: the product needs more than 64 bits.
     { runtimeNs: 3_600e9, utimeNs: 1_800e9, stimeNs: 5_400e9, user: 900e9, sys: 2_700e9 },
+    // The split the kernel last gave out (a /proc reader, the parent's wait) is never undone:
+    // system time may not shrink below it, nor user time.
+    { runtimeNs: 1_000_000, utimeNs: 3, stimeNs: 1, prevUtimeNs: 500_000, prevStimeNs: 300_000, user: 700_000, sys: 300_000 },
+    { runtimeNs: 1_000_000, utimeNs: 1, stimeNs: 3, prevUtimeNs: 600_000, prevStimeNs: 100_000, user: 600_000, sys: 400_000 },
+    // Already split for this very runtime (the parent reaped it): that split, as the parent saw it.
+    { runtimeNs: 1_000_000, utimeNs: 3, stimeNs: 1, prevUtimeNs: 650_000, prevStimeNs: 350_000, user: 650_000, sys: 350_000 },
   ];
   const events = decodeBatch(bpf.addon.encodeTestRecords(cases.map((c) => ({ ...spec, cpuNs: undefined, ...c })))) as AcctEvent[];
   cases.forEach((c, i) => {
