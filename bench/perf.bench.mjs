@@ -8,7 +8,7 @@
  *   process from the storm's start until the daemon has stored every exec. Goals: daemon CPU per
  *   event ≤ forkstat's; daemon under 10% of a core at this machine's max exec rate (the storm's).
  *   BENCH_PERF_ROUNDS (3) rounds, each a fresh daemon and forkstat; medians.
- *   `--before=DIR`: also a tree built from an earlier commit (DIR/bin/procwatch), interleaved
+ *   `--before=DIR`: also a tree built from an earlier commit (DIR/bin/procwatch; its CLI too), interleaved
  *   round by round with this one, for before/after figures from the same run.
  *   `--prof`: one more round per tree with `node --cpu-prof`; prints the top self-time entries
  *   during the storm (BENCH_PERF_KEEP_PROFILE=DIR keeps each .cpuprofile there).
@@ -202,7 +202,7 @@ function stormReport({ rounds, profiles }, trees) {
 
 // ---- cli ----------------------------------------------------------------------------------------
 
-async function cliPart(root) {
+async function cliPart(root, before) {
   const procwatch = join(root, 'bin/procwatch');
   const nodeEnv = { ...env };
   delete nodeEnv.NODE_EXTRA_CA_CERTS; // the launcher drops it (bin/procwatch); the baseline must too
@@ -214,6 +214,10 @@ async function cliPart(root) {
     { id: 'ps.monitor', commands: [[PS_MONITOR, ...SPECS]] },
     { id: 'check_procs ×2', commands: SPECS.map((s) => { const [name, range] = s.split(':'); const [min, max] = range.split('-'); return [CHECK_PROCS, '-C', name, '-c', `${min || '0'}:${max}`]; }) },
   ];
+  if (before !== undefined) {
+    cases.push({ id: 'before: procwatch --version', commands: [[join(before, 'bin/procwatch'), '--version']] });
+    cases.push({ id: 'before: procwatch check', commands: [[join(before, 'bin/procwatch'), 'check', ...SPECS]] });
+  }
   for (const c of cases) if (!existsSync(c.commands[0][0])) throw new Error(`${c.commands[0][0]} is missing (apt install mon monitoring-plugins-basic)`);
   const saved = process.env.NODE_EXTRA_CA_CERTS;
   delete process.env.NODE_EXTRA_CA_CERTS; // timeCommand passes process.env
@@ -232,7 +236,7 @@ function cliReport({ cases, stats }) {
   const psm = stats.get('ps.monitor').median;
   console.log(markdownTable(['command', 'median ms', 'p90 ms', '÷ ps.monitor'], cases.map((c) => {
     const s = stats.get(c.id);
-    return [c.id === 'procwatch check' || c.id === 'ps.monitor' ? `${c.id} ${SPECS.join(' ')}` : c.id, ms(s.median), ms(s.p90), `${(s.median / psm).toFixed(2)}×`];
+    return [c.id.endsWith('procwatch check') || c.id === 'ps.monitor' ? `${c.id} ${SPECS.join(' ')}` : c.id, ms(s.median), ms(s.p90), `${(s.median / psm).toFixed(2)}×`];
   }), ['l', 'r', 'r', 'r']));
   const node = stats.get('node -e 0').median;
   const version = stats.get('procwatch --version').median;
@@ -263,7 +267,7 @@ export async function run({ root, args }) {
   try {
     if (only.includes('cli')) {
       console.log('\n-- CLI start');
-      cliReport(await cliPart(root));
+      cliReport(await cliPart(root, beforeArg === undefined ? undefined : resolve(beforeArg)));
     }
     if (only.includes('storm')) {
       if (process.getuid?.() !== 0) throw new Error('the storm part needs root (eBPF)');
