@@ -1,6 +1,6 @@
 /** Small helpers shared by the query commands. */
 
-import type { Command } from 'commander';
+import type { Command } from './commander.js';
 import { DEFAULT_SOCKET } from '../api/client.js';
 
 export function withSocket(command: Command): Command {

@@ -3,7 +3,7 @@
  * is the one place where errors become a one-line message and an exit code.
  */
 
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './commander.js';
 import { InputError } from '../errors.js';
 import { nagiosUnknown } from '../report/index.js';
 import { EXIT } from './exit-codes.js';

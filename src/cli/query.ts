@@ -1,6 +1,6 @@
 /** `procwatch events`, `history`, `lineage`, `stats`: questions answered from the daemon's store. */
 
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { apiGet, apiStream } from '../api/client.js';
 import { InputError } from '../errors.js';
 import { eventObjectLine, renderHistory, renderLineage, type LineageLike, type ProcessLike } from '../report/processes.js';

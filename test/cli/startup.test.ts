@@ -66,6 +66,8 @@ test('check loads its own modules and Commander only; its verdicts and exit code
   assert.equal(ok.code, 0, ok.stderr);
   const packages = [...new Set(ok.modules.filter((m) => m.includes('node_modules/')).map((m) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(m)![1]))];
   assert.deepEqual(packages, ['commander']);
+  // Required, not imported: its ES module wrapper makes Node parse the CommonJS sources first.
+  assert.deepEqual(ok.modules.filter((m) => m.endsWith('commander/esm.mjs')), []);
   const ours = ok.modules.filter((m) => m.includes('/dist/src/'));
   for (const unused of ['/store/', '/rules/', '/api/', '/daemon/', '/sources/', '/alerts/', '/resources/']) {
     assert.deepEqual(ours.filter((m) => m.includes(unused)), [], `check loaded ${unused}`);

@@ -12,10 +12,17 @@ const log = process.env.PROCWATCH_MODULE_LOG;
 if (log !== undefined && log !== '') {
   register(new URL('./module-log-hooks.js', import.meta.url), { data: { log } });
   // CommonJS modules loaded by require() do not pass the ESM hooks in Node 20.
-  const Module = createRequire(import.meta.url)('node:module') as { _load: (request: string, ...rest: unknown[]) => unknown };
+  type Load = (request: string, parent: unknown, isMain: boolean) => unknown;
+  const Module = createRequire(import.meta.url)('node:module') as { _load: Load; _resolveFilename: (request: string, parent: unknown, isMain: boolean) => string };
   const load = Module._load;
-  Module._load = function (request: string, ...rest: unknown[]): unknown {
-    appendFileSync(log, `require:${request}\n`);
-    return load.call(this, request, ...rest);
+  Module._load = function (request: string, parent: unknown, isMain: boolean): unknown {
+    let file = request;
+    try {
+      file = Module._resolveFilename(request, parent, isMain);
+    } catch {
+      // unresolvable: the load below throws its own error
+    }
+    appendFileSync(log, `require:${file}\n`);
+    return load.call(this, request, parent, isMain);
   };
 }
