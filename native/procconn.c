@@ -1795,6 +1795,8 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		return js_throw(env, "EAGAIN", "procconn: pthread_create: %s", strerror(err));
 	}
 	h->thread_started = 1;
+	/* Named, so that top -H, ps -L and tests can tell it from Node's own threads. */
+	pthread_setname_np(h->thread, "pw-netlink");
 	if ((int)prio > 0) {
 		/* The reader races each new process's exit to read its /proc files: under SCHED_FIFO it
 		 * runs as soon as the event arrives instead of after whatever shares its CPU. Refused

@@ -589,4 +589,10 @@ _Static_assert(PW_REC_HEADER_SIZE + sizeof(struct pw_rec_syscalls) + 513u * size
 _Static_assert(PW_REC_HEADER_SIZE + sizeof(struct pw_rec_shell) + PW_SHELL_LINE_MAX + 64u + PW_PATH_MAX <= PW_REC_MAX_SIZE,
 	       "a shell line fits a record");
 
+/* ---- process changes (eBPF): uid, gid, sid, ptrace, comm and coredump records use the kinds
+ * and bodies above, as the netlink reader writes them. Their one loss of their own: ---------- */
+enum pw_change_lost_reason {
+	PW_LOST_PTRACE_UNRESOLVED = 30, /* ptrace attaches/detaches whose tracee could not be found */
+};
+
 #endif /* PROCWATCH_RECORD_H */

@@ -62,12 +62,20 @@ function nodedirArgs() {
   return existsSync(join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
 }
 
-/** One clear line from a failed command: the compiler's own first error says why. */
+/**
+ * One clear line from a failed command, saying why: the compiler's own first error; else the
+ * error node-gyp threw (its `gyp ERR! stack Error: ...` line: "Could not find any Python
+ * installation to use"), never its bare "gyp ERR! configure error"; else any error line.
+ */
 function firstError(result, fallback) {
   if (result.error) return result.error.message;
-  const output = `${result.stdout ?? ''}\n${result.stderr ?? ''}`;
-  const line = output.split('\n').find((l) => /error/i.test(l) && !/^gyp ERR! (stack|System|command|cwd|node|not ok)/.test(l));
-  return line?.trim() ?? fallback;
+  const lines = `${result.stdout ?? ''}\n${result.stderr ?? ''}`.split('\n').map((l) => l.trim());
+  const compiler = lines.find((l) => /:\d+(:\d+)?: (fatal )?error: /.test(l));
+  if (compiler !== undefined) return compiler;
+  const thrown = lines.map((l) => /^gyp ERR! stack (\w*Error: .+)$/.exec(l)?.[1]).find((m) => m !== undefined);
+  if (thrown !== undefined) return `${/^gyp ERR! (\w+) error$/.exec(lines.find((l) => /^gyp ERR! \w+ error$/.test(l)) ?? '')?.[1] ?? 'node-gyp'}: ${thrown}${/Python/.test(thrown) ? ' (install python3)' : ''}`;
+  const line = lines.find((l) => /error/i.test(l) && !/^gyp ERR! (stack|System|command|cwd|node|not ok)/.test(l) && !/^gyp ERR! \w+ error$/.test(l));
+  return line ?? fallback;
 }
 
 function gyp(dir, args) {

@@ -81,6 +81,13 @@ static uint64_t now_ns(void)
 }
 
 /* ---- counters ------------------------------------------------------------------------------ */
+/* The process-change programs in groups that attach whole or not at all (a set*uid exit
+ * without its entry would report calls that changed nothing): bit N of a mask is group N. */
+enum pw_change_group { PW_CG_UID, PW_CG_GID, PW_CG_SID, PW_CG_PTRACE, PW_CG_COMM, PW_CG_COREDUMP, PW_CG_COUNT };
+#define PW_CG_PROGS_MAX 8
+#define PW_CG_IDS ((1u << PW_CG_UID) | (1u << PW_CG_GID) | (1u << PW_CG_SID) | (1u << PW_CG_PTRACE))
+#define PW_CG_ALL ((1u << PW_CG_COUNT) - 1)
+
 enum pw_counter {
 	C_RECEIVED,        /* ring-buffer events read */
 	C_EVENTS,          /* records produced (LOST included) */
@@ -104,13 +111,15 @@ enum pw_counter {
 	C_SHELL_UNREADABLE_LOST, /* shell lines that could not be read from the shell's memory */
 	C_SYSCALL_SNAPSHOTS,     /* syscall records of running processes read at the interval */
 	C_SHELL_ATTACHED,        /* shell binaries with a uprobe on readline */
+	/* process changes (change_* below) */
+	C_PTRACE_UNRESOLVED_LOST, /* ptrace attach/detach whose tracee could not be found */
 	C_COUNT
 };
 static const char *const pw_counter_names[C_COUNT] = {
 	"received", "events", "batches", "malformed", "ringbufLost", "unreadableLost", "inflightLost",
 	"readerDropped", "threadForks", "threadExits", "exitDuplicates", "filtered", "exeUnknown",
 	"cwdUnknown", "slotWaits", "droppedBatches", "syscallTableLost", "sessionTableLost", "shellUnreadableLost",
-	"syscallSnapshots", "shellAttached",
+	"syscallSnapshots", "shellAttached", "ptraceUnresolvedLost",
 };
 
 /* The kernel's drop reasons (procwatch.h enum pwb_drop) as record.h LOST reasons and counters. */
@@ -219,7 +228,24 @@ typedef struct pw_handle {
 	uint64_t page_kib; /* sysconf(_SC_PAGESIZE) / 1024: signal->maxrss is in pages */
 	char exe[PW_PATH_MAX + PW_EXE_SUFFIX_MAX], cwd[PW_PATH_MAX];
 	pw_capture cap;
+	uint64_t change_lost_seen[PWB_XDROP_COUNT]; /* reader thread */
+	struct bpf_link *change_links[PW_CG_COUNT][PW_CG_PROGS_MAX]; /* attached by change_attach() */
+	char notices[1024]; /* optional programs that could not run, one line each (set at start) */
 } pw_handle;
+
+/* A line for notices(): something optional that does not run, said instead of left out silently. */
+static void notice_add(pw_handle *h, const char *fmt, ...)
+{
+	size_t used = strlen(h->notices);
+	va_list ap;
+	if (used + 2 >= sizeof h->notices)
+		return;
+	if (used > 0)
+		h->notices[used++] = '\n';
+	va_start(ap, fmt);
+	vsnprintf(h->notices + used, sizeof h->notices - used, fmt, ap);
+	va_end(ap);
+}
 
 static void count_add(pw_handle *h, enum pw_counter c, uint64_t n) { __atomic_fetch_add(&h->counters[c], n, __ATOMIC_RELAXED); }
 static void count(pw_handle *h, enum pw_counter c) { count_add(h, c, 1); }
@@ -563,6 +589,8 @@ static void ring_open(pw_handle *h, const struct pwb_open *e, uint32_t size)
 static int capture_ring_event(pw_handle *h, const struct pwb_head *head, const void *data, uint32_t size);
 static void capture_check_lost(pw_handle *h, uint64_t now);
 static void capture_detach(pw_handle *h);
+static int change_ring_event(pw_handle *h, const struct pwb_head *head, const void *data, uint32_t size);
+static void change_check_lost(pw_handle *h, uint64_t now);
 
 /* libbpf's ring_buffer callback: one event. Never fails (a bad event is counted). */
 /* The user/system split of an exact runtime, as the kernel's cputime_adjust() gives it to
@@ -694,6 +722,8 @@ static int ring_event(void *ctx, void *data, size_t size)
 	default:
 		if (capture_ring_event(h, head, data, (uint32_t)size))
 			return 0;
+		if (change_ring_event(h, head, data, (uint32_t)size))
+			return 0;
 		break;
 	}
 	count(h, C_MALFORMED);
@@ -734,6 +764,7 @@ static void reader_check_lost(pw_handle *h, int force)
 		batch_emit(h, &rh, &l, sizeof l, NULL, 0);
 	}
 	capture_check_lost(h, now);
+	change_check_lost(h, now);
 }
 
 /* ---- capture_*: behaviour capture (syscall counts, TCP sessions, shell lines) ---------------- */
@@ -1032,6 +1063,204 @@ static void capture_free(pw_handle *h)
 
 /* ---- reader_*: the thread ------------------------------------------------------------------ */
 
+/* ---- change_*: uid, gid, sid, ptrace, comm and coredump events ------------------------------- */
+
+/* The kernel's drop reasons for these (procwatch.h enum pwb_change_drop) as LOST reasons. */
+static const struct {
+	uint32_t reason;
+	enum pw_counter counter;
+} pw_change_drops[PWB_XDROP_COUNT] = {
+	[PWB_XDROP_PTRACE_UNRESOLVED] = { PW_LOST_PTRACE_UNRESOLVED, C_PTRACE_UNRESOLVED_LOST },
+};
+
+/* As reader_check_lost, for the change_lost map (called from it, on its schedule). */
+static void change_check_lost(pw_handle *h, uint64_t now)
+{
+	uint64_t total;
+	for (uint32_t why = 0; why < PWB_XDROP_COUNT; why++) {
+		if (bpf_percpu_sum(h, h->skel->maps.change_lost, why, &total) != 0 || total <= h->change_lost_seen[why])
+			continue;
+		uint64_t delta = total - h->change_lost_seen[why];
+		struct pw_rec_header rh;
+		struct pw_rec_lost l = { delta >= PW_LOST_COUNT_UNKNOWN ? PW_LOST_COUNT_UNKNOWN - 1 : (uint32_t)delta,
+					 pw_change_drops[why].reason, 0, 0 };
+		h->change_lost_seen[why] = total;
+		count_add(h, pw_change_drops[why].counter, delta);
+		memset(&rh, 0, sizeof rh);
+		rh.kind = PW_KIND_LOST;
+		rh.cpu = PW_CPU_UNKNOWN;
+		rh.timestamp_ns = now;
+		batch_emit(h, &rh, &l, sizeof l, NULL, 0);
+	}
+}
+
+/* The proc connector's record kinds, with the bodies procconn.c writes. 1 when handled. */
+static int change_ring_event(pw_handle *h, const struct pwb_head *head, const void *data, uint32_t size)
+{
+	struct pw_rec_header rh;
+
+	switch (head->type) {
+	case PWB_UID:
+	case PWB_GID:
+		if (size >= sizeof(struct pwb_id)) {
+			const struct pwb_id *e = data;
+			struct pw_rec_id id = { e->real, e->effective };
+			ring_header(&rh, head, head->type == PWB_UID ? PW_KIND_UID : PW_KIND_GID);
+			batch_emit(h, &rh, &id, sizeof id, NULL, 0);
+			return 1;
+		}
+		return 0;
+	case PWB_SID:
+		ring_header(&rh, head, PW_KIND_SID);
+		batch_emit(h, &rh, NULL, 0, NULL, 0);
+		return 1;
+	case PWB_PTRACE:
+		if (size >= sizeof(struct pwb_ptrace)) {
+			const struct pwb_ptrace *e = data;
+			struct pw_rec_ptrace p = { (int32_t)e->tracer_pid, (int32_t)e->tracer_tid };
+			ring_header(&rh, head, PW_KIND_PTRACE);
+			batch_emit(h, &rh, &p, sizeof p, NULL, 0);
+			return 1;
+		}
+		return 0;
+	case PWB_COMM:
+		if (size >= sizeof(struct pwb_comm)) {
+			const struct pwb_comm *e = data;
+			struct pw_rec_comm c;
+			memset(&c, 0, sizeof c);
+			memcpy(c.comm, e->comm, strnlen(e->comm, sizeof e->comm)); /* the rest stays NUL */
+			ring_header(&rh, head, PW_KIND_COMM);
+			batch_emit(h, &rh, &c, sizeof c, NULL, 0);
+			return 1;
+		}
+		return 0;
+	case PWB_COREDUMP:
+		if (size >= sizeof(struct pwb_coredump)) {
+			const struct pwb_coredump *e = data;
+			struct pw_rec_coredump c = { (int32_t)e->parent_pid, (int32_t)e->parent_tid, PW_PARENT_KNOWN, 0 };
+			ring_header(&rh, head, PW_KIND_COREDUMP);
+			batch_emit(h, &rh, &c, sizeof c, NULL, 0);
+			return 1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static const char *const pw_change_group_names[PW_CG_COUNT] = { "uid", "gid", "sid", "ptrace", "comm", "coredump" };
+
+/* The programs of group g; returns how many. */
+static int change_group_programs(struct procwatch_bpf *skel, int g, struct bpf_program *out[PW_CG_PROGS_MAX])
+{
+	switch (g) {
+	case PW_CG_UID:
+		out[0] = skel->progs.pw_setuid_enter, out[1] = skel->progs.pw_setuid_exit;
+		out[2] = skel->progs.pw_setreuid_enter, out[3] = skel->progs.pw_setreuid_exit;
+		out[4] = skel->progs.pw_setresuid_enter, out[5] = skel->progs.pw_setresuid_exit;
+		out[6] = skel->progs.pw_setfsuid_enter, out[7] = skel->progs.pw_setfsuid_exit;
+		return 8;
+	case PW_CG_GID:
+		out[0] = skel->progs.pw_setgid_enter, out[1] = skel->progs.pw_setgid_exit;
+		out[2] = skel->progs.pw_setregid_enter, out[3] = skel->progs.pw_setregid_exit;
+		out[4] = skel->progs.pw_setresgid_enter, out[5] = skel->progs.pw_setresgid_exit;
+		out[6] = skel->progs.pw_setfsgid_enter, out[7] = skel->progs.pw_setfsgid_exit;
+		return 8;
+	case PW_CG_SID:
+		out[0] = skel->progs.pw_setsid_exit;
+		return 1;
+	case PW_CG_PTRACE:
+		out[0] = skel->progs.pw_ptrace_enter, out[1] = skel->progs.pw_ptrace_exit;
+		return 2;
+	case PW_CG_COMM:
+		out[0] = skel->progs.pw_comm;
+		return 1;
+	case PW_CG_COREDUMP:
+		out[0] = skel->progs.pw_coredump;
+		return 1;
+	}
+	return 0;
+}
+
+/* Whether this kernel's BTF has the tracepoint a tp_btf program attaches to (the loader
+ * would fail the whole object without it). */
+static bool btf_has_tracepoint(const char *name)
+{
+	char type[128];
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool has;
+	if (!btf)
+		return false;
+	snprintf(type, sizeof type, "btf_trace_%s", name);
+	has = btf__find_by_name_kind(btf, type, BTF_KIND_TYPEDEF) > 0;
+	btf__free(btf);
+	return has;
+}
+
+/* Loads the groups in `mask`, none of the others; they attach in change_attach(). The uid,
+ * gid, sid and ptrace programs (syscall tracepoints) are in the mask only when wanted; comm
+ * and coredump (BTF tracepoints on rare paths, nothing to pay elsewhere) always, where the
+ * kernel has their tracepoint (else a notice says so). Returns the mask that loads. */
+static uint32_t change_configure(pw_handle *h, struct procwatch_bpf *skel, uint32_t mask)
+{
+	struct bpf_program *progs[PW_CG_PROGS_MAX];
+	if ((mask & (1u << PW_CG_COMM)) && !btf_has_tracepoint("task_rename")) {
+		notice_add(h, "no comm events: this kernel has no task_rename tracepoint");
+		mask &= ~(1u << PW_CG_COMM);
+	}
+	if ((mask & (1u << PW_CG_COREDUMP)) && !btf_has_tracepoint("signal_deliver")) {
+		notice_add(h, "no coredump events: this kernel has no signal_deliver tracepoint");
+		mask &= ~(1u << PW_CG_COREDUMP);
+	}
+	for (int g = 0; g < PW_CG_COUNT; g++) {
+		int n = change_group_programs(skel, g, progs);
+		for (int i = 0; i < n; i++) {
+			bpf_program__set_autoload(progs[i], (mask >> g) & 1);
+			bpf_program__set_autoattach(progs[i], false);
+		}
+	}
+	return mask;
+}
+
+/* Attaches each loaded group, whole: a group with one program the kernel refuses is detached
+ * again and said in a notice, and the other groups and the rest of the source go on. */
+static void change_attach(pw_handle *h, uint32_t mask, int refuse)
+{
+	struct bpf_program *progs[PW_CG_PROGS_MAX];
+	for (int g = 0; g < PW_CG_COUNT; g++) {
+		if (!((mask >> g) & 1))
+			continue;
+		int n = change_group_programs(h->skel, g, progs);
+		for (int i = 0; i < n; i++) {
+			/* The test hook: a tracepoint that does not exist, for a real refusal. */
+			struct bpf_link *link = refuse == g + 1 && i == n - 1
+							? bpf_program__attach_tracepoint(progs[i], "procwatch", "no_such_tracepoint")
+							: bpf_program__attach(progs[i]);
+			if (link) {
+				h->change_links[g][i] = link;
+				continue;
+			}
+			int err = errno;
+			for (int j = 0; j < i; j++) {
+				bpf_link__destroy(h->change_links[g][j]);
+				h->change_links[g][j] = NULL;
+			}
+			notice_add(h, "no %s events: the kernel refused to attach %s (%s)", pw_change_group_names[g],
+				   bpf_program__section_name(progs[i]), strerror(err));
+			break;
+		}
+	}
+}
+
+static void change_detach(pw_handle *h)
+{
+	for (int g = 0; g < PW_CG_COUNT; g++)
+		for (int i = 0; i < PW_CG_PROGS_MAX; i++)
+			if (h->change_links[g][i]) {
+				bpf_link__destroy(h->change_links[g][i]);
+				h->change_links[g][i] = NULL;
+			}
+}
+
 /* Detaches every program (no new events), once, from either thread. The maps and the ring
  * buffer stay, so what the kernel already wrote can still be read. */
 static void handle_detach(pw_handle *h)
@@ -1040,6 +1269,7 @@ static void handle_detach(pw_handle *h)
 	if (!h->detached && h->skel) {
 		procwatch_bpf__detach(h->skel);
 		capture_detach(h);
+		change_detach(h);
 		h->detached = 1;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -1166,7 +1396,7 @@ static int bpf_tracefs(const char **what)
 	struct stat st;
 	if (stat(PW_TRACEFS "/events", &st) == 0 || stat("/sys/kernel/debug/tracing/events", &st) == 0)
 		return 0;
-	*what = "mount tracefs on " PW_TRACEFS " (needed for network and file capture)";
+	*what = "mount tracefs on " PW_TRACEFS " (needed for network, file, uid/gid/sid/ptrace capture)";
 	if (mount("tracefs", PW_TRACEFS, "tracefs", 0, NULL) != 0)
 		return errno;
 	return 0;
@@ -1189,6 +1419,8 @@ typedef struct {
 	int sessions;                  /* TCP sessions, reported when they close */
 	int shell;                     /* load the readline uretprobe (attached per binary by attachShell()) */
 	uint32_t session_table_max;    /* sockets followed at once; 0: default (test hook) */
+	int id_events;                 /* uid, gid, sid and ptrace events (syscall tracepoints) */
+	int refuse_change;             /* test hook: 1 + the change group whose attach is made to fail */
 } pw_bpf_opts;
 
 /* Which capture programs load, and the sizes of their maps (before load). */
@@ -1214,8 +1446,12 @@ static void capture_configure(pw_handle *h, struct procwatch_bpf *skel, const pw
 		bpf_map__set_max_entries(skel->maps.sessions, o->session_table_max);
 }
 
-/* Opens, configures, loads and attaches. On failure *what names the step. */
-static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
+#define PW_STEP_LOAD "load the BPF programs (verifier or BTF)"
+static void bpf_stop(pw_handle *h);
+
+/* Opens, configures, loads and attaches, with the process-change groups in change_mask. On
+ * failure *what names the step. */
+static int bpf_start_once(pw_handle *h, const pw_bpf_opts *o, uint32_t change_mask, const char **what)
 {
 	struct procwatch_bpf *skel;
 	int err;
@@ -1276,12 +1512,13 @@ static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
 		bpf_map__set_max_entries(skel->maps.opens, o->inflight_max);
 	}
 	capture_configure(h, skel, o, group_dead);
+	change_mask = change_configure(h, skel, change_mask);
 	*what = "size the ring buffer (a power of 2, at least one page)";
 	if ((err = bpf_map__set_max_entries(skel->maps.events, o->ring_bytes)) != 0)
 		return -err;
 	h->ring_bytes = o->ring_bytes;
 
-	*what = "load the BPF programs (verifier or BTF)";
+	*what = PW_STEP_LOAD;
 	if ((err = procwatch_bpf__load(skel)) != 0)
 		return -err;
 	if (h->cgroup_fd >= 0) {
@@ -1290,13 +1527,15 @@ static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.cgroup_filter), &zero, &h->cgroup_fd, BPF_ANY) != 0)
 			return errno;
 	}
-	if (o->network || o->files || o->sessions) {
+	if (o->network || o->files || o->sessions || (change_mask & PW_CG_IDS)) {
 		if ((err = bpf_tracefs(what)) != 0)
 			return err;
 	}
 	*what = "attach the BPF programs";
 	if ((err = procwatch_bpf__attach(skel)) != 0)
 		return -err;
+	change_attach(h, change_mask, o->refuse_change);
+	bpf_last_log[0] = '\0'; /* a refused group's warning is in its notice, not a later error */
 	*what = "create the ring buffer reader";
 	h->rb = ring_buffer__new(bpf_map__fd(skel->maps.events), ring_event, h, NULL);
 	if (!h->rb)
@@ -1314,9 +1553,31 @@ static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
 	return 0;
 }
 
+/* bpf_start_once() with every process-change group wanted; when the verifier refuses the
+ * object, once more without them (the exec/exit core and the asked-for capture must not fail
+ * for an optional program), with a notice that names why. */
+static int bpf_start(pw_handle *h, const pw_bpf_opts *o, const char **what)
+{
+	uint32_t mask = o->id_events ? PW_CG_ALL : PW_CG_ALL & ~PW_CG_IDS;
+	int err = bpf_start_once(h, o, mask, what);
+	char log[PW_LOG_BYTES];
+
+	if (err == 0 || strcmp(*what, PW_STEP_LOAD) != 0)
+		return err;
+	snprintf(log, sizeof log, "%s", bpf_last_log);
+	bpf_stop(h);
+	bpf_last_log[0] = '\0';
+	err = bpf_start_once(h, o, 0, what);
+	if (err == 0)
+		notice_add(h, "no uid, gid, sid, ptrace, comm or coredump events: their programs did not load (%s%s)",
+			   log[0] ? "libbpf: " : "the verifier refused them", log);
+	return err;
+}
+
 /* Detaches every link, frees maps and programs (the kernel drops them with their last fd). */
 static void bpf_stop(pw_handle *h)
 {
+	change_detach(h);
 	if (h->rb) {
 		ring_buffer__free(h->rb);
 		h->rb = NULL;
@@ -1515,6 +1776,14 @@ static int js_bool(napi_env env, napi_value obj, const char *name)
 	return js_get_prop(env, obj, name, napi_boolean, &v) && napi_get_value_bool(env, v, &b) == napi_ok && b;
 }
 
+/* Whether the property is the boolean false (absent: not false). */
+static int js_false(napi_env env, napi_value obj, const char *name)
+{
+	napi_value v;
+	bool b = true;
+	return js_get_prop(env, obj, name, napi_boolean, &v) && napi_get_value_bool(env, v, &b) == napi_ok && !b;
+}
+
 /* A string property as UTF-8, malloc'd and NUL-terminated (NULL when absent); *lenp gets
  * its byte length, which counts embedded NULs (argv strings have them). */
 static char *js_str_len(napi_env env, napi_value obj, const char *name, size_t *lenp)
@@ -1612,6 +1881,24 @@ static napi_value js_handle_program_ids(napi_env env, napi_callback_info info)
 	return arr;
 }
 
+/* notices(): what optional programs do not run, and why, one string each (set at open). */
+static napi_value js_handle_notices(napi_env env, napi_callback_info info)
+{
+	pw_handle *h = js_this_handle(env, info);
+	napi_value arr, v;
+	uint32_t n = 0;
+	if (!h || napi_create_array(env, &arr) != napi_ok)
+		return NULL;
+	for (const char *p = h->notices; *p;) {
+		const char *end = strchr(p, '\n');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (napi_create_string_utf8(env, p, len, &v) == napi_ok)
+			napi_set_element(env, arr, n++, v);
+		p += len + (end ? 1 : 0);
+	}
+	return arr;
+}
+
 /* attachShell(path, offset): a uretprobe on the function at that file offset of the ELF
  * binary at path (readline in a bash; TypeScript resolved the offset from the binary's own
  * symbol table). Throws a one-line error with the errno's code when the kernel refuses. */
@@ -1684,6 +1971,16 @@ static int capture_options(napi_env env, napi_value opts, pw_bpf_opts *o)
 	o->syscalls = js_bool(env, opts, "syscalls");
 	o->syscalls_interval_ms = (uint32_t)interval;
 	o->syscall_table_max = (uint32_t)table;
+	o->id_events = !js_false(env, opts, "idEvents"); /* on unless false */
+	char *refuse = js_str(env, opts, "debugRefuseChange");
+	o->refuse_change = 0;
+	for (int g = 0; refuse && g < PW_CG_COUNT; g++)
+		if (strcmp(refuse, pw_change_group_names[g]) == 0)
+			o->refuse_change = g + 1;
+	int bad = refuse && o->refuse_change == 0;
+	free(refuse);
+	if (bad)
+		return -1;
 	return 0;
 }
 
@@ -1732,7 +2029,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		free(cgroup_path);
 		free(prefix);
 		handle_unref(h);
-		return napi_throw_range_error(env, NULL, "open(options): syscallsIntervalMs, debugSyscallTableMax or debugSessionTableMax out of range"), NULL;
+		return napi_throw_range_error(env, NULL, "open(options): syscallsIntervalMs, debugSyscallTableMax or debugSessionTableMax out of range, or debugRefuseChange not a change group"), NULL;
 	}
 	/* A signal during verification makes the kernel answer EAGAIN (or EINTR), and libbpf's own
 	 * few retries are not enough when one arrives every millisecond (node --cpu-prof's SIGPROF).
@@ -1793,6 +2090,8 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		return js_throw(env, "EAGAIN", "procbpf: pthread_create: %s", strerror(err));
 	}
 	h->thread_started = 1;
+	/* Named, so that top -H, ps -L and tests can tell it from Node's own threads. */
+	pthread_setname_np(h->thread, "pw-ebpf");
 
 	NAPI_OK(napi_get_instance_data(env, (void **)&ctor_ref));
 	NAPI_OK(napi_get_reference_value(env, *ctor_ref, &ctor));
@@ -1910,6 +2209,8 @@ static const struct {
 	{ "kind.syscalls", PW_KIND_SYSCALLS }, { "kind.session", PW_KIND_SESSION }, { "kind.shell", PW_KIND_SHELL },
 	{ "lostReason.syscallTable", PW_LOST_SYSCALL_TABLE }, { "lostReason.sessionTable", PW_LOST_SESSION_TABLE },
 	{ "lostReason.shellUnreadable", PW_LOST_SHELL_UNREADABLE },
+	/* process changes */
+	{ "lostReason.ptraceUnresolved", PW_LOST_PTRACE_UNRESOLVED },
 	{ "syscallCountSize", sizeof(struct pw_syscall_count) },
 	L_OFF("syscallCount.nr", struct pw_syscall_count, nr), L_OFF("syscallCount.count", struct pw_syscall_count, count),
 	{ "syscallsSize", sizeof(struct pw_rec_syscalls) },
@@ -2241,6 +2542,7 @@ static napi_value module_init(napi_env env, napi_value exports)
 		{ "stop", NULL, js_handle_stop, NULL, NULL, NULL, napi_default_method, NULL },
 		{ "counters", NULL, js_handle_counters, NULL, NULL, NULL, napi_default_method, NULL },
 		{ "programIds", NULL, js_handle_program_ids, NULL, NULL, NULL, napi_default_method, NULL },
+		{ "notices", NULL, js_handle_notices, NULL, NULL, NULL, napi_default_method, NULL },
 		{ "ref", NULL, js_handle_ref_on, NULL, NULL, NULL, napi_default_method, NULL },
 		{ "unref", NULL, js_handle_ref_off, NULL, NULL, NULL, napi_default_method, NULL },
 		{ "attachShell", NULL, js_handle_attach_shell, NULL, NULL, NULL, napi_default_method, NULL },

@@ -385,10 +385,10 @@ int BPF_PROG(pw_fork, struct task_struct *parent, struct task_struct *child)
 	struct pwb_fork f;
 	__u32 pid = BPF_CORE_READ(child, tgid), tid = BPF_CORE_READ(child, pid);
 
-	if (pid != tid) { /* a new thread, not a process: counted, not sent */
+	/* A new thread is sent too (tid != pid), as cn_proc does: the table counts a process's
+	 * threads from these, and its real parent is the process's own (CLONE_THREAD shares it). */
+	if (pid != tid)
 		stat_inc(PWB_STAT_THREAD_FORKS);
-		return 0;
-	}
 	head_fill(&f.h, PWB_FORK, pid, tid);
 	/* As cn_proc does: the child's real parent (CLONE_PARENT makes it the caller's parent). */
 	real_parent = BPF_CORE_READ(child, real_parent);
@@ -427,15 +427,35 @@ static __always_inline int exit_send(struct task_struct *task)
 	return 0;
 }
 
+/* A thread that ends without ending its process: sent so the table's thread count stays
+ * true (tid != pid). The leader leaving first (pthread_exit in main) is not sent: its
+ * process ends, and is sent, with its last thread. */
+static __always_inline int thread_exit_send(struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid), tid = BPF_CORE_READ(task, pid);
+	struct pwb_exit x;
+
+	stat_inc(PWB_STAT_THREAD_EXITS);
+	if (tid == tgid)
+		return 0;
+	__builtin_memset(&x, 0, sizeof x);
+	head_fill(&x.h, PWB_EXIT, tgid, tid);
+	x.exit_code = BPF_CORE_READ(task, exit_code);
+	x.exit_signal = BPF_CORE_READ(task, exit_signal);
+	x.parent_pid = BPF_CORE_READ(task, real_parent, tgid);
+	x.parent_tid = BPF_CORE_READ(task, real_parent, pid);
+	x.h.size = sizeof x;
+	emit(&x, sizeof x);
+	return 0;
+}
+
 /* 6.16 and later: the tracepoint says whether this thread ends its group. The loader
  * loads this or pw_exit_live, never both (this one reads an argument older kernels lack). */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(pw_exit, struct task_struct *task, bool group_dead)
 {
-	if (!group_dead) {
-		stat_inc(PWB_STAT_THREAD_EXITS);
-		return 0;
-	}
+	if (!group_dead)
+		return thread_exit_send(task);
 	return exit_send(task);
 }
 
@@ -448,10 +468,8 @@ int BPF_PROG(pw_exit_live, struct task_struct *task)
 	struct pw_exit_key key = {};
 	__u8 one = 1;
 
-	if (BPF_CORE_READ(task, signal, live.counter) != 0) {
-		stat_inc(PWB_STAT_THREAD_EXITS);
-		return 0;
-	}
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return thread_exit_send(task);
 	key.tgid = BPF_CORE_READ(task, tgid);
 	key.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	if (bpf_map_update_elem(&exits_seen, &key, &one, BPF_NOEXIST) == -EEXIST) {
@@ -1232,5 +1250,340 @@ int BPF_KRETPROBE(pw_shell_readline, const char *line)
 	}
 	if (pos <= sizeof(struct pw_scratch) && bpf_ringbuf_output(&events, ev, pos, flags) != 0)
 		drop_inc(PWB_DROP_RINGBUF);
+	return 0;
+}
+
+/* ---- process changes: uid, gid, sid, ptrace, comm, coredump -------------------------------
+ * The proc connector's other events, from the same kernel paths where a tracepoint reaches
+ * them (kprobes and fentry on commit_creds() are not available everywhere: this VM's kernel
+ * refuses fentry/fexit/lsm programs):
+ *  - uid/gid: the set*uid and set*gid syscalls. The ids are read at entry and at exit; an event
+ *    is sent only when one of the four changed, as commit_creds() decides (setfsuid() returns
+ *    the old id whether it succeeded or not, so the return value is not what decides).
+ *    32-bit compat calls, and credentials installed without a set*id call (an exec of a setuid
+ *    program: the exec event carries its ids; a kernel exploit's commit_creds()) are not seen.
+ *  - sid: setsid() that succeeded. ptrace: PTRACE_ATTACH/PTRACE_SEIZE/PTRACE_DETACH that
+ *    succeeded, with the tracee named by its global pid/tid (the call names it in the tracer's
+ *    pid namespace: found among the tracer's tracees).
+ *  - comm: task_rename, except the rename an exec does (the exec event names the process) and
+ *    the kernel's own threads and workers, which the proc connector does not report either.
+ *  - coredump: signal_deliver of a signal whose default action dumps core, as get_signal()
+ *    calls the connector just before vfs_coredump() (whether a core file is then written or
+ *    not: the exit's status says that).
+ * The syscall tracepoints cost every syscall of every task a little (the kernel's syscall
+ * tracing path is entered once one is attached): the loader leaves them out when asked. */
+#define PTRACE_ATTACH 16
+#define PTRACE_DETACH 17
+#define PTRACE_SEIZE 0x4206
+#define PF_IO_WORKER 0x00000010   /* include/linux/sched.h */
+#define PF_USER_WORKER 0x00004000
+#define PF_KTHREAD 0x00200000
+#define SIGNAL_UNKILLABLE 0x00000040
+#define SIG_DFL 0
+/* sig_kernel_coredump(): SIGQUIT SIGILL SIGTRAP SIGABRT SIGBUS SIGFPE SIGSEGV SIGXCPU SIGXFSZ SIGSYS */
+#define PW_COREDUMP_SIGNALS ((1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) | \
+			     (1u << 11) | (1u << 24) | (1u << 25) | (1u << 31))
+#define PW_TRACEES_MAX 64 /* tracees of one tracer looked at to find the one a call named */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PWB_XDROP_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} change_lost SEC(".maps");
+
+/* A set*id or ptrace call between its entry and exit, on the calling thread. Task storage: no
+ * table to fill up, and nothing left behind by a thread killed inside the call. */
+#define PW_BEFORE_IDS 1
+#define PW_BEFORE_PTRACE 2
+struct pw_change_before {
+	__u32 what;   /* PW_BEFORE_*, 0 once the exit used it */
+	__u32 ids[8]; /* uid euid suid fsuid gid egid sgid fsgid at entry */
+	__s32 target; /* ptrace: the pid argument (tracer's namespace) */
+	__s64 request;
+	__u32 tracee_pid; /* ptrace detach: the tracee, found at entry (it is unlinked by the call) */
+	__u32 tracee_tid;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pw_change_before);
+} change_before SEC(".maps");
+
+static __always_inline void change_drop_inc(__u32 why)
+{
+	__u64 *v = bpf_map_lookup_elem(&change_lost, &why);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline bool self_task(void)
+{
+	return (__u32)(bpf_get_current_pid_tgid() >> 32) == pw_self_tgid;
+}
+
+/* The task's objective ids (real_cred: what /proc shows and the proc connector sends). */
+static __always_inline void ids_read(struct task_struct *task, __u32 ids[8])
+{
+	const struct cred *c = BPF_CORE_READ(task, real_cred);
+
+	ids[0] = BPF_CORE_READ(c, uid.val);
+	ids[1] = BPF_CORE_READ(c, euid.val);
+	ids[2] = BPF_CORE_READ(c, suid.val);
+	ids[3] = BPF_CORE_READ(c, fsuid.val);
+	ids[4] = BPF_CORE_READ(c, gid.val);
+	ids[5] = BPF_CORE_READ(c, egid.val);
+	ids[6] = BPF_CORE_READ(c, sgid.val);
+	ids[7] = BPF_CORE_READ(c, fsgid.val);
+}
+
+static __always_inline void id_send(__u16 type, __u32 real, __u32 effective)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pwb_id ev;
+
+	head_fill(&ev.h, type, id >> 32, (__u32)id);
+	ev.real = real;
+	ev.effective = effective;
+	ev.h.size = sizeof ev;
+	emit(&ev, sizeof ev);
+}
+
+static __always_inline int ids_enter(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pw_change_before *b;
+
+	if (self_task())
+		return 0;
+	b = bpf_task_storage_get(&change_before, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!b) /* out of memory: the exit sends the call's family without comparing */
+		return 0;
+	ids_read(task, b->ids);
+	b->what = PW_BEFORE_IDS;
+	return 0;
+}
+
+/* family: PWB_UID for the set*uid calls, PWB_GID for set*gid. */
+static __always_inline int ids_exit(__u16 family)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pw_change_before *b;
+	__u32 now[8];
+	bool uid_changed, gid_changed;
+
+	if (self_task())
+		return 0;
+	ids_read(task, now);
+	b = bpf_task_storage_get(&change_before, task, 0, 0);
+	if (b && b->what == PW_BEFORE_IDS) {
+		b->what = 0;
+		uid_changed = now[0] != b->ids[0] || now[1] != b->ids[1] || now[2] != b->ids[2] || now[3] != b->ids[3];
+		gid_changed = now[4] != b->ids[4] || now[5] != b->ids[5] || now[6] != b->ids[6] || now[7] != b->ids[7];
+	} else {
+		/* Nothing kept at entry (no memory, or the call began before the programs were
+		 * attached): whether it changed anything is unknown, so it is said. */
+		uid_changed = family == PWB_UID;
+		gid_changed = family == PWB_GID;
+	}
+	if (uid_changed)
+		id_send(PWB_UID, now[0], now[1]);
+	if (gid_changed)
+		id_send(PWB_GID, now[4], now[5]);
+	return 0;
+}
+
+#define PW_ID_SYSCALL(name, family)                                        \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                        \
+	int pw_##name##_enter(struct trace_event_raw_sys_enter *ctx)       \
+	{                                                                  \
+		return ids_enter();                                        \
+	}                                                                  \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                         \
+	int pw_##name##_exit(struct trace_event_raw_sys_exit *ctx)         \
+	{                                                                  \
+		return ids_exit(family);                                   \
+	}
+PW_ID_SYSCALL(setuid, PWB_UID)
+PW_ID_SYSCALL(setreuid, PWB_UID)
+PW_ID_SYSCALL(setresuid, PWB_UID)
+PW_ID_SYSCALL(setfsuid, PWB_UID)
+PW_ID_SYSCALL(setgid, PWB_GID)
+PW_ID_SYSCALL(setregid, PWB_GID)
+PW_ID_SYSCALL(setresgid, PWB_GID)
+PW_ID_SYSCALL(setfsgid, PWB_GID)
+
+SEC("tracepoint/syscalls/sys_exit_setsid")
+int pw_setsid_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pwb_head h;
+
+	if (ctx->ret < 0 || self_task())
+		return 0;
+	head_fill(&h, PWB_SID, id >> 32, (__u32)id);
+	h.size = sizeof h;
+	emit(&h, sizeof h);
+	return 0;
+}
+
+/* A search of the tracer's tracees (current->ptraced, newest first) for the one whose pid in
+ * the tracer's pid namespace is `target`; only scalars, for bpf_loop. */
+struct pw_tracee_find {
+	__u64 head; /* &current->ptraced */
+	__u64 pos;  /* a list_head in it */
+	__u64 ns;   /* the tracer's pid namespace */
+	__u64 found;
+	__u32 level; /* its depth */
+	__s32 target;
+};
+
+static long tracee_step(__u32 i, struct pw_tracee_find *f)
+{
+	struct task_struct *t;
+	struct list_head *lh;
+	struct pid *pid;
+	struct upid up;
+
+	if (f->pos == f->head || f->pos == 0)
+		return 1;
+	t = (struct task_struct *)(f->pos - bpf_core_field_offset(struct task_struct, ptrace_entry));
+	pid = BPF_CORE_READ(t, thread_pid);
+	if (pid && BPF_CORE_READ(pid, level) >= f->level &&
+	    bpf_probe_read_kernel(&up, sizeof up, (char *)pid + bpf_core_field_offset(struct pid, numbers) +
+						      f->level * bpf_core_type_size(struct upid)) == 0 &&
+	    (__u64)up.ns == f->ns && up.nr == f->target) {
+		f->found = (__u64)t;
+		return 1;
+	}
+	lh = (struct list_head *)f->pos;
+	f->pos = (__u64)BPF_CORE_READ(lh, next);
+	return 0;
+}
+
+static __always_inline struct task_struct *tracee_find(struct task_struct *tracer, __s32 target)
+{
+	struct pid *pid = BPF_CORE_READ(tracer, thread_pid);
+	struct pw_tracee_find f = { .target = target };
+	struct upid up;
+
+	f.level = BPF_CORE_READ(pid, level);
+	if (bpf_probe_read_kernel(&up, sizeof up, (char *)pid + bpf_core_field_offset(struct pid, numbers) +
+						  f.level * bpf_core_type_size(struct upid)) != 0)
+		return NULL;
+	f.ns = (__u64)up.ns;
+	f.head = (__u64)tracer + bpf_core_field_offset(struct task_struct, ptraced);
+	f.pos = (__u64)BPF_CORE_READ(tracer, ptraced.next);
+	bpf_loop(PW_TRACEES_MAX, tracee_step, &f, 0);
+	return (struct task_struct *)f.found;
+}
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int pw_ptrace_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf(), *tracee;
+	struct pw_change_before *b;
+	__s64 request = (__s64)ctx->args[0];
+
+	/* PTRACE_TRACEME is not reported: the proc connector does not report it either. */
+	if ((request != PTRACE_ATTACH && request != PTRACE_SEIZE && request != PTRACE_DETACH) || self_task())
+		return 0;
+	b = bpf_task_storage_get(&change_before, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!b) {
+		change_drop_inc(PWB_XDROP_PTRACE_UNRESOLVED); /* out of memory: the exit cannot tell */
+		return 0;
+	}
+	b->what = PW_BEFORE_PTRACE;
+	b->request = request;
+	b->target = (__s32)ctx->args[1];
+	b->tracee_pid = 0;
+	b->tracee_tid = 0;
+	if (request == PTRACE_DETACH) {
+		tracee = tracee_find(task, b->target);
+		if (tracee) {
+			b->tracee_pid = BPF_CORE_READ(tracee, tgid);
+			b->tracee_tid = BPF_CORE_READ(tracee, pid);
+		}
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_ptrace")
+int pw_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf(), *tracee;
+	struct pw_change_before *b = bpf_task_storage_get(&change_before, task, 0, 0);
+	struct pwb_ptrace ev;
+
+	if (!b || b->what != PW_BEFORE_PTRACE)
+		return 0;
+	b->what = 0;
+	if (ctx->ret != 0)
+		return 0;
+	if (b->request == PTRACE_DETACH) {
+		if (b->tracee_tid == 0) {
+			change_drop_inc(PWB_XDROP_PTRACE_UNRESOLVED);
+			return 0;
+		}
+		head_fill(&ev.h, PWB_PTRACE, b->tracee_pid, b->tracee_tid);
+		ev.tracer_pid = 0;
+		ev.tracer_tid = 0;
+	} else {
+		/* ptrace_link() put the new tracee first in the list; it is gone from it only if
+		 * it was released in between. */
+		tracee = tracee_find(task, b->target);
+		if (!tracee) {
+			change_drop_inc(PWB_XDROP_PTRACE_UNRESOLVED);
+			return 0;
+		}
+		head_fill(&ev.h, PWB_PTRACE, BPF_CORE_READ(tracee, tgid), BPF_CORE_READ(tracee, pid));
+		ev.tracer_pid = BPF_CORE_READ(task, tgid);
+		ev.tracer_tid = BPF_CORE_READ(task, pid);
+	}
+	ev.h.size = sizeof ev;
+	emit(&ev, sizeof ev);
+	return 0;
+}
+
+SEC("tp_btf/task_rename")
+int BPF_PROG(pw_comm, struct task_struct *task, const char *comm)
+{
+	struct task_struct *cur = bpf_get_current_task_btf();
+	struct pwb_comm ev;
+
+	if (BPF_CORE_READ_BITFIELD(cur, in_execve)) /* the exec names it: the exec event says so */
+		return 0;
+	if (BPF_CORE_READ(task, flags) & (PF_KTHREAD | PF_IO_WORKER | PF_USER_WORKER))
+		return 0;
+	if (BPF_CORE_READ(task, tgid) == pw_self_tgid)
+		return 0;
+	head_fill(&ev.h, PWB_COMM, BPF_CORE_READ(task, tgid), BPF_CORE_READ(task, pid));
+	__builtin_memset(ev.comm, 0, sizeof ev.comm);
+	bpf_probe_read_kernel_str(ev.comm, sizeof ev.comm, comm);
+	ev.h.size = sizeof ev;
+	emit(&ev, sizeof ev);
+	return 0;
+}
+
+SEC("tp_btf/signal_deliver")
+int BPF_PROG(pw_coredump, int sig, struct kernel_siginfo *info, struct k_sigaction *ka)
+{
+	struct task_struct *task = bpf_get_current_task_btf(), *parent;
+	struct pwb_coredump ev;
+
+	if (sig <= 0 || sig >= 32 || !((1u << sig) & PW_COREDUMP_SIGNALS))
+		return 0;
+	/* A handler runs, or the signal is ignored: no core dump. init ignores what it does not handle. */
+	if ((unsigned long)BPF_CORE_READ(ka, sa.sa_handler) != SIG_DFL)
+		return 0;
+	if (BPF_CORE_READ(task, signal, flags) & SIGNAL_UNKILLABLE)
+		return 0;
+	head_fill(&ev.h, PWB_COREDUMP, BPF_CORE_READ(task, tgid), BPF_CORE_READ(task, pid));
+	parent = BPF_CORE_READ(task, real_parent);
+	ev.parent_pid = BPF_CORE_READ(parent, tgid);
+	ev.parent_tid = BPF_CORE_READ(parent, pid);
+	ev.h.size = sizeof ev;
+	emit(&ev, sizeof ev);
 	return 0;
 }

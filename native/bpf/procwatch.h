@@ -99,7 +99,7 @@ struct pwb_fork {
 };
 
 struct pwb_exit {
-	struct pwb_head h; /* a process exit: pid == tid == tgid, sent by its last thread */
+	struct pwb_head h; /* a process exit: pid == tid == tgid, sent by its last thread; or a thread's: tid != pid */
 	__u32 exit_code;   /* wait(2)-style status */
 	__u32 exit_signal;
 	__u32 parent_pid;
@@ -251,6 +251,55 @@ struct pwb_shell {
 	__u32 tty_len;
 	__u32 cwd_len;
 	char data[];
+};
+
+/* ---- process changes: uid, gid, sid, ptrace, comm, coredump --------------------------------
+ * What the proc connector reports besides fork/exec/exit, with the same pid/tid: the task that
+ * changed (a thread's own tid, its process's tgid). Their own enums, after everything above,
+ * so they add to the contract without renumbering it. uid/gid/sid/ptrace come from syscall
+ * tracepoints (loaded unless the loader is told not to); comm and coredump from BTF
+ * tracepoints, always. */
+enum pwb_change_type {
+	PWB_UID = 30,      /* pwb_id: a set*uid call changed one of the four uids */
+	PWB_GID = 31,      /* pwb_id: a set*gid call changed one of the four gids */
+	PWB_SID = 32,      /* pwb_head only: setsid() made a new session */
+	PWB_PTRACE = 33,   /* pwb_ptrace: attach (PTRACE_ATTACH, PTRACE_SEIZE) or PTRACE_DETACH */
+	PWB_COMM = 34,     /* pwb_comm: prctl(PR_SET_NAME) or a write to /proc/PID/task/TID/comm */
+	PWB_COREDUMP = 35, /* pwb_coredump: a signal whose default action dumps core is being acted on */
+};
+
+/* Why a change could not be sent: keys of the per-CPU `change_lost` map. A full ring buffer
+ * is PWB_DROP_RINGBUF, as for every other event. */
+enum pwb_change_drop {
+	PWB_XDROP_PTRACE_UNRESOLVED = 0, /* a successful attach/detach whose tracee could not be found */
+	PWB_XDROP_COUNT
+};
+
+/* UID and GID: real and effective id after the change, as the proc connector sends them. */
+struct pwb_id {
+	struct pwb_head h;
+	__u32 real;
+	__u32 effective;
+};
+
+/* pid/tid: the tracee; tracer 0/0: detached. */
+struct pwb_ptrace {
+	struct pwb_head h;
+	__u32 tracer_pid; /* tgid */
+	__u32 tracer_tid;
+};
+
+/* pid/tid: the task renamed (a thread of the process that renamed it). */
+struct pwb_comm {
+	struct pwb_head h;
+	char comm[PWB_COMM_LEN];
+};
+
+/* pid/tid: the thread that took the signal; parent: its real parent. */
+struct pwb_coredump {
+	struct pwb_head h;
+	__u32 parent_pid; /* tgid */
+	__u32 parent_tid;
 };
 
 #endif /* PROCWATCH_BPF_H */

@@ -11,7 +11,8 @@ import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alertLine, printable } from '../report/alerts.js';
+import { alertLine } from '../report/alerts.js';
+import { escapeText } from '../report/text.js';
 import type { Alert } from './types.js';
 import type { AlertmanagerAction, ExecAction, KillAction, SyslogAction, WebhookAction } from './config.js';
 
@@ -138,7 +139,7 @@ export class ExecRunner implements ActionRunner {
   private run(alert: Alert): Promise<void> {
     return new Promise((resolve) => {
       const [file, ...args] = this.spec.argv;
-      const what = `procwatch daemon: action ${this.name} (exec ${printable(file!)}) for alert ${alert.id} (${printable(alert.name)})`;
+      const what = `procwatch daemon: action ${this.name} (exec ${escapeText(file!)}) for alert ${alert.id} (${escapeText(alert.name)})`;
       let child;
       try {
         child = spawn(file!, args, { stdio: ['pipe', 'ignore', 'pipe'], env: alertEnvironment(alert), detached: true });
@@ -169,7 +170,7 @@ export class ExecRunner implements ActionRunner {
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        const detail = stderr.trim() === '' ? '' : `; stderr: ${printable(stderr.trim().split('\n')[0]!.slice(0, 200))}`;
+        const detail = stderr.trim() === '' ? '' : `; stderr: ${escapeText(stderr.trim().split('\n')[0]!.slice(0, 200))}`;
         if (code === 0 && !timedOut) {
           this.counters.sent++;
           this.log(`${what}: exit 0`);
@@ -222,7 +223,7 @@ abstract class HttpRunner implements ActionRunner {
       }
     }
     this.counters.failed++;
-    this.failures.line(`procwatch daemon: action ${this.name} (${this.type} ${this.url()}) failed for alert ${alert.id} (${printable(alert.name)}): ${printable(last)}`);
+    this.failures.line(`procwatch daemon: action ${this.name} (${this.type} ${this.url()}) failed for alert ${alert.id} (${escapeText(alert.name)}): ${escapeText(last)}`);
   }
   async close(): Promise<void> {
     this.closed = true;
@@ -299,7 +300,7 @@ function loadDgram(): DgramSend | null {
 
 const SYSLOG_SEVERITY: Record<string, number> = { critical: 2, error: 3, warning: 4, notice: 5, info: 6 };
 /** SD-PARAM values escape `"`, `\` and `]` (RFC 5424 §6.3.3). */
-const sdValue = (s: string): string => printable(s).replace(/["\\\]]/g, (c) => `\\${c}`);
+const sdValue = (s: string): string => escapeText(s).replace(/["\\\]]/g, (c) => `\\${c}`);
 /** HOSTNAME, APP-NAME, MSGID: printable US-ASCII without spaces, or "-". */
 const header = (s: string, max: number): string => s.replace(/[^!-~]/g, '_').slice(0, max) || '-';
 
@@ -310,7 +311,7 @@ export function syslogMessage(alert: Alert, facility: number, tag: string, host:
   if (alert.key !== null) sd.push(`key="${sdValue(alert.key)}"`);
   if (alert.id !== 0) sd.push(`id="${alert.id}"`);
   const text = alert.state === 'resolved' ? `RESOLVED ${alert.name}: ${alert.message}` : `${alert.name}: ${alert.message}`;
-  return `<${pri}>1 ${alert.state === 'resolved' ? alert.resolvedTime ?? alert.time : alert.time} ${header(host, 255)} ${header(tag, 48)} ${pid} ${header(alert.name, 32)} [procwatch@32473 ${sd.join(' ')}] ${printable(text)}`;
+  return `<${pri}>1 ${alert.state === 'resolved' ? alert.resolvedTime ?? alert.time : alert.time} ${header(host, 255)} ${header(tag, 48)} ${pid} ${header(alert.name, 32)} [procwatch@32473 ${sd.join(' ')}] ${escapeText(text)}`;
 }
 
 export class SyslogRunner implements ActionRunner {
@@ -368,7 +369,7 @@ export class KillRunner implements ActionRunner {
     const recent = (this.kills.get(alert.name) ?? []).filter((t) => now - t < this.spec.perMs);
     if (recent.length >= this.spec.maxKills) {
       this.counters.failed++;
-      this.log(`procwatch daemon: action ${this.name}: flap guard: ${recent.length} kill(s) for rule ${printable(alert.name)} in ${this.spec.perMs / 60_000} min; not killing pid ${p.pid}`);
+      this.log(`procwatch daemon: action ${this.name}: flap guard: ${recent.length} kill(s) for rule ${escapeText(alert.name)} in ${this.spec.perMs / 60_000} min; not killing pid ${p.pid}`);
       if (!this.guarded.has(alert.name)) {
         this.guarded.add(alert.name);
         this.raise({
@@ -381,7 +382,7 @@ export class KillRunner implements ActionRunner {
     this.guarded.delete(alert.name);
     if (p.startTicks === null || startTicksOf(p.pid, this.procRoot) !== p.startTicks) {
       this.counters.failed++;
-      this.log(`procwatch daemon: action ${this.name}: pid ${p.pid} is no longer process ${printable(p.key)} (gone, or its pid was reused): not signalled`);
+      this.log(`procwatch daemon: action ${this.name}: pid ${p.pid} is no longer process ${escapeText(p.key)} (gone, or its pid was reused): not signalled`);
       return;
     }
     try {
@@ -389,7 +390,7 @@ export class KillRunner implements ActionRunner {
       recent.push(now);
       this.kills.set(alert.name, recent);
       this.counters.sent++;
-      this.log(`procwatch daemon: action ${this.name}: sent ${this.spec.signal} to pid ${p.pid} (${printable(p.key)}, ${printable(p.exe ?? p.comm ?? '?')}) for rule ${printable(alert.name)}`);
+      this.log(`procwatch daemon: action ${this.name}: sent ${this.spec.signal} to pid ${p.pid} (${escapeText(p.key)}, ${escapeText(p.exe ?? p.comm ?? '?')}) for rule ${escapeText(alert.name)}`);
     } catch (err) {
       this.counters.failed++;
       this.log(`procwatch daemon: action ${this.name}: cannot signal pid ${p.pid}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);

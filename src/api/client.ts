@@ -1,5 +1,6 @@
 /** The client side of the API, used by the CLI: the same paths outside users call. */
 
+import { lstatSync } from 'node:fs';
 import { request } from 'node:http';
 import { InputError } from '../errors.js';
 import { own } from '../util/own.js';
@@ -52,9 +53,24 @@ function failure(status: number, text: string, names?: Record<string, string>): 
   return new Error(`daemon error ${status}: ${message}`);
 }
 
+/** What is at the socket path, in words, when it is not a socket (null when it is one, or nothing is there). */
+function notASocket(path: string): string | null {
+  try {
+    const st = lstatSync(path);
+    if (st.isSocket()) return null;
+    return st.isFile() ? 'a regular file' : st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'not a socket';
+  } catch {
+    return null;
+  }
+}
+
 function unavailable(socket: string, err: NodeJS.ErrnoException): DaemonUnavailable {
-  const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'is the daemon running? start it with `procwatch daemon`'
-    : err.code === 'EACCES' ? 'permission denied: run as root or as a member of the socket group' : err.message;
+  const what = err.code === 'ECONNREFUSED' || err.code === 'ENOTSOCK' ? notASocket(socket) : null;
+  const why = what !== null ? `it is ${what}, not the daemon's socket: check --socket or PROCWATCH_SOCKET`
+    : err.code === 'ENOENT' ? 'no such socket: is the daemon running? start it with `procwatch daemon` (or `systemctl start procwatch`)'
+      : err.code === 'ECONNREFUSED' ? 'nothing listens on it: the daemon has stopped (start it with `procwatch daemon`)'
+        : err.code === 'EACCES' ? 'permission denied: run as root or as a member of the socket group'
+          : err.message;
   return new DaemonUnavailable(`cannot reach the daemon at ${socket}: ${why}`);
 }
 
@@ -66,7 +82,9 @@ function timedOut(socket: string, ms: number): DaemonUnavailable {
 export async function apiGetText(socket: string, path: string, query: Record<string, string | number | boolean | undefined> = {}, options: CallOptions = {}): Promise<string> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path: url(path, query), method: 'GET' }, (res) => {
+    // agent: false, one connection per request: a kept-alive one that the daemon closes for idleness
+    // (5 s) just as `top` sends its next refresh on it would fail with ECONNRESET.
+    const req = request({ socketPath: socket, path: url(path, query), method: 'GET', agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', () => reject(new DaemonUnavailable(`the daemon at ${socket} closed the connection mid-answer`)));
@@ -96,7 +114,7 @@ export async function apiGet<T>(socket: string, path: string, query: Record<stri
 export async function apiStream(socket: string, path: string, query: Record<string, string | number | boolean | undefined>, onObject: (obj: Record<string, unknown>) => void, signal: AbortSignal, options: CallOptions = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path: url(path, { ...query, format: 'ndjson' }), method: 'GET', signal }, (res) => {
+    const req = request({ socketPath: socket, path: url(path, { ...query, format: 'ndjson' }), method: 'GET', signal, agent: false }, (res) => {
       req.setTimeout(0); // streaming: a quiet machine sends nothing for a long time, and that is fine
       if (res.statusCode !== 200) {
         const chunks: Buffer[] = [];

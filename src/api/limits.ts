@@ -135,9 +135,14 @@ export class ConnectionGuard {
     this.pending++;
     socket.procwatchPending = true;
     socket.procwatchTimer = setTimeout(() => {
-      if (socket.procwatchPending !== true) return;
-      this.timeouts++;
-      socket.destroy();
+      // An event loop kept busy past the bound (a large answer, a store flush on a loaded
+      // machine) runs this timer before it reads a request that arrived in time: look again
+      // after the I/O phase that follows, which parses it (and calls accepted()).
+      setImmediate(() => {
+        if (socket.procwatchPending !== true) return;
+        this.timeouts++;
+        socket.destroy();
+      });
     }, this.limits.firstRequestMs);
     socket.procwatchTimer.unref();
     socket.once('close', () => {

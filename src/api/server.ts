@@ -26,11 +26,12 @@ import { TextAnswer } from './text-answer.js';
 import { ResourceMetrics } from '../report/resource-metrics.js';
 import {
   getProcess, latestByPid, latestEventBounds, latestEvents, queryEvents, queryHistory, queryLineage, querySessionTotals, queryStats, querySyscallProfile, HISTORY_SORTS,
-  type EventQuery, type HistorySort,
+  fixSubtree, SubtreeTooLarge, type EventQuery, type HistorySort, type ProcessFilter,
 } from '../store/index.js';
 import { PROCESS_KEY, type ProcessRecord } from '../table/index.js';
 import type { RulesService } from '../rules/service.js';
 import { globToRegExp } from '../util/glob.js';
+import { compileRegExp } from '../util/regex.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
 import { ConnectionGuard, DEFAULT_API_LIMITS, fitToDescriptors, LimitLog, type ApiLimits } from './limits.js';
 import { recordJson, type ProcessJson } from './views.js';
@@ -245,22 +246,21 @@ export class ApiServer {
   }
 
   private processes(url: URL): unknown {
-    const p = new Params(url.searchParams, ['user', 'name', 'exe', 'pid', 'ppid', 'limit', 'format', 'fields', 'tz_offset']);
+    const p = new Params(url.searchParams, ['user', 'name', 'exe', 'args', 'pid', 'ppid', 'subtree', 'limit', 'format', 'fields', 'tz_offset']);
     const text = textFormat(p);
     const fields = p.string('fields');
     if (fields !== undefined && text === null) throw new BadRequest("parameter 'fields' chooses the columns of format=text");
-    const uid = this.uidParam(p);
-    const nameRe = this.glob(p, 'name');
-    const exeRe = this.glob(p, 'exe');
+    const matches = this.recordMatcher(this.processFilter(p, false));
     const pid = p.pid('pid');
     const ppid = p.pid('ppid', 0);
+    const subtree = p.pid('subtree');
     const limit = p.limit(MAX_LIMIT * 10, MAX_LIMIT * 10);
+    const table = this.daemon.tracker.table;
     const out: ProcessRecord[] = [];
-    for (const r of this.daemon.tracker.table.live.values()) {
-      if (uid !== undefined && r.uids?.[1] !== uid) continue;
-      if (nameRe !== null && !(r.comm !== null && nameRe.test(r.comm))) continue;
-      if (exeRe !== null && !(r.exe !== null && exeRe.test(r.exe))) continue;
+    for (const r of table.live.values()) {
+      if (!matches(r, r.argv)) continue;
       if (pid !== undefined && r.pid !== pid) continue;
+      if (subtree !== undefined && r.pid !== subtree && !table.ancestors(r.key).some((a) => a.pid === subtree && a.exitNs === null)) continue;
       if (ppid !== undefined && r.ppid !== ppid) continue;
       out.push(r);
     }
@@ -270,6 +270,52 @@ export class ApiServer {
     // answer is ~2.6 MB to send, parse and render; the text is a tenth of that).
     if (text !== null) return new TextAnswer(renderPs(processes, fields === undefined ? PS_DEFAULT_FIELDS : parsePsFields(fields), text));
     return { processes };
+  }
+
+  /**
+   * The process filter of `user`, `name`, `exe`, `args` and (with `subtree`) `subtree`, checked:
+   * what the store queries take (README "Filters").
+   */
+  private processFilter(p: Params, subtree: boolean): ProcessFilter {
+    this.glob(p, 'name');
+    this.glob(p, 'exe');
+    this.regex(p, 'args');
+    return { euid: this.uidParam(p), name: p.string('name'), exe: p.string('exe'), args: p.string('args'), subtreePid: subtree ? p.pid('subtree') : undefined };
+  }
+
+  /**
+   * The same filter on a live record (with the command line to search: an exec's own argv);
+   * the subtree is checked by the caller, which keeps its set of keys.
+   */
+  private recordMatcher(f: ProcessFilter): LiveMatcher {
+    const name = f.name === undefined ? null : globToRegExp(f.name);
+    const exe = f.exe === undefined ? null : globToRegExp(f.exe);
+    const args = f.args === undefined ? null : new RegExp(f.args);
+    if (f.euid === undefined && name === null && exe === null && args === null) return () => true;
+    return (r, argv) => {
+      if (r === undefined) return false;
+      if (f.euid !== undefined && r.uids?.[1] !== f.euid) return false;
+      if (name !== null && !(r.comm !== null && name.test(r.comm)) && !(r.exe !== null && name.test(r.exe.slice(r.exe.lastIndexOf('/') + 1)))) return false;
+      if (exe !== null && !(r.exe !== null && exe.test(r.exe))) return false;
+      if (args !== null && !(argv !== null && args.test(argv.join(' ')))) return false;
+      return true;
+    };
+  }
+
+  /**
+   * A regular expression parameter, compiled once here so a bad one is the client's 400. The
+   * daemon runs it on every row of a query, on its one thread: a quantified group holding a
+   * quantifier (`(a+)+`), which can take exponential time, is refused.
+   */
+  private regex(p: Params, key: string): RegExp | null {
+    const v = p.string(key);
+    if (v === undefined) return null;
+    if (NESTED_QUANTIFIER.test(v)) throw new BadRequest(`parameter '${key}': a quantified group that holds a quantifier, such as (a+)+, is refused (it can take exponential time)`);
+    try {
+      return compileRegExp(v);
+    } catch (err) {
+      throw new BadRequest(`parameter '${key}' is not a valid regular expression: ${oneLine((err as Error).message)}`);
+    }
   }
 
   private uidParam(p: Params): number | undefined {
@@ -346,16 +392,16 @@ export class ApiServer {
   }
 
   private async events(url: URL, req: IncomingMessage, res: ServerResponse): Promise<unknown> {
-    const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'user', 'limit', 'follow', 'format']);
+    const p = new Params(url.searchParams, ['since', 'until', 'kind', 'pid', 'key', 'limit', 'follow', 'format', 'user', 'name', 'exe', 'args', 'subtree', 'process']);
     const kinds = p.list('kind', EVENT_KINDS);
+    const processFilter = this.processFilter(p, true);
     const pid = p.pid('pid', 0);
-    const euid = this.uidParam(p);
     const key = p.string('key');
     const follow = p.boolean('follow');
     const format = p.string('format') ?? (req.headers.accept === 'text/event-stream' ? 'sse' : follow ? 'ndjson' : 'json');
     if (!['json', 'ndjson', 'sse'].includes(format)) throw new BadRequest(`parameter 'format' must be json, ndjson or sse, got '${format}'`);
     if (format === 'json' && follow) throw new BadRequest("parameter 'follow' streams: use format=ndjson or format=sse");
-    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, euid, limit: p.limit(1000) };
+    const query: EventQuery = { sinceMs: p.time('since'), untilMs: p.time('until'), kinds, pid, key, limit: p.limit(1000), withProcess: p.boolean('process'), ...processFilter };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     if (follow && query.untilMs !== undefined) throw new BadRequest("parameter 'until' cannot be used with parameter 'follow': a follower has no end");
     if (follow && this.streamClients >= this.limits.maxStreams) {
@@ -367,22 +413,24 @@ export class ApiServer {
     if (!follow) {
       // The newest `limit` events, oldest first: `events --since 1h` shows what just happened.
       // Written a page at a time, each read from the store when the client has taken the last.
-      const bounds = latestEventBounds(db, query);
-      const pages = async function* (): AsyncGenerator<unknown[]> {
+      const fixed = this.subtreeGuard(() => fixSubtree(db, query)); // one subtree for every page
+      const bounds = latestEventBounds(db, fixed);
+      const pages = async function* (server: ApiServer): AsyncGenerator<unknown[]> {
         let afterId = bounds.afterId;
         for (;;) {
-          const page = queryEvents(db, { ...query, afterId, maxId: bounds.maxId, limit: ANSWER_PAGE });
+          const page = queryEvents(db, { ...fixed, afterId, maxId: bounds.maxId, limit: ANSWER_PAGE });
+          page.forEach((e) => server.nameProcess(e));
           if (page.length > 0) yield page;
           if (page.length < ANSWER_PAGE) return;
           afterId = page.at(-1)!.id;
         }
       };
       if (format === 'json') {
-        await writeJsonPaged(res, 'events', pages(), `"truncated":${bounds.truncated}`);
+        await writeJsonPaged(res, 'events', pages(this), `"truncated":${bounds.truncated}`);
         return undefined;
       }
       const stream = this.openStream(res, format, true);
-      for await (const page of pages()) {
+      for await (const page of pages(this)) {
         let full = false;
         for (const e of page) full = !stream.write(e) || full;
         if (full) await drained(res);
@@ -392,7 +440,23 @@ export class ApiServer {
       res.end();
       return undefined;
     }
-    return this.follow(url, req, res, format, query);
+    return this.follow(url, req, res, format, query, this.recordMatcher(processFilter));
+  }
+
+  /** A subtree too large to list is the client's query to narrow, not a daemon failure. */
+  private subtreeGuard<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (err) {
+      if (err instanceof SubtreeTooLarge) throw new BadRequest(err.message);
+      throw err;
+    }
+  }
+
+  /** A stored event's process gets its user's name, as a live one has it. */
+  private nameProcess(e: Record<string, unknown>): void {
+    const p = e.process as { uid: number | null; user?: string | null } | undefined;
+    if (p !== undefined) p.user = p.uid === null ? null : this.users.userName(p.uid);
   }
 
   /** `eventFields`: SSE frames of stored events carry `id:` and `event:` (the alerts stream's do not). */
@@ -414,7 +478,7 @@ export class ApiServer {
    * it. Its memory is one page whatever the client does: a client that does not read only
    * falls behind in the store. A comment line every 15 s keeps idle proxies from closing it.
    */
-  private async follow(url: URL, req: IncomingMessage, res: ServerResponse, format: string, query: EventQuery): Promise<undefined> {
+  private async follow(url: URL, req: IncomingMessage, res: ServerResponse, format: string, query: EventQuery, matches: LiveMatcher): Promise<undefined> {
     const db = this.daemon.store.db;
     const sse = format === 'sse';
     const resumeAfter = sse ? lastEventId(req) : undefined;
@@ -429,13 +493,18 @@ export class ApiServer {
     try {
       let afterId = 0;
       let full = false; // a write returned false: wait for 'drain' before the next page
+      // The subtree as stored now; processes born into it later join as their events arrive.
+      const subtreeKeys = query.subtreePid === undefined ? null : new Set<string>();
       // Resuming: the id is the position; `since` and `limit` were for the first connection.
       // `lost` passes the filters in the stored part too: a gap written while the stream opens must not slip between.
       const q: EventQuery = resumeAfter !== undefined ? { ...query, sinceMs: undefined, lostAlways: true } : { ...query, lostAlways: true };
       if (resumeAfter !== undefined) afterId = resumeAfter;
       else if (url.searchParams.has('limit')) {
-        const newest = latestEvents(db, q).events;
-        for (const e of newest) full = !stream.write(e) || full;
+        const newest = this.subtreeGuard(() => latestEvents(db, q)).events;
+        for (const e of newest) {
+          this.nameProcess(e);
+          full = !stream.write(e) || full;
+        }
         afterId = newest.at(-1)?.id ?? (db.prepare('SELECT max(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
       }
       let readAt = -1; // SSE: the store's flush count when it was last read to its end
@@ -449,15 +518,20 @@ export class ApiServer {
           if (closed) return undefined;
         }
         const flushes = this.daemon.store.flushCount;
-        const page = queryEvents(db, { ...q, afterId, limit: FOLLOW_PAGE });
-        for (const e of page) full = !stream.write(e) || full;
+        const page = this.subtreeGuard(() => queryEvents(db, { ...q, afterId, limit: FOLLOW_PAGE }));
+        for (const e of page) {
+          this.nameProcess(e);
+          full = !stream.write(e) || full;
+        }
         afterId = page.at(-1)?.id ?? afterId;
         if (page.length < FOLLOW_PAGE) {
           if (!sse) break; // caught up: no await from here to the subscription
           readAt = flushes;
         }
       }
-      const stop = this.daemon.on((events) => this.sendLive(events, query, stream, res, stop));
+      if (subtreeKeys !== null) for (const r of this.daemon.tracker.table.live.values()) if (r.pid === query.subtreePid) subtreeKeys.add(r.key);
+      const live = { matches, subtreeKeys };
+      const stop = this.daemon.on((events) => this.sendLive(events, query, live, stream, res, stop));
       await new Promise<void>((resolve) => (closed ? resolve() : res.on('close', () => resolve())));
       stop();
     } finally {
@@ -496,8 +570,9 @@ export class ApiServer {
     return line;
   }
 
-  private sendLive(events: readonly ProcEvent[], q: EventQuery, stream: { write(obj: unknown): boolean }, res: ServerResponse, stop: () => void): void {
+  private sendLive(events: readonly ProcEvent[], q: EventQuery, live: LiveFilter, stream: { write(obj: unknown): boolean }, res: ServerResponse, stop: () => void): void {
     if (res.writableEnded) return;
+    const table = this.daemon.tracker.table;
     const kinds = q.kinds === undefined ? null : new Set<string>(q.kinds);
     for (const e of events) {
       // `lost` always passes the filters: the gap may hold the very events filtered for.
@@ -505,9 +580,10 @@ export class ApiServer {
         if (kinds !== null && !kinds.has(e.kind)) continue;
         if (q.pid !== undefined && e.pid !== q.pid) continue;
         if (q.key !== undefined && e.key !== q.key) continue;
+        const record = table.recordAt(e); // as of this event, as `watch` shows it
+        if (!live.matches(record, e.kind === 'exec' ? e.details.argv : record?.argv ?? null)) continue;
+        if (live.subtreeKeys !== null && !inSubtree(live.subtreeKeys, record, q.subtreePid!, table)) continue;
       }
-      // The user filter needs the record as of the event (lost events pass, as above).
-      if (e.kind !== 'lost' && q.euid !== undefined && this.daemon.tracker.table.recordAt(e)?.uids?.[1] !== q.euid) continue;
       res.write(this.liveLine(e)); // live events go to NDJSON followers only: SSE ones read the store
       // Checked per event: one batch of a storm can hold thousands.
       if (res.writableLength > this.maxBacklog) {
@@ -610,19 +686,15 @@ export class ApiServer {
   }
 
   private history(url: URL): unknown {
-    const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'pid', 'limit', 'sort', 'min_cpu', 'min_rss', 'min_read', 'min_write']);
-    const exe = p.string('exe');
-    const name = p.string('name');
-    this.glob(p, 'exe'); // the store matches with the same globs; a malformed one is refused here, as a 400
-    this.glob(p, 'name');
+    const p = new Params(url.searchParams, ['since', 'until', 'exe', 'name', 'user', 'args', 'pid', 'subtree', 'limit', 'sort', 'min_cpu', 'min_rss', 'min_read', 'min_write']);
     const query = {
-      sinceMs: p.time('since'), untilMs: p.time('until'), exe, name, euid: this.uidParam(p), pid: p.pid('pid'), limit: p.limit(1000),
+      sinceMs: p.time('since'), untilMs: p.time('until'), ...this.processFilter(p, true), pid: p.pid('pid'), limit: p.limit(1000),
       sort: this.historySort(p),
       minCpuSeconds: p.seconds('min_cpu'), minRssBytes: p.size('min_rss'), minReadBytes: p.size('min_read'), minWriteBytes: p.size('min_write'),
     };
     if (query.sinceMs !== undefined && query.untilMs !== undefined && query.sinceMs > query.untilMs) throw new BadRequest("parameter 'since' is after parameter 'until'");
     this.flushStore();
-    return { processes: queryHistory(this.daemon.store.db, query).map((p) => this.named(p)) };
+    return { processes: this.subtreeGuard(() => queryHistory(this.daemon.store.db, query)).map((p) => this.named(p)) };
   }
 
   private historySort(p: Params): HistorySort | undefined {
@@ -795,6 +867,28 @@ export class ApiServer {
       await new Promise((resolve) => server.close(resolve));
     }
   }
+}
+
+type LiveMatcher = (r: ProcessRecord | undefined, argv: readonly string[] | null) => boolean;
+
+/** A group (no nested group inside) with a quantifier in it, itself quantified: `(a+)+`, `(x*y)*`, `(\d+){2,}`. */
+const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*(?:[+*]|\{\d+,?\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,?\d*\})/;
+
+interface LiveFilter {
+  matches: LiveMatcher;
+  /** The subtree's keys so far, or null without `subtree`. */
+  subtreeKeys: Set<string> | null;
+}
+
+/** A live event's process is in the subtree when it is one of the pid's, or descends from a member (it then joins). */
+function inSubtree(keys: Set<string>, r: ProcessRecord | undefined, pid: number, table: Daemon['tracker']['table']): boolean {
+  if (r === undefined) return false;
+  if (keys.has(r.key)) return true;
+  if (r.pid === pid || table.ancestors(r.key).some((a) => keys.has(a.key))) {
+    keys.add(r.key);
+    return true;
+  }
+  return false;
 }
 
 /** One line, and short: a message may quote a client's whole parameter. */

@@ -12,6 +12,7 @@ import { InputError } from '../errors.js';
 import { labelDomain } from '../procfs/index.js';
 import { processName } from './naming.js';
 import { globToRegExp, hasGlob } from '../util/glob.js';
+import { resolvedExePath } from '../util/resolve-path.js';
 import type { CheckEnv } from './check.js';
 import type { ProcessView, Snapshot } from './snapshot.js';
 import type { Selector, SelectorKey } from './spec.js';
@@ -79,8 +80,13 @@ function positive(sel: Selector, env: CheckEnv): Predicate {
     case 'comm': { const test = stringTest(sel); return (p) => test(p.comm); }
     case 'state': { const test = stringTest(sel); return (p) => test(p.stat.state); }
     case 'exe': {
+      // The kernel reports exe with symlinks resolved (/bin/bash runs as /usr/bin/bash on a
+      // merged-/usr system): a path given with `=` matches as written or as resolved here.
+      const given = stringTest(sel);
+      const resolved = isRegex(sel) ? null : resolvedExePath(sel.value);
+      const alt = resolved === null ? null : stringTest({ ...sel, value: resolved });
+      const test = alt === null ? given : (v: string): boolean => given(v) || alt(v);
       // Kernel threads and zombies have no executable: their exe is empty (README), not unknown.
-      const test = stringTest(sel);
       return (p) => { const e = p.exe(); return e !== null ? test(e) : p.isKernelThread || p.stat.state === 'Z' ? test('') : null; };
     }
     case 'args': {

@@ -6,6 +6,7 @@
 
 import { connect } from 'node:net';
 import { InputError } from '../errors.js';
+import { escapeText } from '../report/text.js';
 import { canonicalAddress, isListening, parseNetSockets, type SocketEntry, type SocketProtocol } from '../procfs/index.js';
 import { compileSelectors, type Predicate } from './match.js';
 import { brief } from './count.js';
@@ -142,9 +143,9 @@ export function parseBannerSpec(text: string, timeoutSeconds: number): BannerSpe
   return { text, host: host ?? '127.0.0.1', port, expect, timeoutSeconds };
 }
 
-/** Printable form of what a service sent: control bytes escaped, long answers cut. */
+/** What a service sent, as a detail line shows it: long answers cut, escaped as every text output is. */
 function printable(text: string): string {
-  return JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text).slice(1, -1);
+  return escapeText(text.length > 120 ? `${text.slice(0, 120)}…` : text);
 }
 
 /** Connects and reads up to the first newline (or 1 KiB), within the timeout. */

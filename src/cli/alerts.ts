@@ -4,7 +4,8 @@ import { Command } from './commander.js';
 import { apiGet, apiStream } from '../api/client.js';
 import { InputError } from '../errors.js';
 import type { Alert } from '../alerts/types.js';
-import { alertLine, printable } from '../report/alerts.js';
+import { alertLine } from '../report/alerts.js';
+import { escapeText } from '../report/text.js';
 import { print, printJson, withSocket } from './common.js';
 
 const OPTION_NAMES: Record<string, string> = { since: '--since', until: '--until', name: '--name', source: '--source', limit: '--limit', group: 'GROUP', rule: '--rule' };
@@ -34,7 +35,7 @@ export function alertsCommand(): Command {
     .action(async (o: AlertsOptions) => {
       const query = { since: o.since, until: o.until, name: o.name, source: o.source, limit: o.limit };
       const show = (a: Record<string, unknown>): void => {
-        if (a.kind === 'stream_closed') process.stderr.write(`procwatch: the daemon ended the stream: ${printable(String(a.reason))}\n`);
+        if (a.kind === 'stream_closed') process.stderr.write(`procwatch: the daemon ended the stream: ${escapeText(String(a.reason))}\n`);
         else print(`${o.json ? JSON.stringify(a) : alertLine(a as unknown as Alert)}\n`);
       };
       if (!o.follow) {
@@ -93,14 +94,14 @@ export function baselineCommand(): Command {
       const { baselines } = await apiGet<{ baselines: BaselineView[] }>(o.socket, '/v1/baseline', { group, rule: o.rule, limit: o.limit }, names);
       if (o.json) { printJson({ baselines }); return; }
       if (baselines.length === 0) {
-        process.stderr.write(`procwatch: nothing learnt${group === undefined ? '' : ` for ${printable(group)}`} (no baseline rule saw it)\n`);
+        process.stderr.write(`procwatch: nothing learnt${group === undefined ? '' : ` for ${escapeText(group)}`} (no baseline rule saw it)\n`);
         process.exitCode = 1;
         return;
       }
       for (const b of baselines) {
         const state = b.learning ? `LEARNING until ${b.learningUntil} (new items are remembered, not alerted)` : `learnt (since ${b.learningUntil}: a new item alerts)`;
-        print(`${printable(b.rule)} [${b.learn} per ${b.groupField}] ${printable(b.group)}: first seen ${b.firstSeen}; ${state}; ${b.itemCount} known item(s)\n`);
-        for (const item of b.items) print(`  ${printable(item)}\n`);
+        print(`${escapeText(b.rule)} [${b.learn} per ${b.groupField}] ${escapeText(b.group)}: first seen ${b.firstSeen}; ${state}; ${b.itemCount} known item(s)\n`);
+        for (const item of b.items) print(`  ${escapeText(item)}\n`);
         if (b.itemCount > b.items.length) print(`  ... ${b.itemCount - b.items.length} more\n`);
       }
     });

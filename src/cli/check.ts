@@ -8,7 +8,7 @@ import {
 } from '../checks/index.js';
 import { cpuSpecDefaults, loadChecksConfig, type CheckDefaults } from '../config/checks.js';
 import { ProcReader } from '../procfs/index.js';
-import { renderJson, renderMon, renderNagios, type Rendered } from '../report/index.js';
+import { escapeText, renderJson, renderMon, renderNagios, type Rendered } from '../report/index.js';
 import { EXIT } from './exit-codes.js';
 import { monContext, monHostHint, splitMonHosts } from './mon-hosts.js';
 
@@ -43,8 +43,9 @@ interface CheckOptions {
   includeSelf?: boolean;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').filter((v) => v !== '')];
-const collectOne = (value: string, previous: string[]): string[] => [...previous, value];
+// Repeatable options start undefined (Commander would print an empty default as "(default: [])").
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), ...value.split(',').filter((v) => v !== '')];
+const collectOne = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 /** A number ≥ min; with `max`, at most that; with `integer`, a whole number. */
 function number(text: string | undefined, option: string, min: number, limits: { max?: number; integer?: boolean } = {}): number | undefined {
@@ -89,27 +90,28 @@ export function checkCommand(hooks?: CheckCommandHooks): Command {
     .argument('[specs...]', 'count specs, e.g. sshd:1- or exe=/usr/sbin/cron:1-1')
     .addOption(new Option('-f, --format <format>', 'output: mon (summary line + details, exit 0/1), nagios, nagios-plain (nagios without the characters Nagios strips from notifications), json').choices(['mon', 'nagios', 'nagios-plain', 'json']))
     .option('-c, --config <file>', 'YAML file with named checks (README: "Config file")')
-    .option('--only <names>', 'run only these named checks from the config (comma-separated)', collect, [])
+    .option('--only <names>', 'run only these named checks from the config (comma-separated)', collect)
     .option('-x, --name-of <pid>', 'print the name a process has for specs (ps.monitor -x) and exit')
-    .option('--listen <spec>', 'something listens on [ADDR:]PORT[/tcp|/udp][@SELECTORS] (repeatable)', collectOne, [])
-    .option('--banner <spec>', 'TCP [HOST:]PORT answers a first line starting with PREFIX: PORT=PREFIX (repeatable)', collectOne, [])
+    .option('--listen <spec>', 'something listens on [ADDR:]PORT[/tcp|/udp][@SELECTORS] (repeatable)', collectOne)
+    .option('--banner <spec>', 'TCP [HOST:]PORT answers a first line starting with PREFIX: PORT=PREFIX (repeatable)', collectOne)
     .option('--timeout <seconds>', 'banner connect/read timeout (default 5)')
     .option('--cpu <percent>', 'critical when a process uses more than this % of one CPU')
     .option('--cpu-warning <percent>', 'warning threshold for --cpu')
     .option('--cpu-window <seconds>', 'sample CPU use over this window instead of the process lifetime')
     .option('--cpu-min-age <seconds>', 'lifetime mode: ignore processes younger than this (default 60)')
-    .option('--cpu-exempt-user <users>', 'users exempt from --cpu (comma-separated, repeatable)', collect, [])
-    .option('--cpu-exempt-name <names>', 'process names exempt from --cpu (comma-separated, repeatable)', collect, [])
+    .option('--cpu-exempt-user <users>', 'users exempt from --cpu (comma-separated, repeatable)', collect)
+    .option('--cpu-exempt-name <names>', 'process names exempt from --cpu (comma-separated, repeatable)', collect)
     .option('--cpu-exempt-regular-users', 'exempt regular users (UID_MIN..UID_MAX from login.defs) from --cpu')
     .option('--cpu-kernel-threads', 'include kernel threads in --cpu (left out by default)')
     .option('--recheck <seconds>', 're-check failing checks after this delay; alert only if they keep failing')
     .option('--recheck-times <n>', 'how many re-checks (default 1)')
-    .option('--interpreter <name>', 'also name processes of this interpreter after their script (repeatable)', collectOne, [])
+    .option('--interpreter <name>', 'also name processes of this interpreter after their script (repeatable)', collectOne)
     .option('--proc-root <dir>', 'read processes from this /proc tree', '/proc')
     .option('--etc-root <dir>', 'read passwd, group and login.defs from here', '/etc')
     .option('--include-self', 'count procwatch itself (left out by default, like check_procs)')
     .addHelpText('after', CHECK_HELP)
     .action(async (specs: string[], options: CheckOptions) => {
+      for (const key of ['only', 'listen', 'banner', 'cpuExemptUser', 'cpuExemptName', 'interpreter'] as const) options[key] ??= [];
       process.exitCode = await runCheckCommand(specs, options, hooks);
     });
 }
@@ -118,7 +120,7 @@ function nameOf(options: CheckOptions, interpreters: ReadonlySet<string>): Rende
   const pid = number(options.nameOf, '--name-of', 1, { integer: true })!;
   const view = takeSnapshot(new ProcReader(options.procRoot)).byPid.get(pid);
   if (view === undefined) throw new InputError(`no process with pid ${pid}`);
-  return { text: `PID:${pid} has name "${processName(view, interpreters) ?? view.comm}"\n`, exitCode: EXIT.OK };
+  return { text: `PID:${pid} has name "${escapeText(processName(view, interpreters) ?? view.comm)}"\n`, exitCode: EXIT.OK };
 }
 
 function buildChecks(specs: string[], options: CheckOptions, defaults: CheckDefaults): Check[] {

@@ -14,7 +14,7 @@ interface DaemonOptions {
 
 export function daemonCommand(): Command {
   return new Command('daemon')
-    .description('run the event source, live process table, SQLite store and local API (README: "Daemon")')
+    .description('run the event source, live process table, SQLite store and local API (README: "procwatch daemon" and "Daemon configuration")')
     .option('-c, --config <file>', 'YAML config; the daemon section is read (defaults are built in)')
     .addOption(new Option('-s, --source <source>', 'event source (overrides the config): auto prefers eBPF, then netlink, then polling /proc').choices(['auto', 'ebpf', 'netlink', 'poll']))
     .option('--database <path>', 'SQLite database file (default /var/lib/procwatch/events.db)')

@@ -3,36 +3,12 @@
  * is the one place where errors become a one-line message and an exit code.
  */
 
-import { Command, CommanderError } from './commander.js';
+import { CommanderError } from './commander.js';
 import { InputError } from '../errors.js';
-import { nagiosUnknown } from '../report/index.js';
+import { escapeText, nagiosUnknown } from '../report/index.js';
 import { EXIT } from './exit-codes.js';
-
-/**
- * Command modules, imported on demand. `procwatch check` is run by mon or Nagios every few
- * seconds, and loading the modules of every other command (daemon, store, API client, event
- * table: 18 more ES modules) cost it ~10 ms of its ~115 ms (BENCHMARKS.md). A known command
- * name loads its own module only; anything else (help, a typo) loads them all, in this order.
- */
-const COMMANDS: [names: string[], load: () => Promise<Command[]>][] = [
-  [['check'], async () => [(await import('./check.js')).checkCommand({ formatResolved: (format) => { outputFormat = format; } })]],
-  [['watch'], async () => [(await import('./watch.js')).watchCommand()]],
-  [['daemon'], async () => [(await import('./daemon.js')).daemonCommand()]],
-  [['ps', 'tree'], async () => { const m = await import('./ps.js'); return [m.psCommand(), m.treeCommand()]; }],
-  [['top'], async () => [(await import('./top.js')).topCommand()]],
-  [['rules'], async () => [(await import('./rules.js')).rulesCommand()]],
-  [['alerts', 'reload', 'baseline'], async () => { const m = await import('./alerts.js'); return [m.alertsCommand(), m.reloadCommand(), m.baselineCommand()]; }],
-  [['events', 'history', 'lineage', 'stats'], async () => {
-    const m = await import('./query.js');
-    return [m.eventsCommand(), m.historyCommand(), m.lineageCommand(), m.statsCommand()];
-  }],
-];
-
-async function loadCommands(argv: string[]): Promise<Command[]> {
-  const wanted = COMMANDS.find(([names]) => names.includes(argv[0] ?? ''));
-  if (wanted !== undefined) return wanted[1]();
-  return (await Promise.all(COMMANDS.map(([, load]) => load()))).flat();
-}
+import { procpsArgs } from './procps.js';
+import { loadCommands, programWith } from './program.js';
 
 /**
  * The output format, once a command has resolved it (`check` reads it from its config file's
@@ -65,7 +41,7 @@ function fail(text: string, argv: string[], code: number): void {
     process.stdout.write(nagiosUnknown(message, { plain: nagios === 'nagios-plain' }).text);
     process.exitCode = EXIT.NAGIOS_UNKNOWN;
   } else {
-    process.stderr.write(`procwatch: ${message}\n`);
+    process.stderr.write(`procwatch: ${escapeText(message)}\n`);
     process.exitCode = code;
   }
 }
@@ -77,19 +53,28 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`procwatch: cannot write output: ${err.message}\n`);
     process.exit(4);
   });
-  const program = new Command('procwatch')
-    .description('Linux process monitoring: checks, real-time events, history')
-    .version('0.1.0')
-    .showSuggestionAfterError(true)
-    .configureOutput({ writeErr: () => {} }) // errors are printed once, below, as one line
-    .exitOverride();
-  for (const command of await loadCommands(argv)) program.addCommand(command);
-  for (const command of program.commands) command.exitOverride().configureOutput({ writeErr: () => {} });
+  if (argv[0] === 'ps') {
+    // `ps -ef`, `ps aux`, `ps -eo LIST` as procps users type them (cli/procps.ts).
+    try {
+      const { args, notes } = procpsArgs(argv.slice(1));
+      for (const note of notes) process.stderr.write(`procwatch: ${note}\n`);
+      argv = ['ps', ...args];
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      return fail(err.message, argv, EXIT.USAGE);
+    }
+  }
+  const program = programWith(await loadCommands(argv, { formatResolved: (format) => { outputFormat = format; } }));
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return; // --help, --version
+      // No command (or a command group without one): Commander printed the usage on stderr.
+      if (err.code === 'commander.help') {
+        process.exitCode = EXIT.USAGE;
+        return;
+      }
       fail(err.message.replace(/^error: /, ''), argv, EXIT.USAGE);
     } else if (err instanceof InputError) {
       fail(err.message, argv, EXIT.USAGE);

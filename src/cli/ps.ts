@@ -1,22 +1,25 @@
 /** `procwatch ps` and `procwatch tree`: the live table from the daemon, or /proc when none runs. */
 
-import { Command } from './commander.js';
+import { Command, Option } from './commander.js';
 import { apiGet, apiGetText, DaemonUnavailable } from '../api/client.js';
 import { InputError } from '../errors.js';
 import { CLOCK_TICKS_PER_SECOND, ProcReader, UserDb, readDetails } from '../procfs/index.js';
-import { PS_DEFAULT_FIELDS, PS_FIELDS, localClock, parsePsFields, renderPs, renderTree, type ProcessLike, type TreeNode } from '../report/processes.js';
+import { PS_DEFAULT_FIELDS, PS_FIELDS, localClock, parsePsFields, renderPs, renderTree, type ProcessLike, type TreeNode, type WallClock } from '../report/processes.js';
 import { globOption } from '../util/glob.js';
 import { cgroupFields } from '../procfs/cgroup.js';
-import { print, printJson, withSocket } from './common.js';
+import { boldHeader, checkFilters, display, printFitted, printJson, withDisplay, withFilters, withSocket, type DisplayOptions, type FilterOptions } from './common.js';
 
-interface PsOptions {
+interface PsOptions extends FilterOptions, DisplayOptions {
   output?: string;
-  user?: string;
-  name?: string;
-  exe?: string;
   json?: boolean;
   socket: string;
   daemon: boolean;
+}
+
+/** The caller's clock, or UTC with --utc (the daemon renders start times in it). */
+function psClock(options: PsOptions): WallClock {
+  const clock = localClock();
+  return options.utc ? { nowMs: clock.nowMs, offsetMinutes: 0 } : clock;
 }
 
 /**
@@ -50,7 +53,7 @@ function fromProc(): ProcessLike[] {
 }
 
 /** The API parameters these commands send, by the option that sets them. */
-const OPTION_NAMES = { user: '--user', name: '--name', exe: '--exe', pid: 'PID' };
+const OPTION_NAMES = { user: '--user', name: '--name', exe: '--exe', args: '--args', subtree: '--pid', pid: 'PID' };
 
 /**
  * The daemon's own rendering (`format=text`, in this terminal's time zone), or null when no
@@ -59,7 +62,7 @@ const OPTION_NAMES = { user: '--user', name: '--name', exe: '--exe', pid: 'PID' 
 async function daemonText(options: PsOptions, path: string, query: Record<string, string | undefined>): Promise<string | null> {
   if (!options.daemon) return null;
   try {
-    return await apiGetText(options.socket, path, { ...query, format: 'text', tz_offset: localClock().offsetMinutes }, { optionNames: OPTION_NAMES });
+    return await apiGetText(options.socket, path, { ...query, format: 'text', tz_offset: psClock(options).offsetMinutes }, { optionNames: OPTION_NAMES });
   } catch (err) {
     if (!(err instanceof DaemonUnavailable)) throw err;
     process.stderr.write(`procwatch: ${err.message}; reading /proc directly\n`);
@@ -82,42 +85,78 @@ async function liveProcesses(options: PsOptions, query: Record<string, string | 
   if (query.user !== undefined && uid === undefined) throw new InputError(`unknown user '${query.user}'`);
   const name = globOption(query.name, '--name');
   const exe = globOption(query.exe, '--exe');
-  return fromProc().filter((p) => (uid === undefined || p.euid === uid) && (name === null || (p.comm !== null && name.test(p.comm))) && (exe === null || (p.exe !== null && exe.test(p.exe))));
+  const args = query.args === undefined ? null : new RegExp(query.args);
+  const all = fromProc();
+  const subtree = query.subtree === undefined ? null : subtreeKeys(all, Number(query.subtree));
+  const base = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+  return all.filter((p) => (uid === undefined || p.euid === uid)
+    && (name === null || (p.comm !== null && name.test(p.comm)) || (p.exe !== null && name.test(base(p.exe))))
+    && (exe === null || (p.exe !== null && exe.test(p.exe)))
+    && (args === null || (p.argv !== null && args.test(p.argv.join(' '))))
+    && (subtree === null || subtree.has(p.key)));
 }
 
+/** The keys of a pid's process and its descendants, by parent links. */
+function subtreeKeys(processes: ProcessLike[], pid: number): Set<string> {
+  const children = new Map<string, ProcessLike[]>();
+  for (const p of processes) if (p.parentKey !== null) children.set(p.parentKey, [...(children.get(p.parentKey) ?? []), p]);
+  const keys = new Set<string>();
+  const todo = processes.filter((p) => p.pid === pid);
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    if (keys.has(p.key)) continue;
+    keys.add(p.key);
+    todo.push(...(children.get(p.key) ?? []));
+  }
+  return keys;
+}
+
+export const PS_HELP = `
+procps forms are understood: ps -ef, ps -e -o pid,comm, ps -eo pid,comm, ps aux (every process, in
+procwatch's columns), ps -C NAME. Every process is listed by default.
+
+Examples:
+  procwatch ps -o pid,user,etime,args -u www-data
+  procwatch ps -n 'php-fpm*' -o pid,threads,exe
+  procwatch ps -a 'python.* -m http\\.server'
+`;
+
 export function psCommand(): Command {
-  return withSocket(new Command('ps'))
-    .description('list live processes (from the daemon; from /proc when no daemon runs)')
-    .option('-o, --output <fields>', `columns, comma-separated: ${PS_FIELDS.join(', ')} (default ${PS_DEFAULT_FIELDS.join(',')})`)
-    .option('-u, --user <user>', 'only processes of this effective user (name or uid)')
-    .option('-n, --name <glob>', 'only processes whose comm matches')
-    .option('-e, --exe <glob>', 'only processes whose executable path matches')
+  const command = withSocket(new Command('ps'))
+    .description('list live processes, like ps -ef (from the daemon; from /proc when no daemon runs)')
+    .option('-o, --output <fields>', `columns, comma-separated: ${PS_FIELDS.join(', ')} (default ${PS_DEFAULT_FIELDS.join(',')})`);
+  withFilters(command, true);
+  return withDisplay(command)
     .option('--json', 'print JSON (the API\'s process objects)')
     .option('--no-daemon', 'read /proc directly even if a daemon runs')
+    .addHelpText('after', PS_HELP)
     .action(async (options: PsOptions) => {
       const fields = options.output === undefined ? PS_DEFAULT_FIELDS : parsePsFields(options.output);
-      const query = { user: options.user, name: options.name, exe: options.exe };
+      checkFilters(options);
+      const query = { user: options.user, name: options.name, exe: options.exe, args: options.args, subtree: options.pid };
+      const d = display(options);
       if (!options.json) {
         const text = await daemonText(options, '/v1/processes', { ...query, fields: fields.join(',') });
-        if (text !== null) return print(text);
+        if (text !== null) return printFitted(boldHeader(text, d), d);
       }
       const processes = await liveProcesses(options, query);
       if (options.json) printJson({ processes });
-      else print(renderPs(processes, fields));
+      else printFitted(boldHeader(renderPs(processes, fields, psClock(options)), d), d);
     });
 }
 
 export function treeCommand(): Command {
   return withSocket(new Command('tree'))
-    .description('show the live process tree (from the daemon; from /proc when no daemon runs)')
+    .description('show the live process tree, like pstree -p (from the daemon; from /proc when no daemon runs)')
     .argument('[pid]', 'show only this process and its descendants')
+    .addOption(new Option('-w, --wide', 'whole lines: do not cut them to the terminal width'))
     .option('--json', 'print JSON')
     .option('--no-daemon', 'read /proc directly even if a daemon runs')
     .action(async (pidText: string | undefined, options: PsOptions) => {
       if (pidText !== undefined && !/^\d+$/.test(pidText)) throw new InputError(`'${pidText}' is not a pid`);
       if (!options.json) {
         const text = await daemonText(options, '/v1/tree', { pid: pidText });
-        if (text !== null) return print(text);
+        if (text !== null) return printFitted(text, display(options));
       }
       let roots: TreeNode[] | null = null;
       if (options.daemon) {
@@ -130,7 +169,7 @@ export function treeCommand(): Command {
       }
       roots ??= buildTree(fromProc(), pidText === undefined ? null : Number(pidText));
       if (options.json) printJson({ roots });
-      else print(renderTree(roots));
+      else printFitted(renderTree(roots), display(options));
     });
 }
 

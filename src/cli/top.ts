@@ -14,7 +14,8 @@ import { ProcReader, UserDb } from '../procfs/index.js';
 import { parseTimePoint } from '../config/units.js';
 import { ProcSnapshotSource } from '../resources/proc.js';
 import { ResourceSampler } from '../resources/sampler.js';
-import { ANSI, PLAIN, TOP_COLUMNS, escapeTerminal, renderTop, timePlus, type TopRender } from '../report/top.js';
+import { ANSI, PLAIN, TOP_COLUMNS, renderTop, timePlus, type TopRender } from '../report/top.js';
+import { escapeText } from '../report/text.js';
 import { formatBytes } from '../report/usage.js';
 import { Clock } from '../table/index.js';
 import { globToRegExp } from '../util/glob.js';
@@ -243,8 +244,8 @@ async function history(o: TopOptions, s: Settings): Promise<void> {
   const head = `${'PID'.padStart(7)} ${'USER'.padEnd(9)} ${'%CPU'.padStart(5)} ${'RES'.padStart(8)} ${(range ? 'TIME+' : 'CPU').padStart(9)} COMMAND`;
   const lines = [title, head];
   for (const p of answer.processes) {
-    const command = escapeTerminal(p.args !== null && p.args.length > 0 ? p.args.join(' ') : `[${p.comm ?? '?'}]`);
-    const line = `${String(p.pid).padStart(7)} ${escapeTerminal(p.user ?? '?').slice(0, 9).padEnd(9)} ${(p.cpuPct === null ? '-' : p.cpuPct.toFixed(1)).padStart(5)} ` +
+    const command = escapeText(p.args !== null && p.args.length > 0 ? p.args.join(' ') : `[${p.comm ?? '?'}]`);
+    const line = `${String(p.pid).padStart(7)} ${escapeText(p.user ?? '?').slice(0, 9).padEnd(9)} ${(p.cpuPct === null ? '-' : p.cpuPct.toFixed(1)).padStart(5)} ` +
       `${(p.rssBytes === null ? '-' : formatBytes(p.rssBytes)).padStart(8)} ${timePlus(p.cpuSeconds).padStart(9)} ${command}`;
     lines.push(width > 0 ? Array.from(line).slice(0, width).join('') : line);
   }
@@ -271,7 +272,7 @@ async function interactiveLoop(feed: Feed, s: Settings, notice: string | null): 
   const rowsForTable = (): number => Math.max(1, (out.rows || 24) - 6);
   const draw = (): void => {
     if (answer === null) return;
-    const line = prompt !== null ? `filter: ${escapeTerminal(prompt)}_` : Date.now() < messageUntil ? message : null;
+    const line = prompt !== null ? `filter: ${escapeText(prompt)}_` : Date.now() < messageUntil ? message : null;
     const r: TopRender = { width: out.columns || 80, rows: rowsForTable(), sort: s.sort, tree: s.tree, style, origin: feed.origin, message: line, paused, filter: s.filter };
     const lines = renderTop(answer, r).slice(0, out.rows || 24);
     out.write(`\x1b[H${lines.map((l) => `${l}\x1b[K`).join('\r\n')}\x1b[J`);

@@ -6,21 +6,18 @@ import { parseSize } from '../config/units.js';
 import { EVENT_KINDS, type EventKind, type ProcEvent } from '../events/types.js';
 import { ProcReader, UserDb } from '../procfs/index.js';
 import { globOption } from '../util/glob.js';
-import { eventJson, eventLine, EVENT_LINE_HEADER } from '../report/index.js';
-import { DEFAULT_READER_PRIORITY, checkCaptureOptions, chooseSource, parseSourceChoice, type BpfCaptureOptions, type SourceProblem } from '../sources/index.js';
+import { eventJson, eventLine, eventLineHeader, fitLine, type EventLineOptions } from '../report/index.js';
+import { DEFAULT_READER_PRIORITY, checkCaptureOptions, chooseSource, describeChoice, parseSourceChoice, type BpfCaptureOptions, type SourceProblem } from '../sources/index.js';
 import { MAX_RCVBUF_BYTES } from '../sources/native.js';
 import { ProcessTracker, type ProcessRecord } from '../table/index.js';
+import { checkFilters, display, withDisplay, withFilters, type DisplayOptions, type FilterOptions } from './common.js';
 import { EXIT } from './exit-codes.js';
 
 const KINDS: readonly EventKind[] = EVENT_KINDS;
 
-interface WatchOptions {
+interface WatchOptions extends FilterOptions, DisplayOptions {
   json?: boolean;
   kind?: string;
-  user?: string;
-  name?: string;
-  exe?: string;
-  pid?: string;
   threads?: boolean;
   source: string;
   rcvbuf?: string;
@@ -35,6 +32,8 @@ interface WatchOptions {
   syscalls?: boolean;
   syscallsInterval?: string;
   shell?: boolean;
+  /** false with --no-id-events. */
+  idEvents?: boolean;
   shellBinary?: string[];
   shellRedact?: string[];
   hold: string;
@@ -82,11 +81,13 @@ interface Filter {
   uid: number | null;
   name: RegExp | null;
   exe: RegExp | null;
+  args: RegExp | null;
   rootPid: number | undefined;
 }
 
 /** Checks every filter option before anything starts: bad input costs nothing. */
 function parseFilter(options: WatchOptions, users: UserDb): Filter {
+  checkFilters(options);
   const kinds = options.kind === undefined ? null : new Set(options.kind.split(','));
   for (const k of kinds ?? []) if (!KINDS.includes(k as EventKind)) throw new InputError(`unknown event kind '${k}' (known: ${KINDS.join(', ')})`);
   let uid: number | null = null;
@@ -98,7 +99,7 @@ function parseFilter(options: WatchOptions, users: UserDb): Filter {
   const rootPid = positive(options.pid, '--pid', true);
   // Known before anything starts: a pid that is not there costs no subscription.
   if (rootPid !== undefined && new ProcReader(options.procRoot).stat(rootPid) === null) throw new InputError(`no process with pid ${rootPid}`);
-  return { kinds, uid, name: globOption(options.name, '--name'), exe: globOption(options.exe, '--exe'), rootPid };
+  return { kinds, uid, name: globOption(options.name, '--name'), exe: globOption(options.exe, '--exe'), args: options.args === undefined ? null : new RegExp(options.args), rootPid };
 }
 
 /** The event test; `lost` always passes: a loss is never filtered away. */
@@ -110,6 +111,10 @@ function eventFilter(f: Filter, rootKey: string | null, options: WatchOptions, t
     if (f.uid !== null && r?.uids?.[1] !== f.uid) return false;
     if (f.name !== null && !(r?.comm != null && f.name.test(r.comm)) && !(r?.exe != null && f.name.test(r.exe.slice(r.exe.lastIndexOf('/') + 1)))) return false;
     if (f.exe !== null && !(r?.exe != null && f.exe.test(r.exe))) return false;
+    if (f.args !== null) {
+      const argv = e.kind === 'exec' ? e.details.argv : r?.argv ?? null;
+      if (argv === null || !f.args.test(argv.join(' '))) return false;
+    }
     if (rootKey !== null && r?.key !== rootKey && !tracker.table.ancestors(r?.key ?? '').some((a) => a.key === rootKey)) return false;
     return true;
   };
@@ -137,6 +142,7 @@ function captureOptions(options: WatchOptions, users: UserDb): BpfCaptureOptions
     capture.syscallsIntervalMs = Math.round(positive(options.syscallsInterval, '--syscalls-interval', false)! * 1000);
   }
   if (options.shell === true) capture.shell = true;
+  if (options.idEvents === false) capture.idEvents = false;
   if (options.shellBinary !== undefined || options.shellRedact !== undefined) {
     if (options.shell !== true) throw new InputError('--shell-binary and --shell-redact go with --shell');
     if (options.shellBinary !== undefined) capture.shellBinaries = options.shellBinary;
@@ -158,16 +164,14 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 export function watchCommand(): Command {
-  return new Command('watch')
+  const command = new Command('watch')
     .description('stream process events as they happen (fork, exec, exit, uid/gid/sid changes, ptrace, comm, coredump, lost)')
     .option('--json', 'one JSON object per line (fields: README "Event fields")')
-    .option('-k, --kind <kinds>', `only these event kinds, comma-separated (${KINDS.join(', ')})`)
-    .option('-u, --user <user>', 'only processes running as this user (effective uid, name or number)')
-    .option('-n, --name <glob>', 'only processes whose comm or executable basename matches')
-    .option('-e, --exe <glob>', 'only processes whose executable path matches')
-    .option('-p, --pid <pid>', 'only this process and its descendants')
+    .option('-k, --kind <kinds>', `only these event kinds, comma-separated (${KINDS.join(', ')})`);
+  withFilters(command, true);
+  return withDisplay(command)
     .option('--threads', 'also show thread creation and thread exits (counted, hidden by default)')
-    .addOption(new Option('-s, --source <source>', 'event source: auto (eBPF, else netlink, else polling), ebpf, netlink, poll').default('auto'))
+    .addOption(new Option('-s, --source <source>', 'event source: auto (eBPF, else netlink, else polling), ebpf, netlink, poll').choices(['auto', 'ebpf', 'netlink', 'poll']).default('auto'))
     .option('--rcvbuf <bytes>', 'netlink receive buffer size, e.g. 16MiB (the default): the stall it survives without loss')
     .option('--reader-priority <n>', `netlink: SCHED_FIFO priority of the reader thread, 1-99, or 0 for normal scheduling (default ${DEFAULT_READER_PRIORITY})`)
     .option('--network', 'eBPF: also show outbound connect and inbound accept (kinds connect, accept)')
@@ -181,6 +185,7 @@ export function watchCommand(): Command {
     .option('--shell', 'eBPF: lines typed in interactive bash shells (kind shell), redacted (--shell-redact)')
     .option('--shell-binary <path>', 'with --shell: also watch this bash binary (repeatable; default /bin/bash and the running shells)', collect)
     .option('--shell-redact <regex>', 'with --shell: redact what this matches, or its groups; /re/i for flags (repeatable; replaces the defaults)', collect)
+    .option('--no-id-events', 'eBPF: no uid, gid, sid and ptrace events (their syscall tracepoints cost every syscall of every process a little)')
     .option('--ring-buffer <bytes>', 'eBPF ring buffer size, a power of 2 (default 8 MiB)')
     .option('--hold <ms>', 'how long events wait for out-of-order stragglers', '20')
     .option('--duration <seconds>', 'stop after this many seconds (default: until interrupted)')
@@ -208,13 +213,16 @@ async function runWatch(options: WatchOptions): Promise<number> {
     }
   };
   if (choice === 'ebpf' || choice === 'poll') refuseNetlinkOnly(choice);
-  const { source, why } = await chooseSource(choice, { procRoot: options.procRoot, rcvbufBytes, readerPriority, ebpf: captureOptions(options, users) });
+  const chosen = await chooseSource(choice, { procRoot: options.procRoot, rcvbufBytes, readerPriority, ebpf: captureOptions(options, users) });
+  const { source, why } = chosen;
   if (source.name !== 'netlink') refuseNetlinkOnly(`${source.name} (${why})`);
 
   let filter: ((e: ProcEvent, r: ProcessRecord | undefined) => boolean) | null = null;
   let failed: SourceProblem | null = null;
   let finish: () => void = () => undefined;
   const out: string[] = [];
+  const d = display(options);
+  const lineOptions: EventLineOptions = { time: d.time, style: d.style, dated: false };
   const tracker = new ProcessTracker({
     source,
     procRoot: options.procRoot,
@@ -225,7 +233,7 @@ async function runWatch(options: WatchOptions): Promise<number> {
         const record = tracker.table.recordAt(event); // as of this event, not of its whole batch
         if (!filter(event, record)) continue;
         const view = { event, record, wallMs: tracker.clock.wallMs(event.ktimeNs) };
-        out.push(options.json ? JSON.stringify(eventJson(view, users)) : eventLine(view, users));
+        out.push(options.json ? JSON.stringify(eventJson(view, users)) : fitLine(eventLine(view, users, lineOptions), d.style.width));
       }
       if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
       out.length = 0;
@@ -248,7 +256,6 @@ async function runWatch(options: WatchOptions): Promise<number> {
     }
     throw err;
   }
-  process.stderr.write(`procwatch: watching with ${why}${source.limitations ? ` — ${source.limitations}` : ''}\n`);
   let rootKey: string | null = null;
   if (filterOptions.rootPid !== undefined) {
     rootKey = tracker.table.live.get(filterOptions.rootPid)?.key ?? null;
@@ -258,7 +265,9 @@ async function runWatch(options: WatchOptions): Promise<number> {
     }
   }
   filter = eventFilter(filterOptions, rootKey, options, tracker);
-  if (!options.json) process.stdout.write(`${EVENT_LINE_HEADER}\n`);
+  if (!options.json) process.stdout.write(`${fitLine(eventLineHeader(lineOptions), d.style.width)}\n`);
+  // Said once everything is in place: from this line on, every event is shown (scripts and tests wait for it).
+  process.stderr.write(describeChoice(chosen, source.limitations).map((line, i) => `procwatch: ${i === 0 ? 'watching with ' : ''}${line}\n`).join(''));
   await new Promise<void>((resolve) => {
     finish = resolve;
     process.once('SIGINT', resolve);

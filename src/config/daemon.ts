@@ -253,7 +253,7 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1' || host === '0:0:0:0:0:0:0:1' || /^::ffff:127\.\d+\.\d+\.\d+$/i.test(host);
 }
 
-const EBPF_KEYS = ['network', 'files', 'path_prefix', 'user', 'cgroup', 'ring_buffer', 'syscalls', 'syscalls_interval', 'shell', 'shell_binaries', 'shell_redact'];
+const EBPF_KEYS = ['network', 'files', 'path_prefix', 'user', 'cgroup', 'ring_buffer', 'syscalls', 'syscalls_interval', 'shell', 'shell_binaries', 'shell_redact', 'id_events'];
 
 /**
  * How often the daemon reads running processes' syscall counts (daemon.ebpf.syscalls_interval):
@@ -312,6 +312,8 @@ function parseEbpf(r: ConfigReader, v: unknown, size: (v: unknown, path: string)
   }
   if (e.cgroup !== undefined) capture.cgroupPath = r.string(e.cgroup, 'daemon.ebpf.cgroup');
   if (e.ring_buffer !== undefined) capture.ringBytes = size(e.ring_buffer, 'daemon.ebpf.ring_buffer');
+  // uid, gid, sid and ptrace events: on unless switched off (their syscall tracepoints cost every syscall a little).
+  if (e.id_events !== undefined) capture.idEvents = r.boolean(e.id_events, 'daemon.ebpf.id_events');
   r.wrap('daemon.ebpf', () => checkCaptureOptions(capture));
   return capture;
 }

@@ -8,7 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { ExecDetails, LostEvent, ProcEvent } from '../events/types.js';
-import { chooseSource, type SourceProblem } from '../sources/index.js';
+import { chooseSource, describeChoice, type SourceProblem } from '../sources/index.js';
 import { ProcessTracker, processKey, type ProcessRecord } from '../table/index.js';
 import { EventStore, applyRetention, asStoreError } from '../store/index.js';
 import { DAEMON_RING_BYTES, DAEMON_SQLITE_CACHE_KIB, type DaemonConfig } from '../config/daemon.js';
@@ -101,7 +101,7 @@ export class Daemon {
       onProblem: (problem) => daemon?.sourceProblem(problem, log),
     });
     daemon = new Daemon(config, tracker, store, { source: source.name, sourceWhy: why, startedMs: Date.now(), bootId });
-    log(`procwatch daemon: source ${why}${source.limitations ? ` (${source.limitations})` : ''}`);
+    for (const [i, line] of describeChoice(chosen, source.limitations).entries()) log(`procwatch daemon: ${i === 0 ? 'source ' : ''}${line}`);
     try {
       store.beginRun(source.name);
       // Before the source runs: loading the resource snapshots' BPF program blocks this thread.

@@ -5,6 +5,7 @@
  */
 
 import type { CheckResult } from '../checks/index.js';
+import { escapeText } from './text.js';
 
 export interface Rendered {
   text: string;
@@ -14,7 +15,8 @@ export interface Rendered {
 export function renderMon(results: CheckResult[]): Rendered {
   const failed = results.filter((r) => r.status === 'critical' || r.status === 'unknown');
   if (failed.length === 0) return { text: '', exitCode: 0 };
-  const summary = failed.map((r) => `${r.summary || `${r.id}:${r.status}`} `).join('');
+  // Summaries and details name processes (a CPU hog's script name, a port's holder): one line each, whatever they are called.
+  const summary = failed.map((r) => `${escapeText(r.summary || `${r.id}:${r.status}`)} `).join('');
   const details = failed.flatMap((r) => (r.attempts > 1 ? [...r.details, `${r.id}: still failing after ${r.attempts} checks`] : r.details));
-  return { text: `${summary}\n${details.map((d) => `${d}\n`).join('')}`, exitCode: 1 };
+  return { text: `${summary}\n${details.map((d) => `${escapeText(d)}\n`).join('')}`, exitCode: 1 };
 }

@@ -5,21 +5,23 @@
 
 import { worstStatus, type CheckResult, type PerfValue } from '../checks/index.js';
 import type { Rendered } from './mon.js';
+import { escapeText } from './text.js';
 
 const EXIT: Record<string, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
 
 /**
  * Nagios reads everything after the first '|' of any output line as perfdata, so a '|' in
  * text (a spec such as `args~^(foo|bar)$`) would cut the text and garble the perfdata. It is
- * shown as '¦', which reads the same.
+ * shown as '¦', which reads the same. A newline (in a process's name: an interpreter's script
+ * called "x\nOK") would start a line of its own, even a forged status line: escaped.
  */
 function text(line: string): string {
-  return line.replace(/\|/g, '¦');
+  return escapeText(line).replace(/\|/g, '¦');
 }
 
 /** Labels are quoted; a quote inside is doubled. '=' and '|' are not allowed in a label. */
 function perfLabel(label: string): string {
-  return `'${label.replace(/'/g, "''").replace(/[=|]/g, '_')}'`;
+  return `'${escapeText(label).replace(/'/g, "''").replace(/[=|]/g, '_')}'`;
 }
 
 /** A value that could not be determined (an UNKNOWN result) is `U`, per the plugin guidelines. */
@@ -41,9 +43,9 @@ function plainText(line: string): string {
   return line.replace(/ < /g, ' below ').replace(/ > /g, ' above ').replace(/[`~$&|'"<>]/g, (c) => PLAIN_CHARS[c]!);
 }
 
-/** A perfdata label without quotes (they would be stripped): characters that need them become '_'. */
+/** A perfdata label without quotes (they would be stripped): characters that need them become '_', control characters are escaped. */
 function plainLabel(label: string): string {
-  return label.replace(/[\s'=`~$&|"<>]/g, '_');
+  return escapeText(label).replace(/[\s'=`~$&|"<>]/g, '_');
 }
 
 /** Labels made unique: Nagios (and graphers) keep one value per label, so `sshd`, `sshd_2`, ... */

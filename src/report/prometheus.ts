@@ -55,7 +55,7 @@ export class MetricsRenderer {
     counter('procwatch_malformed_records_total', 'Kernel records that could not be decoded', (s) => s.malformed);
     counter('procwatch_late_events_total', 'Events that arrived after later events were released', (s) => s.late);
     counter('procwatch_resyncs_total', 'Resynchronisations of the table from /proc after a loss', (s) => s.resyncs);
-    counter('procwatch_thread_events_total', 'Thread creations and exits (counted, not stored)', (s) => s.threadEvents);
+    counter('procwatch_thread_events_total', 'Thread creations and thread exits the source reported', (s) => s.threadEvents);
     counter('procwatch_store_written_events_total', 'Events written to the SQLite store', (s) => s.storeWritten);
     counter('procwatch_store_dropped_events_total', 'Events not stored because the store queue was full', (s) => s.storeDropped);
     gauge('procwatch_live_processes', 'Processes in the live table', (s) => s.live);

@@ -6,24 +6,8 @@
  */
 
 import type { LiveAnswer, ResourceJson, ResourceSort } from '../api/resources.js';
+import { escapeText } from './text.js';
 import { formatBytes, formatCpu } from './usage.js';
-
-/**
- * Text safe to print on a terminal: C0 and C1 control characters and DEL as \n, \t, \e or
- * \xNN, a backslash doubled, so what is shown can be told apart from what was escaped.
- * (A local helper: report/ has no shared escaping function yet; see the issue 12 note.)
- */
-const CONTROL = /[\\\x00-\x1f\x7f-\x9f]/;
-export function escapeTerminal(text: string): string {
-  if (!CONTROL.test(text)) return text; // the common case: nothing to escape, no new string
-  return text.replace(/[\\\x00-\x1f\x7f-\x9f]/g, (c) => {
-    if (c === '\\') return '\\\\';
-    if (c === '\n') return '\\n';
-    if (c === '\t') return '\\t';
-    if (c === '\x1b') return '\\e';
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
-  });
-}
 
 /** Cuts to `width` code points (what fits a line; a process name is never allowed to wrap it). */
 function fit(text: string, width: number): string {
@@ -56,7 +40,7 @@ const kib = (bytes: number | null): string => (bytes === null ? '-' : bytes >= 1
 /** The table's columns, in order; COMMAND takes what is left of the line. */
 export const TOP_COLUMNS: TopColumn[] = [
   { key: 'pid', header: 'PID', width: 7, sort: 'pid', right: true, value: (p) => String(p.pid) },
-  { key: 'user', header: 'USER', width: 9, sort: 'user', right: false, value: (p) => escapeTerminal(p.user ?? String(p.euid ?? '?')) },
+  { key: 'user', header: 'USER', width: 9, sort: 'user', right: false, value: (p) => escapeText(p.user ?? String(p.euid ?? '?')) },
   { key: 'state', header: 'S', width: 1, sort: 'state', right: false, value: (p) => p.state ?? '?' },
   { key: 'threads', header: 'THR', width: 4, sort: 'threads', right: true, value: (p) => (p.threads === null ? '-' : String(p.threads)) },
   { key: 'cpu', header: '%CPU', width: 5, sort: 'cpu', right: true, value: (p) => pct(p.cpuPct) },
@@ -71,7 +55,7 @@ export const TOP_COLUMNS: TopColumn[] = [
 function commandText(p: ResourceJson, tree: boolean): string {
   const text = p.args !== null && p.args.length > 0 ? p.args.join(' ') : `[${p.comm ?? '?'}]`;
   const indent = tree && p.depth !== undefined && p.depth > 0 ? `${'  '.repeat(p.depth - 1)} \\_ ` : '';
-  return indent + escapeTerminal(text);
+  return indent + escapeText(text);
 }
 
 export interface TopStyle {
@@ -134,7 +118,7 @@ export function topHeader(a: LiveAnswer, o: TopRender): string[] {
   }
   if (a.churn !== null) {
     const c = a.churn;
-    const top = c.top.slice(0, 3).map((t) => `${escapeTerminal(t.comm ?? String(t.pid))} ${formatCpu(t.cpuSeconds)}`).join(', ');
+    const top = c.top.slice(0, 3).map((t) => `${escapeText(t.comm ?? String(t.pid))} ${formatCpu(t.cpuSeconds)}`).join(', ');
     lines.push(`Since last refresh: ${c.started} started, ${c.ended} ended, ${formatCpu(c.endedCpuSeconds)} CPU of ended processes` +
       `${c.endedUnaccounted > 0 ? ` (${c.endedUnaccounted} not accounted yet)` : ''}${top === '' ? '' : `; most: ${top}`}${c.complete ? '' : ' (partial: window too old)'}`);
   } else {
@@ -146,7 +130,7 @@ export function topHeader(a: LiveAnswer, o: TopRender): string[] {
 /** One refresh as lines of text (no trailing newline on each). */
 export function renderTop(a: LiveAnswer, o: TopRender): string[] {
   const lines = topHeader(a, o).map((l) => (o.width > 0 ? fit(l, o.width) : l));
-  const filter = o.filter === null ? '' : `filter "${escapeTerminal(o.filter)}": ${a.matched} of ${a.tasks.total}  `;
+  const filter = o.filter === null ? '' : `filter "${escapeText(o.filter)}": ${a.matched} of ${a.tasks.total}  `;
   lines.push(o.message !== null ? o.message : `${filter}sort ${o.sort}${o.tree ? ', tree' : ''}`);
   const fixed = TOP_COLUMNS.filter((c) => c.key !== 'command');
   const cell = (c: TopColumn, v: string): string => (c.right ? v.padStart(c.width) : v.padEnd(c.width));

@@ -36,6 +36,8 @@ export const BPF_COUNTER_NAMES = [
   'shellUnreadableLost', // shell lines that could not be read from the shell's memory; LOST records (scope shell)
   'syscallSnapshots', // syscall records of running processes, read at the interval
   'shellAttached', // bash binaries with a uprobe on readline
+  // process changes
+  'ptraceUnresolvedLost', // ptrace attaches/detaches whose tracee ended before it could be named; LOST records
 ] as const;
 export type BpfCounterName = (typeof BPF_COUNTER_NAMES)[number];
 export type BpfCounters = Record<BpfCounterName, number>;
@@ -66,6 +68,12 @@ export interface BpfCaptureOptions {
   shellBinaries?: string[];
   /** Redaction patterns for shell lines (see sources/shell.ts; default DEFAULT_SHELL_REDACT). */
   shellRedact?: string[];
+  /**
+   * uid, gid, sid and ptrace events (default true): programs on the set*id, setsid and ptrace
+   * syscall tracepoints, which make every syscall of every task take the kernel's syscall-tracing
+   * path (a few tens of ns each: BENCHMARKS.md). comm and coredump events are always on.
+   */
+  idEvents?: boolean;
 }
 
 /** Test hooks: each makes a rare path happen on demand. Never set them in production. */
@@ -84,6 +92,8 @@ export interface BpfDebugOptions {
   debugSyscallTableMax?: number;
   /** TCP sockets the kernel follows at once (default 65536), to fill the table in a test. */
   debugSessionTableMax?: number;
+  /** This group of process-change programs is made to fail its attach (a real refusal by the kernel). */
+  debugRefuseChange?: 'uid' | 'gid' | 'sid' | 'ptrace' | 'comm' | 'coredump';
 }
 
 export interface BpfOpenOptions extends BpfCaptureOptions, BpfDebugOptions {
@@ -101,6 +111,8 @@ export interface BpfHandle {
   counters(): BpfCounters;
   /** Kernel ids of the loaded programs (empty after stop). */
   programIds(): number[];
+  /** Optional programs that do not run here, and why (one line each, set at open). */
+  notices(): string[];
   ref(): void;
   unref(): void;
 }
@@ -269,6 +281,8 @@ export interface BpfReader {
   stop(): void;
   counters(): BpfCounters;
   programIds(): number[];
+  /** Optional programs that do not run here, and why (one line each). */
+  notices(): string[];
   ref(): void;
   unref(): void;
 }
@@ -368,6 +382,7 @@ export function openBpf(options: BpfReaderOptions): BpfReader {
     stop: () => handle.stop(),
     counters: () => handle.counters(),
     programIds: () => handle.programIds(),
+    notices: () => handle.notices(),
     ref: () => handle.ref(),
     unref: () => handle.unref(),
   };

@@ -5,11 +5,14 @@
  *
  * What it adds over netlink: an exec carries argv, filename, exe, cwd, credentials and
  * cgroup id read by the kernel at the exec itself, so even a process that lives
- * microseconds is named exactly; an exit carries the process's comm. Whatever the kernel
+ * microseconds is named exactly; an exit carries the process's comm. uid, gid, sid, ptrace,
+ * comm and coredump events are the proc connector's, with the same fields (from the set*id,
+ * setsid and ptrace syscall tracepoints, task_rename and signal_deliver). Whatever the kernel
  * side could not send (ring buffer full, unreadable caller memory, too many calls in
  * flight) arrives as a `lost` event with an exact count and its reason (the table
- * resyncs). Threads are counted in the kernel (counters threadForks/threadExits), not
- * reported.
+ * resyncs). Threads are reported as netlink reports them (a fork with tid != pid, an exit
+ * of a thread that does not end its process), so the table counts them; the leader leaving
+ * before its other threads is not: its process's exit comes with the last thread.
  */
 
 import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
@@ -62,7 +65,7 @@ export function bpfCapabilityProblem(statusText?: string): string | null {
 
 /**
  * Whether the eBPF source can run here, and if not why: the addon, root, kernel BTF, and,
- * for network/file capture, a tracefs (mounted by the source itself when missing).
+ * for network/file capture and uid/gid/sid/ptrace events, a tracefs (mounted by the source itself when missing).
  */
 export function ebpfAvailability(capture: BpfCaptureOptions = {}): Availability {
   const load = loadBpfNative();
@@ -75,10 +78,12 @@ export function ebpfAvailability(capture: BpfCaptureOptions = {}): Availability 
   // this namespace's: every event would name the wrong process. Refused, as netlink is.
   if (ns !== null) return { available: false, reason: `eBPF reports the host's pids, and procwatch runs in another pid namespace (${ns}) whose pids differ: run it in the host's pid namespace (e.g. a container with --pid=host), or use the poll source` };
   if (!existsSync(BTF)) return { available: false, reason: `the kernel has no BTF (${BTF}): CO-RE programs cannot be loaded` };
-  if (capture.network === true || capture.files === true || capture.sessions === true) {
+  if (capture.network === true || capture.files === true || capture.sessions === true || capture.idEvents !== false) {
     const haveTracefs = existsSync(`${TRACEFS}/events`) || existsSync('/sys/kernel/debug/tracing/events');
     const mountable = existsSync(TRACEFS) && statSync(TRACEFS).isDirectory();
-    if (!haveTracefs && !mountable) return { available: false, reason: `network/file/session capture needs tracefs, and ${TRACEFS} does not exist to mount it on` };
+    if (!haveTracefs && !mountable) {
+      return { available: false, reason: `network/file/session capture and uid/gid/sid/ptrace events (daemon.ebpf.id_events) need tracefs, and ${TRACEFS} does not exist to mount it on` };
+    }
   }
   return { available: true, reason: `eBPF addon ${load.path}` };
 }
@@ -95,7 +100,11 @@ interface ShellWatch {
 
 class EbpfSource implements EventSource {
   readonly name = 'ebpf' as const;
-  readonly limitations = 'threads are counted, not reported one by one';
+  private notices: string[] = [];
+  get limitations(): string {
+    const off = this.options.idEvents === false ? ['no uid, gid, sid or ptrace events (id_events off)'] : [];
+    return [...off, ...this.notices].join('; ');
+  }
   private reader: BpfReader | null = null;
   private watch: ReaderWatch | null = null;
   private readonly intake = new NativeIntake();
@@ -125,6 +134,15 @@ class EbpfSource implements EventSource {
     }
     this.watch = watch;
     watch.follow(this.reader.closed);
+    // Optional programs the kernel would not run: said, never left out silently.
+    this.notices = this.reader.notices();
+    for (const notice of this.notices) {
+      try {
+        onProblem?.({ message: `eBPF: ${notice}`, fatal: false });
+      } catch {
+        // a problem handler that throws has nowhere left to report to
+      }
+    }
     if (this.shell !== null) {
       const found = findShellBinaries(this.options.shellBinaries ?? DEFAULT_SHELL_BINARIES);
       for (const problem of found.problems) this.shellProblem(problem);

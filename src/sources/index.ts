@@ -29,6 +29,17 @@ export interface ChosenSource {
   source: EventSource;
   /** One line for the user: which source, and why this one. */
   why: string;
+  /** Why each better source was not taken, one line each (`eBPF: clang not found ...`). */
+  notes?: string[];
+}
+
+/**
+ * The start notice as lines: the source and why, then each unavailable source's reason and
+ * what the chosen one cannot see, each on its own line (`watch` and the daemon print them).
+ */
+export function describeChoice(chosen: ChosenSource, limitations: string): string[] {
+  if (chosen.notes === undefined || chosen.notes.length === 0) return [`${chosen.why}${limitations ? ` — ${limitations}` : ''}`];
+  return [chosen.why, ...chosen.notes.map((n) => `  ${n}`), ...(limitations ? [`  what it cannot see: ${limitations}`] : [])];
 }
 
 interface Candidate {
@@ -73,7 +84,8 @@ export async function chooseSource(choice: SourceChoice, options: SourceOptions 
     if (n.source !== null) return { source: n.source, why: `netlink proc connector (eBPF unavailable: ${e.availability.reason})` };
     return {
       source: poll(),
-      why: `netlink unavailable (${n.availability.reason}); eBPF unavailable (${e.availability.reason}); falling back to polling /proc`,
+      why: 'the /proc poller (neither kernel event source is available here)',
+      notes: [`eBPF unavailable: ${e.availability.reason}`, `netlink unavailable: ${n.availability.reason}`],
     };
   }
   if (wantsCapture) throw new InputError(`${needs} the eBPF source (use --source ebpf or auto)`);

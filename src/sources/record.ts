@@ -73,7 +73,7 @@ export const EXEC_FLAG = {
 export const PARENT_KNOWN = 0x1;
 export const EXIT_COMM = 0x2;
 export const LOST_COUNT_UNKNOWN = 0xffffffff;
-export const LOST_REASON = { enobufs: 1, ringbuf: 2, unreadable: 3, inflight: 4, syscallTable: 20, sessionTable: 21, shellUnreadable: 22 } as const;
+export const LOST_REASON = { enobufs: 1, ringbuf: 2, unreadable: 3, inflight: 4, syscallTable: 20, sessionTable: 21, shellUnreadable: 22, ptraceUnresolved: 30 } as const;
 export const CPU_UNKNOWN = 0xffffffff;
 export const COMM_EVENT_LEN = 16;
 export const CMDLINE_MAX = 4096;
@@ -130,6 +130,7 @@ const LOST_REASON_TEXT: Readonly<Record<number, string>> = {
   [LOST_REASON.syscallTable]: 'eBPF: syscalls not counted: the kernel\'s table of processes was full (daemon.ebpf.syscalls)',
   [LOST_REASON.sessionTable]: 'eBPF: TCP connections not followed: the kernel\'s table of sessions was full',
   [LOST_REASON.shellUnreadable]: 'eBPF: shell lines that could not be read from the shell\'s memory',
+  [LOST_REASON.ptraceUnresolved]: 'eBPF: ptrace attaches/detaches whose tracee could not be named (it ended during the call)',
 };
 
 /** Losses confined to one kind of capture: the process table is complete (LostEvent.scope). */
@@ -248,8 +249,9 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
       const parentPid = v.i32(b + FORK.parentPid);
       // All ones (PW_TICKS_UNKNOWN): a thread, or a child gone before the reader could look.
       const unknown = v.u32(b + FORK.childStartTicks) === 0xffff_ffff && v.u32(b + FORK.childStartTicks + 4) === 0xffff_ffff;
-      const startTicks = unknown ? null : v.u64(b + FORK.childStartTicks);
-      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread: pid !== tid, startTicks, startBootNs: unknown ? null : nonZero(v.u64(b + FORK.childStartNs)) };
+      const thread = pid !== tid;
+      const startTicks = unknown || thread ? null : v.u64(b + FORK.childStartTicks);
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread, startTicks, startBootNs: unknown || thread ? null : nonZero(v.u64(b + FORK.childStartNs)) };
     }
     case KIND.exec:
       return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'exec', details: execDetails(v) };

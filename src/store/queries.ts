@@ -34,7 +34,28 @@ export interface StoredProcess extends ProcessFields {
   fsgid: number | null;
 }
 
-export interface EventQuery {
+/**
+ * Filters on the process an event or an instance belongs to, with the meaning they have in every
+ * command (README "Filters"); `lost` events pass them all: the gap may hold what was filtered for.
+ */
+export interface ProcessFilter {
+  /** Effective uid. */
+  euid?: number;
+  /** Glob on the comm or the executable's basename. */
+  name?: string;
+  /** Glob on the executable path. */
+  exe?: string;
+  /** Regular expression searched in the command line (argv joined by spaces). */
+  args?: string;
+  /** This pid's instances and every process descended from them. */
+  subtreePid?: number;
+  /** The subtree as `fixSubtree` listed it once, for a query read a page at a time (else listed per query). */
+  subtreeKeys?: string;
+}
+
+export interface EventQuery extends ProcessFilter {
+  /** Also return each event's stored process (a join per event: the text views need it, JSON readers ask). */
+  withProcess?: boolean;
   sinceMs?: number;
   untilMs?: number;
   kinds?: string[];
@@ -47,8 +68,6 @@ export interface EventQuery {
   maxId?: number;
   /** `lost` events pass the kind, pid and key filters (a stream's rule: the gap may hold what was filtered for). */
   lostAlways?: boolean;
-  /** Only events of processes running as this effective uid (as the store last saw them). */
-  euid?: number;
   limit: number;
 }
 
@@ -65,13 +84,9 @@ export const HISTORY_SORTS = {
 } as const;
 export type HistorySort = 'start' | keyof typeof HISTORY_SORTS;
 
-export interface HistoryQuery {
+export interface HistoryQuery extends ProcessFilter {
   sinceMs?: number;
   untilMs?: number;
-  exe?: string;
-  /** comm, glob allowed */
-  name?: string;
-  euid?: number;
   pid?: number;
   /** Default 'start' (newest first); the others: largest first, processes without the figure last. */
   sort?: HistorySort;
@@ -81,6 +96,13 @@ export interface HistoryQuery {
   minReadBytes?: number;
   minWriteBytes?: number;
   limit: number;
+}
+
+/** A subtree larger than this is refused: narrow the query (a pid's whole history under pid 1 is every process). */
+export const MAX_SUBTREE = 100_000;
+
+export class SubtreeTooLarge extends Error {
+  override name = 'SubtreeTooLarge';
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -103,15 +125,36 @@ function bootOf(db: Database.Database, bootId: string): number | undefined {
 // Rows are read as arrays (`.raw()`), columns in a fixed order: better-sqlite3 builds an object
 // with a property per column otherwise, which cost more than the query itself for 1,000 rows.
 
-/** The columns of an event row (table alias t), in the order eventFromRow reads them. */
+/**
+ * The columns of an event row (table alias t) and of its process as last recorded (alias p,
+ * LEFT JOINed by key and boot), in the order eventFromRow reads them.
+ */
 const EVENT_COLUMNS = `t.id, ${BOOT_ID}, t.run, t.seq, t.time, t.ktime_ns, t.kind, t.pid, t.tid, t.key, t.provenance, t.data`;
+const EVENT_PROCESS_COLUMNS = 'p.id, p.ppid, p.parent_key, p.comm, p.exe, p.argv, p.euid, p.egid, p.start_ticks, p.origin, p.start_time, p.exec_time, p.exit_time';
+const EVENT_PROCESS_JOIN = 'LEFT JOIN processes p ON p.key = t.key AND p.boot = t.boot';
+
+/** The SELECT list and joins of an event page, with or without each event's process. */
+function eventSelect(q: EventQuery): { columns: string; join: string } {
+  return q.withProcess === true ? { columns: `${EVENT_COLUMNS}, ${EVENT_PROCESS_COLUMNS}`, join: EVENT_PROCESS_JOIN } : { columns: EVENT_COLUMNS, join: '' };
+}
 
 function eventFromRow(r: unknown[]): StoredEvent {
-  return {
+  const event: StoredEvent = {
     id: r[0] as number, bootId: r[1] as string, run: r[2] as number, seq: r[3] as number, time: new Date(r[4] as number).toISOString(),
     ktimeNs: r[5] as number, kind: r[6] as string, pid: r[7] as number, tid: r[8] as number, key: str(r[9]), provenance: r[10] as string,
     ...(JSON.parse(r[11] as string) as Record<string, unknown>),
   };
+  if (r.length > 12 && r[12] !== null) {
+    // As the live stream's `process` (README "Event fields"), as last recorded rather than as of the event.
+    event.process = {
+      key: event.key, pid: event.pid, ppid: num(r[13]), parentKey: str(r[14]), comm: str(r[15]), exe: str(r[16]),
+      argv: r[17] === null ? null : (JSON.parse(r[17] as string) as string[]), uid: num(r[18]), gid: num(r[19]), startTicks: num(r[20]),
+      origin: String(r[21]), startTime: iso(num(r[22])), execTime: iso(num(r[23])), exitTime: iso(num(r[24])),
+    };
+    const [start, exit] = [num(r[22]), num(r[24])];
+    if ((event.kind === 'exit' || event.kind === 'inferred_exit') && start !== null && exit !== null) event.lifetimeNs = Math.round(Math.max(0, exit - start) * 1e6);
+  }
+  return event;
 }
 
 /** The columns of a process row (table alias t), in the order processFromRow reads them. */
@@ -159,35 +202,122 @@ function processes(db: Database.Database, sql: string, args: unknown[]): StoredP
   return (db.prepare(sql).raw().all(...args) as unknown[][]).map(processFromRow);
 }
 
-function eventFilter(q: EventQuery): { where: string; args: unknown[] } {
+/** Compiled patterns of the SQL functions below, by pattern (a query uses one or two). */
+const compiled = new Map<string, RegExp>();
+function pattern(kind: 'glob' | 're', text: string): RegExp {
+  const key = `${kind}:${text}`;
+  let re = compiled.get(key);
+  if (re === undefined) {
+    if (compiled.size > 64) compiled.clear();
+    re = kind === 'glob' ? globToRegExp(text) : new RegExp(text);
+    compiled.set(key, re);
+  }
+  return re;
+}
+
+const withFunctions = new WeakSet<Database.Database>();
+/**
+ * SQL functions for the filters, so that a glob or a regex means in a stored query exactly
+ * what it means in the live table (the same JavaScript matchers): pw_name(glob, comm, exe) is
+ * the comm or the executable's basename, pw_glob(glob, text), pw_args(regex, argv JSON).
+ */
+function registerFunctions(db: Database.Database): void {
+  if (withFunctions.has(db)) return;
+  withFunctions.add(db);
+  const opts = { deterministic: true };
+  db.function('pw_glob', opts, (glob: unknown, text: unknown) => (typeof text === 'string' && pattern('glob', String(glob)).test(text) ? 1 : 0));
+  db.function('pw_name', opts, (glob: unknown, comm: unknown, exe: unknown) => {
+    const re = pattern('glob', String(glob));
+    if (typeof comm === 'string' && re.test(comm)) return 1;
+    return typeof exe === 'string' && re.test(exe.slice(exe.lastIndexOf('/') + 1)) ? 1 : 0;
+  });
+  db.function('pw_args', opts, (regex: unknown, argv: unknown) => {
+    if (typeof argv !== 'string') return 0;
+    const words = JSON.parse(argv) as unknown;
+    return Array.isArray(words) && pattern('re', String(regex)).test(words.join(' ')) ? 1 : 0;
+  });
+}
+
+/**
+ * A pid's instances and all their descendants, as a JSON array of `key@boot` strings (an IN
+ * list SQLite indexes once per query); refused beyond MAX_SUBTREE processes.
+ */
+function subtree(db: Database.Database, pid: number): string {
+  const r = db.prepare(`
+    WITH RECURSIVE sub(key, boot, d) AS (
+      SELECT key, boot, 0 FROM processes WHERE key >= ? AND key < ? AND pid = ?
+      UNION
+      SELECT p.key, p.boot, sub.d + 1 FROM sub CROSS JOIN processes p ON p.parent_key = sub.key AND p.boot = sub.boot WHERE sub.d < 1000
+      LIMIT ${MAX_SUBTREE + 1}
+    )
+    SELECT count(*) AS n, json_group_array(key || '@' || boot) AS keys FROM sub`).get(...pidKeys(pid), pid) as { n: number; keys: string };
+  if (r.n > MAX_SUBTREE) throw new SubtreeTooLarge(`pid ${pid} and its descendants are more than ${MAX_SUBTREE} processes: narrow the query by pid, time, user or name`);
+  return r.keys;
+}
+
+/** The filter with its subtree listed now: the pages of one answer then read the same processes, listed once. */
+export function fixSubtree<F extends ProcessFilter>(db: Database.Database, f: F): F {
+  return f.subtreePid === undefined || f.subtreeKeys !== undefined ? f : { ...f, subtreeKeys: subtree(db, f.subtreePid) };
+}
+
+/**
+ * WHERE terms for a process filter over a process row (`alias`: p for an event's process, t in
+ * history): user, name, exe, args, and the subtree. `argv` is the SQL of the command line to search.
+ */
+function processFilterTerms(db: Database.Database, f: ProcessFilter, alias: string, argv: string): { where: string[]; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
-  if (q.afterId !== undefined) { where.push('id > ?'); args.push(q.afterId); }
-  if (q.maxId !== undefined) { where.push('id <= ?'); args.push(q.maxId); }
-  if (q.sinceMs !== undefined) { where.push('time >= ?'); args.push(q.sinceMs); }
-  if (q.untilMs !== undefined) { where.push('time <= ?'); args.push(q.untilMs); }
+  if (f.euid !== undefined) { where.push(`${alias}.euid = ?`); args.push(f.euid); }
+  if (f.name !== undefined) { where.push(`pw_name(?, ${alias}.comm, ${alias}.exe)`); args.push(f.name); }
+  if (f.exe !== undefined) { where.push(`pw_glob(?, ${alias}.exe)`); args.push(f.exe); }
+  if (f.args !== undefined) { where.push(`pw_args(?, ${argv})`); args.push(f.args); }
+  if (f.subtreePid !== undefined) {
+    where.push(`(${alias}.key || '@' || ${alias}.boot) IN (SELECT value FROM json_each(?))`);
+    args.push(f.subtreeKeys ?? subtree(db, f.subtreePid));
+  }
+  if (where.length > 0) registerFunctions(db);
+  return { where, args };
+}
+
+function hasProcessFilter(f: ProcessFilter): boolean {
+  return f.euid !== undefined || f.name !== undefined || f.exe !== undefined || f.args !== undefined || f.subtreePid !== undefined;
+}
+
+function eventFilter(db: Database.Database, q: EventQuery): { from: string; where: string; args: unknown[] } {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (q.afterId !== undefined) { where.push('t.id > ?'); args.push(q.afterId); }
+  if (q.maxId !== undefined) { where.push('t.id <= ?'); args.push(q.maxId); }
+  if (q.sinceMs !== undefined) { where.push('t.time >= ?'); args.push(q.sinceMs); }
+  if (q.untilMs !== undefined) { where.push('t.time <= ?'); args.push(q.untilMs); }
   const filters: string[] = [];
-  if (q.kinds !== undefined && q.kinds.length > 0) { filters.push(`kind IN (${q.kinds.map(() => '?').join(',')})`); args.push(...q.kinds); }
-  if (q.pid !== undefined) { filters.push('pid = ?'); args.push(q.pid); }
-  if (q.key !== undefined) { filters.push('key = ?'); args.push(q.key); }
-  if (q.euid !== undefined) { filters.push('EXISTS (SELECT 1 FROM processes p WHERE p.key = events.key AND p.boot = events.boot AND p.euid = ?)'); args.push(q.euid); }
-  if (filters.length > 0) where.push(q.lostAlways === true ? `(${filters.join(' AND ')} OR kind = 'lost')` : filters.join(' AND '));
-  if (q.bootId !== undefined) { where.push(`boot = ${BOOT_OF}`); args.push(q.bootId); }
-  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+  if (q.kinds !== undefined && q.kinds.length > 0) { filters.push(`t.kind IN (${q.kinds.map(() => '?').join(',')})`); args.push(...q.kinds); }
+  if (q.pid !== undefined) { filters.push('t.pid = ?'); args.push(q.pid); }
+  if (q.key !== undefined) { filters.push('t.key = ?'); args.push(q.key); }
+  if (filters.length > 0) where.push(q.lostAlways === true ? `(${filters.join(' AND ')} OR t.kind = 'lost')` : filters.join(' AND '));
+  if (q.bootId !== undefined) { where.push(`t.boot = ${BOOT_OF}`); args.push(q.bootId); }
+  if (!hasProcessFilter(q)) return { from: 'events t', where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+  // An exec is searched by the command line it ran; other events by their process's last one.
+  const process = processFilterTerms(db, q, 'p', "coalesce(t.data ->> '$.details.argv', p.argv)");
+  where.push(`(t.kind = 'lost' OR (${process.where.join(' AND ')}))`);
+  args.push(...process.args);
+  return { from: `events t ${EVENT_PROCESS_JOIN}`, where: `WHERE ${where.join(' AND ')}`, args };
 }
 
 /** The oldest `limit` matching events, in storage order: pages of a follower (with afterId). */
 export function queryEvents(db: Database.Database, q: EventQuery): StoredEvent[] {
-  const { where, args } = eventFilter(q);
-  return (db.prepare(`SELECT ${EVENT_COLUMNS} FROM (SELECT id FROM events ${where} ORDER BY id LIMIT ?) page CROSS JOIN events t ON t.id = page.id
-    ORDER BY t.id`).raw().all(...args, q.limit) as unknown[][]).map(eventFromRow);
+  const { from, where, args } = eventFilter(db, q);
+  const { columns, join } = eventSelect(q);
+  return (db.prepare(`SELECT ${columns} FROM (SELECT t.id FROM ${from} ${where} ORDER BY t.id LIMIT ?) page CROSS JOIN events t ON t.id = page.id
+    ${join} ORDER BY t.id`).raw().all(...args, q.limit) as unknown[][]).map(eventFromRow);
 }
 
 /** The newest `limit` matching events, returned oldest first; `truncated` when older ones matched too. */
 export function latestEvents(db: Database.Database, q: EventQuery): EventPage {
-  const { where, args } = eventFilter(q);
-  const rows = db.prepare(`SELECT ${EVENT_COLUMNS} FROM (SELECT id FROM events ${where} ORDER BY id DESC LIMIT ?) page CROSS JOIN events t ON t.id = page.id
-    ORDER BY t.id DESC`).raw().all(...args, q.limit + 1) as unknown[][];
+  const { from, where, args } = eventFilter(db, q);
+  const { columns, join } = eventSelect(q);
+  const rows = db.prepare(`SELECT ${columns} FROM (SELECT t.id FROM ${from} ${where} ORDER BY t.id DESC LIMIT ?) page CROSS JOIN events t ON t.id = page.id
+    ${join} ORDER BY t.id DESC`).raw().all(...args, q.limit + 1) as unknown[][];
   const truncated = rows.length > q.limit;
   return { events: rows.slice(0, q.limit).reverse().map(eventFromRow), truncated };
 }
@@ -198,31 +328,11 @@ export function latestEvents(db: Database.Database, q: EventQuery): EventPage {
  * ones matched too. Large answers are then written a page at a time (api/server.ts).
  */
 export function latestEventBounds(db: Database.Database, q: EventQuery): { afterId: number; maxId: number; truncated: boolean } {
-  const { where, args } = eventFilter(q);
-  const ids = db.prepare(`SELECT id FROM events ${where} ORDER BY id DESC LIMIT ?`).pluck().all(...args, q.limit + 1) as number[];
+  const { from, where, args } = eventFilter(db, q);
+  const ids = db.prepare(`SELECT t.id FROM ${from} ${where} ORDER BY t.id DESC LIMIT ?`).pluck().all(...args, q.limit + 1) as number[];
   const maxId = ids[0] ?? 0;
   if (ids.length <= q.limit) return { afterId: (ids.at(-1) ?? 1) - 1, maxId, truncated: false };
   return { afterId: ids[q.limit]!, maxId, truncated: true };
-}
-
-/** Connections that have the `procwatch_glob` SQL function. */
-const withGlob = new WeakSet<Database.Database>();
-
-/**
- * `procwatch_glob(pattern, value)`: the glob as every other filter reads it (util/glob.ts,
- * fnmatch's rules: `[!a]` negates, `[[:digit:]]` classes, `\*` escapes). SQLite's own GLOB
- * reads `[!a]` as "! or a" and knows no classes or escapes, so `/v1/history?exe=[!a]*`
- * disagreed with `/v1/processes?exe=[!a]*`.
- */
-function globFunction(db: Database.Database): void {
-  if (withGlob.has(db)) return;
-  let last: { pattern: string; re: RegExp } | null = null;
-  db.function('procwatch_glob', { deterministic: true }, (pattern: unknown, value: unknown) => {
-    if (typeof pattern !== 'string' || typeof value !== 'string') return 0;
-    if (last?.pattern !== pattern) last = { pattern, re: globToRegExp(pattern) };
-    return last.re.test(value) ? 1 : 0;
-  });
-  withGlob.add(db);
 }
 
 /** At most this many distinct values of a column are matched against a glob one by one. */
@@ -234,30 +344,54 @@ const MAX_GLOB_VALUES = 5000;
  * null when the column holds more than MAX_GLOB_VALUES distinct values: match row by row then.
  * The query then reads the column's index for exactly those values, instead of every row.
  */
-function globValues(db: Database.Database, column: 'exe' | 'comm', glob: string): string | null {
+function globValues(db: Database.Database, column: 'exe' | 'comm', glob: string, matcher = 'pw_glob(?, x)'): string | null {
+  registerFunctions(db);
   const r = db.prepare(`
     WITH RECURSIVE v(x) AS (
       SELECT min(${column}) FROM processes
       UNION ALL SELECT (SELECT min(${column}) FROM processes WHERE ${column} > v.x) FROM v WHERE v.x IS NOT NULL LIMIT ${MAX_GLOB_VALUES + 1}
     )
-    SELECT count(*) AS n, json_group_array(x) FILTER (WHERE procwatch_glob(?, x)) AS matched FROM v WHERE x IS NOT NULL`).get(glob) as { n: number; matched: string };
+    SELECT count(*) AS n, json_group_array(x) FILTER (WHERE ${matcher}) AS matched FROM v WHERE x IS NOT NULL`).get(glob) as { n: number; matched: string };
   return r.n > MAX_GLOB_VALUES ? null : r.matched;
 }
 
-/** WHERE terms (table alias t) for the exe, name, user and pid filters of a history query. */
-function historyFilters(db: Database.Database, q: HistoryQuery): { where: string[]; args: unknown[] } {
+/**
+ * WHERE terms (alias t) of a history query, and, for a name, its two index-driven alternatives
+ * (the comm's candidates, the executable's): each reads its own index in start-time order, where
+ * one OR of both would read every matching row and sort them.
+ */
+interface HistoryFilters {
+  where: string[];
+  args: unknown[];
+  alternatives: Array<{ term: string; arg: string }> | null;
+}
+
+function historyFilters(db: Database.Database, q: HistoryQuery): HistoryFilters {
   const where: string[] = [];
   const args: unknown[] = [];
+  let alternatives: HistoryFilters['alternatives'] = null;
   const match = (column: 'exe' | 'comm', value: string): void => {
-    globFunction(db);
+    registerFunctions(db);
     // A backslash escapes even without a wildcard: `a\b` is the name "ab".
     const glob = hasGlob(value) || value.includes('\\');
     const values = glob ? globValues(db, column, value) : null;
     if (values !== null) { where.push(`t.${column} IN (SELECT value FROM json_each(?))`); args.push(values); }
-    else { where.push(glob ? `procwatch_glob(?, t.${column})` : `t.${column} = ?`); args.push(value); }
+    else { where.push(glob ? `pw_glob(?, t.${column})` : `t.${column} = ?`); args.push(value); }
   };
   if (q.exe !== undefined) match('exe', q.exe);
-  if (q.name !== undefined) match('comm', q.name);
+  if (q.name !== undefined) {
+    // The comm or the executable's basename (a comm is cut at 15 bytes): the index narrows to
+    // the comm's candidates or the exe's ('*/' + glob), the matcher decides as everywhere else.
+    registerFunctions(db);
+    // A backslash escapes even without a wildcard (as in `match`): then the comm is a glob too.
+    const nameGlob = hasGlob(q.name) || q.name.includes('\\');
+    const [comm, exe] = [nameGlob ? globValues(db, 'comm', q.name) : JSON.stringify([q.name]), globValues(db, 'exe', `*/${q.name}`)];
+    if (comm !== null && exe !== null) {
+      alternatives = [{ term: 't.comm IN (SELECT value FROM json_each(?))', arg: comm }, { term: 't.exe IN (SELECT value FROM json_each(?))', arg: exe }];
+    }
+    where.push('pw_name(?, t.comm, t.exe)');
+    args.push(q.name);
+  }
   if (q.euid !== undefined) { where.push('t.euid = ?'); args.push(q.euid); }
   if (q.pid !== undefined) { where.push('t.key >= ? AND t.key < ? AND t.pid = ?'); args.push(...pidKeys(q.pid), q.pid); }
   const atLeast = (column: string, value: number | undefined): void => {
@@ -267,7 +401,19 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
   atLeast('max_rss', q.minRssBytes);
   atLeast('read_bytes', q.minReadBytes);
   atLeast('write_bytes', q.minWriteBytes);
-  return { where, args };
+  const process = processFilterTerms(db, { args: q.args, subtreePid: q.subtreePid }, 't', 't.argv');
+  where.push(...process.where);
+  args.push(...process.args);
+  return { where, args, alternatives };
+}
+
+/** The filters as plain WHERE terms: a name's alternatives as one OR (for reads not in start-time order). */
+function historyTerms(filters: HistoryFilters): { where: string[]; args: unknown[] } {
+  if (filters.alternatives === null) return { where: filters.where, args: filters.args };
+  return {
+    where: [`(${filters.alternatives.map((a) => a.term).join(' OR ')})`, ...filters.where],
+    args: [...filters.alternatives.map((a) => a.arg), ...filters.args],
+  };
 }
 
 /**
@@ -276,7 +422,7 @@ function historyFilters(db: Database.Database, q: HistoryQuery): { where: string
  * from it); the other figures are sorted from the rows in the range.
  */
 function queryHistorySorted(db: Database.Database, q: HistoryQuery, column: string): StoredProcess[] {
-  const { where, args } = historyFilters(db, q);
+  const { where, args } = historyTerms(historyFilters(db, q));
   const range: string[] = [];
   const rangeArgs: unknown[] = [];
   if (q.sinceMs !== undefined) { range.push('coalesce(t.exit_time, 9e15) >= ?'); rangeArgs.push(q.sinceMs); }
@@ -305,17 +451,25 @@ function queryHistorySorted(db: Database.Database, q: HistoryQuery, column: stri
  */
 export function queryHistory(db: Database.Database, q: HistoryQuery): StoredProcess[] {
   if (q.sort !== undefined && q.sort !== 'start') return queryHistorySorted(db, q, HISTORY_SORTS[q.sort]);
-  const { where, args } = historyFilters(db, q);
+  const filters = historyFilters(db, q);
   const started = [q.sinceMs === undefined ? 't.start_time IS NOT NULL' : 't.start_time >= ?'];
   const startedArgs: unknown[] = q.sinceMs === undefined ? [] : [q.sinceMs];
   if (q.untilMs !== undefined) { started.push('t.start_time <= ?'); startedArgs.push(q.untilMs); }
   // A pid's instances are few: its key range beats any range of start times.
   const indexed = q.pid === undefined ? '' : 'INDEXED BY processes_key';
-  const rows = processes(db, `SELECT ${PROCESS_COLUMNS} FROM (
-      SELECT t.id FROM processes t ${indexed} WHERE ${[...started, ...where].join(' AND ')} ORDER BY t.start_time DESC LIMIT ?
-    ) newest CROSS JOIN processes t ON t.id = newest.id ORDER BY t.start_time DESC`, [...startedArgs, ...args, q.limit]);
+  const newest = (extra: string[], extraArgs: unknown[]): { sql: string; args: unknown[] } => ({
+    sql: `SELECT t.id, t.start_time FROM processes t ${indexed} WHERE ${[...started, ...extra, ...filters.where].join(' AND ')} ORDER BY t.start_time DESC LIMIT ?`,
+    args: [...startedArgs, ...extraArgs, ...filters.args, q.limit],
+  });
+  // With a name: the newest of each alternative, then the newest of both (a process found by both counts once).
+  const parts = filters.alternatives === null ? [newest([], [])] : filters.alternatives.map((a) => newest([a.term], [a.arg]));
+  const union = parts.map((part) => `SELECT id, start_time FROM (${part.sql})`).join(' UNION ');
+  const rows = processes(db, `SELECT ${PROCESS_COLUMNS} FROM (${union} ORDER BY start_time DESC LIMIT ?) newest
+    CROSS JOIN processes t ON t.id = newest.id ORDER BY t.start_time DESC`, [...parts.flatMap((part) => part.args), q.limit]);
   const left = q.limit - rows.length;
   if (left <= 0) return rows;
+  // The other processes (already running, or of unknown start): one OR of the alternatives.
+  const { where, args } = historyTerms(filters);
   const until = q.untilMs === undefined ? [] : ['coalesce(t.start_time, 0) <= ?'];
   const untilArgs = q.untilMs === undefined ? [] : [q.untilMs];
   if (q.sinceMs === undefined) {

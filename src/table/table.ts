@@ -612,7 +612,9 @@ export class ProcessTable {
         else if (event.kind === 'uid') record.uids = shared.ids([event.ruid, event.euid, event.euid, event.euid]);
         else if (event.kind === 'gid' && record.gids !== null) record.gids = shared.ids([event.rgid, event.egid, record.gids[2], record.gids[3]]);
         else if (event.kind === 'gid') record.gids = shared.ids([event.rgid, event.egid, event.egid, event.egid]);
-        else if (event.kind === 'comm') record.comm = shared.string(event.comm);
+        // A thread naming itself (pthread_setname_np) is not the process renamed: the process's
+        // name is its leader's, as /proc/PID/comm and ps show it.
+        else if (event.kind === 'comm' && event.tid === event.pid) record.comm = shared.string(event.comm);
         else if (event.kind === 'ptrace') record.tracerPid = event.tracerPid === 0 ? null : event.tracerPid;
         else if (event.kind === 'coredump') record.coreDumped = true;
         return record.key;

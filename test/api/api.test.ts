@@ -2,7 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
-import { get, startDaemon, waitFor, type Harness } from './harness.js';
+import { get, startDaemon, type Harness } from './harness.js';
+import { eventually, spawnGroup } from '../helpers/wait.js';
 
 let h: Harness;
 before(async () => { h = await startDaemon(); });
@@ -11,20 +12,38 @@ after(async () => { await h.stop(); });
 interface Proc { key: string; pid: number; ppid: number; argv: string[] | null; user: string; exitTime: string | null; exitOrigin: string | null; children?: Proc[] }
 
 /**
- * A `sleep` that lives long enough for the 100 ms poll source to see it start and end. Its
- * parent is a shell that reaps it at once, so it never lingers as a zombie (whose image
- * /proc no longer shows); returns its pid and the shell's.
+ * A `sleep` that the 100 ms poll source sees start and end, however loaded the machine: it runs
+ * until the daemon lists it (as sleep, after its exec), then is ended. Its parent is a shell
+ * that reaps it at once, so it never lingers as a zombie (whose image /proc no longer shows);
+ * returns its pid and the shell's once the shell is gone.
  */
-async function shortLived(marker: string, seconds = 0.5): Promise<number> {
-  return (await sleepUnderShell(marker, seconds)).pid;
-}
-
-async function sleepUnderShell(marker: string, seconds: number): Promise<{ pid: number; shell: number }> {
-  const shell = spawn('/bin/sh', ['-c', `sleep ${seconds} & echo $!; wait`, marker], { stdio: ['ignore', 'pipe', 'ignore'] });
+async function seenThenEnded(marker: string): Promise<{ pid: number; shell: number }> {
+  const shell = spawn('/bin/sh', ['-c', 'sleep 600 & echo $!; wait', marker], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const shellExited = new Promise((r) => shell.on('exit', r));
   let out = '';
   shell.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  await new Promise((r) => shell.on('exit', r));
-  return { pid: Number(out.trim()), shell: shell.pid! };
+  try {
+    const pid = await eventually('the shell to start its sleep', () => (/^\d+\n/.test(out) ? Number(out.trim()) : undefined));
+    let listed: unknown;
+    await eventually(`the daemon to list ${pid} as sleep`, async () => {
+      listed = (await get(h.socket, `/v1/processes?pid=${pid}`)).json<{ processes: Proc[] }>().processes;
+      return (listed as Proc[]).some((p) => p.argv?.[0] === 'sleep');
+    }, { seen: () => listed });
+    process.kill(pid, 'SIGTERM');
+    await shellExited;
+    return { pid, shell: shell.pid! };
+  } finally {
+    shell.kill('SIGKILL');
+  }
+}
+
+/** Until the daemon has stored the (inferred) exit of `pid`. */
+async function exitRecorded(pid: number): Promise<void> {
+  let events: unknown;
+  await eventually(`the exit of ${pid} to be stored`, async () => {
+    events = (await get(h.socket, `/v1/events?since=1h&pid=${pid}`)).json<{ events: Array<{ kind: string }> }>().events;
+    return (events as Array<{ kind: string }>).some((e) => e.kind === 'inferred_exit');
+  }, { seen: () => events });
 }
 
 test('GET /v1/health says which source runs', async () => {
@@ -48,7 +67,7 @@ test('GET /v1/processes lists the live table, with filters', async () => {
 });
 
 test('GET /v1/processes?format=text and /v1/tree?format=text answer as the CLI prints, in the caller\'s time zone', async () => {
-  const r = await get(h.socket, `/v1/processes?format=text&fields=pid,comm,start&pid=${process.pid}&tz_offset=0`);
+  const r = await get(h.socket, `/v1/processes?format=text&fields=pid,comm,stime&pid=${process.pid}&tz_offset=0`);
   assert.equal(r.status, 200);
   assert.match(r.type, /^text\/plain/);
   const [header, row, ...rest] = r.body.trimEnd().split('\n');
@@ -59,7 +78,7 @@ test('GET /v1/processes?format=text and /v1/tree?format=text answer as the CLI p
   const hhmm = (d: Date): string => `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
   assert.match(row!, new RegExp(`^\\s*${process.pid} node\\s+${hhmm(utc)}$`));
   // Two hours east of UTC: the same start, shown two hours later.
-  const east = (await get(h.socket, `/v1/processes?format=text&fields=start&pid=${process.pid}&tz_offset=120`)).body.trimEnd().split('\n')[1];
+  const east = (await get(h.socket, `/v1/processes?format=text&fields=stime&pid=${process.pid}&tz_offset=120`)).body.trimEnd().split('\n')[1];
   assert.equal(east, hhmm(new Date(utc.getTime() + 120 * 60_000)));
   const tree = await get(h.socket, `/v1/tree?format=text&pid=${process.pid}`);
   assert.equal(tree.status, 200);
@@ -84,27 +103,23 @@ test('GET /v1/processes/{pid|key} finds a live process', async () => {
 });
 
 test('GET /v1/tree nests children under parents', async () => {
-  const child = spawn('sleep', ['5'], { stdio: 'ignore' });
+  const child = spawn('sleep', ['600'], { stdio: 'ignore' });
   try {
-    const node = await waitFor(async () => {
-      const roots = (await get(h.socket, `/v1/tree?pid=${process.pid}`)).json<{ roots: Proc[] }>().roots;
+    let roots: Proc[] = [];
+    await eventually('the child under this process', async () => {
+      roots = (await get(h.socket, `/v1/tree?pid=${process.pid}`)).json<{ roots: Proc[] }>().roots;
       return roots[0]?.children?.find((c) => c.pid === child.pid);
-    }, 2000);
-    assert.ok(node, 'the child appears under this process');
+    }, { seen: () => roots[0]?.children?.map((c) => c.pid) });
   } finally {
     child.kill();
   }
 });
 
 test('events, history and lineage answer for a process that already exited', async () => {
-  const { pid, shell } = await sleepUnderShell('pwapi-history', 0.5);
-  const exitEvent = await waitFor(async () => {
-    const events = (await get(h.socket, `/v1/events?since=1m&pid=${pid}`)).json<{ events: Array<{ kind: string; key: string }> }>().events;
-    return events.find((e) => e.kind === 'inferred_exit');
-  }, 3000);
-  assert.ok(exitEvent, 'the exit was recorded');
+  const { pid, shell } = await seenThenEnded('pwapi-history');
+  await exitRecorded(pid);
   const history = (await get(h.socket, `/v1/history?pid=${pid}`)).json<{ processes: Proc[] }>().processes;
-  assert.deepEqual(history[0]?.argv, ['sleep', '0.5']);
+  assert.deepEqual(history[0]?.argv, ['sleep', '600']);
   assert.notEqual(history[0]?.exitTime, null);
   assert.equal(history[0]?.exitOrigin, 'inferred', 'the poll source infers exits, and says so');
   const lineage = (await get(h.socket, `/v1/lineage/${pid}`)).json<{ process: Proc; ancestors: Proc[]; descendants: Proc[] }>();
@@ -131,10 +146,10 @@ test('GET /v1/events?follow=1 streams new events as NDJSON', async () => {
   });
   req.end();
   assert.equal(await streaming, 'application/x-ndjson');
-  const child = spawn('sleep', ['0.6'], { stdio: 'ignore' });
-  const found = await waitFor(() => seen.find((e) => e.pid === child.pid), 3000);
-  req.destroy();
-  assert.equal(found?.kind, 'inferred_start');
+  const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+  const found = await eventually(`the start of ${child.pid} on the stream`, () => seen.find((e) => e.pid === child.pid), { seen: () => seen.slice(-20) })
+    .finally(() => { child.kill(); req.destroy(); });
+  assert.equal(found.kind, 'inferred_start');
   assert.ok(seen.every((e) => e.kind === 'inferred_start' || e.kind === 'lost'), 'the kind filter holds on the stream');
 });
 
@@ -153,6 +168,10 @@ test('GET /v1/stats and /metrics report counters', async () => {
 test('bad requests get a 4xx with one clear error, and the daemon keeps serving', async () => {
   const cases: Array<[string, number, RegExp, string?]> = [
     ['/v1/events?bogus=1', 400, /unknown parameter 'bogus'/],
+    ['/v1/events?args=(a%2B)%2B%24', 400, /parameter 'args': a quantified group that holds a quantifier, such as \(a\+\)\+, is refused/],
+    ['/v1/history?args=%5B', 400, /parameter 'args' is not a valid regular expression/],
+    ['/v1/history?name=%5B', 400, /parameter 'name' is not a valid glob/],
+    ['/v1/processes?subtree=0', 400, /'subtree' must be an integer from 1/],
     ['/v1/events?limit=0', 400, /'limit' must be an integer from 1 to 10000/],
     ['/v1/events?limit=99999999', 400, /'limit' must be an integer/],
     ['/v1/events?since=yesterdayish', 400, /'since' must be a time/],
@@ -219,8 +238,8 @@ test('GET /v1/processes?limit=N gives the N lowest pids (sorted, then cut)', asy
 });
 
 test('GET /v1/events?format=sse, and a followed SSE stream', async () => {
-  const pid = await shortLived('pwapi-sse', 0.3);
-  await waitFor(async () => (await get(h.socket, `/v1/events?since=1m&pid=${pid}&kind=inferred_exit`)).json<{ events: unknown[] }>().events[0], 3000);
+  const { pid } = await seenThenEnded('pwapi-sse');
+  await exitRecorded(pid);
   const stored = await get(h.socket, `/v1/events?since=1m&pid=${pid}&format=sse`);
   assert.equal(stored.type, 'text/event-stream');
   const frames = stored.body.split('\n\n').filter(Boolean);
@@ -253,20 +272,23 @@ test('GET /v1/events?format=sse, and a followed SSE stream', async () => {
   });
   req.end();
   assert.equal(await type, 'text/event-stream');
-  const child = spawn('sleep', ['0.6'], { stdio: 'ignore' });
-  const found = await waitFor(() => live.find((e) => e.pid === child.pid), 3000);
-  req.destroy();
-  assert.equal(found?.kind, 'inferred_start');
+  const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+  const found = await eventually(`the start of ${child.pid} on the SSE stream`, () => live.find((e) => e.pid === child.pid), { seen: () => live.slice(-20) })
+    .finally(() => { child.kill(); req.destroy(); });
+  assert.equal(found.kind, 'inferred_start');
   // Issue 14: an SSE stream follows the store, so its new events have their store id too.
-  assert.equal(typeof found?.id, 'number', 'SSE events are sent once stored, with their id');
-  assert.equal(found?.run, h.daemon.store.run);
+  assert.equal(typeof found.id, 'number', 'SSE events are sent once stored, with their id');
+  assert.equal(found.run, h.daemon.store.run);
 });
 
 test('GET /v1/processes/{key} and /v1/history filter by exe, user and time over HTTP', async () => {
   const started = Date.now();
-  const pid = await shortLived('pwapi-filters', 0.4);
-  const row = await waitFor(async () => (await get(h.socket, `/v1/history?pid=${pid}`)).json<{ processes: Proc[] }>().processes.find((p) => p.exitTime !== null), 3000);
-  assert.ok(row, 'recorded, with its end');
+  const { pid } = await seenThenEnded('pwapi-filters');
+  let rows: Proc[] = [];
+  const row = await eventually(`${pid} recorded, with its end`, async () => {
+    rows = (await get(h.socket, `/v1/history?pid=${pid}`)).json<{ processes: Proc[] }>().processes;
+    return rows.find((p) => p.exitTime !== null);
+  }, { seen: () => rows });
   const match = async (query: string): Promise<boolean> =>
     (await get(h.socket, `/v1/history?pid=${pid}&${query}`)).json<{ processes: Proc[] }>().processes.some((p) => p.pid === pid);
   assert.equal(await match('exe=*/sleep'), true);
@@ -282,13 +304,13 @@ test('GET /v1/processes/{key} and /v1/history filter by exe, user and time over 
 });
 
 test('GET /v1/lineage: descendants with depth, cut at limit with truncated', async () => {
-  const shell = spawn('/bin/sh', ['-c', 'sleep 3 & sleep 3 & sleep 3 & wait'], { stdio: 'ignore' });
+  const shell = spawnGroup('sleep 600 & sleep 600 & sleep 600 & wait');
   try {
-    const kids = await waitFor(async () => {
-      const list = (await get(h.socket, `/v1/processes?ppid=${shell.pid}`)).json<{ processes: Proc[] }>().processes;
-      return list.length === 3 ? list : undefined;
-    }, 3000);
-    assert.equal(kids?.length, 3, 'the three children are in the table');
+    let list: Proc[] = [];
+    await eventually(`the three children of ${shell.pid} in the table`, async () => {
+      list = (await get(h.socket, `/v1/processes?ppid=${shell.pid}`)).json<{ processes: Proc[] }>().processes;
+      return list.length === 3 && list.every((p) => p.argv?.[0] === 'sleep');
+    }, { seen: () => list.map((p) => p.argv) });
     type L = { process: Proc; descendants: Array<Proc & { depth: number }>; truncated: boolean };
     const full = (await get(h.socket, `/v1/lineage/${shell.pid}`)).json<L>();
     assert.deepEqual(full.descendants.map((d) => [d.ppid, d.depth]), [[shell.pid, 1], [shell.pid, 1], [shell.pid, 1]]);
@@ -297,6 +319,6 @@ test('GET /v1/lineage: descendants with depth, cut at limit with truncated', asy
     assert.equal(cut.descendants.length, 2);
     assert.equal(cut.truncated, true);
   } finally {
-    shell.kill();
+    shell.stop();
   }
 });

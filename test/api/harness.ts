@@ -62,7 +62,10 @@ export function get(socket: string, path: string, method: string | GetOptions = 
   const o: GetOptions = typeof method === 'string' ? { method } : method;
   const where = o.port === undefined ? { socketPath: socket } : { host: '127.0.0.1', port: o.port };
   return new Promise((resolve, reject) => {
-    const req = request({ ...where, path, method: o.method ?? 'GET', headers: o.headers }, (res) => {
+    // One connection per request (agent: false): Node 20's global agent keeps connections alive,
+    // and a request sent on one just as the server closes it for idleness (5 s) fails with
+    // ECONNRESET, a race a loaded machine makes likely. The CLI makes one request per connection too.
+    const req = request({ ...where, path, method: o.method ?? 'GET', headers: o.headers, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

@@ -10,7 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request, type IncomingMessage } from 'node:http';
 import type { ProcEvent } from '../../src/events/types.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
-import { get, startDaemon, waitFor } from './harness.js';
+import { get, startDaemon } from './harness.js';
+import { commOf } from '../helpers/spawn.js';
+import { eventually, spawnGroup } from '../helpers/wait.js';
 
 interface Proc { key: string; pid: number; origin: string; exitTime: string | null; exitOrigin: string | null; bootId?: string }
 interface Ev { id?: number; kind: string; pid: number; seq: number; key: string | null; reason?: string; time: string }
@@ -68,7 +70,8 @@ test('a restart records what happened while no daemon watched: ended unseen, bor
     // a process started sooner after the stop cannot be proven to be born unseen.
     await new Promise((r) => setTimeout(r, 100));
     bornUnseen = spawn('sleep', ['30'], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 50));
+    const born = bornUnseen;
+    await eventually(`pid ${born.pid} to run sleep`, () => commOf(born.pid!) === 'sleep', { seen: () => commOf(born.pid!) });
 
     const second = await startDaemon({}, { dir: first.dir });
     try {
@@ -110,36 +113,39 @@ test('a restart records what happened while no daemon watched: ended unseen, bor
 
 test('back-pressure: store overflow shows in /v1/stats, as a stored lost event, in eventsByKind and on every stream', async () => {
   const h = await startDaemon({ maxQueue: 1, flushIntervalMs: 3_600_000 });
-  const shell = spawn('/bin/sh', ['-c', 'sleep 2 & sleep 2 & sleep 2 & wait'], { stdio: 'ignore' });
+  // The follower first: opening it writes what is queued (a follower starts from the store).
+  // It filters for a pid that has no events: a `lost` event must reach it anyway.
+  const stream = await follow(h.socket, '/v1/events?follow=1&since=1s&kind=inferred_start&pid=1');
+  const shell = spawnGroup('sleep 600 & sleep 600 & sleep 600 & wait');
   try {
-    // This follower filters for a pid that has no events: a `lost` event must reach it anyway.
-    const stream = await follow(h.socket, '/v1/events?follow=1&since=1s&kind=inferred_start&pid=1');
-    const dropped = await waitFor(async () => {
-      const s = (await get(h.socket, '/v1/stats')).json<{ store: { dropped: number; queued: number } }>().store;
-      return s.dropped >= 3 ? s : undefined;
-    }, 3000);
-    assert.ok(dropped, 'dropped events are counted before anything is written');
-    assert.ok(dropped.queued <= 1, 'the queue stays within max_queue (a catch-up of a follower may have flushed it)');
-    const losts = (await get(h.socket, '/v1/events?since=1m&kind=lost')).json<{ events: Array<Ev & { count: number }> }>().events;
-    const [lost] = losts;
-    assert.match(String(lost?.reason), /store queue overflow/);
-    // One row per write that followed drops: a follower's catch-up may have written one between them.
-    assert.ok(losts.reduce((n, e) => n + e.count, 0) >= 3, JSON.stringify(losts.map((e) => e.count)));
-    const seen = await waitFor(() => stream.lines.find((e) => e.kind === 'lost'), 2000);
-    assert.match(String(seen?.reason), /store queue overflow/, 'followers see the overflow too, whatever their filters');
+    // A busy machine starts other processes too: whatever arrives, the queue holds one and drops the rest.
+    let store: { dropped: number; queued: number } | undefined;
+    const dropped = await eventually('3 events dropped with one queued, before anything is written', async () => {
+      store = (await get(h.socket, '/v1/stats')).json<{ store: { dropped: number; queued: number } }>().store;
+      return store.dropped >= 3 && store.queued === 1 ? store : undefined;
+    }, { seen: () => store });
+    // Each flush that found drops stored one lost row: together they count every drop so far.
+    const lost = (await get(h.socket, '/v1/events?since=1m&kind=lost')).json<{ events: Array<Ev & { count: number }> }>().events;
+    assert.ok(lost.length >= 1 && lost.every((e) => /store queue overflow/.test(String(e.reason))), JSON.stringify(lost));
+    const counted = lost.reduce((n, e) => n + e.count, 0);
+    assert.ok(counted >= dropped.dropped, `lost rows count ${counted}, stats said ${dropped.dropped} dropped`);
+    const seen = await eventually('the lost event on the stream', () => stream.lines.find((e) => e.kind === 'lost'), { seen: () => stream.lines });
+    assert.match(String(seen.reason), /store queue overflow/, 'followers see the overflow too, whatever their filters');
     stream.close();
     // Counted by kind once written while the API listens (a lost row the start's reconcile wrote, when
     // zombies of other tests gave it events to overflow with, came before): a query flushes the next drops.
-    const counted = await waitFor(async () => {
+    let byKind: Record<string, number> | undefined;
+    await eventually('the lost rows counted by kind in /v1/stats', async () => {
       await get(h.socket, '/v1/events?since=1m&kind=lost');
-      const stats = (await get(h.socket, '/v1/stats')).json<{ eventsByKind: Record<string, number> }>();
-      return (stats.eventsByKind.lost ?? 0) >= 1 ? true : undefined;
-    }, 10_000);
-    assert.ok(counted, 'counted by kind');
+      byKind = (await get(h.socket, '/v1/stats')).json<{ eventsByKind: Record<string, number> }>().eventsByKind;
+      return (byKind.lost ?? 0) >= 1 ? true : undefined;
+    }, { seen: () => byKind });
     const metrics = (await get(h.socket, '/metrics')).body;
-    assert.match(metrics, /^procwatch_store_dropped_events_total ([3-9]|[1-9]\d+)$/m); // 3 or more (11 on a busy machine)
+    const droppedTotal = Number(/^procwatch_store_dropped_events_total (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(droppedTotal >= 3, `procwatch_store_dropped_events_total ${droppedTotal}`);
   } finally {
-    shell.kill();
+    stream.close();
+    shell.stop();
     await h.stop();
   }
 });
@@ -147,13 +153,21 @@ test('back-pressure: store overflow shows in /v1/stats, as a stored lost event, 
 test('retention runs on the daemon timer while the API serves', async () => {
   const h = await startDaemon({ retentionIntervalMs: 100, retentionMaxAgeMs: 1 });
   try {
-    const shell = spawn('/bin/sh', ['-c', 'sleep 0.3 & sleep 0.3 & wait'], { stdio: 'ignore' });
-    await exited(shell);
-    const stats = await waitFor(async () => {
+    // Two processes the poller sees start and end: four events for retention to delete.
+    const shell = spawnGroup('sleep 600 & sleep 600 & wait');
+    let listed: unknown;
+    await eventually('the two sleeps in the table', async () => {
+      listed = (await get(h.socket, `/v1/processes?ppid=${shell.pid}`)).json<{ processes: Array<{ argv: string[] | null }> }>().processes;
+      return (listed as Array<{ argv: string[] | null }>).filter((p) => p.argv?.[0] === 'sleep').length === 2;
+    }, { seen: () => listed });
+    shell.stop();
+    await shell.exited;
+    let store: unknown;
+    await eventually('retention passes that deleted the events older than 1 ms', async () => {
       const s = (await get(h.socket, '/v1/stats')).json<{ store: { retentionRuns: number; retentionDeletedEvents: number } }>().store;
-      return s.retentionRuns >= 3 && s.retentionDeletedEvents >= 4 ? s : undefined;
-    }, 5000);
-    assert.ok(stats, 'retention passes ran and deleted the events older than 1 ms');
+      store = s;
+      return s.retentionRuns >= 3 && s.retentionDeletedEvents >= 4;
+    }, { seen: () => store });
   } finally {
     await h.stop();
   }
@@ -182,17 +196,17 @@ test('a follower gets every stored event in the range, page by page, then the li
   try {
     deliver(h.daemon, sids(h.daemon, 2500, 1_000_000));
     const all = await follow(h.socket, `/v1/events?follow=1&since=1h&kind=sid`);
-    await waitFor(() => (all.lines.length >= 2500 ? true : undefined), 5000);
+    await eventually('the 2,500 stored events', () => all.lines.length >= 2500, { seen: () => all.lines.length });
     deliver(h.daemon, sids(h.daemon, 3, 2_000_000));
-    await waitFor(() => (all.lines.length >= 2503 ? true : undefined), 3000);
+    await eventually('the 3 live ones', () => all.lines.length >= 2503, { seen: () => all.lines.length });
     assert.deepEqual(all.lines.map((e) => e.seq), [...Array.from({ length: 2500 }, (_, i) => 1_000_000 + i), 2_000_000, 2_000_001, 2_000_002]);
     assert.ok(all.lines.slice(0, 2500).every((e) => typeof e.id === 'number'), 'stored events carry their id');
     all.close();
 
     const tail = await follow(h.socket, `/v1/events?follow=1&since=1h&kind=sid&limit=5`);
-    await waitFor(() => (tail.lines.length >= 5 ? true : undefined), 3000);
+    await eventually('the newest 5 stored', () => tail.lines.length >= 5, { seen: () => tail.lines });
     deliver(h.daemon, sids(h.daemon, 1, 3_000_000));
-    await waitFor(() => (tail.lines.length >= 6 ? true : undefined), 3000);
+    await eventually('the live one after them', () => tail.lines.length >= 6, { seen: () => tail.lines });
     // The newest five stored (the three live ones above were stored too), then the live one.
     assert.deepEqual(tail.lines.map((e) => e.seq), [1_002_498, 1_002_499, 2_000_000, 2_000_001, 2_000_002, 3_000_000], 'like tail -n 5 -f');
     tail.close();
@@ -218,11 +232,11 @@ test('a follower that does not read is cut off with a last stream_closed line, a
     assert.match(String(last?.reason), /client too slow: over 64 KiB behind/);
     assert.ok(slow.lines.length < 40 * 500, `cut off before the end (${slow.lines.length} lines)`);
     assert.ok(clients <= 1);
-    const after = await waitFor(async () => {
-      const n = (await get(h.socket, '/v1/stats')).json<{ api: { streamClients: number } }>().api.streamClients;
-      return n === 0 ? n : undefined;
-    }, 2000);
-    assert.equal(after, 0, 'the stream is gone');
+    let clientsNow = -1;
+    await eventually('the stream to be gone', async () => {
+      clientsNow = (await get(h.socket, '/v1/stats')).json<{ api: { streamClients: number } }>().api.streamClients;
+      return clientsNow === 0;
+    }, { seen: () => clientsNow });
   } finally {
     await h.stop();
   }
@@ -237,11 +251,11 @@ test('a source that dies is reported: one log line, a stored lost event naming i
     // The poll source's next scan finds /proc gone, as when it is unmounted under the daemon.
     const source = (h.daemon.tracker as unknown as { options: { source: { scan(): never } } }).options.source;
     source.scan = () => { throw new Error('ENOENT: /proc vanished'); };
-    const failed = await waitFor(() => failures[0], 3000);
+    const failed = await eventually('the failure to be reported', () => failures[0]);
     assert.match(String(failed), /the \/proc poller stopped: ENOENT: \/proc vanished/);
     assert.deepEqual(lines.filter((l) => /event source/.test(l)), [`procwatch daemon: the event source failed: ${failed}`]);
-    const lost = await waitFor(async () => (await get(h.socket, '/v1/events?since=1m&kind=lost')).json<{ events: Ev[] }>().events.find((e) => /vanished/.test(String(e.reason))), 3000);
-    assert.match(String(lost?.reason), /no more events from this source/);
+    const lost = await eventually('the stored lost event', async () => (await get(h.socket, '/v1/events?since=1m&kind=lost')).json<{ events: Ev[] }>().events.find((e) => /vanished/.test(String(e.reason))));
+    assert.match(String(lost.reason), /no more events from this source/);
     const late: string[] = [];
     h.daemon.onFailure((message) => late.push(message));
     assert.deepEqual(late, [failed], 'a listener registered after the failure hears it too');
@@ -268,7 +282,8 @@ test('the CLI client gives up on a daemon that accepts but never answers', async
       assert.match(err.message, /^the daemon at .*hung.sock did not answer within 0.3 s/);
       return true;
     });
-    assert.ok(Date.now() - started < 3000);
+    // Given up after its 0.3 s of silence, not after the test's own timeout: any bound far above it says so.
+    assert.ok(Date.now() - started < 20_000, `gave up (after ${Date.now() - started} ms)`);
   } finally {
     for (const s of held) s.destroy();
     server.close();

@@ -38,7 +38,7 @@ test('TCP: connections without a valid request are capped, get a 503, and time o
     await h.api.listenTcp('127.0.0.1:0', TOKEN);
     const port = h.api.tcpPort()!;
     const idle = [raw({ port }), raw({ port }), raw({ port })];
-    assert.ok(await waitFor(async () => (tcp(await listeners(h)).unauthenticated === 3 ? true : undefined), 20_000), 'three idle connections held');
+    assert.ok(await waitFor(async () => (tcp(await listeners(h)).unauthenticated === 3 ? true : undefined), 30_000), 'three idle connections held');
     const fourth = raw({ port });
     await fourth.closed;
     assert.match(fourth.data(), /^HTTP\/1\.1 503 Service Unavailable\r\n[^]*retry-after: 5\r\n/);
@@ -46,12 +46,12 @@ test('TCP: connections without a valid request are capped, get a 503, and time o
     assert.ok(log.some((l) => /^procwatch daemon: API limit reached: 3 connections without a valid request yet on 127\.0\.0\.1:\d+/.test(l)), log.join('\n'));
     // A connection that sends a valid request is no longer pending: it frees its slot.
     idle[0]!.socket.write(`GET /v1/health HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\n\r\n`);
-    assert.ok(await waitFor(() => (idle[0]!.data().startsWith('HTTP/1.1 200') ? true : undefined), 20_000));
-    assert.ok(await waitFor(async () => (tcp(await listeners(h)).unauthenticated === 2 ? true : undefined), 20_000));
+    assert.ok(await waitFor(() => (idle[0]!.data().startsWith('HTTP/1.1 200') ? true : undefined), 30_000));
+    assert.ok(await waitFor(async () => (tcp(await listeners(h)).unauthenticated === 2 ? true : undefined), 30_000));
     assert.ok(log.some((l) => /API limit cleared: 3 connections without a valid request yet .*; 1 refused meanwhile/.test(l)), log.join('\n'));
     // A wrong token does not count as a valid request.
     idle[1]!.socket.write('GET /v1/health HTTP/1.1\r\nhost: x\r\nauthorization: Bearer wrong\r\n\r\n');
-    assert.ok(await waitFor(() => (idle[1]!.data().startsWith('HTTP/1.1 401') ? true : undefined), 20_000));
+    assert.ok(await waitFor(() => (idle[1]!.data().startsWith('HTTP/1.1 401') ? true : undefined), 30_000));
     assert.equal(tcp(await listeners(h)).unauthenticated, 2);
     for (const c of idle) c.socket.destroy();
   } finally {
@@ -67,7 +67,7 @@ test('a connection that sends nothing is closed after the first-request timeout'
     const local = raw({ path: h.socket });
     await Promise.all([silent.closed, local.closed]);
     assert.equal(silent.data(), '', 'closed without an answer');
-    assert.ok(await waitFor(async () => (tcp(await listeners(h)).firstRequestTimeouts >= 1 ? true : undefined), 20_000));
+    assert.ok(await waitFor(async () => (tcp(await listeners(h)).firstRequestTimeouts >= 1 ? true : undefined), 30_000));
   } finally {
     await h.stop();
   }
@@ -78,13 +78,13 @@ test('connections per listener are capped: more are closed at once', async () =>
   const h = await startDaemon({}, { api: { limits: { maxConnections: 4, maxUnauthenticated: 4, firstRequestMs: 60_000 } }, log: (l) => log.push(l) });
   try {
     const held = [raw({ path: h.socket }), raw({ path: h.socket }), raw({ path: h.socket }), raw({ path: h.socket })];
-    assert.ok(await waitFor(() => (h.api.listenerCounters()[0]!.connections === 4 ? true : undefined), 20_000));
+    assert.ok(await waitFor(() => (h.api.listenerCounters()[0]!.connections === 4 ? true : undefined), 30_000));
     const extra = raw({ path: h.socket });
     await extra.closed;
     assert.equal(extra.data(), '', 'dropped at accept');
     assert.ok(log.some((l) => /API limit reached: 4 connections on .*api\.sock/.test(l)), log.join('\n'));
     held[0]!.socket.destroy();
-    assert.ok(await waitFor(() => (h.api.listenerCounters()[0]!.connections === 3 ? true : undefined), 20_000));
+    assert.ok(await waitFor(() => (h.api.listenerCounters()[0]!.connections === 3 ? true : undefined), 30_000));
     assert.equal((await get(h.socket, '/v1/health')).status, 200, 'a slot is free again');
     for (const c of held) c.socket.destroy();
   } finally {
@@ -113,7 +113,7 @@ test('large answers being sent and event streams are capped: 503 with Retry-Afte
       c.socket.write('GET /v1/events?since=1h&limit=10000 HTTP/1.1\r\nhost: x\r\n\r\n');
       return c;
     });
-    assert.ok(await waitFor(async () => ((await get(h.socket, '/v1/stats')).json<{ api: { heavyInFlight: number } }>().api.heavyInFlight === 2 ? true : undefined), 20_000));
+    assert.ok(await waitFor(async () => ((await get(h.socket, '/v1/stats')).json<{ api: { heavyInFlight: number } }>().api.heavyInFlight === 2 ? true : undefined), 30_000));
     const busy = await get(h.socket, '/v1/events?since=1h&limit=10');
     assert.equal(busy.status, 503);
     assert.match(busy.json<{ error: string }>().error, /^busy: 2 large answers are being sent; retry in 5 s$/);
@@ -122,7 +122,7 @@ test('large answers being sent and event streams are capped: 503 with Retry-Afte
     assert.equal((await get(h.socket, '/metrics')).status, 200);
     assert.ok(log.some((l) => /API limit reached: 2 large answers/.test(l)));
     readers[0]!.socket.destroy();
-    assert.ok(await waitFor(async () => ((await get(h.socket, '/v1/events?since=1h&limit=10')).status === 200 ? true : undefined), 20_000), 'the slot came back');
+    assert.ok(await waitFor(async () => ((await get(h.socket, '/v1/events?since=1h&limit=10')).status === 200 ? true : undefined), 30_000), 'the slot came back');
     readers[1]!.socket.destroy();
 
     // Streams: two open, the third is refused with Retry-After.
@@ -131,12 +131,12 @@ test('large answers being sent and event streams are capped: 503 with Retry-Afte
       c.socket.write('GET /v1/events?follow=1&pid=3000001 HTTP/1.1\r\nhost: x\r\n\r\n');
       return c;
     });
-    assert.ok(await waitFor(async () => ((await get(h.socket, '/v1/stats')).json<{ api: { streamClients: number } }>().api.streamClients === 2 ? true : undefined), 20_000));
+    assert.ok(await waitFor(async () => ((await get(h.socket, '/v1/stats')).json<{ api: { streamClients: number } }>().api.streamClients === 2 ? true : undefined), 30_000));
     const third = await get(h.socket, '/v1/events?follow=1&format=sse');
     assert.equal(third.status, 503);
     assert.match(third.json<{ error: string }>().error, /^busy: 2 event streams are open/);
     for (const c of streams) c.socket.destroy();
-    assert.ok(await waitFor(async () => ((await get(h.socket, '/v1/stats')).json<{ api: { streamClients: number; busy: number } }>().api.streamClients === 0 ? true : undefined), 20_000));
+    assert.ok(await waitFor(async () => ((await get(h.socket, '/v1/stats')).json<{ api: { streamClients: number; busy: number } }>().api.streamClients === 0 ? true : undefined), 30_000));
     assert.ok(log.some((l) => /API limit cleared: 2 event streams; 1 refused meanwhile/.test(l)), log.join('\n'));
   } finally {
     await h.stop();

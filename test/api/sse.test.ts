@@ -67,14 +67,14 @@ test('every event has its store id and kind; Last-Event-ID resumes exactly after
   store(5);
   const first = open(`/v1/events?follow=1&format=sse&since=1h&pid=${PID}&kind=comm`);
   assert.equal(await first.status, 200);
-  assert.ok(await waitFor(() => (events(first.frames).length >= 5 ? true : undefined), 10_000), JSON.stringify(first.frames));
+  assert.ok(await waitFor(() => (events(first.frames).length >= 5 ? true : undefined), 30_000), JSON.stringify(first.frames));
   for (const f of events(first.frames)) {
     assert.equal(f.id, String(f.data!.id), 'id: is the store id');
     assert.equal(f.event, 'comm', 'event: is the kind');
   }
   // New events after the stored ones arrive on the same stream, with ids too.
   store(2);
-  assert.ok(await waitFor(() => (events(first.frames).length >= 7 ? true : undefined), 10_000));
+  assert.ok(await waitFor(() => (events(first.frames).length >= 7 ? true : undefined), 30_000));
   first.req.destroy();
   const seen = events(first.frames);
   const ids = seen.map((f) => Number(f.id));
@@ -86,7 +86,7 @@ test('every event has its store id and kind; Last-Event-ID resumes exactly after
   // Reconnecting with the same URL (as EventSource does) and the header: since/limit no longer apply.
   const again = open(`/v1/events?follow=1&format=sse&since=1s&limit=1&pid=${PID}&kind=comm`, { 'Last-Event-ID': String(resumeAt) });
   assert.equal(await again.status, 200);
-  assert.ok(await waitFor(() => (events(again.frames).length >= 7 ? true : undefined), 10_000), JSON.stringify(again.frames.length));
+  assert.ok(await waitFor(() => (events(again.frames).length >= 7 ? true : undefined), 30_000), JSON.stringify(again.frames.length));
   again.req.destroy();
   const resumed = events(again.frames).map((f) => f.data!.comm);
   const expected = [...seen.slice(3).map((f) => f.data!.comm)];
@@ -98,7 +98,7 @@ test('every event has its store id and kind; Last-Event-ID resumes exactly after
 test('an idle stream gets a comment line (heartbeat) so proxies keep it open', async () => {
   const idle = open(`/v1/events?follow=1&format=sse&pid=${PID - 1}`);
   assert.equal(await idle.status, 200);
-  const beat = await waitFor(() => idle.frames.find((f) => f.comment === 'heartbeat'), 10_000);
+  const beat = await waitFor(() => idle.frames.find((f) => f.comment === 'heartbeat'), 30_000);
   idle.req.destroy();
   assert.ok(beat, 'a heartbeat comment came');
   assert.equal(beat.data, null, 'a comment, not an event: EventSource ignores it');

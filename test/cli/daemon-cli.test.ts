@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { procConnectorAvailability } from '../../src/sources/native.js';
 import { ebpfAvailability } from '../../src/sources/ebpf.js';
 import { EventStore } from '../../src/store/index.js';
-import { sleep } from '../helpers/spawn.js';
+import { eventually, spawnGroup } from '../helpers/wait.js';
 
 // These scenarios need every short-lived process seen: the netlink source (root + the addon).
 const netlink = procConnectorAvailability();
@@ -42,9 +42,11 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(args: string[], timeout = 20_000): { code: number; stdout: string; stderr: string } {
+/** A CLI call; on a loaded machine (a storm beside it) a 10,000-event answer may take a while: 60 s, then it says so. */
+function run(args: string[], timeout = 60_000): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout, maxBuffer: 256 * 1024 * 1024 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  const killed = r.status === null ? `\n(killed by ${String(r.signal)}: no answer within ${timeout / 1000} s)` : '';
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr + killed };
 }
 
 function sql(db: string, query: string): string {
@@ -63,7 +65,7 @@ async function startDaemon(name: string, extra: string[] = [], paths: { socket?:
   const proc = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(proc);
   proc.stderr!.on('data', (c: Buffer) => (log += c.toString()));
-  const until = Date.now() + 15_000;
+  const until = Date.now() + 60_000; // loading eBPF programs on a loaded machine takes a while
   while (!log.includes('API on') && Date.now() < until && proc.exitCode === null) await new Promise((r) => setTimeout(r, 50));
   assert.ok(log.includes('API on'), `daemon did not start: ${log}`);
   return { proc, socket, db, log: () => log };
@@ -78,12 +80,36 @@ function pollConfig(name: string, extra = ''): string {
 
 /** `procwatch daemon ARGS` that must refuse: it has to exit by itself, quickly. */
 function refused(args: string[]): { code: number; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, 'daemon', ...args], { encoding: 'utf8', timeout: 15_000, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, [BIN, 'daemon', ...args], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
   assert.notEqual(r.status, null, `the daemon did not exit on its own (signal ${String(r.signal)}): ${r.stderr}`);
   return { code: r.status!, stderr: r.stderr };
 }
 
 const modeOf = (path: string): number => statSync(path).mode & 0o777;
+
+/** `procwatch ARGS --json` (one document or JSON lines), parsed. */
+function json<T>(args: string[]): T {
+  const r = run([...args, '--json']);
+  assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+function jsonLines<T>(args: string[]): T[] {
+  const r = run([...args, '--json']);
+  assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+}
+
+type History = { processes: Array<{ pid: number; argv: string[] | null; exitCode: number | null; exitTime: string | null; exitOrigin: string | null }> };
+
+/** Until `history` shows pid with its end: the daemon has seen it and stored it. */
+function historyOf(socket: string, pid: number, extra: string[] = []): Promise<History['processes'][number]> {
+  let last: unknown;
+  return eventually(`the end of ${pid} in history`, () => {
+    const h = json<History>(['history', '--socket', socket, '--since', '1h', '--pid', String(pid), ...extra]);
+    last = h.processes;
+    return h.processes.find((p) => p.pid === pid && p.exitTime !== null);
+  }, { seen: () => last, stepMs: 100 });
+}
 
 const exited = (p: ChildProcess): Promise<number | null> => new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.on('exit', (code) => r(code))));
 
@@ -92,11 +118,11 @@ test('query commands answer from a running daemon', { skip: needsNetlink }, asyn
   const marker = spawn('/bin/sh', ['-c', 'sleep 0.3; exit 3', 'pwcli-marker'], { stdio: 'ignore' });
   const markerPid = marker.pid!;
   await exited(marker);
-  await sleep(1500);
+  await historyOf(d.socket, markerPid);
 
   const ps = run(['ps', '--socket', d.socket]);
   assert.equal(ps.code, 0, ps.stderr);
-  assert.match(ps.stdout.split('\n')[0]!, /^UID\s+PID\s+PPID\s+STIME\s+CMD$/);
+  assert.match(ps.stdout.split('\n')[0]!, /^USER\s+PID\s+PPID\s+STIME\s+CMD$/);
   assert.ok(ps.stdout.split('\n').some((l) => new RegExp(`^\\S+\\s+${d.proc.pid}\\s`).test(l)), 'the daemon lists itself');
   const psJson = JSON.parse(run(['ps', '--socket', d.socket, '--json', '-u', 'root']).stdout) as { processes: Array<{ pid: number; user: string }> };
   assert.ok(psJson.processes.length > 0 && psJson.processes.every((p) => p.user === 'root'));
@@ -117,7 +143,7 @@ test('query commands answer from a running daemon', { skip: needsNetlink }, asyn
 
   const lineage = run(['lineage', '--socket', d.socket, String(markerPid)]);
   assert.equal(lineage.code, 0, lineage.stderr);
-  assert.match(lineage.stdout, new RegExp(`\\* ${markerPid} \\[`));
+  assert.match(lineage.stdout, new RegExp(`\\* ${markerPid} root /bin/sh -c 'sleep 0\\.3; exit 3' pwcli-marker  \\[started \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d, exit code 3 after \\d+(\\.\\d+)?m?s; key ${markerPid}:\\d+\\]`));
 
   const stats = run(['stats', '--socket', d.socket]);
   assert.match(stats.stdout, /^source\s+\S+/m);
@@ -142,7 +168,7 @@ test('query commands answer from a running daemon', { skip: needsNetlink }, asyn
   assert.equal(badGlob.code, 2);
   assert.match(badGlob.stderr, /^procwatch: --name is not a valid glob/);
 
-  const second = spawnSync(process.execPath, [BIN, 'daemon', '--database', join(dir, 'other.db'), '--socket', d.socket], { encoding: 'utf8', timeout: 15_000 });
+  const second = spawnSync(process.execPath, [BIN, 'daemon', '--database', join(dir, 'other.db'), '--socket', d.socket], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(second.status, 4);
   assert.match(second.stderr, /another procwatch daemon is already running/);
 
@@ -172,7 +198,14 @@ test('ps from the daemon and ps from /proc agree: NLWP, the JSON fields', async 
   // A process with a settled number of threads, running before the daemon starts (seeded).
   const threaded = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   children.push(threaded);
-  await sleep(800);
+  // Node starts its threads as it boots: wait until the count has held for half a second.
+  const threadsOf = (): number => Number(readFileSync(`/proc/${threaded.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[17]);
+  let counts: number[] = [];
+  await eventually('node\'s thread count to settle', async () => {
+    counts = [...counts.slice(-9), threadsOf()];
+    await new Promise((r) => setTimeout(r, 50));
+    return counts.length === 10 && counts.every((n) => n === counts[0] && n > 1);
+  }, { seen: () => counts });
   const d = await startDaemon('agree', ['--config', pollConfig('agree')]);
   try {
     const nlwp = Number(readFileSync(`/proc/${threaded.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[17]);
@@ -257,8 +290,7 @@ test('SIGTERM writes every queued event before exiting', async () => {
       const all = JSON.parse(run(['ps', '--socket', d.socket, '--json']).stdout) as { processes: Array<{ pid: number; ppid: number }> };
       return all.processes.filter((p) => p.ppid === shell.pid).map((p) => p.pid);
     };
-    for (const until = Date.now() + 5000; pids.length < 3 && Date.now() < until; await sleep(100)) pids = await kids();
-    assert.equal(pids.length, 3, 'the daemon sees the three sleeps');
+    await eventually('the daemon to see the three sleeps', async () => (pids = await kids()).length === 3, { seen: () => pids, stepMs: 100 });
     const stats = JSON.parse(run(['stats', '--socket', d.socket, '--json']).stdout) as { store: { queued: number } };
     assert.ok(stats.store.queued >= 4, `queued, not written (${stats.store.queued})`);
     const stored = (): string => sql(d.db, `SELECT group_concat(pid) FROM (SELECT pid FROM events WHERE kind = 'inferred_start' AND pid IN (${[shell.pid, ...pids].join(',')}) ORDER BY pid)`);
@@ -311,9 +343,16 @@ test('a failure after the source started stops the source and exits (exit 4), le
 test('a store that cannot write at the stop: the error is one line (exit 4), and the socket and lock still go', async () => {
   const d = await startDaemon('cannot-close', ['--config', pollConfig('cannot-close')]);
   sql(d.db, "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END");
-  const shell = spawn('/bin/sh', ['-c', 'sleep 0.3 & wait'], { stdio: 'ignore' }); // events to write
-  await exited(shell);
-  await sleep(400);
+  const shell = spawnGroup('sleep 600 & wait'); // events to write
+  try {
+    let listed: unknown;
+    await eventually('the daemon to see the sleep', () => {
+      listed = json<{ processes: Array<{ ppid: number; argv: string[] | null }> }>(['ps', '--socket', d.socket]).processes.filter((p) => p.ppid === shell.pid);
+      return (listed as Array<{ argv: string[] | null }>).some((p) => p.argv?.[0] === 'sleep');
+    }, { seen: () => listed, stepMs: 100 });
+  } finally {
+    shell.stop();
+  }
   d.proc.kill('SIGTERM');
   assert.equal(await exited(d.proc), 4, d.log());
   assert.match(d.log(), /^procwatch daemon: error while stopping: disk full$/m);
@@ -369,13 +408,14 @@ test('kill -9 in an exec storm: integrity, nothing acknowledged lost, the gap re
   children.push(storm);
   const longLived = spawn('sleep', ['60'], { stdio: 'ignore' });
   children.push(longLived);
-  await sleep(1500);
   // Everything the API has answered with has been committed (queries flush first): these
   // execs are acknowledged, and each one must be in the file after the kill.
   type Stored = { id: number; kind: string; pid: number; key: string | null };
-  const acknowledged = run(['events', '--socket', d.socket, '--since', '1h', '--kind', 'exec', '--json', '--limit', '10000']).stdout
-    .split('\n').filter(Boolean).map((l) => JSON.parse(l) as Stored);
-  assert.ok(acknowledged.length > 100, `the storm was recorded (${acknowledged.length} execs)`);
+  let acknowledged: Stored[] = [];
+  await eventually('the storm to be recorded (100 execs), and the sleep', () => {
+    acknowledged = jsonLines<Stored>(['events', '--socket', d.socket, '--since', '1h', '--kind', 'exec', '--limit', '10000']);
+    return acknowledged.length > 100 && acknowledged.some((e) => e.pid === longLived.pid);
+  }, { seen: () => `${acknowledged.length} execs`, stepMs: 200 });
   d.proc.kill('SIGKILL');
   await exited(d.proc);
   storm.kill('SIGKILL');
@@ -389,12 +429,12 @@ test('kill -9 in an exec storm: integrity, nothing acknowledged lost, the gap re
   const storedPids = new Set(sql(d.db, 'SELECT DISTINCT pid FROM processes').split('\n').map(Number));
   assert.ok(acknowledged.every((e) => storedPids.has(e.pid)), 'and so did their processes');
 
+  // The start's reconcile stores the gap and closes what ended unseen before the API listens.
   const again = await startDaemon('crash');
-  await sleep(500);
-  const lost = JSON.parse(run(['events', '--socket', again.socket, '--since', '1h', '--kind', 'lost', '--json']).stdout.trim().split('\n').pop()!) as { reason: string };
-  assert.match(lost.reason, /not watching from .* did not stop cleanly/);
-  const gone = JSON.parse(run(['history', '--socket', again.socket, '--since', '1h', '--name', 'sleep', '--json']).stdout) as { processes: Array<{ pid: number; exitOrigin: string | null }> };
-  assert.equal(gone.processes.find((p) => p.pid === longLived.pid)?.exitOrigin, 'inferred', 'ended unseen: recorded as inferred');
+  const lost = jsonLines<{ reason: string }>(['events', '--socket', again.socket, '--since', '1h', '--kind', 'lost']).pop();
+  assert.match(String(lost?.reason), /not watching from .* did not stop cleanly/);
+  const gone = await historyOf(again.socket, longLived.pid!);
+  assert.equal(gone.exitOrigin, 'inferred', 'ended unseen: recorded as inferred');
   again.proc.kill('SIGTERM');
   assert.equal(await exited(again.proc), 0);
 });
@@ -413,15 +453,16 @@ test('eBPF capture in the daemon: connects, accepts and file opens are stored an
     await exited(client);
     const writer = spawn('/bin/sh', ['-c', `echo x > ${files}/written; cat /etc/hostname >/dev/null`], { stdio: 'ignore' });
     await exited(writer);
-    await sleep(500);
-    server.close();
 
     type Stored = { kind: string; pid: number; path?: string; flagNames?: string[]; remotePort?: number; localPort?: number };
-    const events = (kinds: string): Stored[] => {
-      const r = run(['events', '--socket', d.socket, '--since', '5m', '--kind', kinds, '--json']);
-      assert.equal(r.code, 0, r.stderr);
-      return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Stored);
-    };
+    const events = (kinds: string): Stored[] => jsonLines<Stored>(['events', '--socket', d.socket, '--since', '5m', '--kind', kinds]);
+    let seen: Stored[] = [];
+    await eventually('the open, the connect and the accept to be stored', () => {
+      seen = events('open,connect,accept');
+      return seen.some((e) => e.kind === 'open' && e.pid === writer.pid) && seen.some((e) => e.kind === 'connect' && e.pid === client.pid)
+        && seen.some((e) => e.kind === 'accept' && e.localPort === port);
+    }, { seen: () => seen, stepMs: 100 });
+    server.close();
     const opens = events('open');
     assert.ok(opens.some((e) => e.pid === writer.pid && e.path === `${files}/written` && e.flagNames?.includes('O_CREAT')), JSON.stringify(opens));
     assert.ok(opens.every((e) => e.path?.startsWith(`${files}/`)), 'the prefix filter holds: /etc/hostname is not there');
@@ -432,7 +473,7 @@ test('eBPF capture in the daemon: connects, accepts and file opens are stored an
     assert.match(text.stdout, new RegExp(`open\\s+${writer.pid}\\s.*open ${files}/written O_WRONLY\\|O_CREAT\\|O_TRUNC fd \\d+`));
 
     // Same database, another socket: refused by the lock, before any program is loaded.
-    const second = spawnSync(process.execPath, [BIN, 'daemon', '--database', d.db, '--socket', join(dir, 'capture-2.sock'), '--source', 'ebpf'], { encoding: 'utf8', timeout: 15_000 });
+    const second = spawnSync(process.execPath, [BIN, 'daemon', '--database', d.db, '--socket', join(dir, 'capture-2.sock'), '--source', 'ebpf'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(second.status, 4, second.stderr);
     assert.match(second.stderr, new RegExp(`^procwatch daemon: refusing to start: another procwatch daemon \\(pid ${d.proc.pid}\\) is already using ${d.db}`));
     assert.equal(second.stderr.trim().split('\n').length, 1, 'one line');
@@ -447,13 +488,17 @@ test('eBPF capture in the daemon: connects, accepts and file opens are stored an
 test('the daemon on the netlink source, asked for by name, records what ran', { skip: needsNetlink }, async () => {
   const d = await startDaemon('netlink', ['--source', 'netlink']);
   assert.match(d.log(), /source netlink proc connector, as asked/);
-  const marker = spawn('/bin/sh', ['-c', 'exit 7', 'pwcli-netlink'], { stdio: 'ignore' });
+  // It waits on stdin until the daemon lists it: read at its exec, however busy the machine.
+  const marker = spawn('/bin/sh', ['-c', 'read x; exit 7', 'pwcli-netlink'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  try {
+    await eventually('the daemon to list the marker', () => json<{ processes: Array<{ pid: number }> }>(['ps', '--socket', d.socket]).processes.some((p) => p.pid === marker.pid), { stepMs: 100 });
+  } finally {
+    marker.stdin!.end('go\n');
+  }
   await exited(marker);
-  await sleep(500);
-  const history = JSON.parse(run(['history', '--socket', d.socket, '--since', '1m', '--json']).stdout) as { processes: Array<{ pid: number; argv: string[]; exitCode: number }> };
-  const found = history.processes.find((p) => p.pid === marker.pid);
-  assert.deepEqual(found?.argv, ['/bin/sh', '-c', 'exit 7', 'pwcli-netlink']);
-  assert.equal(found?.exitCode, 7);
+  const found = await historyOf(d.socket, marker.pid!);
+  assert.deepEqual(found.argv, ['/bin/sh', '-c', 'read x; exit 7', 'pwcli-netlink']);
+  assert.equal(found.exitCode, 7);
   const health = JSON.parse(run(['stats', '--socket', d.socket, '--json']).stdout) as { source: string; sourceCounters: { readerPriority: number } };
   assert.equal(health.source, 'netlink');
   assert.equal(health.sourceCounters.readerPriority, 10, 'the reader thread under SCHED_FIFO 10 by default');

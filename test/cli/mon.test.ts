@@ -68,8 +68,12 @@ test('the real mon: the hosts it appends are not counted as processes', { skip }
     // mon appended the group's hosts; procwatch counted only the spec.
     assert.ok(runs.includes('pw-no-such-process:0 localhost pw-host-b -> 0'), runs.join('\n'));
     assert.ok(runs.includes('pw-no-such-process:1- localhost pw-host-b -> 1'), 'a real failure still fails');
-    await new Promise((r) => setTimeout(r, 300)); // the alert of the failing service lands
-    const alerts = existsSync(join(dir, 'alerts.log')) ? readFileSync(join(dir, 'alerts.log'), 'utf8') : '';
+    // The alert of the failing service lands (its script writes the whole entry at once, after "ALERT"):
+    // then mon has also had its chance to alert for the appended one.
+    const alertsLog = (): string => (existsSync(join(dir, 'alerts.log')) ? readFileSync(join(dir, 'alerts.log'), 'utf8') : '');
+    for (let i = 0; i < 600 && !/ALERT .*failing[\s\S]*pw-no-such-process:0 < 1/.test(alertsLog()); i++) await new Promise((r) => setTimeout(r, 50));
+    const alerts = alertsLog();
+    assert.match(alerts, /ALERT .*failing/, `mon alerted for the failing service: ${alerts}`);
     assert.doesNotMatch(alerts, /localhost:0|pw-host-b:0/, 'no outage reported for a process called localhost (the -h of the alert lists the hosts)');
   } finally {
     mon.kill('SIGTERM');

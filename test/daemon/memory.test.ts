@@ -31,7 +31,7 @@ after(() => {
 
 function getJson(socket: string, path: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path }, (res) => {
+    const req = request({ socketPath: socket, path, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { body += d; });
@@ -54,7 +54,7 @@ async function ringBytesOf(name: string, configText: string | null): Promise<num
   children.push(proc);
   let log = '';
   proc.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
-  await waitFor(`the daemon to listen (${log})`, () => log.includes('API on ') || proc.exitCode !== null, 20_000, 50);
+  await waitFor(`the daemon to listen (${log})`, () => log.includes('API on ') || proc.exitCode !== null, 60_000, 50);
   assert.equal(proc.exitCode, null, log);
   const stats = await getJson(socket, '/v1/stats');
   proc.kill('SIGTERM');

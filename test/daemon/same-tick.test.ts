@@ -52,7 +52,7 @@ test('a live process whose key the store has for an exited one gets pid:ticks.2;
   const child = spawn('sleep', ['30'], { stdio: 'ignore' });
   try {
     const pid = child.pid!;
-    await waitFor(() => { try { return ticksOf(pid) > 0 ? true : undefined; } catch { return undefined; } }, 10_000);
+    await waitFor(() => { try { return ticksOf(pid) > 0 ? true : undefined; } catch { return undefined; } }, 30_000);
     const ticks = ticksOf(pid);
     // What an earlier run stored: the first process of that pid and tick, exited.
     const store = new EventStore({ path: join(dir, 'events.db'), bootId: readBootId(), source: 'test' });

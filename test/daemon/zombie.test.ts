@@ -50,7 +50,7 @@ for (const [source, availability, required] of sources) {
     const lines = createInterface({ input: parent.stdout! })[Symbol.asyncIterator]();
     try {
       const child = Number((await lines.next()).value);
-      assert.ok(await waitFor(() => (state(child) === 'Z' ? true : undefined), 20_000), 'the child became a zombie');
+      assert.ok(await waitFor(() => (state(child) === 'Z' ? true : undefined), 30_000), 'the child became a zombie');
       const h = await startDaemon({ source });
       try {
         const seen = async (): Promise<{ exitTime: string | null; exitOrigin: string | null; exitCode: number | null } | undefined> => {

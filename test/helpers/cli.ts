@@ -28,6 +28,12 @@ export interface RunOptions {
   /** Kill the program after this long (default 20 s): a hung check must fail the test, not stall it. */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /**
+   * `check` only: ask again (for up to 30 s) while the verdict is unknown because processes
+   * vanished while being read. On a busy machine other jobs' short-lived processes do that (an
+   * interpreter's name needs its command line); UNKNOWN is then right, but not what the test asks.
+   */
+  settle?: boolean;
 }
 
 /** Runs any program to completion; a non-zero exit is a result, not an exception. */
@@ -53,8 +59,13 @@ export function procwatch(args: string[], options: RunOptions = {}): Promise<Run
 }
 
 /** `node bin/procwatch check ARGS...` */
-export function check(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return procwatch(['check', ...args], options);
+export async function check(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const r = await procwatch(['check', ...args], options);
+    if (!options.settle || !r.stdout.includes('could not be read (vanished or hidden)') || Date.now() > until) return r;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /** The JSON document `procwatch check --format json` prints. */

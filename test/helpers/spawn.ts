@@ -19,7 +19,7 @@ export function uniqueTag(): string {
 }
 
 /** Polls `probe` every `stepMs` until it returns something other than null/undefined/false. */
-export async function waitFor<T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 5000, stepMs = 10): Promise<T> {
+export async function waitFor<T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 30_000, stepMs = 10): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
@@ -30,7 +30,7 @@ export async function waitFor<T>(what: string, probe: () => T | null | undefined
 }
 
 /** Polls `check` every 10 ms for up to `ms`; whether it came true (for asserting with a message of one's own). */
-export async function cameTrue(check: () => boolean, ms = 3000): Promise<boolean> {
+export async function cameTrue(check: () => boolean, ms = 30_000): Promise<boolean> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     if (check()) return true;
@@ -55,7 +55,7 @@ export function commOf(pid: number): string | null {
 }
 
 /** Waits until the process has exec'd its final image (setpriv, for one, execs a second time). */
-export function waitForComm(pid: number, comm: string, timeoutMs = 5000): Promise<true> {
+export function waitForComm(pid: number, comm: string, timeoutMs = 30_000): Promise<true> {
   return waitFor(`pid ${pid} to be '${comm}' (is '${String(commOf(pid))}')`, () => commOf(pid) === comm, timeoutMs);
 }
 

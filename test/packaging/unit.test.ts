@@ -7,8 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../helpers/cli.js';
+import { BIN, REPO_ROOT } from '../helpers/cli.js';
 
 const UNIT = join(REPO_ROOT, 'packaging/procwatch.service');
 const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
@@ -18,9 +20,20 @@ if (skip) console.error(`unit: ${skip}`);
 interface Check { name: string; json_field: string; set: boolean | null; exposure: string | null }
 
 test('systemd-analyze verify accepts the unit without a warning', { skip }, () => {
-  const r = spawnSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stderr.trim(), '', 'no warnings');
+  // verify runs `man` for Documentation=man:procwatch(1): the page the package installs
+  // (issue 17), generated here into a directory of its own, as MANPATH.
+  const man = mkdtempSync(join(tmpdir(), 'pw-unit-man-'));
+  try {
+    mkdirSync(join(man, 'man1'));
+    const page = spawnSync(process.execPath, [BIN, 'manpage'], { encoding: 'utf8' });
+    assert.equal(page.status, 0, page.stderr);
+    writeFileSync(join(man, 'man1', 'procwatch.1'), page.stdout);
+    const r = spawnSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8', env: { ...process.env, MANPATH: man } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.trim(), '', 'no warnings');
+  } finally {
+    rmSync(man, { recursive: true, force: true });
+  }
 });
 
 test('security --offline: the fitting directives are set, the breaking ones are not, exposure at most 5.4', { skip }, () => {

@@ -186,7 +186,7 @@ test('replay: `rules test` prints what would have fired over the stored events, 
     assert.equal(r.code, 0, r.stderr);
     const line = r.stdout.split('\n').find((l) => l.includes('would-fire'));
     assert.ok(line !== undefined, `a would-fire line in: ${r.stdout}`);
-    assert.ok(line.includes(`seen ${target} \\x1b[31mred\\x0aforged line`), `escaped: the process's escape and newline are shown, not sent: ${line}`);
+    assert.ok(line.includes(`seen ${target} \\e[31mred\\nforged line`), `escaped (report/text.ts): the process's escape and newline are shown, not sent: ${line}`);
     assert.match(r.stderr, /would-fire: 1 match\(es\), 1 alert\(s\)/);
     const json = await procwatch(['rules', 'test', '--config', d.config, '--rules', rulesFile, '--since', '10m', '--database', db, '--json', '--only', 'would-fire']);
     const last = JSON.parse(json.stdout.trim().split('\n').at(-1)!) as { summary: { alerts: number; rules: Array<{ rule: string }> } };

@@ -85,7 +85,7 @@ export async function startRulesDaemon(options: DaemonOptions): Promise<RulesDae
     proc, dir, socket, db, config,
     log: () => log,
     alerts,
-    async waitAlert(what, pred, ms = 20_000) {
+    async waitAlert(what, pred, ms = 30_000) {
       const end = Date.now() + ms;
       let seen: Alert[] = [];
       for (;;) {
@@ -96,7 +96,7 @@ export async function startRulesDaemon(options: DaemonOptions): Promise<RulesDae
         await sleep(100);
       }
     },
-    async waitLog(what, re, ms = 20_000) {
+    async waitLog(what, re, ms = 30_000) {
       const end = Date.now() + ms;
       for (;;) {
         const m = re.exec(log);

@@ -1,7 +1,7 @@
 /**
  * The shipped rule pack on real processes: each rule is triggered by what it is meant to catch
  * and stays quiet for the look-alike it must not catch. A real daemon watches the machine (the
- * netlink source, which also reports uid, gid and ptrace changes; the eBPF one for filenames and
+ * netlink source (and the uid, gid and ptrace rules on the eBPF one too); the eBPF one for filenames and
  * accepted connections); alerts are read back through the API. The look-alike always runs
  * first: once the trigger's alert is in, the look-alike's events were evaluated too.
  */
@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startRulesDaemon, sourceProblem, type RulesDaemon } from './harness.js';
@@ -71,6 +71,17 @@ function link(to: string, name: string): string {
 }
 
 /** Runs a program to its end; its pid and how it ended. */
+/** Runs a copy of head (`-c 1`, reading its stdin) until `end()`; resolves once it runs its own image. */
+async function startHeld(file: string): Promise<{ pid: number; end: () => void }> {
+  const child = spawn(file, ['-c', '1'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const comm = file.slice(file.lastIndexOf('/') + 1).slice(0, 15);
+  const until = Date.now() + 30_000;
+  const commOf = (): string => { try { return readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim(); } catch { return ''; } };
+  while (commOf() !== comm && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(commOf(), comm, `${file} did not start`);
+  return { pid: child.pid!, end: () => { child.stdin!.end('x'); } };
+}
+
 function runToEnd(file: string, args: string[], stdio: StdioOptions = 'ignore'): Promise<{ pid: number; code: number | null; signal: string | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio });
@@ -90,10 +101,12 @@ const skipN = netlinkSkip ? { skip: netlinkSkip } : {};
 const skipE = ebpfSkip ? { skip: ebpfSkip } : {};
 
 test('exec-from-writable-dir: a binary run from /tmp fires; the same binary elsewhere does not', skipN, async () => {
-  // Processes that live a moment: the netlink source reads exe from /proc after the exec.
-  const quiet = await runToEnd(copy('/bin/sleep', runDir, `pwok-${TAG}`), ['0.2']);
-  const loud = await runToEnd(copy('/bin/sleep', tmpDir, `pwtmp-${TAG}`), ['0.2']);
-  const a = await netlink!.waitAlert('exec from /tmp', of('exec-from-writable-dir', loud.pid));
+  // The netlink source reads exe from /proc after the exec: each program (a copy of head, which
+  // waits on its stdin) lives until the alert shows the daemon has read them, however late a
+  // busy machine lets its reader run. The quiet one execs first, so it was read before.
+  const quiet = await startHeld(copy('/usr/bin/head', runDir, `pwok-${TAG}`));
+  const loud = await startHeld(copy('/usr/bin/head', tmpDir, `pwtmp-${TAG}`));
+  const a = await netlink!.waitAlert('exec from /tmp', of('exec-from-writable-dir', loud.pid)).finally(() => { quiet.end(); loud.end(); });
   assert.equal(a.severity, 'error');
   assert.match(a.message, new RegExp(`pwtmp-${TAG}`));
   assert.equal(a.process?.exe, join(tmpDir, `pwtmp-${TAG}`));
@@ -157,40 +170,43 @@ test('reverse-shell: a shell whose stdin and stdout are a TCP socket fires; one 
   }
 });
 
-test('uid0-gained: a process that was uid 65534 becoming root fires; the same done by "sudo" does not', skipN, async () => {
-  const script = 'import os, time\nos.setresuid(65534, 65534, 0)\ntime.sleep(0.05)\nos.setresuid(0, 0, 0)\ntime.sleep(0.05)\n';
-  const quiet = await runToEnd(link(PY!, 'sudo'), ['-c', script]);
-  const loud = await runToEnd(link(PY!, `pwpy-${TAG}`), ['-c', script]);
-  assert.equal(loud.code, 0);
-  const a = await netlink!.waitAlert('uid 0 regained', of('uid0-gained', loud.pid));
-  assert.match(a.message, /effective uid was 65534/);
-  await noAlert(netlink!, 'uid0-gained', quiet.pid);
-});
+// uid, gid and ptrace changes: both sources report them (eBPF through its syscall tracepoints).
+for (const [src, d, skip] of [['netlink', () => netlink!, skipN], ['ebpf', () => ebpf!, skipE]] as const) {
+  test(`uid0-gained (${src}): a process that was uid 65534 becoming root fires; the same done by "sudo" does not`, skip, async () => {
+    const script = 'import os, time\nos.setresuid(65534, 65534, 0)\ntime.sleep(0.05)\nos.setresuid(0, 0, 0)\ntime.sleep(0.05)\n';
+    const quiet = await runToEnd(link(PY!, 'sudo'), ['-c', script]);
+    const loud = await runToEnd(link(PY!, `pwpy-${TAG}-${src}`), ['-c', script]);
+    assert.equal(loud.code, 0);
+    const a = await d().waitAlert('uid 0 regained', of('uid0-gained', loud.pid));
+    assert.match(a.message, /effective uid was 65534/);
+    await noAlert(d(), 'uid0-gained', quiet.pid);
+  });
 
-test('ptrace-attach: strace attaching to a process it did not start fires; strace on its own child does not', { ...skipN, ...(which('strace') ? {} : { skip: 'needs strace' }) }, async () => {
-  const strace = which('strace')!;
-  const child = await runToEnd(strace, ['-qq', '-e', 'trace=none', '-o', '/dev/null', copy('/bin/sleep', runDir, `pwown-${TAG}`), '0.2']);
-  assert.equal(child.code, 0);
-  const victim = spawn(copy('/bin/sleep', runDir, `pwvic-${TAG}`), ['30'], { stdio: 'ignore' });
-  try {
-    const tracer = spawn(strace, ['-qq', '-e', 'trace=none', '-o', '/dev/null', '-p', String(victim.pid)], { stdio: 'ignore' });
-    const a = await netlink!.waitAlert('ptrace attach', of('ptrace-attach', victim.pid!));
-    assert.match(a.message, new RegExp(`by pid ${tracer.pid}`));
-    tracer.kill('SIGINT');
-    const own = (await netlink!.alerts()).filter((x) => x.name === 'ptrace-attach' && x.process?.comm === `pwown-${TAG}`);
-    assert.deepEqual(own.map((x) => x.message), [], 'a debugger tracing its own child is left alone');
-  } finally {
-    victim.kill('SIGKILL');
-  }
-});
+  test(`ptrace-attach (${src}): strace attaching to a process it did not start fires; strace on its own child does not`, { ...skip, ...(which('strace') ? {} : { skip: 'needs strace' }) }, async () => {
+    const strace = which('strace')!;
+    const child = await runToEnd(strace, ['-qq', '-e', 'trace=none', '-o', '/dev/null', copy('/bin/sleep', runDir, `pwown-${TAG}-${src}`), '0.2']);
+    assert.equal(child.code, 0);
+    const victim = spawn(copy('/bin/sleep', runDir, `pwvic-${TAG}-${src}`), ['30'], { stdio: 'ignore' });
+    try {
+      const tracer = spawn(strace, ['-qq', '-e', 'trace=none', '-o', '/dev/null', '-p', String(victim.pid)], { stdio: 'ignore' });
+      const a = await d().waitAlert('ptrace attach', of('ptrace-attach', victim.pid!));
+      assert.match(a.message, new RegExp(`by pid ${tracer.pid}`));
+      tracer.kill('SIGINT');
+      const own = (await d().alerts()).filter((x) => x.name === 'ptrace-attach' && x.process?.comm === `pwown-${TAG}-${src}`);
+      assert.deepEqual(own.map((x) => x.message), [], 'a debugger tracing its own child is left alone');
+    } finally {
+      victim.kill('SIGKILL');
+    }
+  });
 
-test('gid0-not-uid0: dropping the uid but keeping gid 0 fires; dropping the gid first does not', skipN, async () => {
-  const quiet = await runToEnd(link(PY!, `pwgok-${TAG}`), ['-c', 'import os, time\nos.setgroups([])\nos.setresgid(65534, 65534, 65534)\nos.setresuid(65534, 65534, 65534)\ntime.sleep(0.05)\n']);
-  const loud = await runToEnd(link(PY!, `pwgid-${TAG}`), ['-c', 'import os, time\nos.setgroups([])\nos.setresuid(65534, 65534, 65534)\ntime.sleep(0.05)\n']);
-  const a = await netlink!.waitAlert('gid 0, uid 65534', of('gid0-not-uid0', loud.pid));
-  assert.match(a.message, /gid 0 but uid 65534/);
-  await noAlert(netlink!, 'gid0-not-uid0', quiet.pid);
-});
+  test(`gid0-not-uid0 (${src}): dropping the uid but keeping gid 0 fires; dropping the gid first does not`, skip, async () => {
+    const quiet = await runToEnd(link(PY!, `pwgok-${TAG}-${src}`), ['-c', 'import os, time\nos.setgroups([])\nos.setresgid(65534, 65534, 65534)\nos.setresuid(65534, 65534, 65534)\ntime.sleep(0.05)\n']);
+    const loud = await runToEnd(link(PY!, `pwgid-${TAG}-${src}`), ['-c', 'import os, time\nos.setgroups([])\nos.setresuid(65534, 65534, 65534)\ntime.sleep(0.05)\n']);
+    const a = await d().waitAlert('gid 0, uid 65534', of('gid0-not-uid0', loud.pid));
+    assert.match(a.message, /gid 0 but uid 65534/);
+    await noAlert(d(), 'gid0-not-uid0', quiet.pid);
+  });
+}
 
 test('service-abnormal-exit: a watched service exiting 3 fires; exiting 0 does not', skipE, async () => {
   const svc = link(SH, `pwsvc-${TAG}`);

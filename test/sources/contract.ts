@@ -3,20 +3,26 @@
  * a real process started while the source runs is seen starting and ending, with the right
  * pid and arguments; sequence numbers increase; stop is idempotent and final. Sources that
  * can lose events show the loss (a `lost` event, the counter) and go on; sources that can die
- * say so (a last `lost` event naming why, and a fatal problem).
+ * say so (a last `lost` event naming why, and a fatal problem). Sources that report the proc
+ * connector's other events report each uid, gid, sid, ptrace, comm and coredump change of a real
+ * process once, with the same pids and fields, and nothing for a call that changed nothing.
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ProcEvent } from '../../src/events/types.js';
 import type { EventSource, SourceProblem } from '../../src/sources/index.js';
+import { CHANGE_KINDS, changeView, expectedChanges, runChanges } from './changes.js';
 
 export interface ContractOptions {
   name: string;
   /** Returns the source, or a reason it cannot run here (the suite then skips loudly). */
   create: () => EventSource | string;
-  /** How long the test process lives: long enough for a polling source to notice. */
+  /** How long a short test process lives (the lossy part); the main one lives until it is seen. */
   lifetimeSeconds: number;
   /** Kinds that mean "started" and "ended" for this source. */
   startKinds: ProcEvent['kind'][];
@@ -29,12 +35,17 @@ export interface ContractOptions {
   /** A source whose reader fails after a moment (`failReason`: what its lost event must say). */
   failing?: () => EventSource | string;
   failReason?: RegExp;
+  /** The source reports uid, gid, sid, ptrace, comm and coredump events (the proc connector's set). */
+  changes?: boolean;
 }
 
 /** Starts `count` short processes at once and waits for them all. */
 async function burst(count: number): Promise<void> {
   await Promise.all(Array.from({ length: count }, () => new Promise((r) => spawn('/bin/true', [], { stdio: 'ignore' }).on('exit', r))));
 }
+
+/** Generous: a polling source on a loaded machine scans late, a reader thread runs late. */
+const PATIENCE_MS = 30_000;
 
 const waitFor = async (check: () => boolean, ms: number): Promise<boolean> => {
   const until = Date.now() + ms;
@@ -59,21 +70,29 @@ export function runSourceContract(options: ContractOptions): void {
       batches++;
       events.push(...batch);
     });
+    // The process runs until the source has seen it start, then ends: however slowly a polling
+    // source scans on a loaded machine, it sees both.
+    const goDir = mkdtempSync(join(tmpdir(), 'pwcontract-'));
+    const go = join(goDir, 'go');
     try {
       const marker = `pwcontract${process.pid}`;
-      const child = spawn('/bin/sh', ['-c', `sleep ${options.lifetimeSeconds}; exit 0`, marker], { stdio: 'ignore' });
+      const script = `while [ ! -e ${go} ]; do sleep 0.05; done; exit 0`;
+      const child = spawn('/bin/sh', ['-c', script, marker], { stdio: 'ignore' });
       const pid = child.pid!;
       const exited = new Promise((r) => child.on('exit', r));
-      const started = (e: ProcEvent) => e.pid === pid && options.startKinds.includes(e.kind);
-      assert.ok(await waitFor(() => events.some(started), options.lifetimeSeconds * 1000 + 2000), `${options.name}: start of pid ${pid} not seen`);
+      // The exec, not the fork: for a polling source, the first scan may see the image before or after it.
+      const started = (e: ProcEvent) => e.pid === pid && options.startKinds.includes(e.kind)
+        && (!('details' in e) || e.details.argv?.[0] === '/bin/sh');
+      assert.ok(await waitFor(() => events.some(started), PATIENCE_MS), `${options.name}: start of pid ${pid} not seen in ${PATIENCE_MS} ms`);
       const start = events.find(started)!;
       if (start.kind === 'exec' || start.kind === 'inferred_start') {
-        assert.deepEqual(start.details.argv, ['/bin/sh', '-c', `sleep ${options.lifetimeSeconds}; exit 0`, marker]);
+        assert.deepEqual(start.details.argv, ['/bin/sh', '-c', script, marker]);
         assert.equal(start.details.ppid, process.pid);
       }
+      writeFileSync(go, '');
       await exited;
       const ended = (e: ProcEvent) => e.pid === pid && e.tid === pid && options.endKinds.includes(e.kind);
-      assert.ok(await waitFor(() => events.some(ended), 3000), `${options.name}: end of pid ${pid} not seen`);
+      assert.ok(await waitFor(() => events.some(ended), PATIENCE_MS), `${options.name}: end of pid ${pid} not seen in ${PATIENCE_MS} ms`);
       const end = events.find(ended)!;
       if (end.kind === 'exit') assert.deepEqual(end.status, { code: 0, signal: null, coreDumped: false });
       assert.ok(events.indexOf(start) < events.indexOf(end), 'start is delivered before end');
@@ -82,13 +101,40 @@ export function runSourceContract(options: ContractOptions): void {
       assert.ok(counters.events >= events.length && counters.batches >= 1, 'counters count what was delivered');
       for (const name of ['events', 'batches', 'lost', 'malformed']) assert.equal(typeof counters[name], 'number');
     } finally {
+      writeFileSync(go, '');
       await source.stop();
       await source.stop(); // idempotent
+      rmSync(goDir, { recursive: true, force: true });
     }
     const after = batches;
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(batches, after, 'no batches after stop');
   });
+
+  if (options.changes === true) {
+    test(`${options.name} source: contract (uid, gid, sid, ptrace, comm and coredump changes)`, async (t) => {
+      const made = options.create();
+      if (typeof made === 'string') {
+        t.skip(`SKIPPED: ${options.name} source cannot run here: ${made}`);
+        return;
+      }
+      const events: ProcEvent[] = [];
+      await made.start((batch) => events.push(...batch));
+      try {
+        const { run } = await runChanges();
+        const pids = new Set([run.pid, run.tracee, run.aborted, run.handled, run.straced, run.dropped]);
+        const expected = expectedChanges(run);
+        const mine = (): ProcEvent[] => events.filter((e) => CHANGE_KINDS.has(e.kind) && pids.has(e.pid));
+        await waitFor(() => mine().length >= expected.length, 5000);
+        await new Promise((r) => setTimeout(r, 200)); // anything extra would have come by now
+        const got = mine().sort((a, b) => a.ktimeNs - b.ktimeNs).map(changeView);
+        assert.deepEqual(got, expected);
+        assert.ok(!events.some((e) => e.kind === 'lost'), 'nothing lost');
+      } finally {
+        await made.stop();
+      }
+    });
+  }
 
   if (options.lossy !== undefined) {
     const lossy = options.lossy;
@@ -108,7 +154,7 @@ export function runSourceContract(options: ContractOptions): void {
           assert.ok(!events.some((e) => e.kind === 'lost'));
           return;
         }
-        assert.ok(await waitFor(() => events.some((e) => e.kind === 'lost'), 5000), 'a lost event is delivered');
+        assert.ok(await waitFor(() => events.some((e) => e.kind === 'lost'), PATIENCE_MS), 'a lost event is delivered');
         const lost = events.filter((e) => e.kind === 'lost');
         const counted = lost.reduce((n, e) => n + (e.kind === 'lost' ? e.count ?? 1 : 0), 0);
         assert.equal(made.counters().lost, counted, 'the counter adds up the lost events');
@@ -118,7 +164,7 @@ export function runSourceContract(options: ContractOptions): void {
         for (let attempt = 0; attempt < 10 && !seen; attempt++) {
           const child = spawn('/bin/sh', ['-c', `sleep ${options.lifetimeSeconds}`], { stdio: 'ignore' });
           await new Promise((r) => child.on('exit', r));
-          seen = await waitFor(() => events.some((e) => e.pid === child.pid && options.endKinds.includes(e.kind)), 1500);
+          seen = await waitFor(() => events.some((e) => e.pid === child.pid && options.endKinds.includes(e.kind)), 5000);
         }
         assert.ok(seen, 'events flow after the loss');
       } finally {
@@ -139,7 +185,7 @@ export function runSourceContract(options: ContractOptions): void {
       const problems: SourceProblem[] = [];
       await made.start((batch) => events.push(...batch), (p) => problems.push(p));
       try {
-        assert.ok(await waitFor(() => problems.some((p) => p.fatal), 5000), 'a fatal problem is reported');
+        assert.ok(await waitFor(() => problems.some((p) => p.fatal), PATIENCE_MS), 'a fatal problem is reported');
         const fatal = problems.filter((p) => p.fatal);
         assert.equal(fatal.length, 1, 'once');
         assert.match(fatal[0]!.message, options.failReason ?? /./);

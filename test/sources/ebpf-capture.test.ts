@@ -99,7 +99,7 @@ test('the eBPF source is available here (required in CI)', { skip }, () => {
   assert.ok(availability.available, `eBPF source unavailable: ${availability.reason}`);
 });
 
-test('syscall counts: a program making 100,000 getpid calls has exactly that count when it exits', { skip, timeout: 30_000 }, async () => {
+test('syscall counts: a program making 100,000 getpid calls has exactly that count when it exits', { skip, timeout: 90_000 }, async () => {
   const N = 100_000;
   const cap = await startCapture({ syscalls: true });
   let pid = 0;
@@ -108,7 +108,7 @@ test('syscall counts: a program making 100,000 getpid calls has exactly that cou
     children.push(child);
     pid = child.pid!;
     assert.equal(await exited(child), 0);
-    await waitFor(`the final syscall profile of pid ${pid}`, () => cap.events.some((e) => isSyscalls(e) && e.pid === pid && e.final), 10_000);
+    await waitFor(`the final syscall profile of pid ${pid}`, () => cap.events.some((e) => isSyscalls(e) && e.pid === pid && e.final), 30_000);
   } finally {
     await cap.stop();
   }
@@ -124,14 +124,14 @@ test('syscall counts: a program making 100,000 getpid calls has exactly that cou
   assert.equal(p.startTicks, exec?.details.startTicks, 'the profile names the process instance (pid and start time)');
 });
 
-test('syscall counts at the interval: a running process\'s counts arrive while it runs, again only when they changed', { skip, timeout: 30_000 }, async () => {
+test('syscall counts at the interval: a running process\'s counts arrive while it runs, again only when they changed', { skip, timeout: 90_000 }, async () => {
   const cap = await startCapture({ syscalls: true, syscallsIntervalMs: 100 });
   let pid = 0;
   try {
     const child = spawn(getpidProgram, ['1000', '500'], { stdio: ['pipe', 'ignore', 'ignore'] });
     children.push(child);
     pid = child.pid!;
-    const first = await waitFor('a snapshot with 1,000 getpid calls', () => cap.events.find((e): e is SyscallsEvent => isSyscalls(e) && e.pid === pid && e.counts.getpid === 1000), 10_000);
+    const first = await waitFor('a snapshot with 1,000 getpid calls', () => cap.events.find((e): e is SyscallsEvent => isSyscalls(e) && e.pid === pid && e.counts.getpid === 1000), 30_000);
     assert.equal(first.final, false);
     // Blocked in read(2): nothing changes, so three more intervals bring no new snapshot.
     const seen = cap.events.filter((e) => isSyscalls(e) && e.pid === pid).length;
@@ -141,7 +141,7 @@ test('syscall counts at the interval: a running process\'s counts arrive while i
     assert.ok(unchanged <= seen + 1, `a blocked process sent ${unchanged - seen} more snapshots (at most one: the read may have been counted after the first)`);
     child.stdin!.end('x');
     assert.equal(await exited(child), 0);
-    await waitFor('the final profile', () => cap.events.some((e) => isSyscalls(e) && e.pid === pid && e.final), 10_000);
+    await waitFor('the final profile', () => cap.events.some((e) => isSyscalls(e) && e.pid === pid && e.final), 30_000);
   } finally {
     await cap.stop();
   }
@@ -153,14 +153,14 @@ test('syscall counts at the interval: a running process\'s counts arrive while i
   assert.ok(profiles.slice(0, -1).every((p) => !p.final), 'only one final profile');
 });
 
-test('a full syscall table is a lost event (scope syscalls, a count) and no table resync', { skip, timeout: 30_000 }, async () => {
+test('a full syscall table is a lost event (scope syscalls, a count) and no table resync', { skip, timeout: 90_000 }, async () => {
   const cap = await startCapture({ syscalls: true, debugSyscallTableMax: 2 });
   let counters: Record<string, number> = {};
   try {
     // More processes making syscalls at once than the table holds (2 entries).
     const sleepers = Array.from({ length: 4 }, () => spawn(getpidProgram, ['10', '10'], { stdio: ['pipe', 'ignore', 'ignore'] }));
     children.push(...sleepers);
-    await waitFor('a lost event for syscalls', () => cap.events.some((e) => isLost(e) && e.scope === 'syscalls'), 10_000, 20);
+    await waitFor('a lost event for syscalls', () => cap.events.some((e) => isLost(e) && e.scope === 'syscalls'), 30_000, 20);
     for (const s of sleepers) s.stdin!.end('x');
     await Promise.all(sleepers.map(exited));
   } finally {
@@ -217,7 +217,7 @@ async function transfer(host: string, send: number, reply: number): Promise<{ se
   const server = spawn(process.execPath, ['-e', SERVER, String(send), String(reply), host], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(server);
   const serverOut = lines(server);
-  const port = await waitFor('the listener\'s port', () => serverOut.find((l) => l.startsWith('port '))?.slice(5), 10_000);
+  const port = await waitFor('the listener\'s port', () => serverOut.find((l) => l.startsWith('port '))?.slice(5), 30_000);
   const client = spawn(process.execPath, ['-e', CLIENT, port, String(send), host], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(client);
   const clientOut = lines(client);
@@ -232,14 +232,14 @@ const isSession = (e: ProcEvent): e is SessionEvent => e.kind === 'session';
 const within1pct = (got: number, want: number): boolean => Math.abs(got - want) <= want * 0.01;
 
 for (const host of ['127.0.0.1', '::1']) {
-  test(`TCP sessions (${host}): a transfer of known sizes is one session each side, with those bytes, direction, owner and duration`, { skip, timeout: 30_000 }, async () => {
+  test(`TCP sessions (${host}): a transfer of known sizes is one session each side, with those bytes, direction, owner and duration`, { skip, timeout: 90_000 }, async () => {
     const SEND = 3_000_000;
     const REPLY = 1_000_000;
     const cap = await startCapture({ sessions: true });
     let pids = { server: 0, client: 0 };
     try {
       pids = await transfer(host, SEND, REPLY);
-      await waitFor('both sessions', () => [pids.client, pids.server].every((pid) => cap.events.some((e) => isSession(e) && e.pid === pid)), 10_000);
+      await waitFor('both sessions', () => [pids.client, pids.server].every((pid) => cap.events.some((e) => isSession(e) && e.pid === pid)), 30_000);
     } finally {
       await cap.stop();
     }
@@ -268,7 +268,7 @@ for (const host of ['127.0.0.1', '::1']) {
   });
 }
 
-test('TCP sessions: a refused connect is no session; a full table is a counted loss (scope session)', { skip, timeout: 30_000 }, async () => {
+test('TCP sessions: a refused connect is no session; a full table is a counted loss (scope session)', { skip, timeout: 90_000 }, async () => {
   const cap = await startCapture({ sessions: true, debugSessionTableMax: 1 });
   let counters: Record<string, number> = {};
   let refusedPid = 0;
@@ -284,7 +284,7 @@ test('TCP sessions: a refused connect is no session; a full table is a counted l
     assert.equal(await exited(refused), 3, 'the connect was refused');
     // Two transfers at once with room for one socket in the kernel's table.
     await Promise.all([transfer('127.0.0.1', 1000, 1000), transfer('127.0.0.1', 1000, 1000)]);
-    await waitFor('a lost event for sessions', () => cap.events.some((e) => e.kind === 'lost' && e.scope === 'session'), 10_000, 20);
+    await waitFor('a lost event for sessions', () => cap.events.some((e) => e.kind === 'lost' && e.scope === 'session'), 30_000, 20);
   } finally {
     counters = await cap.stop();
   }
@@ -294,7 +294,7 @@ test('TCP sessions: a refused connect is no session; a full table is a counted l
   assert.ok(counters.sessionTableLost! > 0);
 });
 
-test('TCP sessions: a connection established before capture began is reported at its close, owner and start unknown', { skip, timeout: 30_000 }, async () => {
+test('TCP sessions: a connection established before capture began is reported at its close, owner and start unknown', { skip, timeout: 90_000 }, async () => {
   // The server waits for a line on stdin before it answers, so the connection is up first.
   const server = spawn(process.execPath, ['-e', `
 const net = require('net');
@@ -307,17 +307,17 @@ const server = net.createServer((s) => {
 server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));`], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(server);
   const out = lines(server);
-  const port = await waitFor('the port', () => out.find((l) => l.startsWith('port '))?.slice(5), 10_000);
+  const port = await waitFor('the port', () => out.find((l) => l.startsWith('port '))?.slice(5), 30_000);
   const client = spawn(process.execPath, ['-e', CLIENT, port, '7000', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(client);
   const clientOut = lines(client);
-  await waitFor('the connection', () => spawnSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' }).stdout.trim() !== '', 10_000, 50);
+  await waitFor('the connection', () => spawnSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' }).stdout.trim() !== '', 30_000, 50);
   const cap = await startCapture({ sessions: true });
   try {
     server.stdin!.end('go\n');
     assert.equal(await exited(client), 0);
     assert.deepEqual(clientOut, ['got 5000']);
-    await waitFor('two earlier sessions on the port', () => cap.events.filter((e) => isSession(e) && (e.localPort === Number(port) || e.remotePort === Number(port))).length === 2, 10_000);
+    await waitFor('two earlier sessions on the port', () => cap.events.filter((e) => isSession(e) && (e.localPort === Number(port) || e.remotePort === Number(port))).length === 2, 30_000);
   } finally {
     await cap.stop();
   }
@@ -349,7 +349,7 @@ function interactiveBash(bash: string, cwd: string): { pid: () => number | null;
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const prompts = (): number => out.split(PROMPT).length - 1;
-  const ready = waitFor(`bash's first prompt (output so far: ${JSON.stringify(out.slice(-200))})`, () => prompts() >= 1, 20_000, 20).then(() => undefined);
+  const ready = waitFor(`bash's first prompt (output so far: ${JSON.stringify(out.slice(-200))})`, () => prompts() >= 1, 30_000, 20).then(() => undefined);
   return {
     // script forks the shell (through setpriv and env, which exec): the bash is script's child.
     pid: () => {
@@ -361,7 +361,7 @@ function interactiveBash(bash: string, cwd: string): { pid: () => number | null;
     type: async (line: string) => {
       const before = prompts();
       child.stdin!.write(`${line}\n`);
-      await waitFor(`the prompt after '${line.slice(0, 40)}' (output: ${JSON.stringify(out.slice(-300))})`, () => prompts() > before, 20_000, 20);
+      await waitFor(`the prompt after '${line.slice(0, 40)}' (output: ${JSON.stringify(out.slice(-300))})`, () => prompts() > before, 30_000, 20);
     },
     /** Types `exit` (no prompt follows) and waits for script to end. */
     exit: () => {
@@ -382,14 +382,16 @@ test('shell: a builtin, a pipeline and a redirection typed in an interactive bas
   try {
     const sh = interactiveBash('/bin/bash', cwd);
     await sh.ready;
-    for (const line of lines) await sh.type(line);
     bashPid = sh.pid();
+    assert.ok(bashPid !== null, 'the bash under script');
+    for (const line of lines) await sh.type(line);
     assert.equal(await sh.exit(), 0);
-    await waitFor('the exit line', () => cap.events.some((e) => isShell(e) && e.line === 'exit'), 10_000);
+    // Other jobs on this machine may type into a bash too: the lines are those of ours.
+    await waitFor('the exit line', () => cap.events.some((e) => isShell(e) && e.pid === bashPid && e.line === 'exit'), 30_000);
   } finally {
     await cap.stop();
   }
-  const shell = cap.events.filter(isShell);
+  const shell = cap.events.filter(isShell).filter((e) => e.pid === bashPid);
   assert.deepEqual(shell.map((e) => e.line), [...lines.slice(0, 3), 'export DB_PASSWORD=[REDACTED] MODE=fast', lines[4], 'exit'], 'every line, exactly, in order');
   assert.deepEqual(shell.map((e) => e.redacted), [false, false, false, true, false, false]);
   const bash = shell[0]!.pid;
@@ -424,11 +426,16 @@ test('shell: a binary without readline is reported, not guessed; a missing one t
     const sh = interactiveBash(copy, dir);
     await sh.ready;
     // The uprobe goes on when the exec is seen; the line being read at that moment began before it.
-    await waitFor('the new bash binary watched', () => cap.counters().shellAttached! > before, 10_000);
+    await waitFor('the new bash binary watched', () => cap.counters().shellAttached! > before, 30_000);
     await sh.type('true first');
     await sh.type('echo from the copy');
     await sh.exit();
-    await waitFor('a line from the copy', () => cap.events.some((e) => isShell(e) && e.line === 'echo from the copy'), 10_000);
+    await waitFor('a line from the copy', () => cap.events.some((e) => isShell(e) && e.line === 'echo from the copy'), 30_000);
+    // Its exit line comes after, and the capture stops below: wait for it too.
+    await waitFor('the exit line of the copy', () => {
+      const ran = cap.events.find((e): e is ExecEvent => e.kind === 'exec' && e.details.exe === copy);
+      return ran !== undefined && cap.events.some((e) => isShell(e) && e.pid === ran.pid && e.line === 'exit');
+    }, 30_000);
   } finally {
     await cap.stop();
   }
@@ -445,9 +452,10 @@ test('shell: a line longer than 4,095 bytes is cut there and marked', { skip, ti
   try {
     const sh = interactiveBash('/bin/bash', cwd);
     await sh.ready;
+    const bashPid = sh.pid();
     await sh.type(long);
     await sh.exit();
-    await waitFor('the exit line', () => cap.events.some((e) => isShell(e) && e.line === 'exit'), 10_000);
+    await waitFor('the exit line', () => cap.events.some((e) => isShell(e) && e.pid === bashPid && e.line === 'exit'), 30_000);
   } finally {
     await cap.stop();
   }

@@ -36,8 +36,10 @@ test('watch -s ebpf in a pid namespace: one line naming the namespace, exit 4', 
 test('auto in a pid namespace falls back to polling /proc and says why; the daemon refuses ebpf by name', { skip }, () => {
   const r = inNamespace(['watch', '-s', 'auto', '--duration', '1']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /netlink unavailable \(the kernel serves the proc connector only in the initial pid namespace, and procwatch runs in pid:\[\d+\]\); eBPF unavailable \(eBPF reports the host's pids/);
-  assert.match(r.stderr, /falling back to polling \/proc/);
+  // The fallback notice (issue 17): what it watches with, then one line per reason.
+  assert.match(r.stderr, /^procwatch: watching with the \/proc poller \(neither kernel event source is available here\)$/m);
+  assert.match(r.stderr, /^procwatch: {3}netlink unavailable: the kernel serves the proc connector only in the initial pid namespace, and procwatch runs in pid:\[\d+\]$/m);
+  assert.match(r.stderr, /^procwatch: {3}eBPF unavailable: eBPF reports the host's pids, and procwatch runs in another pid namespace \(pid:\[\d+\]\)/m);
   const dir = mkdtempSync(join(tmpdir(), 'pw-pidns-'));
   try {
     const d = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, BIN, 'daemon', '-s', 'ebpf', '--database', join(dir, 'x.db'), '--socket', join(dir, 'x.sock')], { encoding: 'utf8', timeout: 60_000 });

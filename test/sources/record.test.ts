@@ -191,7 +191,7 @@ test('layout: the proc connector addon agrees on every field it writes', { skip:
   for (const [key, value] of Object.entries(c)) assert.equal(ts[key], value, `record.ts ${key} = ${ts[key]}, procconn's record.h says ${value}`);
   // Fields only the eBPF reader writes (netlink has no cgroup id, filename or exit comm).
   const missing = Object.keys(ts).filter((k) => !(k in c));
-  const bpfOnly = /^(sock|open|openPathTruncated|sockLocal|lostReason\.(ringbuf|unreadable|inflight)|kind\.(connect|accept|open)|exec\.(cgroupId|filename|startNs)|execFlag\.(filename|cgroup)|exit\.comm|exitComm|bpfArgvMax)/;
+  const bpfOnly = /^(sock|open|openPathTruncated|sockLocal|lostReason\.(ringbuf|unreadable|inflight|ptraceUnresolved)|kind\.(connect|accept|open)|exec\.(cgroupId|filename|startNs)|execFlag\.(filename|cgroup)|exit\.comm|exitComm|bpfArgvMax)/;
   // Behaviour capture (issue 18): eBPF only, checked against procbpf.c above.
   const captureOnly = /^(syscall|session|shell|idUnset|kind\.(syscalls|session|shell)|lostReason\.(syscallTable|sessionTable|shellUnreadable))/;
   const unchecked = missing.filter((k) => !bpfOnly.test(k) && !captureOnly.test(k));

@@ -118,8 +118,11 @@ test('migration 2 → 3 keeps every process, event (with its id) and run, in eve
   }
   assert.equal(getProcess(db, BOOT_B, '1:10')?.startTime, iso(50_000), 'the same key in two boots stays two processes');
 
-  // Every event, with its id and its kind-specific fields.
-  const events = queryEvents(db, { limit: 100 });
+  // Every event, with its id and its kind-specific fields (and, apart from those, the process
+  // it belongs to as stored, which the query joins).
+  const events = queryEvents(db, { limit: 100 }).map(({ process: _process, lifetimeNs: _lifetime, ...e }) => e);
+  assert.ok(queryEvents(db, { key: '1:10', bootId: BOOT_B, limit: 10, withProcess: true })[0]?.process, 'an event carries its stored process when asked');
+  assert.equal(queryEvents(db, { key: '1:10', bootId: BOOT_B, limit: 10 })[0]?.process, undefined, 'and only then');
   assert.deepEqual(events, EVENTS.map((e) => ({
     id: e.id, bootId: e.boot_id, run: e.run, seq: e.seq, time: iso(e.time), ktimeNs: e.ktime_ns, kind: e.kind, pid: e.pid, tid: e.tid,
     key: e.key, provenance: e.provenance, ...(JSON.parse(e.data) as Record<string, unknown>),

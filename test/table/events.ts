@@ -25,3 +25,4 @@ export const exit = (pid: number, t: number, code = 0, tid = pid): ProcEvent =>
   ({ ...base(pid, t, tid), kind: 'exit', status: { code, signal: null, coreDumped: false }, rawCode: code << 8, parentPid: null });
 export const lost = (t: number): ProcEvent => ({ ...base(0, t), kind: 'lost', count: null, reason: 'test' });
 export const uid = (pid: number, t: number, id: number): ProcEvent => ({ ...base(pid, t), kind: 'uid', ruid: id, euid: id });
+export const comm = (pid: number, t: number, name: string, tid = pid): ProcEvent => ({ ...base(pid, t, tid), kind: 'comm', comm: name });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Clock, ProcessTable, type TableOptions } from '../../src/table/index.js';
 import { ProcReader } from '../../src/procfs/index.js';
 import type { ProcEvent } from '../../src/events/types.js';
-import { exec, exit, fork, lost, thread, uid } from './events.js';
+import { comm, exec, exit, fork, lost, thread, uid } from './events.js';
 
 /** A table whose fork-time start-time lookups come from a fixed map, as /proc would answer. */
 function tableWith(starts: Record<number, number>, maxExited?: number, options: TableOptions = {}): ProcessTable {
@@ -373,4 +373,13 @@ test('a leader exit with threads counted that /proc no longer shows ends the pro
   assert.equal(table2.live.has(10), false);
   assert.deepEqual(leaderFirst.map((e) => e.key), ['10:500', '10:500'], 'the thread\'s exit is matched to the exited process');
   assert.equal(table2.get('10:500')?.exit?.code, 9);
+});
+
+test('a comm event renames the process only when its leader was renamed, not when a thread named itself', () => {
+  const table = tableWith({});
+  const events = [exec(10, 1, { startTicks: 500, comm: 'server' }), comm(10, 2, 'worker-3', 12), comm(10, 3, 'renamed')];
+  table.apply(events);
+  assert.deepEqual(events.map((e) => e.key), ['10:500', '10:500', '10:500'], 'both belong to the process');
+  assert.equal(table.recordAt(events[1]!)?.comm, 'server');
+  assert.equal(table.get('10:500')?.comm, 'renamed');
 });
