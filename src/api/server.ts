@@ -750,13 +750,17 @@ export class ApiServer {
       sourceCounters: c.source,
       reorder: c.reorder,
       table: c.table,
-      store: { ...store, ...queryStats(this.daemon.store.db), retentionRuns: this.daemon.retentionRuns, retentionDeletedEvents: this.daemon.retentionDeleted },
+      store: {
+        ...store, ...queryStats(this.daemon.store.db), retentionRuns: this.daemon.retentionRuns, retentionDeletedEvents: this.daemon.retentionDeleted,
+        retentionDeletedUnexported: this.daemon.retentionDeletedUnexported,
+      },
       api: {
         streamClients: this.streamClients, ...this.requestErrors, heavyInFlight: this.heavyInFlight,
         refusedConnections: [...this.guards.values()].reduce((n, g) => n + g.counters().refusedConnections, 0),
         listeners: this.listenerCounters(),
       },
       ...(this.daemon.rules === null ? {} : { rules: { ...this.daemon.rules.engine.counters, reload: this.daemon.rules.reloadStatus, alertStoreFailures: this.daemon.rules.alertStore.failures } }),
+      ...(this.daemon.exporter === null ? {} : { export: this.daemon.exporter.stats() }),
     };
   }
 
@@ -769,6 +773,7 @@ export class ApiServer {
       live: c.table.live, exitedCached: c.table.exited, threadEvents: c.table.threadEvents, storeQueued: s.queued, storeWritten: s.written,
       storeDropped: s.dropped, storeLagSeconds: s.lagMs / 1000, storeBytes: s.dbBytes, streamClients: this.streamClients,
       uptimeSeconds: (Date.now() - this.daemon.status.startedMs) / 1000, ...(this.daemon.rules === null ? {} : { rules: this.daemon.rules.metrics() }),
+      ...(this.daemon.exporter === null ? {} : { export: { ...this.daemon.exporter.stats(), retentionDeletedUnexported: this.daemon.retentionDeletedUnexported } }),
     });
     res.writeHead(200, { 'content-type': this.metrics.contentType });
     res.end(text + await this.resourceMetrics.render(this.daemon.resources));

@@ -99,6 +99,14 @@ async function runDaemon(options: DaemonOptions): Promise<number> {
   const rules = daemon.rules;
   log(`procwatch daemon: ${rulesSetup.ruleSet.rules.filter((r) => r.enabled).length} rule(s) enabled of ${rulesSetup.ruleSet.rules.length}, ${rulesSetup.checks.length} continuous check(s)`);
   reload = () => void rules.reload(); // a bad file changes nothing: the running rules stay
+  if (config.exportNats !== null) {
+    // The exporter follows the store, not the live stream: it starts from the last id the server acknowledged.
+    const { NatsExporter } = await import('../export/nats.js');
+    const nats = config.exportNats;
+    daemon.exporter = new NatsExporter(nats, daemon.store.db, log);
+    daemon.exporter.start();
+    log(`procwatch daemon: exporting events and alerts as host ${nats.host} to NATS ${nats.servers.join(', ')}, stream ${nats.stream}, subjects ${nats.subjectPrefix}.${nats.hostToken}.>`);
+  }
   const api = new ApiServer(daemon, { limits: config.apiLimits, log });
   let code: number = EXIT.OK;
   let listening = false;

@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
       fail(err.message, argv, EXIT.USAGE);
     } else if (err instanceof Error && err.name === 'NotFound') {
       fail(err.message, argv, EXIT.PROBLEM);
-    } else if (err instanceof Error && (err.name === 'DaemonUnavailable' || err.name === 'ProcTreeError' || err.name === 'SourceStartError')) {
+    } else if (err instanceof Error && (err.name === 'DaemonUnavailable' || err.name === 'FleetUnavailable' || err.name === 'ProcTreeError' || err.name === 'SourceStartError')) {
       fail(err.message, argv, EXIT.FAILURE); // cannot run: the daemon or /proc is out of reach
     } else {
       fail(`internal error: ${(err as Error).message}`, argv, EXIT.FAILURE);

@@ -18,6 +18,7 @@ const COMMANDS: [names: string[], load: (hooks?: CheckCommandHooks) => Promise<C
   [['top'], async () => [(await import('./top.js')).topCommand()]],
   [['rules'], async () => [(await import('./rules.js')).rulesCommand()]],
   [['alerts', 'reload', 'baseline'], async () => { const m = await import('./alerts.js'); return [m.alertsCommand(), m.reloadCommand(), m.baselineCommand()]; }],
+  [['fleet'], async () => [(await import('./fleet.js')).fleetCommand()]],
   [['events', 'history', 'lineage', 'stats'], async () => {
     const m = await import('./query.js');
     return [m.eventsCommand(), m.historyCommand(), m.lineageCommand(), m.statsCommand()];
@@ -47,7 +48,11 @@ export function programWith(commands: Command[]): Command {
     .configureOutput({ outputError: () => {} })
     .exitOverride();
   for (const command of commands) program.addCommand(command);
-  for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => {} });
+  const quiet = (command: Command): void => {
+    command.exitOverride().configureOutput({ outputError: () => {} });
+    command.commands.forEach(quiet); // subcommands (fleet events, rules check, ...)
+  };
+  program.commands.forEach(quiet);
   return program;
 }
 

@@ -111,7 +111,7 @@ export async function parseChecksConfig(text: string, file: string, only: string
   const r: Reader = new Reader(file);
   const doc = await parseYamlMapping(r, text);
   const defaults = defaultsFrom(r, doc.defaults, onFormat);
-  r.keys(doc, 'top level', ['defaults', 'checks', 'daemon', 'rules', 'alerts']);
+  r.keys(doc, 'top level', ['defaults', 'checks', 'daemon', 'rules', 'alerts', 'fleet']);
   if (!isPlain(doc.checks)) r.fail('checks', 'expected a mapping of check names to checks');
   const names = Object.keys(doc.checks);
   for (const wanted of only) if (!names.includes(wanted)) r.fail('checks', `no check named '${wanted}' (have: ${names.join(', ') || 'none'})`);

@@ -6,6 +6,7 @@
 import { kernelFsProblem, pathClash, socketPathProblem } from '../daemon/paths.js';
 import { UserDb } from '../procfs/users.js';
 import { DEFAULT_READER_PRIORITY, checkCaptureOptions, type BpfCaptureOptions } from '../sources/index.js';
+import { parseExportSection, type NatsExportConfig } from '../export/config.js';
 import { MAX_RCVBUF_BYTES } from '../sources/native.js';
 import { DEFAULT_API_LIMITS, type ApiLimits } from '../api/limits.js';
 import { statSync } from 'node:fs';
@@ -50,6 +51,8 @@ export interface DaemonConfig {
   flushIntervalMs: number;
   maxQueue: number;
   pollIntervalMs: number;
+  /** daemon.export.nats: ship stored events and alerts to NATS JetStream (src/export/); null: off. */
+  exportNats: NatsExportConfig | null;
   /** Resource snapshots, their history and the group metrics (issue 12; src/config/resources.ts). */
   resources: ResourcesConfig;
 }
@@ -76,6 +79,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   flushIntervalMs: 200,
   maxQueue: 200_000,
   pollIntervalMs: 1000,
+  exportNats: null,
   resources: RESOURCES_DEFAULTS,
 };
 
@@ -100,12 +104,12 @@ export const DAEMON_SQLITE_CACHE_KIB = 2048;
 /** setInterval takes at most 2^31-1 ms; a longer interval fires at once, in a loop. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'api', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'resources'];
+const KEYS = ['source', 'ebpf', 'database', 'follow_symlinks', 'socket', 'socket_group', 'http', 'api', 'retention', 'rcvbuf', 'reader_priority', 'hold_ms', 'max_exited', 'flush_interval_ms', 'max_queue', 'poll_interval_ms', 'resources', 'export'];
 
 export async function parseDaemonConfig(text: string, file: string, warn: WarningSink = stderrWarnings): Promise<DaemonConfig> {
   const r: ConfigReader = new ConfigReader(file);
   const doc = await parseYamlMapping(r, text, warn);
-  r.keys(doc, 'top level', ['daemon', 'checks', 'defaults', 'rules', 'alerts']);
+  r.keys(doc, 'top level', ['daemon', 'checks', 'defaults', 'rules', 'alerts', 'fleet']);
   const config = { ...DAEMON_DEFAULTS };
   const d = doc.daemon;
   if (d === undefined) return config;
@@ -148,6 +152,7 @@ export async function parseDaemonConfig(text: string, file: string, warn: Warnin
   if (d.http !== undefined) Object.assign(config, parseHttp(r, d.http));
   if (d.api !== undefined) config.apiLimits = parseApiLimits(r, d.api, size, duration);
   if (d.ebpf !== undefined) config.ebpf = parseEbpf(r, d.ebpf, size, duration);
+  if (d.export !== undefined) config.exportNats = parseExportSection(r, d.export);
   if (d.rcvbuf !== undefined) {
     config.rcvbufBytes = size(d.rcvbuf, 'daemon.rcvbuf');
     // The kernel takes an int: a larger size would fail only at start, naming the native option.

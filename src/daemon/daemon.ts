@@ -13,6 +13,7 @@ import { ProcessTracker, processKey, type ProcessRecord } from '../table/index.j
 import { EventStore, applyRetention, asStoreError } from '../store/index.js';
 import { DAEMON_RING_BYTES, DAEMON_SQLITE_CACHE_KIB, type DaemonConfig } from '../config/daemon.js';
 import type { RulesService } from '../rules/service.js';
+import type { NatsExporter } from '../export/index.js';
 import { ResourceService } from '../resources/service.js';
 
 export type EventListener = (events: readonly ProcEvent[]) => void;
@@ -58,9 +59,12 @@ export class Daemon {
   private storeFailing: { sinceMs: number; dropped: number } | null = null;
   /** The rules room (rules, continuous checks, alerts), once started on this daemon's stream. */
   rules: RulesService | null = null;
-  /** Completed retention passes, and the events they deleted. */
+  /** The exporter (daemon.export.nats), once started: it reads the store as its outbox. */
+  exporter: NatsExporter | null = null;
+  /** Completed retention passes, and the events they deleted (of those: not yet exported). */
   retentionRuns = 0;
   retentionDeleted = 0;
+  retentionDeletedUnexported = 0;
   /** Resource snapshots, history and groups (issue 12); null when daemon.resources.source is off. */
   resources: ResourceService | null = null;
 
@@ -191,8 +195,13 @@ export class Daemon {
       if (this.stopping !== null) return;
       let done = true;
       try {
-        const r = applyRetention(this.store.db, { maxAgeMs: this.config.retentionMaxAgeMs, maxBytes: this.config.retentionMaxBytes }, Date.now(), RETENTION_BUDGET);
+        const exportedUpTo = this.exporter?.exportedUpTo() ?? null;
+        const r = applyRetention(this.store.db, { maxAgeMs: this.config.retentionMaxAgeMs, maxBytes: this.config.retentionMaxBytes, exportedUpTo }, Date.now(), RETENTION_BUDGET);
         this.retentionDeleted += r.eventsDeleted;
+        if (r.unexportedDeleted > 0) {
+          this.retentionDeletedUnexported += r.unexportedDeleted;
+          log(`procwatch daemon: retention deleted ${r.unexportedDeleted} event(s) not yet exported (the export is behind by more than the local retention keeps); a lost record will say so`);
+        }
         done = r.done;
         // The resource samples' own age limit, and none older than the oldest event kept.
         if (done && this.resources !== null) done = this.resources.retention(Date.now(), RETENTION_BUDGET);
@@ -273,6 +282,12 @@ export class Daemon {
       }
       this.resources?.stop();
       if (this.retentionTimer !== null) clearTimeout(this.retentionTimer);
+      // The exporter reads the store: it ends before the file closes (what it did not send stays there).
+      try {
+        await this.exporter?.stop();
+      } catch {
+        // nothing it could not send is lost: the cursor is in the store
+      }
       let failure: unknown = null;
       try {
         await this.tracker.stop();

@@ -20,6 +20,20 @@ export interface MetricsSnapshot {
   uptimeSeconds: number;
   /** Rules, checks and alerts (issue 11), when the rules room runs. */
   rules?: RulesMetrics;
+  /** The NATS exporter (issue 15), when daemon.export.nats is set. */
+  export?: ExportMetrics;
+}
+
+export interface ExportMetrics {
+  connected: boolean;
+  lagEvents: number;
+  lagSeconds: number;
+  alertsBehind: number;
+  published: { events: number; alerts: number; lost: number };
+  duplicates: number;
+  lostEvents: number;
+  failures: number;
+  retentionDeletedUnexported: number;
 }
 
 export interface RulesMetrics {
@@ -93,6 +107,31 @@ export class MetricsRenderer {
         }
       },
     });
+    const exp = (): ExportMetrics | undefined => snap().export;
+    const exportGauge = (name: string, help: string, value: (e: ExportMetrics) => number): void => {
+      new Gauge({ name, help, registers, collect() { this.reset(); const e = exp(); if (e !== undefined) this.set(value(e)); } });
+    };
+    const exportCounter = (name: string, help: string, value: (e: ExportMetrics) => number): void => {
+      new Counter({ name, help, registers, collect() { this.reset(); const e = exp(); if (e !== undefined) this.inc(value(e)); } });
+    };
+    exportGauge('procwatch_export_connected', '1 while the exporter is connected to NATS and the stream is usable, else 0', (e) => (e.connected ? 1 : 0));
+    exportGauge('procwatch_export_lag_events', 'Events stored but not yet acknowledged by JetStream', (e) => e.lagEvents);
+    exportGauge('procwatch_export_lag_seconds', 'Age of the oldest event not yet acknowledged by JetStream (0 when none)', (e) => e.lagSeconds);
+    exportGauge('procwatch_export_alerts_behind', 'Alert records (new alerts and resolutions) not yet acknowledged', (e) => e.alertsBehind);
+    new Counter({
+      name: 'procwatch_export_published_total', help: 'Records acknowledged by JetStream since start, by type (event, alert, lost)', labelNames: ['type'], registers,
+      collect() {
+        this.reset();
+        const e = exp();
+        if (e === undefined) return;
+        this.inc({ type: 'event' }, e.published.events);
+        this.inc({ type: 'alert' }, e.published.alerts);
+        this.inc({ type: 'lost' }, e.published.lost);
+      },
+    });
+    exportCounter('procwatch_export_duplicates_total', 'Retried records JetStream had already stored (dropped by its duplicate window)', (e) => e.duplicates);
+    exportCounter('procwatch_export_failures_total', 'Failed connections or publish windows (each is retried after a backoff)', (e) => e.failures);
+    exportCounter('procwatch_export_lost_events_total', 'Events deleted by local retention before they were exported (counted when deleted)', (e) => e.retentionDeletedUnexported);
   }
 
   get contentType(): string {

@@ -11,10 +11,18 @@ import type Database from 'better-sqlite3';
 export interface RetentionPolicy {
   maxAgeMs: number | null;
   maxBytes: number | null;
+  /**
+   * The newest event id an exporter has (acknowledged by its server, or in hand): events above
+   * it that retention deletes were never exported and are counted (`unexportedDeleted`). Null
+   * or absent: no export, nothing to count.
+   */
+  exportedUpTo?: number | null;
 }
 
 export interface RetentionResult {
   eventsDeleted: number;
+  /** Of those, events not yet exported (see RetentionPolicy.exportedUpTo). */
+  unexportedDeleted: number;
   processesDeleted: number;
   /** False when the budget ran out first: call again (after yielding) to go on. */
   done: boolean;
@@ -36,7 +44,14 @@ function fileBytes(db: Database.Database): number {
  */
 export function applyRetention(db: Database.Database, policy: RetentionPolicy, nowMs: number = Date.now(), budgetRows = Infinity): RetentionResult {
   let eventsDeleted = 0;
+  let unexportedDeleted = 0;
   let processesDeleted = 0;
+  const exportedUpTo = policy.exportedUpTo ?? null;
+  // What the next chunk will delete, counted before it goes (the same subquery as the delete's).
+  const countUnexported = exportedUpTo === null ? null
+    : db.prepare('SELECT count(*) FROM (SELECT id FROM events WHERE time < ? ORDER BY id LIMIT ?) WHERE id > ?').pluck();
+  const countUnexportedOldest = exportedUpTo === null ? null
+    : db.prepare('SELECT count(*) FROM (SELECT id FROM events ORDER BY id LIMIT ?) WHERE id > ?').pluck();
   /** The next chunk's size: what is left of the budget, at most `size`; 0 when spent. */
   const chunk = (size: number): number => Math.max(0, Math.min(size, budgetRows - eventsDeleted - processesDeleted));
   // Exited processes go by their exit time (indexed since schema 2); chunked like events.
@@ -64,7 +79,8 @@ export function applyRetention(db: Database.Database, policy: RetentionPolicy, n
     const del = db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY id LIMIT ?)');
     for (;;) {
       const size = chunk(CHUNK);
-      if (size === 0) return finish(db, eventsDeleted, processesDeleted, false);
+      if (size === 0) return finish(db, eventsDeleted, unexportedDeleted, processesDeleted, false);
+      if (countUnexported !== null) unexportedDeleted += countUnexported.get(cutoff, size, exportedUpTo) as number;
       const n = del.run(cutoff, size).changes;
       eventsDeleted += n;
       if (n < size) break;
@@ -76,6 +92,7 @@ export function applyRetention(db: Database.Database, policy: RetentionPolicy, n
     while (fileBytes(db) > policy.maxBytes) {
       const size = chunk(SIZE_CHUNK);
       if (size === 0) { done = false; break; }
+      if (countUnexportedOldest !== null) unexportedDeleted += countUnexportedOldest.get(size, exportedUpTo) as number;
       const n = del.run(size).changes;
       eventsDeleted += n;
       if (n === 0) break;
@@ -86,11 +103,11 @@ export function applyRetention(db: Database.Database, policy: RetentionPolicy, n
       if (oldest.t !== null) done = exitedBefore(oldest.t);
     }
   }
-  return finish(db, eventsDeleted, processesDeleted, done);
+  return finish(db, eventsDeleted, unexportedDeleted, processesDeleted, done);
 }
 
-function finish(db: Database.Database, eventsDeleted: number, processesDeleted: number, done: boolean): RetentionResult {
+function finish(db: Database.Database, eventsDeleted: number, unexportedDeleted: number, processesDeleted: number, done: boolean): RetentionResult {
   // Freed pages are reused meanwhile; the file shrinks once a whole pass is over.
   if (done && (db.pragma('freelist_count', { simple: true }) as number) > 0) db.pragma('incremental_vacuum');
-  return { eventsDeleted, processesDeleted, done };
+  return { eventsDeleted, unexportedDeleted, processesDeleted, done };
 }

@@ -10,6 +10,8 @@
  * Schema 6 (issue 18) adds `syscall_profiles`: one row per process, its syscall counts by name.
  * Schema 7 (issue 14) adds `processes.filename` (what execve was given) and a comment on every
  * column of `runs`.
+ * Schema 8 (issue 15) adds `export_state` (this database's id, the export cursors) and
+ * `alert_changes` (the alerts' outbox, filled by triggers): src/export/outbox.ts.
  *
  * Schema 3, in short:
  * - `boots(boot, boot_id)`: one row per boot seen; `boot` is the small integer that events and
@@ -285,6 +287,30 @@ const MIGRATIONS: string[] = [
   INSERT INTO runs_v7 (run, boot_id, started, stopped, source, last_event) SELECT run, boot_id, started, stopped, source, last_event FROM runs;
   DROP TABLE runs;
   ALTER TABLE runs_v7 RENAME TO runs;
+  `,
+  // 8 (issue 15): the store is the outbox of export/ (NATS JetStream). `export_state` holds this
+  // database's random id (in every exported record and message id, so a replaced database never
+  // collides with what its predecessor sent) and, per target, the last id the server acknowledged.
+  // Alert records change (a check's alert resolves): the triggers append each insert and state
+  // change to `alert_changes`, in the same transaction, while an alert export is set up; the
+  // exporter deletes the rows the server acknowledged.
+  `
+  CREATE TABLE export_state (
+    name   TEXT PRIMARY KEY,               -- store_id | nats.events | nats.alerts
+    value  NOT NULL                        -- store_id: hex text; a cursor: the last id the server acknowledged
+  ) WITHOUT ROWID;
+  INSERT INTO export_state (name, value) VALUES ('store_id', lower(hex(randomblob(8))));
+  CREATE TABLE alert_changes (
+    id     INTEGER PRIMARY KEY,            -- export order of alert records
+    alert  INTEGER NOT NULL,               -- alerts.id
+    state  TEXT NOT NULL                   -- firing | resolved: the state it changed to
+  );
+  CREATE TRIGGER alert_changes_insert AFTER INSERT ON alerts
+    WHEN EXISTS (SELECT 1 FROM export_state WHERE name = 'nats.alerts')
+    BEGIN INSERT INTO alert_changes (alert, state) VALUES (new.id, new.state); END;
+  CREATE TRIGGER alert_changes_update AFTER UPDATE OF state ON alerts
+    WHEN new.state IS NOT old.state AND EXISTS (SELECT 1 FROM export_state WHERE name = 'nats.alerts')
+    BEGIN INSERT INTO alert_changes (alert, state) VALUES (new.id, new.state); END;
   `,
 ];
 

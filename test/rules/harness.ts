@@ -42,7 +42,7 @@ export interface RulesDaemon {
 }
 
 export interface DaemonOptions {
-  source: Source;
+  source: Source | 'poll';
   /** YAML appended after the daemon section (rules:, alerts:, checks:, lists...). */
   yaml?: string;
   /** Extra keys of the daemon section (indented two spaces). */

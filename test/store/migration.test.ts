@@ -98,7 +98,7 @@ test('migration 2 → 3 keeps every process, event (with its id) and run, in eve
   assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'and on to the current schema');
   assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
   assert.deepEqual((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name),
-    ['alerts', 'boots', 'events', 'processes', 'resource_samples', 'runs', 'syscall_profiles'], 'the version-2 tables are gone');
+    ['alert_changes', 'alerts', 'boots', 'events', 'export_state', 'processes', 'resource_samples', 'runs', 'syscall_profiles'], 'the version-2 tables are gone');
   // Boots: those of the runs first, in run order, then the others.
   assert.deepEqual(db.prepare('SELECT boot_id FROM boots ORDER BY boot').raw().all().flat(), [BOOT_A, BOOT_B, BOOT_C]);
 
