@@ -9,6 +9,12 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+// bin/procwatch starts Node without NODE_EXTRA_CA_CERTS (Debian's bundle costs ~40 ms per start).
+// Every Node process a benchmark starts besides it (`node -e 0`, the phase scripts) must start the
+// same way, or its "Node alone" baseline carries that cost and procwatch's own looks smaller
+// (issue 16: the phase tables up to 2026-12-04 did).
+delete process.env.NODE_EXTRA_CA_CERTS;
+
 const here = dirname(fileURLToPath(import.meta.url));
 const root = dirname(here);
 const available = readdirSync(here).filter((f) => f.endsWith('.bench.mjs')).map((f) => f.slice(0, -'.bench.mjs'.length)).sort();

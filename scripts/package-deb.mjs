@@ -43,6 +43,7 @@ const copy = (from, to, filter) => cpSync(join(ROOT, from), at(to), { recursive:
 try {
   // The program: launcher, compiled sources (not the tests), addons, package.json (--version reads it).
   copy('bin/procwatch', `${LIB}/bin/procwatch`);
+  copy('bin/package.json', `${LIB}/bin/package.json`); // the launcher is CommonJS (issue 16)
   copy('dist/src', `${LIB}/dist/src`, (src) => !src.endsWith('.map'));
   copy('dist/web', `${LIB}/dist/web`); // the web console's built assets (src/web/assets.ts reads them beside dist/src)
   copy('package.json', `${LIB}/package.json`);

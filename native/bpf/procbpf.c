@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1987,6 +1988,9 @@ static int capture_options(napi_env env, napi_value opts, pw_bpf_opts *o)
  *        pathPrefix?, debugStallMs?, debugExitFallback?, debugInflightMax?,
  *        debugPrefixAtExit?, debugReaderFault? }) -> handle. Options are validated in
  * TypeScript; here only what would be unsafe is refused. */
+/* Starts of the programs tried when the kernel answers EAGAIN/EINTR (a signal during verification). */
+#define PW_LOAD_ATTEMPTS 8
+
 static napi_value js_open(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
@@ -2016,12 +2020,6 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		return napi_throw_range_error(env, NULL,
 					      "open(options): ringBytes, uid, debugStallMs or debugInflightMax out of range"), NULL;
 
-	h = handle_new();
-	if (!h)
-		return js_throw(env, "ENOMEM", "procbpf: out of memory");
-	h->env = env;
-	h->stall_ms = (uint32_t)stall;
-	h->reader_fault = js_bool(env, opts, "debugReaderFault");
 	cgroup_path = js_str(env, opts, "cgroupPath");
 	prefix = js_str(env, opts, "pathPrefix");
 	o = (pw_bpf_opts){ (uint32_t)ring, js_bool(env, opts, "network"), js_bool(env, opts, "files"), (int64_t)uid,
@@ -2033,7 +2031,37 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		handle_unref(h);
 		return napi_throw_range_error(env, NULL, "open(options): syscallsIntervalMs, debugSyscallTableMax or debugSessionTableMax out of range, or debugRefuseChange not a change group"), NULL;
 	}
-	err = bpf_start(h, &o, &what);
+	/* A signal during verification makes the kernel answer EAGAIN (or EINTR), and libbpf's own
+	 * few retries are not enough when one arrives every millisecond (node --cpu-prof's SIGPROF).
+	 * Signals wait while the programs load, and a start that still got EAGAIN/EINTR is
+	 * retried from scratch a bounded number of times. */
+	for (int attempt = 1;; attempt++) {
+		h = handle_new();
+		if (!h) {
+			free(cgroup_path);
+			free(prefix);
+			return js_throw(env, "ENOMEM", "procbpf: out of memory");
+		}
+		h->env = env;
+		h->stall_ms = (uint32_t)stall;
+		h->reader_fault = js_bool(env, opts, "debugReaderFault");
+		sigset_t quiet, old;
+		sigfillset(&quiet);
+		sigdelset(&quiet, SIGSEGV); /* synchronous faults cannot wait */
+		sigdelset(&quiet, SIGBUS);
+		sigdelset(&quiet, SIGFPE);
+		sigdelset(&quiet, SIGILL);
+		pthread_sigmask(SIG_BLOCK, &quiet, &old);
+		err = bpf_start(h, &o, &what);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (!err || (err != EAGAIN && err != EINTR) || attempt >= PW_LOAD_ATTEMPTS)
+			break;
+		handle_stop(h);
+		handle_unref(h);
+		h = NULL;
+		struct timespec pause = { 0, 10 * 1000 * 1000L * attempt };
+		nanosleep(&pause, NULL);
+	}
 	free(cgroup_path);
 	free(prefix);
 	if (err) {

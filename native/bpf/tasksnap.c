@@ -18,6 +18,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -300,7 +302,20 @@ static napi_value ts_js_open(napi_env env, napi_callback_info info)
 	}
 	h->skel->rodata->pw_ncpus = (uint32_t)err;
 	what = "load the task iterator program";
-	if ((err = tasks_bpf__load(h->skel)) != 0) {
+	{
+		/* Signals wait during verification: one arriving (node --cpu-prof's SIGPROF) makes the
+		 * kernel answer EAGAIN. */
+		sigset_t quiet, old;
+		sigfillset(&quiet);
+		sigdelset(&quiet, SIGSEGV);
+		sigdelset(&quiet, SIGBUS);
+		sigdelset(&quiet, SIGFPE);
+		sigdelset(&quiet, SIGILL);
+		pthread_sigmask(SIG_BLOCK, &quiet, &old);
+		err = tasks_bpf__load(h->skel);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	if (err != 0) {
 		err = -err;
 		goto fail;
 	}

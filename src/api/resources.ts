@@ -8,7 +8,8 @@
 import { BadRequest, MAX_LIMIT, type Params } from './params.js';
 import type { Daemon } from '../daemon/daemon.js';
 import type { UserDb } from '../procfs/index.js';
-import { queryHistory, type StoredProcess } from '../store/index.js';
+// Not the store's index: that loads better-sqlite3, which `procwatch top` (a client of this module) never uses.
+import { queryHistory, type StoredProcess } from '../store/queries.js';
 import type { StoredSample } from '../store/resources.js';
 import type { Churn, ResourceProcess, ResourceView } from '../resources/sampler.js';
 import type { ResourceService } from '../resources/service.js';

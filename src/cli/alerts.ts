@@ -1,6 +1,6 @@
 /** `procwatch alerts`, `procwatch reload`, `procwatch baseline show`: the rules room through the daemon's API. */
 
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { apiGet, apiStream } from '../api/client.js';
 import { InputError } from '../errors.js';
 import type { Alert } from '../alerts/types.js';

@@ -1,6 +1,6 @@
 /** `procwatch check`: evaluate process checks once against /proc and exit like mon or Nagios. */
 
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { InputError } from '../errors.js';
 import {
   BannerCheck, CountCheck, CpuCheck, ListenCheck, MAX_WAIT_SECONDS, PS_MONITOR_INTERPRETERS, parseBannerSpec, parseListenSpec, parseSpec,

@@ -1,6 +1,6 @@
 /** Options and output helpers shared by the commands that print processes and events. */
 
-import { Option, type Command } from 'commander';
+import { Option, type Command } from './commander.js';
 import { DEFAULT_SOCKET } from '../api/client.js';
 import { InputError } from '../errors.js';
 import { fitText, paint, SGR, terminalStyle, type TextStyle, type TimeStyle } from '../report/index.js';

@@ -1,6 +1,6 @@
 /** `procwatch daemon`: the event source, live table, store and API in one process. */
 
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { InputError } from '../errors.js';
 import { daemonPathsProblem, loadDaemonConfig, type SourceSetting } from '../config/daemon.js';
 import { EXIT } from './exit-codes.js';

@@ -4,7 +4,7 @@
  * from it. The Debian package installs their output (scripts/package-deb.mjs).
  */
 
-import { Command, Option, type Argument } from 'commander';
+import { Command, Option, type Argument } from './commander.js';
 import { InputError } from '../errors.js';
 import { VERSION } from './version.js';
 

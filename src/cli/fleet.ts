@@ -4,7 +4,7 @@
  * and output, with a HOST column; no daemon needed.
  */
 
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { existsSync } from 'node:fs';
 import { InputError } from '../errors.js';
 import { parseTimePoint } from '../config/units.js';

@@ -3,7 +3,7 @@
  * is the one place where errors become a one-line message and an exit code.
  */
 
-import { CommanderError } from 'commander';
+import { CommanderError } from './commander.js';
 import { InputError } from '../errors.js';
 import { escapeText, nagiosUnknown } from '../report/index.js';
 import { EXIT } from './exit-codes.js';

@@ -1,6 +1,6 @@
 /** The command line's definition: every command, loaded as needed, under one program. */
 
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import type { CheckCommandHooks } from './check.js';
 import { VERSION } from './version.js';
 

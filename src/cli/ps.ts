@@ -1,6 +1,6 @@
 /** `procwatch ps` and `procwatch tree`: the live table from the daemon, or /proc when none runs. */
 
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { apiGet, apiGetText, DaemonUnavailable } from '../api/client.js';
 import { InputError } from '../errors.js';
 import { CLOCK_TICKS_PER_SECOND, ProcReader, UserDb, readDetails } from '../procfs/index.js';

@@ -1,6 +1,6 @@
 /** `procwatch events`, `history`, `lineage`, `stats`: questions answered from the daemon's store. */
 
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { apiGet, apiStream } from '../api/client.js';
 import { InputError } from '../errors.js';
 import { EVENT_KINDS } from '../events/types.js';

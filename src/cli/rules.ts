@@ -1,6 +1,6 @@
 /** `procwatch rules check FILE...` and `procwatch rules test`: validate rule files; replay rules over stored events. */
 
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { InputError } from '../errors.js';
 import { parseTimePoint } from '../config/units.js';
 import { print } from './common.js';

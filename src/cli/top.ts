@@ -5,7 +5,7 @@
  * scripts; `--at`, `--since`/`--until` show the daemon's history instead.
  */
 
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { emitKeypressEvents } from 'node:readline';
 import { apiGet, apiGetText, DaemonUnavailable } from '../api/client.js';
 import { RESOURCE_SORTS, liveAnswer, resourceFilter, type LiveAnswer, type ResourceJson, type ResourceSort } from '../api/resources.js';

@@ -1,6 +1,6 @@
 /** `procwatch watch`: stream process events as they happen, like forkstat with more in each line. */
 
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { InputError } from '../errors.js';
 import { parseSize } from '../config/units.js';
 import { EVENT_KINDS, type EventKind, type ProcEvent } from '../events/types.js';

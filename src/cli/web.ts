@@ -1,6 +1,6 @@
 /** `procwatch web`: a one-time login link to the daemon's web console (README: "Web console"). */
 
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { apiGet } from '../api/client.js';
 import { print, printJson, withSocket } from './common.js';
 

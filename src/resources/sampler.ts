@@ -207,14 +207,15 @@ export class ResourceSampler {
   observe(events: readonly ProcEvent[]): void {
     for (const e of events) {
       if (e.key == null) continue;
-      if ((e.kind === 'fork' && !e.thread) || e.kind === 'inferred_start') this.push({ kind: 'start', key: e.key, pid: e.pid, comm: null, cpuSeconds: null });
-      else if (e.kind === 'exit' || e.kind === 'inferred_exit') this.push({ kind: 'end', key: e.key, pid: e.pid, comm: this.options.commOf?.(e.key) ?? null, cpuSeconds: null });
-      else if (e.kind === 'acct') this.push({ kind: 'acct', key: e.key, pid: e.pid, comm: this.options.commOf?.(e.key) ?? null, cpuSeconds: (e as AcctEvent).usage.cpuSeconds });
+      if ((e.kind === 'fork' && !e.thread) || e.kind === 'inferred_start') this.push('start', e.key, e.pid, null, null);
+      else if (e.kind === 'exit' || e.kind === 'inferred_exit') this.push('end', e.key, e.pid, this.options.commOf?.(e.key) ?? null, null);
+      else if (e.kind === 'acct') this.push('acct', e.key, e.pid, this.options.commOf?.(e.key) ?? null, (e as AcctEvent).usage.cpuSeconds);
     }
   }
 
-  private push(entry: Omit<ChurnEntry, 'seq'>): void {
-    const full = { ...entry, seq: ++this.churnSeq };
+  /** One churn entry, built in one literal (this runs for every start and end in a storm). */
+  private push(kind: ChurnEntry['kind'], key: string, pid: number, comm: string | null, cpuSeconds: number | null): void {
+    const full: ChurnEntry = { kind, key, pid, comm, cpuSeconds, seq: ++this.churnSeq };
     if (this.churn.length < CHURN_MAX) this.churn.push(full);
     else {
       this.churn[this.churnHead] = full;

@@ -92,7 +92,13 @@ export class RulesService {
       userName: (uid) => this.users.userName(uid),
       wallMs: (ns) => tracker.clock.wallMs(ns),
       fdTarget: (record: ProcessRecord, fd: number) => {
-        if (record.exitNs !== null || record.startTicks === null || startTicksNow(record.pid) !== record.startTicks) return null;
+        if (record.exitNs !== null || record.startTicks === null) return null;
+        // Rules run after the table took in the whole batch: a process it already knows to have
+        // exited (or forgot) has no fds left to read. In an exec storm that is nearly every
+        // exec, and each /proc read that fails costs an exception.
+        const now = table.get(record.key);
+        if (now === undefined || now.exitNs !== null) return null;
+        if (startTicksNow(record.pid) !== record.startTicks) return null;
         try {
           return describeFd(record.pid, readlinkSync(`/proc/${record.pid}/fd/${fd}`));
         } catch {

@@ -231,16 +231,17 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
   if (need === undefined) throw new Corrupt(`unknown record kind ${kind}`);
   const v = new RecordView(buf, start, size, REC.SIZE + need);
   if (size < REC.SIZE + need) throw new Corrupt(`record of kind ${kind} is ${size} bytes, needs ${REC.SIZE + need}`);
-  const cpu = v.u32(REC.cpu);
-  const base = {
-    seq: v.u64(REC.seq),
-    ktimeNs: v.u64(REC.timestampNs),
-    pid: v.i32(REC.pid),
-    tid: v.i32(REC.tid),
-    cpu: cpu === CPU_UNKNOWN ? -1 : cpu,
-    provenance: 'observed' as const,
-  };
+  const rawCpu = v.u32(REC.cpu);
+  const seq = v.u64(REC.seq);
+  const ktimeNs = v.u64(REC.timestampNs);
+  const pid = v.i32(REC.pid);
+  const tid = v.i32(REC.tid);
+  const cpu = rawCpu === CPU_UNKNOWN ? -1 : rawCpu;
+  const provenance = 'observed' as const;
   const b = REC.SIZE;
+  // The common fields are written out in each literal (the same order everywhere), not spread
+  // from a shared object: a storm decodes thousands of records a second, and the spread was
+  // one more object per event for the collector.
   switch (kind) {
     case KIND.fork: {
       // The kernel names task->real_parent. For a new thread (CLONE_THREAD) that is the
@@ -248,27 +249,27 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
       const parentPid = v.i32(b + FORK.parentPid);
       // All ones (PW_TICKS_UNKNOWN): a thread, or a child gone before the reader could look.
       const unknown = v.u32(b + FORK.childStartTicks) === 0xffff_ffff && v.u32(b + FORK.childStartTicks + 4) === 0xffff_ffff;
-      const thread = base.pid !== base.tid;
+      const thread = pid !== tid;
       const startTicks = unknown || thread ? null : v.u64(b + FORK.childStartTicks);
-      return { ...base, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread, startTicks, startBootNs: unknown || thread ? null : nonZero(v.u64(b + FORK.childStartNs)) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'fork', parentPid, parentTid: v.i32(b + FORK.parentTid), thread, startTicks, startBootNs: unknown || thread ? null : nonZero(v.u64(b + FORK.childStartNs)) };
     }
     case KIND.exec:
-      return { ...base, kind: 'exec', details: execDetails(v) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'exec', details: execDetails(v) };
     case KIND.uid:
-      return { ...base, kind: 'uid', ruid: v.u32(b + ID.real), euid: v.u32(b + ID.effective) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'uid', ruid: v.u32(b + ID.real), euid: v.u32(b + ID.effective) };
     case KIND.gid:
-      return { ...base, kind: 'gid', rgid: v.u32(b + ID.real), egid: v.u32(b + ID.effective) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'gid', rgid: v.u32(b + ID.real), egid: v.u32(b + ID.effective) };
     case KIND.sid:
-      return { ...base, kind: 'sid' };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'sid' };
     case KIND.ptrace:
-      return { ...base, kind: 'ptrace', tracerPid: v.i32(b + PTRACE.tracerPid), tracerTid: v.i32(b + PTRACE.tracerTid) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'ptrace', tracerPid: v.i32(b + PTRACE.tracerPid), tracerTid: v.i32(b + PTRACE.tracerTid) };
     case KIND.comm: {
       v.u8(b + COMM.comm + COMM_EVENT_LEN - 1); // bounds
-      return { ...base, kind: 'comm', comm: nulTerminated(buf.subarray(start + b + COMM.comm, start + b + COMM.comm + COMM_EVENT_LEN)) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'comm', comm: nulTerminated(buf.subarray(start + b + COMM.comm, start + b + COMM.comm + COMM_EVENT_LEN)) };
     }
     case KIND.coredump: {
       const known = (v.u32(b + COREDUMP.flags) & PARENT_KNOWN) !== 0;
-      return { ...base, kind: 'coredump', parentPid: known ? v.i32(b + COREDUMP.parentPid) : null };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'coredump', parentPid: known ? v.i32(b + COREDUMP.parentPid) : null };
     }
     case KIND.exit: {
       const rawCode = v.u32(b + EXIT.exitCode);
@@ -278,19 +279,19 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
         ? nulTerminated(buf.subarray(start + b + EXIT.comm, start + b + EXIT.comm + COMM_EVENT_LEN))
         : null;
       const parentPid = (flags & PARENT_KNOWN) !== 0 ? v.i32(b + EXIT.parentPid) : null;
-      return { ...base, kind: 'exit', status: decodeExitStatus(rawCode), rawCode, parentPid, comm };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'exit', status: decodeExitStatus(rawCode), rawCode, parentPid, comm };
     }
     case KIND.connect:
     case KIND.accept:
-      return { ...base, kind: kind === KIND.connect ? 'connect' : 'accept', ...socketFields(v, buf, start) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: kind === KIND.connect ? 'connect' : 'accept', ...socketFields(v, buf, start) };
     case KIND.acct:
-      return { ...base, kind: 'acct', startTicks: v.u64(b + ACCT.startTicks), usage: usageFields(v) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'acct', startTicks: v.u64(b + ACCT.startTicks), usage: usageFields(v) };
     case KIND.open: {
       const result = v.i32(b + OPEN.result);
       const openFlags = v.u32(b + OPEN.openFlags);
       const dirFd = v.i32(b + OPEN.dirFd);
       return {
-        ...base,
+        seq, ktimeNs, pid, tid, cpu, provenance,
         kind: 'open',
         path: v.bytes(b + OPEN.path).toString('utf8'),
         pathTruncated: (v.u32(b + OPEN.flags) & OPEN_PATH_TRUNCATED) !== 0,
@@ -305,17 +306,17 @@ function decodeRecord(buf: Buffer, start: number, size: number): ProcEvent {
       };
     }
     case KIND.syscalls:
-      return { ...base, kind: 'syscalls', ...syscallsFields(v) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'syscalls', ...syscallsFields(v) };
     case KIND.session:
-      return { ...base, kind: 'session', ...sessionFields(v, buf, start, base.ktimeNs) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'session', ...sessionFields(v, buf, start, ktimeNs) };
     case KIND.shell:
-      return { ...base, kind: 'shell', ...shellFields(v) };
+      return { seq, ktimeNs, pid, tid, cpu, provenance, kind: 'shell', ...shellFields(v) };
     default: { // KIND.lost (BODY_SIZE admitted nothing else)
       const count = v.u32(b + LOST.count);
       const reason = v.u32(b + LOST.reason);
       const scope = LOST_SCOPE[reason];
       return {
-        ...base,
+        seq, ktimeNs, pid, tid, cpu, provenance,
         kind: 'lost',
         count: count === LOST_COUNT_UNKNOWN ? null : count,
         reason: LOST_REASON_TEXT[reason] ?? `lost (reason ${reason})`,

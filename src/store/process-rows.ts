@@ -33,6 +33,7 @@ function usageValues(u: ProcessUsage, wallMs: number): unknown[] {
 
 export class ProcessRows {
   private readonly insert: Database.Statement;
+  private readonly insertWithUsage: Database.Statement;
   private readonly setUsage: Database.Statement;
   private readonly updateLight: Database.Statement;
   private readonly updateFull: Database.Statement;
@@ -42,6 +43,11 @@ export class ProcessRows {
     this.insert = db.prepare(`
       INSERT INTO processes (boot, key, pid, origin, ${INDEXED.join(', ')}, ${LIGHT.join(', ')})
       VALUES (${Array(4 + INDEXED.length + LIGHT.length).fill('?').join(', ')}) ON CONFLICT (key, boot) DO NOTHING`);
+    // A process that came and went within one flush (an exec storm's): its row and its exit
+    // accounting in one statement, not an INSERT and then an UPDATE of the same row.
+    this.insertWithUsage = db.prepare(`
+      INSERT INTO processes (boot, key, pid, origin, ${INDEXED.join(', ')}, ${LIGHT.join(', ')}, ${USAGE.join(', ')})
+      VALUES (${Array(4 + INDEXED.length + LIGHT.length + USAGE.length).fill('?').join(', ')}) ON CONFLICT (key, boot) DO NOTHING`);
     this.updateLight = db.prepare(`UPDATE processes SET ${assign(LIGHT)} WHERE key = ? AND boot = ? AND ${INDEXED.map((c) => `${c} IS ?`).join(' AND ')}`);
     this.updateFull = db.prepare(`UPDATE processes SET ${assign(LIGHT)}, ${assign(INDEXED)} WHERE key = ? AND boot = ?`);
     this.setUsage = db.prepare(`UPDATE processes SET ${assign(USAGE)} WHERE key = ? AND boot = ?`);
@@ -55,8 +61,12 @@ export class ProcessRows {
     this.setUsage.run(...usageValues(usage, wallMs), key, boot);
   }
 
-  /** Writes the record as this boot's row, new or updated. */
-  write(boot: number, r: ProcessRecord, wallOf: (ns: number) => number): void {
+  /**
+   * Writes the record as this boot's row, new or updated. With `usage` (its exit accounting,
+   * queued too), a new row gets it in the same statement: then true, and the caller need not
+   * write it again; false when the row existed (the accounting is the caller's to write).
+   */
+  write(boot: number, r: ProcessRecord, wallOf: (ns: number) => number, usage?: { usage: ProcessUsage; wallMs: number }): boolean {
     const [uid, euid, suid, fsuid] = r.uids ?? NO_IDS;
     const [gid, egid, sgid, fsgid] = r.gids ?? NO_IDS;
     const exit = r.exit;
@@ -71,8 +81,11 @@ export class ProcessRows {
       r.label, r.cgroup, exit === null ? null : exit.code, exit === null ? null : exit.signal, coreDumped, r.exitOrigin,
       names.unit, names.containerId, names.runtime, r.filename];
     const indexed = [r.parentKey, startTime, r.comm, r.exe, euid];
-    if (this.insert.run(boot, r.key, r.pid, r.origin, ...indexed, ...light).changes === 1) return;
-    if (this.updateLight.run(...light, r.key, boot, ...indexed).changes === 1) return;
+    if (usage !== undefined) {
+      if (this.insertWithUsage.run(boot, r.key, r.pid, r.origin, ...indexed, ...light, ...usageValues(usage.usage, usage.wallMs)).changes === 1) return true;
+    } else if (this.insert.run(boot, r.key, r.pid, r.origin, ...indexed, ...light).changes === 1) return false;
+    if (this.updateLight.run(...light, r.key, boot, ...indexed).changes === 1) return false;
     this.updateFull.run(...light, ...indexed, r.key, boot);
+    return false;
   }
 }

@@ -1,0 +1,298 @@
+/**
+ * Issue 16's goals, each printed MET/MISS with its ratio, against the real peers in the same run:
+ *
+ * storm: the daemon (`procwatch daemon --source ebpf`, default config: store, rules, resource
+ *   snapshots, API) during an exec storm of BENCH_STORM (10,000) `/bin/true` from 2 workers
+ *   (bench/storm/storm.c, as fast as this machine forks), with `forkstat -e fork,exec,exit`
+ *   (Debian forkstat, C, netlink; output to a file) running beside it. CPU = utime+stime of each
+ *   process from the storm's start until the daemon has stored every exec. Goals: daemon CPU per
+ *   event ≤ forkstat's; daemon under 10% of a core at this machine's max exec rate (the storm's).
+ *   BENCH_PERF_ROUNDS (3) rounds, each a fresh daemon and forkstat; medians.
+ *   `--before=DIR`: also a tree built from an earlier commit (DIR/bin/procwatch; its CLI too), interleaved
+ *   round by round with this one, for before/after figures from the same run.
+ *   `--prof`: one more round per tree with `node --cpu-prof`; prints the top self-time entries
+ *   during the storm (BENCH_PERF_KEEP_PROFILE=DIR keeps each .cpuprofile there).
+ * cli: `procwatch --version` vs `node -e 0` (goal: within 15 ms), `procwatch check sshd:0- cron:0-5`
+ *   vs mon's ps.monitor with the same specs (goal: within 1.5×) and check_procs (one run per
+ *   spec), BENCH_CLI_RUNS (21) interleaved runs each, medians. `node -e 0` runs without
+ *   NODE_EXTRA_CA_CERTS, as the launcher does.
+ *
+ * `npm run bench -- perf [--only=storm|cli] [--before=DIR] [--prof]`. The storm needs root (eBPF).
+ */
+
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { DaemonProcess, memoryOf, waitForStats } from './lib/daemon.mjs';
+import { machineLine, markdownTable, ms } from './lib/report.mjs';
+import { whichReal } from './lib/sleepers.mjs';
+import { CLK_TCK, buildStorm, cpuTicks, runStorm, threadTicks } from './lib/storm.mjs';
+import { timeCases } from './lib/timing.mjs';
+
+const env = process.env;
+const STORM = positiveInt(env.BENCH_STORM, 10_000);
+const ROUNDS = positiveInt(env.BENCH_PERF_ROUNDS, 3);
+const CLI_RUNS = positiveInt(env.BENCH_CLI_RUNS, 21);
+const PS_MONITOR = '/usr/lib/mon/mon-local.d/ps.monitor';
+const CHECK_PROCS = '/usr/lib/nagios/plugins/check_procs';
+const SPECS = ['sshd:0-', 'cron:0-5'];
+
+function positiveInt(text, fallback) {
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got '${text}'`);
+  return n;
+}
+
+const verdict = (ok) => (ok ? 'MET ' : 'MISS');
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const sumKinds = (s) => Object.values(s.eventsByKind).reduce((a, b) => a + b, 0);
+
+// ---- storm --------------------------------------------------------------------------------------
+
+/** forkstat printing every fork, exec and exit into a file; its pid for /proc readings. */
+async function startForkstat(forkstat, dir) {
+  const out = openSync(join(dir, 'forkstat.out'), 'w');
+  const child = spawn(forkstat, ['-e', 'fork,exec,exit'], { stdio: ['ignore', out, 'ignore'] });
+  closeSync(out);
+  await delay(500); // its netlink subscription is made at once; give it time to print its header
+  if (child.exitCode !== null) throw new Error(`forkstat exited at once (${child.exitCode})`);
+  return child;
+}
+
+function forkstatLines(dir) {
+  const text = readFileSync(join(dir, 'forkstat.out'), 'latin1');
+  let n = 0;
+  for (const line of text.split('\n')) if (/^\S+ (fork|exec|exit) /.test(line)) n++;
+  return n;
+}
+
+/** One round: a fresh daemon (tree `root`), forkstat beside it, one storm. */
+async function stormRound(label, root, ctx, { prof = false } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'pwbench-perf-'));
+  ctx.dirs.push(dir);
+  const daemon = new DaemonProcess({
+    root, database: join(dir, 'storm.db'), socket: join(dir, 'storm.sock'), source: 'ebpf',
+    nodeArgs: [...(ctx.nodeArgs[label] ?? []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])],
+  });
+  ctx.daemons.push(daemon);
+  await daemon.start();
+  await delay(1500); // the start's reconcile and first retention pass are not the storm's
+  const fs = await startForkstat(ctx.forkstat, dir);
+  ctx.children.push(fs);
+  const s0 = await daemon.stats();
+  const exec0 = s0.eventsByKind.exec ?? 0;
+  const lost0 = s0.sourceCounters.lost;
+  const d0 = cpuTicks(daemon.pid);
+  const m0 = threadTicks(daemon.pid)?.[daemon.pid]?.total ?? 0;
+  const f0 = cpuTicks(fs.pid);
+  const fl0 = forkstatLines(dir);
+  const startedMono = process.hrtime.bigint();
+  const started = performance.now();
+  const r = await runStorm(ctx.storm.bin, { total: STORM, workers: 2, pidfile: join(dir, 'storm'), onSpawn: (c) => { ctx.stormChild = c; } });
+  ctx.stormChild = null;
+  const s1 = await waitForStats(daemon, (s) => (s.eventsByKind.exec ?? 0) - exec0 + (s.sourceCounters.lost - lost0) >= STORM && s.store.queued === 0 && s.reorder.held === 0, { what: `the daemon to store the storm's ${STORM} execs`, everyMs: 250 });
+  const wall = (performance.now() - started) / 1000;
+  const endedMono = process.hrtime.bigint();
+  const dCpu = (cpuTicks(daemon.pid) - d0) / CLK_TCK;
+  // The main (JavaScript) thread's share; the rest is the reader thread, libuv's pool and V8's helpers.
+  const mainCpu = ((threadTicks(daemon.pid)?.[daemon.pid]?.total ?? 0) - m0) / CLK_TCK;
+  await delay(300); // forkstat prints what it read; its CPU until now
+  const fCpu = (cpuTicks(fs.pid) - f0) / CLK_TCK;
+  const fEvents = forkstatLines(dir) - fl0;
+  fs.kill('SIGTERM');
+  const memory = memoryOf(daemon.pid); // VmRSS after the storm, VmHWM its peak since the start
+  const events = sumKinds(s1) - sumKinds(s0);
+  const exit = await daemon.stop();
+  if (exit?.code !== 0) throw new Error(`${label}: daemon ended badly: ${JSON.stringify(exit)}`);
+  const round = {
+    label, stormS: r.wallMs / 1000, rate: STORM / (r.wallMs / 1000), wall, events, lost: s1.sourceCounters.lost - lost0,
+    execs: (s1.eventsByKind.exec ?? 0) - exec0, dCpu, mainCpu, fCpu, fEvents, memory,
+    dUsPerEvent: (dCpu * 1e6) / events, fUsPerEvent: (fCpu * 1e6) / fEvents,
+    // At the storm's rate (this machine's max with 2 workers): CPU per second of storm. On a
+    // shared machine the daemon also sees everyone else's processes, so the figure that answers
+    // "what does a storm cost" is the CPU per event times the storm's own events per second:
+    // 4 per exec (fork, exec, exit and its accounting, as the eBPF source reports them).
+    dCore: dCpu / (r.wallMs / 1000), dCoreStorm: ((dCpu / events) * 4 * STORM) / (r.wallMs / 1000), load: load(),
+  };
+  if (prof) {
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) throw new Error(`${label}: no .cpuprofile written`);
+    // Profile times are monotonic µs, as process.hrtime here.
+    round.top = topSelf(join(dir, file), [Number(startedMono / 1000n), Number(endedMono / 1000n)]);
+    if (env.BENCH_PERF_KEEP_PROFILE) copyFileSync(join(dir, file), join(env.BENCH_PERF_KEEP_PROFILE, `${label.replace(/\W+/g, '-')}-${Date.now()}.cpuprofile`));
+    round.window = [Number(startedMono / 1000n), Number(endedMono / 1000n)];
+  }
+  return round;
+}
+
+/** Top self-time entries of a .cpuprofile within a window of monotonic µs: [name, ms, %]. */
+export function topSelf(path, window, n = 15) {
+  const prof = JSON.parse(readFileSync(path, 'utf8'));
+  const nodes = new Map(prof.nodes.map((node) => [node.id, node]));
+  const self = new Map();
+  let t = prof.startTime;
+  let total = 0;
+  for (let i = 0; i < prof.samples.length; i++) {
+    t += prof.timeDeltas[i];
+    const dt = Math.max(0, prof.timeDeltas[i + 1] ?? 0);
+    if (t < window[0] || t > window[1]) continue;
+    const f = nodes.get(prof.samples[i]).callFrame;
+    if (f.functionName === '(idle)') continue;
+    const file = f.url === '' ? '' : ` ${f.url.replace(/^.*\/(dist\/src|node_modules)\//, '$1/').replace(/^node:/, '')}:${f.lineNumber + 1}`;
+    const name = `${f.functionName || '(anonymous)'}${file}`;
+    self.set(name, (self.get(name) ?? 0) + dt);
+    total += dt;
+  }
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, us]) => [name, us / 1000, (100 * us) / total]).concat([['(busy total, idle excluded)', total / 1000, 100]]);
+}
+
+async function stormPart(ctx, trees, prof) {
+  const rounds = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const [label, root] of trees) {
+      process.stdout.write(`  round ${i + 1}/${ROUNDS}, ${label}: ${STORM} execs from 2 workers, forkstat beside (load ${load()})…`);
+      const r = await stormRound(label, root, ctx);
+      console.log(` ${Math.round(r.rate)} execs/s, daemon ${r.dUsPerEvent.toFixed(1)} µs/event, forkstat ${r.fUsPerEvent.toFixed(1)} µs/event`);
+      rounds.push(r);
+    }
+  }
+  const profiles = [];
+  if (prof) {
+    for (const [label, root] of trees) {
+      process.stdout.write(`  profiled round, ${label} (node --cpu-prof)…`);
+      const r = await stormRound(label, root, ctx, { prof: true });
+      console.log(` daemon ${r.dUsPerEvent.toFixed(1)} µs/event (profiler on)`);
+      profiles.push(r);
+    }
+  }
+  return { rounds, profiles };
+}
+
+function stormReport({ rounds, profiles }, trees) {
+  console.log(`\n### Daemon CPU per event in an exec storm (eBPF, default config) vs forkstat beside it\n`);
+  console.log(markdownTable(
+    ['tree', 'storm s', 'execs/s', 'daemon events', 'lost', 'daemon CPU s', 'of which main thread', 'daemon µs/event', 'forkstat events', 'forkstat CPU s', 'forkstat µs/event', 'ratio', 'daemon % core', '% core, storm only', 'RSS after MiB', 'peak RSS MiB', 'load'],
+    rounds.map((r) => [r.label, r.stormS.toFixed(2), Math.round(r.rate), r.events, r.lost, r.dCpu.toFixed(2), r.mainCpu.toFixed(2), r.dUsPerEvent.toFixed(1), r.fEvents, r.fCpu.toFixed(2), r.fUsPerEvent.toFixed(1), `${(r.dUsPerEvent / r.fUsPerEvent).toFixed(2)}×`, `${(100 * r.dCore).toFixed(1)}%`, `${(100 * r.dCoreStorm).toFixed(1)}%`, r.memory?.rssMiB.toFixed(0) ?? '—', r.memory?.hwmMiB.toFixed(0) ?? '—', r.load]),
+  ));
+  const summary = new Map();
+  for (const [label] of trees) {
+    const mine = rounds.filter((r) => r.label === label);
+    const s = {
+      d: median(mine.map((r) => r.dUsPerEvent)), f: median(mine.map((r) => r.fUsPerEvent)),
+      ratio: median(mine.map((r) => r.dUsPerEvent / r.fUsPerEvent)), core: median(mine.map((r) => r.dCoreStorm)), rate: median(mine.map((r) => r.rate)),
+    };
+    summary.set(label, s);
+    console.log(`\n${label}: medians of ${mine.length}: daemon ${s.d.toFixed(1)} µs/event, forkstat ${s.f.toFixed(1)} µs/event (${s.ratio.toFixed(2)}×), ${(100 * s.core).toFixed(1)}% of a core for the storm's own events at ${Math.round(s.rate)} execs/s`);
+  }
+  const now = summary.get('this tree');
+  console.log(`${verdict(now.ratio <= 1)}  daemon CPU per event ≤ forkstat's — ${now.d.toFixed(1)} vs ${now.f.toFixed(1)} µs = ${now.ratio.toFixed(2)}×`);
+  console.log(`${verdict(now.core < 0.10)}  daemon under 10% of a core at the max exec rate (${Math.round(now.rate)}/s, the storm's own 4 events per exec) — ${(100 * now.core).toFixed(1)}%`);
+  const before = summary.get('before');
+  if (before !== undefined) console.log(`this tree ÷ before: ${(now.d / before.d).toFixed(2)}× CPU per event`);
+  for (const p of profiles) {
+    console.log(`\nTop self time in the daemon during the storm, ${p.label} (node --cpu-prof, ${p.dUsPerEvent.toFixed(1)} µs/event with the profiler on):\n`);
+    console.log(markdownTable(['function', 'self ms', '%'], p.top.map(([name, t, pct]) => [name, t.toFixed(0), pct.toFixed(1)]), ['l', 'r', 'r']));
+  }
+}
+
+// ---- cli ----------------------------------------------------------------------------------------
+
+async function cliPart(root, before) {
+  const procwatch = join(root, 'bin/procwatch');
+  const nodeEnv = { ...env };
+  delete nodeEnv.NODE_EXTRA_CA_CERTS; // the launcher drops it (bin/procwatch); the baseline must too
+  const node = [process.execPath, '-e', '0'];
+  const cases = [
+    { id: 'node -e 0', commands: [node] },
+    { id: 'procwatch --version', commands: [[procwatch, '--version']] },
+    { id: 'procwatch check', commands: [[procwatch, 'check', ...SPECS]] },
+    { id: 'ps.monitor', commands: [[PS_MONITOR, ...SPECS]] },
+    { id: 'check_procs ×2', commands: SPECS.map((s) => { const [name, range] = s.split(':'); const [min, max] = range.split('-'); return [CHECK_PROCS, '-C', name, '-c', `${min || '0'}:${max}`]; }) },
+  ];
+  if (before !== undefined) {
+    cases.push({ id: 'before: procwatch --version', commands: [[join(before, 'bin/procwatch'), '--version']] });
+    cases.push({ id: 'before: procwatch check', commands: [[join(before, 'bin/procwatch'), 'check', ...SPECS]] });
+  }
+  for (const c of cases) if (!existsSync(c.commands[0][0])) throw new Error(`${c.commands[0][0]} is missing (apt install mon monitoring-plugins-basic)`);
+  const saved = process.env.NODE_EXTRA_CA_CERTS;
+  delete process.env.NODE_EXTRA_CA_CERTS; // timeCommand passes process.env
+  try {
+    process.stdout.write(`  timing ${cases.length} commands × ${CLI_RUNS} runs, interleaved (load ${load()})…`);
+    const stats = await timeCases(cases, { runs: CLI_RUNS, warmup: 2 });
+    console.log(` done (load ${load()})`);
+    return { cases, stats };
+  } finally {
+    if (saved !== undefined) process.env.NODE_EXTRA_CA_CERTS = saved;
+  }
+}
+
+function cliReport({ cases, stats }) {
+  console.log(`\n### CLI start: procwatch vs node -e 0, ps.monitor, check_procs\n`);
+  const psm = stats.get('ps.monitor').median;
+  console.log(markdownTable(['command', 'median ms', 'p90 ms', '÷ ps.monitor'], cases.map((c) => {
+    const s = stats.get(c.id);
+    return [c.id.endsWith('procwatch check') || c.id === 'ps.monitor' ? `${c.id} ${SPECS.join(' ')}` : c.id, ms(s.median), ms(s.p90), `${(s.median / psm).toFixed(2)}×`];
+  }), ['l', 'r', 'r', 'r']));
+  const node = stats.get('node -e 0').median;
+  const version = stats.get('procwatch --version').median;
+  const check = stats.get('procwatch check').median;
+  console.log(`${verdict(version - node <= 15)}  procwatch --version within 15 ms of node -e 0 — ${ms(version)} vs ${ms(node)} ms (+${ms(version - node)} ms)`);
+  console.log(`${verdict(check <= 1.5 * psm)}  procwatch check within 1.5× of ps.monitor — ${ms(check)} vs ${ms(psm)} ms = ${(check / psm).toFixed(2)}×`);
+}
+
+// ---- run ----------------------------------------------------------------------------------------
+
+export async function run({ root, args }) {
+  const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? ['storm', 'cli'];
+  const beforeArg = args.find((a) => a.startsWith('--before='))?.slice('--before='.length);
+  const prof = args.includes('--prof');
+  console.log(machineLine());
+  console.log(`load average at the start: ${load()} (a shared machine: other work runs beside; peers are measured in the same run)`);
+  const ctx = { dirs: [], daemons: [], children: [], stormChild: null, storm: null, forkstat: null, nodeArgs: {} };
+  const cleanup = () => {
+    for (const d of ctx.daemons) d.killNow();
+    for (const c of ctx.children) if (c.exitCode === null) c.kill('SIGKILL');
+    if (ctx.stormChild?.pid !== undefined) { try { process.kill(-ctx.stormChild.pid, 'SIGKILL'); } catch { /* gone */ } }
+    ctx.storm?.cleanup();
+    for (const d of ctx.dirs) rmSync(d, { recursive: true, force: true });
+  };
+  const onSignal = () => { cleanup(); process.exit(130); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    if (only.includes('cli')) {
+      console.log('\n-- CLI start');
+      cliReport(await cliPart(root, beforeArg === undefined ? undefined : resolve(beforeArg)));
+    }
+    if (only.includes('storm')) {
+      if (process.getuid?.() !== 0) throw new Error('the storm part needs root (eBPF)');
+      ctx.forkstat = whichReal('forkstat');
+      ctx.storm = buildStorm(root);
+      const trees = [['this tree', root]];
+      if (beforeArg !== undefined) trees.unshift(['before', resolve(beforeArg)]);
+      // BENCH_PERF_NODE_ARGS="--flag ...[; --flag ...]" runs this tree again with those node options (experiments).
+      // Several variants: separated by ';'.
+      for (const variant of (env.BENCH_PERF_NODE_ARGS ?? '').split(';').map((v) => v.trim()).filter((v) => v !== '')) {
+        const label = `this tree ${variant}`;
+        trees.push([label, root]);
+        ctx.nodeArgs[label] = variant.split(/\s+/);
+      }
+      console.log('\n-- exec storms: daemon (eBPF, default config) with forkstat beside it');
+      stormReport(await stormPart(ctx, trees, prof), trees);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    cleanup();
+  }
+  console.log(`\nload average at the end: ${load()}`);
+  return true;
+}
