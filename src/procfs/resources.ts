@@ -98,9 +98,11 @@ export interface ProcResources {
   fdLimit: number | null;
 }
 
+// UTF-8, as the process reader and the eBPF snapshot decode a name: the same process has the
+// same comm whichever source read it.
 function text(path: string): string | null {
   try {
-    return readFileSync(path, 'latin1');
+    return readFileSync(path, 'utf8');
   } catch {
     return null;
   }
