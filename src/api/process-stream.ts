@@ -12,6 +12,7 @@ import type { Daemon } from '../daemon/daemon.js';
 import type { UserDb } from '../procfs/index.js';
 import type { ResourceProcess, ResourceView } from '../resources/sampler.js';
 import type { ProcessRecord } from '../table/index.js';
+import { drained } from './drained.js';
 
 /** One process of the stream: what a tree row shows and searches. */
 export interface ProcessRow {
@@ -160,16 +161,4 @@ function figuresChanged(row: ProcessRow, p: ResourceProcess | undefined): boolea
 function sameRow(a: ProcessRow, b: ProcessRow): boolean {
   return a.comm === b.comm && a.exe === b.exe && a.argv === b.argv && a.euid === b.euid && a.parentKey === b.parentKey && a.ppid === b.ppid &&
     a.threads === b.threads && a.cpuPct === b.cpuPct && a.rssBytes === b.rssBytes && a.memPct === b.memPct && a.startTime === b.startTime;
-}
-
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }

@@ -37,6 +37,7 @@ import { compileRegExp } from '../util/regex.js';
 import { BadRequest, MAX_LIMIT, Params } from './params.js';
 import { ConnectionGuard, DEFAULT_API_LIMITS, fitToDescriptors, LimitLog, type ApiLimits } from './limits.js';
 import { recordJson, type ProcessJson } from './views.js';
+import { drained } from './drained.js';
 
 /** What mints the web console's one-time login links (POST /v1/web/login-links, unix socket only). */
 export interface LoginLinks {
@@ -963,19 +964,6 @@ function inSubtree(keys: Set<string>, r: ProcessRecord | undefined, pid: number,
 function oneLine(text: string): string {
   const line = text.replace(/\s*\n\s*/g, ' ');
   return line.length <= 300 ? line : `${line.slice(0, 300)}...`;
-}
-
-/** Resolves when the response's buffer has been written out, or the client went away. */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 /**
