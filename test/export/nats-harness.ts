@@ -185,6 +185,20 @@ export interface ReadBack {
  * the stream's last message when the read began: what a fleet consumer sees.
  */
 export async function readStream(servers: string[], stream: string, filter: string, connectOptions: Record<string, unknown> = {}): Promise<ReadBack> {
+  // A cluster that just had nodes killed and restarted may still be electing its JetStream
+  // meta leader: it answers "JetStream system temporarily unavailable" for a while. Ask again.
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await readStreamOnce(servers, stream, filter, connectOptions);
+    } catch (e) {
+      if (!/temporarily unavailable/i.test(String(e)) || Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+async function readStreamOnce(servers: string[], stream: string, filter: string, connectOptions: Record<string, unknown>): Promise<ReadBack> {
   const nc = await connect({ servers, timeout: 10_000, ...connectOptions });
   try {
     const jsm = await jetstreamManager(nc, { timeout: 20_000 });
