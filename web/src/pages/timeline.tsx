@@ -22,6 +22,9 @@ const OPTIONAL_SERVER = ['user', 'name', 'exe', 'args', 'subtree'] as const;
  * Those of them /v1/events applies itself (besides kind, pid, key and time): all of them since
  * issue 17. The page's own filtering (timeline-model.ts) applies to any left out of this set.
  */
+/** How far before "now" a live timeline begins. */
+const LIVE_LOOKBACK_MS = 5000;
+
 const SERVER_FILTERS: ReadonlySet<string> = new Set<string>(['user', 'name', 'exe', 'args', 'subtree']);
 
 interface DrawStats {
@@ -79,7 +82,9 @@ export function Timeline() {
         }
         return;
       }
-      let since = applied.since === '' ? String(Date.now()) : applied.since;
+      // Live from "now": the last few seconds too, so an event the daemon stamped just before the
+      // stream opened (its clock offset, the reorder window, the store's flush) is not filtered out.
+      let since = applied.since === '' ? String(Date.now() - LIVE_LOOKBACK_MS) : applied.since;
       // The store id of the last event received: a reconnection resumes exactly after it (Last-Event-ID).
       let lastId: string | null = null;
       const connect = (): void => {
