@@ -7,6 +7,7 @@
 
 import { BadRequest, MAX_LIMIT, type Params } from './params.js';
 import type { Daemon } from '../daemon/daemon.js';
+import type { ActivityCounts } from '../events/types.js';
 import type { UserDb } from '../procfs/index.js';
 // Not the store's index: that loads better-sqlite3, which `procwatch top` (a client of this module) never uses.
 import { queryHistory, type StoredProcess } from '../store/queries.js';
@@ -18,7 +19,7 @@ import { PLAIN, renderTop } from '../report/top.js';
 import { TextAnswer } from './text-answer.js';
 
 /** A process of a resource answer (README: Resource fields). */
-export interface ResourceJson {
+export interface ResourceJson extends ActivityCounts {
   key: string;
   pid: number;
   ppid: number | null;
@@ -45,14 +46,6 @@ export interface ResourceJson {
   swapBytes: number | null;
   fds: number | null;
   fdLimit: number | null;
-  minorFaults: number | null;
-  majorFaults: number | null;
-  voluntarySwitches: number | null;
-  involuntarySwitches: number | null;
-  readBytes: number | null;
-  writeBytes: number | null;
-  readChars: number | null;
-  writeChars: number | null;
   /** Tree order only: depth below its root. */
   depth?: number;
 }

@@ -296,7 +296,24 @@ export type ProcEvent =
  * (what its parent's cutime/cstime grow by), known once it ended. `null`: unknown (the source
  * could not see it), never a guess. Kept with the process instance (`usage` of a process).
  */
-export interface ProcessUsage {
+/**
+ * Page faults, context switches and I/O counts of a process, all threads together; `null`:
+ * unknown. Shared by exit accounting, the resource snapshot and `/v1/resources` rows.
+ */
+export interface ActivityCounts {
+  minorFaults: number | null;
+  majorFaults: number | null;
+  voluntarySwitches: number | null;
+  involuntarySwitches: number | null;
+  /** Bytes fetched from and sent to storage (/proc/PID/io read_bytes, write_bytes). */
+  readBytes: number | null;
+  writeBytes: number | null;
+  /** Bytes through read(2)/write(2) and the like, cache hits included (/proc/PID/io rchar, wchar). */
+  readChars: number | null;
+  writeChars: number | null;
+}
+
+export interface ProcessUsage extends ActivityCounts {
   /** User + system CPU time. */
   cpuSeconds: number | null;
   userSeconds: number | null;
@@ -308,16 +325,6 @@ export interface ProcessUsage {
   cpuResolution: 'ns' | 'tick' | null;
   /** Peak resident set size (getrusage's ru_maxrss). */
   maxRssBytes: number | null;
-  minorFaults: number | null;
-  majorFaults: number | null;
-  voluntarySwitches: number | null;
-  involuntarySwitches: number | null;
-  /** Bytes fetched from and sent to storage (/proc/PID/io read_bytes, write_bytes). */
-  readBytes: number | null;
-  writeBytes: number | null;
-  /** Bytes through read(2)/write(2) and the like, cache hits included (/proc/PID/io rchar, wchar). */
-  readChars: number | null;
-  writeChars: number | null;
 }
 
 /** Decodes a wait(2)-style status word as cn_proc and eBPF report it. */

@@ -5,8 +5,10 @@
  * public interface: `/v1/resources` and `top --json` show them (README: Resource fields).
  */
 
+import type { ActivityCounts } from '../events/types.js';
+
 /** One process instance's figures at the snapshot. Totals are since it started, all threads together. */
-export interface ResourceSample {
+export interface ResourceSample extends ActivityCounts {
   /** `pid:startTicks`, as everywhere. */
   key: string;
   pid: number;
@@ -24,15 +26,6 @@ export interface ResourceSample {
   cpuNs: number;
   userNs: number;
   systemNs: number;
-  minorFaults: number | null;
-  majorFaults: number | null;
-  voluntarySwitches: number | null;
-  involuntarySwitches: number | null;
-  /** Storage I/O, and bytes through read/write calls (/proc/PID/io); null when unreadable. */
-  readBytes: number | null;
-  writeBytes: number | null;
-  readChars: number | null;
-  writeChars: number | null;
   /** Memory; 0 for kernel threads (no address space), null when unreadable. */
   vsizeBytes: number | null;
   rssBytes: number | null;

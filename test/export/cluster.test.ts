@@ -19,11 +19,10 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { get } from '../api/harness.js';
 import { procwatch } from '../helpers/cli.js';
 import { sourceProblem, startRulesDaemon, type RulesDaemon } from '../rules/harness.js';
-import { checkExactlyOnceInOrder, NatsCluster, destroyAllClusters, natsServerProblem, readStream } from './nats-harness.js';
+import { checkExactlyOnceInOrder, NatsCluster, destroyAllClusters, natsServerProblem, readStream, until } from './nats-harness.js';
 
 after(destroyAllClusters);
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const STREAM = 'FLEETTEST';
 
 interface ExportStats {
@@ -40,18 +39,6 @@ async function exportStats(d: RulesDaemon): Promise<ExportStats> {
   const r = await get(d.socket, '/v1/stats');
   assert.equal(r.status, 200, r.body);
   return r.json<{ export: ExportStats }>().export;
-}
-
-/** Waits (generously: the machine is busy) until `probe` holds; the error shows the last value seen. */
-async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: T | undefined;
-  for (;;) {
-    last = await probe();
-    if (ok(last)) return last;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms; last seen ${JSON.stringify(last)}`);
-    await sleep(200);
-  }
 }
 
 function newestStoredId(db: string): number {

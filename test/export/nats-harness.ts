@@ -17,6 +17,18 @@ import { which } from '../helpers/spawn.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Waits (generously: the machine is busy) until `probe` holds; the error shows the last value seen. */
+export async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 120_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: T | undefined;
+  for (;;) {
+    last = await probe();
+    if (ok(last)) return last;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms; last seen ${JSON.stringify(last)}`);
+    await sleep(200);
+  }
+}
+
 /** Why the tests cannot run here, or null. Under CI (PROCWATCH_REQUIRE_NATIVE) a missing server is a failure. */
 export function natsServerProblem(): string | null {
   if (which('nats-server') !== null) return null;
