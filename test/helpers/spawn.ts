@@ -136,7 +136,28 @@ export class Processes {
 
 /** Live processes whose parent is `ppid` (and whose comm is `comm`, if given), from a scan of /proc. */
 export function childPids(ppid: number, comm?: string): number[] {
-  const found: number[] = [];
+  return processParents().filter((p) => p.ppid === ppid && (comm === undefined || p.comm === comm)).map((p) => p.pid);
+}
+
+/** Live processes below `root` at any depth (whose comm is `comm`, if given), from one scan of /proc. */
+export function descendantPids(root: number, comm?: string): number[] {
+  const all = processParents();
+  const below = new Set([root]);
+  // Parents are not always listed before their children (pids wrap): repeat until nothing is added.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of all) {
+      if (!below.has(p.pid) && below.has(p.ppid)) {
+        below.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return all.filter((p) => p.pid !== root && below.has(p.pid) && (comm === undefined || p.comm === comm)).map((p) => p.pid);
+}
+
+function processParents(): { pid: number; ppid: number; comm: string }[] {
+  const found: { pid: number; ppid: number; comm: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -148,7 +169,7 @@ export function childPids(ppid: number, comm?: string): number[] {
     const close = stat.lastIndexOf(')');
     const name = stat.slice(stat.indexOf('(') + 1, close);
     const fields = stat.slice(close + 2).split(' ');
-    if (Number(fields[1]) === ppid && (comm === undefined || name === comm)) found.push(Number(entry));
+    found.push({ pid: Number(entry), ppid: Number(fields[1]), comm: name });
   }
-  return found.sort((a, b) => a - b);
+  return found.sort((a, b) => a.pid - b.pid);
 }

@@ -16,12 +16,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecEvent, LostEvent, ProcEvent, SessionEvent, ShellEvent, SyscallsEvent } from '../../src/events/types.js';
 import { createEbpfSource, ebpfAvailability, type EbpfOptions } from '../../src/sources/ebpf.js';
-import { waitFor } from '../helpers/spawn.js';
+import { descendantPids, waitFor } from '../helpers/spawn.js';
 
 const REQUIRE_BPF = process.env.PROCWATCH_REQUIRE_BPF === '1';
 const availability = ebpfAvailability({ network: true });
@@ -351,10 +351,10 @@ function interactiveBash(bash: string, cwd: string): { pid: () => number | null;
   const prompts = (): number => out.split(PROMPT).length - 1;
   const ready = waitFor(`bash's first prompt (output so far: ${JSON.stringify(out.slice(-200))})`, () => prompts() >= 1, 30_000, 20).then(() => undefined);
   return {
-    // script forks the shell (through setpriv and env, which exec): the bash is script's child.
+    // script runs the command through $SHELL -c, which may exec it or stay as its parent (and may
+    // itself be a bash, as root): ours is the bash below script that runs as nobody.
     pid: () => {
-      const r = spawnSync('pgrep', ['-P', String(child.pid), '-x', 'bash'], { encoding: 'utf8' });
-      const pids = r.stdout.trim().split('\n').filter(Boolean).map(Number);
+      const pids = descendantPids(child.pid!, 'bash').filter((pid) => ownerUid(pid) === 65534);
       return pids.length === 1 ? pids[0]! : null;
     },
     ready,
@@ -369,6 +369,15 @@ function interactiveBash(bash: string, cwd: string): { pid: () => number | null;
       return exited(child);
     },
   };
+}
+
+/** The effective uid a process runs as (its /proc directory's owner), or null once it is gone. */
+function ownerUid(pid: number): number | null {
+  try {
+    return statSync(`/proc/${pid}`).uid;
+  } catch {
+    return null;
+  }
 }
 
 const isShell = (e: ProcEvent): e is ShellEvent => e.kind === 'shell';
