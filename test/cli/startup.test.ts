@@ -61,16 +61,19 @@ test('every command still has its --help (exit 0), and none loads SQLite, CEL, p
   }
 });
 
-test('check loads its own modules and Commander only; its verdicts and exit codes are unchanged', async () => {
+test('check runs from its bundle, which holds its own modules and Commander only; its verdicts and exit codes are unchanged', async () => {
   const ok = await traced(['check', 'procwatch-no-such-process:0-0']);
   assert.equal(ok.code, 0, ok.stderr);
-  const packages = [...new Set(ok.modules.filter((m) => m.includes('node_modules/')).map((m) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(m)![1]))];
+  // One prebuilt file (scripts/build-bundles.mjs): no ES module of ours, no package loaded.
+  const loaded = ok.modules.filter((m) => m.includes('/dist/src/') || m.includes('node_modules/'));
+  assert.deepEqual(loaded, [], `check loaded ${loaded.join(', ')}`);
+  const bundle = (JSON.parse(readFileSync(join(REPO_ROOT, 'dist/bundles.json'), 'utf8')) as Record<string, { inputs: string[] }>).check!;
+  const packages = [...new Set(bundle.inputs.filter((m) => m.includes('node_modules/')).map((m) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(m)![1]))];
   assert.deepEqual(packages, ['commander']);
-  // Required, not imported: its ES module wrapper makes Node parse the CommonJS sources first.
-  assert.deepEqual(ok.modules.filter((m) => m.endsWith('commander/esm.mjs')), []);
-  const ours = ok.modules.filter((m) => m.includes('/dist/src/'));
+  const ours = bundle.inputs.filter((m) => m.startsWith('dist/src/'));
+  assert.ok(ours.includes('dist/src/cli/check.js') && ours.includes('dist/src/checks/run.js'), ours.join(' '));
   for (const unused of ['/store/', '/rules/', '/api/', '/daemon/', '/sources/', '/alerts/', '/resources/']) {
-    assert.deepEqual(ours.filter((m) => m.includes(unused)), [], `check loaded ${unused}`);
+    assert.deepEqual(ours.filter((m) => m.includes(unused)), [], `the check bundle holds ${unused}`);
   }
   const missing = await procwatch(['check', 'procwatch-no-such-process:1-']);
   assert.equal(missing.code, 1, missing.stderr);
