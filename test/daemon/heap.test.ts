@@ -5,14 +5,14 @@ import { spawnSync } from 'node:child_process';
 const heapModule = new URL('../../src/daemon/heap.js', import.meta.url).href;
 
 /**
- * Runs tuneHeapForDaemon in a fresh node (with `nodeArgs`), then allocates ~60 MiB of
+ * Runs tuneHeapForDaemon (or `tune`) in a fresh node (with `nodeArgs`), then allocates ~60 MiB of
  * short-lived objects; prints the flags it set and the young generation's size in MiB.
  */
-function youngGeneration(nodeArgs: string[], env: NodeJS.ProcessEnv = {}): { flags: string[]; newSpaceMiB: number } {
+function youngGeneration(nodeArgs: string[], env: NodeJS.ProcessEnv = {}, tune = 'tuneHeapForDaemon'): { flags: string[]; newSpaceMiB: number } {
   const script = `
-    const { tuneHeapForDaemon } = await import(${JSON.stringify(heapModule)});
+    const heap = await import(${JSON.stringify(heapModule)});
     const v8 = await import('node:v8');
-    const flags = tuneHeapForDaemon();
+    const flags = heap.${tune}();
     const keep = [];
     for (let i = 0; i < 1e6; i++) { const o = { i, s: 'x' + i }; if (i % 50 === 0) keep.push(o); }
     const space = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
@@ -37,4 +37,11 @@ test('heap options in NODE_OPTIONS or on the command line stand: none of the dae
   assert.deepEqual(youngGeneration(['--heap-growing-percent=50']).flags, []);
   assert.deepEqual(youngGeneration(['--no-compact-on-every-full-gc']).flags, []);
   assert.deepEqual(youngGeneration(['--max-old-space-size=512']).flags.length, 2, 'the old space limit is not one of them');
+});
+
+test('watch keeps the small young generation too, without compacting at every full GC; a heap option of the user\'s stands', () => {
+  const tuned = youngGeneration([], {}, 'tuneHeapForWatch');
+  assert.deepEqual(tuned.flags, ['--semi-space-growth-factor=1']);
+  assert.ok(tuned.newSpaceMiB <= 2, `new space ${tuned.newSpaceMiB} MiB`);
+  assert.deepEqual(youngGeneration([], { NODE_OPTIONS: '--max-semi-space-size=8' }, 'tuneHeapForWatch').flags, []);
 });
