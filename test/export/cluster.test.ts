@@ -36,7 +36,13 @@ interface ExportStats {
 }
 
 async function exportStats(d: RulesDaemon): Promise<ExportStats> {
-  const r = await get(d.socket, '/v1/stats');
+  let r: Awaited<ReturnType<typeof get>>;
+  try {
+    r = await get(d.socket, '/v1/stats');
+  } catch (err) {
+    // A daemon that is gone: say how it ended and what it last said, not only the socket's error.
+    throw new Error(`${d.socket}: ${(err as Error).message}; daemon exit ${d.proc.exitCode ?? 'none (running)'} signal ${d.proc.signalCode ?? 'none'}; its log ends: ${d.log().slice(-2000)}`);
+  }
   assert.equal(r.status, 200, r.body);
   return r.json<{ export: ExportStats }>().export;
 }
