@@ -13,27 +13,9 @@ import type { UserDb } from '../procfs/index.js';
 import type { ResourceProcess, ResourceView } from '../resources/sampler.js';
 import type { ProcessRecord } from '../table/index.js';
 import { drained } from './drained.js';
+import type { ProcessRow } from './process-row.js';
 
-/** One process of the stream: what a tree row shows and searches. */
-export interface ProcessRow {
-  key: string;
-  pid: number;
-  ppid: number | null;
-  /** The parent's key when the parent is live (the tree's edge); null for a root. */
-  parentKey: string | null;
-  comm: string | null;
-  exe: string | null;
-  argv: string[] | null;
-  user: string | null;
-  euid: number | null;
-  startTime: string | null;
-  origin: string;
-  threads: number;
-  /** From the latest resource snapshot; null when not sampled (yet, or the room is off). */
-  cpuPct: number | null;
-  rssBytes: number | null;
-  memPct: number | null;
-}
+export type { ProcessRow } from './process-row.js';
 
 /** How often changes are sent at most: enough to look live, few enough to coalesce a storm. */
 export const TICK_MS = 250;

@@ -1,22 +1,8 @@
 /** The API shapes the console reads (README: API reference). Only the fields it uses. */
 
-export interface ProcessRow {
-  key: string;
-  pid: number;
-  ppid: number | null;
-  parentKey: string | null;
-  comm: string | null;
-  exe: string | null;
-  argv: string[] | null;
-  user: string | null;
-  euid: number | null;
-  startTime: string | null;
-  origin: string;
-  threads: number;
-  cpuPct: number | null;
-  rssBytes: number | null;
-  memPct: number | null;
-}
+import type { ProcessRow } from '../../src/api/process-row.js';
+
+export type { ProcessRow };
 
 export type ProcessStreamMessage =
   | { type: 'reset'; time: string }
