@@ -17,10 +17,11 @@
  *   spec), BENCH_CLI_RUNS (21) interleaved runs each, medians. `node -e 0` runs without
  *   NODE_EXTRA_CA_CERTS, as the launcher does.
  *
- * watch: `procwatch watch --source ebpf --json --kind exec,exit,lost` (output to a file) with forkstat
- *   beside it during the same storm, BENCH_PERF_ROUNDS rounds (with `--before=DIR`, interleaved):
- *   CPU per event of each, RSS after and peak (VmHWM). Goals: watch CPU per event ≤ forkstat's;
- *   watch RSS under 80 MiB.
+ * watch: `procwatch watch --source ebpf --kind fork,exec,exit,lost` (output to a file), text lines
+ *   and --json, each with `forkstat -e fork,exec,exit` beside it during the same storm (both print
+ *   every fork, exec and exit), BENCH_PERF_ROUNDS rounds (with `--before=DIR`, interleaved): CPU
+ *   per storm event of each (3 per exec, the same count for both), RSS after and peak (VmHWM).
+ *   Goals: watch CPU per event ≤ forkstat's; watch RSS under 80 MiB.
  *
  * `npm run bench -- perf [--only=storm|cli|watch] [--before=DIR] [--prof]`. The storms need root (eBPF).
  */
@@ -210,27 +211,44 @@ function stormReport({ rounds, profiles }, trees) {
 
 // ---- watch --------------------------------------------------------------------------------------
 
-/** Lines of a JSON-lines file whose kind is `kind` (any kind: null). */
-function jsonKindLines(path, kind) {
-  const needle = kind === null ? '{' : `"kind":"${kind}"`;
+/**
+ * Lines of watch's output naming `kind` (any event: null): `mode` 'json' (JSON lines) or
+ * 'text' (watch's table: the time, then the event's kind).
+ */
+function watchLines(path, mode, kind) {
+  const text = readFileSync(path, 'latin1');
   let n = 0;
-  for (const line of readFileSync(path, 'latin1').split('\n')) if (line.includes(needle)) n++;
+  if (mode === 'json') {
+    const needle = kind === null ? '{' : `"kind":"${kind}"`;
+    for (const line of text.split('\n')) if (line.includes(needle)) n++;
+    return n;
+  }
+  const pattern = kind === null ? /^\S+ [a-z_]+ / : new RegExp(`^\\S+ ${kind} `);
+  for (const line of text.split('\n')) if (pattern.test(line)) n++;
   return n;
 }
 
-/** One round: `procwatch watch` (tree `root`, eBPF) and forkstat beside it, one storm. */
-async function watchRound(label, root, ctx) {
+/** The watch command line of the benchmark: the events forkstat prints (fork, exec, exit), and losses. */
+const WATCH_ARGS = ['watch', '--source', 'ebpf', '--kind', 'fork,exec,exit,lost'];
+
+/**
+ * One round: `procwatch watch` (tree `root`, eBPF; text lines, or --json) and forkstat beside
+ * it, one storm. Both see the same kernel events and print each fork, exec and exit (forkstat
+ * two lines per fork, parent and child), so CPU per event is each one's CPU over the storm's
+ * own events: 3 per exec (fork, exec, exit), the same for both.
+ */
+async function watchRound(label, root, mode, ctx) {
   const dir = mkdtempSync(join(tmpdir(), 'pwbench-watch-'));
   ctx.dirs.push(dir);
   const outPath = join(dir, 'watch.out');
   const out = openSync(outPath, 'w');
-  const watch = spawn(join(root, 'bin/procwatch'), ['watch', '--source', 'ebpf', '--json', '--kind', 'exec,exit,lost'], { stdio: ['ignore', out, 'ignore'] });
+  const watch = spawn(join(root, 'bin/procwatch'), [...WATCH_ARGS, ...(mode === 'json' ? ['--json'] : [])], { stdio: ['ignore', out, 'ignore'] });
   closeSync(out);
   ctx.children.push(watch);
   const fs = await startForkstat(ctx.forkstat, dir);
   ctx.children.push(fs);
   // Started: its first exec line is one of the probes (a `true` run until it shows).
-  for (let i = 0; jsonKindLines(outPath, 'exec') === 0; i++) {
+  for (let i = 0; watchLines(outPath, mode, 'exec') === 0; i++) {
     if (watch.exitCode !== null || i > 300) throw new Error(`${label}: procwatch watch did not start (exit ${watch.exitCode})`);
     spawn('/bin/true').unref();
     await delay(100);
@@ -238,55 +256,61 @@ async function watchRound(label, root, ctx) {
   await delay(1000);
   const w0 = cpuTicks(watch.pid);
   const f0 = cpuTicks(fs.pid);
-  const e0 = jsonKindLines(outPath, 'exec');
-  const lines0 = jsonKindLines(outPath, null);
-  const lost0 = jsonKindLines(outPath, 'lost');
+  const e0 = watchLines(outPath, mode, 'exec');
+  const lines0 = watchLines(outPath, mode, null);
+  const lost0 = watchLines(outPath, mode, 'lost');
   const fl0 = forkstatLines(dir);
   const r = await runStorm(ctx.storm.bin, { total: STORM, workers: 2, pidfile: join(dir, 'storm'), onSpawn: (c) => { ctx.stormChild = c; } });
   ctx.stormChild = null;
-  for (let i = 0; jsonKindLines(outPath, 'exec') - e0 < STORM; i++) {
-    if (i > 600) throw new Error(`${label}: watch printed ${jsonKindLines(outPath, 'exec') - e0} of the storm's ${STORM} execs`);
+  for (let i = 0; watchLines(outPath, mode, 'exec') - e0 < STORM; i++) {
+    if (i > 600) throw new Error(`${label}: watch printed ${watchLines(outPath, mode, 'exec') - e0} of the storm's ${STORM} execs`);
     await delay(100);
   }
   await delay(300);
   const wCpu = (cpuTicks(watch.pid) - w0) / CLK_TCK;
   const fCpu = (cpuTicks(fs.pid) - f0) / CLK_TCK;
   const memory = memoryOf(watch.pid);
-  const fEvents = forkstatLines(dir) - fl0;
-  const wEvents = jsonKindLines(outPath, null) - lines0;
-  const lost = jsonKindLines(outPath, 'lost') - lost0;
+  const fLines = forkstatLines(dir) - fl0;
+  const wLines = watchLines(outPath, mode, null) - lines0;
+  const lost = watchLines(outPath, mode, 'lost') - lost0;
   watch.kill('SIGINT');
   fs.kill('SIGTERM');
-  return { label, rate: STORM / (r.wallMs / 1000), wCpu, fCpu, wEvents, fEvents, lost, memory, wUs: (wCpu * 1e6) / wEvents, fUs: (fCpu * 1e6) / fEvents, load: load() };
+  const events = 3 * STORM;
+  return { label, mode, rate: STORM / (r.wallMs / 1000), wCpu, fCpu, wLines, fLines, lost, memory, wUs: (wCpu * 1e6) / events, fUs: (fCpu * 1e6) / events, load: load() };
 }
 
 async function watchPart(ctx, trees) {
   const rounds = [];
   for (let i = 0; i < ROUNDS; i++) {
     for (const [label, root] of trees) {
-      process.stdout.write(`  round ${i + 1}/${ROUNDS}, ${label}…`);
-      const r = await watchRound(label, root, ctx);
-      console.log(` watch ${r.wUs.toFixed(1)} µs/event, forkstat ${r.fUs.toFixed(1)}, peak RSS ${r.memory.hwmMiB.toFixed(0)} MiB`);
-      rounds.push(r);
+      for (const mode of ['text', 'json']) {
+        process.stdout.write(`  round ${i + 1}/${ROUNDS}, ${label}, ${mode}…`);
+        const r = await watchRound(label, root, mode, ctx);
+        console.log(` watch ${r.wUs.toFixed(1)} µs/event, forkstat ${r.fUs.toFixed(1)}, peak RSS ${r.memory.hwmMiB.toFixed(0)} MiB`);
+        rounds.push(r);
+      }
     }
   }
   return rounds;
 }
 
 function watchReport(rounds, trees) {
-  console.log(`\n### procwatch watch (eBPF, --json --kind exec,exit,lost, to a file) vs forkstat beside it\n`);
+  console.log(`\n### procwatch watch (eBPF, --kind fork,exec,exit,lost, text or --json, to a file) vs forkstat -e fork,exec,exit beside it\n`);
+  console.log(`µs/event: each one's CPU over the storm's ${3 * STORM} kernel events (fork, exec, exit of ${STORM} processes).\n`);
   console.log(markdownTable(
-    ['tree', 'execs/s', 'watch events', 'lost', 'watch CPU s', 'watch µs/event', 'forkstat events', 'forkstat CPU s', 'forkstat µs/event', 'ratio', 'RSS after MiB', 'peak RSS MiB', 'anon MiB', 'file MiB', 'load'],
-    rounds.map((r) => [r.label, Math.round(r.rate), r.wEvents, r.lost, r.wCpu.toFixed(2), r.wUs.toFixed(1), r.fEvents, r.fCpu.toFixed(2), r.fUs.toFixed(1), `${(r.wUs / r.fUs).toFixed(2)}×`, r.memory.rssMiB.toFixed(0), r.memory.hwmMiB.toFixed(0), r.memory.anonMiB.toFixed(0), r.memory.fileMiB.toFixed(0), r.load]),
+    ['tree', 'output', 'execs/s', 'watch lines', 'lost', 'watch CPU s', 'watch µs/event', 'forkstat lines', 'forkstat CPU s', 'forkstat µs/event', 'ratio', 'RSS after MiB', 'peak RSS MiB', 'anon MiB', 'file MiB', 'load'],
+    rounds.map((r) => [r.label, r.mode, Math.round(r.rate), r.wLines, r.lost, r.wCpu.toFixed(2), r.wUs.toFixed(1), r.fLines, r.fCpu.toFixed(2), r.fUs.toFixed(1), `${(r.wUs / r.fUs).toFixed(2)}×`, r.memory.rssMiB.toFixed(0), r.memory.hwmMiB.toFixed(0), r.memory.anonMiB.toFixed(0), r.memory.fileMiB.toFixed(0), r.load]),
   ));
   for (const [label] of trees) {
-    const mine = rounds.filter((r) => r.label === label);
-    const ratio = median(mine.map((r) => r.wUs / r.fUs));
-    const peak = median(mine.map((r) => r.memory.hwmMiB));
-    console.log(`\n${label}: medians of ${mine.length}: watch ${median(mine.map((r) => r.wUs)).toFixed(1)} µs/event, forkstat ${median(mine.map((r) => r.fUs)).toFixed(1)} (${ratio.toFixed(2)}×), peak RSS ${peak.toFixed(0)} MiB`);
-    if (label === 'this tree') {
-      console.log(`${verdict(ratio <= 1)}  watch CPU per event ≤ forkstat's — ${ratio.toFixed(2)}×`);
-      console.log(`${verdict(peak < 80)}  watch RSS under 80 MiB — peak ${peak.toFixed(0)} MiB`);
+    for (const mode of ['text', 'json']) {
+      const mine = rounds.filter((r) => r.label === label && r.mode === mode);
+      const ratio = median(mine.map((r) => r.wUs / r.fUs));
+      const peak = median(mine.map((r) => r.memory.hwmMiB));
+      console.log(`\n${label}, ${mode}: medians of ${mine.length}: watch ${median(mine.map((r) => r.wUs)).toFixed(1)} µs/event, forkstat ${median(mine.map((r) => r.fUs)).toFixed(1)} (${ratio.toFixed(2)}×), peak RSS ${peak.toFixed(0)} MiB`);
+      if (label === 'this tree') {
+        console.log(`${verdict(ratio <= 1)}  watch (${mode === 'json' ? '--json' : 'text lines'}) CPU per event ≤ forkstat's — ${ratio.toFixed(2)}×`);
+        console.log(`${verdict(peak < 80)}  watch (${mode === 'json' ? '--json' : 'text lines'}) RSS under 80 MiB — peak ${peak.toFixed(0)} MiB`);
+      }
     }
   }
 }

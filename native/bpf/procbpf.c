@@ -62,6 +62,7 @@
 #define PW_QUIET_MS 5                       /* flush a non-empty batch after this long without data */
 #define PW_IDLE_MS 100                      /* with nothing pending, still look at the lost counter */
 #define PW_MAX_AGE_NS (20ull * 1000000ull)  /* never hold a record longer than this */
+#define PW_GATHER_NS (4000000L)             /* after reading records, let more gather this long */
 #define PW_LOST_EVERY_NS (10ull * 1000000ull) /* read the per-CPU lost counter at most this often */
 #define PW_TRACEFS "/sys/kernel/tracing"
 #define PW_LOG_BYTES 512
@@ -1331,6 +1332,14 @@ static void *reader_main(void *arg)
 				reader_fail(h, "ring buffer", -n);
 				failed = 1;
 				break;
+			}
+			/* The kernel wakes a waiting reader at each record it commits: in a storm, a
+			 * poll and a consume per event. Records that come within the pause are read
+			 * with the next poll, which returns at once; the batch waits for PW_QUIET_MS
+			 * anyway, so nobody sees them later. */
+			if (n > 0) {
+				struct timespec gather = { 0, PW_GATHER_NS };
+				nanosleep(&gather, NULL);
 			}
 		}
 		reader_check_lost(h, r == 0);

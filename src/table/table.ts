@@ -88,6 +88,14 @@ function unknownDetails(): ExecDetails {
   return { comm: null, exe: null, argv: null, argvTruncated: false, cwd: null, ppid: null, uids: null, gids: null, startTicks: null, label: null, cgroup: null };
 }
 
+/**
+ * Where an applied event keeps the copy of its process record as it was right after that
+ * event (recordAt): a non-enumerable property, invisible to JSON, spread and comparisons. Not
+ * a WeakMap: in a storm its entries (one per event) were a share of every scavenge.
+ */
+const AS_OF = Symbol('recordAsOf');
+type Snapshotted = ProcEvent & { [AS_OF]?: ProcessRecord };
+
 export class ProcessTable {
   readonly live = new Map<number, ProcessRecord>();
   /** Exited records by key, oldest first (Map keeps insertion order). */
@@ -104,8 +112,6 @@ export class ProcessTable {
   private readonly cgroupOfPid: TableOptions['cgroupOfPid'];
   private provisional = 0;
   private readonly rekeyed = new Map<string, string>();
-  /** Each applied event → a copy of its process record as it was right after that event. */
-  private readonly asOf = new WeakMap<ProcEvent, ProcessRecord>();
   private readonly stats = { threadEvents: 0, staleReplaced: 0, lateAttached: 0, unmatchedExits: 0, resyncs: 0, wrongInstance: 0, refreshed: 0, acctUnmatched: 0, vanished: 0, seededZombies: 0 };
   /** Set by a `lost` event: the caller should resync from /proc. */
   needsResync = false;
@@ -132,7 +138,7 @@ export class ProcessTable {
    * for events this table did not match to a process.
    */
   recordAt(event: ProcEvent): ProcessRecord | undefined {
-    return this.asOf.get(event);
+    return (event as Snapshotted)[AS_OF];
   }
 
   childrenOf(key: string): ProcessRecord[] {
@@ -219,7 +225,7 @@ export class ProcessTable {
     for (const event of events) {
       event.key = this.applyOne(event);
       const record = event.key === null ? undefined : this.get(event.key);
-      if (record !== undefined) this.asOf.set(event, { ...record });
+      if (record !== undefined) Object.defineProperty(event, AS_OF, { value: { ...record }, configurable: true });
     }
     if (this.rekeyed.size > 0) {
       // A fork child whose start time was unknown got a provisional key; its exec told us the
@@ -227,7 +233,7 @@ export class ProcessTable {
       const real = (key: string | null | undefined): string | null | undefined => (key ? this.rekeyed.get(key) ?? key : key);
       for (const event of events) {
         event.key = real(event.key);
-        const snapshot = this.asOf.get(event);
+        const snapshot = (event as Snapshotted)[AS_OF];
         if (snapshot !== undefined) {
           snapshot.key = real(snapshot.key)!;
           snapshot.parentKey = real(snapshot.parentKey) ?? null;

@@ -13,6 +13,13 @@ import { ProcessTable, type TableCounters } from './table.js';
 import { Clock } from './clock.js';
 import { CgroupPaths } from '../procfs/cgroup.js';
 
+/**
+ * Releases come at least this far apart: in a storm the oldest held event falls due every
+ * few hundred microseconds, and a release per due event cost a timer, a sort, a table pass and
+ * a write for a handful of events each (BENCHMARKS.md, "watch: CPU per event").
+ */
+const MIN_RELEASE_GAP_MS = 10;
+
 export interface TrackerOptions {
   source: EventSource;
   procRoot?: string;
@@ -134,7 +141,7 @@ export class ProcessTracker {
     if (this.timer !== null || !this.running) return;
     const dueNs = this.reorder.nextDueNs();
     if (dueNs === null) return;
-    const waitMs = Math.max(1, Math.ceil((dueNs - this.clock.nowNs()) / 1e6));
+    const waitMs = Math.max(MIN_RELEASE_GAP_MS, Math.ceil((dueNs - this.clock.nowNs()) / 1e6));
     this.timer = setTimeout(() => {
       this.timer = null;
       this.flush(this.clock.nowNs());
