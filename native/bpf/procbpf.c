@@ -56,7 +56,7 @@
 #include "tasksnap.h"
 
 /* ---- tunables -------------------------------------------------------------------------- */
-#define PW_DEFAULT_RING (8u << 20)          /* ~40k exec events: seconds of a storm */
+#define PW_DEFAULT_RING (2u << 20)          /* ~6,000 processes' fork+exec+exit: seconds of a storm */
 #define PW_BATCH_BYTES (256u << 10)         /* one batch buffer */
 #define PW_SLOTS 4                          /* batch buffers: one being filled, the rest in flight */
 #define PW_QUIET_MS 5                       /* flush a non-empty batch after this long without data */

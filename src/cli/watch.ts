@@ -186,7 +186,7 @@ export function watchCommand(): Command {
     .option('--shell-binary <path>', 'with --shell: also watch this bash binary (repeatable; default /bin/bash and the running shells)', collect)
     .option('--shell-redact <regex>', 'with --shell: redact what this matches, or its groups; /re/i for flags (repeatable; replaces the defaults)', collect)
     .option('--no-id-events', 'eBPF: no uid, gid, sid and ptrace events (their syscall tracepoints cost every syscall of every process a little)')
-    .option('--ring-buffer <bytes>', 'eBPF ring buffer size, a power of 2 (default 8 MiB)')
+    .option('--ring-buffer <bytes>', 'eBPF ring buffer size, a power of 2 (default 2 MiB)')
     .option('--hold <ms>', 'how long events wait for out-of-order stragglers', '20')
     .option('--duration <seconds>', 'stop after this many seconds (default: until interrupted)')
     .option('--proc-root <dir>', 'the /proc tree to seed from and resync with', '/proc')

@@ -54,7 +54,7 @@ export interface BpfCaptureOptions {
   cgroupPath?: string;
   /** File events only for paths (as passed to openat) starting with this (< 256 bytes). */
   pathPrefix?: string;
-  /** Ring buffer size in bytes: a power of 2, at least 4096 (default 8 MiB). */
+  /** Ring buffer size in bytes: a power of 2, at least 4096 (default 2 MiB, as DAEMON_RING_BYTES). */
   ringBytes?: number;
   /** Per-process syscall counts, kept in a kernel map: `syscalls` events at each exit. */
   syscalls?: boolean;
