@@ -835,7 +835,7 @@ export async function run({ root, args = [] }) {
   console.log(`processes now: ${room.now}; pid_max ${room.pidMax}, threads-max ${room.threadsMax}, ulimit -u ${room.nproc}${process.getuid() === 0 ? ' (root: not held to it)' : ''}`);
   if (room.problems.length > 0 && (want('rss') || want('ps'))) throw new Error(`no room for ${LIVE} more processes: ${room.problems.join('; ')}`);
 
-  const results = { ps: [], ingest: null, storms: [], rss: [], history: null, phases: null, clientProf: null, daemonProf: null };
+  const results = { ps: [], ingest: null, storms: [], rss: [], massExit: null, history: null, phases: null, clientProf: null, daemonProf: null };
   const problems = [];
   try {
     // -- 2a. ingest (no daemon) --
@@ -890,9 +890,16 @@ export async function run({ root, args = [] }) {
         const seen2 = await sleeperCountVia(d2);
         if (seen2 !== LIVE) problems.push(`daemon (sleepers before start) lists ${seen2} ${SLEEPER}, expected ${LIVE}`);
         results.rss.push([`  … after one GET /v1/processes of them all`, s2.table.live, fmtMem(d2.memory()), d2.memory()]);
+        // The mass exit: its own peak, from a peak reset just before (clear_refs 5 resets VmHWM).
+        writeFileSync(`/proc/${d2.pid}/clear_refs`, '5');
+        const atExit = d2.memory();
         await sleepers.stop();
         ctx.sleepers.pop();
         await waitForStats(d2, (st) => st.table.live < s2.table.live - LIVE * 0.99, { what: 'the sleepers to leave the live table', everyMs: 500 });
+        await delay(2000);
+        const afterExit = d2.memory();
+        results.rss.push([`  … all ${int(LIVE)} killed at once (RSS before ${atExit.rssMiB.toFixed(1)}), 2 s after; peak since the kill`, (await d2.stats()).table.live, fmtMem(afterExit), afterExit]);
+        results.massExit = { before: atExit, after: afterExit };
         ctx.d2 = d2;
       } else {
         ctx.d2 = d1;
@@ -1033,6 +1040,7 @@ function report(r) {
   if (r.rss.length > 0) {
     console.log('\n### Daemon memory\n');
     console.log(markdownTable(['situation', 'live processes in the table', 'VmRSS MiB (peak VmHWM)'], r.rss.map(([a, b, c]) => [a, int(b), c]), ['l', 'r', 'r']));
+    if (r.massExit) goals.push(`${verdict(r.massExit.after.hwmMiB <= 120)}  no spike over 120 MiB when ${int(LIVE)} processes exit at once: peak ${r.massExit.after.hwmMiB.toFixed(1)} MiB (RSS before ${r.massExit.before.rssMiB.toFixed(1)})`);
     for (const [what, , , m] of r.rss) {
       if (what.startsWith('+') && m !== null) goals.push(`${verdict(m.rssMiB <= 80)}  RSS with ${what}: ${m.rssMiB.toFixed(1)} MiB (goal ≤ 80 MB)`);
     }
