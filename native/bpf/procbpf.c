@@ -62,12 +62,13 @@
 #define PW_QUIET_MS 5                       /* flush a non-empty batch after this long without data */
 #define PW_IDLE_MS 100                      /* with nothing pending, still look at the lost counter */
 #define PW_MAX_AGE_NS (20ull * 1000000ull)  /* never hold a record longer than this */
-#define PW_GATHER_NS (4000000L)             /* after reading records, let more gather this long */
+#define PW_GATHER_MS 4                      /* after reading records, let more gather this long */
 #define PW_LOST_EVERY_NS (10ull * 1000000ull) /* read the per-CPU lost counter at most this often */
 #define PW_TRACEFS "/sys/kernel/tracing"
 #define PW_LOG_BYTES 512
 
 _Static_assert(PW_BATCH_BYTES >= PW_BATCH_HEADER_SIZE + 4 * PW_REC_MAX_SIZE, "batch too small");
+_Static_assert(PW_GATHER_MS < PW_QUIET_MS, "the pause counts towards the quiet time");
 _Static_assert(PWB_ARGV_MAX == PW_BPF_ARGV_MAX, "procwatch.h and record.h disagree on the argv cap");
 _Static_assert(PWB_COMM_LEN == PW_COMM_EVENT_LEN, "comm sizes differ");
 
@@ -1302,13 +1303,16 @@ static void *reader_main(void *arg)
 	struct pollfd pfd[2] = { { .fd = ring_buffer__epoll_fd(h->rb), .events = POLLIN },
 				 { .fd = h->wake_fd, .events = POLLIN } };
 	int failed = 0;
+	int gathered = 0; /* the last read was followed by the gathering pause */
 
 	if (batch_acquire(h) != 0) {
 		reader_fail(h, "batch buffer", ENOMEM);
 		goto out;
 	}
 	while (!stop_requested(h)) {
-		int r = poll(pfd, 2, h->batch.count ? PW_QUIET_MS : PW_IDLE_MS);
+		/* The pause counts towards the quiet time: a lone record is handed over as soon as before. */
+		int r = poll(pfd, 2, !h->batch.count ? PW_IDLE_MS : gathered ? PW_QUIET_MS - PW_GATHER_MS : PW_QUIET_MS);
+		gathered = 0;
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1336,10 +1340,11 @@ static void *reader_main(void *arg)
 			/* The kernel wakes a waiting reader at each record it commits: in a storm, a
 			 * poll and a consume per event. Records that come within the pause are read
 			 * with the next poll, which returns at once; the batch waits for PW_QUIET_MS
-			 * anyway, so nobody sees them later. */
+			 * of quiet anyway, and the pause is part of it. */
 			if (n > 0) {
-				struct timespec gather = { 0, PW_GATHER_NS };
+				struct timespec gather = { 0, PW_GATHER_MS * 1000000L };
 				nanosleep(&gather, NULL);
+				gathered = 1;
 			}
 		}
 		reader_check_lost(h, r == 0);

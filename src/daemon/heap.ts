@@ -23,9 +23,9 @@ import { setFlagsFromString } from 'node:v8';
 const DAEMON_HEAP_FLAGS = ['--semi-space-growth-factor=1', '--compact-on-every-full-gc'];
 /**
  * `procwatch watch`: the small young generation only. In a 10,000-exec storm it kept watch's
- * peak RSS at 89–91 MiB (with the 8 MiB ring buffer of then) instead of 118–127 at no CPU cost (103–130 vs 114–131 ticks), where
- * compacting at every full GC gave back nothing more and cost CPU (112–151 ticks; BENCHMARKS.md,
- * "watch: CPU per event and memory").
+ * peak RSS at 89–91 MiB (with the 8 MiB ring buffer of then) instead of 118–127, at no CPU
+ * cost (103–130 vs 114–131 ticks), where compacting at every full GC gave back nothing more
+ * and cost CPU (112–151 ticks; BENCHMARKS.md, "watch: CPU per event and memory").
  */
 const WATCH_HEAP_FLAGS = ['--semi-space-growth-factor=1'];
 

@@ -16,7 +16,8 @@ import { CgroupPaths } from '../procfs/cgroup.js';
 /**
  * Releases come at least this far apart: in a storm the oldest held event falls due every
  * few hundred microseconds, and a release per due event cost a timer, a sort, a table pass and
- * a write for a handful of events each (BENCHMARKS.md, "watch: CPU per event").
+ * a write for a handful of events each (BENCHMARKS.md, "The event path: fewer, larger
+ * releases and reads").
  */
 const MIN_RELEASE_GAP_MS = 10;
 

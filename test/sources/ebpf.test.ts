@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ConnectEvent, AcceptEvent, ExecEvent, ExitEvent, LostEvent, OpenEvent, ProcEvent } from '../../src/events/types.js';
 import { openBpf } from '../../src/sources/bpf-native.js';
+import { DAEMON_RING_BYTES } from '../../src/config/daemon.js';
 import { chooseSource, parseSourceChoice } from '../../src/sources/index.js';
 import { createEbpfSource, ebpfAvailability, type EbpfOptions } from '../../src/sources/ebpf.js';
 import { runSourceContract } from './contract.js';
@@ -323,6 +324,12 @@ test('a full ring buffer becomes a lost event with a count', { skip, timeout: 60
   const execs = events.filter((e) => e.kind === 'exec' && e.details.ppid === shellPid).length;
   assert.ok(execs < N, `${execs} of ${N} execs fit in a 4 KiB ring`);
   assert.ok(execs + count >= N, `every exec seen or counted lost (${execs} seen, ${count} lost)`);
+});
+
+test('without a size, the ring buffer is 2 MiB (what `watch` uses), the same as the daemon\'s', { skip, timeout: 60_000 }, async () => {
+  const { counters } = await capture({}, async () => undefined);
+  assert.equal(counters.ringBytes, 2 * 1024 ** 2);
+  assert.equal(counters.ringBytes, DAEMON_RING_BYTES);
 });
 
 /** Ids of the BPF programs whose fds this process holds (fdinfo has prog_id). */
