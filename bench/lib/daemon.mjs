@@ -89,7 +89,7 @@ export class DaemonProcess {
    * One GET on the warm connection. Resolves with the status, the body text and the time from
    * sending the request to the last byte of the answer (ms). Never parses: callers do, untimed.
    */
-  get(path) {
+  get(path, retried = false) {
     return new Promise((resolve, reject) => {
       const started = process.hrtime.bigint();
       const req = request({ socketPath: this.socket, path, method: 'GET', agent: this.#agent }, (res) => {
@@ -101,7 +101,12 @@ export class DaemonProcess {
         });
         res.on('error', reject);
       });
-      req.on('error', reject);
+      req.on('error', (err) => {
+        // The daemon closes a connection idle for 5 s (Node's keep-alive timeout); a request
+        // written on it just as it closed fails: sent again once, as Node's documentation advises.
+        if (!retried && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) this.get(path, true).then(resolve, reject);
+        else reject(err);
+      });
       req.end();
     });
   }
