@@ -91,10 +91,10 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
  * The daemon's eBPF ring buffer unless daemon.ebpf.ring_buffer says otherwise (the source's
  * default, which `watch` uses, is the same: PW_DEFAULT_RING in native/bpf/procbpf.c). Its
  * pages count twice in RSS (libbpf maps the data area twice so records never wrap), so 8 MiB
- * cost 16 MiB of the ~80 MB goal. 2 MiB holds about
- * 6,000 processes' fork+exec+exit records (~340 bytes for a short command line): 2.5 s of
- * the machine's fastest exec storm (~2,500/s) while JavaScript is busy, besides the reader's
- * 1 MiB of batch buffers. What finds it full is still counted and reported as lost.
+ * cost 16 MiB of the ~80 MB goal. 2 MiB holds about 6,000 processes' fork+exec+exit records
+ * (~340 bytes for a short command line): 2.5 s of the machine's fastest exec storm (~2,500/s)
+ * while JavaScript is busy, besides the reader's 1 MiB of batch buffers. What finds it full is
+ * still counted and reported as lost.
  */
 export const DAEMON_RING_BYTES = 2 * 1024 ** 2;
 

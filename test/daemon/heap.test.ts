@@ -22,7 +22,7 @@ function youngGeneration(nodeArgs: string[], env: NodeJS.ProcessEnv = {}): { fla
   return JSON.parse(r.stdout) as { flags: string[]; newSpaceMiB: number };
 }
 
-test('the daemon and watch keep their young generation at the initial size, where Node would grow it to 32 MiB', () => {
+test('the heap set-up of the daemon and watch keeps the young generation at its initial size, where Node would grow it to 32 MiB', () => {
   const tuned = youngGeneration([]);
   // Not --compact-on-every-full-gc: each full GC then needed pages for every live object (a spike).
   assert.deepEqual(tuned.flags, ['--semi-space-growth-factor=1']);
