@@ -85,7 +85,7 @@ export class FleetReader {
       throw new FleetUnavailable(`cannot connect to NATS at ${config.servers.join(', ')}: ${(err as Error).message}`);
     }
     try {
-      const jsm = await jetstreamManager(nc, { checkAPI: false });
+      const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: API_TIMEOUT_MS });
       await jsm.streams.info(config.stream);
       return new FleetReader(config, nc, jsm);
     } catch (err) {
@@ -115,31 +115,51 @@ export class FleetReader {
    */
   async read(o: ReadOptions, each: (r: FleetRecord, storedMs: number, caughtUp: boolean) => void, signal: AbortSignal): Promise<void> {
     const { jetstream, DeliverPolicy } = await import('@nats-io/jetstream');
-    const js = jetstream(this.nc, { checkAPI: false });
+    const js = jetstream(this.nc, { checkAPI: false, timeout: API_TIMEOUT_MS });
     const filter = this.filterSubject(o);
-    const consumer = await js.consumers.get(this.config.stream, {
+    const consumer = await whenAvailable(() => js.consumers.get(this.config.stream, {
       filter_subjects: filter,
       ...(o.sinceMs !== undefined ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(o.sinceMs).toISOString() } : { deliver_policy: DeliverPolicy.All }),
-    });
-    const info = await consumer.info(true);
-    if (info.num_pending === 0 && !o.follow) return;
-    if (info.num_pending === 0) o.onCaughtUp?.();
-    // Without follow the read ends at what the stream held when it began (hosts keep publishing).
-    const end = (await this.jsm.streams.info(this.config.stream)).state.last_seq;
+    }));
+    const info = await whenAvailable(() => consumer.info(true));
+    // The read has caught up at the last matching record the leader held when it began, and
+    // without follow it ends there (hosts keep publishing). The consumer's own "nothing pending"
+    // may speak for a replica behind.
+    const end = await lastStoredSeq(this.jsm, this.config.stream, filter);
+    if (info.delivered.stream_seq >= end) {
+      if (!o.follow) return;
+      o.onCaughtUp?.();
+    }
     const messages = await consumer.consume({ max_messages: 1000 });
     const stop = (): void => void messages.stop();
     signal.addEventListener('abort', stop);
+    // A read that waits for records the leader has and its server has not yet: bounded.
+    let position = info.delivered.stream_seq;
+    let lastProgress = Date.now();
+    let stalled = false;
+    const watchdog = o.follow ? null : setInterval(() => {
+      if (Date.now() - lastProgress < STALLED_READ_MS) return;
+      stalled = true;
+      stop();
+    }, 1000);
     try {
       for await (const m of messages) {
+        lastProgress = Date.now();
+        position = m.info.streamSequence;
         const r = parseRecord(m.string());
-        const caughtUp = m.info.pending === 0;
+        const caughtUp = position >= end;
         if (r !== null) each(r, m.info.timestampNanos / 1e6, caughtUp);
         else if (caughtUp) o.onCaughtUp?.();
-        if (!o.follow && (m.info.pending === 0 || m.info.streamSequence >= end)) break;
+        if (caughtUp && !o.follow) break;
       }
     } finally {
+      if (watchdog !== null) clearInterval(watchdog);
       signal.removeEventListener('abort', stop);
       await messages.close().catch(() => undefined);
+    }
+    if (stalled && !signal.aborted) {
+      throw new FleetUnavailable(`the NATS server serving this read is behind the stream's leader (a replica still catching up after a restart?): ` +
+        `no record for ${STALLED_READ_MS / 1000} s at stream sequence ${position} of ${end}; try again`);
     }
   }
 
@@ -154,6 +174,40 @@ export class FleetReader {
     const m = await this.jsm.streams.getMessage(this.config.stream, { last_by_subj: subject });
     if (m === null) return null;
     return { record: parseRecord(m.string()), storedMs: m.time.getTime() };
+  }
+}
+
+/** How long one JetStream request may take before it is asked again (`whenAvailable`). */
+const API_TIMEOUT_MS = 10_000;
+
+/** How long a read without follow waits for records its server has not yet caught up on. */
+const STALLED_READ_MS = 30_000;
+
+/**
+ * The sequence of the last record on `filter` (0 if none), as the stream's leader has it. A
+ * read's consumer lives on one of the stream's servers, and a replica still catching up after a
+ * restart says "nothing pending" early; a replica that thinks its group has no leader even
+ * answers a stream info with its own, shorter state. A message get is the leader's alone.
+ */
+export async function lastStoredSeq(jsm: JetStreamManager, stream: string, filter: string): Promise<number> {
+  return (await whenAvailable(() => jsm.streams.getMessage(stream, { last_by_subj: filter })))?.seq ?? 0;
+}
+
+/**
+ * Calls `request` again, for up to a minute, while JetStream answers "JetStream system
+ * temporarily unavailable" (what a replica catching up after a restart answers, often first,
+ * and what a cluster electing a leader says) or does not answer in time (a consumer placed on
+ * that replica is created once it has worked through what it missed; the next may go elsewhere).
+ */
+async function whenAvailable<T>(request: () => Promise<T>): Promise<T> {
+  for (const until = Date.now() + 60_000; ;) {
+    try {
+      return await request();
+    } catch (err) {
+      const e = err as Error;
+      if (!(/temporarily unavailable/i.test(e.message) || e.name === 'TimeoutError') || Date.now() > until) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 }
 

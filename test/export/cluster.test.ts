@@ -151,7 +151,7 @@ test('export to a 3-node JetStream cluster: exactly once, in order per host, thr
       const ids = storedIds(d.db, upTo[host]);
       assert.ok(ids.length > 10_000, `${host}: a real storm was stored (${ids.length} events)`);
       const problem = checkExactlyOnceInOrder(records, ids, upTo[host]);
-      assert.equal(problem, null, `${host}: ${problem}`);
+      assert.equal(problem, null, `${host}: ${problem} (read ${records.length} of its records; the read's consumer was on ${back.servedBy}, ${back.pendingAtStart} pending there at the start)`);
       // An exec whose ids could not be read (the process was gone first) has no user: the rest must.
       const uidsOf = (r: (typeof records)[number]): unknown => (r.details as { uids?: unknown } | undefined)?.uids ?? null;
       const execs = records.filter((r) => r.type === 'event' && r.kind === 'exec');

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { lastStoredSeq } from '../../src/export/reader.js';
 import { which } from '../helpers/spawn.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -97,6 +98,15 @@ export class NatsNode {
       if (Date.now() > until) throw new Error(`nats-server ${this.name} not ready in 30 s: ${this.log.slice(-2000)}`);
       await sleep(50);
     }
+  }
+
+  /** Freezes the node (SIGSTOP) or lets it go on (SIGCONT): a replica that falls behind without a restart. */
+  pause(): void {
+    if (this.running) this.proc!.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.running) this.proc!.kill('SIGCONT');
   }
 
   /** SIGTERM (a clean stop) or SIGKILL; waits for the process to be gone. */
@@ -190,21 +200,25 @@ export interface ReadBack {
   /** Records by host, in stream order. */
   byHost: Map<string, Array<Record<string, unknown>>>;
   messages: number;
+  /** The server that held the read's consumer, and what that server said was pending when it began. */
+  servedBy: string | null;
+  pendingAtStart: number;
 }
 
 /**
  * Every record of the stream (on `filter`), in stream order, read by an ordered consumer up to
- * the stream's last message when the read began: what a fleet consumer sees.
+ * the last one on `filter` the stream's leader held when the read began: what a fleet consumer sees.
  */
 export async function readStream(servers: string[], stream: string, filter: string, connectOptions: Record<string, unknown> = {}): Promise<ReadBack> {
   // A cluster that just had nodes killed and restarted may still be electing its JetStream
-  // meta leader: it answers "JetStream system temporarily unavailable" for a while. Ask again.
+  // meta leader: it answers "JetStream system temporarily unavailable" for a while; a server
+  // catching up may not answer in time. Ask again.
   const until = Date.now() + 60_000;
   for (;;) {
     try {
       return await readStreamOnce(servers, stream, filter, connectOptions);
     } catch (e) {
-      if (!/temporarily unavailable/i.test(String(e)) || Date.now() > until) throw e;
+      if (!(/temporarily unavailable/i.test(String(e)) || (e as Error).name === 'TimeoutError') || Date.now() > until) throw e;
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -214,23 +228,43 @@ async function readStreamOnce(servers: string[], stream: string, filter: string,
   const nc = await connect({ servers, timeout: 10_000, ...connectOptions });
   try {
     const jsm = await jetstreamManager(nc, { timeout: 20_000 });
-    const last = (await jsm.streams.info(stream)).state.last_seq;
     const byHost = new Map<string, Array<Record<string, unknown>>>();
     let messages = 0;
     const js = jetstream(nc, { timeout: 20_000 });
     const consumer = await js.consumers.get(stream, { filter_subjects: filter });
-    if ((await consumer.info(true)).num_pending === 0) return { byHost, messages };
+    // The consumer's "nothing pending" speaks for its server's copy, which may be a replica still
+    // catching up after a restart: the read ends at the leader's last record, as `fleet`'s does.
+    const last = await lastStoredSeq(jsm, stream, filter);
+    const info = await consumer.info(true);
+    const servedBy = info.cluster?.leader ?? null;
+    const pendingAtStart = info.num_pending;
+    if (info.delivered.stream_seq >= last) return { byHost, messages, servedBy, pendingAtStart };
     const iter = await consumer.consume({ max_messages: 2000 });
-    for await (const m of iter) {
-      messages++;
-      const r = m.json<Record<string, unknown>>();
-      const host = String(r.host);
-      if (!byHost.has(host)) byHost.set(host, []);
-      byHost.get(host)!.push({ ...r, _subject: m.subject, _msgId: m.headers?.get('Nats-Msg-Id') ?? null });
-      if (m.info.pending === 0 || m.info.streamSequence >= last) break;
+    let position = info.delivered.stream_seq;
+    let lastProgress = Date.now();
+    let stalled = false;
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastProgress < 60_000) return;
+      stalled = true;
+      void iter.stop();
+    }, 1000);
+    try {
+      for await (const m of iter) {
+        lastProgress = Date.now();
+        position = m.info.streamSequence;
+        messages++;
+        const r = m.json<Record<string, unknown>>();
+        const host = String(r.host);
+        if (!byHost.has(host)) byHost.set(host, []);
+        byHost.get(host)!.push({ ...r, _subject: m.subject, _msgId: m.headers?.get('Nats-Msg-Id') ?? null });
+        if (position >= last) break;
+      }
+    } finally {
+      clearInterval(watchdog);
+      await iter.close();
     }
-    await iter.close();
-    return { byHost, messages };
+    if (stalled) throw new Error(`readStream: no message for 60 s at stream sequence ${position} of ${last}: the consumer's server never caught up with the leader`);
+    return { byHost, messages, servedBy, pendingAtStart };
   } finally {
     await nc.close().catch(() => undefined);
   }
