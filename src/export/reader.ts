@@ -199,13 +199,14 @@ export async function lastStoredSeq(jsm: JetStreamManager, stream: string, filte
  * and what a cluster electing a leader says) or does not answer in time (a consumer placed on
  * that replica is created once it has worked through what it missed; the next may go elsewhere).
  */
-async function whenAvailable<T>(request: () => Promise<T>): Promise<T> {
+export async function whenAvailable<T>(request: () => Promise<T>): Promise<T> {
   for (const until = Date.now() + 60_000; ;) {
     try {
       return await request();
     } catch (err) {
       const e = err as Error;
-      if (!(/temporarily unavailable/i.test(e.message) || e.name === 'TimeoutError') || Date.now() > until) throw err;
+      if (!(/temporarily unavailable/i.test(e.message) || e.name === 'TimeoutError')) throw err;
+      if (Date.now() > until) throw new FleetUnavailable(`JetStream did not answer for a minute (a server catching up, or an election that does not end): ${e.message}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { lastStoredSeq } from '../../src/export/reader.js';
+import { lastStoredSeq, whenAvailable } from '../../src/export/reader.js';
 import { which } from '../helpers/spawn.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -211,17 +211,8 @@ export interface ReadBack {
  */
 export async function readStream(servers: string[], stream: string, filter: string, connectOptions: Record<string, unknown> = {}): Promise<ReadBack> {
   // A cluster that just had nodes killed and restarted may still be electing its JetStream
-  // meta leader: it answers "JetStream system temporarily unavailable" for a while; a server
-  // catching up may not answer in time. Ask again.
-  const until = Date.now() + 60_000;
-  for (;;) {
-    try {
-      return await readStreamOnce(servers, stream, filter, connectOptions);
-    } catch (e) {
-      if (!(/temporarily unavailable/i.test(String(e)) || (e as Error).name === 'TimeoutError') || Date.now() > until) throw e;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
+  // meta leader, or a server catching up may not answer in time: asked again, as `fleet` does.
+  return whenAvailable(() => readStreamOnce(servers, stream, filter, connectOptions));
 }
 
 async function readStreamOnce(servers: string[], stream: string, filter: string, connectOptions: Record<string, unknown>): Promise<ReadBack> {
