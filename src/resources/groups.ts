@@ -167,10 +167,8 @@ export interface GroupFigures {
   gauges: GroupGauges;
 }
 
-interface Seen {
-  group: Group;
-  /** The snapshot that last listed it. */
-  gen: number;
+/** What a process had used (its figures at a snapshot, or its final accounting), in the counters' units. */
+interface Figures {
   user: number;
   system: number;
   majflt: number;
@@ -180,6 +178,28 @@ interface Seen {
   read: number;
   write: number;
 }
+
+/**
+ * What the groups keep of a process instance the snapshots list, in one object: its group,
+ * worked out once and kept until an event may change it, and its figures when last counted in
+ * a group. (A map of memberships beside a map of figures was ~2 MiB more at 10,000 processes.)
+ */
+interface Member extends Figures {
+  /**
+   * Its group as last worked out; undefined: to be worked out again. Its image, ids and name
+   * change only with an exec, a uid/gid change or a rename (observe() forgets it then); not
+   * kept when a selector reads what changes without an event (state; the parent, which
+   * changes when it dies).
+   */
+  current: Group | 'overflow' | null | undefined;
+  /** The snapshot that last listed it. */
+  gen: number;
+  /** The group its figures were counted in; null: none yet (they mean nothing then). */
+  group: Group | null;
+}
+
+/** A member that left its group (ended, or in none now), kept until its exit accounting comes. */
+type Departed = Figures & { group: Group };
 
 class Group {
   readonly counters: GroupCounters = {
@@ -219,8 +239,8 @@ export interface GroupOptions {
 export class ProcessGroups {
   private readonly configured: Group[];
   private readonly auto = new Map<string, Group>();
-  private readonly members = new Map<string, Seen>();
-  private readonly departed = new Map<string, Seen>();
+  private readonly members = new Map<string, Member>();
+  private readonly departed = new Map<string, Departed>();
   private previousMonoNs: number | null = null;
   /** Processes left out of the latest snapshot's groups because the cap was reached. */
   overflowProcesses = 0;
@@ -228,12 +248,6 @@ export class ProcessGroups {
   readonly refusedNames = new Set<string>();
   /** Whether the groups are the configured ones (else one per name). */
   readonly byName: boolean;
-  /**
-   * Each instance's group, kept between snapshots: its image, ids and name change only with an
-   * exec, a uid/gid change or a rename (observe() forgets it then). Not kept when a selector
-   * reads what changes without an event (state; the parent, which changes when it dies).
-   */
-  private readonly memberOf = new Map<string, { group: Group | 'overflow' | null; gen: number }>();
   private gen = 0;
   private readonly cacheable: boolean;
 
@@ -293,43 +307,44 @@ export class ProcessGroups {
     const gauges = new Map<Group, GroupGauges>();
     this.overflowProcesses = 0;
     for (const p of view.processes) {
-      let cached = this.cacheable ? this.memberOf.get(p.key) : undefined;
-      if (cached === undefined) {
+      let m = this.members.get(p.key);
+      if (m === undefined) {
+        m = { current: undefined, gen, group: null, user: 0, system: 0, majflt: 0, minflt: 0, nvcsw: 0, nivcsw: 0, read: 0, write: 0 };
+        this.members.set(p.key, m);
+      }
+      m.gen = gen;
+      if (m.current === undefined || !this.cacheable) {
         const s = this.subject(p);
         const found = this.groupOf(s, nowMs, true);
         const name = found === null && this.byName ? subjectName(s) : null;
-        cached = { group: found ?? (name !== null && this.refusedNames.has(name) ? 'overflow' : null), gen };
-        if (this.cacheable) this.memberOf.set(p.key, cached);
+        m.current = found ?? (name !== null && this.refusedNames.has(name) ? 'overflow' : null);
       }
-      cached.gen = gen;
-      const member = cached.group;
-      if (member === 'overflow') this.overflowProcesses++;
-      if (member === null || member === 'overflow') continue;
-      const g = member;
-      const was = this.members.get(p.key);
-      if (was !== undefined && was.group === g) {
-        addSample(g.counters, was, p);
-        setSeen(was, p);
-        was.gen = gen;
-      } else {
-        const now = figuresOf(g, p);
-        now.gen = gen;
-        if (was === undefined && previous !== null && this.options.startNsOf(p.startTicks) >= previous) addDelta(g.counters, zero(g), now);
-        // Otherwise a baseline: it ran before the daemon saw it, or it moved here from another group.
-        this.members.set(p.key, now);
+      const g = m.current;
+      if (g === 'overflow') this.overflowProcesses++;
+      if (g === null || g === 'overflow') {
+        // In a group before, in none now: its exit accounting may still come for the old one.
+        if (m.group !== null) this.depart(p.key, { ...figuresOf(m), group: m.group });
+        m.group = null;
+        continue;
       }
+      if (m.group === g) addSample(g.counters, m, p);
+      else if (m.group === null && previous !== null && this.options.startNsOf(p.startTicks) >= previous) {
+        // Born since the last snapshot: all it used is the group's.
+        addSample(g.counters, ZERO, p);
+      }
+      // Otherwise a baseline: it ran before the daemon saw it, or it moved here from another group.
+      setSeen(m, p);
+      m.group = g;
       let gg = gauges.get(g);
       if (gg === undefined) gauges.set(g, (gg = emptyGauges()));
       addGauges(gg, p);
       g.lastMemberMs = nowMs;
     }
-    for (const [key, c] of this.memberOf) if (c.gen !== gen) this.memberOf.delete(key);
-    for (const [key, seen] of this.members) {
-      if (seen.gen === gen) continue;
+    for (const [key, m] of this.members) {
+      if (m.gen === gen) continue;
       this.members.delete(key);
-      // Gone, or no longer in a group: its exit accounting may still come.
-      if (this.departed.size >= DEPARTED_MAX) this.departed.delete(this.departed.keys().next().value as string);
-      this.departed.set(key, seen);
+      // Gone: its exit accounting may still come.
+      if (m.group !== null) this.depart(key, m as Departed);
     }
     for (const g of this.allGroups()) {
       const gg = gauges.get(g) ?? emptyGauges();
@@ -340,17 +355,31 @@ export class ProcessGroups {
     this.previousMonoNs = monoNs;
   }
 
+  private depart(key: string, seen: Departed): void {
+    if (this.departed.size >= DEPARTED_MAX) this.departed.delete(this.departed.keys().next().value as string);
+    this.departed.set(key, seen);
+  }
+
+  /** The figures last counted for an instance, and their group: listed now, or departed. */
+  private counted(key: string): Departed | undefined {
+    const m = this.members.get(key);
+    return m !== undefined && m.group !== null ? (m as Departed) : this.departed.get(key);
+  }
+
   /** Released events: starts and exits by group, and the accounting of ended members. */
   observe(events: readonly ProcEvent[]): void {
     for (const e of events) {
       if (e.key == null) continue;
-      if (e.kind === 'exec' || e.kind === 'comm' || e.kind === 'uid' || e.kind === 'gid' || e.kind === 'inferred_start') this.memberOf.delete(e.key);
+      if (e.kind === 'exec' || e.kind === 'comm' || e.kind === 'uid' || e.kind === 'gid' || e.kind === 'inferred_start') {
+        const m = this.members.get(e.key);
+        if (m !== undefined) m.current = undefined;
+      }
       if (e.kind === 'exec' || e.kind === 'inferred_start') {
         const s = this.options.subjectOf(e.key);
         const g = s === null ? null : this.groupOf(s, Date.now(), true);
         if (g !== null) g.counters.starts++;
       } else if (e.kind === 'exit' || e.kind === 'inferred_exit') {
-        const seen = this.members.get(e.key) ?? this.departed.get(e.key);
+        const seen = this.counted(e.key);
         const s = seen === undefined ? this.options.subjectOf(e.key) : null;
         const g = seen?.group ?? (s === null ? null : this.groupOf(s, Date.now(), true));
         if (g !== null) g.counters.exits++;
@@ -362,19 +391,19 @@ export class ProcessGroups {
 
   /** A member's final totals: what it used since last seen (everything, if never seen). */
   private accounted(key: string, u: ProcessUsage): void {
-    let seen = this.members.get(key) ?? this.departed.get(key);
+    const found = this.counted(key);
     this.members.delete(key);
     this.departed.delete(key);
-    if (seen === undefined) {
+    const seen: Figures = found ?? ZERO;
+    let g: Group | null = found?.group ?? null;
+    if (found === undefined) {
       const s = this.options.subjectOf(key);
-      const g = s === null ? null : this.groupOf(s, Date.now(), true);
-      if (g === null) return;
-      seen = zero(g);
+      g = s === null ? null : this.groupOf(s, Date.now(), true);
     }
-    const g = seen.group;
+    if (g === null) return;
     const before = g.counters.cpuUserSeconds + g.counters.cpuSystemSeconds;
     addDelta(g.counters, seen, {
-      group: g, gen: 0, user: u.userSeconds ?? seen.user, system: u.systemSeconds ?? seen.system, majflt: u.majorFaults ?? seen.majflt,
+      user: u.userSeconds ?? seen.user, system: u.systemSeconds ?? seen.system, majflt: u.majorFaults ?? seen.majflt,
       minflt: u.minorFaults ?? seen.minflt, nvcsw: u.voluntarySwitches ?? seen.nvcsw, nivcsw: u.involuntarySwitches ?? seen.nivcsw,
       read: u.readBytes ?? seen.read, write: u.writeBytes ?? seen.write,
     });
@@ -390,19 +419,15 @@ export class ProcessGroups {
   }
 }
 
-function zero(group: Group): Seen {
-  return { group, gen: 0, user: 0, system: 0, majflt: 0, minflt: 0, nvcsw: 0, nivcsw: 0, read: 0, write: 0 };
-}
+/** Nothing used: where a process born since the last snapshot, or never seen, starts from. */
+const ZERO: Readonly<Figures> = { user: 0, system: 0, majflt: 0, minflt: 0, nvcsw: 0, nivcsw: 0, read: 0, write: 0 };
 
-function figuresOf(group: Group, p: ResourceProcess): Seen {
-  return {
-    group, gen: 0, user: p.userNs / 1e9, system: p.systemNs / 1e9, majflt: p.majorFaults ?? 0, minflt: p.minorFaults ?? 0,
-    nvcsw: p.voluntarySwitches ?? 0, nivcsw: p.involuntarySwitches ?? 0, read: p.readBytes ?? 0, write: p.writeBytes ?? 0,
-  };
+function figuresOf(f: Figures): Figures {
+  return { user: f.user, system: f.system, majflt: f.majflt, minflt: f.minflt, nvcsw: f.nvcsw, nivcsw: f.nivcsw, read: f.read, write: f.write };
 }
 
 /** addDelta from a member's last figures to a sample's, without making an object. */
-function addSample(c: GroupCounters, was: Seen, p: ResourceProcess): void {
+function addSample(c: GroupCounters, was: Figures, p: ResourceProcess): void {
   const d = (a: number, b: number): number => Math.max(0, b - a);
   c.cpuUserSeconds += d(was.user, p.userNs / 1e9);
   c.cpuSystemSeconds += d(was.system, p.systemNs / 1e9);
@@ -414,7 +439,7 @@ function addSample(c: GroupCounters, was: Seen, p: ResourceProcess): void {
   c.writeBytes += d(was.write, p.writeBytes ?? 0);
 }
 
-function setSeen(s: Seen, p: ResourceProcess): void {
+function setSeen(s: Figures, p: ResourceProcess): void {
   s.user = p.userNs / 1e9;
   s.system = p.systemNs / 1e9;
   s.majflt = p.majorFaults ?? 0;
@@ -426,7 +451,7 @@ function setSeen(s: Seen, p: ResourceProcess): void {
 }
 
 /** Counters grow by what grew; a figure that went down (a new split, /proc's rounding) adds nothing. */
-function addDelta(c: GroupCounters, was: Seen, now: Seen): void {
+function addDelta(c: GroupCounters, was: Figures, now: Figures): void {
   const d = (a: number, b: number): number => Math.max(0, b - a);
   c.cpuUserSeconds += d(was.user, now.user);
   c.cpuSystemSeconds += d(was.system, now.system);

@@ -9,6 +9,7 @@
 import type { AcctEvent, ProcEvent } from '../events/types.js';
 import { readHost, type HostFigures } from '../procfs/host.js';
 import type { Clock } from '../table/index.js';
+import { ChurnLog, type Churn } from './churn.js';
 import { sampleOf } from './proc.js';
 import type { ResourceSample, Snapshot, SnapshotSource } from './types.js';
 
@@ -36,33 +37,8 @@ export interface LiveProcesses {
   forEach(visit: (pid: number, key: string) => void): void;
 }
 
-/** Processes that started and ended in a window (`churn_after` cursor). */
-export interface Churn {
-  /** Pass as `after` next time. */
-  cursor: number;
-  started: number;
-  ended: number;
-  /** CPU of the processes accounted (reaped) in the window: ended ones, short-lived included. */
-  endedCpuSeconds: number;
-  /** Of those ended, how many had no accounting (yet, or ever: netlink when reaped at once). */
-  endedUnaccounted: number;
-  /** The ones that used the most CPU, at most 5. */
-  top: Array<{ key: string; pid: number; comm: string | null; cpuSeconds: number }>;
-  /** False when `after` was older than the window kept (the counts start later). */
-  complete: boolean;
-}
+export type { Churn } from './churn.js';
 
-interface ChurnEntry {
-  seq: number;
-  kind: 'start' | 'end' | 'acct';
-  key: string;
-  pid: number;
-  comm: string | null;
-  cpuSeconds: number | null;
-}
-
-/** Churn entries kept: a storm's worth (about 10 s at 2,500 exits/s, three entries each). */
-const CHURN_MAX = 100_000;
 /** Live processes read from /proc per snapshot at most, when the snapshot source missed them. */
 const COMPLETE_MAX = 256;
 
@@ -86,9 +62,7 @@ export class ResourceSampler {
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<ResourceView> | null = null;
   private stopped = false;
-  private churn: ChurnEntry[] = [];
-  private churnHead = 0;
-  private churnSeq = 0;
+  private readonly churn = new ChurnLog();
   /** The churn cursor at the latest two snapshots: by default, a window starts at the earlier. */
   private churnAtViews: [number, number] = [0, 0];
   readonly stats = { snapshots: 0, failures: 0, completedFromProc: 0, lastTookMs: 0, lastCpuMs: 0, totalCpuMs: 0 };
@@ -141,7 +115,7 @@ export class ResourceSampler {
     for (const [key, was] of this.previous) if (was.gen !== this.gen) this.previous.delete(key);
     this.previousMonoNs = snapshot.monoNs;
     this.latestView = view;
-    this.churnAtViews = [this.churnAtViews[1], this.churnSeq];
+    this.churnAtViews = [this.churnAtViews[1], this.churn.cursor];
     this.stats.snapshots++;
     this.stats.lastTookMs = snapshot.tookMs;
     this.stats.lastCpuMs = snapshot.cpuMs;
@@ -207,19 +181,9 @@ export class ResourceSampler {
   observe(events: readonly ProcEvent[]): void {
     for (const e of events) {
       if (e.key == null) continue;
-      if ((e.kind === 'fork' && !e.thread) || e.kind === 'inferred_start') this.push('start', e.key, e.pid, null, null);
-      else if (e.kind === 'exit' || e.kind === 'inferred_exit') this.push('end', e.key, e.pid, this.options.commOf?.(e.key) ?? null, null);
-      else if (e.kind === 'acct') this.push('acct', e.key, e.pid, this.options.commOf?.(e.key) ?? null, (e as AcctEvent).usage.cpuSeconds);
-    }
-  }
-
-  /** One churn entry, built in one literal (this runs for every start and end in a storm). */
-  private push(kind: ChurnEntry['kind'], key: string, pid: number, comm: string | null, cpuSeconds: number | null): void {
-    const full: ChurnEntry = { kind, key, pid, comm, cpuSeconds, seq: ++this.churnSeq };
-    if (this.churn.length < CHURN_MAX) this.churn.push(full);
-    else {
-      this.churn[this.churnHead] = full;
-      this.churnHead = (this.churnHead + 1) % CHURN_MAX;
+      if ((e.kind === 'fork' && !e.thread) || e.kind === 'inferred_start') this.churn.start();
+      else if (e.kind === 'exit' || e.kind === 'inferred_exit') this.churn.end(e.key);
+      else if (e.kind === 'acct') this.churn.accounted(e.key, e.pid, this.options.commOf?.(e.key) ?? null, (e as AcctEvent).usage.cpuSeconds);
     }
   }
 
@@ -228,31 +192,6 @@ export class ResourceSampler {
    * `after`, between the latest two snapshots (what a refresh of the latest view has not shown).
    */
   churnSince(after?: number): Churn {
-    if (after === undefined) return this.churnSince(this.churnAtViews[0]);
-    let started = 0;
-    let ended = 0;
-    let cpu = 0;
-    const accounted = new Set<string>();
-    const endedKeys = new Set<string>();
-    const top: Churn['top'] = [];
-    const oldest = this.churn.length === 0 ? this.churnSeq + 1 : this.churn[this.churnHead % this.churn.length]!.seq;
-    for (let n = 0; n < this.churn.length; n++) {
-      const e = this.churn[(this.churnHead + n) % this.churn.length]!;
-      if (e.seq <= after) continue;
-      if (e.kind === 'start') started++;
-      else if (e.kind === 'end') { ended++; endedKeys.add(e.key); }
-      else if (e.cpuSeconds !== null) {
-        cpu += e.cpuSeconds;
-        accounted.add(e.key);
-        top.push({ key: e.key, pid: e.pid, comm: e.comm, cpuSeconds: e.cpuSeconds });
-      }
-    }
-    top.sort((a, b) => b.cpuSeconds - a.cpuSeconds);
-    let unaccounted = 0;
-    for (const key of endedKeys) if (!accounted.has(key)) unaccounted++;
-    return {
-      cursor: this.churnSeq, started, ended, endedCpuSeconds: cpu, endedUnaccounted: unaccounted, top: top.slice(0, 5),
-      complete: after === 0 || after + 1 >= oldest,
-    };
+    return this.churn.since(after ?? this.churnAtViews[0]);
   }
 }

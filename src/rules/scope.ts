@@ -12,10 +12,14 @@ import type { ProcessRecord } from '../table/index.js';
 import { cgroupName } from '../procfs/cgroup.js';
 import { labelDomain } from '../procfs/index.js';
 
-/** CEL ints are BigInts; ids and small numbers are made once. */
-const SMALL = Array.from({ length: 65_536 }, (_, i) => BigInt(i));
+/**
+ * CEL ints are BigInts; ids and small numbers are made once, when first needed: made all at
+ * start, the 65,536 of them were 2 MiB of the daemon's heap for the few hundred ever used.
+ */
+const SMALL: Array<bigint | undefined> = new Array<bigint | undefined>(65_536);
 export function int(n: number): bigint {
-  return n >= 0 && n < 65_536 && Number.isInteger(n) ? SMALL[n]! : BigInt(Math.trunc(n));
+  if (n >= 0 && n < 65_536 && Number.isInteger(n)) return (SMALL[n] ??= BigInt(n));
+  return BigInt(Math.trunc(n));
 }
 const intOr = (n: number | null | undefined): bigint => (n === null || n === undefined ? -1n : int(n));
 

@@ -191,9 +191,9 @@ export interface BpfTestRecordSpec extends AcctTestFields {
 /** The task iterator of the resource snapshot (native/bpf/tasksnap.c). */
 export interface TaskIterHandle {
   /**
-   * One walk of every task (record.h pw_task records, read by record.ts TaskReader) into the
-   * handle's own reused memory, copied into `buf`: resolves with the bytes the walk gave; when
-   * more than `buf` holds, `copyLast(bigger)` copies them. One at a time.
+   * One walk of every task (record.h pw_task records, read by record.ts TaskReader) straight
+   * into `buf` (not to be touched until it resolves): resolves with the bytes the walk gave;
+   * when more than `buf` holds, `copyLast(bigger)` copies them all. One at a time.
    */
   readInto(buf: Buffer): Promise<number>;
   copyLast(buf: Buffer): number;

@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { EbpfSnapshotSource, ProcSnapshotSource, openSnapshotSource, type ResourceSample, type Snapshot } from '../../src/resources/index.js';
 import { loadBpfNative } from '../../src/sources/bpf-native.js';
-import { TASK, TASK_FLAG, taskLayout } from '../../src/sources/record.js';
+import { TASK, TASK_FLAG, TaskReader, taskLayout } from '../../src/sources/record.js';
 import { waitFor } from '../helpers/spawn.js';
 
 const REQUIRE_BPF = process.env.PROCWATCH_REQUIRE_BPF === '1';
@@ -117,11 +117,14 @@ test('readInto: a buffer too short gets the bytes it holds; copyLast then gives 
     const big = Buffer.alloc(bytes);
     assert.equal(h.copyLast(big), bytes);
     assert.deepEqual(big.subarray(0, TASK.SIZE), small, 'the first record is the one the small buffer got');
+    assert.equal(h.copyLast(big), 0, 'once copied, the handle lets its memory go');
     const again = Buffer.alloc(bytes * 2);
     const n = await h.readInto(again);
-    assert.ok(n > 0 && n <= again.length, 'the handle\'s memory is reused for the next walk');
+    assert.ok(n > 0 && n <= again.length, 'a walk that fits goes straight into the buffer');
+    assert.equal(new TaskReader(again.subarray(0, n)).count, n / TASK.SIZE);
+    assert.equal(h.copyLast(big), 0, 'nothing kept of a walk that fit');
     const first = h.readInto(again);
-    assert.throws(() => h.readInto(again), /already in flight/, 'they share the handle\'s memory: one at a time');
+    assert.throws(() => h.readInto(again), /already in flight/, 'one walk at a time');
     assert.ok((await first) > 0);
   } finally {
     h.close();
