@@ -182,7 +182,8 @@ interface Figures {
 /**
  * What the groups keep of a process instance the snapshots list, in one object: its group,
  * worked out once and kept until an event may change it, and its figures when last counted in
- * a group. (A map of memberships beside a map of figures was ~2 MiB more at 10,000 processes.)
+ * a group. (A map of memberships beside a map of figures: one map and 10,000 small objects more
+ * at 10,000 processes, ~0.7 MiB.)
  */
 interface Member extends Figures {
   /**
