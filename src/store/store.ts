@@ -8,7 +8,6 @@ import Database from 'better-sqlite3';
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { LostEvent, ProcEvent, ProcessUsage, SyscallsEvent } from '../events/types.js';
 import type { ProcessRecord } from '../table/index.js';
-import { PendingRows, eventData } from './pending-rows.js';
 import { ProcessRows } from './process-rows.js';
 import { bootNumber, migrate } from './schema.js';
 
@@ -80,11 +79,23 @@ export interface PreviousRun {
 /** Exit accounting to write on process rows, by key (the last one wins). */
 type Usages = Map<string, { usage: ProcessUsage; wallMs: number }>;
 
+/** Events waiting for the disk and the wall time of each: two arrays, no object per event. */
+interface Queue {
+  events: ProcEvent[];
+  wallMs: number[];
+}
+
 /** The process rows to write, by key: one entry per process, updated in place as events touch it. */
 type Touched = Map<string, { record: ProcessRecord; wallOf: (ns: number) => number }>;
 
 /** Syscall profiles to write (schema 4), by key: the newest of each process; a final one is kept. */
 type Profiles = Map<string, { event: SyscallsEvent; wallMs: number }>;
+
+/** The kind-specific fields of an event: everything but the common columns. */
+function eventData(e: ProcEvent): string {
+  const { seq: _s, ktimeNs: _k, pid: _p, tid: _t, provenance: _v, key: _key, kind: _kind, ...rest } = e;
+  return JSON.stringify(rest);
+}
 
 /**
  * Events per write transaction. Large enough that a batch costs little more than one big
@@ -109,7 +120,7 @@ export class EventStore {
   readonly bootId: string;
   /** This boot's number in the `boots` table: what events and processes store. */
   readonly boot: number;
-  private readonly queue = new PendingRows();
+  private queue: Queue = { events: [], wallMs: [] };
   private touched: Touched = new Map();
   private profiles: Profiles = new Map();
   private usages: Usages = new Map();
@@ -282,18 +293,18 @@ export class EventStore {
         if (event.key && !(held?.event.final === true && !event.final)) this.profiles.set(event.key, { event, wallMs: wallOf(event.ktimeNs) });
         continue;
       }
-      const wallMs = wallOf(event.ktimeNs);
-      if (queue.length >= this.maxQueue) {
+      if (queue.events.length >= this.maxQueue) {
         this.droppedPending++;
         this.stats.dropped++;
-        this.droppedAt = { ktimeNs: event.ktimeNs, wallMs };
+        this.droppedAt = { ktimeNs: event.ktimeNs, wallMs: wallOf(event.ktimeNs) };
         continue;
       }
-      queue.push(event, wallMs);
+      queue.events.push(event);
+      queue.wallMs.push(wallOf(event.ktimeNs));
       const record = event.key ? recordOf(event.key) : undefined;
       if (record !== undefined) this.touch(record, wallOf);
       // By key: the process may be long gone from the table, its row is still there.
-      if (event.kind === 'acct' && event.key) this.usages.set(event.key, { usage: event.usage, wallMs });
+      if (event.kind === 'acct' && event.key) this.usages.set(event.key, { usage: event.usage, wallMs: queue.wallMs[queue.wallMs.length - 1]! });
     }
   }
 
@@ -319,19 +330,20 @@ export class EventStore {
    * what fits, and writing resumes as soon as one chunk fits again, whatever the backlog.
    */
   flush(): number {
-    if (this.queue.length === 0 && this.touched.size === 0 && this.droppedPending === 0 && this.usages.size === 0 && this.profiles.size === 0) return 0;
+    if (this.queue.events.length === 0 && this.touched.size === 0 && this.droppedPending === 0 && this.usages.size === 0 && this.profiles.size === 0) return 0;
     if (this.run === 0) throw new Error('the store run has not begun');
     const started = performance.now();
     const queue = this.queue;
     let written = 0;
     const lost: LostEvent[] = [];
     try {
-      while (queue.length > 0 || this.droppedPending > 0) {
-        const n = Math.min(WRITE_CHUNK, queue.length);
+      while (queue.events.length > 0 || this.droppedPending > 0) {
+        const n = Math.min(WRITE_CHUNK, queue.events.length);
         const dropped = this.droppedPending;
-        const overflow = this.writeEvents(n, dropped);
+        const overflow = this.writeEvents(queue.events, queue.wallMs, n, dropped);
         // Written: out of the queue (splice is cheap next to the transaction it follows).
-        queue.shift(n);
+        queue.events.splice(0, n);
+        queue.wallMs.splice(0, n);
         this.droppedPending -= dropped;
         written += n;
         this.stats.written += n;
@@ -341,9 +353,10 @@ export class EventStore {
       while (this.profiles.size > 0) this.writeProfiles();
       while (this.usages.size > 0) this.writeUsages();
     } catch (err) {
-      const excess = queue.length - this.maxQueue;
+      const excess = queue.events.length - this.maxQueue;
       if (excess > 0) {
-        queue.shift(excess);
+        queue.events.splice(0, excess);
+        queue.wallMs.splice(0, excess);
         this.droppedPending += excess;
         this.stats.dropped += excess;
       }
@@ -360,9 +373,8 @@ export class EventStore {
   }
 
   /** One transaction: the first n queued events (and the overflow `lost` row, if any); returns that row. */
-  private writeEvents(n: number, dropped: number): LostEvent | null {
+  private writeEvents(events: ProcEvent[], walls: number[], n: number, dropped: number): LostEvent | null {
     let lost: LostEvent | null = null;
-    const q = this.queue;
     this.db.transaction(() => {
       let newest = 0;
       let i = 0;
@@ -370,26 +382,28 @@ export class EventStore {
       for (; i + ROWS_PER_INSERT <= n; i += ROWS_PER_INSERT) {
         let v = 0;
         for (let j = i; j < i + ROWS_PER_INSERT; j++) {
-          const wallMs = q.wallMs[j]!;
+          const e = events[j]!;
+          const wallMs = walls[j]!;
           values[v++] = this.boot;
           values[v++] = this.run;
-          values[v++] = q.seq[j];
+          values[v++] = e.seq;
           values[v++] = wallMs;
-          values[v++] = q.ktimeNs[j];
-          values[v++] = q.kind[j];
-          values[v++] = q.pid[j];
-          values[v++] = q.tid[j];
-          values[v++] = q.key[j];
-          values[v++] = q.provenance[j];
-          values[v++] = q.data[j];
+          values[v++] = Math.round(e.ktimeNs);
+          values[v++] = e.kind;
+          values[v++] = e.pid;
+          values[v++] = e.tid;
+          values[v++] = e.key ?? null;
+          values[v++] = e.provenance;
+          values[v++] = eventData(e);
           if (wallMs > newest) newest = wallMs;
         }
         this.insertEvents.run(values);
       }
       values.fill(undefined); // the strings of the last rows are not kept alive until the next flush
       for (; i < n; i++) {
-        const wallMs = q.wallMs[i]!;
-        this.insertEvent.run(this.boot, this.run, q.seq[i], wallMs, q.ktimeNs[i], q.kind[i], q.pid[i], q.tid[i], q.key[i], q.provenance[i], q.data[i]);
+        const e = events[i]!;
+        const wallMs = walls[i]!;
+        this.insertEvent.run(this.boot, this.run, e.seq, wallMs, Math.round(e.ktimeNs), e.kind, e.pid, e.tid, e.key ?? null, e.provenance, eventData(e));
         if (wallMs > newest) newest = wallMs;
       }
       if (dropped > 0) {
@@ -463,7 +477,7 @@ export class EventStore {
   counters(): StoreCounters {
     const oldest = this.queue.wallMs[0];
     return {
-      queued: this.queue.length, ...this.stats,
+      queued: this.queue.events.length, ...this.stats,
       lagMs: oldest === undefined ? 0 : Math.max(0, Date.now() - oldest),
       dbBytes: this.sizeBytes(),
     };
