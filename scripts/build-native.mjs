@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds procwatch's two optional native addons with the node-gyp that ships inside npm:
-//   1. the proc connector reader: native/ -> native/build/Release/procconn.node (and unixdgram.node, the
-//      syslog action's datagram sender, from the same binding.gyp)
+//   1. the proc connector reader: native/ -> native/build/Release/procconn.node (and, from the
+//      same binding.gyp, unixdgram.node, the syslog action's datagram sender, and malloctune.node,
+//      the daemon's glibc malloc set-up)
 //   2. the eBPF reader: native/bpf/ -> native/bpf/build/Release/procbpf.node. Its BPF object
 //      is compiled first (clang -target bpf, against a vmlinux.h dumped from this kernel's
 //      BTF by bpftool into native/bpf/build/gen/, never committed) and embedded as a libbpf

@@ -26,8 +26,9 @@ const outIndex = process.argv.indexOf('--out');
 const outDir = resolve(outIndex > 0 ? process.argv[outIndex + 1] ?? fail('--out needs a directory') : join(ROOT, 'dist-deb'));
 
 if (spawnSync('dpkg-deb', ['--version']).status !== 0) fail('dpkg-deb not found (apt-get install dpkg)');
-// The proc connector reader, the syslog action's datagram sender (built with it), the eBPF reader.
-const ADDONS = ['native/build/Release/procconn.node', 'native/build/Release/unixdgram.node', 'native/bpf/build/Release/procbpf.node'];
+// The proc connector reader, the syslog action's datagram sender and the daemon's malloc set-up
+// (built with it), the eBPF reader.
+const ADDONS = ['native/build/Release/procconn.node', 'native/build/Release/unixdgram.node', 'native/build/Release/malloctune.node', 'native/bpf/build/Release/procbpf.node'];
 for (const needed of ['dist/src/cli/main.js', 'dist/src/cli/check.cjs', 'dist/src/cli/ps.cjs', 'dist/web/index.html', ...ADDONS]) {
   // A package without an addon would silently lose its event source: refuse instead.
   if (!existsSync(join(ROOT, needed))) fail(`${needed} is missing: run npm run build and npm run build:native first (the package ships both addons)`);

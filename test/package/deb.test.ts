@@ -62,6 +62,7 @@ test('the .deb installs, runs (version, check, the daemon with its packaged conf
     const contents = sh('dpkg-deb', ['-c', deb]).stdout;
     for (const path of ['./usr/lib/procwatch/bin/procwatch', './usr/bin/procwatch -> ../lib/procwatch/bin/procwatch', './usr/lib/procwatch/native/build/Release/procconn.node',
       './usr/lib/procwatch/native/bpf/build/Release/procbpf.node', './usr/lib/procwatch/native/build/Release/unixdgram.node',
+      './usr/lib/procwatch/native/build/Release/malloctune.node',
       './usr/lib/procwatch/rules/pack.yaml', './usr/lib/procwatch/node_modules/better-sqlite3/build/Release/better_sqlite3.node',
       './lib/systemd/system/procwatch.service', './etc/procwatch/procwatch.yaml', './usr/share/man/man1/procwatch.1.gz',
       './usr/share/bash-completion/completions/procwatch', './usr/share/zsh/vendor-completions/_procwatch']) {
