@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds procwatch's two optional native addons with the node-gyp that ships inside npm:
+// Builds procwatch's optional native addons (two builds) with the node-gyp that ships inside npm:
 //   1. the proc connector reader: native/ -> native/build/Release/procconn.node (and, from the
 //      same binding.gyp, unixdgram.node, the syslog action's datagram sender, and malloctune.node,
 //      the daemon's glibc malloc set-up)

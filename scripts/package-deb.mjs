@@ -31,7 +31,7 @@ if (spawnSync('dpkg-deb', ['--version']).status !== 0) fail('dpkg-deb not found 
 const ADDONS = ['native/build/Release/procconn.node', 'native/build/Release/unixdgram.node', 'native/build/Release/malloctune.node', 'native/bpf/build/Release/procbpf.node'];
 for (const needed of ['dist/src/cli/main.js', 'dist/src/cli/check.cjs', 'dist/src/cli/ps.cjs', 'dist/web/index.html', ...ADDONS]) {
   // A package without an addon would silently lose its event source: refuse instead.
-  if (!existsSync(join(ROOT, needed))) fail(`${needed} is missing: run npm run build and npm run build:native first (the package ships both addons)`);
+  if (!existsSync(join(ROOT, needed))) fail(`${needed} is missing: run npm run build and npm run build:native first (the package ships every addon)`);
 }
 
 const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
