@@ -7,7 +7,12 @@
  *   (Debian forkstat, C, netlink; output to a file) running beside it. CPU = utime+stime of each
  *   process from the storm's start until the daemon has stored every exec. Goals: daemon CPU per
  *   event ≤ forkstat's; daemon under 10% of a core at this machine's max exec rate (the storm's).
- *   BENCH_PERF_ROUNDS (3) rounds, each a fresh daemon and forkstat; medians.
+ *   BENCH_PERF_ROUNDS (3) rounds, each a fresh daemon and forkstat; medians. Each round then
+ *   runs a second storm on the same daemon (a fresh forkstat beside it) and prints its figures
+ *   apart: the first storm includes V8 compiling the event path, the second does not. The goals
+ *   are judged on the first.
+ *   BENCH_PERF_NODE_ARGS="--flag ...[; ...]" and BENCH_PERF_CONFIGS="a.yaml[; b.yaml]" run this
+ *   tree again with other node options or daemon configs (experiments), in the same rounds.
  *   `--before=DIR`: also a tree built from an earlier commit (DIR/bin/procwatch; its CLI too), interleaved
  *   round by round with this one, for before/after figures from the same run.
  *   `--prof`: one more round per tree with `node --cpu-prof`; prints the top self-time entries
@@ -80,17 +85,42 @@ function forkstatLines(dir) {
   return n;
 }
 
-/** One round: a fresh daemon (tree `root`), forkstat beside it, one storm. */
-async function stormRound(label, root, ctx, { prof = false } = {}) {
+/**
+ * One round: a fresh daemon (tree `root`), forkstat beside it, one storm; then, with
+ * `warm`, a second storm on the same daemon and a fresh forkstat. The first storm pays for
+ * V8 compiling the event path (its optimizing compiler runs on helper threads: ~5 µs per event
+ * here); the second shows a daemon that has seen a storm before.
+ */
+async function stormRound(label, root, ctx, { prof = false, warm = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'pwbench-perf-'));
   ctx.dirs.push(dir);
   const daemon = new DaemonProcess({
     root, database: join(dir, 'storm.db'), socket: join(dir, 'storm.sock'), source: 'ebpf',
     nodeArgs: [...(ctx.nodeArgs[label] ?? []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])],
+    config: ctx.configs[label] ?? null,
   });
   ctx.daemons.push(daemon);
   await daemon.start();
   await delay(1500); // the start's reconcile and first retention pass are not the storm's
+  const round = { label, ...(await measureStorm(label, daemon, dir, ctx)) };
+  if (warm) {
+    await delay(1000);
+    round.warm = await measureStorm(label, daemon, dir, ctx);
+  }
+  const exit = await daemon.stop();
+  if (exit?.code !== 0) throw new Error(`${label}: daemon ended badly: ${JSON.stringify(exit)}`);
+  if (prof) {
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) throw new Error(`${label}: no .cpuprofile written`);
+    // Profile times are monotonic µs, as process.hrtime here.
+    round.top = topSelf(join(dir, file), round.window);
+    if (env.BENCH_PERF_KEEP_PROFILE) copyFileSync(join(dir, file), join(env.BENCH_PERF_KEEP_PROFILE, `${label.replace(/\W+/g, '-')}-${Date.now()}.cpuprofile`));
+  }
+  return round;
+}
+
+/** One storm against a running daemon, with a fresh forkstat beside it: the CPU each spent on it. */
+async function measureStorm(label, daemon, dir, ctx) {
   const fs = await startForkstat(ctx.forkstat, dir);
   ctx.children.push(fs);
   const s0 = await daemon.stats();
@@ -104,7 +134,7 @@ async function stormRound(label, root, ctx, { prof = false } = {}) {
   const started = performance.now();
   const r = await runStorm(ctx.storm.bin, { total: STORM, workers: 2, pidfile: join(dir, 'storm'), onSpawn: (c) => { ctx.stormChild = c; } });
   ctx.stormChild = null;
-  const s1 = await waitForStats(daemon, (s) => (s.eventsByKind.exec ?? 0) - exec0 + (s.sourceCounters.lost - lost0) >= STORM && s.store.queued === 0 && s.reorder.held === 0, { what: `the daemon to store the storm's ${STORM} execs`, everyMs: 250 });
+  const s1 = await waitForStats(daemon, (s) => (s.eventsByKind.exec ?? 0) - exec0 + (s.sourceCounters.lost - lost0) >= STORM && s.store.queued === 0 && s.reorder.held === 0, { what: `${label}: the daemon to store the storm's ${STORM} execs`, everyMs: 250 });
   const wall = (performance.now() - started) / 1000;
   const endedMono = process.hrtime.bigint();
   const dCpu = (cpuTicks(daemon.pid) - d0) / CLK_TCK;
@@ -114,12 +144,11 @@ async function stormRound(label, root, ctx, { prof = false } = {}) {
   const fCpu = (cpuTicks(fs.pid) - f0) / CLK_TCK;
   const fEvents = forkstatLines(dir) - fl0;
   fs.kill('SIGTERM');
+  await new Promise((resolve) => { if (fs.exitCode !== null || fs.signalCode !== null) resolve(); else fs.once('exit', resolve); });
   const memory = memoryOf(daemon.pid); // VmRSS after the storm, VmHWM its peak since the start
   const events = sumKinds(s1) - sumKinds(s0);
-  const exit = await daemon.stop();
-  if (exit?.code !== 0) throw new Error(`${label}: daemon ended badly: ${JSON.stringify(exit)}`);
-  const round = {
-    label, stormS: r.wallMs / 1000, rate: STORM / (r.wallMs / 1000), wall, events, lost: s1.sourceCounters.lost - lost0,
+  return {
+    stormS: r.wallMs / 1000, rate: STORM / (r.wallMs / 1000), wall, events, lost: s1.sourceCounters.lost - lost0,
     execs: (s1.eventsByKind.exec ?? 0) - exec0, dCpu, mainCpu, fCpu, fEvents, memory,
     dUsPerEvent: (dCpu * 1e6) / events, fUsPerEvent: (fCpu * 1e6) / fEvents,
     // At the storm's rate (this machine's max with 2 workers): CPU per second of storm. On a
@@ -127,16 +156,8 @@ async function stormRound(label, root, ctx, { prof = false } = {}) {
     // "what does a storm cost" is the CPU per event times the storm's own events per second:
     // 4 per exec (fork, exec, exit and its accounting, as the eBPF source reports them).
     dCore: dCpu / (r.wallMs / 1000), dCoreStorm: ((dCpu / events) * 4 * STORM) / (r.wallMs / 1000), load: load(),
+    window: [Number(startedMono / 1000n), Number(endedMono / 1000n)],
   };
-  if (prof) {
-    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-    if (file === undefined) throw new Error(`${label}: no .cpuprofile written`);
-    // Profile times are monotonic µs, as process.hrtime here.
-    round.top = topSelf(join(dir, file), [Number(startedMono / 1000n), Number(endedMono / 1000n)]);
-    if (env.BENCH_PERF_KEEP_PROFILE) copyFileSync(join(dir, file), join(env.BENCH_PERF_KEEP_PROFILE, `${label.replace(/\W+/g, '-')}-${Date.now()}.cpuprofile`));
-    round.window = [Number(startedMono / 1000n), Number(endedMono / 1000n)];
-  }
-  return round;
 }
 
 /** Top self-time entries of a .cpuprofile within a window of monotonic µs: [name, ms, %]. */
@@ -165,8 +186,8 @@ async function stormPart(ctx, trees, prof) {
   for (let i = 0; i < ROUNDS; i++) {
     for (const [label, root] of trees) {
       process.stdout.write(`  round ${i + 1}/${ROUNDS}, ${label}: ${STORM} execs from 2 workers, forkstat beside (load ${load()})…`);
-      const r = await stormRound(label, root, ctx);
-      console.log(` ${Math.round(r.rate)} execs/s, daemon ${r.dUsPerEvent.toFixed(1)} µs/event, forkstat ${r.fUsPerEvent.toFixed(1)} µs/event`);
+      const r = await stormRound(label, root, ctx, { warm: true });
+      console.log(` ${Math.round(r.rate)} execs/s, daemon ${r.dUsPerEvent.toFixed(1)} µs/event, forkstat ${r.fUsPerEvent.toFixed(1)} µs/event; second storm ${r.warm.dUsPerEvent.toFixed(1)} vs ${r.warm.fUsPerEvent.toFixed(1)}`);
       rounds.push(r);
     }
   }
@@ -198,11 +219,24 @@ function stormReport({ rounds, profiles }, trees) {
     summary.set(label, s);
     console.log(`\n${label}: medians of ${mine.length}: daemon ${s.d.toFixed(1)} µs/event, forkstat ${s.f.toFixed(1)} µs/event (${s.ratio.toFixed(2)}×), ${(100 * s.core).toFixed(1)}% of a core for the storm's own events at ${Math.round(s.rate)} execs/s`);
   }
+  console.log(`\nThe second storm on the same daemon (V8 has compiled the event path during the first):\n`);
+  console.log(markdownTable(
+    ['tree', 'execs/s', 'daemon events', 'lost', 'daemon CPU s', 'of which main thread', 'daemon µs/event', 'forkstat µs/event', 'ratio', '% core, storm only', 'peak RSS MiB'],
+    rounds.map(({ label, warm: w }) => [label, Math.round(w.rate), w.events, w.lost, w.dCpu.toFixed(2), w.mainCpu.toFixed(2), w.dUsPerEvent.toFixed(1), w.fUsPerEvent.toFixed(1), `${(w.dUsPerEvent / w.fUsPerEvent).toFixed(2)}×`, `${(100 * w.dCoreStorm).toFixed(1)}%`, w.memory?.hwmMiB.toFixed(0) ?? '—']),
+  ));
+  for (const [label] of trees) {
+    const warm = rounds.filter((r) => r.label === label).map((r) => r.warm);
+    const d = median(warm.map((w) => w.dUsPerEvent));
+    summary.get(label).warm = { d, ratio: median(warm.map((w) => w.dUsPerEvent / w.fUsPerEvent)), core: median(warm.map((w) => w.dCoreStorm)) };
+    const w = summary.get(label).warm;
+    console.log(`${label}, second storm: medians of ${warm.length}: daemon ${d.toFixed(1)} µs/event (${w.ratio.toFixed(2)}× forkstat), ${(100 * w.core).toFixed(1)}% of a core`);
+  }
   const now = summary.get('this tree');
   console.log(`${verdict(now.ratio <= 1)}  daemon CPU per event ≤ forkstat's — ${now.d.toFixed(1)} vs ${now.f.toFixed(1)} µs = ${now.ratio.toFixed(2)}×`);
   console.log(`${verdict(now.core < 0.10)}  daemon under 10% of a core at the max exec rate (${Math.round(now.rate)}/s, the storm's own 4 events per exec) — ${(100 * now.core).toFixed(1)}%`);
   const before = summary.get('before');
-  if (before !== undefined) console.log(`this tree ÷ before: ${(now.d / before.d).toFixed(2)}× CPU per event`);
+  console.log(`      (the second storm on the same daemon: ${now.warm.ratio.toFixed(2)}× forkstat, ${(100 * now.warm.core).toFixed(1)}% of a core)`);
+  if (before !== undefined) console.log(`this tree ÷ before: ${(now.d / before.d).toFixed(2)}× CPU per event (second storm ${(now.warm.d / before.warm.d).toFixed(2)}×)`);
   for (const p of profiles) {
     console.log(`\nTop self time in the daemon during the storm, ${p.label} (node --cpu-prof, ${p.dUsPerEvent.toFixed(1)} µs/event with the profiler on):\n`);
     console.log(markdownTable(['function', 'self ms', '%'], p.top.map(([name, t, pct]) => [name, t.toFixed(0), pct.toFixed(1)]), ['l', 'r', 'r']));
@@ -368,7 +402,7 @@ export async function run({ root, args }) {
   const prof = args.includes('--prof');
   console.log(machineLine());
   console.log(`load average at the start: ${load()} (a shared machine: other work runs beside; peers are measured in the same run)`);
-  const ctx = { dirs: [], daemons: [], children: [], stormChild: null, storm: null, forkstat: null, nodeArgs: {} };
+  const ctx = { dirs: [], daemons: [], children: [], stormChild: null, storm: null, forkstat: null, nodeArgs: {}, configs: {} };
   const cleanup = () => {
     for (const d of ctx.daemons) d.killNow();
     for (const c of ctx.children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -396,6 +430,12 @@ export async function run({ root, args }) {
         const label = `this tree ${variant}`;
         trees.push([label, root]);
         ctx.nodeArgs[label] = variant.split(/\s+/);
+      }
+      // BENCH_PERF_CONFIGS="a.yaml[; b.yaml]": this tree again with each daemon config (experiments with settings).
+      for (const file of (env.BENCH_PERF_CONFIGS ?? '').split(';').map((v) => v.trim()).filter((v) => v !== '')) {
+        const label = `this tree --config ${file}`;
+        trees.push([label, root]);
+        ctx.configs[label] = resolve(file);
       }
       console.log('\n-- exec storms: daemon (eBPF, default config) with forkstat beside it');
       stormReport(await stormPart(ctx, trees, prof), trees);

@@ -4,7 +4,9 @@
  * batch) usually change no indexed column. SQLite rewrites the entry of every index whose
  * column an UPDATE sets, changed or not (about 3× the cost of a row), so an existing row is
  * first updated without the indexed columns, where they are unchanged, and in full only if not.
- * Values are passed as separate arguments: better-sqlite3 binds those fastest.
+ * Each statement's values are written into an array kept for it and bound from there: in a
+ * storm, the arrays and spread argument lists built per row were a tenth of what the daemon
+ * allocated (BENCHMARKS.md, "Allocation per storm event").
  */
 
 import type Database from 'better-sqlite3';
@@ -26,10 +28,31 @@ const USAGE = ['cpu_ns', 'user_ns', 'system_ns', 'cpu_resolution', 'max_rss', 'm
   'read_bytes', 'write_bytes', 'rchar', 'wchar', 'acct_time'];
 const ns = (seconds: number | null): number | null => (seconds === null ? null : Math.round(seconds * 1e9));
 
-function usageValues(u: ProcessUsage, wallMs: number): unknown[] {
-  return [ns(u.cpuSeconds), ns(u.userSeconds), ns(u.systemSeconds), u.cpuResolution, u.maxRssBytes, u.minorFaults, u.majorFaults,
-    u.voluntarySwitches, u.involuntarySwitches, u.readBytes, u.writeBytes, u.readChars, u.writeChars, wallMs];
+/** Writes the USAGE columns' values into `to` from index `at`. */
+function putUsage(to: unknown[], at: number, u: ProcessUsage, wallMs: number): void {
+  to[at] = ns(u.cpuSeconds);
+  to[at + 1] = ns(u.userSeconds);
+  to[at + 2] = ns(u.systemSeconds);
+  to[at + 3] = u.cpuResolution;
+  to[at + 4] = u.maxRssBytes;
+  to[at + 5] = u.minorFaults;
+  to[at + 6] = u.majorFaults;
+  to[at + 7] = u.voluntarySwitches;
+  to[at + 8] = u.involuntarySwitches;
+  to[at + 9] = u.readBytes;
+  to[at + 10] = u.writeBytes;
+  to[at + 11] = u.readChars;
+  to[at + 12] = u.writeChars;
+  to[at + 13] = wallMs;
 }
+
+function copyInto(to: unknown[], at: number, from: readonly unknown[]): void {
+  for (let i = 0; i < from.length; i++) to[at + i] = from[i];
+}
+
+const L = LIGHT.length;
+const I = INDEXED.length;
+const U = USAGE.length;
 
 export class ProcessRows {
   private readonly insert: Database.Statement;
@@ -37,6 +60,15 @@ export class ProcessRows {
   private readonly setUsage: Database.Statement;
   private readonly updateLight: Database.Statement;
   private readonly updateFull: Database.Statement;
+  /** One row's LIGHT and INDEXED values, in those orders. */
+  private readonly light: unknown[] = new Array<unknown>(L);
+  private readonly indexed: unknown[] = new Array<unknown>(I);
+  /** The parameters of each statement, in its order (see the constructor). */
+  private readonly insertArgs: unknown[] = new Array<unknown>(4 + I + L);
+  private readonly insertWithUsageArgs: unknown[] = new Array<unknown>(4 + I + L + U);
+  private readonly updateLightArgs: unknown[] = new Array<unknown>(L + 2 + I);
+  private readonly updateFullArgs: unknown[] = new Array<unknown>(L + I + 2);
+  private readonly setUsageArgs: unknown[] = new Array<unknown>(U + 2);
 
   constructor(db: Database.Database) {
     // `origin` is set only when the row is new: how the start first became known.
@@ -58,7 +90,11 @@ export class ProcessRows {
    * in the same batch). Kept apart from write(): the totals arrive once, after the exit.
    */
   writeUsage(boot: number, key: string, usage: ProcessUsage, wallMs: number): void {
-    this.setUsage.run(...usageValues(usage, wallMs), key, boot);
+    const args = this.setUsageArgs;
+    putUsage(args, 0, usage, wallMs);
+    args[U] = key;
+    args[U + 1] = boot;
+    this.setUsage.run(args);
   }
 
   /**
@@ -67,8 +103,9 @@ export class ProcessRows {
    * write it again; false when the row existed (the accounting is the caller's to write).
    */
   write(boot: number, r: ProcessRecord, wallOf: (ns: number) => number, usage?: { usage: ProcessUsage; wallMs: number }): boolean {
-    const [uid, euid, suid, fsuid] = r.uids ?? NO_IDS;
-    const [gid, egid, sgid, fsgid] = r.gids ?? NO_IDS;
+    // By index: destructuring walks the array's iterator (an object per element in a storm's profile).
+    const uids = r.uids ?? NO_IDS;
+    const gids = r.gids ?? NO_IDS;
     const exit = r.exit;
     const startTime = r.startNs === null ? null : wallOf(r.startNs);
     const execTime = r.execNs === null ? null : wallOf(r.execNs);
@@ -77,15 +114,32 @@ export class ProcessRows {
     const names = cgroupName(r.cgroup);
     const coreDumped = exit === null ? null : exit.coreDumped || r.coreDumped ? 1 : 0;
     // In the order of LIGHT and INDEXED above.
-    const light = [r.startTicks, r.ppid, execTime, exitTime, argv, r.cwd, uid, suid, fsuid, gid, egid, sgid, fsgid,
-      r.label, r.cgroup, exit === null ? null : exit.code, exit === null ? null : exit.signal, coreDumped, r.exitOrigin,
-      names.unit, names.containerId, names.runtime, r.filename];
-    const indexed = [r.parentKey, startTime, r.comm, r.exe, euid];
+    const light = this.light;
+    light[0] = r.startTicks; light[1] = r.ppid; light[2] = execTime; light[3] = exitTime; light[4] = argv; light[5] = r.cwd;
+    light[6] = uids[0]; light[7] = uids[2]; light[8] = uids[3]; light[9] = gids[0]; light[10] = gids[1]; light[11] = gids[2]; light[12] = gids[3];
+    light[13] = r.label; light[14] = r.cgroup; light[15] = exit === null ? null : exit.code; light[16] = exit === null ? null : exit.signal;
+    light[17] = coreDumped; light[18] = r.exitOrigin; light[19] = names.unit; light[20] = names.containerId; light[21] = names.runtime;
+    light[22] = r.filename;
+    const indexed = this.indexed;
+    indexed[0] = r.parentKey; indexed[1] = startTime; indexed[2] = r.comm; indexed[3] = r.exe; indexed[4] = uids[1];
+    const insert = usage === undefined ? this.insertArgs : this.insertWithUsageArgs;
+    insert[0] = boot; insert[1] = r.key; insert[2] = r.pid; insert[3] = r.origin;
+    copyInto(insert, 4, indexed);
+    copyInto(insert, 4 + I, light);
     if (usage !== undefined) {
-      if (this.insertWithUsage.run(boot, r.key, r.pid, r.origin, ...indexed, ...light, ...usageValues(usage.usage, usage.wallMs)).changes === 1) return true;
-    } else if (this.insert.run(boot, r.key, r.pid, r.origin, ...indexed, ...light).changes === 1) return false;
-    if (this.updateLight.run(...light, r.key, boot, ...indexed).changes === 1) return false;
-    this.updateFull.run(...light, ...indexed, r.key, boot);
+      putUsage(insert, 4 + I + L, usage.usage, usage.wallMs);
+      if (this.insertWithUsage.run(insert).changes === 1) return true;
+    } else if (this.insert.run(insert).changes === 1) return false;
+    const lightArgs = this.updateLightArgs;
+    copyInto(lightArgs, 0, light);
+    lightArgs[L] = r.key; lightArgs[L + 1] = boot;
+    copyInto(lightArgs, L + 2, indexed);
+    if (this.updateLight.run(lightArgs).changes === 1) return false;
+    const fullArgs = this.updateFullArgs;
+    copyInto(fullArgs, 0, light);
+    copyInto(fullArgs, L, indexed);
+    fullArgs[L + I] = r.key; fullArgs[L + I + 1] = boot;
+    this.updateFull.run(fullArgs);
     return false;
   }
 }

@@ -10,7 +10,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -40,11 +40,27 @@ async function exportStats(d: RulesDaemon): Promise<ExportStats> {
   try {
     r = await get(d.socket, '/v1/stats');
   } catch (err) {
-    // A daemon that is gone: say how it ended and what it last said, not only the socket's error.
-    throw new Error(`${d.socket}: ${(err as Error).message}; daemon exit ${d.proc.exitCode ?? 'none (running)'} signal ${d.proc.signalCode ?? 'none'}; its log ends: ${d.log().slice(-2000)}`);
+    // A daemon that is gone: say how it ended and what it last said, not only the socket's error;
+    // and what is at the path: a refused connect to a live daemon (seen twice, cause unknown)
+    // means the file there is not the socket it listens on.
+    throw new Error(`${d.socket}: ${(err as Error).message}; daemon exit ${d.proc.exitCode ?? 'none (running)'} signal ${d.proc.signalCode ?? 'none'}; ${socketState(d.socket)}; its log ends: ${d.log().slice(-2000)}`);
   }
   assert.equal(r.status, 200, r.body);
   return r.json<{ export: ExportStats }>().export;
+}
+
+/** The file at a socket path (inode, change time) and the kernel's listeners bound to that path. */
+function socketState(path: string): string {
+  let file: string;
+  try {
+    const st = lstatSync(path);
+    file = `${st.isSocket() ? 'a socket' : 'not a socket'}, inode ${st.ino}, changed ${st.ctime.toISOString()}`;
+  } catch (err) {
+    file = (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+  // /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path; flags 00010000 = listening.
+  const bound = readFileSync('/proc/net/unix', 'utf8').split('\n').filter((l) => l.endsWith(` ${path}`)).map((l) => l.trim().split(/\s+/).slice(3, 7).join(' '));
+  return `the path: ${file}; bound there (flags type state socket-inode): ${bound.length === 0 ? 'nothing' : bound.join(' | ')}`;
 }
 
 function newestStoredId(db: string): number {
