@@ -225,11 +225,10 @@ function stormReport({ rounds, profiles }, trees) {
     rounds.map(({ label, warm: w }) => [label, Math.round(w.rate), w.events, w.lost, w.dCpu.toFixed(2), w.mainCpu.toFixed(2), w.dUsPerEvent.toFixed(1), w.fUsPerEvent.toFixed(1), `${(w.dUsPerEvent / w.fUsPerEvent).toFixed(2)}×`, `${(100 * w.dCoreStorm).toFixed(1)}%`, w.memory?.hwmMiB.toFixed(0) ?? '—']),
   ));
   for (const [label] of trees) {
-    const warm = rounds.filter((r) => r.label === label).map((r) => r.warm);
-    const d = median(warm.map((w) => w.dUsPerEvent));
-    summary.get(label).warm = { d, ratio: median(warm.map((w) => w.dUsPerEvent / w.fUsPerEvent)), core: median(warm.map((w) => w.dCoreStorm)) };
-    const w = summary.get(label).warm;
-    console.log(`${label}, second storm: medians of ${warm.length}: daemon ${d.toFixed(1)} µs/event (${w.ratio.toFixed(2)}× forkstat), ${(100 * w.core).toFixed(1)}% of a core`);
+    const storms = rounds.filter((r) => r.label === label).map((r) => r.warm);
+    const w = { d: median(storms.map((x) => x.dUsPerEvent)), ratio: median(storms.map((x) => x.dUsPerEvent / x.fUsPerEvent)), core: median(storms.map((x) => x.dCoreStorm)) };
+    summary.get(label).warm = w;
+    console.log(`${label}, second storm: medians of ${storms.length}: daemon ${w.d.toFixed(1)} µs/event (${w.ratio.toFixed(2)}× forkstat), ${(100 * w.core).toFixed(1)}% of a core`);
   }
   const now = summary.get('this tree');
   console.log(`${verdict(now.ratio <= 1)}  daemon CPU per event ≤ forkstat's — ${now.d.toFixed(1)} vs ${now.f.toFixed(1)} µs = ${now.ratio.toFixed(2)}×`);
@@ -433,6 +432,8 @@ export async function run({ root, args }) {
       }
       // BENCH_PERF_CONFIGS="a.yaml[; b.yaml]": this tree again with each daemon config (experiments with settings).
       for (const file of (env.BENCH_PERF_CONFIGS ?? '').split(';').map((v) => v.trim()).filter((v) => v !== '')) {
+        // Checked now, not when its first round comes after the others' storms.
+        if (!existsSync(file)) throw new Error(`BENCH_PERF_CONFIGS: no such file: ${file}`);
         const label = `this tree --config ${file}`;
         trees.push([label, root]);
         ctx.configs[label] = resolve(file);

@@ -50,6 +50,7 @@ function copyInto(to: unknown[], at: number, from: readonly unknown[]): void {
   for (let i = 0; i < from.length; i++) to[at + i] = from[i];
 }
 
+/** Column counts, for the offsets in the parameter arrays. */
 const L = LIGHT.length;
 const I = INDEXED.length;
 const U = USAGE.length;
