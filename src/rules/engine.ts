@@ -106,6 +106,11 @@ export class RuleEngine {
     for (const rule of set.rules) if (!this.perRule.has(rule.name)) this.perRule.set(rule.name, { matches: 0, alerts: 0, errors: 0, evaluations: 0, timeNs: 0 });
   }
 
+  /** Processes whose uids are remembered now (live ones, at most MAX_TRACKED). */
+  get trackedProcesses(): number {
+    return this.uids.size;
+  }
+
   /** The uids of processes alive before the stream starts (the table's seed). */
   seedUids(records: Iterable<ProcessRecord>): void {
     for (const r of records) this.uids.set(r.key, r.uids);
@@ -131,15 +136,22 @@ export class RuleEngine {
     }
   }
 
-  /** Remembers the process's uids after the event; returns those before it. */
+  /**
+   * Remembers the process's uids after the event; returns those before it. An ended process is
+   * forgotten at its exit and not remembered again by what follows it (its exit accounting,
+   * a final syscall profile): before, every `acct` re-added its process, so the map kept one
+   * entry per ended process up to MAX_TRACKED, ~150 bytes each (BENCHMARKS.md, "The rule engine
+   * kept every ended process's uids").
+   */
   private track(event: ProcEvent, record: ProcessRecord | undefined): IdQuad | null {
     const key = event.key;
     if (key === null || key === undefined) return null;
-    const before = this.uids.get(key) ?? null;
+    const known = this.uids.get(key); // undefined: not remembered (null: remembered as unknown)
+    const before = known ?? null;
     if (event.kind === 'exit' || event.kind === 'inferred_exit') {
-      this.uids.delete(key);
-    } else if (record !== undefined && (before === null || record.uids !== before)) {
-      if (!this.uids.has(key) && this.uids.size >= MAX_TRACKED) this.uids.delete(this.uids.keys().next().value!);
+      if (known !== undefined) this.uids.delete(key);
+    } else if (record !== undefined && record.exitNs === null && (before === null || record.uids !== before)) {
+      if (known === undefined && this.uids.size >= MAX_TRACKED) this.uids.delete(this.uids.keys().next().value!);
       this.uids.set(key, record.uids);
     }
     return before;
