@@ -23,7 +23,7 @@ const INDEXED = ['parent_key', 'start_time', 'comm', 'exe', 'euid'];
 const NO_IDS = [null, null, null, null] as const;
 const assign = (columns: string[]): string => columns.map((c) => `${c} = ?`).join(', ');
 
-/** Exit accounting columns (schema: issue 12), in the order usageValues() gives them. */
+/** Exit accounting columns (schema: issue 12), in the order putUsage() writes them. */
 const USAGE = ['cpu_ns', 'user_ns', 'system_ns', 'cpu_resolution', 'max_rss', 'min_flt', 'maj_flt', 'nvcsw', 'nivcsw',
   'read_bytes', 'write_bytes', 'rchar', 'wchar', 'acct_time'];
 const ns = (seconds: number | null): number | null => (seconds === null ? null : Math.round(seconds * 1e9));

@@ -190,8 +190,9 @@ export class EventStore {
       'INSERT INTO events (boot, run, seq, time, ktime_ns, kind, pid, tid, key, provenance, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     // OR FAIL, not the default ABORT: a multi-row INSERT that may abort keeps a statement
-    // journal (a copy of every page it touches, for undoing its own earlier rows), which was
-    // about half of this statement's cost. Nothing is lost by it: any error throws out of the
+    // journal (a copy of every page it touches, for undoing its own earlier rows): about half of
+    // this statement's cost in a micro-benchmark, 5–10% of the store's (BENCHMARKS.md, "The event
+    // rows' INSERT without a statement journal"). Nothing is lost by it: any error throws out of the
     // write transaction, which rolls back whole (writeEvents).
     this.insertEvents = this.db.prepare(
       `INSERT OR FAIL INTO events (boot, run, seq, time, ktime_ns, kind, pid, tid, key, provenance, data) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
