@@ -11,6 +11,7 @@ import { InputError } from '../errors.js';
 import { globToRegExp } from '../util/glob.js';
 import { EVENT_FIELDS, EventValue, PROCESS_FIELDS, ProcessValue, type RuleScope } from './scope.js';
 import { cidrTest } from './cidr.js';
+import { compileCondition, type CompileEnv } from './compiled.js';
 
 export type Condition = (scope: RuleScope) => boolean;
 
@@ -63,48 +64,61 @@ function setOf(list: readonly string[]): ReadonlySet<string> {
 const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
 const dirName = (path: string): string => { const i = path.lastIndexOf('/'); return i <= 0 ? (i === 0 ? '/' : '') : path.slice(0, i); };
 
+/** `x in list`: a set lookup over the rule set's (frozen) lists, a scan of any other list. */
+const inList = (s: string, list: readonly string[]): boolean => (Object.isFrozen(list) ? setOf(list).has(s) : list.includes(s));
+
+interface StringMethod {
+  name: string;
+  returnType: string;
+  params: Array<{ name: string; type: string }>;
+  handler: (s: string, arg: never) => unknown;
+  description?: string;
+}
+
+/** The language's functions on strings (`s.glob(p)`): registered with cel-js, and called directly by compiled conditions. */
+const STRING_METHODS: readonly StringMethod[] = [
+  {
+    name: 'glob', returnType: 'bool', params: [{ name: 'pattern', type: 'string' }],
+    handler: (s: string, pattern: string) => globOf(pattern).test(s),
+    description: 'fnmatch-style glob on the whole string (* also crosses /)',
+  },
+  {
+    name: 'globAny', returnType: 'bool', params: [{ name: 'patterns', type: 'list<string>' }],
+    handler: (s: string, patterns: readonly string[]) => patterns.some((p) => globOf(p).test(s)),
+    description: 'true when any of the globs matches',
+  },
+  { name: 'basename', returnType: 'string', params: [], handler: (s: string) => baseName(s) },
+  { name: 'dirname', returnType: 'string', params: [], handler: (s: string) => dirName(s) },
+  {
+    name: 'inCidr', returnType: 'bool', params: [{ name: 'network', type: 'string' }],
+    handler: (s: string, net: string) => cidrOf(net)(s),
+    description: 'an IPv4/IPv6 address in a network such as 10.0.0.0/8 or fd00::/8',
+  },
+  {
+    name: 'inCidrAny', returnType: 'bool', params: [{ name: 'networks', type: 'list<string>' }],
+    handler: (s: string, nets: readonly string[]) => nets.some((n) => cidrOf(n)(s)),
+    description: 'an address in any of the networks',
+  },
+  {
+    name: 'startsWithAny', returnType: 'bool', params: [{ name: 'prefixes', type: 'list<string>' }],
+    handler: (s: string, prefixes: readonly string[]) => prefixes.some((p) => s.startsWith(p)),
+  },
+];
+
+const COMPILE_ENV: CompileEnv = { inList, methods: new Map(STRING_METHODS.map((m) => [m.name, m.handler])) };
+
 /** The declarations shared by every rule set: the scope's types and the helper functions. */
 function baseEnvironment(): Environment {
-  return new Environment({ homogeneousAggregateLiterals: false, limits: { maxAstNodes: 10_000, maxDepth: 100, maxListElements: 10_000, maxMapEntries: 1000, maxCallArguments: 32 } })
+  let env = new Environment({ homogeneousAggregateLiterals: false, limits: { maxAstNodes: 10_000, maxDepth: 100, maxListElements: 10_000, maxMapEntries: 1000, maxCallArguments: 32 } })
     .registerType('Process', { ctor: ProcessValue, fields: { ...PROCESS_FIELDS } })
     .registerType('Event', { ctor: EventValue, fields: { ...EVENT_FIELDS } })
     .registerVariable('event', 'Event')
     .registerVariable('process', 'Process')
     .registerVariable('parent', 'Process')
     .registerVariable('ancestors', 'list<Process>')
-    .registerOperator('string in list<string>', (s: string, list: readonly string[]) => (Object.isFrozen(list) ? setOf(list).has(s) : list.includes(s)))
-    .registerFunction({
-      name: 'glob', receiverType: 'string', returnType: 'bool', params: [{ name: 'pattern', type: 'string' }],
-      handler: (s: string, pattern: string) => globOf(pattern).test(s),
-      description: 'fnmatch-style glob on the whole string (* also crosses /)',
-    })
-    .registerFunction({
-      name: 'globAny', receiverType: 'string', returnType: 'bool', params: [{ name: 'patterns', type: 'list<string>' }],
-      handler: (s: string, patterns: readonly string[]) => patterns.some((p) => globOf(p).test(s)),
-      description: 'true when any of the globs matches',
-    })
-    .registerFunction({
-      name: 'basename', receiverType: 'string', returnType: 'string', params: [],
-      handler: (s: string) => baseName(s),
-    })
-    .registerFunction({
-      name: 'dirname', receiverType: 'string', returnType: 'string', params: [],
-      handler: (s: string) => dirName(s),
-    })
-    .registerFunction({
-      name: 'inCidr', receiverType: 'string', returnType: 'bool', params: [{ name: 'network', type: 'string' }],
-      handler: (s: string, net: string) => cidrOf(net)(s),
-      description: 'an IPv4/IPv6 address in a network such as 10.0.0.0/8 or fd00::/8',
-    })
-    .registerFunction({
-      name: 'inCidrAny', receiverType: 'string', returnType: 'bool', params: [{ name: 'networks', type: 'list<string>' }],
-      handler: (s: string, nets: readonly string[]) => nets.some((n) => cidrOf(n)(s)),
-      description: 'an address in any of the networks',
-    })
-    .registerFunction({
-      name: 'startsWithAny', receiverType: 'string', returnType: 'bool', params: [{ name: 'prefixes', type: 'list<string>' }],
-      handler: (s: string, prefixes: readonly string[]) => prefixes.some((p) => s.startsWith(p)),
-    });
+    .registerOperator('string in list<string>', inList);
+  for (const m of STRING_METHODS) env = env.registerFunction({ ...m, receiverType: 'string' });
+  return env;
 }
 
 /**
@@ -115,15 +129,20 @@ function baseEnvironment(): Environment {
 export class RuleLanguage {
   private readonly env: Environment;
 
-  constructor(listNames: readonly string[], macroNames: readonly string[]) {
+  /** `interpreted`: every condition runs on cel-js (tests compare it with the compiled closures). */
+  constructor(listNames: readonly string[], macroNames: readonly string[], private readonly options: { interpreted?: boolean } = {}) {
     let env = baseEnvironment();
     for (const name of listNames) env = env.registerVariable(name, 'list<string>');
     for (const name of macroNames) env = env.registerVariable(name, 'bool');
     this.env = env;
   }
 
-  /** Parses and type-checks a condition; it must be boolean. Throws ConditionError. The AST is the library's (for kinds and macro references). */
-  compile(text: string): { condition: Condition; ast: unknown } {
+  /**
+   * Parses and type-checks a condition; it must be boolean. Throws ConditionError. The AST is the
+   * library's (for kinds and macro references). The condition runs as closures when it is within
+   * compiled.ts's subset (`compiled`), else on cel-js.
+   */
+  compile(text: string): { condition: Condition; ast: unknown; compiled: boolean } {
     let program;
     try {
       program = this.env.parse(text);
@@ -133,8 +152,11 @@ export class RuleLanguage {
     const checked = program.check();
     if (!checked.valid) throw conditionError(checked.error);
     if (checked.type !== 'bool') throw new ConditionError(`the condition is of type ${checked.type ?? 'unknown'}, not bool`, 0);
+    const ast = program.ast.toOldStructure();
+    const fast = this.options.interpreted === true ? null : compileCondition(program.ast, COMPILE_ENV);
+    if (fast !== null) return { condition: fast, ast, compiled: true };
     const condition: Condition = (scope) => program(scope as unknown as Record<string, unknown>) === true;
-    return { condition, ast: program.ast.toOldStructure() };
+    return { condition, ast, compiled: false };
   }
 }
 

@@ -308,8 +308,11 @@ function compileAt(lang: RuleLanguage, text: string, loc: Located): { condition:
   }
 }
 
-/** Reads the rules config's sources and compiles them into one rule set; RuleFileError on any problem. */
-export async function loadRuleSet(config: RulesConfig, knownActions: ReadonlySet<string>, extraFiles: string[] = []): Promise<RuleSet> {
+/**
+ * Reads the rules config's sources and compiles them into one rule set; RuleFileError on any problem.
+ * `interpreted`: run every condition on cel-js, none as compiled closures (tests compare the two).
+ */
+export async function loadRuleSet(config: RulesConfig, knownActions: ReadonlySet<string>, extraFiles: string[] = [], options: { interpreted?: boolean } = {}): Promise<RuleSet> {
   const draft: Draft = { lists: new Map(), macros: new Map(), rules: new Map(), overrides: [] };
   const sources: string[] = [];
   const addFile = async (file: string): Promise<void> => {
@@ -333,7 +336,7 @@ export async function loadRuleSet(config: RulesConfig, knownActions: ReadonlySet
     if (rule === undefined) throw new InputError(`rules.disabled: no rule named '${name}'${config.inline === null ? '' : ` (${config.inline.file})`}`);
     rule.spec.enabled = false;
   }
-  return compileDraft(draft, config, knownActions, sources);
+  return compileDraft(draft, config, knownActions, sources, options.interpreted === true);
 }
 
 /** A rules path: a file, or a directory whose *.yaml / *.yml files are read in name order. */
@@ -348,10 +351,10 @@ export function expandRuleFiles(path: string): string[] {
   return readdirSync(path).filter((f) => /\.ya?ml$/.test(f) && !f.startsWith('.')).sort().map((f) => join(path, f));
 }
 
-function compileDraft(draft: Draft, config: RulesConfig, knownActions: ReadonlySet<string>, sources: string[]): RuleSet {
+function compileDraft(draft: Draft, config: RulesConfig, knownActions: ReadonlySet<string>, sources: string[], interpreted: boolean): RuleSet {
   const lists = Object.fromEntries(draft.lists);
   const macroNames = [...draft.macros.keys()];
-  const lang = new RuleLanguage(Object.keys(lists), macroNames);
+  const lang = new RuleLanguage(Object.keys(lists), macroNames, { interpreted });
   // Macros: compiled alone, then ordered so none refers to itself through others.
   const compiledMacros = new Map<string, { condition: Condition; ast: unknown; deps: string[]; loc: Located }>();
   for (const [name, m] of draft.macros) {
