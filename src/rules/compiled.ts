@@ -25,6 +25,8 @@ import { EventValue, ProcessValue, type RuleScope } from './scope.js';
 /** What the language provides: `string in list<string>` and its receiver functions by name. */
 export interface CompileEnv {
   inList: (s: string, list: readonly string[]) => boolean;
+  /** The set inList looks a list up in, or null when it scans the list (the same answers). */
+  listSet: (list: readonly string[]) => ReadonlySet<string> | null;
   /** Receiver functions over strings (`s.glob(p)`), by name: handler(receiver, ...args). */
   methods: ReadonlyMap<string, (...args: never[]) => unknown>;
 }
@@ -74,6 +76,8 @@ function asError(err: unknown): Error {
 class Generator {
   /** The generated functions, one per node (`function n4(s, l) {...}`). */
   private readonly functions: string[] = [];
+  /** Variables of the generated source shared by its calls (per-node caches). */
+  private readonly declarations: string[] = [];
   /** Literals, messages and functions the source refers to as k[i]. */
   readonly constants: unknown[] = [];
   /** Comprehension variables in scope, innermost last; their index is their slot in `l`. */
@@ -84,7 +88,7 @@ class Generator {
   constructor(private readonly env: CompileEnv) {}
 
   source(root: string): string {
-    return `"use strict";\n${this.functions.join('\n')}\nreturn ${root};`;
+    return `"use strict";\n${this.declarations.join('\n')}\n${this.functions.join('\n')}\nreturn ${root};`;
   }
 
   private fn(body: string): string {
@@ -139,7 +143,15 @@ class Generator {
       case 'in': {
         const [a, b] = (n.args as unknown[]).map(asNode) as [CheckedNode, CheckedNode];
         if (typeOf(a) !== 'string' || typeOf(b) !== 'list<string>') throw new Unsupported();
-        return this.fn(`return ${this.constant(this.env.inList)}(${this.node(a)}(s, l), ${this.node(b)}(s, l));`);
+        // inList's answer, with the list's set kept by this node: a rule set's list is the same
+        // array at every event, so the lookup of its set (a WeakMap) is made once, not per event.
+        const site = this.declarations.length;
+        this.declarations.push(`let list${site} = null, set${site} = null;`);
+        return this.fn([
+          `const x = ${this.node(a)}(s, l), list = ${this.node(b)}(s, l);`,
+          `if (list !== list${site}) { set${site} = ${this.constant(this.env.listSet)}(list); list${site} = list; }`,
+          `return set${site} !== null ? set${site}.has(x) : list.includes(x);`,
+        ].join('\n'));
       }
       case 'list': return this.list(n);
       case 'call': {

@@ -87,6 +87,8 @@ export class RuleEngine {
   /** By rule name; kept across reloads for the rules that stay. */
   readonly perRule = new Map<string, RuleCounters>();
   private droppedSinceReport = 0;
+  /** The rule set's rules by event kind, each with its counters (no lookup by name per evaluation). */
+  private byKind = new Map<string, Array<{ rule: Rule; counters: RuleCounters }>>();
   /** Each process's uids after its last event: what a uid event changed them from. */
   private readonly uids = new Map<string, IdQuad | null>();
 
@@ -104,6 +106,7 @@ export class RuleEngine {
     this.noise.flush(this.now());
     this.set = set;
     for (const rule of set.rules) if (!this.perRule.has(rule.name)) this.perRule.set(rule.name, { matches: 0, alerts: 0, errors: 0, evaluations: 0, timeNs: 0 });
+    this.byKind = new Map([...set.byKind].map(([kind, rules]) => [kind, rules.map((rule) => ({ rule, counters: this.perRule.get(rule.name)! }))]));
   }
 
   /** Processes whose uids are remembered now (live ones, at most MAX_TRACKED). */
@@ -180,14 +183,13 @@ export class RuleEngine {
   evaluate(event: ProcEvent, record: ProcessRecord | undefined, previousUids: IdQuad | null = null): Rule[] {
     const set = this.set;
     if (set === null) return [];
-    const rules = set.byKind.get(event.kind);
+    const rules = this.byKind.get(event.kind);
     this.counters.evaluated++;
     if (rules === undefined || rules.length === 0) return [];
     const scope = new set.scopeClass({ event, record, ctx: this.options.ctx, previousUids });
     const matched: Rule[] = [];
     const profile = this.options.profile === true;
-    for (const rule of rules) {
-      const c = this.perRule.get(rule.name)!;
+    for (const { rule, counters: c } of rules) {
       let hit: boolean;
       try {
         if (profile) {

@@ -64,6 +64,12 @@ function setOf(list: readonly string[]): ReadonlySet<string> {
 const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
 const dirName = (path: string): string => { const i = path.lastIndexOf('/'); return i <= 0 ? (i === 0 ? '/' : '') : path.slice(0, i); };
 
+/** A loop, not `prefixes.some(...)`: no closure per call (every exec runs it in the pack's writable-dir test). */
+function startsWithAny(s: string, prefixes: readonly string[]): boolean {
+  for (const p of prefixes) if (s.startsWith(p)) return true;
+  return false;
+}
+
 /** `x in list`: a set lookup over the rule set's (frozen) lists, a scan of any other list. */
 const inList = (s: string, list: readonly string[]): boolean => (Object.isFrozen(list) ? setOf(list).has(s) : list.includes(s));
 
@@ -101,11 +107,11 @@ const STRING_METHODS: readonly StringMethod[] = [
   },
   {
     name: 'startsWithAny', returnType: 'bool', params: [{ name: 'prefixes', type: 'list<string>' }],
-    handler: (s: string, prefixes: readonly string[]) => prefixes.some((p) => s.startsWith(p)),
+    handler: startsWithAny,
   },
 ];
 
-const COMPILE_ENV: CompileEnv = { inList, methods: new Map(STRING_METHODS.map((m) => [m.name, m.handler])) };
+const COMPILE_ENV: CompileEnv = { inList, listSet: (list) => (Object.isFrozen(list) ? setOf(list) : null), methods: new Map(STRING_METHODS.map((m) => [m.name, m.handler])) };
 
 /** The declarations shared by every rule set: the scope's types and the helper functions. */
 function baseEnvironment(): Environment {

@@ -40,6 +40,7 @@ rules:
   - {name: argv, condition: 'process.argv.exists(x, x.startsWith("-") || x.contains("/tmp/"))'}
   - {name: ternary, condition: 'process.known ? process.euid == 0 : event.kind == "exit"'}
   - {name: compare, condition: 'process.age >= 0.0 && process.pid > 11 && process.ppid <= 1 && event.seq < 1000 && event.time != 0.0'}
+  - {name: nested-in, condition: '(process.name in names ? "sh" : "x") in names || "a b" in process.argv'}
   - {name: literal-list, condition: 'event.kind in ["exec", "exit"] && !(process.name in ["zzz"])'}
   - {name: functions, condition: 'process.exe.basename() == "sh" || process.exe.dirname() == "/tmp" || process.exe.glob("/usr/*/s?") || process.exe.globAny(["/opt/*"])'}
   - {name: cidr, condition: 'event.remoteAddress.inCidrAny(["10.0.0.0/8", "::1/128"]) && !event.remoteAddress.inCidr("10.9.0.0/16")'}
