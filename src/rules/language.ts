@@ -135,7 +135,7 @@ function baseEnvironment(): Environment {
 export class RuleLanguage {
   private readonly env: Environment;
 
-  /** `interpreted`: every condition runs on cel-js (tests compare it with the compiled closures). */
+  /** `interpreted`: every condition runs on cel-js (tests compare it with the generated functions). */
   constructor(listNames: readonly string[], macroNames: readonly string[], private readonly options: { interpreted?: boolean } = {}) {
     let env = baseEnvironment();
     for (const name of listNames) env = env.registerVariable(name, 'list<string>');
@@ -145,8 +145,8 @@ export class RuleLanguage {
 
   /**
    * Parses and type-checks a condition; it must be boolean. Throws ConditionError. The AST is the
-   * library's (for kinds and macro references). The condition runs as closures when it is within
-   * compiled.ts's subset (`compiled`), else on cel-js.
+   * library's (for kinds and macro references). The condition runs as generated JavaScript when
+   * it is within compiled.ts's subset (`compiled`), else on cel-js.
    */
   compile(text: string): { condition: Condition; ast: unknown; compiled: boolean } {
     let program;

@@ -310,7 +310,7 @@ function compileAt(lang: RuleLanguage, text: string, loc: Located): { condition:
 
 /**
  * Reads the rules config's sources and compiles them into one rule set; RuleFileError on any problem.
- * `interpreted`: run every condition on cel-js, none as compiled closures (tests compare the two).
+ * `interpreted`: run every condition on cel-js, none as generated JavaScript (tests compare the two).
  */
 export async function loadRuleSet(config: RulesConfig, knownActions: ReadonlySet<string>, extraFiles: string[] = [], options: { interpreted?: boolean } = {}): Promise<RuleSet> {
   const draft: Draft = { lists: new Map(), macros: new Map(), rules: new Map(), overrides: [] };

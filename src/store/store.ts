@@ -94,7 +94,7 @@ type Profiles = Map<string, { event: SyscallsEvent; wallMs: number }>;
 /** The kind-specific fields of an event: everything but the common columns. */
 export function eventData(e: ProcEvent): string {
   // The members are copied by a loop: the object rest (`{seq, ..., ...rest} = e`) it replaces
-  // is a runtime call, 0.4 µs more per event. A copy, not text written key by key: that text
+  // is a runtime call, ~0.45 µs more per event. A copy, not text written key by key: that text
   // is a chain of concatenations SQLite's binding must flatten, more garbage than it saves
   // (BENCHMARKS.md, "Rule conditions compiled to JavaScript").
   const rest: Record<string, unknown> = {};

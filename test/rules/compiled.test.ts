@@ -1,5 +1,5 @@
 /**
- * Conditions compiled to closures give cel-js's results: every pack rule and macro compiles,
+ * Conditions compiled to JavaScript give cel-js's results: every pack rule and macro compiles,
  * and on a mix of events each rule of the pack (and of a file of harder conditions) matches,
  * does not match, or fails exactly as it does on cel-js.
  */
@@ -140,7 +140,7 @@ function outcomes(set: RuleSet): Map<string, string[]> {
 const load = (files: string[], pack: boolean, interpreted: boolean): Promise<RuleSet> =>
   loadRuleSet({ ...RULES_DEFAULTS, pack, files }, new Set(['log', 'kill']), [], { interpreted });
 
-test('every condition and macro of the shipped pack is compiled to closures', () => {
+test('every condition and macro of the shipped pack is compiled to JavaScript', () => {
   const pack = parse(readFileSync(PACK_FILE, 'utf8')) as { lists: Record<string, unknown>; macros: Record<string, string>; rules: Array<{ name: string; condition: string }> };
   const lang = new RuleLanguage(Object.keys(pack.lists), Object.keys(pack.macros));
   for (const [name, text] of Object.entries(pack.macros)) assert.equal(lang.compile(text).compiled, true, `macro ${name}`);
