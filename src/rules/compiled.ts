@@ -22,10 +22,9 @@
 
 import { EventValue, ProcessValue, type RuleScope } from './scope.js';
 
-/** What the language provides: `string in list<string>` and its receiver functions by name. */
+/** What the language provides: the set behind `string in list<string>`, and its receiver functions by name. */
 export interface CompileEnv {
-  inList: (s: string, list: readonly string[]) => boolean;
-  /** The set inList looks a list up in, or null when it scans the list (the same answers). */
+  /** The set `x in list` looks the list up in, or null when it scans the list. */
   listSet: (list: readonly string[]) => ReadonlySet<string> | null;
   /** Receiver functions over strings (`s.glob(p)`), by name: handler(receiver, ...args). */
   methods: ReadonlyMap<string, (...args: never[]) => unknown>;
@@ -48,7 +47,7 @@ export class ConditionEvalError extends Error {}
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** CEL's string methods, written as the same JavaScript calls cel-js makes. */
-const STRING_METHODS: Readonly<Record<string, string>> = { startsWith: 'startsWith', endsWith: 'endsWith', contains: 'includes' };
+const CEL_STRING_METHODS: Readonly<Record<string, string>> = { startsWith: 'startsWith', endsWith: 'endsWith', contains: 'includes' };
 
 const SCALARS: Readonly<Record<string, string>> = { string: 'string', int: 'bigint', bool: 'boolean', double: 'number' };
 
@@ -143,7 +142,7 @@ class Generator {
       case 'in': {
         const [a, b] = (n.args as unknown[]).map(asNode) as [CheckedNode, CheckedNode];
         if (typeOf(a) !== 'string' || typeOf(b) !== 'list<string>') throw new Unsupported();
-        // inList's answer, with the list's set kept by this node: a rule set's list is the same
+        // The language's `in`, with the list's set kept by this node: a rule set's list is the same
         // array at every event, so the lookup of its set (a WeakMap) is made once, not per event.
         const site = this.declarations.length;
         this.declarations.push(`let list${site} = null, set${site} = null;`);
@@ -228,7 +227,7 @@ class Generator {
     if (typeOf(receiverNode) !== 'string') throw new Unsupported();
     const receiver = `${this.node(receiverNode)}(s, l)`;
     const values = args.map((x) => `${this.node(x)}(s, l)`);
-    const builtin = STRING_METHODS[name];
+    const builtin = CEL_STRING_METHODS[name];
     if (builtin !== undefined && values.length === 1) return this.fn(`return ${receiver}.${builtin}(${values[0]!});`);
     const method = this.env.methods.get(name);
     if (method === undefined) throw new Unsupported();
@@ -276,15 +275,16 @@ class Generator {
  */
 export function compileCondition(ast: unknown, env: CompileEnv): ((scope: RuleScope) => boolean) | null {
   const generator = new Generator(env);
-  let source: string;
+  let root: (s: RuleScope, l: unknown[]) => unknown;
   try {
-    source = generator.source(generator.node(ast));
-  } catch (err) {
-    if (err instanceof Unsupported) return null;
-    throw err;
+    const source = generator.source(generator.node(ast));
+    const make = new Function('k', 'E', 'P', 'V', 'toError', source) as (...refs: unknown[]) => typeof root;
+    root = make(generator.constants, ConditionEvalError, ProcessValue, EventValue, asError);
+  } catch {
+    // Outside the subset (Unsupported), or a tree the generator does not expect: cel-js runs it,
+    // with the same results; a rule file is never refused for the generator's sake.
+    return null;
   }
-  const make = new Function('k', 'E', 'P', 'V', 'toError', source) as (...refs: unknown[]) => (s: RuleScope, l: unknown[]) => unknown;
-  const root = make(generator.constants, ConditionEvalError, ProcessValue, EventValue, asError);
   // Comprehension variables live in an array per evaluation (a macro may run inside another's loop).
   if (generator.slots === 0) return (scope) => root(scope, NO_LOCALS) === true;
   return (scope) => root(scope, []) === true;

@@ -70,8 +70,11 @@ function startsWithAny(s: string, prefixes: readonly string[]): boolean {
   return false;
 }
 
-/** `x in list`: a set lookup over the rule set's (frozen) lists, a scan of any other list. */
-const inList = (s: string, list: readonly string[]): boolean => (Object.isFrozen(list) ? setOf(list).has(s) : list.includes(s));
+/** The set `x in list` looks a rule set's (frozen) list up in; null for any other list, which is scanned. */
+const listSet = (list: readonly string[]): ReadonlySet<string> | null => (Object.isFrozen(list) ? setOf(list) : null);
+
+/** `x in list` on cel-js; generated conditions make the same choice through listSet. */
+const inList = (s: string, list: readonly string[]): boolean => listSet(list)?.has(s) ?? list.includes(s);
 
 interface StringMethod {
   name: string;
@@ -111,7 +114,7 @@ const STRING_METHODS: readonly StringMethod[] = [
   },
 ];
 
-const COMPILE_ENV: CompileEnv = { inList, listSet: (list) => (Object.isFrozen(list) ? setOf(list) : null), methods: new Map(STRING_METHODS.map((m) => [m.name, m.handler])) };
+const COMPILE_ENV: CompileEnv = { listSet, methods: new Map(STRING_METHODS.map((m) => [m.name, m.handler])) };
 
 /** The declarations shared by every rule set: the scope's types and the helper functions. */
 function baseEnvironment(): Environment {

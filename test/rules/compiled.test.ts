@@ -113,7 +113,8 @@ function context(): ScopeContext {
     },
     userName: (uid) => (uid === 0 ? 'root' : `u${uid}`),
     wallMs: (ns) => ns / 1e6,
-    fdTarget: (r, fd) => (r.pid === 11 ? (fd === 0 ? 'tcp:10.9.8.7:4444' : 'tcp:10.9.8.7:4444') : 'pipe:[1]'),
+    // pid 11's stdin and stdout are a TCP connection (reverse-shell), everyone else's a pipe.
+    fdTarget: (r) => (r.pid === 11 ? 'tcp:10.9.8.7:4444' : 'pipe:[1]'),
     domainPeers: (r) => (r.pid === 15 ? 1 : 0),
   };
 }
