@@ -1,11 +1,14 @@
 /**
  * Conditions compiled to JavaScript: the checked CEL tree of a condition becomes, once at load,
- * one generated function per node, so an event runs plain calls instead of cel-js's
- * tree-walking evaluator (its per-node dispatch, context object and runtime overload lookup).
+ * one generated function, so an event runs plain statements instead of cel-js's tree-walking
+ * evaluator (its per-node dispatch, context object and runtime overload lookup). Each node is a
+ * block that computes its value into a variable of its own (t0, t1, ...), nested as the tree is.
  * Generated source rather than one closure per node: closures made from one function share its
  * inline caches, so `scope[name]` over many names would be a megamorphic lookup, as cel-js's
- * own reads are; a generated `s.process` and `v.exe` each keep their own cache
- * (BENCHMARKS.md, "Rule conditions compiled to JavaScript").
+ * own reads are; a generated `s.process` and `v.exe` each keep their own cache. One function
+ * per condition rather than one per node: V8 compiles each hot function on its own, so a
+ * fresh daemon's first storm compiled every node again apart from the rule that inlined it
+ * (BENCHMARKS.md, "Rule conditions compiled to JavaScript", and "... one function per condition").
  *
  * What enters the source: identifiers (variable and field names the type check accepted,
  * re-checked here against a strict pattern) and nothing else of the rule file. Literals,
@@ -73,27 +76,32 @@ function asError(err: unknown): Error {
 }
 
 class Generator {
-  /** The generated functions, one per node (`function n4(s, l) {...}`). */
-  private readonly functions: string[] = [];
-  /** Variables of the generated source shared by its calls (per-node caches). */
+  /** Variables of the generated source kept between calls (per-node caches of `in`). */
   private readonly declarations: string[] = [];
   /** Literals, messages and functions the source refers to as k[i]. */
   readonly constants: unknown[] = [];
-  /** Comprehension variables in scope, innermost last; their index is their slot in `l`. */
-  private readonly locals: string[] = [];
-  /** Slots the condition needs (its deepest nesting of exists/all). */
-  slots = 0;
+  /** Comprehension variables in scope, innermost last, with the generated variable that holds each. */
+  private readonly locals: Array<{ name: string; variable: string }> = [];
+  /** Generated variables so far: each node's value has its own (t0, t1, ...), so no block shadows another's. */
+  private variables = 0;
 
   constructor(private readonly env: CompileEnv) {}
 
-  source(root: string): string {
-    return `"use strict";\n${this.declarations.join('\n')}\n${this.functions.join('\n')}\nreturn ${root};`;
+  /** The factory's body: the caches, then the condition's one function, returned. */
+  source(root: unknown): string {
+    const result = this.variable();
+    const body = this.emit(root, result);
+    return `"use strict";\n${this.declarations.join('\n')}\nreturn function condition(s) {\nlet ${result};\n${body}\nreturn ${result};\n};`;
   }
 
-  private fn(body: string): string {
-    const name = `n${this.functions.length}`;
-    this.functions.push(`function ${name}(s, l) {\n${body}\n}`);
-    return name;
+  private variable(): string {
+    return `t${this.variables++}`;
+  }
+
+  /** Declares a variable and the statements that compute the node into it. */
+  private value(raw: unknown): [string, string] {
+    const into = this.variable();
+    return [into, `let ${into};\n${this.emit(raw, into)}`];
   }
 
   private constant(v: unknown): string {
@@ -117,121 +125,131 @@ class Generator {
     return `if (v === undefined) ${this.fail(`no such value: ${what}`)}\nif (!(${test})) ${this.fail(`${what} is not of type ${typeName}`)}`;
   }
 
-  /** Generates the node's function; returns its name. */
-  node(raw: unknown): string {
+  /**
+   * Statements that compute the node's value into `into` (declared by the caller), or throw its
+   * error: one block of the condition's function, nested as the tree is.
+   */
+  private emit(raw: unknown, into: string): string {
     const n = asNode(raw);
     switch (n.op) {
       case 'value': {
         const js = SCALARS[typeOf(n)];
         if (js === undefined || typeof n.args !== js) throw new Unsupported();
-        return this.fn(`return ${this.constant(n.args)};`);
+        return `${into} = ${this.constant(n.args)};`;
       }
-      case 'id': return this.id(n);
-      case '.': return this.field(n);
-      case '&&': return this.logical(n, false);
-      case '||': return this.logical(n, true);
+      case 'id': return this.id(n, into);
+      case '.': return this.field(n, into);
+      case '&&': return this.logical(n, false, into);
+      case '||': return this.logical(n, true, into);
       case '!_': {
-        const arg = this.node(n.args);
-        return this.fn(`const v = ${arg}(s, l);\nif (typeof v !== "boolean") ${this.fail('!: not a bool')}\nreturn !v;`);
+        const [a, code] = this.value(n.args);
+        return `{\n${code}\nif (typeof ${a} !== "boolean") ${this.fail('!: not a bool')}\n${into} = !${a};\n}`;
       }
       case '?:': {
-        const [c, a, b] = (n.args as unknown[]).map((x) => this.node(x)) as [string, string, string];
-        return this.fn(`const c = ${c}(s, l);\nif (c === true) return ${a}(s, l);\nif (c === false) return ${b}(s, l);\n${this.fail('?: the condition is not a bool')}`);
+        const [cRaw, aRaw, bRaw] = n.args as unknown[];
+        const [c, code] = this.value(cRaw);
+        return `{\n${code}\nif (${c} === true) {\n${this.emit(aRaw, into)}\n} else if (${c} === false) {\n${this.emit(bRaw, into)}\n} else ${this.fail('?: the condition is not a bool')}\n}`;
       }
-      case '==': case '!=': case '<': case '<=': case '>': case '>=': return this.compare(n);
+      case '==': case '!=': case '<': case '<=': case '>': case '>=': return this.compare(n, into);
       case 'in': {
-        const [a, b] = (n.args as unknown[]).map(asNode) as [CheckedNode, CheckedNode];
-        if (typeOf(a) !== 'string' || typeOf(b) !== 'list<string>') throw new Unsupported();
+        const [aRaw, bRaw] = n.args as [unknown, unknown];
+        if (typeOf(asNode(aRaw)) !== 'string' || typeOf(asNode(bRaw)) !== 'list<string>') throw new Unsupported();
+        const [x, xCode] = this.value(aRaw);
+        const [list, listCode] = this.value(bRaw);
         // The language's `in`, with the list's set kept by this node: a rule set's list is the same
         // array at every event, so the lookup of its set (a WeakMap) is made once, not per event.
         const site = this.declarations.length;
         this.declarations.push(`let list${site} = null, set${site} = null;`);
-        return this.fn([
-          `const x = ${this.node(a)}(s, l), list = ${this.node(b)}(s, l);`,
-          `if (list !== list${site}) { set${site} = ${this.constant(this.env.listSet)}(list); list${site} = list; }`,
-          `return set${site} !== null ? set${site}.has(x) : list.includes(x);`,
-        ].join('\n'));
+        return [
+          `{\n${xCode}\n${listCode}`,
+          `if (${list} !== list${site}) { set${site} = ${this.constant(this.env.listSet)}(${list}); list${site} = ${list}; }`,
+          `${into} = set${site} !== null ? set${site}.has(${x}) : ${list}.includes(${x});\n}`,
+        ].join('\n');
       }
-      case 'list': return this.list(n);
+      case 'list': return this.list(n, into);
       case 'call': {
         // Global functions: only string(int).
         const [name, args] = n.args as [unknown, unknown];
         if (name !== 'string' || !Array.isArray(args) || args.length !== 1 || typeOf(asNode(args[0])) !== 'int') throw new Unsupported();
-        return this.fn(`return String(${this.node(args[0])}(s, l));`);
+        const [v, code] = this.value(args[0]);
+        return `{\n${code}\n${into} = String(${v});\n}`;
       }
-      case 'rcall': return this.rcall(n);
+      case 'rcall': return this.rcall(n, into);
       default: throw new Unsupported();
     }
   }
 
-  private id(n: CheckedNode): string {
+  private id(n: CheckedNode, into: string): string {
     const name = identifier(n.args);
-    const slot = this.locals.lastIndexOf(name);
-    if (slot >= 0) return this.fn(`return l[${slot}];`);
-    return this.fn(`const v = s.${name};\n${this.typeCheck(typeOf(n), name)}\nreturn v;`);
+    for (let i = this.locals.length - 1; i >= 0; i--) if (this.locals[i]!.name === name) return `${into} = ${this.locals[i]!.variable};`;
+    return `{\nconst v = s.${name};\n${this.typeCheck(typeOf(n), name)}\n${into} = v;\n}`;
   }
 
-  private field(n: CheckedNode): string {
+  private field(n: CheckedNode, into: string): string {
     const [objRaw, nameRaw] = n.args as [unknown, unknown];
-    const obj = asNode(objRaw);
-    const holder = typeOf(obj);
+    const holder = typeOf(asNode(objRaw));
     if (holder !== 'Process' && holder !== 'Event') throw new Unsupported();
     const name = identifier(nameRaw);
+    const [obj, code] = this.value(objRaw);
     // The type check accepted only declared fields: getters of ProcessValue / EventValue.
-    return this.fn(`const v = ${this.node(obj)}(s, l).${name};\n${this.typeCheck(typeOf(n), `${holder}.${name}`)}\nreturn v;`);
+    return `{\n${code}\nconst v = ${obj}.${name};\n${this.typeCheck(typeOf(n), `${holder}.${name}`)}\n${into} = v;\n}`;
   }
 
   /** `&&` (decides: false) and `||` (decides: true), with CEL's error absorption. */
-  private logical(n: CheckedNode, decides: boolean): string {
-    const [a, b] = n.args as [unknown, unknown];
-    const left = this.node(a);
-    const right = this.node(b);
+  private logical(n: CheckedNode, decides: boolean, into: string): string {
+    const [aRaw, bRaw] = n.args as [unknown, unknown];
     const d = String(decides);
     const other = String(!decides);
     const op = decides ? '||' : '&&';
-    return this.fn([
-      `let a;\ntry { a = ${left}(s, l); } catch (err) { a = toError(err); }`,
-      `if (a === ${d}) return ${d};`,
-      `const b = ${right}(s, l);`,
-      `if (b === ${d}) return ${d};`,
-      `if (b !== ${other}) ${this.fail(`${op}: not a bool`)}`,
-      `if (a === ${other}) return ${other};`,
-      `if (a instanceof Error) throw a;`,
-      this.fail(`${op}: not a bool`),
-    ].join('\n'));
+    const a = this.variable();
+    const [b, bCode] = this.value(bRaw);
+    return [
+      `{\nlet ${a};\ntry {\n${this.emit(aRaw, a)}\n} catch (err) { ${a} = toError(err); }`,
+      `if (${a} === ${d}) ${into} = ${d};`,
+      `else {\n${bCode}`,
+      `if (${b} === ${d}) ${into} = ${d};`,
+      `else if (${b} !== ${other}) ${this.fail(`${op}: not a bool`)}`,
+      `else if (${a} === ${other}) ${into} = ${other};`,
+      `else if (${a} instanceof Error) throw ${a};`,
+      `else ${this.fail(`${op}: not a bool`)}\n}\n}`,
+    ].join('\n');
   }
 
   /** Comparisons of two values of one scalar type (mixed types stay on cel-js). */
-  private compare(n: CheckedNode): string {
-    const [a, b] = (n.args as unknown[]).map(asNode) as [CheckedNode, CheckedNode];
-    const type = typeOf(a);
-    if (type !== typeOf(b) || SCALARS[type] === undefined) throw new Unsupported();
+  private compare(n: CheckedNode, into: string): string {
+    const [aRaw, bRaw] = n.args as [unknown, unknown];
+    const type = typeOf(asNode(aRaw));
+    if (type !== typeOf(asNode(bRaw)) || SCALARS[type] === undefined) throw new Unsupported();
     if (n.op !== '==' && n.op !== '!=' && type !== 'int' && type !== 'double') throw new Unsupported();
     const js = n.op === '==' ? '===' : n.op === '!=' ? '!==' : n.op;
-    return this.fn(`return ${this.node(a)}(s, l) ${js} ${this.node(b)}(s, l);`);
+    const [a, aCode] = this.value(aRaw);
+    const [b, bCode] = this.value(bRaw);
+    return `{\n${aCode}\n${bCode}\n${into} = ${a} ${js} ${b};\n}`;
   }
 
-  private list(n: CheckedNode): string {
+  private list(n: CheckedNode, into: string): string {
     if (!Array.isArray(n.args)) throw new Unsupported();
     const items = n.args.map((x) => asNode(x));
     // A list of literals is made once (`event.kind in ["exec", "uid"]` on every event).
-    if (items.every((x) => x.op === 'value' && SCALARS[typeOf(x)] === typeof x.args)) return this.fn(`return ${this.constant(items.map((x) => x.args))};`);
-    return this.fn(`return [${items.map((x) => `${this.node(x)}(s, l)`).join(', ')}];`);
+    if (items.every((x) => x.op === 'value' && SCALARS[typeOf(x)] === typeof x.args)) return `${into} = ${this.constant(items.map((x) => x.args))};`;
+    const values = items.map((x) => this.value(x));
+    return `{\n${values.map(([, code]) => code).join('\n')}\n${into} = [${values.map(([v]) => v).join(', ')}];\n}`;
   }
 
-  private rcall(n: CheckedNode): string {
+  private rcall(n: CheckedNode, into: string): string {
     const [name, receiverRaw, args] = n.args as [unknown, unknown, unknown];
     if (typeof name !== 'string' || !Array.isArray(args)) throw new Unsupported();
     const receiverNode = asNode(receiverRaw);
-    if ((name === 'exists' || name === 'all') && receiverNode.checkedType?.kind === 'list') return this.quantifier(name, receiverNode, args);
+    if ((name === 'exists' || name === 'all') && receiverNode.checkedType?.kind === 'list') return this.quantifier(name, receiverNode, args, into);
     if (typeOf(receiverNode) !== 'string') throw new Unsupported();
-    const receiver = `${this.node(receiverNode)}(s, l)`;
-    const values = args.map((x) => `${this.node(x)}(s, l)`);
-    const builtin = CEL_STRING_METHODS[name];
-    if (builtin !== undefined && values.length === 1) return this.fn(`return ${receiver}.${builtin}(${values[0]!});`);
-    const method = this.env.methods.get(name);
-    if (method === undefined) throw new Unsupported();
-    return this.fn(`return ${this.constant(method)}(${[receiver, ...values].join(', ')});`);
+    const builtin = args.length === 1 ? CEL_STRING_METHODS[name] : undefined;
+    const method = builtin === undefined ? this.env.methods.get(name) : undefined;
+    if (builtin === undefined && method === undefined) throw new Unsupported();
+    const [receiver, receiverCode] = this.value(receiverNode);
+    const values = args.map((x) => this.value(x));
+    const code = `{\n${receiverCode}\n${values.map(([, c]) => c).join('\n')}`;
+    if (builtin !== undefined) return `${code}\n${into} = ${receiver}.${builtin}(${values[0]![0]});\n}`;
+    return `${code}\n${into} = ${this.constant(method!)}(${[receiver, ...values.map(([v]) => v)].join(', ')});\n}`;
   }
 
   /**
@@ -239,33 +257,31 @@ class Generator {
    * decides; an element whose predicate fails is remembered, and the first such error is the
    * result only if no element decided.
    */
-  private quantifier(name: 'exists' | 'all', receiverNode: CheckedNode, args: unknown[]): string {
+  private quantifier(name: 'exists' | 'all', receiverNode: CheckedNode, args: unknown[], into: string): string {
     const [varRaw, predRaw] = args;
     const variable = asNode(varRaw);
     const elementType = receiverNode.checkedType?.valueType?.name;
     if (args.length !== 2 || variable.op !== 'id' || elementType === undefined) throw new Unsupported();
-    const list = this.node(receiverNode);
-    const slot = this.locals.length;
-    this.locals.push(identifier(variable.args));
-    this.slots = Math.max(this.slots, this.locals.length);
-    const pred = this.node(predRaw);
+    const [items, itemsCode] = this.value(receiverNode);
+    const element = this.variable();
+    const [i, error, decided, r] = [this.variable(), this.variable(), this.variable(), this.variable()];
+    this.locals.push({ name: identifier(variable.args), variable: element });
+    const pred = this.emit(predRaw, r);
     this.locals.pop();
     const d = String(name === 'exists');
     const other = String(name !== 'exists');
-    const check = this.typeCheck(elementType, `${name}: an element`);
-    return this.fn([
-      `const items = ${list}(s, l);`,
-      'let error = null;',
-      'for (let i = 0; i < items.length; i++) {',
-      `const v = items[i];\n${check}`,
-      `l[${slot}] = v;`,
-      `let r;\ntry { r = ${pred}(s, l); } catch (err) { r = toError(err); }`,
-      `if (r === ${d}) return ${d};`,
-      `if (r !== ${other} && error === null) error = r instanceof Error ? r : new E(${this.constant(`${name}: the predicate is not a bool`)});`,
+    return [
+      `{\n${itemsCode}`,
+      `let ${error} = null, ${decided} = false;`,
+      `for (let ${i} = 0; ${i} < ${items}.length; ${i}++) {`,
+      `const v = ${items}[${i}];\n${this.typeCheck(elementType, `${name}: an element`)}`,
+      `const ${element} = v;`,
+      `let ${r};\ntry {\n${pred}\n} catch (err) { ${r} = toError(err); }`,
+      `if (${r} === ${d}) { ${decided} = true; break; }`,
+      `if (${r} !== ${other} && ${error} === null) ${error} = ${r} instanceof Error ? ${r} : new E(${this.constant(`${name}: the predicate is not a bool`)});`,
       '}',
-      'if (error !== null) throw error;',
-      `return ${other};`,
-    ].join('\n'));
+      `if (${decided}) ${into} = ${d};\nelse if (${error} !== null) throw ${error};\nelse ${into} = ${other};\n}`,
+    ].join('\n');
   }
 }
 
@@ -275,19 +291,15 @@ class Generator {
  */
 export function compileCondition(ast: unknown, env: CompileEnv): ((scope: RuleScope) => boolean) | null {
   const generator = new Generator(env);
-  let root: (s: RuleScope, l: unknown[]) => unknown;
+  let condition: (s: RuleScope) => unknown;
   try {
-    const source = generator.source(generator.node(ast));
-    const make = new Function('k', 'E', 'P', 'V', 'toError', source) as (...refs: unknown[]) => typeof root;
-    root = make(generator.constants, ConditionEvalError, ProcessValue, EventValue, asError);
+    const source = generator.source(ast);
+    const make = new Function('k', 'E', 'P', 'V', 'toError', source) as (...refs: unknown[]) => typeof condition;
+    condition = make(generator.constants, ConditionEvalError, ProcessValue, EventValue, asError);
   } catch {
     // Outside the subset (Unsupported), or a tree the generator does not expect: cel-js runs it,
     // with the same results; a rule file is never refused for the generator's sake.
     return null;
   }
-  // Comprehension variables live in an array per evaluation (a macro may run inside another's loop).
-  if (generator.slots === 0) return (scope) => root(scope, NO_LOCALS) === true;
-  return (scope) => root(scope, []) === true;
+  return (scope) => condition(scope) === true;
 }
-
-const NO_LOCALS: unknown[] = [];
