@@ -46,6 +46,7 @@ rules:
   - {name: cidr, condition: 'event.remoteAddress.inCidrAny(["10.0.0.0/8", "::1/128"]) && !event.remoteAddress.inCidr("10.9.0.0/16")'}
   - {name: string-int, condition: 'string(event.signal) == "9" || string(process.uid) in ["0"]'}
   - {name: macro-in-loop, condition: 'process.argv.exists(x, nginx_above && x != "")'}
+  - {name: shadowed, condition: 'ancestors.exists(a, process.argv.exists(a, a.startsWith("")) && a.name == "nginx")'}
   - name: quotes
     condition: |-
       process.name == "a\\" + (globalThis.pwned = 1) + \\"b" || process.args.contains("\\\\\\"); globalThis.pwned = 2; //") || process.name == "sh"
