@@ -202,9 +202,10 @@ class Generator {
     const other = String(!decides);
     const op = decides ? '||' : '&&';
     const a = this.variable();
+    const aCode = this.emit(aRaw, a);
     const [b, bCode] = this.value(bRaw);
     return [
-      `{\nlet ${a};\ntry {\n${this.emit(aRaw, a)}\n} catch (err) { ${a} = toError(err); }`,
+      `{\nlet ${a};\ntry {\n${aCode}\n} catch (err) { ${a} = toError(err); }`,
       `if (${a} === ${d}) ${into} = ${d};`,
       `else {\n${bCode}`,
       `if (${b} === ${d}) ${into} = ${d};`,
@@ -242,14 +243,14 @@ class Generator {
     const receiverNode = asNode(receiverRaw);
     if ((name === 'exists' || name === 'all') && receiverNode.checkedType?.kind === 'list') return this.quantifier(name, receiverNode, args, into);
     if (typeOf(receiverNode) !== 'string') throw new Unsupported();
+    // CEL's own method as the same JavaScript call cel-js makes, or the language's function.
     const builtin = args.length === 1 ? CEL_STRING_METHODS[name] : undefined;
-    const method = builtin === undefined ? this.env.methods.get(name) : undefined;
-    if (builtin === undefined && method === undefined) throw new Unsupported();
+    const handler = builtin === undefined ? this.env.methods.get(name) : undefined;
+    if (builtin === undefined && handler === undefined) throw new Unsupported();
     const [receiver, receiverCode] = this.value(receiverNode);
     const values = args.map((x) => this.value(x));
-    const code = `{\n${receiverCode}\n${values.map(([, c]) => c).join('\n')}`;
-    if (builtin !== undefined) return `${code}\n${into} = ${receiver}.${builtin}(${values[0]![0]});\n}`;
-    return `${code}\n${into} = ${this.constant(method!)}(${[receiver, ...values.map(([v]) => v)].join(', ')});\n}`;
+    const call = handler === undefined ? `${receiver}.${builtin}(${values[0]![0]})` : `${this.constant(handler)}(${[receiver, ...values.map(([v]) => v)].join(', ')})`;
+    return `{\n${receiverCode}\n${values.map(([, c]) => c).join('\n')}\n${into} = ${call};\n}`;
   }
 
   /**

@@ -17,7 +17,7 @@ const requireNative = process.env.PROCWATCH_REQUIRE_NATIVE === '1';
  * sweeps array buffers on a helper thread) can leave 16 MiB free at the heap's top, under the
  * raised trim threshold, and the 1 MiB blocks fit there. The heap's size then says where they are.
  */
-function heapGrowthKiB(tune: boolean, env: NodeJS.ProcessEnv = {}): { tuning: unknown; grewKiB: number; heapKiB: number } {
+function heapWithBlocks(tune: boolean, env: NodeJS.ProcessEnv = {}): { tuning: unknown; grewKiB: number; heapKiB: number } {
   const script = `
     import { readFileSync } from 'node:fs';
     const heapKiB = () => {
@@ -53,13 +53,13 @@ test('the daemon\'s malloc set-up keeps large blocks out of the malloc heap afte
     return;
   }
   // glibc's default, for contrast: after the 8 MiB block is freed, 1 MiB blocks come from the heap.
-  const untouched = heapGrowthKiB(false);
+  const untouched = heapWithBlocks(false);
   assert.ok(untouched.heapKiB >= 16 * 1024, `without the set-up the heap is ${untouched.heapKiB} KiB with the 16 MiB kept`);
-  const tuned = heapGrowthKiB(true);
+  const tuned = heapWithBlocks(true);
   assert.deepEqual(tuned.tuning, { applied: true });
   assert.ok(tuned.grewKiB < 1024, `with the set-up the heap grew ${tuned.grewKiB} KiB`);
   // A user's own MALLOC_* setting stands: nothing is called, and glibc does what it says.
-  const theirs = heapGrowthKiB(true, { MALLOC_ARENA_MAX: '4' }); // one that leaves the thresholds dynamic
+  const theirs = heapWithBlocks(true, { MALLOC_ARENA_MAX: '4' }); // one that leaves the thresholds dynamic
   assert.deepEqual(theirs.tuning, { applied: false, reason: 'MALLOC_ARENA_MAX is set: the environment\'s malloc settings stand' });
   assert.ok(theirs.heapKiB >= 16 * 1024, `with the user's setting the heap is ${theirs.heapKiB} KiB with the 16 MiB kept`);
 });
