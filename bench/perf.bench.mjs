@@ -28,7 +28,15 @@
  *   per storm event of each (3 per exec, the same count for both), RSS after and peak (VmHWM).
  *   Goals: watch CPU per event ≤ forkstat's; watch RSS under 80 MiB.
  *
- * `npm run bench -- perf [--only=storm|cli|watch] [--before=DIR] [--prof]`. The storms need root (eBPF).
+ * trickle: the daemon (eBPF, default config) while `/bin/true` starts BENCH_TRICKLE_RATE (20) times a
+ *   second, as on an ordinary host: after a quiet window (30 s) and BENCH_TRICKLE_WARMUP_S (60) s of
+ *   the trickle, BENCH_TRICKLE_S (60) s measured with forkstat beside it; BENCH_PERF_ROUNDS rounds
+ *   (with `--before=DIR`, interleaved; BENCH_PERF_NODE_ARGS and BENCH_PERF_CONFIGS as for the
+ *   storm). CPU per event of each, and the daemon's above its quiet rate. No goal: the storm's per-event cost hides what each release, flush and wake-up costs
+ *   when events come a few at a time.
+ *
+ * `npm run bench -- perf [--only=storm|cli|watch|trickle] [--before=DIR] [--prof]`. The storms and
+ *   the trickle need root (eBPF).
  */
 
 import { spawn } from 'node:child_process';
@@ -242,6 +250,105 @@ function stormReport({ rounds, profiles }, trees) {
   }
 }
 
+// ---- trickle ------------------------------------------------------------------------------------
+
+/** Processes per second of the trickle, and how long the daemon warms up in it before the measure. */
+const TRICKLE_RATE = positiveInt(env.BENCH_TRICKLE_RATE, 20);
+const TRICKLE_WARMUP_S = positiveInt(env.BENCH_TRICKLE_WARMUP_S, 60);
+const TRICKLE_S = positiveInt(env.BENCH_TRICKLE_S, 60);
+/** The quiet window before the trickle: what the daemon costs with only the machine's own processes. */
+const QUIET_S = 30;
+
+/**
+ * One round: a fresh daemon (default config, eBPF), QUIET_S seconds with nothing started by
+ * the benchmark, then `/bin/true` started TRICKLE_RATE times a second: TRICKLE_WARMUP_S seconds
+ * for V8 to compile what a trickle makes hot, then TRICKLE_S seconds measured with forkstat
+ * beside. A storm spreads each release, flush and wake-up over thousands of events; here they
+ * come a few at a time, as on an ordinary host. CPU per event is over the trickle's own kernel
+ * events (3 per process: fork, exec, exit), the same count for both.
+ */
+async function trickleRound(label, root, ctx) {
+  const dir = mkdtempSync(join(tmpdir(), 'pwbench-trickle-'));
+  ctx.dirs.push(dir);
+  const daemon = new DaemonProcess({
+    root, database: join(dir, 'trickle.db'), socket: join(dir, 'trickle.sock'), source: 'ebpf',
+    nodeArgs: ctx.nodeArgs[label] ?? [], config: ctx.configs[label] ?? null,
+  });
+  ctx.daemons.push(daemon);
+  await daemon.start();
+  await delay(1500); // the start's reconcile and first retention pass are not the quiet window's
+  const q0 = cpuTicks(daemon.pid);
+  await delay(QUIET_S * 1000);
+  const quietCpu = (cpuTicks(daemon.pid) - q0) / CLK_TCK;
+  let started = 0;
+  let failed = 0;
+  const timer = setInterval(() => {
+    const child = spawn('/bin/true', [], { stdio: 'ignore' });
+    child.once('error', () => { failed++; });
+    child.once('spawn', () => { started++; });
+    child.unref();
+  }, 1000 / TRICKLE_RATE);
+  try {
+    await delay(TRICKLE_WARMUP_S * 1000);
+    const fs = await startForkstat(ctx.forkstat, dir);
+    ctx.children.push(fs);
+    const d0 = cpuTicks(daemon.pid);
+    const m0 = threadTicks(daemon.pid)?.[daemon.pid]?.total ?? 0;
+    const f0 = cpuTicks(fs.pid);
+    const n0 = started;
+    const s0 = await daemon.stats();
+    await delay(TRICKLE_S * 1000);
+    const dCpu = (cpuTicks(daemon.pid) - d0) / CLK_TCK;
+    const mainCpu = ((threadTicks(daemon.pid)?.[daemon.pid]?.total ?? 0) - m0) / CLK_TCK;
+    const s1 = await daemon.stats();
+    const processes = started - n0;
+    await delay(300); // forkstat prints what it read; its CPU until now
+    const fCpu = (cpuTicks(fs.pid) - f0) / CLK_TCK;
+    fs.kill('SIGTERM');
+    if (failed > 0) throw new Error(`${label}: ${failed} of the trickle's /bin/true failed to start`);
+    const events = 3 * processes;
+    const quietPerS = quietCpu / QUIET_S;
+    return {
+      label, processes, rate: processes / TRICKLE_S, daemonEvents: sumKinds(s1) - sumKinds(s0), lost: s1.sourceCounters.lost - s0.sourceCounters.lost,
+      quietCore: quietPerS, dCore: dCpu / TRICKLE_S, mainCore: mainCpu / TRICKLE_S, fCore: fCpu / TRICKLE_S,
+      dUs: (dCpu * 1e6) / events, dUsAboveQuiet: ((dCpu - quietPerS * TRICKLE_S) * 1e6) / events, fUs: (fCpu * 1e6) / events, load: load(),
+    };
+  } finally {
+    clearInterval(timer);
+    const exit = await daemon.stop();
+    if (exit?.code !== 0) throw new Error(`${label}: daemon ended badly: ${JSON.stringify(exit)}`);
+  }
+}
+
+async function tricklePart(ctx, trees) {
+  const rounds = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const [label, root] of trees) {
+      process.stdout.write(`  round ${i + 1}/${ROUNDS}, ${label}: ${QUIET_S} s quiet, then ${TRICKLE_RATE} /bin/true a second for ${TRICKLE_WARMUP_S} + ${TRICKLE_S} s (load ${load()})…`);
+      const r = await trickleRound(label, root, ctx);
+      console.log(` daemon ${r.dUs.toFixed(0)} µs/event (${(100 * r.dCore).toFixed(2)}% of a core), forkstat ${r.fUs.toFixed(0)}`);
+      rounds.push(r);
+    }
+  }
+  return rounds;
+}
+
+function trickleReport(rounds, trees) {
+  console.log(`\n### Daemon CPU in a trickle (eBPF, default config): ${TRICKLE_RATE} /bin/true a second, forkstat beside it\n`);
+  console.log(`µs/event: each one's CPU over the trickle's own kernel events (3 per process) in ${TRICKLE_S} s, after ${TRICKLE_WARMUP_S} s of the same trickle; "above quiet": the daemon's CPU less its rate in the ${QUIET_S} s before the trickle.\n`);
+  console.log(markdownTable(
+    ['tree', 'processes/s', 'daemon events', 'lost', 'quiet: % core', 'trickle: % core', 'of which main thread', 'daemon µs/event', 'above quiet', 'forkstat % core', 'forkstat µs/event', 'ratio', 'ratio above quiet', 'load'],
+    rounds.map((r) => [r.label, r.rate.toFixed(1), r.daemonEvents, r.lost, `${(100 * r.quietCore).toFixed(2)}%`, `${(100 * r.dCore).toFixed(2)}%`, `${(100 * r.mainCore).toFixed(2)}%`, r.dUs.toFixed(0), r.dUsAboveQuiet.toFixed(0),
+      `${(100 * r.fCore).toFixed(2)}%`, r.fUs.toFixed(0), `${(r.dUs / r.fUs).toFixed(2)}×`, `${(r.dUsAboveQuiet / r.fUs).toFixed(2)}×`, r.load]),
+  ));
+  for (const [label] of trees) {
+    const mine = rounds.filter((r) => r.label === label);
+    const m = (f) => median(mine.map(f));
+    console.log(`\n${label}: medians of ${mine.length}: daemon ${(100 * m((r) => r.dCore)).toFixed(2)}% of a core (quiet ${(100 * m((r) => r.quietCore)).toFixed(2)}%), ${m((r) => r.dUs).toFixed(0)} µs/event (${m((r) => r.dUsAboveQuiet).toFixed(0)} above quiet); forkstat ${(100 * m((r) => r.fCore)).toFixed(2)}%, ${m((r) => r.fUs).toFixed(0)} µs/event; ratio ${m((r) => r.dUs / r.fUs).toFixed(2)}× (${m((r) => r.dUsAboveQuiet / r.fUs).toFixed(2)}× above quiet)`);
+  }
+  console.log('(No goal of issue 16 is set on a trickle; its goals are the storm\'s. Printed so that the per-event cost at an ordinary rate is on record beside the storm\'s.)');
+}
+
 // ---- watch --------------------------------------------------------------------------------------
 
 /**
@@ -395,8 +502,34 @@ function cliReport({ cases, stats }) {
 
 // ---- run ----------------------------------------------------------------------------------------
 
+/**
+ * The trees of the storm and trickle parts: this one, `--before=DIR`'s first, and this one again
+ * with each of BENCH_PERF_NODE_ARGS's node options and BENCH_PERF_CONFIGS's daemon configs
+ * (experiments), their labels registered in ctx.
+ */
+function variantTrees(root, beforeArg, ctx) {
+  const trees = [['this tree', root]];
+  if (beforeArg !== undefined) trees.unshift(['before', resolve(beforeArg)]);
+  // BENCH_PERF_NODE_ARGS="--flag ...[; --flag ...]" runs this tree again with those node options (experiments).
+  // Several variants: separated by ';'.
+  for (const variant of (env.BENCH_PERF_NODE_ARGS ?? '').split(';').map((v) => v.trim()).filter((v) => v !== '')) {
+    const label = `this tree ${variant}`;
+    trees.push([label, root]);
+    ctx.nodeArgs[label] = variant.split(/\s+/);
+  }
+  // BENCH_PERF_CONFIGS="a.yaml[; b.yaml]": this tree again with each daemon config (experiments with settings).
+  for (const file of (env.BENCH_PERF_CONFIGS ?? '').split(';').map((v) => v.trim()).filter((v) => v !== '')) {
+    // Checked now, not when its first round comes after the others' storms.
+    if (!existsSync(file)) throw new Error(`BENCH_PERF_CONFIGS: no such file: ${file}`);
+    const label = `this tree --config ${file}`;
+    trees.push([label, root]);
+    ctx.configs[label] = resolve(file);
+  }
+  return trees;
+}
+
 export async function run({ root, args }) {
-  const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? ['storm', 'cli', 'watch'];
+  const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? ['storm', 'cli', 'watch', 'trickle'];
   const beforeArg = args.find((a) => a.startsWith('--before='))?.slice('--before='.length);
   const prof = args.includes('--prof');
   console.log(machineLine());
@@ -421,25 +554,16 @@ export async function run({ root, args }) {
       if (process.getuid?.() !== 0) throw new Error('the storm part needs root (eBPF)');
       ctx.forkstat = whichReal('forkstat');
       ctx.storm = buildStorm(root);
-      const trees = [['this tree', root]];
-      if (beforeArg !== undefined) trees.unshift(['before', resolve(beforeArg)]);
-      // BENCH_PERF_NODE_ARGS="--flag ...[; --flag ...]" runs this tree again with those node options (experiments).
-      // Several variants: separated by ';'.
-      for (const variant of (env.BENCH_PERF_NODE_ARGS ?? '').split(';').map((v) => v.trim()).filter((v) => v !== '')) {
-        const label = `this tree ${variant}`;
-        trees.push([label, root]);
-        ctx.nodeArgs[label] = variant.split(/\s+/);
-      }
-      // BENCH_PERF_CONFIGS="a.yaml[; b.yaml]": this tree again with each daemon config (experiments with settings).
-      for (const file of (env.BENCH_PERF_CONFIGS ?? '').split(';').map((v) => v.trim()).filter((v) => v !== '')) {
-        // Checked now, not when its first round comes after the others' storms.
-        if (!existsSync(file)) throw new Error(`BENCH_PERF_CONFIGS: no such file: ${file}`);
-        const label = `this tree --config ${file}`;
-        trees.push([label, root]);
-        ctx.configs[label] = resolve(file);
-      }
+      const trees = variantTrees(root, beforeArg, ctx);
       console.log('\n-- exec storms: daemon (eBPF, default config) with forkstat beside it');
       stormReport(await stormPart(ctx, trees, prof), trees);
+    }
+    if (only.includes('trickle')) {
+      if (process.getuid?.() !== 0) throw new Error('the trickle part needs root (eBPF)');
+      ctx.forkstat ??= whichReal('forkstat');
+      const trees = variantTrees(root, beforeArg, ctx);
+      console.log('\n-- a trickle of execs: daemon (eBPF, default config) with forkstat beside it');
+      trickleReport(await tricklePart(ctx, trees), trees);
     }
     if (only.includes('watch')) {
       if (process.getuid?.() !== 0) throw new Error('the watch part needs root (eBPF)');
