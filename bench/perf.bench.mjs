@@ -32,8 +32,9 @@
  *   second, as on an ordinary host: after a quiet window (30 s) and BENCH_TRICKLE_WARMUP_S (60) s of
  *   the trickle, BENCH_TRICKLE_S (60) s measured with forkstat beside it; BENCH_PERF_ROUNDS rounds
  *   (with `--before=DIR`, interleaved; BENCH_PERF_NODE_ARGS and BENCH_PERF_CONFIGS as for the
- *   storm). CPU per event of each, and the daemon's above its quiet rate. No goal: the storm's per-event cost hides what each release, flush and wake-up costs
- *   when events come a few at a time.
+ *   storm). CPU per event of each, and the daemon's above its quiet rate. No goal: the storm's
+ *   per-event cost hides what each release, flush and wake-up costs when events come a few at a
+ *   time.
  *
  * `npm run bench -- perf [--only=storm|cli|watch|trickle] [--before=DIR] [--prof]`. The storms and
  *   the trickle need root (eBPF).
@@ -546,6 +547,8 @@ export async function run({ root, args }) {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    // The storm's and the trickle's trees, their config files checked before any part runs.
+    const variants = only.includes('storm') || only.includes('trickle') ? variantTrees(root, beforeArg, ctx) : [];
     if (only.includes('cli')) {
       console.log('\n-- CLI start');
       cliReport(await cliPart(root, beforeArg === undefined ? undefined : resolve(beforeArg)));
@@ -554,16 +557,14 @@ export async function run({ root, args }) {
       if (process.getuid?.() !== 0) throw new Error('the storm part needs root (eBPF)');
       ctx.forkstat = whichReal('forkstat');
       ctx.storm = buildStorm(root);
-      const trees = variantTrees(root, beforeArg, ctx);
       console.log('\n-- exec storms: daemon (eBPF, default config) with forkstat beside it');
-      stormReport(await stormPart(ctx, trees, prof), trees);
+      stormReport(await stormPart(ctx, variants, prof), variants);
     }
     if (only.includes('trickle')) {
       if (process.getuid?.() !== 0) throw new Error('the trickle part needs root (eBPF)');
       ctx.forkstat ??= whichReal('forkstat');
-      const trees = variantTrees(root, beforeArg, ctx);
       console.log('\n-- a trickle of execs: daemon (eBPF, default config) with forkstat beside it');
-      trickleReport(await tricklePart(ctx, trees), trees);
+      trickleReport(await tricklePart(ctx, variants), variants);
     }
     if (only.includes('watch')) {
       if (process.getuid?.() !== 0) throw new Error('the watch part needs root (eBPF)');
